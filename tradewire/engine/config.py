@@ -1,0 +1,177 @@
+"""Exchange configuration: assets with their precision, markets with their filters and fees.
+
+A config is checked once, up front, and every rule it breaks is refused with a message that names
+the field. After that the engine works only with the precomputed integer forms held here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tradewire.engine.decimals import POW10, decimals_of, to_units
+
+_NUMBER = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
+MAX_PRECISION = 30
+
+
+class ConfigError(ValueError):
+    """A config that breaks a rule; the message starts with the offending field's path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    name: str
+    precision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fee:
+    """A fee rate as an exact fraction ``num / den``."""
+
+    text: str
+    num: int
+    den: int
+
+    def on(self, units: int) -> int:
+        """The fee on ``units`` received, rounded up to the asset's precision."""
+        return -((-units * self.num) // self.den)
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """A market with every decimal already turned into integer units.
+
+    Prices are counted in quote units per one whole base unit, quantities in base units, so the
+    notional ``price * qty // base_scale`` is an exact count of quote units (the config rules
+    guarantee the division leaves no remainder for valid prices and quantities).
+    """
+
+    name: str
+    base: Asset
+    quote: Asset
+    tick_size: str
+    lot_size: str
+    min_notional: str
+    tick: int
+    lot: int
+    min_notional_units: int
+    maker_fee: Fee
+    taker_fee: Fee
+    base_scale: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    assets: dict[str, Asset]
+    markets: dict[str, Market]
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ExchangeConfig:
+        return _parse(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.raw
+
+
+def _number(value: Any, where: str, *, positive: bool = True) -> str:
+    if not isinstance(value, str) or not _NUMBER.match(value):
+        raise ConfigError(f'{where}: must be a decimal string such as "0.01", got {value!r}')
+    if positive and not any(c not in "0." for c in value):
+        raise ConfigError(f"{where}: must be positive, got {value!r}")
+    return value
+
+
+def _fee(value: Any, where: str) -> Fee:
+    text = _number(value, where, positive=False)
+    places = decimals_of(text)
+    units = to_units(text, places)
+    if units is None:
+        raise ConfigError(f"{where}: {text!r} has too many digits")
+    if units >= POW10[places]:
+        raise ConfigError(f"{where}: a fee rate must be below 1, got {text!r}")
+    return Fee(text, units, POW10[places])
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be an object, got {type(value).__name__}")
+    return value
+
+
+def _parse(raw: Any) -> ExchangeConfig:
+    root = _object(raw, "config")
+    assets: dict[str, Asset] = {}
+    for name, spec in _object(root.get("assets"), "assets").items():
+        where = f"assets.{name}.precision"
+        precision = _object(spec, f"assets.{name}").get("precision")
+        if isinstance(precision, str) and precision.isdigit():
+            precision = int(precision)
+        if isinstance(precision, bool) or not isinstance(precision, int):
+            raise ConfigError(f"{where}: must be an integer, got {precision!r}")
+        if not 0 <= precision <= MAX_PRECISION:
+            raise ConfigError(f"{where}: must be between 0 and {MAX_PRECISION}, got {precision}")
+        assets[name] = Asset(name, precision)
+    markets: dict[str, Market] = {}
+    for name, spec in _object(root.get("markets"), "markets").items():
+        markets[name] = _market(name, _object(spec, f"markets.{name}"), assets)
+    return ExchangeConfig(assets, markets, root)
+
+
+def _market(name: str, spec: dict[str, Any], assets: dict[str, Asset]) -> Market:
+    where = f"markets.{name}"
+    sides: list[Asset] = []
+    for field in ("base", "quote"):
+        asset_name = spec.get(field)
+        if not isinstance(asset_name, str) or asset_name not in assets:
+            raise ConfigError(f"{where}.{field}: unknown asset {asset_name!r}")
+        sides.append(assets[asset_name])
+    base, quote = sides
+    if base.name == quote.name:
+        raise ConfigError(f"{where}.quote: must differ from base ({base.name})")
+    tick_size = _number(spec.get("tick_size"), f"{where}.tick_size")
+    lot_size = _number(spec.get("lot_size"), f"{where}.lot_size")
+    min_notional = _number(spec.get("min_notional", "0"), f"{where}.min_notional", positive=False)
+    tick_places, lot_places = decimals_of(tick_size), decimals_of(lot_size)
+    if tick_places > quote.precision:
+        raise ConfigError(
+            f"{where}.tick_size: {tick_size} has {tick_places} decimals, more than the precision "
+            f"{quote.precision} of {quote.name}"
+        )
+    if lot_places > base.precision:
+        raise ConfigError(
+            f"{where}.lot_size: {lot_size} has {lot_places} decimals, more than the precision "
+            f"{base.precision} of {base.name}"
+        )
+    if tick_places + lot_places > quote.precision:
+        raise ConfigError(
+            f"{where}.lot_size: the decimals of tick_size ({tick_places}) plus those of lot_size "
+            f"({lot_places}) exceed the precision {quote.precision} of {quote.name}"
+        )
+    tick = to_units(tick_size, quote.precision)
+    lot = to_units(lot_size, base.precision)
+    mn_places = decimals_of(min_notional)
+    mn_exact = to_units(min_notional, mn_places)
+    if tick is None or lot is None or mn_exact is None:
+        raise ConfigError(f"{where}: a size has more than 30 significant digits")
+    # min_notional may be finer than the quote's precision: compare against its ceiling in units.
+    if mn_places <= quote.precision:
+        mn_units = mn_exact * POW10[quote.precision - mn_places]
+    else:
+        mn_units = -((-mn_exact) // POW10[mn_places - quote.precision])
+    return Market(
+        name=name,
+        base=base,
+        quote=quote,
+        tick_size=tick_size,
+        lot_size=lot_size,
+        min_notional=min_notional,
+        tick=tick,
+        lot=lot,
+        min_notional_units=mn_units,
+        maker_fee=_fee(spec.get("maker_fee", "0"), f"{where}.maker_fee"),
+        taker_fee=_fee(spec.get("taker_fee", "0"), f"{where}.taker_fee"),
+        base_scale=POW10[base.precision],
+    )

@@ -1,0 +1,55 @@
+"""Decimal strings <-> integer units.
+
+Money never touches a float: every amount is an ``int`` counted in the smallest unit of its asset
+(``precision`` decimal places). These two functions are the only doors between the two worlds.
+"""
+
+from __future__ import annotations
+
+MAX_DIGITS = 30
+"""Significant digits an amount may have; beyond that it is refused as invalid, not silently rounded."""
+
+_MAX_TEXT = 64
+POW10 = [10**i for i in range(64)]
+
+
+def to_units(text: str, precision: int) -> int | None:
+    """Parse a well-formed decimal string (``-?digits(.digits)?``) at ``precision`` places.
+
+    Returns ``None`` when the value is finer than the precision or has more than ``MAX_DIGITS``
+    significant digits. Trailing zeros are not "finer": ``"1.500"`` is fine at precision 1.
+    """
+    if len(text) > _MAX_TEXT:
+        return None
+    point = text.find(".")
+    if point < 0:
+        whole, frac = text, ""
+    else:
+        whole, frac = text[:point], text[point + 1 :].rstrip("0")
+        if len(frac) > precision:
+            return None
+    digits = len(whole.lstrip("-").lstrip("0")) + len(frac)
+    if digits > MAX_DIGITS:
+        return None
+    units: int = int(whole + frac) * POW10[precision - len(frac)]
+    return units
+
+
+def to_text(units: int, precision: int) -> str:
+    """Canonical form: no exponent, no trailing zeros after the point, no trailing point."""
+    if precision == 0:
+        return str(units)
+    sign = ""
+    if units < 0:
+        sign, units = "-", -units
+    whole, frac = divmod(units, POW10[precision])
+    if frac == 0:
+        return f"{sign}{whole}"
+    digits = str(frac).rjust(precision, "0").rstrip("0")
+    return f"{sign}{whole}.{digits}"
+
+
+def decimals_of(text: str) -> int:
+    """Number of decimal places a decimal string needs (trailing zeros do not count)."""
+    point = text.find(".")
+    return 0 if point < 0 else len(text[point + 1 :].rstrip("0"))
