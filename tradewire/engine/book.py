@@ -2,8 +2,10 @@
 
 Theory of operation
 -------------------
-Each side keeps ``levels`` (price -> Level) and ``keys``, the level prices as a sorted list of
-*keys* whose last element is the best price: bids use ``key = price``, asks ``key = -price``. The
+Each side keeps ``levels`` (tick index -> Level) and ``keys``, the levels as a sorted list of *keys*
+whose last element is the best price: bids use ``key = price // tick``, asks ``key = -(price // tick)``.
+Levels are indexed by tick count, not by price units: prices in units are multiples of a power of ten,
+so their hashes share their low bits and a dict keyed by them collides on nearly every probe. The
 best level is therefore ``keys[-1]`` on either side, taking or dropping it is O(1), and a level near
 the top of the book (where nearly all activity is) is inserted or removed with a short ``memmove``.
 Walking the side from the best price outwards is ``reversed(keys)``.
@@ -20,54 +22,54 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterator
 
-
-class Order:
-    """A resting order. ``qty`` is what remains open; 0 marks a tombstone."""
-
-    __slots__ = ("client_id", "is_buy", "market", "order_id", "price", "qty", "user")
-
-    def __init__(
-        self, order_id: int, user: str, market: str, is_buy: bool, price: int, qty: int, client_id: str | None
-    ) -> None:
-        self.order_id = order_id
-        self.user = user
-        self.market = market
-        self.is_buy = is_buy
-        self.price = price
-        self.qty = qty
-        self.client_id = client_id
+import msgspec
 
 
-class Level:
-    __slots__ = ("live", "orders", "price", "total")
+class Order(msgspec.Struct, gc=False):
+    """A resting order. ``qty`` is what remains open; 0 marks a tombstone.
 
-    def __init__(self, price: int) -> None:
-        self.price = price
-        self.orders: deque[Order] = deque()
-        self.total = 0
-        self.live = 0
+    A msgspec Struct rather than a slotted class: it is built in C, several times faster, and the
+    book creates one for every resting order.
+    """
+
+    order_id: int
+    user: str
+    market: str
+    is_buy: bool
+    price: int
+    qty: int
+    client_id: str | None
+
+
+class Level(msgspec.Struct, gc=False):
+    price: int
+    orders: deque[Order]
+    total: int = 0
+    live: int = 0
 
 
 class BookSide:
-    __slots__ = ("keys", "levels", "sign")
+    __slots__ = ("keys", "levels", "sign", "tick")
 
-    def __init__(self, is_buy: bool) -> None:
+    def __init__(self, is_buy: bool, tick: int) -> None:
         self.sign = 1 if is_buy else -1
+        self.tick = tick
         self.levels: dict[int, Level] = {}
         self.keys: list[int] = []
 
     def add(self, order: Order) -> None:
-        level = self.levels.get(order.price)
+        index = order.price // self.tick
+        level = self.levels.get(index)
         if level is None:
-            level = self.levels[order.price] = Level(order.price)
-            insort(self.keys, order.price * self.sign)
+            level = self.levels[index] = Level(order.price, deque())
+            insort(self.keys, index * self.sign)
         level.orders.append(order)
         level.total += order.qty
         level.live += 1
 
     def remove(self, order: Order) -> None:
         """Take a resting order out (cancel); the caller releases its reservation."""
-        level = self.levels[order.price]
+        level = self.levels[order.price // self.tick]
         level.total -= order.qty
         level.live -= 1
         order.qty = 0
@@ -78,9 +80,10 @@ class BookSide:
 
     def drop(self, level: Level) -> None:
         """Forget an empty level."""
-        del self.levels[level.price]
+        index = level.price // self.tick
+        del self.levels[index]
         keys = self.keys
-        key = level.price * self.sign
+        key = index * self.sign
         if keys[-1] == key:
             keys.pop()
         else:
@@ -112,8 +115,8 @@ class BookSide:
 class OrderBook:
     __slots__ = ("asks", "bids", "market", "next_trade_id")
 
-    def __init__(self, market: str) -> None:
+    def __init__(self, market: str, tick: int) -> None:
         self.market = market
-        self.bids = BookSide(is_buy=True)
-        self.asks = BookSide(is_buy=False)
+        self.bids = BookSide(is_buy=True, tick=tick)
+        self.asks = BookSide(is_buy=False, tick=tick)
         self.next_trade_id = 1

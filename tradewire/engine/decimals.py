@@ -35,6 +35,27 @@ def to_units(text: str, precision: int) -> int | None:
     return units
 
 
+_CACHE_LIMIT = 1 << 16
+_caches: list[dict[str, int]] = [{} for _ in range(64)]
+
+
+def positive_units(text: str, precision: int) -> int:
+    """``to_units`` for amounts that must be positive: 0 stands for every invalid value.
+
+    Memoized per precision, because order flow repeats the same few prices and sizes over and over;
+    the cache is a pure function's table, so it cannot change any result.
+    """
+    cache = _caches[precision]
+    units = cache.get(text)
+    if units is None:
+        parsed = to_units(text, precision)
+        units = parsed if parsed is not None and parsed > 0 else 0
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[text] = units
+    return units
+
+
 def to_text(units: int, precision: int) -> str:
     """Canonical form: no exponent, no trailing zeros after the point, no trailing point."""
     if precision == 0:

@@ -18,7 +18,7 @@ from msgspec import UNSET
 from tradewire.engine.book import BookSide, Order, OrderBook
 from tradewire.engine.commands import Cancel, Command, Deposit, NewOrder, Withdraw
 from tradewire.engine.config import ExchangeConfig, Market
-from tradewire.engine.decimals import to_units
+from tradewire.engine.decimals import positive_units, to_units
 from tradewire.engine.events import (
     Accepted,
     Canceled,
@@ -50,11 +50,14 @@ class Engine:
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
         self.markets: dict[str, Market] = config.markets
-        self.books: dict[str, OrderBook] = {name: OrderBook(name) for name in config.markets}
+        self.books: dict[str, OrderBook] = {
+            name: OrderBook(name, m.tick) for name, m in config.markets.items()
+        }
         self.balances: dict[str, dict[str, Balance]] = {}
         self.orders: dict[int, Order] = {}
         self.client_ids: dict[tuple[str, str], Order] = {}
         self.next_order_id = 1
+        self._venues = {name: _Venue(market, self.books[name]) for name, market in config.markets.items()}
         self._handlers: dict[type[Any], Callable[[Any], list[Event]]] = {
             NewOrder: self._new_order,
             Cancel: self._cancel,
@@ -66,6 +69,8 @@ class Engine:
 
     def apply(self, command: Command | None) -> list[Event]:
         """Apply one command (``None``: a line that did not decode) and return its events."""
+        if type(command) is NewOrder:
+            return self._new_order(command)
         if command is None:
             return [BAD_COMMAND]
         return self._handlers[type(command)](command)
@@ -170,49 +175,55 @@ class Engine:
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
         user = command.user
-        market = self.markets.get(command.market)
-        if market is None:
+        venue = self._venues.get(command.market)
+        if venue is None:
             return [Rejected("unknown_market", user, order_id, "new_order")]
+        market = venue.market
         is_buy = command.side == "buy"
         is_limit = command.kind == "limit"
         scale = market.base_scale
 
-        # invalid_qty
+        # invalid_qty (units caches hold 0 for every invalid text)
         qty = quote_qty = 0
+        text = command.qty
         if command.quote_qty is not UNSET:
-            if is_limit or not is_buy or command.qty is not UNSET:
+            if is_limit or not is_buy or text is not UNSET:
                 return [Rejected("invalid_qty", user, order_id, "new_order")]
-            quote_qty = to_units(command.quote_qty, market.quote.precision) or 0
-            if quote_qty <= 0:
+            quote_qty = positive_units(command.quote_qty, market.quote.precision)
+            if not quote_qty:
                 return [Rejected("invalid_qty", user, order_id, "new_order")]
+        elif text is UNSET:
+            return [Rejected("invalid_qty", user, order_id, "new_order")]
         else:
-            if command.qty is UNSET:
-                return [Rejected("invalid_qty", user, order_id, "new_order")]
-            qty = to_units(command.qty, market.base.precision) or 0
-            if qty <= 0 or qty % market.lot:
+            qty = venue.qty_units.get(text)  # type: ignore[assignment]
+            if qty is None:
+                qty = venue.parse_qty(text)  # type: ignore[arg-type]
+            if not qty:
                 return [Rejected("invalid_qty", user, order_id, "new_order")]
 
         # invalid_price, min_notional
         price = 0
+        text = command.price
         if is_limit:
-            if command.price is UNSET:
+            if text is UNSET:
                 return [Rejected("invalid_price", user, order_id, "new_order")]
-            price = to_units(command.price, market.quote.precision) or 0
-            if price <= 0 or price % market.tick:
+            price = venue.price_units.get(text)  # type: ignore[assignment]
+            if price is None:
+                price = venue.parse_price(text)  # type: ignore[arg-type]
+            if not price:
                 return [Rejected("invalid_price", user, order_id, "new_order")]
             if price * qty // scale < market.min_notional_units:
                 return [Rejected("min_notional", user, order_id, "new_order")]
-        elif command.price is not UNSET:
+        elif text is not UNSET:
             return [Rejected("invalid_price", user, order_id, "new_order")]
 
-        client_id = None if command.client_id is UNSET else command.client_id
+        client_id: str | None = None if command.client_id is UNSET else command.client_id
         if client_id is not None and (user, client_id) in self.client_ids:
             return [Rejected("duplicate_client_id", user, order_id, "new_order")]
 
         # insufficient_balance; a market buy by qty may spend what is available on arrival
         assets = self.balances.get(user)
-        paid = market.quote.name if is_buy else market.base.name
-        paying = assets.get(paid) if assets else None
+        paying = assets.get(venue.quote if is_buy else venue.base) if assets else None
         available = paying[0] if paying else 0
         budget = 0
         if is_limit:
@@ -231,14 +242,16 @@ class Engine:
                 return [Rejected("insufficient_balance", user, order_id, "new_order")]
             budget = available
 
-        book = self.books[market.name]
-        opposite = book.asks if is_buy else book.bids
-        limit_key = price * opposite.sign if is_limit else _NO_LIMIT
-        if command.post_only and opposite.keys and opposite.keys[-1] >= limit_key:
+        opposite = venue.asks if is_buy else venue.bids
+        keys = opposite.keys
+        limit_key = price // market.tick * opposite.sign if is_limit else _NO_LIMIT
+        crosses = keys and keys[-1] >= limit_key
+        if crosses and command.post_only:
             return [Rejected("would_cross", user, order_id, "new_order")]
         remaining = qty if qty else _UNBOUNDED
         stp = command.stp
-        if command.tif == "FOK" and not _fillable(opposite, limit_key, user, stp, remaining, budget, market):
+        tif = command.tif
+        if tif == "FOK" and not _fillable(opposite, limit_key, user, stp, remaining, budget, market):
             return [Rejected("fok_unfillable", user, order_id, "new_order")]
 
         if is_limit:
@@ -252,32 +265,41 @@ class Engine:
                 client_id,
                 command.side,
                 command.kind,
-                command.tif,
+                tif,
                 price,
                 qty,
                 quote_qty,
                 command.post_only,
             )
         ]
-        remaining, budget, taker_expired = self._take(
-            events,
-            market,
-            opposite,
-            order_id,
-            user,
-            is_buy,
-            is_limit,
-            price,
-            limit_key,
-            remaining,
-            budget,
-            stp,
-        )
+        if not crosses and tif == "GTC" and is_limit:
+            order = Order(order_id, user, market.name, is_buy, price, qty, client_id)
+            (venue.bids if is_buy else venue.asks).add(order)
+            self.orders[order_id] = order
+            if client_id is not None:
+                self.client_ids[(user, client_id)] = order
+            return events
+        taker_expired = False
+        if crosses:
+            remaining, budget, taker_expired = self._take(
+                events,
+                market,
+                opposite,
+                order_id,
+                user,
+                is_buy,
+                is_limit,
+                price,
+                limit_key,
+                remaining,
+                budget,
+                stp,
+            )
 
-        if is_limit and command.tif == "GTC" and not taker_expired:
+        if is_limit and tif == "GTC" and not taker_expired:
             if remaining:
                 order = Order(order_id, user, market.name, is_buy, price, remaining, client_id)
-                (book.bids if is_buy else book.asks).add(order)
+                (venue.bids if is_buy else venue.asks).add(order)
                 self.orders[order_id] = order
                 if client_id is not None:
                     self.client_ids[(user, client_id)] = order
@@ -317,7 +339,9 @@ class Engine:
             return remaining, budget, False
         scale, lot = market.base_scale, market.lot
         base, quote = market.base.name, market.quote.name
-        maker_fee, taker_fee = market.maker_fee, market.taker_fee
+        # fees rounded up: -((-amount * num) // den), inlined because it runs twice per trade
+        maker_num, maker_den = market.maker_fee.num, market.maker_fee.den
+        taker_num, taker_den = market.taker_fee.num, market.taker_fee.den
         by_budget = not is_limit and is_buy
         self_trade = stp != "none"
         book = self.books[market.name]
@@ -363,8 +387,8 @@ class Engine:
                     fee_quote = account(FEES_USER, quote)
                 maker_assets = balances[maker.user]
                 if is_buy:
-                    mfee = maker_fee.on(notional)
-                    tfee = taker_fee.on(fill)
+                    mfee = -((-notional * maker_num) // maker_den)
+                    tfee = -((-fill * taker_num) // taker_den)
                     taker_got[0] += fill - tfee
                     if is_limit:
                         reserved = limit * fill // scale
@@ -379,8 +403,8 @@ class Engine:
                     fee_base[0] += tfee  # type: ignore[index]
                     fee_quote[0] += mfee  # type: ignore[index]
                 else:
-                    mfee = maker_fee.on(fill)
-                    tfee = taker_fee.on(notional)
+                    mfee = -((-fill * maker_num) // maker_den)
+                    tfee = -((-notional * taker_num) // taker_den)
                     taker_got[0] += notional - tfee
                     taker_pays[1 if is_limit else 0] -= fill  # type: ignore[index]
                     maker_assets[quote][1] -= notional
@@ -441,6 +465,42 @@ class Engine:
             maker.price,
             remaining,
         )
+
+
+class _Venue:
+    """One market's config, book and parse caches, fetched with a single lookup per order."""
+
+    __slots__ = ("asks", "base", "bids", "market", "price_units", "qty_units", "quote")
+
+    def __init__(self, market: Market, book: OrderBook) -> None:
+        self.market = market
+        self.base = market.base.name
+        self.quote = market.quote.name
+        self.bids = book.bids
+        self.asks = book.asks
+        self.qty_units: dict[str, int] = {}
+        """Parsed quantities: units if positive and a multiple of the lot size, else 0."""
+        self.price_units: dict[str, int] = {}
+        """Parsed prices: units if positive and a multiple of the tick size, else 0."""
+
+    def parse_qty(self, text: str) -> int:
+        units = positive_units(text, self.market.base.precision)
+        if units % self.market.lot:
+            units = 0
+        return _remember(self.qty_units, text, units)
+
+    def parse_price(self, text: str) -> int:
+        units = positive_units(text, self.market.quote.precision)
+        if units % self.market.tick:
+            units = 0
+        return _remember(self.price_units, text, units)
+
+
+def _remember(cache: dict[str, int], text: str, units: int) -> int:
+    if len(cache) >= 1 << 16:
+        cache.clear()
+    cache[text] = units
+    return units
 
 
 def _fillable(
