@@ -197,7 +197,7 @@ class Engine:
         else:
             qty = venue.qty_units.get(text)  # type: ignore[assignment]
             if qty is None:
-                qty = venue.parse_qty(text)  # type: ignore[arg-type]
+                qty = venue.parse_qty(text)
             if not qty:
                 return [Rejected("invalid_qty", user, order_id, "new_order")]
 
@@ -209,7 +209,7 @@ class Engine:
                 return [Rejected("invalid_price", user, order_id, "new_order")]
             price = venue.price_units.get(text)  # type: ignore[assignment]
             if price is None:
-                price = venue.parse_price(text)  # type: ignore[arg-type]
+                price = venue.parse_price(text)
             if not price:
                 return [Rejected("invalid_price", user, order_id, "new_order")]
             if price * qty // scale < market.min_notional_units:
