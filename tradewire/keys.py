@@ -1,0 +1,94 @@
+"""Every Redis key and Pub/Sub channel tradewire uses, in one place.
+
+The engine service writes them, gateways and operator commands read them; keeping the names here is
+what lets several gateways (and later Redis Cluster) agree on the layout without talking to each
+other. Market keys carry the market in a hash tag (``{BTC-USDT}``) so that Cluster keeps one market's
+cache, history and channels on one shard. ``docs/internals.md`` describes what each key holds.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "tw"
+
+# -- the journal (engine shard ``0``; one shard owns the whole ledger) --------------------------
+COMMANDS: Final = "tw:{0}:commands"
+"""Stream: the command journal. Fields ``c`` (command JSON), ``ts``, ``rid``, ``src``, ``who``, ``ip``."""
+EVENTS: Final = "tw:{0}:events"
+"""Stream: one entry per applied command. Fields ``cmd``, ``ts``, ``rid``, ``e`` (JSON list of events)."""
+APPLIED: Final = "tw:{0}:applied"
+"""String: the id of the last command entry whose events are in ``EVENTS`` (written with them)."""
+SNAPSHOT: Final = "tw:{0}:snapshot"
+"""Hash: ``pos`` (command id covered), ``at`` (exchange ms), ``state`` (bytes)."""
+CONFIG: Final = "tw:config"
+"""String: the exchange config JSON the engine runs with; gateways read markets from it."""
+ENGINE_HEARTBEAT: Final = "tw:{0}:engine:heartbeat"
+"""String with TTL: set by a live engine (its pid and last position), for readiness checks."""
+
+
+def reply_channel(source: str) -> str:
+    """Pub/Sub channel on which the submitter ``source`` (a gateway instance, an admin) gets outcomes."""
+    return f"tw:reply:{source}"
+
+
+# -- accounts: the views the engine keeps for order queries and balances ------------------------
+def balances(user: str) -> str:
+    """Hash: asset -> ``{"free": "...", "locked": "..."}``."""
+    return f"tw:bal:{user}"
+
+
+def orders(user: str) -> str:
+    """Hash: order id -> Binance-shaped order record JSON."""
+    return f"tw:orders:{user}"
+
+
+def open_orders(user: str) -> str:
+    """Sorted set: ids of the user's open orders, scored by order id."""
+    return f"tw:open:{user}"
+
+
+def client_ids(user: str) -> str:
+    """Hash: client order id -> order id of its latest order."""
+    return f"tw:cid:{user}"
+
+
+def user_trades(user: str) -> str:
+    """Stream (capped): the user's fills, Binance ``myTrades`` shape, one JSON per entry (field ``t``)."""
+    return f"tw:mytrades:{user}"
+
+
+def user_channel(user: str) -> str:
+    """Pub/Sub: the user's ``executionReport`` / ``outboundAccountPosition`` payloads."""
+    return f"tw:user:{user}"
+
+
+# -- users and API keys (written by ``tradewire admin``, read by gateways) ---------------------------
+USERS: Final = "tw:users"
+"""Hash: user name -> JSON ``{"created": ms}``."""
+
+
+def api_key(key: str) -> str:
+    """Hash: ``user``, ``secret`` (encrypted), ``created``, ``permissions``."""
+    return f"tw:apikey:{key}"
+
+
+def listen_key(key: str) -> str:
+    """String with a TTL of 60 minutes: the owner of a user-data-stream listen key."""
+    return f"tw:listenkey:{key}"
+
+
+# -- market data: cache and channels, hash-tagged by market ----------------------------------------
+def md(market: str, stream: str) -> str:
+    """A market-data key or channel: ``md:{BTC-USDT}:depth``, ``md:{BTC-USDT}:kline_1m``, ..."""
+    return f"md:{{{market}}}:{stream}"
+
+
+def md_history(market: str, stream: str) -> str:
+    """Stream (capped): the recent publications of one channel, entry id ``<offset>-0``."""
+    return f"md:{{{market}}}:{stream}:history"
+
+
+def md_meta(market: str, stream: str) -> str:
+    """Hash: ``offset`` (last published) and ``epoch`` of one channel."""
+    return f"md:{{{market}}}:{stream}:meta"

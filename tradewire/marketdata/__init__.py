@@ -1,0 +1,1 @@
+"""Pure market-data builders: engine events in; depth diffs, trades, candles and tickers out."""

@@ -1,0 +1,223 @@
+"""The aggregated (L2) book of one market, rebuilt from engine events alone, and its depth diffs.
+
+Theory of operation. Market data never looks inside the engine: it sees the events of one command
+at a time and keeps ``price -> total qty`` per side. Three kinds of event move a level:
+
+- a ``Trade`` takes its qty off the maker's level: the maker sits on the side opposite the taker
+  (``taker_side == "buy"`` -> asks), at the trade price (always the maker's price);
+- a ``Canceled`` (by the user, or by self-trade prevention in the middle of a walk) takes its
+  ``remaining_qty`` off its level (``side``, ``price``);
+- an ``Accepted`` GTC limit order rests, at the end of its command, with its qty minus what it took
+  as a taker in that command, unless an ``Expired`` for it closes the command (self-trade
+  prevention ending the taker). IOC, FOK and market orders never rest.
+
+The caller (``MarketData``) applies those changes and calls ``end_command`` once per command, so
+that every command that changed the book gets the next ``update_id``. Changes are then conflated
+until ``take_diff``: the diff lists every level whose qty differs from what the previous diff left
+(its new absolute qty, 0 when removed). A level that moved and came back within one diff is left out:
+a client that applies absolute quantities ends up with the same book either way, with less to read.
+A diff is still issued when update ids advanced but no level ended up different, so that update
+ids stay gap-free for clients that check ``U == previous u + 1``.
+
+A reduction below zero means the events do not belong to this book (a builder started mid-journal,
+or events applied twice); it raises ``InconsistentEvents`` rather than publish a wrong book, and the
+builder must then be rebuilt from a snapshot.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+
+import msgspec
+
+from tradewire.marketdata.checksum import CHECKSUM_DEPTH, book_checksum
+from tradewire.marketdata.updates import DepthSnapshot, DepthUpdate, PriceLevel
+
+
+class InconsistentEvents(ValueError):
+    """The events cannot come from the book this builder holds."""
+
+
+class BookSide:
+    """One side: ``price -> qty``, plus price keys sorted so that the best level is last.
+
+    Keys are ``price`` for bids and ``-price`` for asks (as in the engine's book), so the best level
+    is ``keys[-1]`` on either side and walking best-first is ``reversed(keys)``. Activity clusters
+    at the top of the book, where inserting into or deleting from the sorted list is a short move.
+    """
+
+    __slots__ = ("keys", "levels", "sign")
+
+    def __init__(self, is_bid: bool, levels: dict[int, int] | None = None) -> None:
+        self.sign = 1 if is_bid else -1
+        self.levels: dict[int, int] = dict(levels) if levels else {}
+        self.keys: list[int] = sorted(price * self.sign for price in self.levels)
+
+    def change(self, price: int, delta: int) -> None:
+        """Add ``delta`` (negative: take off) to the level at ``price``."""
+        levels = self.levels
+        old = levels.get(price, 0)
+        qty = old + delta
+        if qty > 0:
+            levels[price] = qty
+            if not old:
+                insort(self.keys, price * self.sign)
+        elif qty == 0:
+            del levels[price]
+            keys, key = self.keys, price * self.sign
+            if keys[-1] == key:
+                keys.pop()
+            else:
+                del keys[bisect_left(keys, key)]
+        else:
+            side = "bid" if self.sign > 0 else "ask"
+            raise InconsistentEvents(f"{side} level {price} would fall to {qty}")
+
+    def top(self, limit: int | None = None) -> list[PriceLevel]:
+        """The best ``limit`` levels (all when ``None``), best first."""
+        keys = self.keys if limit is None else self.keys[len(self.keys) - limit :]
+        levels, sign = self.levels, self.sign
+        return [(key * sign, levels[key * sign]) for key in reversed(keys)]
+
+    def best(self) -> PriceLevel:
+        """The best level, or ``(0, 0)`` when the side is empty."""
+        if not self.keys:
+            return (0, 0)
+        price = self.keys[-1] * self.sign
+        return (price, self.levels[price])
+
+
+class DepthState(msgspec.Struct, array_like=True):
+    """Everything a ``DepthBook`` needs to resume; its sorted keys are rebuilt from the levels."""
+
+    bids: dict[int, int]
+    asks: dict[int, int]
+    update_id: int
+    published_id: int
+    event_time: int
+    before_bids: dict[int, int]
+    before_asks: dict[int, int]
+
+
+class DepthBook:
+    """One market's L2 book, its update id, and the levels changed since the last diff."""
+
+    __slots__ = (
+        "_asks_before",
+        "_bids_before",
+        "_changed",
+        "asks",
+        "base_precision",
+        "bids",
+        "event_time",
+        "market",
+        "published_id",
+        "quote_precision",
+        "update_id",
+    )
+
+    def __init__(self, market: str, base_precision: int, quote_precision: int) -> None:
+        self.market = market
+        self.base_precision = base_precision
+        self.quote_precision = quote_precision
+        self.bids = BookSide(is_bid=True)
+        self.asks = BookSide(is_bid=False)
+        self.update_id = 0
+        """The id of the last command that changed this book (0: none yet)."""
+        self.published_id = 0
+        """``last_update_id`` of the last diff taken (``prev_update_id`` of the next one)."""
+        self.event_time = 0
+        """Exchange time of the last command that changed this book."""
+        self._bids_before: dict[int, int] = {}
+        """Each bid level touched since the last diff, with its qty at that diff."""
+        self._asks_before: dict[int, int] = {}
+        self._changed = False
+
+    def change(self, is_bid: bool, price: int, delta: int) -> None:
+        """Move one level within the current command."""
+        side = self.bids if is_bid else self.asks
+        before = self._bids_before if is_bid else self._asks_before
+        if price not in before:
+            before[price] = side.levels.get(price, 0)
+        side.change(price, delta)
+        self._changed = True
+
+    def end_command(self, ts: int) -> bool:
+        """Close the current command; true (and a new update id) when it changed the book."""
+        if not self._changed:
+            return False
+        self._changed = False
+        self.update_id += 1
+        self.event_time = ts
+        return True
+
+    @property
+    def pending(self) -> bool:
+        """Whether update ids advanced since the last diff."""
+        return self.update_id != self.published_id
+
+    def take_diff(self) -> DepthUpdate | None:
+        """The diff since the previous one, or ``None`` when the book did not change."""
+        if not self.pending:
+            return None
+        bids = _changed_levels(self.bids, self._bids_before, reverse=True)
+        asks = _changed_levels(self.asks, self._asks_before, reverse=False)
+        self._bids_before, self._asks_before = {}, {}
+        first = self.published_id + 1
+        diff = DepthUpdate(
+            self.market,
+            "depth",
+            self.event_time,
+            first,
+            self.update_id,
+            self.published_id,
+            bids,
+            asks,
+            self.checksum(),
+        )
+        self.published_id = self.update_id
+        return diff
+
+    def checksum(self) -> int:
+        return book_checksum(
+            self.bids.top(CHECKSUM_DEPTH),
+            self.asks.top(CHECKSUM_DEPTH),
+            self.base_precision,
+            self.quote_precision,
+        )
+
+    def snapshot(self, limit: int | None = None) -> DepthSnapshot:
+        return DepthSnapshot(self.update_id, self.bids.top(limit), self.asks.top(limit))
+
+    def to_state(self) -> DepthState:
+        return DepthState(
+            dict(self.bids.levels),
+            dict(self.asks.levels),
+            self.update_id,
+            self.published_id,
+            self.event_time,
+            dict(self._bids_before),
+            dict(self._asks_before),
+        )
+
+    @classmethod
+    def from_state(
+        cls, market: str, base_precision: int, quote_precision: int, state: DepthState
+    ) -> DepthBook:
+        book = cls(market, base_precision, quote_precision)
+        book.bids = BookSide(is_bid=True, levels=state.bids)
+        book.asks = BookSide(is_bid=False, levels=state.asks)
+        book.update_id = state.update_id
+        book.published_id = state.published_id
+        book.event_time = state.event_time
+        book._bids_before = dict(state.before_bids)
+        book._asks_before = dict(state.before_asks)
+        return book
+
+
+def _changed_levels(side: BookSide, before: dict[int, int], *, reverse: bool) -> list[PriceLevel]:
+    """Levels whose qty now differs from ``before``, best first, with their qty now (0: gone)."""
+    levels = side.levels
+    changed = [(price, levels.get(price, 0)) for price, qty in before.items() if levels.get(price, 0) != qty]
+    changed.sort(reverse=reverse)
+    return changed

@@ -1,0 +1,209 @@
+"""Klines (candlesticks): per market and interval, the open bar and a bounded history of closed ones.
+
+Bars are aligned to the Unix epoch in exchange time: a trade at ``ts`` belongs to the bar that opens
+at ``ts - ts % interval`` (1d bars open at 00:00 UTC) and whose ``close_time`` is the last
+millisecond before the next bar. A bar exists only once a trade falls in it: an interval without
+trades leaves a gap rather than a bar of zeros, so every bar's open, high, low and close are prices
+that really traded.
+
+Time moves only with data. The builder calls ``advance`` with the exchange time of each command
+(in practice only when that time enters a new minute, the finest interval); an open bar whose
+``close_time`` is now past is closed there and then, queued once more for the next flush with
+``closed=True``, and kept in the history that the REST endpoint reads. A quiet market's last bar
+therefore stays open until some later command (of any kind, in any market) carries a later time; a
+service that wants bars to close on the wall clock feeds the builder an empty command with that time.
+
+Every volume is an exact integer sum: base volume in base units, quote volume (the sum of each
+trade's notional) in quote units, the taker-buy volumes over the trades whose taker bought.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import msgspec
+
+from tradewire.marketdata.updates import Kline
+
+INTERVALS: dict[str, int] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+"""Interval name -> length in milliseconds; every length is a whole number of minutes."""
+
+KLINE_HISTORY = 1000
+"""Closed bars kept per market and interval."""
+
+DEFAULT_LIMIT = 500
+"""Bars a klines query returns unless told otherwise (as Binance)."""
+
+
+class _Bar:
+    """The open bar, mutated in place by each trade."""
+
+    __slots__ = (
+        "close",
+        "close_time",
+        "first_trade_id",
+        "high",
+        "last_trade_id",
+        "low",
+        "open",
+        "open_time",
+        "quote_volume",
+        "taker_buy_quote_volume",
+        "taker_buy_volume",
+        "trades",
+        "volume",
+    )
+
+    def __init__(self, kline: Kline) -> None:
+        self.open_time = kline.open_time
+        self.close_time = kline.close_time
+        self.open = kline.open
+        self.high = kline.high
+        self.low = kline.low
+        self.close = kline.close
+        self.volume = kline.volume
+        self.quote_volume = kline.quote_volume
+        self.trades = kline.trades
+        self.taker_buy_volume = kline.taker_buy_volume
+        self.taker_buy_quote_volume = kline.taker_buy_quote_volume
+        self.first_trade_id = kline.first_trade_id
+        self.last_trade_id = kline.last_trade_id
+
+    def freeze(self, closed: bool) -> Kline:
+        return Kline(
+            self.open_time,
+            self.close_time,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.quote_volume,
+            self.trades,
+            self.taker_buy_volume,
+            self.taker_buy_quote_volume,
+            self.first_trade_id,
+            self.last_trade_id,
+            closed,
+        )
+
+
+class SeriesState(msgspec.Struct, array_like=True):
+    """Everything a ``KlineSeries`` needs to resume."""
+
+    interval: str
+    bar: Kline | None
+    touched: bool
+    history: list[Kline]
+    pending: list[Kline]
+
+
+class KlineSeries:
+    """The bars of one market at one interval, and what the next flush has to say about them."""
+
+    __slots__ = ("bar", "history", "interval", "length", "pending", "touched")
+
+    def __init__(self, interval: str, history: int = KLINE_HISTORY) -> None:
+        self.interval = interval
+        self.length = INTERVALS[interval]
+        self.bar: _Bar | None = None
+        self.history: deque[Kline] = deque(maxlen=history)
+        self.pending: list[Kline] = []
+        """Bars closed since the last flush, oldest first."""
+        self.touched = False
+        """Whether the open bar changed since the last flush."""
+
+    def add(self, ts: int, price: int, qty: int, notional: int, taker_buys: bool, trade_id: int) -> None:
+        """Count one trade; ``advance(ts)`` must already have closed a bar that ended before ``ts``."""
+        bar = self.bar
+        buy_qty, buy_notional = (qty, notional) if taker_buys else (0, 0)
+        if bar is None:
+            start = ts - ts % self.length
+            self.bar = _Bar(
+                Kline(
+                    start,
+                    start + self.length - 1,
+                    price,
+                    price,
+                    price,
+                    price,
+                    qty,
+                    notional,
+                    1,
+                    buy_qty,
+                    buy_notional,
+                    trade_id,
+                    trade_id,
+                    False,
+                )
+            )
+        else:
+            if price > bar.high:
+                bar.high = price
+            elif price < bar.low:
+                bar.low = price
+            bar.close = price
+            bar.volume += qty
+            bar.quote_volume += notional
+            bar.trades += 1
+            bar.taker_buy_volume += buy_qty
+            bar.taker_buy_quote_volume += buy_notional
+            bar.last_trade_id = trade_id
+        self.touched = True
+
+    def advance(self, now: int) -> None:
+        """Close the open bar if ``now`` is past its end."""
+        bar = self.bar
+        if bar is not None and now > bar.close_time:
+            kline = bar.freeze(closed=True)
+            self.history.append(kline)
+            self.pending.append(kline)
+            self.bar = None
+            self.touched = False
+
+    def take_updates(self) -> list[Kline]:
+        """Bars to publish: each bar closed since the last call, then the open bar if it changed."""
+        out = self.pending
+        self.pending = []
+        if self.touched and self.bar is not None:
+            out.append(self.bar.freeze(closed=False))
+        self.touched = False
+        return out
+
+    def query(
+        self, start: int | None = None, end: int | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[Kline]:
+        """Bars opening in ``[start, end]``, oldest first, the open bar last (as Binance's REST).
+
+        With a ``start`` the first ``limit`` such bars are returned, otherwise the latest ``limit``.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be positive, got {limit}")
+        bars = list(self.history)
+        if self.bar is not None:
+            bars.append(self.bar.freeze(closed=False))
+        if start is not None:
+            bars = [k for k in bars if k.open_time >= start]
+        if end is not None:
+            bars = [k for k in bars if k.open_time <= end]
+        return bars[:limit] if start is not None else bars[-limit:]
+
+    def to_state(self) -> SeriesState:
+        bar = None if self.bar is None else self.bar.freeze(closed=False)
+        return SeriesState(self.interval, bar, self.touched, list(self.history), list(self.pending))
+
+    @classmethod
+    def from_state(cls, state: SeriesState, history: int) -> KlineSeries:
+        series = cls(state.interval, history)
+        series.bar = None if state.bar is None else _Bar(state.bar)
+        series.touched = state.touched
+        series.history.extend(state.history)
+        series.pending = list(state.pending)
+        return series

@@ -1,0 +1,63 @@
+"""The Prometheus metrics every tradewire process exposes, declared once so that names never drift.
+
+Alert rules (``deploy/prometheus/``) and the Grafana dashboard refer to these names; a process
+registers only what it uses (metrics are module-level objects of the default registry) and serves
+them at ``/metrics``. Label values are small closed sets (outcome, reason, stream kind), never user
+names or order ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_FAST = (0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1)
+_SLOW = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# -- engine -------------------------------------------------------------------------------------
+ENGINE_APPLY_SECONDS = Histogram(
+    "tradewire_engine_apply_seconds", "Time the pure engine takes to apply one command.", buckets=_FAST
+)
+JOURNAL_APPEND_SECONDS = Histogram(
+    "tradewire_journal_append_seconds",
+    "Time of one batch's MULTI/EXEC of events, views and progress marker.",
+    buckets=_SLOW,
+)
+COMMANDS = Counter(
+    "tradewire_commands_total", "Commands applied, by outcome and reason.", ["outcome", "reason"]
+)
+TRADES = Counter("tradewire_trades_total", "Trades executed.", ["market"])
+JOURNAL_LAG = Gauge("tradewire_journal_lag_entries", "Journal entries appended but not yet applied.")
+SNAPSHOT_AGE = Gauge("tradewire_snapshot_age_seconds", "Seconds since the engine last wrote a snapshot.")
+REDIS_ERRORS = Counter(
+    "tradewire_redis_errors_total", "Redis errors seen, by process role and kind.", ["role", "kind"]
+)
+
+# -- gateway ------------------------------------------------------------------------------------
+ORDER_ACK_SECONDS = Histogram(
+    "tradewire_order_ack_seconds", "Gateway time from receiving an order to answering it.", buckets=_SLOW
+)
+PUBLISH_TO_SEND_SECONDS = Histogram(
+    "tradewire_publish_to_send_seconds",
+    "Time from the gateway receiving a Pub/Sub message to writing it to a WebSocket.",
+    buckets=_FAST,
+)
+EXCHANGE_TO_SEND_SECONDS = Histogram(
+    "tradewire_exchange_to_send_seconds",
+    "Time from the command's exchange timestamp to the update being written to a WebSocket.",
+    buckets=_SLOW,
+)
+WS_MESSAGES = Counter(
+    "tradewire_ws_messages_total", "WebSocket messages, by fate: sent, conflated, dropped.", ["fate"]
+)
+WS_DISCONNECTS = Counter("tradewire_ws_disconnects_total", "WebSocket disconnects, by reason.", ["reason"])
+RATE_LIMIT_HITS = Counter(
+    "tradewire_rate_limit_hits_total", "Requests refused by a limit, by limit.", ["limit"]
+)
+HTTP_REQUESTS = Counter(
+    "tradewire_http_requests_total", "REST requests, by endpoint and status.", ["endpoint", "status"]
+)
+WS_CONNECTIONS = Gauge("tradewire_ws_connections", "Open WebSocket connections.")
+WS_SUBSCRIPTIONS = Gauge("tradewire_ws_subscriptions", "Stream subscriptions over all connections.")
+WS_QUEUE_DEPTH_MAX = Gauge(
+    "tradewire_ws_queue_depth_max", "The deepest per-connection send queue, sampled each second."
+)
