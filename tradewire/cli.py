@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 import typer
@@ -55,6 +55,112 @@ def replay(
     batch.append(b"")
     out.write(b"\n".join(batch))
     out.flush()
+
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where the embedded Redis keeps its files (ignored with REDIS_URL)."),
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="Exchange config JSON (default: the demo).")
+]
+
+
+@app.command()
+def engine(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    snapshot_every: Annotated[int, typer.Option(help="Write a snapshot every N commands.")] = 100_000,
+    snapshot_seconds: Annotated[float, typer.Option(help="... or every T seconds.")] = 60.0,
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz, /readyz (0: none).")] = 0,
+) -> None:
+    """Run the matching engine on the Redis journal: apply commands, publish events and market data."""
+    from tradewire.journal.service import main as run
+
+    run(config, data_dir, snapshot_every, snapshot_seconds, metrics_port)
+
+
+@app.command()
+def gateway(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the REST + WebSocket server.")] = 8080,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a REST + WebSocket gateway (Binance-compatible) against the exchange's Redis."""
+    from tradewire.gateway.server import main as run
+
+    run(host, port, data_dir)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address the gateway listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the gateway (web page, REST, WebSocket).")] = 8080,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Also run market-maker and taker bots.")] = False,
+    fsync: Annotated[
+        str, typer.Option(help="Embedded Redis appendfsync: always (durable) or everysec (faster, weaker).")
+    ] = "always",
+) -> None:
+    """Run the whole exchange: embedded Redis (without REDIS_URL), the engine and a gateway."""
+    from tradewire.up import main as run
+
+    run(host, port, data_dir, config, demo, _fsync(fsync))
+
+
+def _fsync(value: str) -> Literal["always", "everysec"]:
+    if value not in ("always", "everysec"):
+        typer.echo(f"--fsync: must be always or everysec, not {value!r}", err=True)
+        raise typer.Exit(2)
+    return "always" if value == "always" else "everysec"
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Operator commands against a running exchange.")
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create-user")
+def create_user(name: str, data_dir: DataDir = None) -> None:
+    """Create a user with an API key; print one JSON line {"user", "api_key", "api_secret"}."""
+    from tradewire.admin import create_user as run
+
+    run(name, data_dir)
+
+
+@admin_app.command("deposit")
+def deposit(name: str, asset: str, amount: str, data_dir: DataDir = None) -> None:
+    """Credit AMOUNT of ASSET to user NAME, through the journal like any command."""
+    from tradewire.admin import deposit as run
+
+    run(name, asset, amount, data_dir)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="Prove and export what the exchange did.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigFile = None, data_dir: DataDir = None) -> None:
+    """Replay the journal and prove it reproduces the recorded events; report the first divergence."""
+    from tradewire.ops.audit import verify as run
+
+    run(config, data_dir)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "jsonl",
+    since: Annotated[int | None, typer.Option(help="From this exchange time (Unix ms).")] = None,
+    until: Annotated[int | None, typer.Option(help="Up to this exchange time (Unix ms).")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write trades and balance changes per user as CSV or JSONL for a period."""
+    from tradewire.ops.audit import export as run
+
+    run(out, fmt, since, until, user, data_dir)
 
 
 def main() -> None:

@@ -92,3 +92,17 @@ def md_history(market: str, stream: str) -> str:
 def md_meta(market: str, stream: str) -> str:
     """Hash: ``offset`` (last published) and ``epoch`` of one channel."""
     return f"md:{{{market}}}:{stream}:meta"
+
+
+# -- what pure builders hand to the shell -------------------------------------------------------------
+RedisOp = tuple[str | bytes | int, ...]
+"""One Redis command a pure builder wants run, e.g. ``("HSET", key, field, value)``.
+
+Builders (market data, accounts) return lists of these; the engine service appends them, in order, to
+the batch's MULTI/EXEC pipeline (``pipe.execute_command(*op)``). One pseudo-command is not Redis's own:
+``("MDPUB", market, stream, payload)`` is a market-data publication, which the shell runs through the
+bus script (offset, epoch, history, PUBLISH). A plain ``PUBLISH`` is used for reply and user channels,
+which have no history.
+"""
+
+MDPUB: Final = "MDPUB"

@@ -1,0 +1,1 @@
+"""Redis Pub/Sub with per-channel offsets, epochs and a bounded history."""

@@ -1,0 +1,1 @@
+"""The REST + WebSocket gateway, Binance-compatible, with gap-free streams."""

@@ -1,0 +1,1 @@
+"""The command journal on Redis Streams: the engine service, snapshots and recovery."""
