@@ -1,0 +1,68 @@
+"""What every long-running process does first: find its Redis and its exchange config.
+
+One rule for all of them, so that ``tradewire up``, ``tradewire engine``, ``tradewire gateway`` and
+``tradewire admin`` on the same ``--data-dir`` (or ``REDIS_URL``) always meet on the same Redis:
+
+1. ``REDIS_URL`` set: use that server, never start one.
+2. Otherwise the embedded Redis recorded in ``<data-dir>/redis.url`` if it is running.
+3. Otherwise (only where ``may_start``) start an embedded Redis in ``<data-dir>/redis``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tradewire.demo import DEMO_CONFIG
+from tradewire.engine import ConfigError, ExchangeConfig
+from tradewire.redisconn import AppendFsync, EmbeddedRedis, redis_url_from_env, running_url
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class RuntimeSetupError(RuntimeError):
+    """A process cannot start: no Redis to reach, or a config that breaks the rules."""
+
+
+def data_dir_or_default(data_dir: Path | None) -> Path:
+    return (data_dir or Path(os.environ.get("TRADEWIRE_DATA_DIR", DEFAULT_DATA_DIR))).absolute()
+
+
+def find_redis(
+    data_dir: Path | None, *, may_start: bool = False, fsync: AppendFsync = "always"
+) -> tuple[str, EmbeddedRedis | None]:
+    """The Redis URL to use and, when this call started it, the embedded server to stop at exit."""
+    url = redis_url_from_env()
+    if url:
+        return url, None
+    root = data_dir_or_default(data_dir)
+    url = running_url(root)
+    if url:
+        return url, None
+    if not may_start:
+        raise RuntimeSetupError(
+            f"no Redis to use: REDIS_URL is not set and no tradewire is running on data directory {root} "
+            "(start one with `tradewire up`, or pass --data-dir / REDIS_URL)"
+        )
+    server = EmbeddedRedis.for_data_dir(root, appendfsync=fsync).start()
+    return server.url, server
+
+
+def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
+    """The checked exchange config (the demo one without a path) and its raw JSON object."""
+    if path is None:
+        raw: Any = DEMO_CONFIG
+    else:
+        try:
+            raw = orjson.loads(path.read_bytes())
+        except OSError as exc:
+            raise RuntimeSetupError(f"config: cannot read {path}: {exc.strerror}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise RuntimeSetupError(f"config: {path} is not valid JSON: {exc}") from exc
+    try:
+        return ExchangeConfig.from_dict(raw), raw
+    except ConfigError as exc:
+        raise RuntimeSetupError(f"config: {exc}") from exc
