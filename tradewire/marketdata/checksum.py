@@ -30,7 +30,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-from tradewire.engine.decimals import to_text
+from tradewire.marketdata.text import texts
 from tradewire.marketdata.updates import PriceLevel
 
 CHECKSUM_DEPTH = 25
@@ -41,14 +41,15 @@ def checksum_text(
     bids: Sequence[PriceLevel], asks: Sequence[PriceLevel], base_precision: int, quote_precision: int
 ) -> str:
     """The string the checksum is taken over, from each side's levels best first (rule above)."""
+    price_text, qty_text = texts(quote_precision), texts(base_precision)
     parts: list[str] = []
     bids, asks = bids[:CHECKSUM_DEPTH], asks[:CHECKSUM_DEPTH]
     for i in range(max(len(bids), len(asks))):
         for side in (bids, asks):
             if i < len(side):
                 price, qty = side[i]
-                parts.append(to_text(price, quote_precision))
-                parts.append(to_text(qty, base_precision))
+                parts.append(price_text[price])
+                parts.append(qty_text[qty])
     return ":".join(parts)
 
 

@@ -134,7 +134,9 @@ class DepthBook:
         self._changed = False
 
     def change(self, is_bid: bool, price: int, delta: int) -> None:
-        """Move one level within the current command."""
+        """Move one level within the current command (a zero ``delta`` changes nothing)."""
+        if not delta:
+            return
         side = self.bids if is_bid else self.asks
         before = self._bids_before if is_bid else self._asks_before
         if price not in before:

@@ -1,0 +1,283 @@
+"""Binance spot wire formats: market-data updates rendered to the exact JSON Binance sends.
+
+The engine renders each payload once; gateways forward the bytes untouched. Field names and types
+follow Binance spot: decimals are strings (tradewire's canonical text: no exponent, no trailing
+zeros, ``"100.5"``), times are integer milliseconds of exchange time, ``s`` is the Binance symbol.
+Two kinds of shape live here:
+
+- stream payloads (``<symbol>@depth``, ``@depth20``, ``@trade``, ``@kline_<iv>``, ``@ticker``,
+  ``@miniTicker``, ``@bookTicker``), which tradewire extends only with fields Binance clients ignore
+  (``pu`` and ``cs`` on depth diffs);
+- REST shapes for the cached values (``GET /api/v3/trades`` items, ``/klines`` arrays,
+  ``/ticker/24hr``, ``/ticker/bookTicker``), which the gateway serves from Redis as they are.
+
+A market ``BTC-USDT`` is the Binance symbol ``BTCUSDT`` (base + quote).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from tradewire.marketdata.text import texts
+from tradewire.marketdata.updates import (
+    BookTickerUpdate,
+    DepthSnapshot,
+    DepthUpdate,
+    Kline,
+    KlineUpdate,
+    MiniTickerUpdate,
+    PriceLevel,
+    TickerUpdate,
+    TradeUpdate,
+)
+
+_dumps = orjson.dumps
+
+
+def symbol_of(market: str) -> str:
+    """The Binance symbol of a market: ``BTC-USDT`` -> ``BTCUSDT``."""
+    return market.replace("-", "")
+
+
+def market_of_symbol(symbol: str, markets: Iterable[str]) -> str | None:
+    """The market among ``markets`` whose symbol is ``symbol`` (any case), or ``None``."""
+    wanted = symbol.upper()
+    for market in markets:
+        if symbol_of(market).upper() == wanted:
+            return market
+    return None
+
+
+class BinanceRenderer:
+    """Renders one market's updates; holds its symbol and the precisions of its two assets."""
+
+    __slots__ = ("base_precision", "price", "qty", "quote_precision", "symbol")
+
+    def __init__(self, market: str, base_precision: int, quote_precision: int) -> None:
+        self.symbol = symbol_of(market)
+        self.base_precision = base_precision
+        self.quote_precision = quote_precision
+        self.price: Callable[[int], str] = texts(quote_precision).__getitem__
+        """Text of a price or a quote amount."""
+        self.qty: Callable[[int], str] = texts(base_precision).__getitem__
+        """Text of a base quantity."""
+
+    def levels(self, levels: Sequence[PriceLevel]) -> list[list[str]]:
+        """``[["price", "qty"], ...]`` as Binance writes book levels."""
+        price, qty = self.price, self.qty
+        return [[price(p), qty(q)] for p, q in levels]
+
+    # -- depth -------------------------------------------------------------------------------------
+    def depth_update(self, diff: DepthUpdate) -> bytes:
+        """``<symbol>@depth``: a ``depthUpdate`` with tradewire's ``pu`` and ``cs`` added."""
+        return _dumps(
+            {
+                "e": "depthUpdate",
+                "E": diff.event_time,
+                "s": self.symbol,
+                "U": diff.first_update_id,
+                "u": diff.last_update_id,
+                "pu": diff.prev_update_id,
+                "b": self.levels(diff.bids),
+                "a": self.levels(diff.asks),
+                "cs": diff.checksum,
+            }
+        )
+
+    def partial_depth(self, snapshot: DepthSnapshot) -> bytes:
+        """``<symbol>@depth<n>`` and the REST ``GET /api/v3/depth`` body."""
+        return _dumps(
+            {
+                "lastUpdateId": snapshot.last_update_id,
+                "bids": self.levels(snapshot.bids),
+                "asks": self.levels(snapshot.asks),
+            }
+        )
+
+    # -- trades ------------------------------------------------------------------------------------
+    def trade(self, trade: TradeUpdate) -> bytes:
+        """``<symbol>@trade``."""
+        return _dumps(
+            {
+                "e": "trade",
+                "E": trade.ts,
+                "s": self.symbol,
+                "t": trade.trade_id,
+                "p": self.price(trade.price),
+                "q": self.qty(trade.qty),
+                "T": trade.ts,
+                "m": trade.buyer_is_maker,
+                "M": True,
+            }
+        )
+
+    def trade_rest(self, trade: TradeUpdate) -> bytes:
+        """One item of ``GET /api/v3/trades``."""
+        return _dumps(
+            {
+                "id": trade.trade_id,
+                "price": self.price(trade.price),
+                "qty": self.qty(trade.qty),
+                "quoteQty": self.price(trade.quote_qty),
+                "time": trade.ts,
+                "isBuyerMaker": trade.buyer_is_maker,
+                "isBestMatch": True,
+            }
+        )
+
+    # -- klines ------------------------------------------------------------------------------------
+    def kline(self, update: KlineUpdate) -> bytes:
+        """``<symbol>@kline_<interval>``."""
+        k = update.kline
+        price, qty = self.price, self.qty
+        return _dumps(
+            {
+                "e": "kline",
+                "E": update.event_time,
+                "s": self.symbol,
+                "k": {
+                    "t": k.open_time,
+                    "T": k.close_time,
+                    "s": self.symbol,
+                    "i": update.interval,
+                    "f": k.first_trade_id,
+                    "L": k.last_trade_id,
+                    "o": price(k.open),
+                    "c": price(k.close),
+                    "h": price(k.high),
+                    "l": price(k.low),
+                    "v": qty(k.volume),
+                    "n": k.trades,
+                    "x": k.closed,
+                    "q": price(k.quote_volume),
+                    "V": qty(k.taker_buy_volume),
+                    "Q": price(k.taker_buy_quote_volume),
+                    "B": "0",
+                },
+            }
+        )
+
+    def kline_rest(self, k: Kline) -> bytes:
+        """One item of ``GET /api/v3/klines``: the 12-element array."""
+        price, qty = self.price, self.qty
+        row: list[Any] = [
+            k.open_time,
+            price(k.open),
+            price(k.high),
+            price(k.low),
+            price(k.close),
+            qty(k.volume),
+            k.close_time,
+            price(k.quote_volume),
+            k.trades,
+            qty(k.taker_buy_volume),
+            price(k.taker_buy_quote_volume),
+            "0",
+        ]
+        return _dumps(row)
+
+    # -- tickers -----------------------------------------------------------------------------------
+    def ticker(self, t: TickerUpdate) -> bytes:
+        """``<symbol>@ticker``: the ``24hrTicker`` event."""
+        price, qty = self.price, self.qty
+        return _dumps(
+            {
+                "e": "24hrTicker",
+                "E": t.event_time,
+                "s": self.symbol,
+                "p": price(t.price_change),
+                "P": t.price_change_percent,
+                "w": price(t.weighted_avg_price),
+                "x": price(t.prev_close_price),
+                "c": price(t.last_price),
+                "Q": qty(t.last_qty),
+                "b": price(t.bid_price),
+                "B": qty(t.bid_qty),
+                "a": price(t.ask_price),
+                "A": qty(t.ask_qty),
+                "o": price(t.open_price),
+                "h": price(t.high_price),
+                "l": price(t.low_price),
+                "v": qty(t.volume),
+                "q": price(t.quote_volume),
+                "O": t.open_time,
+                "C": t.close_time,
+                "F": t.first_trade_id,
+                "L": t.last_trade_id,
+                "n": t.trades,
+            }
+        )
+
+    def ticker_rest(self, t: TickerUpdate) -> bytes:
+        """``GET /api/v3/ticker/24hr`` for one symbol."""
+        price, qty = self.price, self.qty
+        return _dumps(
+            {
+                "symbol": self.symbol,
+                "priceChange": price(t.price_change),
+                "priceChangePercent": t.price_change_percent,
+                "weightedAvgPrice": price(t.weighted_avg_price),
+                "prevClosePrice": price(t.prev_close_price),
+                "lastPrice": price(t.last_price),
+                "lastQty": qty(t.last_qty),
+                "bidPrice": price(t.bid_price),
+                "bidQty": qty(t.bid_qty),
+                "askPrice": price(t.ask_price),
+                "askQty": qty(t.ask_qty),
+                "openPrice": price(t.open_price),
+                "highPrice": price(t.high_price),
+                "lowPrice": price(t.low_price),
+                "volume": qty(t.volume),
+                "quoteVolume": price(t.quote_volume),
+                "openTime": t.open_time,
+                "closeTime": t.close_time,
+                "firstId": t.first_trade_id,
+                "lastId": t.last_trade_id,
+                "count": t.trades,
+            }
+        )
+
+    def mini_ticker(self, t: MiniTickerUpdate) -> bytes:
+        """``<symbol>@miniTicker``: the ``24hrMiniTicker`` event."""
+        price = self.price
+        return _dumps(
+            {
+                "e": "24hrMiniTicker",
+                "E": t.event_time,
+                "s": self.symbol,
+                "c": price(t.last_price),
+                "o": price(t.open_price),
+                "h": price(t.high_price),
+                "l": price(t.low_price),
+                "v": self.qty(t.volume),
+                "q": price(t.quote_volume),
+            }
+        )
+
+    def book_ticker(self, b: BookTickerUpdate) -> bytes:
+        """``<symbol>@bookTicker`` (Binance spot sends no event type or time here)."""
+        return _dumps(
+            {
+                "u": b.update_id,
+                "s": self.symbol,
+                "b": self.price(b.bid_price),
+                "B": self.qty(b.bid_qty),
+                "a": self.price(b.ask_price),
+                "A": self.qty(b.ask_qty),
+            }
+        )
+
+    def book_ticker_rest(self, b: BookTickerUpdate) -> bytes:
+        """``GET /api/v3/ticker/bookTicker`` for one symbol."""
+        return _dumps(
+            {
+                "symbol": self.symbol,
+                "bidPrice": self.price(b.bid_price),
+                "bidQty": self.qty(b.bid_qty),
+                "askPrice": self.price(b.ask_price),
+                "askQty": self.qty(b.ask_qty),
+            }
+        )

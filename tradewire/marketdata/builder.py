@@ -1,0 +1,359 @@
+"""The market-data builder: engine events in, Redis cache writes and Binance publications out.
+
+Theory of operation. The engine service hands the builder the events of each command it applies
+(``apply``), with the command's exchange time, and once per batch asks for everything that follows
+(``flush``), as ``RedisOp`` tuples to put in the batch's MULTI/EXEC pipeline. Nothing here does I/O
+or reads a clock, so the same journal always gives the same ops, byte for byte.
+
+``apply`` does the cheap part only: it moves book levels (``DepthBook``), counts trades into the
+klines and the rolling ticker, and remembers which markets changed. Time is ``max(ts, previous ts)``
+so that it never runs backwards; when it enters a new minute (the finest kline interval and the
+ticker's resolution), bars that ended are closed and ticker buckets that left the window dropped,
+in every market.
+
+``flush`` renders, per changed market and in config order:
+
+1. the depth diff since the previous flush (one per flush: conflated), as ``HSET``/``HDEL`` of the
+   changed levels in ``md:{M}:bids``/``asks`` and ``SET md:{M}:depth:u``, published on ``depth``;
+   ``depth20`` when the top 20 levels changed; ``bookTicker`` (cache and channel) when the best bid
+   or ask changed;
+2. each trade: ``LPUSH``/``LTRIM`` of ``md:{M}:trades``, and one ``trade`` publication per trade;
+3. each bar that changed (closed bars first): ``ZREMRANGEBYSCORE`` + ``ZADD`` of the bar, the set
+   trimmed to ``KLINE_HISTORY``, published on ``kline_<interval>``;
+4. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
+   window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
+   moved (the best bid/ask in a ``ticker`` payload are those of that moment).
+
+A publication is ``("MDPUB", market, stream, payload)``; the shell runs it through the bus script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import msgspec
+
+from tradewire.engine.config import ExchangeConfig, Market
+from tradewire.engine.events import Accepted, Canceled, Event, Expired, Trade
+from tradewire.keys import MDPUB, RedisOp, md
+from tradewire.marketdata.binance import BinanceRenderer
+from tradewire.marketdata.depth import DepthBook, DepthState
+from tradewire.marketdata.klines import INTERVALS, KLINE_HISTORY, KlineSeries, SeriesState
+from tradewire.marketdata.ticker import MINUTE, RollingTicker, TickerState
+from tradewire.marketdata.updates import (
+    BookTickerUpdate,
+    DepthSnapshot,
+    KlineUpdate,
+    PriceLevel,
+    TradeUpdate,
+    mini_ticker,
+)
+
+TRADES_KEPT = 1000
+"""Recent trades cached per market (``md:{M}:trades``)."""
+PARTIAL_DEPTH = 20
+"""Levels per side of the ``depth20`` stream."""
+STATE_VERSION = 1
+
+Best = tuple[int, int, int, int]
+"""``(bid price, bid qty, ask price, ask qty)``; 0s for an empty side."""
+
+
+class MarketState(msgspec.Struct, array_like=True):
+    """One market's part of a snapshot."""
+
+    market: str
+    depth: DepthState
+    series: list[SeriesState]
+    ticker: TickerState
+    trades: list[TradeUpdate]
+    best: Best
+    top: tuple[list[PriceLevel], list[PriceLevel]]
+    dirty: bool
+
+
+class BuilderState(msgspec.Struct, array_like=True):
+    """Everything a ``MarketData`` needs to continue exactly where it was."""
+
+    version: int
+    ts: int
+    next_minute: int
+    markets: list[MarketState]
+
+
+class _MarketView:
+    """The market-data state of one market."""
+
+    __slots__ = (
+        "best",
+        "depth",
+        "dirty",
+        "keys",
+        "name",
+        "render",
+        "series",
+        "ticker",
+        "top",
+        "trades",
+    )
+
+    def __init__(self, market: Market) -> None:
+        self.name = market.name
+        base, quote = market.base.precision, market.quote.precision
+        self.render = BinanceRenderer(market.name, base, quote)
+        self.depth = DepthBook(market.name, base, quote)
+        self.series = [KlineSeries(interval) for interval in INTERVALS]
+        self.ticker = RollingTicker(market.base_scale)
+        self.trades: list[TradeUpdate] = []
+        """Trades since the last flush, oldest first."""
+        self.best: Best = (0, 0, 0, 0)
+        """The best bid and ask last published on ``bookTicker``."""
+        self.top: tuple[list[PriceLevel], list[PriceLevel]] = ([], [])
+        """The levels last published on ``depth20``."""
+        self.dirty = False
+        """Whether the next flush has something to say about this market."""
+        name = market.name
+        self.keys = {
+            "bids": md(name, "bids"),
+            "asks": md(name, "asks"),
+            "depth:u": md(name, "depth:u"),
+            "trades": md(name, "trades"),
+            "ticker": md(name, "ticker"),
+            "bookTicker": md(name, "bookTicker"),
+            **{iv: md(name, f"klines:{iv}") for iv in INTERVALS},
+        }
+
+    def add_trade(self, trade: Trade, ts: int) -> None:
+        taker_buys = trade.taker_side == "buy"
+        price, qty, notional, trade_id = trade.price, trade.qty, trade.notional, trade.trade_id
+        self.trades.append(
+            TradeUpdate(
+                self.name,
+                "trade",
+                trade_id,
+                price,
+                qty,
+                notional,
+                ts,
+                not taker_buys,
+                trade.maker_order_id,
+                trade.taker_order_id,
+            )
+        )
+        for series in self.series:
+            series.add(ts, price, qty, notional, taker_buys, trade_id)
+        self.ticker.add(ts, price, qty, notional, trade_id)
+
+    def advance(self, now: int) -> None:
+        """Close the bars that ended before ``now`` and age the ticker's window."""
+        for series in self.series:
+            series.advance(now)
+            if series.pending:
+                self.dirty = True
+        self.ticker.advance(now)
+        if self.ticker.changed:
+            self.dirty = True
+
+    def flush(self, now: int, ops: list[RedisOp]) -> None:
+        name, keys, render = self.name, self.keys, self.render
+        depth = self.depth
+        diff = depth.take_diff()
+        if diff is not None:
+            price_text, qty_text = render.price, render.qty
+            for side, levels in (("bids", diff.bids), ("asks", diff.asks)):
+                kept: list[str] = []
+                gone: list[str] = []
+                for price, qty in levels:
+                    if qty:
+                        kept += (price_text(price), qty_text(qty))
+                    else:
+                        gone.append(price_text(price))
+                if kept:
+                    ops.append(("HSET", keys[side], *kept))
+                if gone:
+                    ops.append(("HDEL", keys[side], *gone))
+            ops.append(("SET", keys["depth:u"], diff.last_update_id))
+            ops.append((MDPUB, name, "depth", render.depth_update(diff)))
+            snapshot = depth.snapshot(PARTIAL_DEPTH)
+            if (snapshot.bids, snapshot.asks) != self.top:
+                self.top = (snapshot.bids, snapshot.asks)
+                ops.append((MDPUB, name, "depth20", render.partial_depth(snapshot)))
+        bid, ask = depth.bids.best(), depth.asks.best()
+        best = (bid[0], bid[1], ask[0], ask[1])
+        best_moved = best != self.best
+        if best_moved:
+            self.best = best
+            book = BookTickerUpdate(name, "bookTicker", depth.event_time, depth.update_id, *best)
+            ops.append(("SET", keys["bookTicker"], render.book_ticker_rest(book)))
+            ops.append((MDPUB, name, "bookTicker", render.book_ticker(book)))
+        if self.trades:
+            trades, self.trades = self.trades, []
+            ops.append(("LPUSH", keys["trades"], *(render.trade_rest(t) for t in trades)))
+            ops.append(("LTRIM", keys["trades"], 0, TRADES_KEPT - 1))
+            ops.extend((MDPUB, name, "trade", render.trade(t)) for t in trades)
+        for series in self.series:
+            bars = series.take_updates()
+            if not bars:
+                continue
+            key, stream = keys[series.interval], f"kline_{series.interval}"
+            for bar in bars:
+                ops.append(("ZREMRANGEBYSCORE", key, bar.open_time, bar.open_time))
+                ops.append(("ZADD", key, bar.open_time, render.kline_rest(bar)))
+                update = KlineUpdate(name, stream, series.interval, now, bar)
+                ops.append((MDPUB, name, stream, render.kline(update)))
+            ops.append(("ZREMRANGEBYRANK", key, 0, -KLINE_HISTORY - 1))
+        ticker = self.ticker
+        if ticker.changed or best_moved:
+            stats = ticker.stats(name, now, bid, ask)
+            ops.append(("SET", keys["ticker"], render.ticker_rest(stats)))
+            if ticker.changed:
+                ops.append((MDPUB, name, "ticker", render.ticker(stats)))
+                ops.append((MDPUB, name, "miniTicker", render.mini_ticker(mini_ticker(stats))))
+                ticker.changed = False
+        self.dirty = False
+
+    def to_state(self) -> MarketState:
+        return MarketState(
+            self.name,
+            self.depth.to_state(),
+            [series.to_state() for series in self.series],
+            self.ticker.to_state(),
+            list(self.trades),
+            self.best,
+            self.top,
+            self.dirty,
+        )
+
+    @classmethod
+    def from_state(cls, market: Market, state: MarketState) -> _MarketView:
+        view = cls(market)
+        depth = view.depth
+        view.depth = DepthBook.from_state(
+            market.name, depth.base_precision, depth.quote_precision, state.depth
+        )
+        view.series = [KlineSeries.from_state(s, KLINE_HISTORY) for s in state.series]
+        view.ticker = RollingTicker.from_state(market.base_scale, state.ticker)
+        view.trades = list(state.trades)
+        view.best = state.best
+        view.top = state.top
+        view.dirty = state.dirty
+        return view
+
+
+class MarketData:
+    """Every market's depth, trades, klines and tickers, fed with engine events, flushed as Redis ops."""
+
+    __slots__ = ("_markets", "_next_minute", "_ts", "_views", "config")
+
+    def __init__(self, config: ExchangeConfig) -> None:
+        self.config = config
+        self._views: dict[str, _MarketView] = {name: _MarketView(m) for name, m in config.markets.items()}
+        self._markets = list(self._views.values())
+        self._ts = 0
+        """Exchange time: the latest ``ts`` seen."""
+        self._next_minute = 0
+        """Where the next minute starts: ``apply`` at or past it closes bars and ages tickers."""
+
+    @property
+    def ts(self) -> int:
+        """The builder's exchange time (ms): the latest ``ts`` applied."""
+        return self._ts
+
+    def apply(self, events: Sequence[Event], ts: int) -> None:
+        """Take in the events of one command, applied at exchange time ``ts`` (ms)."""
+        if ts < self._ts:
+            ts = self._ts
+        else:
+            self._ts = ts
+            if ts >= self._next_minute:
+                for view in self._markets:
+                    view.advance(ts)
+                self._next_minute = ts - ts % MINUTE + MINUTE
+        views = self._views
+        touched: _MarketView | None = None
+        more: list[_MarketView] | None = None
+        resting: Accepted | None = None
+        filled = 0
+        for event in cast("Sequence[Any]", events):
+            kind = type(event)
+            if kind is Trade:
+                view = views[event.market]
+                view.depth.change(event.taker_side == "sell", event.price, -event.qty)
+                view.add_trade(event, ts)
+                if resting is not None and event.taker_order_id == resting.order_id:
+                    filled += event.qty
+            elif kind is Accepted:
+                if event.tif == "GTC" and event.kind == "limit":
+                    resting = event
+                    filled = 0
+                continue
+            elif kind is Canceled:
+                view = views[event.market]
+                view.depth.change(event.side == "buy", event.price, -event.remaining_qty)
+            elif kind is Expired:
+                if resting is not None and event.order_id == resting.order_id:
+                    resting = None
+                continue
+            else:
+                continue
+            if touched is None:
+                touched = view
+            elif view is not touched:
+                if more is None:
+                    more = [view]
+                elif view not in more:
+                    more.append(view)
+        if resting is not None and resting.qty > filled:
+            view = views[resting.market]
+            view.depth.change(resting.side == "buy", resting.price, resting.qty - filled)
+            if touched is None:
+                touched = view
+            elif view is not touched and (more is None or view not in more):
+                more = [*(more or ()), view]
+        if touched is not None:
+            touched.dirty = True
+            touched.depth.end_command(ts)
+            if more:
+                for view in more:
+                    view.dirty = True
+                    view.depth.end_command(ts)
+
+    def flush(self) -> list[RedisOp]:
+        """Every cache write and publication since the last flush, in order."""
+        ops: list[RedisOp] = []
+        now = self._ts
+        for view in self._markets:
+            if view.dirty:
+                view.flush(now, ops)
+        return ops
+
+    def depth_snapshot(self, market: str, limit: int | None = None) -> DepthSnapshot:
+        """The book as of the last applied command, best levels first, ``limit`` per side."""
+        return self._views[market].depth.snapshot(limit)
+
+    def to_state(self) -> bytes:
+        state = BuilderState(
+            STATE_VERSION, self._ts, self._next_minute, [view.to_state() for view in self._markets]
+        )
+        return msgspec.msgpack.encode(state)
+
+    @classmethod
+    def from_state(cls, config: ExchangeConfig, data: bytes) -> MarketData:
+        """A builder that continues exactly as the one whose ``to_state`` gave ``data``.
+
+        Markets of ``config`` that the state does not know start empty; markets the config no
+        longer has are dropped.
+        """
+        state = msgspec.msgpack.decode(data, type=BuilderState)
+        if state.version != STATE_VERSION:
+            raise ValueError(f"market-data state version {state.version}, expected {STATE_VERSION}")
+        builder = cls(config)
+        builder._ts = state.ts
+        builder._next_minute = state.next_minute
+        for market_state in state.markets:
+            market = config.markets.get(market_state.market)
+            if market is not None:
+                builder._views[market.name] = _MarketView.from_state(market, market_state)
+        builder._markets = list(builder._views.values())
+        return builder
