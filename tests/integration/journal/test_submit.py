@@ -1,0 +1,109 @@
+"""The submitter against a real Redis: what it journals, how it waits, how it recovers a missed reply."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+import redis
+import redis.asyncio
+
+from tests.conftest import RedisServer
+from tradewire import keys
+from tradewire.journal.entries import CommandEntry, events_fields, parse_command_entry, reply_payload
+from tradewire.journal.streams import xrange, xrange_sync, xread_entries
+from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, submit_sync
+
+DEPOSIT = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}
+EVENTS = orjson.dumps([{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}])
+
+
+async def _answer_next(client: redis.asyncio.Redis, last: bytes = b"0-0") -> CommandEntry:
+    """Play the engine for one command: read it, record its events, publish its reply."""
+    found = xread_entries(await client.xread({keys.COMMANDS: last}, count=1, block=5000), keys.COMMANDS)
+    entry = parse_command_entry(*found[0])
+    await client.xadd(keys.EVENTS, events_fields(entry, EVENTS), id=entry.entry_id)
+    await client.publish(keys.reply_channel(entry.src.decode()), reply_payload(entry, EVENTS))
+    return entry
+
+
+@pytest.mark.asyncio
+async def test_submitter_with_an_answering_engine_returns_the_published_reply(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    async with Submitter(aredis, "gw-1", clock=lambda: 1_700_000_000_123) as submitter:
+        engine = asyncio.create_task(_answer_next(aredis))
+        reply = await submitter.submit(DEPOSIT, who="admin", ip="10.0.0.1")
+        entry = await engine
+    assert reply.cmd == entry.entry_id.decode()
+    assert reply.rid == entry.rid.decode() and len(reply.rid) == 32
+    assert reply.ts == 1_700_000_000_123
+    assert reply.events == orjson.loads(EVENTS)
+    assert reply.accepted and reply.reason is None
+    [(_, fields)] = await xrange(aredis, keys.COMMANDS)
+    assert orjson.loads(fields[b"c"]) == DEPOSIT
+    assert fields[b"src"] == b"gw-1"
+    assert fields[b"who"] == b"admin"
+    assert fields[b"ip"] == b"10.0.0.1"
+    assert fields[b"ts"] == b"1700000000123"
+
+
+@pytest.mark.asyncio
+async def test_submitter_with_no_engine_times_out_naming_the_journalled_command(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    async with Submitter(aredis, "gw-1", timeout=0.2) as submitter:
+        with pytest.raises(SubmitTimeout) as raised:
+            await submitter.submit(DEPOSIT, who="admin")
+    [(entry_id, _)] = await xrange(aredis, keys.COMMANDS)
+    assert raised.value.cmd == entry_id.decode()
+
+
+@pytest.mark.asyncio
+async def test_submitter_with_a_missed_reply_finds_the_outcome_in_the_events_stream(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    async with Submitter(aredis, "gw-1", timeout=0.3) as submitter:
+        cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
+        [(entry_id, fields)] = await xrange(aredis, keys.COMMANDS)
+        entry = parse_command_entry(entry_id, fields)
+        # The engine applied it but the reply was published to nobody (e.g. while resubscribing).
+        await aredis.xadd(keys.EVENTS, events_fields(entry, EVENTS), id=entry.entry_id)
+        reply = await submitter.wait(cmd, future)
+    assert reply.cmd == cmd and reply.events == orjson.loads(EVENTS)
+
+
+@pytest.mark.asyncio
+async def test_submitter_with_redis_gone_raises_submit_error_and_appends_nothing(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
+) -> None:
+    submitter = Submitter(aredis, "gw-1", timeout=0.5)
+    await submitter.start()
+    try:
+        redis_server.kill()
+        with pytest.raises(SubmitError):
+            await submitter.submit(DEPOSIT, who="admin")
+        redis_server.restart()
+        assert await aredis.xlen(keys.COMMANDS) == 0
+    finally:
+        await submitter.close()
+
+
+@pytest.mark.asyncio
+async def test_submitter_before_start_refuses_to_submit(aredis: redis.asyncio.Redis) -> None:
+    with pytest.raises(SubmitError, match="start"):
+        await Submitter(aredis, "gw-1").submit(DEPOSIT, who="admin")
+
+
+def test_submitter_with_a_blank_source_is_refused(redis_client: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="source"):
+        Submitter(redis.asyncio.Redis(), "gw 1")
+
+
+def test_submit_sync_with_no_engine_times_out_after_journalling(redis_client: redis.Redis) -> None:
+    with pytest.raises(SubmitTimeout) as raised:
+        submit_sync(redis_client, DEPOSIT, who="admin", timeout=0.2)
+    [(entry_id, fields)] = xrange_sync(redis_client, keys.COMMANDS)
+    assert raised.value.cmd == entry_id.decode()
+    assert fields[b"src"].startswith(b"admin-")

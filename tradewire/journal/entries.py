@@ -1,0 +1,132 @@
+"""The shapes of journal entries and replies, as bytes: pure functions, no Redis.
+
+Everything that writes or reads ``tw:{0}:commands``, ``tw:{0}:events`` or a ``tw:reply:<src>`` channel
+goes through this module, so that the field names of ``docs/internals.md`` are spelled once:
+
+* a command entry: ``c`` (command JSON), ``ts`` (exchange ms), ``rid``, ``src``, ``who``, ``ip``;
+* an events entry, whose id is the command entry's id: ``cmd``, ``ts``, ``rid``, ``e`` (JSON list);
+* a reply message: ``{"rid", "cmd", "ts", "events"}``, the events being the same JSON list as ``e``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.typing import EncodableT, FieldT
+
+Fields = Mapping[bytes, bytes]
+"""A stream entry's fields as redis-py returns them (``decode_responses=False``)."""
+StreamFields = dict[FieldT, EncodableT]
+"""Fields to ``XADD``, typed as redis-py wants them."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEntry:
+    """One journal entry, decoded only as far as the engine needs: the command stays JSON bytes."""
+
+    entry_id: bytes
+    command: bytes
+    ts: int
+    rid: bytes
+    src: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The outcome of one command, as the engine published it (or recorded it in the events stream)."""
+
+    rid: str
+    cmd: str
+    """The command's journal entry id, e.g. ``"1700000000000-0"``."""
+    ts: int
+    events: list[dict[str, Any]]
+    """The replay spec's events, e.g. ``[{"type": "accepted", ...}, {"type": "trade", ...}]``."""
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the command was taken (an order accepted, a deposit or withdrawal done, a cancel done)."""
+        return bool(self.events) and self.events[0].get("type") != "rejected"
+
+    @property
+    def reason(self) -> str | None:
+        """The rejection reason, or None when the command was not rejected."""
+        if self.events and self.events[0].get("type") == "rejected":
+            reason = self.events[0].get("reason")
+            return str(reason) if reason is not None else None
+        return None
+
+
+def command_fields(command: bytes, *, ts: int, rid: str, src: str, who: str, ip: str) -> StreamFields:
+    """The fields of a journal entry for ``command`` (JSON bytes)."""
+    return {
+        "c": command,
+        "ts": str(ts).encode(),
+        "rid": rid.encode(),
+        "src": src.encode(),
+        "who": who.encode(),
+        "ip": ip.encode(),
+    }
+
+
+def _to_int(value: bytes | None, default: int = 0) -> int:
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
+    """A command entry; missing or malformed fields become empty (the engine then rejects ``c``)."""
+    return CommandEntry(
+        entry_id=entry_id,
+        command=fields.get(b"c", b""),
+        ts=_to_int(fields.get(b"ts")),
+        rid=fields.get(b"rid", b""),
+        src=fields.get(b"src", b""),
+    )
+
+
+def events_fields(entry: CommandEntry, events_json: bytes) -> StreamFields:
+    """The fields of the events entry that records ``entry``'s outcome."""
+    return {b"cmd": entry.entry_id, b"ts": str(entry.ts).encode(), b"rid": entry.rid, b"e": events_json}
+
+
+def reply_payload(entry: CommandEntry, events_json: bytes) -> bytes:
+    """The message published on ``tw:reply:<src>``, built without re-encoding the events."""
+    return b"".join(
+        (
+            b'{"rid":',
+            orjson.dumps(entry.rid.decode("utf-8", "replace")),
+            b',"cmd":"',
+            entry.entry_id,
+            b'","ts":',
+            str(entry.ts).encode(),
+            b',"events":',
+            events_json,
+            b"}",
+        )
+    )
+
+
+def parse_reply(payload: bytes | str) -> Reply:
+    """A reply message; raises ``ValueError`` for anything that is not one."""
+    try:
+        data = orjson.loads(payload)
+        return Reply(rid=data["rid"], cmd=data["cmd"], ts=int(data["ts"]), events=list(data["events"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a reply message: {exc}") from exc
+
+
+def reply_from_events_entry(entry_id: bytes, fields: Fields) -> Reply:
+    """The reply that the events entry ``entry_id`` records (for a submitter that missed the message)."""
+    return Reply(
+        rid=fields.get(b"rid", b"").decode(),
+        cmd=fields.get(b"cmd", entry_id).decode(),
+        ts=_to_int(fields.get(b"ts")),
+        events=list(orjson.loads(fields.get(b"e", b"[]"))),
+    )

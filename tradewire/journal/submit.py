@@ -1,0 +1,329 @@
+"""Submitting a command to the journal and waiting for the engine's outcome.
+
+A gateway (or ``tradewire admin``) owns one :class:`Submitter` per process. ``start()`` subscribes to
+``tw:reply:<source>``; ``submit()`` appends the command to ``tw:{0}:commands`` with that source and a
+fresh request id, then waits on a future that the listener resolves when the engine publishes the
+outcome for that request id. Nothing polls.
+
+Two failure rules matter:
+
+* The ``XADD`` is sent exactly once, on a connection without automatic retries: an auto-id ``XADD``
+  that is retried after its first attempt reached the server would journal the command twice. A
+  connection error therefore surfaces as :class:`SubmitError` and the caller decides (a client can
+  resend with the same ``clientOrderId``, which the engine refuses to duplicate while it is open).
+* A reply can be missed while the subscription is down. After every resubscription, and when a wait
+  times out, the submitter looks the outcome up in ``tw:{0}:events``, whose entry ids equal the
+  command ids, so a command that was applied is never reported as lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio
+import redis.asyncio.retry
+import redis.exceptions
+import structlog
+from redis.backoff import NoBackoff
+
+from tradewire import keys
+from tradewire.journal.entries import (
+    Reply,
+    command_fields,
+    parse_reply,
+    reply_from_events_entry,
+)
+from tradewire.journal.streams import xrange, xrange_sync
+from tradewire.ops.metrics import REDIS_ERRORS
+
+__all__ = ["Reply", "SubmitError", "SubmitTimeout", "Submitter", "submit_sync"]
+
+log = structlog.get_logger(__name__)
+
+REDIS_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class SubmitError(RuntimeError):
+    """The command could not be journalled (Redis refused or the connection failed); nothing is known
+    to have been appended, but a connection that failed after sending may have appended it."""
+
+
+class SubmitTimeout(SubmitError):
+    """The command is in the journal (``cmd``) but no outcome arrived in time: the engine is down or
+    behind. It will still be applied; its outcome will appear in ``tw:{0}:events`` under ``cmd``."""
+
+    def __init__(self, message: str, cmd: str) -> None:
+        super().__init__(message)
+        self.cmd = cmd
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def now_ms() -> int:
+    """Wall-clock Unix milliseconds: the exchange time a submitter stamps on a command."""
+    return time.time_ns() // 1_000_000
+
+
+def no_retry_client(client: redis.asyncio.Redis) -> redis.asyncio.Redis:
+    """A client on the same server as ``client`` whose commands are never re-sent automatically."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
+    return redis.asyncio.Redis(
+        connection_pool=redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    )
+
+
+class Submitter:
+    """Journal commands for one source and await their outcomes by request id."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        source: str,
+        *,
+        timeout: float = 10.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        if not source or any(ch.isspace() for ch in source):
+            raise ValueError(f"a submitter source is a non-empty word, not {source!r}")
+        self.source = source
+        self.channel = keys.reply_channel(source)
+        self.timeout = timeout
+        self._client = client
+        self._writer = no_retry_client(client)
+        self._clock = clock
+        self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._commands: dict[str, str] = {}
+        """rid -> command id, for the commands whose XADD returned and whose reply is awaited."""
+        self._pubsub: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe to the reply channel; returns once the subscription is confirmed."""
+        if self._listener is not None:
+            return
+        await self._subscribe()
+        self._listener = asyncio.create_task(self._listen(), name=f"submitter-{self.source}")
+
+    async def close(self) -> None:
+        """Stop listening; waits still pending fail with :class:`SubmitError`."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await self._unsubscribe()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(SubmitError("the submitter was closed before the outcome arrived"))
+        self._waiting.clear()
+        self._commands.clear()
+        await self._writer.aclose()
+
+    async def __aenter__(self) -> Submitter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- submitting --------------------------------------------------------------------------------
+
+    async def submit(self, command: Mapping[str, Any], *, who: str, ip: str = "-") -> Reply:
+        """Journal ``command`` (a spec command object) and return the engine's outcome."""
+        cmd, future = await self.submit_nowait(command, who=who, ip=ip)
+        return await self.wait(cmd, future)
+
+    async def submit_nowait(
+        self, command: Mapping[str, Any], *, who: str, ip: str = "-"
+    ) -> tuple[str, asyncio.Future[Reply]]:
+        """Journal ``command`` and return its command id and the future of its outcome."""
+        if self._listener is None:
+            raise SubmitError("Submitter.start() must be awaited before submitting")
+        rid = uuid.uuid4().hex
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        fields = command_fields(
+            orjson.dumps(command), ts=self._clock(), rid=rid, src=self.source, who=who, ip=ip
+        )
+        try:
+            cmd = _text(await self._writer.xadd(keys.COMMANDS, fields))
+        except redis.exceptions.RedisError as exc:
+            self._waiting.pop(rid, None)
+            REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+            raise SubmitError(f"could not journal the command: {exc}") from exc
+        except OSError as exc:
+            self._waiting.pop(rid, None)
+            REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+            raise SubmitError(f"could not journal the command: {exc}") from exc
+        if future.done():
+            self._waiting.pop(rid, None)
+        else:
+            self._commands[rid] = cmd
+        future.add_done_callback(lambda _: (self._waiting.pop(rid, None), self._commands.pop(rid, None)))
+        return cmd, future
+
+    async def wait(self, cmd: str, future: asyncio.Future[Reply]) -> Reply:
+        """The outcome of the journalled command ``cmd``; :class:`SubmitTimeout` after ``timeout``."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            pass
+        reply = await self._lookup(cmd)
+        if reply is not None:
+            if not future.done():
+                future.set_result(reply)
+            return reply
+        future.cancel()
+        raise SubmitTimeout(
+            f"command {cmd} is journalled but the engine gave no outcome within {self.timeout:g}s "
+            "(is `tradewire engine` running?)",
+            cmd,
+        )
+
+    # -- the reply channel -------------------------------------------------------------------------
+
+    async def _subscribe(self) -> None:
+        pubsub = self._client.pubsub()
+        await pubsub.subscribe(self.channel)
+        # Wait for the confirmation so that a command sent next cannot be answered before we listen.
+        deadline = time.monotonic() + 10.0
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is not None and message.get("type") == "subscribe":
+                break
+            if time.monotonic() > deadline:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise SubmitError(f"no confirmation of the subscription to {self.channel}")
+        self._pubsub = pubsub
+        self._subscribed.set()
+
+    async def _unsubscribe(self) -> None:
+        self._subscribed.clear()
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(*REDIS_FAILURES, redis.exceptions.RedisError):
+                await pubsub.aclose()
+
+    async def _listen(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                if self._pubsub is None:
+                    await self._subscribe()
+                    # Outcomes published while we were not subscribed are in the events stream.
+                    await self._sweep()
+                    delay = 0.05
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except (*REDIS_FAILURES, redis.exceptions.RedisError, SubmitError) as exc:
+                REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+                log.warning("reply subscription lost; resubscribing", channel=self.channel, error=str(exc))
+                await self._unsubscribe()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                reply = parse_reply(message["data"])
+            except ValueError as exc:
+                log.warning("ignoring a malformed reply", channel=self.channel, error=str(exc))
+                continue
+            self._resolve(reply)
+
+    def _resolve(self, reply: Reply) -> None:
+        future = self._waiting.pop(reply.rid, None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    async def _sweep(self) -> None:
+        """Resolve every awaited command whose outcome is already in the events stream."""
+        for cmd in list(self._commands.values()):
+            reply = await self._lookup(cmd)
+            if reply is not None:
+                self._resolve(reply)
+
+    async def _lookup(self, cmd: str) -> Reply | None:
+        try:
+            found = await xrange(self._client, keys.EVENTS, cmd, cmd, 1)
+        except (*REDIS_FAILURES, redis.exceptions.RedisError) as exc:
+            REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+            return None
+        return reply_from_events_entry(*found[0]) if found else None
+
+
+def submit_sync(
+    client: redis.Redis,
+    command: Mapping[str, Any],
+    *,
+    who: str,
+    ip: str = "-",
+    source: str | None = None,
+    timeout: float = 10.0,
+) -> Reply:
+    """Journal one command and wait for its outcome, synchronously (for ``tradewire admin``).
+
+    Subscribes to a private reply channel (``admin-<hex>`` unless ``source`` is given) before the
+    ``XADD``, which is sent once, without retries. Raises :class:`SubmitError` when the command could
+    not be journalled and :class:`SubmitTimeout` when no outcome arrived within ``timeout`` seconds
+    (the events stream is checked before giving up).
+    """
+    source = source or f"admin-{uuid.uuid4().hex[:12]}"
+    rid = uuid.uuid4().hex
+    channel = keys.reply_channel(source)
+    pool = client.connection_pool
+    writer = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "retry": redis.retry.Retry(NoBackoff(), 0)},
+        )
+    )
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    try:
+        pubsub.subscribe(channel)
+        deadline = time.monotonic() + timeout
+        while (message := pubsub.get_message(timeout=1.0)) is None or message.get("type") != "subscribe":
+            if time.monotonic() > deadline:
+                raise SubmitError(f"no confirmation of the subscription to {channel}")
+        fields = command_fields(orjson.dumps(command), ts=now_ms(), rid=rid, src=source, who=who, ip=ip)
+        try:
+            cmd = _text(writer.xadd(keys.COMMANDS, fields))
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise SubmitError(f"could not journal the command: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 1.0))
+            except (redis.exceptions.RedisError, OSError):
+                break  # the subscription is gone: the events stream has the answer
+            if message is not None and message.get("type") == "message":
+                with contextlib.suppress(ValueError):
+                    reply = parse_reply(message["data"])
+                    if reply.rid == rid:
+                        return reply
+        found = xrange_sync(client, keys.EVENTS, cmd, cmd, 1)
+        if found:
+            return reply_from_events_entry(*found[0])
+        raise SubmitTimeout(
+            f"command {cmd} is journalled but the engine gave no outcome within {timeout:g}s "
+            "(is `tradewire engine` running?)",
+            cmd,
+        )
+    finally:
+        with contextlib.suppress(redis.exceptions.RedisError, OSError):
+            pubsub.close()
+        writer.close()
