@@ -1,0 +1,412 @@
+"""The account views: engine events in, Redis ops for order queries, balances and user streams out.
+
+``Accounts`` is pure like the engine: no I/O, no clock. The engine service hands it each command with
+the events it produced, the command's exchange time and a way to read the ledger after it; at the end
+of a batch, ``flush`` returns the Redis commands to run in the batch's MULTI/EXEC (the layout is
+``docs/internals.md``, "Accounts"). The same inputs always give the same ops.
+
+Two kinds of output, and why they are produced at different times:
+
+* *Per-command* publications and fills (``executionReport``, ``outboundAccountPosition``,
+  ``balanceUpdate``, ``myTrades`` entries) are rendered inside ``apply``: they describe the state right
+  after that command, and the ledger is only readable then.
+* *Cached state* (order records, open-order sets, client ids, balances) is written once per batch in
+  ``flush``, with the final value of every key the batch touched: an order that was accepted, filled
+  and closed within one batch costs one ``HSET``.
+
+Only open orders stay in memory; a closed order leaves after the flush that writes its last record.
+Everything in memory goes into ``to_state``, so a restored view continues exactly as the original.
+
+Self-trade prevention and ``EXPIRED_IN_MATCH``: an ``expired`` event does not say why the taker
+stopped. A good-till-canceled limit order expires only through self-trade prevention; an
+``expire_both`` taker expires right after the ``stp`` cancel of the maker it met. For an
+``expire_taker`` taker the views look at what the walk stopped in front of, the best opposite order
+they hold after the command's fills: the taker met its own order if that order crosses its limit and
+(for a market buy, which stops when its budget cannot pay one lot) it could still afford a lot there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+import orjson
+
+from tradewire import keys
+from tradewire.accounts.records import (
+    CANCELED,
+    EXECUTION_TYPE,
+    EXPIRED,
+    EXPIRED_IN_MATCH,
+    FILLED,
+    PARTIALLY_FILLED,
+    SIDES,
+    STP_MODES,
+    OrderState,
+    Symbol,
+    execution_report,
+    my_trade,
+    order_record,
+    order_type,
+    symbols,
+)
+from tradewire.engine.commands import Command, NewOrder
+from tradewire.engine.config import ExchangeConfig
+from tradewire.engine.decimals import to_text
+from tradewire.engine.engine import FEES_USER
+from tradewire.engine.events import (
+    Accepted,
+    Canceled,
+    Deposited,
+    Event,
+    Expired,
+    Trade,
+    Withdrawn,
+)
+from tradewire.keys import RedisOp
+
+BalanceOf = Callable[[str, str], tuple[int, int]]
+"""``(user, asset) -> (available, locked)`` read from the engine's ledger after the command."""
+
+MY_TRADES_MAXLEN = 10_000
+_dumps = orjson.dumps
+
+
+class _State(msgspec.Struct, array_like=True):
+    """What ``to_state`` writes: every order in memory, the unflushed work, the balances last written."""
+
+    orders: list[OrderState]
+    dirty: list[int]
+    cids: list[tuple[str, str, int]]
+    balances: dict[str, dict[str, tuple[int, int]]]
+    dirty_balances: dict[str, dict[str, tuple[int, int]]]
+    stream: list[tuple[Any, ...]]
+    """Ops rendered but not flushed; msgpack keeps ``str`` and ``bytes`` apart."""
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(_State)
+
+
+class Accounts:
+    """Order records, fills, balances and user-data payloads of every user, kept from events."""
+
+    def __init__(self, config: ExchangeConfig) -> None:
+        self.config = config
+        self._symbols: dict[str, Symbol] = symbols(config)
+        self._places = {name: asset.precision for name, asset in config.assets.items()}
+        self.open: dict[int, OrderState] = {}
+        """Open orders of all users by order id."""
+        self._balances: dict[str, dict[str, tuple[int, int]]] = {}
+        """The balances last published, to tell which ones a command changed."""
+        self._dirty: dict[int, OrderState] = {}
+        self._cids: list[tuple[str, str, int]] = []
+        self._dirty_balances: dict[str, dict[str, tuple[int, int]]] = {}
+        self._stream: list[RedisOp] = []
+
+    # -- the whole interface -------------------------------------------------------------------
+
+    def apply(
+        self,
+        command: Command | None,
+        events: Sequence[Event],
+        ts: int,
+        balance_of: BalanceOf,
+    ) -> None:
+        """Take in one command's events, at exchange time ``ts``."""
+        touched: dict[str, dict[str, None]] = {}
+        last_fill = -1  # a market buy by quote is FILLED at its last trade unless it then expires
+        for index, event in enumerate(events):
+            kind = type(event)
+            if kind is Trade:
+                self._trade(event, ts, touched, index == last_fill)  # type: ignore[arg-type]
+            elif kind is Accepted:
+                last_fill = self._accepted(command, event, ts, touched, events)  # type: ignore[arg-type]
+            elif kind is Canceled:
+                self._canceled(event, ts, touched)  # type: ignore[arg-type]
+            elif kind is Expired:
+                self._expired(event, ts, touched, events, index, balance_of)  # type: ignore[arg-type]
+            elif kind is Deposited or kind is Withdrawn:
+                self._transfer(event, ts, touched)  # type: ignore[arg-type]
+        if touched:
+            self._balances_changed(touched, ts, balance_of)
+
+    def flush(self) -> list[RedisOp]:
+        """The Redis ops of everything applied since the last flush, and forget the closed orders."""
+        ops: list[RedisOp] = []
+        records: dict[str, list[str | bytes | int]] = {}
+        added: dict[str, list[str | bytes | int]] = {}
+        removed: dict[str, list[str | bytes | int]] = {}
+        symbols_ = self._symbols
+        for order_id, order in self._dirty.items():
+            user = order.user
+            fields = records.get(user)
+            if fields is None:
+                fields = records[user] = [keys.orders(user)]
+            fields.append(order_id)
+            fields.append(_dumps(order_record(order, symbols_[order.market])))
+            if order.is_open:
+                if not order.listed:
+                    order.listed = True
+                    added.setdefault(user, [keys.open_orders(user)]).extend((order_id, order_id))
+            elif order.listed:
+                removed.setdefault(user, [keys.open_orders(user)]).append(order_id)
+        for fields in records.values():
+            ops.append(("HSET", *fields))
+        for members in added.values():
+            ops.append(("ZADD", *members))
+        for members in removed.values():
+            ops.append(("ZREM", *members))
+        if self._cids:
+            cids: dict[str, list[str | bytes | int]] = {}
+            for user, client_id, order_id in self._cids:
+                cids.setdefault(user, [keys.client_ids(user)]).extend((client_id, order_id))
+            for fields in cids.values():
+                ops.append(("HSET", *fields))
+        places = self._places
+        for user, assets in self._dirty_balances.items():
+            fields = [keys.balances(user)]
+            for asset, (free, locked) in assets.items():
+                fields.append(asset)
+                fields.append(
+                    _dumps({"free": to_text(free, places[asset]), "locked": to_text(locked, places[asset])})
+                )
+            ops.append(("HSET", *fields))
+        ops += self._stream
+        self._dirty = {}
+        self._cids = []
+        self._dirty_balances = {}
+        self._stream = []
+        return ops
+
+    def to_state(self) -> bytes:
+        closed = [order for order in self._dirty.values() if not order.is_open]
+        state = _State(
+            orders=[*self.open.values(), *closed],
+            dirty=list(self._dirty),
+            cids=list(self._cids),
+            balances=self._balances,
+            dirty_balances=self._dirty_balances,
+            stream=list(self._stream),
+        )
+        return _encoder.encode(state)
+
+    @classmethod
+    def from_state(cls, config: ExchangeConfig, data: bytes) -> Accounts:
+        state = _decoder.decode(data)
+        accounts = cls(config)
+        by_id = {order.order_id: order for order in state.orders}
+        accounts.open = {order.order_id: order for order in state.orders if order.is_open}
+        accounts._dirty = {order_id: by_id[order_id] for order_id in state.dirty}
+        accounts._cids = [tuple(item) for item in state.cids]  # type: ignore[misc]
+        accounts._balances = {user: dict(assets) for user, assets in state.balances.items()}
+        accounts._dirty_balances = {user: dict(assets) for user, assets in state.dirty_balances.items()}
+        accounts._stream = [tuple(op) for op in state.stream]
+        return accounts
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _publish(self, user: str, payload: dict[str, Any]) -> None:
+        self._stream.append(("PUBLISH", keys.user_channel(user), _dumps(payload)))
+
+    def _accepted(
+        self,
+        command: Command | None,
+        e: Accepted,
+        ts: int,
+        touched: dict[str, dict[str, None]],
+        events: Sequence[Event],
+    ) -> int:
+        sym = self._symbols[e.market]
+        stp = STP_MODES[command.stp] if type(command) is NewOrder else "NONE"
+        order = OrderState(
+            e.order_id,
+            e.user,
+            e.market,
+            e.client_id or "",
+            SIDES[e.side],
+            order_type(e.kind, e.post_only),
+            e.tif,
+            stp,
+            e.price,
+            e.qty,
+            e.quote_qty,
+            ts,
+            ts,
+        )
+        self.open[e.order_id] = order
+        self._dirty[e.order_id] = order
+        if e.client_id is not None:
+            self._cids.append((e.user, e.client_id, e.order_id))
+        self._publish(e.user, execution_report(order, sym, "NEW", ts))
+        _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
+        if not e.quote_qty:
+            return -1
+        last_fill = -1
+        for index, event in enumerate(events):
+            if type(event) is Trade:
+                last_fill = index
+            elif type(event) is Expired:
+                return -1
+        return last_fill
+
+    def _trade(self, e: Trade, ts: int, touched: dict[str, dict[str, None]], last_fill: bool) -> None:
+        sym = self._symbols[e.market]
+        taker_buys = e.taker_side == "buy"
+        for order_id, user, is_maker, fee in (
+            (e.taker_order_id, e.taker_user, False, e.taker_fee),
+            (e.maker_order_id, e.maker_user, True, e.maker_fee),
+        ):
+            is_buyer = taker_buys is not is_maker
+            asset, places = (sym.base, sym.base_places) if is_buyer else (sym.quote, sym.quote_places)
+            order = self.open.get(order_id)
+            if order is not None:
+                order.executed += e.qty
+                order.cum_quote += e.notional
+                order.update_time = ts
+                if order.qty:
+                    order.status = FILLED if order.executed >= order.qty else PARTIALLY_FILLED
+                else:
+                    order.status = FILLED if last_fill and not is_maker else PARTIALLY_FILLED
+                self._dirty[order_id] = order
+                if order.status == FILLED:
+                    del self.open[order_id]
+                report = execution_report(
+                    order, sym, "TRADE", ts, e.qty, e.price, fee, asset, places, e.trade_id, is_maker
+                )
+                self._publish(user, report)
+            trade = my_trade(
+                sym, e.trade_id, order_id, e.price, e.qty, e.notional, fee, is_buyer, is_maker, ts
+            )
+            self._stream.append(
+                ("XADD", keys.user_trades(user), "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", _dumps(trade))
+            )
+            assets = touched.get(user)
+            if assets is None:
+                assets = touched[user] = {}
+            assets[sym.base] = None
+            assets[sym.quote] = None
+        if e.maker_fee or e.taker_fee:
+            assets = touched.get(FEES_USER)
+            if assets is None:
+                assets = touched[FEES_USER] = {}
+            assets[sym.base] = None
+            assets[sym.quote] = None
+
+    def _canceled(self, e: Canceled, ts: int, touched: dict[str, dict[str, None]]) -> None:
+        sym = self._symbols[e.market]
+        _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
+        order = self.open.pop(e.order_id, None)
+        if order is None:
+            return
+        self._close(order, sym, CANCELED if e.reason == "user" else EXPIRED_IN_MATCH, ts)
+
+    def _expired(
+        self,
+        e: Expired,
+        ts: int,
+        touched: dict[str, dict[str, None]],
+        events: Sequence[Event],
+        index: int,
+        balance_of: BalanceOf,
+    ) -> None:
+        sym = self._symbols[e.market]
+        _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
+        order = self.open.pop(e.order_id, None)
+        if order is None:
+            return
+        status = EXPIRED_IN_MATCH if self._met_itself(order, e, sym, events, index, balance_of) else EXPIRED
+        self._close(order, sym, status, ts)
+
+    def _close(self, order: OrderState, sym: Symbol, status: str, ts: int) -> None:
+        order.status = status
+        order.update_time = ts
+        self._dirty[order.order_id] = order
+        self._publish(order.user, execution_report(order, sym, EXECUTION_TYPE[status], ts))
+
+    def _met_itself(
+        self,
+        order: OrderState,
+        e: Expired,
+        sym: Symbol,
+        events: Sequence[Event],
+        index: int,
+        balance_of: BalanceOf,
+    ) -> bool:
+        """Whether the taker expired by self-trade prevention (see the module's docstring)."""
+        if order.rests:
+            return True
+        if order.stp == "EXPIRE_BOTH":
+            before = events[index - 1] if index else None
+            return type(before) is Canceled and before.reason == "stp"
+        if order.stp != "EXPIRE_TAKER":
+            return False
+        front = self._front(order)
+        if front is None or front.user != order.user:
+            return False
+        buys = order.side == "BUY"
+        if order.type != "MARKET":
+            return front.price <= order.price if buys else front.price >= order.price
+        if not buys:
+            return True
+        budget = e.remaining_quote_qty if order.quote_qty else balance_of(order.user, sym.quote)[0]
+        return bool((budget or 0) * sym.base_scale // front.price // sym.lot)
+
+    def _front(self, taker: OrderState) -> OrderState | None:
+        """The first order a taker would meet: best opposite price, then earliest. Scans; rare."""
+        best: OrderState | None = None
+        asks = taker.side == "BUY"
+        for order in self.open.values():
+            if order.market != taker.market or order.side == taker.side:
+                continue
+            if best is None:
+                best = order
+                continue
+            better = order.price < best.price if asks else order.price > best.price
+            if better or (order.price == best.price and order.order_id < best.order_id):
+                best = order
+        return best
+
+    def _transfer(self, e: Deposited | Withdrawn, ts: int, touched: dict[str, dict[str, None]]) -> None:
+        _touch(touched, e.user, e.asset)
+        delta = e.amount if type(e) is Deposited else -e.amount
+        payload = {
+            "e": "balanceUpdate",
+            "E": ts,
+            "a": e.asset,
+            "d": to_text(delta, self._places[e.asset]),
+            "T": ts,
+        }
+        self._publish(e.user, payload)
+
+    def _balances_changed(self, touched: dict[str, dict[str, None]], ts: int, balance_of: BalanceOf) -> None:
+        known = self._balances
+        dirty = self._dirty_balances
+        places = self._places
+        for user, assets in touched.items():
+            mine = known.get(user)
+            if mine is None:
+                mine = known[user] = {}
+            changed: list[dict[str, str]] = []
+            for asset in assets:
+                value = tuple(balance_of(user, asset))
+                if mine.get(asset, (0, 0)) == value:
+                    continue
+                mine[asset] = value  # type: ignore[assignment]
+                dirty.setdefault(user, {})[asset] = value  # type: ignore[assignment]
+                changed.append(
+                    {"a": asset, "f": to_text(value[0], places[asset]), "l": to_text(value[1], places[asset])}
+                )
+            if changed:
+                self._publish(user, {"e": "outboundAccountPosition", "E": ts, "u": ts, "B": changed})
+
+
+def _touch(touched: dict[str, dict[str, None]], user: str, asset: str) -> None:
+    assets = touched.get(user)
+    if assets is None:
+        assets = touched[user] = {}
+    assets[asset] = None
+
+
+__all__ = ["Accounts", "BalanceOf"]
