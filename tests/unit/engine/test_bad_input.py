@@ -1,0 +1,182 @@
+"""Bad input of every kind the issue names: a precise ``rejected`` event, and nothing else changes.
+
+Each case runs against an engine that already holds balances and a resting order, and compares the
+whole snapshot before and after, so a rejection that leaks a reservation or a book change fails.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.unit.engine.test_rules import BASE_CONFIG
+from tradewire.engine import Engine, EventCodec, ExchangeConfig, decode
+from tradewire.engine.snapshot import dump
+
+CONFIG = ExchangeConfig.from_dict(BASE_CONFIG)
+CODEC = EventCodec(CONFIG)
+SETUP = [
+    {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"},
+    {"type": "deposit", "user": "alice", "asset": "BTC", "amount": "1"},
+    {"type": "deposit", "user": "bob", "asset": "USDT", "amount": "100"},
+    {
+        "type": "new_order",
+        "user": "alice",
+        "market": "BTC-USDT",
+        "side": "sell",
+        "kind": "limit",
+        "qty": "0.5",
+        "price": "100",
+        "client_id": "x",
+    },
+]
+NEXT_ORDER_ID = 2
+BIG = "1" * 31
+"""31 significant digits: more than an amount may have."""
+
+
+def order(**fields: Any) -> str:
+    command = {
+        "type": "new_order",
+        "user": "bob",
+        "market": "BTC-USDT",
+        "side": "buy",
+        "kind": "limit",
+        "qty": "0.1",
+        "price": "100",
+    }
+    command.update(fields)
+    return json.dumps({k: v for k, v in command.items() if v is not None})
+
+
+def money(kind: str, **fields: Any) -> str:
+    command = {"type": kind, "user": "alice", "asset": "USDT", "amount": "1"}
+    command.update(fields)
+    return json.dumps(command)
+
+
+def cancel(**fields: Any) -> str:
+    return json.dumps({"type": "cancel", "user": "alice", "market": "BTC-USDT", **fields})
+
+
+BAD_COMMAND = {"type": "rejected", "reason": "bad_command"}
+
+
+def order_rejected(reason: str, user: str = "bob") -> dict[str, Any]:
+    return {"type": "rejected", "order_id": NEXT_ORDER_ID, "user": user, "reason": reason}
+
+
+def user_rejected(reason: str, user: str = "alice", **extra: Any) -> dict[str, Any]:
+    return {"type": "rejected", "user": user, "reason": reason, **extra}
+
+
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    # malformed JSON and non-objects
+    ("not json", "not json", BAD_COMMAND),
+    ("truncated object", '{"type": "deposit", "user": "alice"', BAD_COMMAND),
+    ("empty line", "", BAD_COMMAND),
+    ("array", "[]", BAD_COMMAND),
+    ("trailing garbage", money("deposit") + " x", BAD_COMMAND),
+    ("unknown type", json.dumps({"type": "transfer", "user": "alice"}), BAD_COMMAND),
+    ("invalid utf-8", '{"type": "deposit", "user": "\udc80"}', BAD_COMMAND),
+    # wrong JSON types
+    ("amount as a JSON number", money("deposit", amount=5), BAD_COMMAND),
+    ("user as a number", money("deposit", user=7), BAD_COMMAND),
+    ("qty as null", order(qty=None).replace('"price"', '"qty": null, "price"'), BAD_COMMAND),
+    ("post_only as a string", order(post_only="true"), BAD_COMMAND),
+    ("order_id as a string", cancel(order_id="1"), BAD_COMMAND),
+    ("order_id as a bool", cancel(order_id=True), BAD_COMMAND),
+    ("side in upper case", order(side="BUY"), BAD_COMMAND),
+    ("tif in lower case", order(tif="ioc"), BAD_COMMAND),
+    (
+        "missing side",
+        json.dumps({"type": "new_order", "user": "bob", "market": "BTC-USDT", "kind": "limit"}),
+        BAD_COMMAND,
+    ),
+    ("cancel naming both ids", cancel(order_id=1, client_id="x"), BAD_COMMAND),
+    ("cancel naming neither id", cancel(), BAD_COMMAND),
+    # numbers not of the form -?digits(.digits)?
+    ("NaN string", money("deposit", amount="NaN"), BAD_COMMAND),
+    ("NaN literal", '{"type": "deposit", "user": "alice", "asset": "USDT", "amount": NaN}', BAD_COMMAND),
+    ("exponent", order(price="1e2"), BAD_COMMAND),
+    ("leading plus", order(qty="+0.1"), BAD_COMMAND),
+    ("leading point", money("deposit", amount=".5"), BAD_COMMAND),
+    ("infinity", order(price="Infinity"), BAD_COMMAND),
+    # zero, negative, too many decimals, too many digits
+    ("deposit of zero", money("deposit", amount="0"), user_rejected("invalid_amount")),
+    ("negative deposit", money("deposit", amount="-5"), user_rejected("invalid_amount")),
+    ("deposit finer than precision", money("deposit", amount="0.0000001"), user_rejected("invalid_amount")),
+    ("deposit over 30 digits", money("deposit", amount=BIG), user_rejected("invalid_amount")),
+    ("withdraw of zero", money("withdraw", amount="0.000"), user_rejected("invalid_amount")),
+    ("withdraw over 30 digits", money("withdraw", amount=BIG), user_rejected("invalid_amount")),
+    ("qty of zero", order(qty="0"), order_rejected("invalid_qty")),
+    ("negative qty", order(qty="-0.1"), order_rejected("invalid_qty")),
+    ("qty finer than the lot", order(qty="0.00001"), order_rejected("invalid_qty")),
+    ("qty finer than precision", order(qty="0.000000001"), order_rejected("invalid_qty")),
+    ("qty over 30 digits", order(qty=BIG), order_rejected("invalid_qty")),
+    (
+        "quote_qty finer than precision",
+        order(kind="market", price=None, qty=None, quote_qty="1.0000001"),
+        order_rejected("invalid_qty"),
+    ),
+    ("price of zero", order(price="0"), order_rejected("invalid_price")),
+    ("negative price", order(price="-100"), order_rejected("invalid_price")),
+    ("price finer than the tick", order(price="100.001"), order_rejected("invalid_price")),
+    ("price over 30 digits", order(price=BIG), order_rejected("invalid_price")),
+    # unknown assets, users, markets and orders
+    ("unknown asset", money("deposit", asset="DOGE"), user_rejected("unknown_asset")),
+    (
+        "withdraw by an unknown user",
+        money("withdraw", user="zed"),
+        user_rejected("insufficient_balance", "zed"),
+    ),
+    (
+        "withdraw of more than available",
+        money("withdraw", amount="1000.000001"),
+        user_rejected("insufficient_balance"),
+    ),
+    ("order by an unknown user", order(user="zed"), order_rejected("insufficient_balance", "zed")),
+    ("order in an unknown market", order(market="DOGE-USDT"), order_rejected("unknown_market")),
+    ("cancel of an unknown order id", cancel(order_id=99), user_rejected("unknown_order", order_id=99)),
+    ("cancel of an unknown client id", cancel(client_id="nope"), user_rejected("unknown_order")),
+    (
+        "cancel of another user's order",
+        cancel(user="bob", order_id=1),
+        user_rejected("unknown_order", "bob", order_id=1),
+    ),
+    ("cancel by an unknown user", cancel(user="zed", client_id="x"), user_rejected("unknown_order", "zed")),
+    (
+        "cancel in the wrong market",
+        cancel(market="ETH-USDT", order_id=1),
+        user_rejected("unknown_order", order_id=1),
+    ),
+    (
+        "cancel in an unknown market",
+        cancel(market="DOGE-USDT", order_id=1),
+        user_rejected("unknown_order", order_id=1),
+    ),
+]
+
+
+def funded_engine() -> Engine:
+    engine = Engine(CONFIG)
+    for command in SETUP:
+        engine.apply(decode(orjson.dumps(command)))
+    assert engine.next_order_id == NEXT_ORDER_ID and len(engine.orders) == 1
+    return engine
+
+
+@pytest.mark.parametrize(("line", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_with_each_kind_of_error_is_rejected_with_its_reason_and_changes_nothing(
+    line: str, expected: dict[str, Any]
+) -> None:
+    engine = funded_engine()
+    before = dump(engine)
+    events = [CODEC.render(event) for event in engine.apply(decode(line.encode("utf-8", "surrogateescape")))]
+    assert events == [expected]
+    if "order_id" in expected and expected.get("reason") not in ("unknown_order",):
+        engine.next_order_id -= 1  # a valid new_order takes an id even when it is rejected
+    assert dump(engine) == before
