@@ -1,0 +1,353 @@
+"""MarketData driven by the real engine through known command sequences."""
+
+from __future__ import annotations
+
+import zlib
+
+import orjson
+import pytest
+
+from tests.unit.marketdata.harness import DAY0, MINUTE, Exchange, cancel, limit, market_order, streams
+from tradewire.engine import Accepted, Canceled, Expired, Trade
+from tradewire.marketdata.builder import MarketData
+from tradewire.marketdata.depth import InconsistentEvents
+
+
+def test_flush_with_nothing_applied_returns_no_ops() -> None:
+    ex = Exchange()
+    ex.fund()
+    assert ex.flush() == []
+
+
+def test_resting_order_writes_level_update_id_and_publishes_depth_streams() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "buy", "99.50", "0.5"), DAY0 + 5)
+    ops = ex.flush()
+    assert ops[:2] == [("HSET", "md:{BTC-USDT}:bids", "99.5", "0.5"), ("SET", "md:{BTC-USDT}:depth:u", 1)]
+    assert streams(ops) == ["depth", "depth20", "bookTicker"]
+    (diff,) = ex.cache.payloads("BTC-USDT", "depth")
+    assert diff == {
+        "e": "depthUpdate",
+        "E": DAY0 + 5,
+        "s": "BTCUSDT",
+        "U": 1,
+        "u": 1,
+        "pu": 0,
+        "b": [["99.5", "0.5"]],
+        "a": [],
+        "cs": zlib.crc32(b"99.5:0.5"),
+    }
+    assert ex.cache.payloads("BTC-USDT", "depth20") == [
+        {"lastUpdateId": 1, "bids": [["99.5", "0.5"]], "asks": []}
+    ]
+    assert ex.cache.payloads("BTC-USDT", "bookTicker") == [
+        {"u": 1, "s": "BTCUSDT", "b": "99.5", "B": "0.5", "a": "0", "A": "0"}
+    ]
+    assert orjson.loads(ex.cache.strings["md:{BTC-USDT}:bookTicker"]) == {
+        "symbol": "BTCUSDT",
+        "bidPrice": "99.5",
+        "bidQty": "0.5",
+        "askPrice": "0",
+        "askQty": "0",
+    }
+    ticker = orjson.loads(ex.cache.strings["md:{BTC-USDT}:ticker"])
+    assert ticker["bidPrice"] == "99.5" and ticker["count"] == 0 and ticker["firstId"] == -1
+
+
+def test_commands_between_flushes_are_conflated_into_one_diff_with_their_update_ids() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "buy", "99", "1"), DAY0 + 1)
+    ex.flush()
+    ex.send(limit("alice", "buy", "98", "1"), DAY0 + 2)  # update 2: a new level
+    ex.send(limit("bob", "sell", "101", "2"), DAY0 + 3)  # update 3
+    ex.send(cancel("alice", 2), DAY0 + 4)  # update 4: the new level is gone again
+    ex.send(limit("alice", "buy", "99", "0.25"), DAY0 + 5)  # update 5
+    ex.send({"type": "deposit", "user": "dave", "asset": "BTC", "amount": "1"}, DAY0 + 6)  # no update
+    ops = ex.flush()
+    (diff,) = ex.cache.payloads("BTC-USDT", "depth")[1:]
+    assert (diff["U"], diff["u"], diff["pu"], diff["E"]) == (2, 5, 1, DAY0 + 5)
+    assert diff["b"] == [["99", "1.25"]]  # 98 came and went: left out
+    assert diff["a"] == [["101", "2"]]
+    assert ("SET", "md:{BTC-USDT}:depth:u", 5) in ops
+    assert ex.cache.hashes["md:{BTC-USDT}:bids"] == {"99": "1.25"}
+
+
+def test_level_that_moves_and_comes_back_still_issues_a_diff_so_ids_stay_gap_free() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "buy", "99", "1"), DAY0)
+    ex.flush()
+    ex.send(limit("alice", "buy", "99", "1"), DAY0 + 1)
+    ex.send(cancel("alice", 2), DAY0 + 2)
+    ops = ex.flush()
+    (diff,) = ex.cache.payloads("BTC-USDT", "depth")[1:]
+    assert (diff["U"], diff["u"], diff["b"], diff["a"]) == (2, 3, [], [])
+    assert streams(ops) == ["depth"]  # top 20 and best unchanged
+
+
+def test_trade_takes_maker_level_and_publishes_trade_kline_and_tickers() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
+    ex.send(limit("alice", "sell", "101", "1"), DAY0 + 11)
+    ex.flush()
+    events = ex.send(market_order("bob", "buy", "1.5"), DAY0 + 70_000)
+    assert [type(e) for e in events] == [Accepted, Trade, Trade]
+    ops = ex.flush()
+    assert ex.cache.hashes["md:{BTC-USDT}:asks"] == {"101": "0.5"}
+    assert ("HDEL", "md:{BTC-USDT}:asks", "100") in ops
+    trades = ex.cache.payloads("BTC-USDT", "trade")
+    assert trades == [
+        {
+            "e": "trade",
+            "E": DAY0 + 70_000,
+            "s": "BTCUSDT",
+            "t": 1,
+            "p": "100",
+            "q": "1",
+            "T": DAY0 + 70_000,
+            "m": False,
+            "M": True,
+        },
+        {
+            "e": "trade",
+            "E": DAY0 + 70_000,
+            "s": "BTCUSDT",
+            "t": 2,
+            "p": "101",
+            "q": "0.5",
+            "T": DAY0 + 70_000,
+            "m": False,
+            "M": True,
+        },
+    ]
+    rest = [orjson.loads(t) for t in ex.cache.lists["md:{BTC-USDT}:trades"]]
+    assert [t["id"] for t in rest] == [2, 1]  # newest first
+    assert rest[0] == {
+        "id": 2,
+        "price": "101",
+        "qty": "0.5",
+        "quoteQty": "50.5",
+        "time": DAY0 + 70_000,
+        "isBuyerMaker": False,
+        "isBestMatch": True,
+    }
+    (kline,) = ex.cache.payloads("BTC-USDT", "kline_1m")
+    k = kline["k"]
+    assert (kline["e"], kline["E"], k["i"], k["t"], k["T"], k["x"]) == (
+        "kline",
+        DAY0 + 70_000,
+        "1m",
+        DAY0 + 60_000,
+        DAY0 + 119_999,
+        False,
+    )
+    assert (k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["V"], k["Q"], k["n"], k["f"], k["L"]) == (
+        "100",
+        "101",
+        "100",
+        "101",
+        "1.5",
+        "150.5",
+        "1.5",
+        "150.5",
+        2,
+        1,
+        2,
+    )
+    (row,) = ex.cache.klines("md:{BTC-USDT}:klines:1d")
+    assert row == [
+        DAY0,
+        "100",
+        "101",
+        "100",
+        "101",
+        "1.5",
+        DAY0 + 86_399_999,
+        "150.5",
+        2,
+        "1.5",
+        "150.5",
+        "0",
+    ]
+    (ticker,) = ex.cache.payloads("BTC-USDT", "ticker")
+    assert (ticker["c"], ticker["o"], ticker["h"], ticker["l"], ticker["v"], ticker["q"], ticker["n"]) == (
+        "101",
+        "100",
+        "101",
+        "100",
+        "1.5",
+        "150.5",
+        2,
+    )
+    assert (ticker["F"], ticker["L"], ticker["Q"], ticker["p"], ticker["P"], ticker["w"]) == (
+        1,
+        2,
+        "0.5",
+        "1",
+        "1.000",
+        "100.333333",
+    )
+    assert (ticker["a"], ticker["A"], ticker["b"], ticker["B"]) == ("101", "0.5", "0", "0")
+    (mini,) = ex.cache.payloads("BTC-USDT", "miniTicker")
+    assert mini == {
+        "e": "24hrMiniTicker",
+        "E": DAY0 + 70_000,
+        "s": "BTCUSDT",
+        "c": "101",
+        "o": "100",
+        "h": "101",
+        "l": "100",
+        "v": "1.5",
+        "q": "150.5",
+    }
+
+
+def test_crossing_limit_rests_only_what_it_did_not_take() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(limit("bob", "buy", "100.5", "3"), DAY0 + 1)
+    assert ex.md.depth_snapshot("BTC-USDT").bids == [(100_500_000, 200_000_000)]
+    assert ex.md.depth_snapshot("BTC-USDT").asks == []
+    ex.flush()
+    assert ex.cache.payloads("BTC-USDT", "trade")[0]["m"] is False
+
+
+def test_fully_filled_crossing_limit_and_ioc_leave_nothing_resting() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "buy", "100", "2"), DAY0)
+    ex.send(limit("bob", "sell", "99", "1"), DAY0)
+    ex.send(limit("bob", "sell", "98", "5", tif="IOC"), DAY0)
+    snap = ex.md.depth_snapshot("BTC-USDT")
+    assert (snap.last_update_id, snap.bids, snap.asks) == (3, [], [])
+    ex.flush()
+    assert [t["m"] for t in ex.cache.payloads("BTC-USDT", "trade")] == [True, True]
+
+
+def test_self_trade_expire_taker_leaves_the_taker_out_of_the_book() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("bob", "sell", "100", "1"), DAY0)
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    events = ex.send(limit("alice", "buy", "100", "3", stp="expire_taker"), DAY0)
+    assert [type(e) for e in events] == [Accepted, Trade, Expired]
+    snap = ex.md.depth_snapshot("BTC-USDT")
+    assert (snap.bids, snap.asks) == ([], [(100_000_000, 100_000_000)])
+
+
+def test_self_trade_expire_maker_cancels_the_maker_and_rests_the_rest() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(limit("bob", "sell", "100", "1"), DAY0)
+    events = ex.send(limit("alice", "buy", "100", "3", stp="expire_maker"), DAY0)
+    assert [type(e) for e in events] == [Accepted, Canceled, Trade]
+    snap = ex.md.depth_snapshot("BTC-USDT")
+    assert (snap.bids, snap.asks) == ([(100_000_000, 200_000_000)], [])
+
+
+def test_rejected_orders_change_nothing() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("nobody", "buy", "100", "1"), DAY0)
+    ex.send(limit("alice", "buy", "100", "1", market="NOPE-USDT"), DAY0)
+    assert ex.flush() == []
+
+
+def test_time_never_runs_backwards() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 50_000)
+    ex.send(market_order("bob", "buy", "0.5"), DAY0 + 40_000)  # a gateway whose clock is behind
+    assert ex.md.ts == DAY0 + 50_000
+    ex.flush()
+    (trade,) = ex.cache.payloads("BTC-USDT", "trade")
+    assert trade["T"] == DAY0 + 50_000
+    assert ex.cache.payloads("BTC-USDT", "depth")[-1]["E"] == DAY0 + 50_000
+
+
+def test_bar_closes_when_a_later_command_of_any_market_enters_a_new_minute() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 1_000)
+    ex.flush()
+    ex.send(limit("alice", "sell", "20", "1", market="ETH-USDT"), DAY0 + 61_000)
+    ops = ex.flush()
+    closed = ex.cache.payloads("BTC-USDT", "kline_1m")[-1]
+    assert closed["k"]["x"] is True and closed["E"] == DAY0 + 61_000 and closed["k"]["t"] == DAY0
+    assert "kline_5m" not in streams(ops)  # the 5m bar is still open and did not change
+    assert ex.cache.klines("md:{BTC-USDT}:klines:1m")[0][0] == DAY0
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 62_000)
+    ex.flush()
+    rows = ex.cache.klines("md:{BTC-USDT}:klines:1m")
+    assert [r[0] for r in rows] == [DAY0, DAY0 + MINUTE]
+    assert len(ex.cache.klines("md:{BTC-USDT}:klines:5m")) == 1
+
+
+def test_empty_command_advances_time_and_ticker_window() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 1_000)
+    ex.flush()
+    ex.md.apply([], DAY0 + 86_400_000 + MINUTE)
+    ops = ex.flush()
+    assert streams(ops) == [
+        "kline_1m",
+        "kline_5m",
+        "kline_15m",
+        "kline_1h",
+        "kline_4h",
+        "kline_1d",
+        "ticker",
+        "miniTicker",
+    ]
+    ticker = ex.cache.payloads("BTC-USDT", "ticker")[-1]
+    assert (ticker["n"], ticker["v"], ticker["c"], ticker["o"], ticker["x"], ticker["F"]) == (
+        0,
+        "0",
+        "100",
+        "100",
+        "100",
+        -1,
+    )
+    assert ex.md.flush() == []
+
+
+def test_events_from_another_book_raise_inconsistent_events() -> None:
+    ex = Exchange()
+    ex.fund()
+    other = Exchange()
+    other.fund()
+    other.send(limit("alice", "buy", "99", "1"), DAY0)
+    events = other.send(cancel("alice", 1), DAY0)
+    with pytest.raises(InconsistentEvents):
+        ex.md.apply(events, DAY0)
+
+
+def test_state_round_trip_continues_exactly_like_the_original() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 1_000)
+    ex.flush()
+    ex.send(limit("alice", "buy", "99", "1"), DAY0 + 2_000)
+    ex.send(market_order("bob", "sell", "0.5"), DAY0 + 3_000)  # unflushed when the state is taken
+    restored = MarketData.from_state(ex.md.config, ex.md.to_state())
+    assert restored.to_state() == ex.md.to_state()
+    assert restored.flush() == ex.md.flush()
+
+
+def test_state_of_another_version_is_refused() -> None:
+    import msgspec
+
+    from tradewire.marketdata.builder import BuilderState
+
+    data = msgspec.msgpack.encode(BuilderState(99, 0, 0, []))
+    with pytest.raises(ValueError, match="version 99"):
+        MarketData.from_state(Exchange().md.config, data)
