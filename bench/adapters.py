@@ -62,6 +62,9 @@ class Adapter:
     def main_ops(self) -> int:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Stop whatever the engine runs besides the caller (threads)."""
+
 
 class TradewireAdapter(Adapter):
     name = "tradewire"
@@ -118,10 +121,12 @@ class TradewireAdapter(Adapter):
             apply(command)
 
     def run(self, start: int, stop: int) -> int | None:
+        books = self.engine.books.values()
+        trades_before = sum(book.next_trade_id for book in books)
         apply = self.engine.apply
         for command in self.commands[start:stop]:
             apply(command)
-        return None
+        return sum(book.next_trade_id for book in books) - trades_before
 
     def main_ops(self) -> int:
         return len(self.commands)
@@ -167,16 +172,13 @@ class PyOrderBookAdapter(_NeutralAdapter):
     )
 
     def fresh(self) -> None:
-        from pyorderbook import Book
-
-        self.book = Book()
+        self.lib = import_module("pyorderbook")
+        self.book = self.lib.Book()
         self.live: dict[int, Any] = {}
 
     def feed(self, ops: list[Op]) -> int | None:
-        from pyorderbook import Order, Side
-
         book, live, markets = self.book, self.live, self.markets
-        bid, ask = Side.BID, Side.ASK
+        Order, bid, ask = self.lib.Order, self.lib.Side.BID, self.lib.Side.ASK
         fills = 0
         for op in ops:
             kind = op[0]
@@ -212,9 +214,8 @@ class LightMatchingEngineAdapter(_NeutralAdapter):
     )
 
     def fresh(self) -> None:
-        from lightmatchingengine.lightmatchingengine import LightMatchingEngine
-
-        self.engine = LightMatchingEngine()
+        lib = import_module("lightmatchingengine.lightmatchingengine")
+        self.engine = lib.LightMatchingEngine()
         self.live: dict[int, Any] = {}
 
     def feed(self, ops: list[Op]) -> int | None:
@@ -258,8 +259,7 @@ class ManticoreAdapter(_NeutralAdapter):
     )
 
     def fresh(self) -> None:
-        from manticore_orderbook import EventManager, EventType, OrderBook
-
+        lib = import_module("manticore_orderbook")
         self.fill_count = 0
 
         def on_trade(_event: Any, _data: Any) -> None:
@@ -267,10 +267,10 @@ class ManticoreAdapter(_NeutralAdapter):
 
         self.books = []
         for name in self.markets:
-            events = EventManager()
-            events.subscribe(EventType.TRADE_EXECUTED, on_trade)
+            events = lib.EventManager()
+            events.subscribe(lib.EventType.TRADE_EXECUTED, on_trade)
             self.books.append(
-                OrderBook(name, enable_logging=False, log_level=logging.CRITICAL, event_manager=events)
+                lib.OrderBook(name, enable_logging=False, log_level=logging.CRITICAL, event_manager=events)
             )
 
     def close(self) -> None:
@@ -314,9 +314,8 @@ class LimitOrderBookAdapter(_NeutralAdapter):
     )
 
     def fresh(self) -> None:
-        from limit_order_book import LimitOrderBook
-
-        self.books = [LimitOrderBook() for _ in self.markets]
+        lib = import_module("limit_order_book")
+        self.books = [lib.LimitOrderBook() for _ in self.markets]
 
     def feed(self, ops: list[Op]) -> int | None:
         books = self.books
@@ -347,34 +346,31 @@ class LiquibookAdapter(_NeutralAdapter):
     )
 
     def fresh(self) -> None:
-        import liquibook
-
+        liquibook = import_module("liquibook")
+        self.lib = liquibook
         adapter = self
 
-        class Listener(liquibook.OrderListener):  # type: ignore[misc]
-            def on_accept(self, order: Any) -> None:
-                pass
+        def ignore(*_args: Any) -> None:
+            pass
 
-            def on_reject(self, order: Any, reason: Any) -> None:
-                pass
+        def on_fill(_self: Any, *_args: Any) -> None:
+            adapter.fill_count += 1
 
-            def on_fill(self, order: Any, matched: Any, qty: Any, cost: Any) -> None:
-                adapter.fill_count += 1
-
-            def on_cancel(self, order: Any) -> None:
-                pass
-
-            def on_cancel_reject(self, order: Any, reason: Any) -> None:
-                pass
-
-            def on_replace(self, order: Any, size_delta: Any, new_price: Any) -> None:
-                pass
-
-            def on_replace_reject(self, order: Any, reason: Any) -> None:
-                pass
+        # Built with type() because the base class comes from a module imported at run time.
+        callbacks = (
+            "on_accept",
+            "on_reject",
+            "on_cancel",
+            "on_cancel_reject",
+            "on_replace",
+            "on_replace_reject",
+        )
+        methods: dict[str, Any] = {name: ignore for name in callbacks}
+        methods["on_fill"] = on_fill
+        listener_class = type("Listener", (liquibook.OrderListener,), methods)
 
         self.fill_count = 0
-        self.listener = Listener()
+        self.listener = listener_class()
         self.books = []
         for name in self.markets:
             book = liquibook.DepthOrderBook()
@@ -385,8 +381,7 @@ class LiquibookAdapter(_NeutralAdapter):
         self.live: dict[int, Any] = {}
 
     def feed(self, ops: list[Op]) -> int | None:
-        import liquibook
-
+        liquibook = self.lib
         books, live = self.books, self.live
         simple = liquibook.SimpleOrder
         ioc, fok = liquibook.oc_immediate_or_cancel, liquibook.oc_fill_or_kill
