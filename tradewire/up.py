@@ -1,7 +1,137 @@
-"""Placeholder: replaced by ``tradewire up``."""
+"""``tradewire up``: the whole exchange on one machine, in the foreground.
 
+It is a small supervisor, not a second implementation: it finds or starts Redis (embedded, in the data
+directory, unless ``REDIS_URL`` is set), then runs ``tradewire engine`` and ``tradewire gateway`` as
+child processes pointed at that Redis, exactly as an operator would run them on separate machines.
+A child that dies is restarted (the engine recovers from its snapshot and the journal). SIGINT or
+SIGTERM stops the gateway first (no new commands), then the engine, then the embedded Redis, which
+fsyncs its AOF on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+import redis.asyncio
+import structlog
+import typer
+
+from tradewire import keys
+from tradewire.bots import run_bots
+from tradewire.ops.logging import configure_logging
+from tradewire.redisconn import EmbeddedRedisError, connect, redact_url
+from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, load_config
+
+log = structlog.get_logger("tradewire.up")
+
+RESTARTS_PER_MINUTE = 5
+"""A child that dies more often than this is not restarted again: something is wrong, say so and stop."""
+
+
+@dataclass
+class Child:
+    """One supervised ``tradewire`` subcommand."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    starts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.starts = [t for t in self.starts if time.monotonic() - t < 60] + [time.monotonic()]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tradewire.cli", *self.args], env=self.env, start_new_session=True
+        )
+        log.info("started", process=self.name, pid=self.process.pid)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def may_restart(self) -> bool:
+        return len([t for t in self.starts if time.monotonic() - t < 60]) < RESTARTS_PER_MINUTE
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("did not stop in time; killing", process=self.name, pid=self.process.pid)
+            self.process.kill()
+            self.process.wait()
+
+
+def _wait_http(url: str, child: Child, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.exited() is not None:
+            raise RuntimeSetupError(f"{child.name} exited with status {child.exited()} while starting")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeSetupError(f"{child.name} did not answer {url} within {timeout:.0f} s")
+
+
+async def _wait_engine(client: redis.asyncio.Redis, child: Child, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.exited() is not None:
+            raise RuntimeSetupError(f"the engine exited with status {child.exited()} while starting")
+        if await client.exists(keys.ENGINE_HEARTBEAT):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeSetupError(f"the engine was not ready within {timeout:.0f} s")
+
+
+async def _supervise(
+    url: str, base: str, children: list[Child], demo: bool, config_path: Path | None, stop: asyncio.Event
+) -> None:
+    client = connect(url)
+    engine, gateway = children
+    try:
+        engine.start()
+        await _wait_engine(client, engine, 120)
+        gateway.start()
+        await asyncio.to_thread(_wait_http, f"{base}/api/v3/ping", gateway, 60)
+        bots: asyncio.Task[None] | None = None
+        if demo:
+            config, _ = load_config(config_path)
+            bots = asyncio.create_task(run_bots(client, config))
+        typer.echo(f"tradewire is up: {base}/  (Redis {redact_url(url)}; Ctrl-C stops it)")
+        while not stop.is_set():
+            for child in children:
+                status = child.exited()
+                if status is None:
+                    continue
+                if not child.may_restart():
+                    raise RuntimeSetupError(f"{child.name} keeps exiting (status {status}); giving up")
+                log.warning("exited; restarting", process=child.name, status=status)
+                child.start()
+            if bots is not None and bots.done() and not bots.cancelled() and bots.exception() is not None:
+                log.warning("demo bots stopped; restarting them", error=str(bots.exception()))
+                config, _ = load_config(config_path)
+                bots = asyncio.create_task(run_bots(client, config))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        if bots is not None:
+            bots.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await bots
+    finally:
+        await client.aclose()
 
 
 def main(
@@ -12,4 +142,40 @@ def main(
     demo: bool,
     fsync: Literal["always", "everysec"],
 ) -> None:
-    raise NotImplementedError("tradewire up is being built")
+    configure_logging("up")
+    root = data_dir_or_default(data_dir)
+    try:
+        load_config(config)
+        url, server = find_redis(root, may_start=True, fsync=fsync)
+    except (RuntimeSetupError, EmbeddedRedisError) as exc:
+        typer.echo(f"tradewire up: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
+    config_args = ["--config", str(config.absolute())] if config else []
+    children = [
+        Child("engine", ["engine", "--data-dir", str(root), *config_args], env),
+        Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
+    ]
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        await _supervise(url, f"http://{shown}:{port}", children, demo, config, stop)
+
+    status = 0
+    try:
+        asyncio.run(run())
+    except RuntimeSetupError as exc:
+        typer.echo(f"tradewire up: {exc}", err=True)
+        status = 1
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if server is not None:
+            server.stop()
+        log.info("stopped")
+    if status:
+        raise typer.Exit(status)
