@@ -13,11 +13,12 @@ at a time and keeps ``price -> total qty`` per side. Three kinds of event move a
 
 The caller (``MarketData``) applies those changes and calls ``end_command`` once per command, so
 that every command that changed the book gets the next ``update_id``. Changes are then conflated
-until ``take_diff``: the diff lists every level whose qty differs from what the previous diff left
-(its new absolute qty, 0 when removed). A level that moved and came back within one diff is left out:
-a client that applies absolute quantities ends up with the same book either way, with less to read.
-A diff is still issued when update ids advanced but no level ended up different, so that update
-ids stay gap-free for clients that check ``U == previous u + 1``.
+until ``take_diff``: the diff lists every level that any of its commands touched, with its absolute
+qty after the last of them (0 when gone). A level that moved and came back within one diff is
+listed too: a client whose snapshot was taken at an update id inside the diff's ``U..u`` (Binance's
+procedure allows exactly that) holds the level as it stood in between, and only this diff can set it
+right. A diff is therefore issued whenever update ids advanced, so that they stay gap-free for
+clients that check ``U == previous u + 1``.
 
 A reduction below zero means the events do not belong to this book (a builder started mid-journal,
 or events applied twice); it raises ``InconsistentEvents`` rather than publish a wrong book, and the
@@ -75,7 +76,7 @@ class BookSide:
 
     def top(self, limit: int | None = None) -> list[PriceLevel]:
         """The best ``limit`` levels (all when ``None``), best first."""
-        keys = self.keys if limit is None else self.keys[len(self.keys) - limit :]
+        keys = self.keys if limit is None else self.keys[max(0, len(self.keys) - limit) :]
         levels, sign = self.levels, self.sign
         return [(key * sign, levels[key * sign]) for key in reversed(keys)]
 
@@ -95,16 +96,16 @@ class DepthState(msgspec.Struct, array_like=True):
     update_id: int
     published_id: int
     event_time: int
-    before_bids: dict[int, int]
-    before_asks: dict[int, int]
+    touched_bids: list[int]
+    touched_asks: list[int]
 
 
 class DepthBook:
     """One market's L2 book, its update id, and the levels changed since the last diff."""
 
     __slots__ = (
-        "_asks_before",
-        "_bids_before",
+        "_asks_touched",
+        "_bids_touched",
         "_changed",
         "asks",
         "base_precision",
@@ -128,20 +129,21 @@ class DepthBook:
         """``last_update_id`` of the last diff taken (``prev_update_id`` of the next one)."""
         self.event_time = 0
         """Exchange time of the last command that changed this book."""
-        self._bids_before: dict[int, int] = {}
-        """Each bid level touched since the last diff, with its qty at that diff."""
-        self._asks_before: dict[int, int] = {}
+        self._bids_touched: set[int] = set()
+        """The prices of the bid levels touched since the last diff."""
+        self._asks_touched: set[int] = set()
         self._changed = False
 
     def change(self, is_bid: bool, price: int, delta: int) -> None:
         """Move one level within the current command (a zero ``delta`` changes nothing)."""
         if not delta:
             return
-        side = self.bids if is_bid else self.asks
-        before = self._bids_before if is_bid else self._asks_before
-        if price not in before:
-            before[price] = side.levels.get(price, 0)
-        side.change(price, delta)
+        if is_bid:
+            self.bids.change(price, delta)
+            self._bids_touched.add(price)
+        else:
+            self.asks.change(price, delta)
+            self._asks_touched.add(price)
         self._changed = True
 
     def end_command(self, ts: int) -> bool:
@@ -162,9 +164,9 @@ class DepthBook:
         """The diff since the previous one, or ``None`` when the book did not change."""
         if not self.pending:
             return None
-        bids = _changed_levels(self.bids, self._bids_before, reverse=True)
-        asks = _changed_levels(self.asks, self._asks_before, reverse=False)
-        self._bids_before, self._asks_before = {}, {}
+        bids = _changed_levels(self.bids, self._bids_touched, reverse=True)
+        asks = _changed_levels(self.asks, self._asks_touched, reverse=False)
+        self._bids_touched, self._asks_touched = set(), set()
         first = self.published_id + 1
         diff = DepthUpdate(
             self.market,
@@ -198,8 +200,8 @@ class DepthBook:
             self.update_id,
             self.published_id,
             self.event_time,
-            dict(self._bids_before),
-            dict(self._asks_before),
+            sorted(self._bids_touched),
+            sorted(self._asks_touched),
         )
 
     @classmethod
@@ -212,14 +214,14 @@ class DepthBook:
         book.update_id = state.update_id
         book.published_id = state.published_id
         book.event_time = state.event_time
-        book._bids_before = dict(state.before_bids)
-        book._asks_before = dict(state.before_asks)
+        book._bids_touched = set(state.touched_bids)
+        book._asks_touched = set(state.touched_asks)
         return book
 
 
-def _changed_levels(side: BookSide, before: dict[int, int], *, reverse: bool) -> list[PriceLevel]:
-    """Levels whose qty now differs from ``before``, best first, with their qty now (0: gone)."""
+def _changed_levels(side: BookSide, touched: set[int], *, reverse: bool) -> list[PriceLevel]:
+    """The ``touched`` levels, best first, with their qty now (0: gone)."""
     levels = side.levels
-    changed = [(price, levels.get(price, 0)) for price, qty in before.items() if levels.get(price, 0) != qty]
+    changed = [(price, levels.get(price, 0)) for price in touched]
     changed.sort(reverse=reverse)
     return changed

@@ -94,7 +94,10 @@ class Exchange:
         self.cache = Cache()
 
     def send(self, command: dict[str, Any], ts: int) -> list[Event]:
-        events = self.engine.apply(decode(json.dumps(command)))
+        return self.send_line(json.dumps(command), ts)
+
+    def send_line(self, line: str, ts: int) -> list[Event]:
+        events = self.engine.apply(decode(line))
         self.md.apply(events, ts)
         return events
 
