@@ -1,13 +1,184 @@
-"""Placeholder: replaced by the audit trail."""
+"""``tradewire audit verify`` and ``tradewire audit export``: the shell around the audit's pure parts.
 
+Both walk the journal from its first entry up to the applied mark (``tw:{0}:applied``), pairing each
+command entry with the events entry that answers it, and replay the commands through a fresh engine
+(``tradewire.ops.audit_replay``). ``verify`` stops at the first divergence and exits with status 1,
+or checks the final balances views and prints a summary with a digest (status 0). ``export`` writes
+trades and balance changes (``tradewire.ops.audit_export``) for a period and a user, and refuses
+(status 1) when the record does not match the replay, since an export must be provably the
+exchange's history. Setup problems (no Redis, no config) exit with status 2.
+
+Entries journalled after the applied mark are not yet applied; they are counted as pending, not
+checked. Commands are replayed with the exchange config stored in ``tw:config`` unless ``--config``
+names one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+import redis
+import redis.exceptions
+import typer
+
+from tradewire.engine import ConfigError, Engine, Event, ExchangeConfig
+from tradewire.ops import audit_source as source
+from tradewire.ops.audit_export import FORMATS, Exporter, encoder, selected
+from tradewire.ops.audit_replay import Divergence, JournalAudit, Summary, entry_order
+from tradewire.ops.audit_source import JournalEntry
+from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
+from tradewire.runtime import RuntimeSetupError, find_redis, load_config
+
+OnStep = Callable[[JournalEntry, list[Event], Engine], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    summary: Summary
+    divergence: Divergence | None
+    applied: str | None
+    pending: int
+
+
+def audit_journal(
+    client: redis.Redis, config: ExchangeConfig, *, balances: bool = True, on_step: OnStep | None = None
+) -> Outcome:
+    """Replay the journal up to the applied mark against the record; the first divergence, if any."""
+    cut = source.balance_cut(client)
+    audit = JournalAudit(config)
+    recorded = source.recorded_events(client)
+    commands = source.journal(client, end=cut.applied) if cut.applied is not None else iter(())
+
+    def outcome(divergence: Divergence | None) -> Outcome:
+        summary = audit.finish()
+        pending = max(source.journal_length(client) - summary.entries, 0)
+        return Outcome(summary, divergence, cut.applied, pending)
+
+    for entry in commands:
+        events, divergence = audit.step(entry, next(recorded, None))
+        if divergence is not None:
+            return outcome(divergence)
+        if on_step is not None:
+            on_step(entry, events, audit.engine)
+    leftover = next(recorded, None)
+    if leftover is not None and not _after(leftover.cmd, cut.applied):
+        return outcome(audit.extra(leftover))
+    if cut.applied is not None and audit.summary.last_entry != cut.applied:
+        what = "the applied mark names an entry that is not the journal's last applied one"
+        return outcome(Divergence(cut.applied, what, cut.applied, audit.summary.last_entry))
+    if balances:
+        return outcome(audit.check_balances(cut.balances, complete=not cut.moved))
+    return outcome(None)
+
+
+def _after(entry_id: str, applied: str | None) -> bool:
+    """Whether ``entry_id`` lies beyond the applied mark (an events entry written after the cut)."""
+    if applied is None:
+        return False
+    try:
+        return entry_order(entry_id) > entry_order(applied)
+    except ValueError:
+        return False
+
+
+# -- the commands -------------------------------------------------------------------------------------
+
+
+def _fail(message: str, status: int = 2) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(status)
+
+
+@contextlib.contextmanager
+def _exchange(config: Path | None, data_dir: Path | None) -> Iterator[tuple[redis.Redis, ExchangeConfig]]:
+    """The exchange's Redis and the config its journal is replayed with; exit 2 when either is missing."""
+    try:
+        url, _ = find_redis(data_dir)
+        client = connect_sync(url)
+        verify_connection_sync(client, url)
+    except (RuntimeSetupError, RedisConnectError, ValueError) as exc:
+        raise _fail(f"audit: {exc}") from exc
+    try:
+        if config is not None:
+            try:
+                exchange, _ = load_config(config)
+            except RuntimeSetupError as exc:
+                raise _fail(f"audit: {exc}") from exc
+        else:
+            raw = source.stored_config(client)
+            if raw is None:
+                raise _fail("audit: no exchange config in Redis (tw:config); pass --config")
+            try:
+                exchange = ExchangeConfig.from_dict(raw)
+            except ConfigError as exc:
+                raise _fail(f"audit: the config stored in tw:config is not valid: {exc}") from exc
+        yield client, exchange
+    except redis.exceptions.RedisError as exc:
+        raise _fail(f"audit: Redis failed while reading the journal: {exc}") from exc
+    finally:
+        client.close()
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def verify(config: Path | None, data_dir: Path | None) -> None:
-    raise NotImplementedError("audit is being built")
+    """Prove that the journal reproduces the recorded events and balances; exit 1 at a divergence."""
+    with _exchange(config, data_dir) as (client, exchange):
+        result = audit_journal(client, exchange)
+    s = result.summary
+    if result.divergence is not None:
+        typer.echo(result.divergence.describe())
+        typer.echo(f"(entries verified before it: {s.entries}, the last one {s.last_entry or '-'})")
+        raise typer.Exit(1)
+    first = "-" if s.entries == 0 else f"{s.first_ts} ({_when(s.first_ts)})"
+    typer.echo(f"verified: {s.entries} journal entries, up to {result.applied or '-'}")
+    typer.echo(f"exchange time: {first} .. {s.last_ts if s.entries else '-'} ({_when(s.last_ts)})")
+    typer.echo(f"trades: {s.trades}")
+    typer.echo(f"balances: {s.users} users match the replay")
+    if s.unchecked_users:
+        shown = ", ".join(s.unchecked_users[:10])
+        typer.echo(f"unchecked: {len(s.unchecked_users)} users appeared while reading ({shown})")
+    typer.echo(f"pending: {result.pending} entries journalled after the applied mark (not checked)")
+    typer.echo(f"digest: sha256:{s.digest}")
 
 
 def export(
     out: Path, fmt: str, since: int | None, until: int | None, user: str | None, data_dir: Path | None
 ) -> None:
-    raise NotImplementedError("audit is being built")
+    """Write trades and balance changes per user for ``since <= ts <= until`` as CSV or JSON lines."""
+    if fmt not in FORMATS:
+        raise _fail(f"--format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if since is not None and until is not None and since > until:
+        raise _fail(f"--since ({since}) is after --until ({until})")
+    header, encode = encoder(fmt)
+    counts = {"trade": 0, "balance": 0}
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with _exchange(None, data_dir) as (client, exchange), tmp.open("wb") as fh:
+            fh.write(header)
+            exporter = Exporter(exchange)
+
+            def write(entry: JournalEntry, events: list[Event], engine: Engine) -> None:
+                for row in exporter.rows(entry, events, engine):
+                    if selected(row, since, until, user):
+                        counts[str(row["record"])] += 1
+                        fh.write(encode(row))
+
+            result = audit_journal(client, exchange, balances=False, on_step=write)
+        if result.divergence is not None:
+            typer.echo(result.divergence.describe(), err=True)
+            raise _fail("audit export: the record does not match the journal; nothing written", 1)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
+    typer.echo(f"wrote {counts['trade']} trade sides and {counts['balance']} balance changes to {out}")
