@@ -271,8 +271,7 @@ class MarketData:
                     view.advance(ts)
                 self._next_minute = ts - ts % MINUTE + MINUTE
         views = self._views
-        touched: _MarketView | None = None
-        more: list[_MarketView] | None = None
+        touched: list[_MarketView] = []
         resting: Accepted | None = None
         filled = 0
         for event in cast("Sequence[Any]", events):
@@ -283,41 +282,34 @@ class MarketData:
                 view.add_trade(event, ts)
                 if resting is not None and event.taker_order_id == resting.order_id:
                     filled += event.qty
-            elif kind is Accepted:
-                if event.tif == "GTC" and event.kind == "limit":
-                    resting = event
-                    filled = 0
-                continue
             elif kind is Canceled:
                 view = views[event.market]
                 view.depth.change(event.side == "buy", event.price, -event.remaining_qty)
-            elif kind is Expired:
-                if resting is not None and event.order_id == resting.order_id:
+            else:
+                if kind is Accepted:
+                    if resting is not None:  # events of several commands: the previous one is done
+                        self._rest(resting, filled, touched)
+                        resting = None
+                    if event.tif == "GTC" and event.kind == "limit":
+                        resting, filled = event, 0
+                elif kind is Expired and resting is not None and event.order_id == resting.order_id:
                     resting = None
                 continue
-            else:
-                continue
-            if touched is None:
-                touched = view
-            elif view is not touched:
-                if more is None:
-                    more = [view]
-                elif view not in more:
-                    more.append(view)
-        if resting is not None and resting.qty > filled:
-            view = views[resting.market]
-            view.depth.change(resting.side == "buy", resting.price, resting.qty - filled)
-            if touched is None:
-                touched = view
-            elif view is not touched and (more is None or view not in more):
-                more = [*(more or ()), view]
-        if touched is not None:
-            touched.dirty = True
-            touched.depth.end_command(ts)
-            if more:
-                for view in more:
-                    view.dirty = True
-                    view.depth.end_command(ts)
+            if view not in touched:
+                touched.append(view)
+        if resting is not None:
+            self._rest(resting, filled, touched)
+        for view in touched:
+            view.dirty = True
+            view.depth.end_command(ts)
+
+    def _rest(self, order: Accepted, filled: int, touched: list[_MarketView]) -> None:
+        """A GTC limit order rests, at the end of its command, with what it did not take."""
+        if order.qty > filled:
+            view = self._views[order.market]
+            view.depth.change(order.side == "buy", order.price, order.qty - filled)
+            if view not in touched:
+                touched.append(view)
 
     def flush(self) -> list[RedisOp]:
         """Every cache write and publication since the last flush, in order."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import orjson
 import pytest
 
+from tests.strategies import VECTORS_CONFIG
 from tests.unit.marketdata.harness import DAY0, MINUTE, Exchange, cancel, limit, market_order, streams
-from tradewire.engine import Accepted, Canceled, Expired, Trade
+from tradewire.engine import Accepted, Canceled, ExchangeConfig, Expired, Trade, decode
 from tradewire.marketdata.builder import MarketData
 from tradewire.marketdata.depth import InconsistentEvents
 
@@ -351,3 +353,32 @@ def test_state_of_another_version_is_refused() -> None:
     data = msgspec.msgpack.encode(BuilderState(99, 0, 0, []))
     with pytest.raises(ValueError, match="version 99"):
         MarketData.from_state(Exchange().md.config, data)
+
+
+def test_events_of_two_commands_in_two_markets_in_one_apply_update_each_market() -> None:
+    ex = Exchange()
+    ex.fund()
+    btc = ex.engine.apply(decode(json.dumps(limit("alice", "buy", "99", "1"))))
+    eth = ex.engine.apply(decode(json.dumps(limit("alice", "sell", "20", "1", market="ETH-USDT"))))
+    ex.md.apply([*btc, *eth], DAY0)
+    ops = ex.flush()
+    assert ("SET", "md:{BTC-USDT}:depth:u", 1) in ops
+    assert ("SET", "md:{ETH-USDT}:depth:u", 1) in ops
+    assert ex.md.depth_snapshot("ETH-USDT").asks == [(20_000_000, 100_000_000)]
+
+
+def test_restored_state_keeps_known_markets_drops_removed_and_adds_new_ones() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "buy", "99", "1"), DAY0)
+    ex.send(limit("alice", "sell", "20", "1", market="ETH-USDT"), DAY0)
+    ex.flush()
+    raw = json.loads(json.dumps(VECTORS_CONFIG))
+    del raw["markets"]["ETH-USDT"]
+    raw["markets"]["ETH-BTC"] = {"base": "ETH", "quote": "BTC", "tick_size": "0.0001", "lot_size": "0.001"}
+    config = ExchangeConfig.from_dict(raw)
+    restored = MarketData.from_state(config, ex.md.to_state())
+    assert restored.depth_snapshot("BTC-USDT") == ex.md.depth_snapshot("BTC-USDT")
+    assert restored.depth_snapshot("ETH-BTC") == (0, [], [])
+    with pytest.raises(KeyError):
+        restored.depth_snapshot("ETH-USDT")

@@ -1,0 +1,113 @@
+"""Klines: epoch-aligned bars per interval, exact volumes, gaps, closing when time moves on."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from tradewire.marketdata.klines import INTERVALS, KlineSeries, SeriesState
+from tradewire.marketdata.updates import Kline
+
+DAY0 = 1_699_920_000_000
+"""A midnight UTC."""
+MIN = 60_000
+
+
+def trade(series: KlineSeries, ts: int, price: int, qty: int, taker_buys: bool, trade_id: int) -> None:
+    series.advance(ts)
+    series.add(ts, price, qty, price * qty // 100, taker_buys, trade_id)
+
+
+@pytest.mark.parametrize(("interval", "length"), list(INTERVALS.items()))
+def test_bar_of_each_interval_opens_on_its_epoch_boundary(interval: str, length: int) -> None:
+    series = KlineSeries(interval)
+    ts = DAY0 + 86_400_000 - 1  # the last millisecond of the day: the last bar of every interval
+    trade(series, ts, 100, 3, True, 1)
+    (bar,) = series.take_updates()
+    assert bar.open_time == DAY0 + 86_400_000 - length
+    assert bar.close_time == DAY0 + 86_400_000 - 1
+    assert not bar.closed
+
+
+def test_trades_in_one_bar_sum_exactly_and_track_open_high_low_close() -> None:
+    series = KlineSeries("1m")
+    trade(series, DAY0 + 1, 100, 3, True, 7)
+    trade(series, DAY0 + 2, 105, 2, False, 8)
+    trade(series, DAY0 + 3, 95, 5, True, 9)
+    trade(series, DAY0 + 59_999, 101, 1, False, 10)
+    (bar,) = series.take_updates()
+    assert bar == Kline(
+        open_time=DAY0,
+        close_time=DAY0 + 59_999,
+        open=100,
+        high=105,
+        low=95,
+        close=101,
+        volume=11,
+        quote_volume=3 + 2 + 4 + 1,  # price * qty // 100 per trade
+        trades=4,
+        taker_buy_volume=8,
+        taker_buy_quote_volume=3 + 4,
+        first_trade_id=7,
+        last_trade_id=10,
+        closed=False,
+    )
+    assert series.take_updates() == []
+
+
+def test_bar_closes_when_time_passes_its_end_and_is_published_once_closed() -> None:
+    series = KlineSeries("1m")
+    trade(series, DAY0 + 10, 100, 1, True, 1)
+    series.take_updates()
+    series.advance(DAY0 + 59_999)
+    assert series.take_updates() == []
+    series.advance(DAY0 + MIN)
+    (closed,) = series.take_updates()
+    assert closed.closed and closed.open_time == DAY0
+    assert series.bar is None
+    series.advance(DAY0 + 2 * MIN)
+    assert series.take_updates() == []
+
+
+def test_minutes_without_trades_leave_a_gap_not_an_empty_bar() -> None:
+    series = KlineSeries("1m")
+    trade(series, DAY0, 100, 1, True, 1)
+    trade(series, DAY0 + 5 * MIN + 1, 110, 1, True, 2)
+    closed, opened = series.take_updates()
+    assert (closed.open_time, closed.closed, opened.open_time, opened.closed) == (
+        DAY0,
+        True,
+        DAY0 + 5 * MIN,
+        False,
+    )
+    assert [k.open_time for k in series.query()] == [DAY0, DAY0 + 5 * MIN]
+    assert opened.open == 110
+
+
+def test_history_is_capped_and_query_selects_by_open_time_and_limit() -> None:
+    series = KlineSeries("1m", history=3)
+    for i in range(6):
+        trade(series, DAY0 + i * MIN, 100 + i, 1, True, i + 1)
+    assert [k.open for k in series.history] == [102, 103, 104]
+    opens = [k.open_time for k in series.query()]
+    assert opens == [DAY0 + i * MIN for i in (2, 3, 4, 5)]
+    assert series.query()[-1].closed is False
+    assert [k.open for k in series.query(limit=2)] == [104, 105]
+    assert [k.open for k in series.query(start=DAY0 + 3 * MIN, limit=2)] == [103, 104]
+    assert [k.open for k in series.query(end=DAY0 + 3 * MIN)] == [102, 103]
+    with pytest.raises(ValueError, match="limit must be positive"):
+        series.query(limit=0)
+
+
+def test_state_round_trip_keeps_open_bar_history_and_pending_closes() -> None:
+    series = KlineSeries("5m")
+    trade(series, DAY0, 100, 1, True, 1)
+    trade(series, DAY0 + 5 * MIN, 90, 2, False, 2)
+    data = msgspec.msgpack.encode(series.to_state())
+    restored = KlineSeries.from_state(msgspec.msgpack.decode(data, type=SeriesState), 1000)
+    trade(series, DAY0 + 5 * MIN + 1, 95, 1, True, 3)
+    trade(restored, DAY0 + 5 * MIN + 1, 95, 1, True, 3)
+    assert restored.take_updates() == series.take_updates()
+    assert restored.query() == series.query()
+    empty = KlineSeries.from_state(KlineSeries("1h").to_state(), 1000)
+    assert empty.bar is None and empty.query() == []
