@@ -1,7 +1,62 @@
-"""Placeholder: replaced by the gateway."""
+"""``tradewire gateway``: one asyncio process serving REST and WebSocket on one port.
 
+uvicorn with uvloop and httptools runs the Starlette app (REST, static page, metrics); WebSocket
+upgrades go to tradewire's own protocol class, ``tradewire.gateway.connection.Connection``, which
+uses websockets' sans-I/O protocol and writes pre-built frames (see that module). The process finds
+its Redis the way every tradewire process does (``REDIS_URL`` or ``--data-dir``) and never starts one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
 from pathlib import Path
+
+import uvicorn
+
+from tradewire.gateway.app import create_app
+from tradewire.gateway.connection import Connection
+from tradewire.gateway.limits import Limits
+from tradewire.gateway.service import Gateway
+from tradewire.ops.logging import configure_logging
+from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis
+
+
+def limits_from_env() -> Limits:
+    """Limits, with ``TRADEWIRE_WS_CONNECTIONS_PER_IP`` and ``TRADEWIRE_REST_WEIGHT_PER_MINUTE`` overrides."""
+    base = Limits()
+    per_ip = os.environ.get("TRADEWIRE_WS_CONNECTIONS_PER_IP")
+    weight = os.environ.get("TRADEWIRE_REST_WEIGHT_PER_MINUTE")
+    return Limits(
+        connections_per_ip=int(per_ip) if per_ip else base.connections_per_ip,
+        weight_per_minute=int(weight) if weight else base.weight_per_minute,
+    )
+
+
+def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(gateway),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws=Connection,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        backlog=4096,
+        timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
 
 
 def main(host: str, port: int, data_dir: Path | None) -> None:
-    raise NotImplementedError("the gateway is being built")
+    configure_logging("gateway")
+    try:
+        url, _ = find_redis(data_dir)
+    except RuntimeSetupError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    gateway = Gateway(url, data_dir_or_default(data_dir), limits_from_env())
+    server = build_server(host, port, gateway)
+    server.run()

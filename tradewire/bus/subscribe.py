@@ -1,0 +1,301 @@
+"""Subscribing to market-data channels without missing or repeating a message.
+
+Every market-data publication is ``"<offset> <epoch> <payload>"`` (``docs/internals.md``): the
+channel's offset counts 1, 2, 3, ... and the epoch names the life of the channel's history. Pub/Sub
+itself forgets: a subscriber whose connection drops, or whose Redis buffer overflowed, silently
+loses messages. The offsets turn that into something a subscriber can see and repair:
+
+- ``offset == last + 1``: in order, deliver it;
+- ``offset <= last``: already delivered (a history read raced the live message), drop it;
+- ``offset > last + 1``: a gap; read ``last + 1 .. offset - 1`` from the channel's history stream
+  (entry ids ``<offset>-0``) and deliver those first. If the history no longer holds all of them
+  (it is capped), the subscriber cannot repair the gap and says so: its clients must resnapshot;
+- a different epoch: the history was lost with Redis's data, offsets started again; resnapshot.
+
+:class:`ChannelTracker` is that decision, pure. :class:`Subscriber` is the shell: one Pub/Sub
+connection for any number of channels, reconnecting with back-off, and after a reconnect it checks
+each channel's offset in ``md:{M}:<stream>:meta`` so that what was published while it was away is
+read from the history rather than waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final
+
+import redis.asyncio
+import redis.exceptions
+
+from tradewire.ops.metrics import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
+
+HISTORY_SUFFIX: Final = b":history"
+META_SUFFIX: Final = b":meta"
+
+
+class Verdict(Enum):
+    DELIVER = "deliver"
+    DUPLICATE = "duplicate"
+    GAP = "gap"
+    NEW_EPOCH = "new_epoch"
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One market-data message: its channel offset, the channel's epoch and the payload bytes."""
+
+    offset: int
+    epoch: bytes
+    payload: bytes
+
+
+def split_publication(message: bytes) -> Publication:
+    """Split ``"<offset> <epoch> <payload>"``; raises ``ValueError`` for anything else."""
+    head, sep, rest = message.partition(b" ")
+    epoch, sep2, payload = rest.partition(b" ")
+    if not sep or not sep2 or not head.isdigit() or not epoch:
+        raise ValueError(f"not a market-data publication: {message[:60]!r}")
+    return Publication(int(head), epoch, payload)
+
+
+class ChannelTracker:
+    """Where one channel stands: the last offset delivered and its epoch (None before the first)."""
+
+    __slots__ = ("epoch", "offset")
+
+    def __init__(self, offset: int | None = None, epoch: bytes | None = None) -> None:
+        self.offset = offset
+        self.epoch = epoch
+
+    def judge(self, offset: int, epoch: bytes) -> Verdict:
+        """What to do with a message at ``offset`` of ``epoch`` (the tracker does not move)."""
+        if self.offset is None or self.epoch is None:
+            return Verdict.DELIVER
+        if epoch != self.epoch:
+            return Verdict.NEW_EPOCH
+        if offset <= self.offset:
+            return Verdict.DUPLICATE
+        if offset == self.offset + 1:
+            return Verdict.DELIVER
+        return Verdict.GAP
+
+    def advance(self, offset: int, epoch: bytes) -> None:
+        self.offset = offset
+        self.epoch = epoch
+
+
+def history_key(channel: bytes) -> bytes:
+    return channel + HISTORY_SUFFIX
+
+
+def meta_key(channel: bytes) -> bytes:
+    return channel + META_SUFFIX
+
+
+def history_entries(entries: list[Any]) -> list[tuple[int, bytes]]:
+    """``XRANGE`` results of a history stream as ``(offset, message)`` pairs."""
+    out: list[tuple[int, bytes]] = []
+    for entry_id, fields in entries:
+        raw_id = entry_id if isinstance(entry_id, bytes) else str(entry_id).encode()
+        offset = int(raw_id.split(b"-", 1)[0])
+        message = fields.get(b"m") if isinstance(fields, dict) else None
+        if message is not None:
+            out.append((offset, message))
+    return out
+
+
+async def read_history(
+    client: redis.asyncio.Redis, channel: bytes, first: int, last: int | None = None
+) -> list[tuple[int, Publication]]:
+    """The publications of ``channel`` from offset ``first`` to ``last`` (or the newest)."""
+    end = b"+" if last is None else f"{last}-0".encode()
+    raw: Any = await client.xrange(history_key(channel), f"{first}-0".encode(), end)
+    out: list[tuple[int, Publication]] = []
+    for offset, message in history_entries(raw):
+        try:
+            out.append((offset, split_publication(message)))
+        except ValueError:
+            continue
+    return out
+
+
+OnMessage = Callable[[bytes, Publication], None]
+"""Called with the channel and each publication, in offset order, exactly once per offset."""
+OnReset = Callable[[bytes, str], None]
+"""Called with the channel and a reason when a gap cannot be filled: subscribers must resnapshot."""
+
+
+class Subscriber:
+    """One Pub/Sub connection delivering any number of market-data channels gap-free.
+
+    Plain channels (``tw:user:<user>``), which carry no offsets, are delivered as they come through
+    ``on_plain``. Channels may be added and removed while running.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        on_message: OnMessage,
+        on_reset: OnReset,
+        on_plain: Callable[[bytes, bytes], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._on_message = on_message
+        self._on_reset = on_reset
+        self._on_plain = on_plain
+        self._trackers: dict[bytes, ChannelTracker] = {}
+        self._plain: set[bytes] = set()
+        self._pubsub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def tracker(self, channel: bytes) -> ChannelTracker | None:
+        return self._trackers.get(channel)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tradewire-subscriber")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), 10.0)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._close_pubsub()
+
+    async def subscribe(self, channel: bytes) -> None:
+        """Follow a market-data channel (idempotent)."""
+        if channel in self._trackers:
+            return
+        self._trackers[channel] = ChannelTracker()
+        if self._pubsub is not None and self.connected:
+            await self._pubsub.subscribe(channel)
+
+    async def subscribe_plain(self, channel: bytes) -> None:
+        if channel in self._plain:
+            return
+        self._plain.add(channel)
+        if self._pubsub is not None and self.connected:
+            await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        found = self._trackers.pop(channel, None) is not None
+        if channel in self._plain:
+            self._plain.discard(channel)
+            found = True
+        if found and self._pubsub is not None and self.connected:
+            with contextlib.suppress(redis.exceptions.RedisError, OSError):
+                await self._pubsub.unsubscribe(channel)
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while not self._stopping:
+            try:
+                self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                channels = list(self._trackers) + list(self._plain)
+                # A placeholder keeps the connection in subscribed mode when nothing is followed yet.
+                await self._pubsub.subscribe(b"tw:gateway:idle", *channels)
+                self._connected.set()
+                await self._catch_up_all()
+                delay = 0.05
+                await self._read_loop()
+            except asyncio.CancelledError:
+                raise
+            except (redis.exceptions.RedisError, OSError) as exc:
+                REDIS_ERRORS.labels("gateway", type(exc).__name__).inc()
+                log.warning("pubsub connection lost (%s); reconnecting in %.2fs", exc, delay)
+            self._connected.clear()
+            await self._close_pubsub()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _read_loop(self) -> None:
+        pubsub = self._pubsub
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            if message is None or message.get("type") != "message":
+                continue
+            channel: bytes = message["channel"]
+            data: bytes = message["data"]
+            if channel in self._plain:
+                if self._on_plain is not None:
+                    self._on_plain(channel, data)
+                continue
+            tracker = self._trackers.get(channel)
+            if tracker is None:
+                continue
+            try:
+                publication = split_publication(data)
+            except ValueError:
+                log.warning("dropping a malformed publication on %r", channel)
+                continue
+            await self._accept(channel, tracker, publication)
+
+    async def _accept(self, channel: bytes, tracker: ChannelTracker, publication: Publication) -> None:
+        verdict = tracker.judge(publication.offset, publication.epoch)
+        if verdict is Verdict.DUPLICATE:
+            return
+        if verdict is Verdict.NEW_EPOCH:
+            tracker.advance(publication.offset, publication.epoch)
+            self._on_reset(channel, "epoch")
+            self._on_message(channel, publication)
+            return
+        if verdict is Verdict.GAP:
+            assert tracker.offset is not None
+            if not await self._fill(channel, tracker, publication.offset - 1):
+                tracker.advance(publication.offset, publication.epoch)
+                self._on_reset(channel, "gap")
+                self._on_message(channel, publication)
+                return
+            if tracker.judge(publication.offset, publication.epoch) is not Verdict.DELIVER:
+                return
+        tracker.advance(publication.offset, publication.epoch)
+        self._on_message(channel, publication)
+
+    async def _fill(self, channel: bytes, tracker: ChannelTracker, last: int | None) -> bool:
+        """Deliver ``tracker.offset + 1 .. last`` from the history; False if it cannot."""
+        assert tracker.offset is not None
+        first = tracker.offset + 1
+        entries = await read_history(self._client, channel, first, last)
+        expected = first
+        for offset, publication in entries:
+            if offset != expected or publication.epoch != tracker.epoch:
+                return False
+            tracker.advance(offset, publication.epoch)
+            self._on_message(channel, publication)
+            expected += 1
+        return last is None or expected == last + 1
+
+    async def _catch_up_all(self) -> None:
+        """After (re)subscribing: read what was published on followed channels while away."""
+        for channel, tracker in list(self._trackers.items()):
+            if tracker.offset is None:
+                continue
+            meta: Any = await self._client.hmget(meta_key(channel), [b"offset", b"epoch"])
+            offset = int(meta[0]) if meta[0] is not None else 0
+            epoch = meta[1]
+            if epoch is not None and epoch != tracker.epoch:
+                tracker.advance(offset, epoch)
+                self._on_reset(channel, "epoch")
+            elif offset > tracker.offset and not await self._fill(channel, tracker, offset):
+                tracker.advance(offset, tracker.epoch or b"")
+                self._on_reset(channel, "gap")

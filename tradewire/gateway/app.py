@@ -1,0 +1,279 @@
+"""The gateway's HTTP application: the route table, signing, limits, errors, static files.
+
+Starlette on uvicorn (httptools) serves HTTP; WebSocket upgrades never reach this app, uvicorn hands
+them to ``tradewire.gateway.connection.Connection``. Every REST route goes through :func:`_endpoint`,
+which charges the request's weight to the caller's IP, parses the parameters (query and form body
+together, as Binance does), checks the key, signature and time window of signed routes, and turns an
+:class:`~tradewire.gateway.errors.ApiError` into Binance's ``{"code", "msg"}`` with its status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tradewire.gateway import errors, public, trading
+from tradewire.gateway.auth import ApiKey, check_signature, check_time, parse_params, signed_payload
+from tradewire.gateway.errors import ApiError
+from tradewire.gateway.openapi import openapi_document
+from tradewire.gateway.service import Gateway
+from tradewire.ops import http as ops_http
+from tradewire.ops.logging import AUTH_FAILED, REQUEST_REJECTED, audit_log
+from tradewire.ops.metrics import HTTP_REQUESTS, RATE_LIMIT_HITS
+
+JSON: Final = "application/json"
+WEB_ROOT: Final = Path(__file__).resolve().parent.parent / "web"
+Security = Literal["none", "key", "signed"]
+Handler = Callable[[Gateway, dict[str, str], ApiKey | None, str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    weight: int | Callable[[dict[str, str]], int]
+    security: Security
+    summary: str
+
+
+def _public(fn: Callable[[Gateway, dict[str, str]], Awaitable[bytes]]) -> Handler:
+    async def run(gateway: Gateway, params: dict[str, str], _: ApiKey | None, __: str) -> bytes:
+        return await fn(gateway, params)
+
+    return run
+
+
+def _signed(fn: Callable[[Gateway, dict[str, str], ApiKey], Awaitable[bytes]]) -> Handler:
+    async def run(gateway: Gateway, params: dict[str, str], key: ApiKey | None, __: str) -> bytes:
+        assert key is not None
+        return await fn(gateway, params, key)
+
+    return run
+
+
+def _with_ip(fn: Callable[[Gateway, dict[str, str], ApiKey, str], Awaitable[bytes]]) -> Handler:
+    async def run(gateway: Gateway, params: dict[str, str], key: ApiKey | None, ip: str) -> bytes:
+        assert key is not None
+        return await fn(gateway, params, key, ip)
+
+    return run
+
+
+async def _ping(_: Gateway, __: dict[str, str]) -> bytes:
+    return b"{}"
+
+
+async def _time(_: Gateway, __: dict[str, str]) -> bytes:
+    return orjson.dumps({"serverTime": public.now_ms()})
+
+
+async def _order_test(gateway: Gateway, params: dict[str, str], key: ApiKey, ip: str) -> bytes:
+    return await trading.new_order(gateway, params, key, ip, test=True)
+
+
+async def _create_listen_key(gateway: Gateway, _: dict[str, str], key: ApiKey) -> bytes:
+    return orjson.dumps({"listenKey": await gateway.create_listen_key(key.user)})
+
+
+async def _keep_alive_listen_key(gateway: Gateway, params: dict[str, str], key: ApiKey) -> bytes:
+    listen_key = params.get("listenKey", "")
+    if not listen_key:
+        raise errors.mandatory("listenKey")
+    if not await gateway.keep_alive_listen_key(listen_key, key.user):
+        raise ApiError(-1125, "This listenKey does not exist.")
+    return b"{}"
+
+
+async def _close_listen_key(gateway: Gateway, params: dict[str, str], key: ApiKey) -> bytes:
+    listen_key = params.get("listenKey", "")
+    if not listen_key:
+        raise errors.mandatory("listenKey")
+    if not await gateway.close_listen_key(listen_key, key.user):
+        raise ApiError(-1125, "This listenKey does not exist.")
+    return b"{}"
+
+
+def _depth_weight(params: dict[str, str]) -> int:
+    try:
+        return public.depth_weight(int(params.get("limit") or 100))
+    except ValueError:
+        return 5
+
+
+def _all_or_one(one: int, every: int) -> Callable[[dict[str, str]], int]:
+    return lambda params: one if params.get("symbol") else every
+
+
+API: Final = "/api/v3"
+ENDPOINTS: Final[tuple[Endpoint, ...]] = (
+    Endpoint("GET", f"{API}/ping", _public(_ping), 1, "none", "Test connectivity."),
+    Endpoint("GET", f"{API}/time", _public(_time), 1, "none", "Server time (Unix ms)."),
+    Endpoint("GET", f"{API}/exchangeInfo", _public(public.exchange_info), 20, "none",
+             "Markets with their PRICE_FILTER, LOT_SIZE and NOTIONAL filters."),
+    Endpoint("GET", f"{API}/depth", _public(public.depth), _depth_weight, "none",
+             "Order book snapshot with lastUpdateId (limit up to 5000)."),
+    Endpoint("GET", f"{API}/trades", _public(public.trades), 25, "none", "Recent trades (up to 1000)."),
+    Endpoint("GET", f"{API}/klines", _public(public.klines), 2, "none", "Candlesticks (1m 5m 15m 1h 4h 1d)."),
+    Endpoint("GET", f"{API}/ticker/24hr", _public(public.ticker_24hr), _all_or_one(2, 80), "none",
+             "Rolling 24-hour statistics."),
+    Endpoint("GET", f"{API}/ticker/price", _public(public.ticker_price), _all_or_one(2, 4), "none",
+             "Last price."),
+    Endpoint("GET", f"{API}/ticker/bookTicker", _public(public.book_ticker), _all_or_one(2, 4), "none",
+             "Best bid and ask."),
+    Endpoint("POST", f"{API}/order", _with_ip(trading.new_order), 1, "signed",
+             "New order: LIMIT, MARKET (quantity or quoteOrderQty), LIMIT_MAKER; GTC/IOC/FOK."),
+    Endpoint("POST", f"{API}/order/test", _with_ip(_order_test), 1, "signed",
+             "Validate a new order without sending it to the engine."),
+    Endpoint("DELETE", f"{API}/order", _with_ip(trading.cancel_order), 1, "signed",
+             "Cancel an order by orderId or origClientOrderId."),
+    Endpoint("GET", f"{API}/order", _signed(trading.query_order), 4, "signed", "Query one of your orders."),
+    Endpoint("DELETE", f"{API}/openOrders", _with_ip(trading.cancel_open_orders), 1, "signed",
+             "Cancel all your open orders of a symbol."),
+    Endpoint("GET", f"{API}/openOrders", _signed(trading.open_orders), _all_or_one(6, 80), "signed",
+             "Your open orders."),
+    Endpoint("GET", f"{API}/allOrders", _signed(trading.all_orders), 20, "signed",
+             "All your orders of a symbol."),
+    Endpoint("GET", f"{API}/myTrades", _signed(trading.my_trades), 20, "signed", "Your fills of a symbol."),
+    Endpoint("GET", f"{API}/account", _signed(trading.account), 20, "signed", "Your balances."),
+    Endpoint("POST", f"{API}/userDataStream", _signed(_create_listen_key), 2, "key",
+             "Create a listenKey for the user data stream (valid 60 minutes)."),
+    Endpoint("PUT", f"{API}/userDataStream", _signed(_keep_alive_listen_key), 2, "key",
+             "Keep a listenKey alive for another 60 minutes."),
+    Endpoint("DELETE", f"{API}/userDataStream", _signed(_close_listen_key), 2, "key", "Close a listenKey."),
+)  # fmt: skip
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client is not None else "-"
+
+
+def _respond(body: bytes, status: int, used: int, extra: dict[str, str] | None = None) -> Response:
+    headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+    if extra:
+        headers.update(extra)
+    return Response(body, status, headers=headers, media_type=JSON)
+
+
+async def _authenticate(
+    gateway: Gateway, request: Request, params: dict[str, str], query: bytes, body: bytes, signed: bool
+) -> ApiKey:
+    header = request.headers.get("x-mbx-apikey")
+    if not header:
+        raise ApiError(-2014, "API-key format invalid.", 401)
+    key = await gateway.key_cache.get(header)
+    if signed:
+        payload, signature = signed_payload(query, body)
+        check_signature(key.secret, payload, signature)
+        check_time(params, public.now_ms())
+    return key
+
+
+def _endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    name = endpoint.path
+
+    async def handle(request: Request) -> Response:
+        gateway: Gateway = request.app.state.gateway
+        ip = _client_ip(request)
+        used = 0
+        key: ApiKey | None = None
+        try:
+            query: bytes = request.scope.get("query_string", b"")
+            body = await request.body() if request.method != "GET" else b""
+            params = parse_params(query, body)
+            weight = endpoint.weight if isinstance(endpoint.weight, int) else endpoint.weight(params)
+            used = gateway.weights.spend(ip, weight, public.now_ms())
+            if endpoint.security != "none":
+                try:
+                    key = await _authenticate(
+                        gateway, request, params, query, body, endpoint.security == "signed"
+                    )
+                except ApiError as exc:
+                    who = request.headers.get("x-mbx-apikey", "-")[:8]
+                    audit_log(AUTH_FAILED, level="warning", ip=ip, endpoint=name, code=exc.code,
+                              reason=exc.msg, who=who)  # fmt: skip
+                    raise
+            content = await endpoint.handler(gateway, params, key, ip)
+        except ApiError as exc:
+            if exc.status == 429:
+                RATE_LIMIT_HITS.labels("rest_weight").inc()
+            audit_log(REQUEST_REJECTED, ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
+                      who=key.key[:8] if key is not None else "-", status=exc.status)  # fmt: skip
+            HTTP_REQUESTS.labels(name, str(exc.status)).inc()
+            extra = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+            return _respond(exc.body(), exc.status, used, extra)
+        HTTP_REQUESTS.labels(name, "200").inc()
+        return _respond(content, 200, used)
+
+    return handle
+
+
+def _ops(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        gateway: Gateway = request.app.state.gateway
+        answer = ops_http.route("GET", f"/{kind}", request.headers.get("accept"), gateway.ready)
+        return Response(answer.body, answer.status, media_type=answer.content_type)
+
+    return handle
+
+
+async def _openapi(_: Request) -> Response:
+    return Response(openapi_document(ENDPOINTS), media_type=JSON)
+
+
+def routes(web_root: Path = WEB_ROOT) -> list[BaseRoute]:
+    table: list[BaseRoute] = []
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for endpoint in ENDPOINTS:
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
+    for path, methods in by_path.items():
+        handlers = {method: _endpoint(e) for method, e in methods.items()}
+
+        async def dispatch(request: Request, handlers: Any = handlers) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            handler: Callable[[Request], Awaitable[Response]] = handlers[method]
+            return await handler(request)
+
+        table.append(Route(path, dispatch, methods=list(methods)))
+    table += [
+        Route("/metrics", _ops("metrics")),
+        Route("/healthz", _ops("healthz")),
+        Route("/readyz", _ops("readyz")),
+        Route("/openapi.json", _openapi),
+    ]
+    vendor = web_root / "node_modules" / "lightweight-charts" / "dist"
+    if vendor.is_dir():
+        table.append(Mount("/vendor/lightweight-charts", StaticFiles(directory=vendor), name="vendor"))
+    static = web_root / "static"
+    if static.is_dir():
+        table.append(Mount("/", StaticFiles(directory=static, html=True), name="web"))
+    return table
+
+
+def create_app(gateway: Gateway, web_root: Path = WEB_ROOT) -> Starlette:
+    """The Starlette app; its lifespan starts and stops ``gateway`` and hands it to the WS protocol."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        app.state.gateway = gateway
+        await gateway.start()
+        try:
+            yield {"gateway": gateway}
+        finally:
+            await gateway.stop()
+
+    app = Starlette(routes=routes(web_root), lifespan=lifespan)
+    app.state.gateway = gateway
+    app.state.started = time.time()
+    return app

@@ -1,0 +1,147 @@
+"""Binance request signing: which bytes are signed, and whether a request's signature and time hold.
+
+A signed request carries ``X-MBX-APIKEY`` (the key id), ``timestamp`` (client ms), optionally
+``recvWindow`` (ms, at most 60,000, default 5,000) and ``signature``: the hex HMAC-SHA256, keyed
+with the API secret, of *totalParams*, which Binance defines as the query string followed directly
+by the request body, without the ``signature`` parameter. The checks are pure functions of the
+request bytes, the secret and the server's time; :class:`KeyCache` is the shell that finds a key's
+owner and secret in Redis (``tw:apikey:<key>``), decrypting the secret with the master key, and keeps
+them for a short while so that a busy trader's every order does not cost a Redis round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import redis.asyncio
+
+from tradewire import keys
+from tradewire.gateway import errors
+from tradewire.gateway.errors import ApiError
+from tradewire.gateway.secrets import SecretError, decrypt_secret
+
+DEFAULT_RECV_WINDOW: Final = 5000
+MAX_RECV_WINDOW: Final = 60000
+FUTURE_TOLERANCE_MS: Final = 1000
+KEY_CACHE_SECONDS: Final = 30.0
+
+
+def strip_signature(raw: bytes) -> tuple[bytes, str | None]:
+    """``raw`` without its ``signature=...`` pair, and the signature's value if there was one."""
+    if not raw:
+        return raw, None
+    parts = raw.split(b"&")
+    kept: list[bytes] = []
+    signature: str | None = None
+    for part in parts:
+        if part.startswith(b"signature="):
+            signature = part[len(b"signature=") :].decode("ascii", "replace")
+        else:
+            kept.append(part)
+    return b"&".join(kept), signature
+
+
+def signed_payload(query: bytes, body: bytes) -> tuple[bytes, str | None]:
+    """totalParams (query then body, signature left out) and the signature found in either."""
+    q, sig_q = strip_signature(query)
+    b, sig_b = strip_signature(body)
+    return q + b, sig_q or sig_b
+
+
+def sign(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def check_signature(secret: str, payload: bytes, signature: str | None) -> None:
+    if not signature:
+        raise errors.mandatory("signature")
+    if not hmac.compare_digest(sign(secret, payload), signature.lower()):
+        raise errors.error(errors.BAD_SIGNATURE)
+
+
+def check_time(params: dict[str, str], now_ms: int) -> None:
+    """The ``timestamp``/``recvWindow`` rule: not from the future, not older than the window."""
+    raw = params.get("timestamp")
+    if not raw:
+        raise errors.mandatory("timestamp")
+    try:
+        timestamp = int(raw)
+    except ValueError:
+        raise errors.mandatory("timestamp") from None
+    window_raw = params.get("recvWindow")
+    window = DEFAULT_RECV_WINDOW
+    if window_raw:
+        try:
+            window = int(float(window_raw))
+        except ValueError:
+            raise errors.mandatory("recvWindow") from None
+        if window <= 0 or window > MAX_RECV_WINDOW:
+            raise ApiError(-1131, "recvWindow must be less than 60000")
+    if timestamp >= now_ms + FUTURE_TOLERANCE_MS:
+        raise errors.error(errors.AHEAD_OF_SERVER)
+    if now_ms - timestamp > window:
+        raise errors.error(errors.OUTSIDE_RECV_WINDOW)
+
+
+def parse_params(query: bytes, body: bytes) -> dict[str, str]:
+    """All parameters of a request, query and form body together (the body wins on a clash)."""
+    params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    if body:
+        params.update(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key: str
+    user: str
+    secret: str
+    can_trade: bool
+
+
+def valid_key_format(key: str) -> bool:
+    return 0 < len(key) <= 128 and key.isascii() and key.isalnum()
+
+
+class KeyCache:
+    """API keys by id, read from Redis and decrypted once per ``KEY_CACHE_SECONDS``."""
+
+    def __init__(self, client: redis.asyncio.Redis, master_key: bytes | None) -> None:
+        self._client = client
+        self._master = master_key
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    async def get(self, key: str) -> ApiKey:
+        """The key's record; raises the Binance error for a malformed or unknown key."""
+        if not valid_key_format(key):
+            raise errors.error(errors.BAD_API_KEY_FORMAT, 401)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+            record = cached[1]
+        else:
+            record = await self._load(key)
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = (now, record)
+        if record is None:
+            raise errors.error(errors.REJECTED_API_KEY, 401)
+        return record
+
+    async def _load(self, key: str) -> ApiKey | None:
+        raw: Any = await self._client.hgetall(keys.api_key(key))
+        if not raw or self._master is None:
+            return None
+        user = raw.get(b"user", b"").decode()
+        stored = raw.get(b"secret", b"").decode()
+        permissions = raw.get(b"permissions", b"TRADE").decode().upper()
+        try:
+            secret = decrypt_secret(self._master, key, stored)
+        except SecretError:
+            return None
+        return ApiKey(key=key, user=user, secret=secret, can_trade="TRADE" in permissions)

@@ -1,0 +1,390 @@
+"""One WebSocket connection: websockets' sans-I/O protocol under a thin asyncio shell.
+
+uvicorn parses HTTP; when a request asks for a WebSocket upgrade it hands the transport to this
+protocol class (``uvicorn.Config(ws=Connection)``). From there the connection is ours: the
+handshake, the control frames (``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` /
+``SET_PROPERTY`` / ``GET_PROPERTY``) and the heartbeats go through ``websockets.server.ServerProtocol``
+(parsing, validation, close handshake), while market data is written as frames that the hub built
+once for all subscribers (``tradewire.gateway.frames``). ASGI is not in that path: a per-message
+``await send({...})`` would cost more than everything else together.
+
+Backpressure: the transport signals ``pause_writing`` when its buffer passes ``Limits.send_buffer``;
+the connection then leaves the hub's fast path and queues into its bounded, conflating backlog
+(``tradewire.gateway.backlog``) until ``resume_writing``; past ``Limits.backlog_bytes`` it is closed
+with code 4000. Nothing a slow client does makes the hub, or any other client, wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, Final, cast
+from urllib.parse import parse_qs, unquote
+
+import orjson
+import structlog
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from tradewire.gateway.backlog import Backlog, Kind
+from tradewire.gateway.frames import batch, combined, frame
+from tradewire.gateway.resume import resume_plan
+from tradewire.gateway.streams import Stream, StreamError, parse_stream
+from tradewire.ops.metrics import RATE_LIMIT_HITS, WS_DISCONNECTS, WS_MESSAGES
+
+log = structlog.get_logger("tradewire.gateway.ws")
+
+CLOSE_SLOW: Final = 4000
+CLOSE_IDLE: Final = 4001
+CLOSE_RATE: Final = 1008
+_CONFLATED = WS_MESSAGES.labels("conflated")
+_DROPPED = WS_MESSAGES.labels("dropped")
+
+
+def _truthy(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def error_reply(code: int, msg: str, request_id: Any = None) -> bytes:
+    return orjson.dumps({"error": {"code": code, "msg": msg}, "id": request_id})
+
+
+class Connection(asyncio.Protocol):
+    """A WebSocket client of the gateway; uvicorn creates one per upgrade request."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], **_: Any) -> None:
+        self.gateway: Any = app_state["gateway"]
+        self.hub = self.gateway.hub
+        self.limits = self.gateway.limits
+        self.server_state = server_state
+        self.proto = ServerProtocol(max_size=self.limits.max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.write: Any = None
+        self.ip = "-"
+        self.fast = False
+        self.combined = False
+        self.batched = False
+        self.paused = False
+        self.closing = False
+        self.opened = False
+        self.streams: dict[str, Stream] = {}
+        self.catching: dict[str, list[tuple[int, Kind, bytes]]] = {}
+        self.backlog = Backlog(self.limits.backlog_bytes)
+        self.batch: list[bytes] = []
+        self.user: str | None = None
+        self.listen_key: str | None = None
+        self.awaiting_pong = False
+        self.last_seen = time.monotonic()
+        self.rate = self.gateway.message_rate()
+        self._control_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fragments: list[bytes] = []
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+        self.transport = transport
+        self.write = transport.write
+        peer = transport.get_extra_info("peername")
+        self.ip = peer[0] if isinstance(peer, tuple) and peer else "-"
+        self.server_state.connections.add(self)
+        transport.set_write_buffer_limits(high=self.limits.send_buffer, low=self.limits.send_buffer // 4)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)
+        self.fast = False
+        self.closing = True
+        if self.opened:
+            self.opened = False
+            self.hub.unregister(self, self.ip, list(self.streams.values()), self.user)
+            code = self.proto.close_rcvd.code if self.proto.close_rcvd is not None else 1006
+            WS_DISCONNECTS.labels(str(code) if code in (1000, 1001, 1006) else "other").inc()
+        for task in self._tasks:
+            task.cancel()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        self.fast = False
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.closing:
+            return
+        pending = self.backlog.drain(self.wrap)
+        if pending:
+            if self.batched:
+                self.write(frame(batch(pending)))
+            else:
+                for message in pending:
+                    self.write(frame(message))
+        self._update_fast()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Request):
+                self._spawn(self._open(event))
+            elif isinstance(event, Frame):
+                self._on_frame(event)
+        self._flush_protocol()
+        if self.proto.close_expected() and self.transport is not None:
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown hook: going away."""
+        self.close(1001, "server shutting down")
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def _flush_protocol(self) -> None:
+        out = self.proto.data_to_send()
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(out))
+
+    def _update_fast(self) -> None:
+        self.fast = self.opened and not (self.paused or self.batched or self.catching or self.closing)
+
+    def wrap(self, stream: str, payload: bytes) -> bytes:
+        if not self.combined or not stream or stream == self.listen_key:
+            return payload
+        return combined(stream.encode(), payload)
+
+    def push(self, stream: str, kind: Kind, payload: bytes, offset: int) -> None:
+        """A message that could not take the fast path: catching up, paused or batched."""
+        if self.closing:
+            return
+        buffered = self.catching.get(stream)
+        if buffered is not None:
+            buffered.append((offset, kind, payload))
+            return
+        if self.paused:
+            before = self.backlog.conflated
+            if not self.backlog.add(stream, kind, payload):
+                _DROPPED.inc()
+                log.info("slow consumer closed", ip=self.ip, backlog=self.backlog.size)
+                self.close(CLOSE_SLOW, "slow consumer: fell too far behind; reconnect and resnapshot")
+            elif self.backlog.conflated != before:
+                _CONFLATED.inc()
+            return
+        message = self.wrap(stream, payload)
+        if self.batched:
+            if not self.batch:
+                asyncio.get_running_loop().call_soon(self._flush_batch)
+            self.batch.append(message)
+        else:
+            self.write(frame(message))
+
+    def _flush_batch(self) -> None:
+        messages, self.batch = self.batch, []
+        if messages and not self.closing:
+            if self.paused:
+                for message in messages:
+                    self.backlog.add("", "plain", message)
+            else:
+                self.write(frame(batch(messages)))
+
+    def reply(self, payload: bytes) -> None:
+        self.push("", "plain", payload, 0)
+
+    def resnapshot(self, stream: str, reason: str) -> None:
+        s = self.streams.get(stream)
+        symbol = s.market.replace("-", "") if s is not None else ""
+        payload = orjson.dumps(
+            {"e": "resnapshot", "E": int(time.time() * 1000), "s": symbol, "stream": stream, "reason": reason}
+        )
+        self.push(stream, "plain", payload, 0)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing or self.transport is None:
+            return
+        self.closing = True
+        self.fast = False
+        with contextlib.suppress(Exception):
+            self.proto.send_close(code, reason)
+        self._flush_protocol()
+        transport = self.transport
+        asyncio.get_running_loop().call_later(2.0, transport.abort)
+
+    def tick(self, now: float) -> None:
+        if self.closing or not self.opened:
+            return
+        if self.awaiting_pong:
+            log.info("keepalive timeout", ip=self.ip)
+            self.close(1011, "keepalive ping timeout")
+            return
+        if not self.streams and self.user is None and now - self.last_seen > self.limits.idle_timeout:
+            self.close(CLOSE_IDLE, "idle: no subscription")
+            return
+        self.awaiting_pong = True
+        self.proto.send_ping(b"tw")
+        self._flush_protocol()
+
+    # -- opening -------------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _reject(self, status: int, text: str) -> None:
+        log.info("websocket refused", ip=self.ip, status=status, reason=text)
+        self.proto.send_response(self.proto.reject(status, text + "\n"))
+        self._flush_protocol()
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _open(self, request: Request) -> None:
+        if self.hub.connections_of(self.ip) >= self.limits.connections_per_ip:
+            RATE_LIMIT_HITS.labels("connections_per_ip").inc()
+            self._reject(429, f"too many connections from {self.ip}")
+            return
+        raw_path, _, query = request.path.partition("?")
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        segments = [unquote(s) for s in raw_path.split("/") if s]
+        if not segments or segments[0] not in ("ws", "stream"):
+            self._reject(404, "not found: WebSocket paths are /ws/<stream>, /ws and /stream?streams=a/b")
+            return
+        self.combined = segments[0] == "stream"
+        self.batched = _truthy(params.get("batch", ""))
+        names = [s for s in segments[1:] if "@" in s]
+        names += [s for s in params.get("streams", "").split("/") if s]
+        others = [s for s in segments[1:] if "@" not in s and not s.isdigit()]
+        try:
+            streams = [parse_stream(name, self.gateway.markets.symbols) for name in names]
+        except StreamError as exc:
+            self._reject(400, str(exc))
+            return
+        if len(streams) > self.limits.streams_per_connection:
+            self._reject(400, f"too many streams: at most {self.limits.streams_per_connection}")
+            return
+        for candidate in others:
+            user = await self.gateway.listen_key_owner(candidate)
+            if user is None:
+                self._reject(400, "invalid listen key")
+                return
+            self.user, self.listen_key = user, candidate
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.proto.send_response(self.proto.accept(request))
+        self._flush_protocol()
+        self.opened = True
+        self.hub.register(self, self.ip)
+        self._update_fast()
+        if self.user is not None and self.listen_key is not None:
+            await self.hub.follow_user(self, self.user, self.listen_key)
+        since = params.get("since")
+        for stream in streams:
+            await self._follow(stream, int(since) if since and since.isdigit() else None)
+
+    async def _follow(self, stream: Stream, since: int | None) -> None:
+        if stream.name in self.streams:
+            return
+        self.streams[stream.name] = stream
+        if since is None or stream.channel not in ("depth", "trade"):
+            await self.hub.follow(self, stream)
+            return
+        self.catching[stream.name] = []
+        self._update_fast()
+        try:
+            await self.hub.follow(self, stream)
+            history = await self.gateway.history(stream)
+            plan = resume_plan(history, since, "u" if stream.is_diff else "t")
+            buffered = self.catching.pop(stream.name, [])
+            if plan.resnapshot:
+                self.resnapshot(stream.name, "too old" if plan.too_old else "unknown update id")
+            kind: Kind = "diff" if stream.is_diff else "plain"
+            for payload in plan.messages:
+                self.push(stream.name, kind, payload, 0)
+            for offset, kind, payload in buffered:
+                if offset > plan.last_offset:
+                    self.push(stream.name, kind, payload, offset)
+        finally:
+            self.catching.pop(stream.name, None)
+            self._update_fast()
+
+    # -- inbound frames ------------------------------------------------------------------------------
+
+    def _on_frame(self, event: Frame) -> None:
+        if event.opcode is Opcode.PONG:
+            self.awaiting_pong = False
+            return
+        if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._fragments.append(bytes(event.data))
+            if not event.fin:
+                return
+            data, self._fragments = b"".join(self._fragments), []
+            if not self.rate.allow(time.monotonic()):
+                RATE_LIMIT_HITS.labels("ws_messages").inc()
+                log.info("websocket message rate exceeded", ip=self.ip)
+                self.close(CLOSE_RATE, f"too many messages: at most {self.rate.limit} per second")
+                return
+            self._spawn(self._control(data))
+
+    async def _control(self, data: bytes) -> None:
+        async with self._control_lock:
+            if self.closing:
+                return
+            self.reply(await self._answer(data))
+
+    async def _answer(self, data: bytes) -> bytes:
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return error_reply(3, "Invalid JSON: the message is not valid JSON")
+        if not isinstance(message, dict):
+            return error_reply(3, "Invalid JSON: expected an object")
+        request_id = message.get("id")
+        method = message.get("method")
+        params = message.get("params", [])
+        if not isinstance(params, list):
+            return error_reply(1, "Invalid value type: params must be a list", request_id)
+        if method == "SUBSCRIBE":
+            return await self._subscribe(params, message.get("since"), request_id)
+        if method == "UNSUBSCRIBE":
+            for name in params:
+                stream = self.streams.pop(str(name), None)
+                if stream is not None:
+                    self.hub.unfollow(self, stream)
+            return orjson.dumps({"result": None, "id": request_id})
+        if method == "LIST_SUBSCRIPTIONS":
+            return orjson.dumps({"result": list(self.streams), "id": request_id})
+        if method == "SET_PROPERTY":
+            if len(params) != 2 or params[0] not in ("combined", "batch") or not isinstance(params[1], bool):
+                return error_reply(
+                    2, "Invalid request: SET_PROPERTY takes [combined|batch, bool]", request_id
+                )
+            if params[0] == "combined":
+                self.combined = params[1]
+            else:
+                self.batched = params[1]
+                self._update_fast()
+            return orjson.dumps({"result": None, "id": request_id})
+        if method == "GET_PROPERTY":
+            if len(params) != 1 or params[0] not in ("combined", "batch"):
+                return error_reply(2, "Invalid request: GET_PROPERTY takes [combined|batch]", request_id)
+            value = self.combined if params[0] == "combined" else self.batched
+            return orjson.dumps({"result": value, "id": request_id})
+        return error_reply(2, f"Invalid request: unknown method {method!r}", request_id)
+
+    async def _subscribe(self, params: list[Any], since: Any, request_id: Any) -> bytes:
+        try:
+            streams = [parse_stream(str(name), self.gateway.markets.symbols) for name in params]
+        except StreamError as exc:
+            return error_reply(2, f"Invalid request: {exc}", request_id)
+        new = [s for s in streams if s.name not in self.streams]
+        if len(self.streams) + len(new) > self.limits.streams_per_connection:
+            RATE_LIMIT_HITS.labels("streams_per_connection").inc()
+            return error_reply(
+                4,
+                f"Too many streams: at most {self.limits.streams_per_connection} per connection",
+                request_id,
+            )
+        resume = since if isinstance(since, dict) else {}
+        for stream in new:
+            value = resume.get(stream.name)
+            await self._follow(stream, int(value) if isinstance(value, int) else None)
+        return orjson.dumps({"result": None, "id": request_id})

@@ -1,0 +1,228 @@
+"""The fan-out: which connection follows which stream, and delivering one publication to all of them.
+
+Theory of operation. The :class:`~tradewire.bus.subscribe.Subscriber` hands every market-data
+publication, in offset order, to :meth:`Hub.deliver`. For each stream name that follows the channel
+the hub builds the frame at most twice (raw and combined) and writes the very same ``bytes`` to every
+connection on the fast path: nothing is encoded per subscriber. A connection leaves the fast path
+while its transport is over its buffer limit (it is *paused*), while it catches up from the history
+after a resume, and when it asked for batched frames; then :meth:`Connection.push` takes the message
+and the connection decides (backlog, catch-up buffer, batch).
+
+Redis channels are followed only while some connection wants them: the first follower subscribes,
+the last one to leave unsubscribes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, Protocol
+
+import orjson
+
+from tradewire import keys
+from tradewire.bus.subscribe import Publication
+from tradewire.gateway.backlog import Kind
+from tradewire.gateway.frames import combined, frame
+from tradewire.gateway.streams import Stream
+from tradewire.ops.metrics import PUBLISH_TO_SEND_SECONDS, WS_CONNECTIONS, WS_MESSAGES, WS_SUBSCRIPTIONS
+
+if TYPE_CHECKING:
+    from tradewire.bus.subscribe import Subscriber
+
+LATEST: Final = frozenset({"depth20", "bookTicker", "ticker", "miniTicker"})
+_SENT = WS_MESSAGES.labels("sent")
+
+
+def kind_of(channel: str) -> Kind:
+    if channel == "depth":
+        return "diff"
+    return "latest" if channel in LATEST else "plain"
+
+
+def cut_levels(payload: bytes, levels: int) -> bytes:
+    """A partial-book payload with only its best ``levels`` levels per side."""
+    book = orjson.loads(payload)
+    for side in ("bids", "asks", "b", "a"):
+        if side in book:
+            book[side] = book[side][:levels]
+    return orjson.dumps(book)
+
+
+class Follower(Protocol):
+    """What the hub needs of a connection (``tradewire.gateway.connection.Connection``)."""
+
+    fast: bool
+    combined: bool
+    write: Callable[[bytes], None]
+
+    def push(self, stream: str, kind: Kind, payload: bytes, offset: int) -> None: ...
+
+    def resnapshot(self, stream: str, reason: str) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+
+class StreamFollowers:
+    """The connections that follow one stream name."""
+
+    __slots__ = ("conns", "kind", "name", "stream")
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.name = stream.name.encode()
+        self.kind = kind_of(stream.channel)
+        self.conns: dict[Follower, None] = {}
+
+    def send(self, publication: Publication) -> int:
+        payload = publication.payload
+        if self.stream.levels and self.stream.levels < 20:
+            payload = cut_levels(payload, self.stream.levels)
+        raw: bytes | None = None
+        wrapped: bytes | None = None
+        name = self.stream.name
+        for conn in self.conns:
+            if conn.fast:
+                if conn.combined:
+                    if wrapped is None:
+                        wrapped = frame(combined(self.name, payload))
+                    conn.write(wrapped)
+                else:
+                    if raw is None:
+                        raw = frame(payload)
+                    conn.write(raw)
+            else:
+                conn.push(name, self.kind, payload, publication.offset)
+        return len(self.conns)
+
+
+class Hub:
+    """Every live connection of this gateway and the streams and users they follow."""
+
+    def __init__(self) -> None:
+        self.subscriber: Subscriber | None = None
+        self.channels: dict[bytes, dict[str, StreamFollowers]] = {}
+        self.users: dict[str, dict[Follower, str]] = {}
+        """User -> the connections that follow the user's data stream, with the listen key."""
+        self.conns: dict[Follower, None] = {}
+        self.per_ip: dict[str, int] = {}
+        self._unsubscribing: set[asyncio.Task[None]] = set()
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def register(self, conn: Follower, ip: str) -> None:
+        self.conns[conn] = None
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        WS_CONNECTIONS.set(len(self.conns))
+
+    def unregister(self, conn: Follower, ip: str, streams: list[Stream], user: str | None) -> None:
+        if self.conns.pop(conn, 0) == 0:
+            return
+        count = self.per_ip.get(ip, 1) - 1
+        if count > 0:
+            self.per_ip[ip] = count
+        else:
+            self.per_ip.pop(ip, None)
+        for stream in streams:
+            self.unfollow(conn, stream)
+        if user is not None:
+            self.unfollow_user(conn, user)
+        WS_CONNECTIONS.set(len(self.conns))
+
+    def connections_of(self, ip: str) -> int:
+        return self.per_ip.get(ip, 0)
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    async def follow(self, conn: Follower, stream: Stream) -> None:
+        channel = keys.md(stream.market, stream.channel).encode()
+        streams = self.channels.get(channel)
+        if streams is None:
+            streams = self.channels[channel] = {}
+            if self.subscriber is not None:
+                await self.subscriber.subscribe(channel)
+        followers = streams.get(stream.name)
+        if followers is None:
+            followers = streams[stream.name] = StreamFollowers(stream)
+        followers.conns[conn] = None
+        WS_SUBSCRIPTIONS.inc()
+
+    def unfollow(self, conn: Follower, stream: Stream) -> None:
+        channel = keys.md(stream.market, stream.channel).encode()
+        streams = self.channels.get(channel)
+        if streams is None:
+            return
+        followers = streams.get(stream.name)
+        if followers is None or followers.conns.pop(conn, 0) == 0:
+            return
+        WS_SUBSCRIPTIONS.dec()
+        if not followers.conns:
+            del streams[stream.name]
+        if not streams:
+            del self.channels[channel]
+            self._drop_channel(channel)
+
+    def _drop_channel(self, channel: bytes) -> None:
+        if self.subscriber is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._unsubscribe_later(channel))
+        self._unsubscribing.add(task)
+        task.add_done_callback(self._unsubscribing.discard)
+
+    async def _unsubscribe_later(self, channel: bytes) -> None:
+        if channel not in self.channels and self.subscriber is not None:
+            await self.subscriber.unsubscribe(channel)
+
+    # -- users -------------------------------------------------------------------------------------
+
+    async def follow_user(self, conn: Follower, user: str, listen_key: str) -> None:
+        conns = self.users.get(user)
+        if conns is None:
+            conns = self.users[user] = {}
+            if self.subscriber is not None:
+                await self.subscriber.subscribe_plain(keys.user_channel(user).encode())
+        conns[conn] = listen_key
+
+    def unfollow_user(self, conn: Follower, user: str) -> None:
+        conns = self.users.get(user)
+        if conns is None:
+            return
+        conns.pop(conn, None)
+        if not conns:
+            del self.users[user]
+            if self.subscriber is not None:
+                channel = keys.user_channel(user).encode()
+                task = asyncio.get_running_loop().create_task(self.subscriber.unsubscribe(channel))
+                self._unsubscribing.add(task)
+                task.add_done_callback(self._unsubscribing.discard)
+
+    # -- delivery (called by the subscriber) ----------------------------------------------------------
+
+    def deliver(self, channel: bytes, publication: Publication) -> None:
+        streams = self.channels.get(channel)
+        if not streams:
+            return
+        started = time.perf_counter()
+        sent = 0
+        for followers in list(streams.values()):
+            sent += followers.send(publication)
+        _SENT.inc(sent)
+        PUBLISH_TO_SEND_SECONDS.observe(time.perf_counter() - started)
+
+    def reset(self, channel: bytes, reason: str) -> None:
+        """The channel lost messages that cannot be recovered: its followers must resnapshot."""
+        for followers in list(self.channels.get(channel, {}).values()):
+            for conn in list(followers.conns):
+                conn.resnapshot(followers.stream.name, reason)
+
+    def deliver_user(self, channel: bytes, payload: bytes) -> None:
+        user = channel.decode()[len(keys.user_channel("")) :]
+        for conn, listen_key in list(self.users.get(user, {}).items()):
+            conn.push(listen_key, "plain", payload, 0)
+
+    def tick(self) -> None:
+        """Heartbeats and idle checks, for every connection (called every second or so)."""
+        now = time.monotonic()
+        for conn in list(self.conns):
+            conn.tick(now)

@@ -1,0 +1,86 @@
+"""Limits: REST request weight per IP per minute, inbound WebSocket messages per second.
+
+Both are fixed-window counters, pure: the caller passes the time, so tests step it by hand. The
+REST window is the calendar minute, as Binance's is, and a refusal says how many seconds remain
+until the next one (``Retry-After``). Counters live in each gateway process: a client spread over
+several gateways gets each gateway's allowance, which is the usual trade for not paying a Redis
+round trip per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from tradewire.gateway.errors import ApiError
+
+DEFAULT_WEIGHT_PER_MINUTE: Final = 6000
+DEFAULT_MESSAGES_PER_SECOND: Final = 10
+DEFAULT_STREAMS_PER_CONNECTION: Final = 1024
+DEFAULT_CONNECTIONS_PER_IP: Final = 300
+DEFAULT_MAX_FRAME: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit a gateway enforces; the defaults are Binance's where Binance has one."""
+
+    weight_per_minute: int = DEFAULT_WEIGHT_PER_MINUTE
+    messages_per_second: int = DEFAULT_MESSAGES_PER_SECOND
+    streams_per_connection: int = DEFAULT_STREAMS_PER_CONNECTION
+    connections_per_ip: int = DEFAULT_CONNECTIONS_PER_IP
+    max_frame: int = DEFAULT_MAX_FRAME
+    send_buffer: int = 512 * 1024
+    """Bytes a connection may have waiting in its transport before it counts as slow."""
+    backlog_bytes: int = 4 * 1024 * 1024
+    """Bytes a slow connection may hold queued (after conflation) before it is closed."""
+    ping_interval: float = 20.0
+    idle_timeout: float = 60.0
+    """Seconds a connection may stay with no stream, no user data and no message before it is closed."""
+
+
+class WeightWindow:
+    """REST weight used per key (an IP) in the current minute."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._minute = -1
+        self._used: dict[str, int] = {}
+
+    def spend(self, key: str, weight: int, now_ms: int) -> int:
+        """Charge ``weight``; returns the weight used this minute or raises the 429 answer."""
+        minute = now_ms // 60_000
+        if minute != self._minute:
+            self._minute = minute
+            self._used.clear()
+        used = self._used.get(key, 0) + weight
+        if used > self.limit:
+            retry = max(1, 60 - (now_ms % 60_000) // 1000)
+            raise ApiError(
+                -1003,
+                f"Too many requests; current limit of IP({key}) request weight per minute is "
+                f"{self.limit}. Please use WebSocket Streams for live updates to avoid polling the API.",
+                429,
+                retry_after=retry,
+            )
+        self._used[key] = used
+        return used
+
+
+class MessageRate:
+    """Inbound messages of one connection in the current second."""
+
+    __slots__ = ("_count", "_second", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._second = -1
+        self._count = 0
+
+    def allow(self, now: float) -> bool:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._count = 0
+        self._count += 1
+        return self._count <= self.limit

@@ -1,0 +1,161 @@
+"""Binance request parameters turned into engine commands, pure, with Binance's errors.
+
+``POST /api/v3/order`` speaks Binance (``side=BUY``, ``type=LIMIT_MAKER``, ``timeInForce=IOC``,
+``quoteOrderQty``, ``selfTradePreventionMode=EXPIRE_BOTH``); the engine speaks the replay spec
+(``side: buy``, ``post_only: true``, ``tif: IOC``, ``quote_qty``, ``stp: expire_both``). Everything
+the gateway can refuse without the engine (a missing or malformed parameter, an order type tradewire
+does not have) is refused here, with the code a Binance client expects; what needs the book or the
+balances (filters, funds, self-trade prevention) is the engine's to judge.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+from msgspec import UNSET
+
+from tradewire.engine.commands import Cancel, NewOrder
+from tradewire.gateway import errors
+from tradewire.gateway.errors import ApiError
+
+_NUMBER: Final = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
+_CLIENT_ID: Final = re.compile(r"\A[.A-Za-z0-9_-]{1,36}\Z")
+_ALPHABET: Final = string.ascii_letters + string.digits
+SIDES: Final = {"BUY": "buy", "SELL": "sell"}
+TIFS: Final = ("GTC", "IOC", "FOK")
+STP: Final = {"NONE": "none", "EXPIRE_TAKER": "expire_taker", "EXPIRE_MAKER": "expire_maker",
+              "EXPIRE_BOTH": "expire_both"}  # fmt: skip
+RESPONSE_TYPES: Final = ("ACK", "RESULT", "FULL")
+ResponseType = Literal["ACK", "RESULT", "FULL"]
+
+
+def new_client_order_id() -> str:
+    """A client order id for an order that came without one (Binance generates 22 characters)."""
+    return "tw" + "".join(secrets.choice(_ALPHABET) for _ in range(20))
+
+
+def required(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if not value:
+        raise errors.mandatory(name)
+    return value
+
+
+def decimal_param(params: Mapping[str, str], name: str) -> str | None:
+    """A positive decimal parameter as the engine wants it, or None when absent."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not _NUMBER.match(value):
+        raise errors.bad_param(name, f"{value!r} is not a decimal number.")
+    return value
+
+
+def int_param(params: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.bad_param(name, f"{value!r} is not an integer.") from None
+
+
+def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
+    value = int_param(params, "limit", default)
+    assert value is not None
+    if value <= 0:
+        return default
+    return min(value, maximum)
+
+
+def client_id_param(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not _CLIENT_ID.match(value):
+        raise errors.bad_param(name, "must match ^[.A-Z:/a-z0-9_-]{1,36}$.")
+    return value
+
+
+def response_type(params: Mapping[str, str], order_type: str) -> ResponseType:
+    value = params.get("newOrderRespType") or ("FULL" if order_type in ("LIMIT", "MARKET") else "ACK")
+    if value == "ACK":
+        return "ACK"
+    if value == "RESULT":
+        return "RESULT"
+    if value == "FULL":
+        return "FULL"
+    raise ApiError(
+        -1100, "Illegal characters found in parameter 'newOrderRespType'; legal range is ACK, RESULT, FULL."
+    )
+
+
+def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
+    """The engine's ``new_order`` for Binance order parameters; raises :class:`ApiError`."""
+    side: Any = SIDES.get(required(params, "side").upper())
+    if side is None:
+        raise ApiError(-1100, "Illegal characters found in parameter 'side'; legal range is BUY, SELL.")
+    order_type = required(params, "type").upper()
+    quantity = decimal_param(params, "quantity")
+    quote_qty = decimal_param(params, "quoteOrderQty")
+    price = decimal_param(params, "price")
+    tif_raw = params.get("timeInForce", "").upper()
+    stp_raw = params.get("selfTradePreventionMode", "EXPIRE_MAKER").upper()
+    stp = STP.get(stp_raw)
+    if stp is None:
+        raise ApiError(-1100, "Illegal characters found in parameter 'selfTradePreventionMode'.")
+    client_id = client_id_param(params, "newClientOrderId") or new_client_order_id()
+    for unsupported in ("stopPrice", "icebergQty", "trailingDelta"):
+        if params.get(unsupported):
+            raise ApiError(-1106, f"Parameter '{unsupported}' sent when not required.")
+    if order_type == "LIMIT":
+        if not tif_raw:
+            raise errors.mandatory("timeInForce")
+        if tif_raw not in TIFS:
+            raise ApiError(-1115, "Invalid timeInForce.")
+        if quantity is None:
+            raise errors.mandatory("quantity")
+        if price is None:
+            raise errors.mandatory("price")
+        if quote_qty is not None:
+            raise ApiError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+        return NewOrder(user=user, market=market, side=side, kind="limit", qty=quantity, price=price,
+                        tif=tif_raw, stp=stp, client_id=client_id)  # type: ignore[arg-type]  # fmt: skip
+    if order_type == "LIMIT_MAKER":
+        if quantity is None:
+            raise errors.mandatory("quantity")
+        if price is None:
+            raise errors.mandatory("price")
+        if tif_raw:
+            raise ApiError(-1106, "Parameter 'timeInForce' sent when not required.")
+        return NewOrder(user=user, market=market, side=side, kind="limit", qty=quantity, price=price,
+                        post_only=True, stp=stp, client_id=client_id)  # type: ignore[arg-type]  # fmt: skip
+    if order_type == "MARKET":
+        if price is not None:
+            raise ApiError(-1106, "Parameter 'price' sent when not required.")
+        if (quantity is None) == (quote_qty is None):
+            raise ApiError(
+                -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+            )
+        if quote_qty is not None and side == "sell":
+            raise ApiError(-1013, "quoteOrderQty is only supported for MARKET BUY orders on this exchange.")
+        return NewOrder(user=user, market=market, side=side, kind="market", stp=stp,  # type: ignore[arg-type]
+                        qty=quantity if quantity is not None else UNSET,
+                        quote_qty=quote_qty if quote_qty is not None else UNSET,
+                        client_id=client_id)  # fmt: skip
+    raise ApiError(-1116, "Invalid orderType.")
+
+
+def cancel(params: Mapping[str, str], user: str, market: str) -> Cancel:
+    order_id = int_param(params, "orderId")
+    client_id = params.get("origClientOrderId") or None
+    if order_id is not None:
+        return Cancel(user=user, market=market, order_id=order_id)
+    if client_id is not None:
+        return Cancel(user=user, market=market, client_id=client_id)
+    raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")

@@ -1,0 +1,198 @@
+"""Public REST endpoints: market data served from the engine's Redis cache.
+
+Each handler takes the gateway and the request parameters and returns the response body as bytes;
+the cached values are already Binance-shaped JSON (``docs/internals.md``), so most answers are the
+cache's bytes joined into a list. The order book is the exception: the levels are a hash per side,
+read together with ``md:{M}:depth:u`` in one MULTI/EXEC so that the ``lastUpdateId`` is exactly the
+one those levels stand at (the engine writes all three in one transaction too). Sorting and cutting
+the levels is :func:`depth_body`, pure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import orjson
+
+from tradewire import keys
+from tradewire.engine.config import Market
+from tradewire.engine.decimals import to_units
+from tradewire.gateway import errors
+from tradewire.gateway.params import int_param, limit_param, required
+from tradewire.gateway.service import Gateway
+from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
+
+Params = Mapping[str, str]
+DEPTH_LIMITS: Final = (5, 10, 20, 50, 100, 500, 1000, 5000)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def depth_weight(limit: int) -> int:
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 25
+    if limit <= 1000:
+        return 50
+    return 250
+
+
+def market_of(gateway: Gateway, params: Params) -> Market:
+    symbol = required(params, "symbol")
+    market = gateway.markets.market(symbol)
+    if market is None:
+        raise errors.error(errors.INVALID_SYMBOL)
+    return market
+
+
+def markets_of(gateway: Gateway, params: Params) -> list[Market]:
+    """``symbol=X``, ``symbols=["X","Y"]`` or, with neither, every market."""
+    if params.get("symbol"):
+        return [market_of(gateway, params)]
+    raw = params.get("symbols")
+    if not raw:
+        return list(gateway.markets.config.markets.values())
+    try:
+        names = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise errors.bad_param("symbols", 'expected a JSON array like ["BTCUSDT","ETHUSDT"].') from None
+    if not isinstance(names, list) or not names:
+        raise errors.bad_param("symbols", 'expected a JSON array like ["BTCUSDT","ETHUSDT"].')
+    out: list[Market] = []
+    for name in names:
+        market = gateway.markets.market(str(name))
+        if market is None:
+            raise errors.error(errors.INVALID_SYMBOL)
+        out.append(market)
+    return out
+
+
+def depth_body(
+    bids: Mapping[bytes, bytes], asks: Mapping[bytes, bytes], last_update_id: int, limit: int, places: int
+) -> bytes:
+    """``GET /api/v3/depth``: the best ``limit`` levels per side, bids high to low, asks low to high."""
+
+    def key(price: bytes) -> int:
+        return to_units(price.decode(), places) or 0
+
+    best_bids = sorted(bids, key=key, reverse=True)[:limit]
+    best_asks = sorted(asks, key=key)[:limit]
+    return orjson.dumps(
+        {
+            "lastUpdateId": last_update_id,
+            "bids": [[p.decode(), bids[p].decode()] for p in best_bids],
+            "asks": [[p.decode(), asks[p].decode()] for p in best_asks],
+        }
+    )
+
+
+async def depth(gateway: Gateway, params: Params) -> bytes:
+    market = market_of(gateway, params)
+    limit = limit_param(params, 100, 5000)
+    async with gateway.client.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.md(market.name, "bids"))
+        pipe.hgetall(keys.md(market.name, "asks"))
+        pipe.get(keys.md(market.name, "depth:u"))
+        bids, asks, u = await pipe.execute()
+    return depth_body(bids, asks, int(u or 0), limit, market.quote.precision)
+
+
+async def trades(gateway: Gateway, params: Params) -> bytes:
+    market = market_of(gateway, params)
+    limit = limit_param(params, 500, 1000)
+    items: Any = await gateway.client.lrange(keys.md(market.name, "trades"), 0, limit - 1)
+    return b"[" + b",".join(reversed(items)) + b"]"
+
+
+async def klines(gateway: Gateway, params: Params) -> bytes:
+    market = market_of(gateway, params)
+    interval = required(params, "interval")
+    if interval not in KLINE_INTERVALS:
+        raise errors.error(errors.INVALID_INTERVAL)
+    limit = limit_param(params, 500, 1000)
+    start = int_param(params, "startTime")
+    end = int_param(params, "endTime")
+    key = keys.md(market.name, f"klines:{interval}")
+    low: Any = "-inf" if start is None else start
+    high: Any = "+inf" if end is None else end
+    rows: Any
+    if start is not None:
+        rows = await gateway.client.zrangebyscore(key, low, high, start=0, num=limit)
+    else:
+        rows = list(reversed(await gateway.client.zrevrangebyscore(key, high, low, start=0, num=limit)))
+    return b"[" + b",".join(rows) + b"]"
+
+
+def empty_ticker(market: Market, now: int) -> dict[str, Any]:
+    zero = "0"
+    return {
+        "symbol": symbol_of(market.name), "priceChange": zero, "priceChangePercent": "0.000",
+        "weightedAvgPrice": zero, "prevClosePrice": zero, "lastPrice": zero, "lastQty": zero,
+        "bidPrice": zero, "bidQty": zero, "askPrice": zero, "askQty": zero, "openPrice": zero,
+        "highPrice": zero, "lowPrice": zero, "volume": zero, "quoteVolume": zero,
+        "openTime": now - 86_400_000, "closeTime": now, "firstId": -1, "lastId": -1, "count": 0,
+    }  # fmt: skip
+
+
+def empty_book_ticker(market: Market) -> dict[str, str]:
+    zero = "0"
+    return {
+        "symbol": symbol_of(market.name),
+        "bidPrice": zero,
+        "bidQty": zero,
+        "askPrice": zero,
+        "askQty": zero,
+    }
+
+
+async def _cached(gateway: Gateway, markets: list[Market], name: str) -> list[bytes | None]:
+    if not markets:
+        return []
+    values: Any = await gateway.client.mget([keys.md(m.name, name) for m in markets])
+    return list(values)
+
+
+async def ticker_24hr(gateway: Gateway, params: Params) -> bytes:
+    markets = markets_of(gateway, params)
+    values = await _cached(gateway, markets, "ticker")
+    now = now_ms()
+    items = [
+        v if v is not None else orjson.dumps(empty_ticker(m, now))
+        for m, v in zip(markets, values, strict=True)
+    ]
+    return items[0] if params.get("symbol") else b"[" + b",".join(items) + b"]"
+
+
+async def ticker_price(gateway: Gateway, params: Params) -> bytes:
+    markets = markets_of(gateway, params)
+    values = await _cached(gateway, markets, "ticker")
+    items = []
+    for market, value in zip(markets, values, strict=True):
+        price = orjson.loads(value).get("lastPrice", "0") if value is not None else "0"
+        items.append({"symbol": symbol_of(market.name), "price": price})
+    return orjson.dumps(items[0] if params.get("symbol") else items)
+
+
+async def book_ticker(gateway: Gateway, params: Params) -> bytes:
+    markets = markets_of(gateway, params)
+    values = await _cached(gateway, markets, "bookTicker")
+    items = [
+        v
+        if v is not None
+        else orjson.dumps(
+            {"symbol": symbol_of(m.name), "bidPrice": "0", "bidQty": "0", "askPrice": "0", "askQty": "0"}
+        )
+        for m, v in zip(markets, values, strict=True)
+    ]
+    return items[0] if params.get("symbol") else b"[" + b",".join(items) + b"]"
+
+
+async def exchange_info(gateway: Gateway, params: Params) -> bytes:
+    only = [symbol_of(m.name) for m in markets_of(gateway, params)]
+    everything = not params.get("symbol") and not params.get("symbols")
+    return gateway.markets.exchange_info(now_ms(), None if everything else only)

@@ -1,0 +1,157 @@
+"""The gateway's shared parts: its Redis clients, the markets, the journal submitter, the fan-out hub.
+
+One :class:`Gateway` per process. It keeps nothing another gateway would need: markets come from
+``tw:config``, orders and balances from the engine's views, listen keys and API keys from Redis;
+what it holds in memory (the hub's followers, decrypted keys for a few seconds, rate counters) is
+about its own connections only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Final
+
+import redis.asyncio
+import structlog
+
+from tradewire import keys
+from tradewire.bus.subscribe import Publication, Subscriber, read_history
+from tradewire.gateway.auth import KeyCache
+from tradewire.gateway.hub import Hub
+from tradewire.gateway.limits import Limits, MessageRate, WeightWindow
+from tradewire.gateway.markets import Markets
+from tradewire.gateway.secrets import SecretError, load_master_key
+from tradewire.gateway.streams import Stream
+from tradewire.journal.submit import Submitter
+from tradewire.redisconn import connect
+
+log = structlog.get_logger("tradewire.gateway")
+
+LISTEN_KEY_TTL: Final = 3600
+
+
+class Gateway:
+    """Everything the REST handlers and the WebSocket connections share."""
+
+    def __init__(self, redis_url: str, data_dir: Path | None, limits: Limits | None = None) -> None:
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+        self.limits = limits or Limits()
+        self.instance = f"gw-{uuid.uuid4().hex[:12]}"
+        self.client: redis.asyncio.Redis = connect(redis_url, client_name=self.instance)
+        self.hub = Hub()
+        self.weights = WeightWindow(self.limits.weight_per_minute)
+        self.markets_or_none: Markets | None = None
+        self.submitter = Submitter(self.client, self.instance)
+        self.subscriber = Subscriber(
+            connect(redis_url, client_name=f"{self.instance}-sub", socket_timeout=None),
+            self.hub.deliver,
+            self.hub.reset,
+            self.hub.deliver_user,
+        )
+        self.hub.subscriber = self.subscriber
+        master: bytes | None
+        try:
+            master = load_master_key(data_dir)
+        except SecretError as exc:
+            log.warning("no master key: signed endpoints will refuse every key", reason=str(exc))
+            master = None
+        self.key_cache = KeyCache(self.client, master)
+        self._ticker: asyncio.Task[None] | None = None
+        self._config_task: asyncio.Task[None] | None = None
+        self.started = False
+
+    @property
+    def markets(self) -> Markets:
+        if self.markets_or_none is None:
+            from tradewire.gateway.errors import ApiError
+
+            raise ApiError(-1001, "The exchange is starting: no market configuration yet.", 503)
+        return self.markets_or_none
+
+    async def start(self) -> None:
+        await self.client.ping()
+        await self._load_config()
+        if self.markets_or_none is None:
+            self._config_task = asyncio.create_task(self._wait_for_config())
+        await self.submitter.start()
+        await self.subscriber.start()
+        self._ticker = asyncio.create_task(self._tick())
+        self.started = True
+
+    async def stop(self) -> None:
+        for task in (self._ticker, self._config_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.subscriber.stop()
+        with contextlib.suppress(Exception):
+            await self.submitter.close()
+        await self.client.aclose()
+
+    async def _load_config(self) -> None:
+        raw: Any = await self.client.get(keys.CONFIG)
+        if raw:
+            self.markets_or_none = Markets.from_json(raw)
+
+    async def _wait_for_config(self) -> None:
+        while self.markets_or_none is None:
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(Exception):
+                await self._load_config()
+
+    async def _tick(self) -> None:
+        interval = max(0.05, min(1.0, self.limits.ping_interval))
+        last_ping = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if now - last_ping >= self.limits.ping_interval:
+                last_ping = now
+                self.hub.tick()
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.started:
+            return False, "starting"
+        if self.markets_or_none is None:
+            return False, "no market configuration in Redis yet (is the engine running?)"
+        if not self.subscriber.connected:
+            return False, "market-data subscription down"
+        return True, "ok"
+
+    def message_rate(self) -> MessageRate:
+        return MessageRate(self.limits.messages_per_second)
+
+    async def history(self, stream: Stream) -> list[tuple[int, Publication]]:
+        return await read_history(self.client, keys.md(stream.market, stream.channel).encode(), 0)
+
+    # -- listen keys ---------------------------------------------------------------------------------
+
+    async def listen_key_owner(self, listen_key: str) -> str | None:
+        if not listen_key.isalnum() or len(listen_key) > 128:
+            return None
+        owner: Any = await self.client.get(keys.listen_key(listen_key))
+        return owner.decode() if owner is not None else None
+
+    async def create_listen_key(self, user: str) -> str:
+        listen_key = secrets.token_hex(30)
+        await self.client.set(keys.listen_key(listen_key), user, ex=LISTEN_KEY_TTL)
+        return listen_key
+
+    async def keep_alive_listen_key(self, listen_key: str, user: str) -> bool:
+        owner = await self.listen_key_owner(listen_key)
+        if owner != user:
+            return False
+        return bool(await self.client.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL))
+
+    async def close_listen_key(self, listen_key: str, user: str) -> bool:
+        owner = await self.listen_key_owner(listen_key)
+        if owner != user:
+            return False
+        return bool(await self.client.delete(keys.listen_key(listen_key)))

@@ -1,0 +1,86 @@
+"""Binance stream names: what a client asks for, mapped to the Redis channel that carries it.
+
+A client names streams the Binance way, ``btcusdt@depth``, ``btcusdt@depth5@100ms``,
+``btcusdt@kline_1m``; the engine publishes per market on ``md:{BTC-USDT}:<channel>``. Several names
+share one channel: ``@depth`` and ``@depth@100ms`` are the same diffs (the engine publishes one diff
+per batch, faster than either Binance cadence), and ``@depth5``/``@depth10``/``@depth20`` are cut
+from the ``depth20`` channel. Parsing is pure and case-insensitive in the symbol; the name the client
+used is kept for the ``stream`` field of combined frames, since clients match on what they sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+KLINE_INTERVALS: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
+SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
+PARTIAL_LEVELS: Final = (5, 10, 20)
+SPEEDS: Final = ("100ms", "1000ms")
+
+
+class StreamError(ValueError):
+    """A stream name that is not one tradewire serves; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One subscribable stream.
+
+    ``name`` is the name as the client wrote it; ``market`` and ``channel`` say where it comes from;
+    ``levels`` is 5/10/20 for partial books (cut from ``depth20``), 0 otherwise.
+    """
+
+    name: str
+    market: str
+    channel: str
+    levels: int = 0
+
+    @property
+    def is_diff(self) -> bool:
+        return self.channel == "depth"
+
+
+def symbol_of(market: str) -> str:
+    """``BTC-USDT`` -> ``BTCUSDT`` (Binance symbols are base + quote)."""
+    return market.replace("-", "")
+
+
+def symbol_table(markets: Iterable[str]) -> dict[str, str]:
+    """Lower-case Binance symbol -> market, for parsing stream names and REST ``symbol`` params."""
+    return {symbol_of(market).lower(): market for market in markets}
+
+
+def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:
+    """The :class:`Stream` for a Binance stream name; raises :class:`StreamError` when unknown."""
+    symbol, sep, rest = name.partition("@")
+    if not sep or not rest:
+        raise StreamError(f"invalid stream name {name!r}: expected <symbol>@<stream>")
+    market = symbols.get(symbol.lower())
+    if market is None:
+        raise StreamError(f"invalid stream name {name!r}: unknown symbol {symbol!r}")
+    kind, _, speed = rest.partition("@")
+    if speed and speed not in SPEEDS:
+        raise StreamError(f"invalid stream name {name!r}: update speed is 100ms or 1000ms")
+    lowered = kind.lower()
+    if lowered == "depth":
+        return Stream(name, market, "depth")
+    if lowered.startswith("depth") and lowered[5:].isdigit():
+        levels = int(lowered[5:])
+        if levels not in PARTIAL_LEVELS:
+            raise StreamError(f"invalid stream name {name!r}: partial depth is 5, 10 or 20 levels")
+        return Stream(name, market, "depth20", levels)
+    if speed:
+        raise StreamError(f"invalid stream name {name!r}: only depth streams take an update speed")
+    if lowered.startswith("kline_"):
+        interval = kind[6:]
+        if interval not in KLINE_INTERVALS:
+            raise StreamError(
+                f"invalid stream name {name!r}: kline intervals are {', '.join(KLINE_INTERVALS)}"
+            )
+        return Stream(name, market, f"kline_{interval}")
+    channel = SIMPLE.get(lowered)
+    if channel is None:
+        raise StreamError(f"invalid stream name {name!r}: unknown stream {kind!r}")
+    return Stream(name, market, channel)

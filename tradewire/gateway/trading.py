@@ -1,0 +1,199 @@
+"""Signed endpoints: orders, cancels, order queries, trades and balances of the key's owner.
+
+An order is answered only after the engine's reply (``Submitter.submit``), so even an ``ACK``
+carries the ``orderId`` the engine gave it, and an acknowledged order is in the journal on disk.
+Reads come from the engine's account views (``tw:orders:<user>``, ``tw:open:<user>``,
+``tw:cid:<user>``, ``tw:mytrades:<user>``, ``tw:bal:<user>``), always under the user of the API key:
+no parameter can name another user, so nobody sees or touches another's orders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import orjson
+
+from tradewire import keys
+from tradewire.accounts.responses import OrderRejected, binance_order_response, cancel_response, rejection
+from tradewire.engine.config import Market
+from tradewire.gateway import errors
+from tradewire.gateway import params as p
+from tradewire.gateway.auth import ApiKey
+from tradewire.gateway.errors import ApiError
+from tradewire.gateway.public import market_of
+from tradewire.gateway.service import Gateway
+from tradewire.gateway.streams import symbol_of
+from tradewire.journal.submit import SubmitError, SubmitTimeout
+from tradewire.ops.metrics import ORDER_ACK_SECONDS
+
+Params = Mapping[str, str]
+
+
+def _require_trade(key: ApiKey) -> None:
+    if not key.can_trade:
+        raise errors.error(errors.REJECTED_API_KEY, 401)
+
+
+async def _submit(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Any:
+    try:
+        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip)
+    except SubmitTimeout as exc:
+        raise errors.error(errors.TIMEOUT, 503) from exc
+    except SubmitError as exc:
+        raise errors.error(errors.DISCONNECTED, 503) from exc
+
+
+async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test: bool = False) -> bytes:
+    started = time.perf_counter()
+    _require_trade(key)
+    market = market_of(gateway, params)
+    command = p.new_order(params, key.user, market.name)
+    kind = p.response_type(params, params.get("type", "").upper())
+    if test:
+        return b"{}"
+    reply = await _submit(gateway, command, key, ip)
+    try:
+        body = binance_order_response(command, reply.events, reply.ts, gateway.markets.config, kind)
+    except OrderRejected as exc:
+        raise ApiError(exc.error.code, exc.error.msg, exc.error.http_status) from None
+    ORDER_ACK_SECONDS.observe(time.perf_counter() - started)
+    return orjson.dumps(body)
+
+
+async def cancel_order(gateway: Gateway, params: Params, key: ApiKey, ip: str) -> bytes:
+    _require_trade(key)
+    market = market_of(gateway, params)
+    command = p.cancel(params, key.user, market.name)
+    reply = await _submit(gateway, command, key, ip)
+    error = rejection(reply.events)
+    if error is not None:
+        raise ApiError(error.code, error.msg, error.http_status)
+    order_id = next((e.get("order_id") for e in reply.events if e.get("type") == "canceled"), None)
+    raw = await gateway.client.hget(keys.orders(key.user), str(order_id)) if order_id is not None else None
+    if raw is None:
+        raise errors.error(errors.CANCEL_REJECTED)
+    return orjson.dumps(cancel_response(orjson.loads(raw), reply.ts))
+
+
+async def cancel_open_orders(gateway: Gateway, params: Params, key: ApiKey, ip: str) -> bytes:
+    _require_trade(key)
+    market = market_of(gateway, params)
+    records = await _open_records(gateway, key.user, market)
+    out = []
+    for record in records:
+        command = p.cancel({"orderId": str(record["orderId"])}, key.user, market.name)
+        reply = await _submit(gateway, command, key, ip)
+        if rejection(reply.events) is None:
+            out.append(cancel_response(record, reply.ts))
+    return orjson.dumps(out)
+
+
+async def _order_id_of(gateway: Gateway, params: Params, user: str) -> int:
+    order_id = p.int_param(params, "orderId")
+    if order_id is not None:
+        return order_id
+    client_id = params.get("origClientOrderId")
+    if not client_id:
+        raise ApiError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
+    found = await gateway.client.hget(keys.client_ids(user), client_id)
+    if found is None:
+        raise errors.error(errors.UNKNOWN_ORDER)
+    return int(found)
+
+
+async def query_order(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    market = market_of(gateway, params)
+    order_id = await _order_id_of(gateway, params, key.user)
+    raw: Any = await gateway.client.hget(keys.orders(key.user), str(order_id))
+    if raw is None or orjson.loads(raw).get("symbol") != symbol_of(market.name):
+        raise errors.error(errors.UNKNOWN_ORDER)
+    return bytes(raw)
+
+
+async def _open_records(gateway: Gateway, user: str, market: Market | None) -> list[dict[str, Any]]:
+    ids: Any = await gateway.client.zrange(keys.open_orders(user), 0, -1)
+    if not ids:
+        return []
+    raws = await gateway.client.hmget(keys.orders(user), ids)
+    records = [orjson.loads(raw) for raw in raws if raw is not None]
+    if market is not None:
+        symbol = symbol_of(market.name)
+        records = [r for r in records if r.get("symbol") == symbol]
+    return records
+
+
+async def open_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    market = market_of(gateway, params) if params.get("symbol") else None
+    return orjson.dumps(await _open_records(gateway, key.user, market))
+
+
+async def all_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    market = market_of(gateway, params)
+    symbol = symbol_of(market.name)
+    from_id = p.int_param(params, "orderId")
+    start = p.int_param(params, "startTime")
+    end = p.int_param(params, "endTime")
+    limit = p.limit_param(params, 500, 1000)
+    raw = await gateway.client.hgetall(keys.orders(key.user))
+    records = [orjson.loads(v) for v in raw.values()]
+    chosen = sorted(
+        (r for r in records if r.get("symbol") == symbol
+         and (from_id is None or r["orderId"] >= from_id)
+         and (start is None or r["time"] >= start)
+         and (end is None or r["time"] <= end)),
+        key=lambda r: int(r["orderId"]),
+    )  # fmt: skip
+    chosen = chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]
+    return orjson.dumps(chosen)
+
+
+async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    market = market_of(gateway, params)
+    symbol = symbol_of(market.name)
+    from_id = p.int_param(params, "fromId")
+    order_id = p.int_param(params, "orderId")
+    start = p.int_param(params, "startTime")
+    end = p.int_param(params, "endTime")
+    limit = p.limit_param(params, 500, 1000)
+    entries: Any = await gateway.client.xrange(keys.user_trades(key.user))
+    trades = []
+    for _, fields in entries:
+        trade = orjson.loads(fields[b"t"])
+        if trade.get("symbol") != symbol:
+            continue
+        if from_id is not None and trade["id"] < from_id:
+            continue
+        if order_id is not None and trade["orderId"] != order_id:
+            continue
+        if (start is not None and trade["time"] < start) or (end is not None and trade["time"] > end):
+            continue
+        trades.append(trade)
+    trades = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
+    return orjson.dumps(trades)
+
+
+async def account(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    raw: Any = await gateway.client.hgetall(keys.balances(key.user))
+    omit_zero = params.get("omitZeroBalances", "").lower() == "true"
+    balances = []
+    for asset in sorted(raw):
+        value = orjson.loads(raw[asset])
+        free, locked = value.get("free", "0"), value.get("locked", "0")
+        if omit_zero and free == "0" and locked == "0":
+            continue
+        balances.append({"asset": asset.decode(), "free": free, "locked": locked})
+    rates = {"maker": "0", "taker": "0", "buyer": "0", "seller": "0"}
+    return orjson.dumps(
+        {
+            "makerCommission": 0, "takerCommission": 0, "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": rates, "canTrade": key.can_trade, "canWithdraw": False, "canDeposit": False,
+            "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
+            "updateTime": int(time.time() * 1000), "accountType": "SPOT", "balances": balances,
+            "permissions": ["SPOT"], "uid": 0,
+        }
+    )  # fmt: skip
