@@ -17,6 +17,10 @@ from typing import Any
 import orjson
 from redis.typing import EncodableT, FieldT
 
+from tradewire import keys
+
+_EVENTS = keys.EVENTS.encode()
+
 Fields = Mapping[bytes, bytes]
 """A stream entry's fields as redis-py returns them (``decode_responses=False``)."""
 StreamFields = dict[FieldT, EncodableT]
@@ -88,6 +92,45 @@ def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
         ts=_to_int(fields.get(b"ts")),
         rid=fields.get(b"rid", b""),
         src=fields.get(b"src", b""),
+    )
+
+
+def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
+    """A command entry from a RESP2 ``[field, value, ...]`` list (what the engine's reader gets)."""
+    command = b""
+    ts = 0
+    rid = b""
+    src = b""
+    it = iter(flat)
+    for name, value in zip(it, it, strict=False):
+        if name == b"c":
+            command = value
+        elif name == b"ts":
+            try:
+                ts = int(value)
+            except ValueError:
+                ts = 0
+        elif name == b"rid":
+            rid = value
+        elif name == b"src":
+            src = value
+    return CommandEntry(entry_id, command, ts, rid, src)
+
+
+def events_op(entry: CommandEntry, events_json: bytes) -> tuple[bytes, ...]:
+    """The ``XADD`` that records ``entry``'s events under the command's own id."""
+    return (
+        b"XADD",
+        _EVENTS,
+        entry.entry_id,
+        b"cmd",
+        entry.entry_id,
+        b"ts",
+        b"%d" % entry.ts,
+        b"rid",
+        entry.rid,
+        b"e",
+        events_json,
     )
 
 

@@ -1,6 +1,386 @@
-"""Placeholder: replaced by the engine service."""
+"""``tradewire engine``: the matching engine as a service on the Redis journal.
 
+The loop, one batch at a time:
+
+1. ``XREAD BLOCK`` up to :data:`BATCH` entries of ``tw:{0}:commands`` after the last applied id;
+2. apply them to the pure core (engine, market data, accounts), which returns the batch's whole
+   transaction (``tradewire/journal/core.py``);
+3. run it as one MULTI/EXEC: events, views, publications, replies and ``SET tw:{0}:applied``,
+   plus the snapshot when one is due. While Redis executes it, the next batch is already being read.
+
+Crash safety comes from step 3 being one transaction: after a crash, ``applied`` says exactly which
+commands have had their effects, and recovery (``recovery.py``) rebuilds memory up to there.
+
+Redis failures never drop a batch. A transaction that Redis refused (``OOM``, ``NOAUTH``,
+``LOADING``...) did not run; one whose connection failed may or may not have run. Either way the
+engine backs off, reconnects, reads ``applied`` and either moves on (it ran) or sends it again (it
+did not). If ``applied`` went *backwards* (Redis restarted and lost its last writes, possible with
+``appendfsync everysec``), memory is ahead of Redis: the engine recovers again from what Redis kept
+and gives every market-data channel a new epoch so that subscribers resnapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from tradewire import keys
+from tradewire.bus.publish import new_epoch
+from tradewire.engine import ExchangeConfig
+from tradewire.journal.core import BatchStats, Core, Op
+from tradewire.journal.entries import CommandEntry
+from tradewire.journal.recovery import RecoveryError, parse_page, recover
+from tradewire.journal.wire import Connection, ReplyError, WireError
+from tradewire.ops.metrics import (
+    COMMANDS,
+    ENGINE_APPLY_SECONDS,
+    JOURNAL_APPEND_SECONDS,
+    JOURNAL_LAG,
+    REDIS_ERRORS,
+    SNAPSHOT_AGE,
+    TRADES,
+)
+
+log = structlog.get_logger(__name__)
+
+BATCH = 2_000
+"""Journal entries per batch (at most)."""
+BLOCK_MS = 500
+"""How long one ``XREAD`` waits for new commands; housekeeping runs at least this often."""
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_TTL = 10
+MAX_BACKOFF = 2.0
+
+
+class JournalRewound(RuntimeError):
+    """Redis's ``applied`` marker is behind what this engine committed: Redis lost writes."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    config: ExchangeConfig
+    raw_config: dict[str, Any]
+    snapshot_every: int = 100_000
+    snapshot_seconds: float = 60.0
+    batch: int = BATCH
+    block_ms: int = BLOCK_MS
+
+
+class EngineService:
+    """The imperative shell around :class:`~tradewire.journal.core.Core`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.epoch = new_epoch()
+        self.core: Core | None = None
+        self.applied = b"0-0"
+        self.state = "starting"
+        self.stopping = asyncio.Event()
+        self._writer: Connection | None = None
+        self._reader: Connection | None = None
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        self._housekeeping_at = 0.0
+        self._generation = 0
+        self._read_generation = 0
+        """Connections opened so far: a change since a batch was read means Redis may have restarted."""
+
+    # -- readiness (read from the ops server's thread: attributes only) ---------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        if self.state == "live":
+            return True, f"applied {self.applied.decode()}"
+        return False, self.state
+
+    # -- connections ------------------------------------------------------------------------------
+
+    async def _connection(self, role: str) -> Connection:
+        """An open connection for ``role`` (``writer`` or ``reader``), reconnecting with back-off."""
+        current = self._writer if role == "writer" else self._reader
+        if current is not None and not current.broken:
+            return current
+        delay = 0.05
+        while True:
+            try:
+                timeout = 30.0 if role == "writer" else self.settings.block_ms / 1000 + 10.0
+                conn = await Connection.open(
+                    self.settings.url, timeout=timeout, name=f"tradewire-engine-{role}"
+                )
+            except WireError as exc:
+                self._redis_error(exc, f"connecting the {role}")
+                await self._sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            self._generation += 1
+            if role == "writer":
+                self._writer = conn
+            else:
+                self._reader = conn
+            return conn
+
+    def _redis_error(self, exc: Exception, doing: str) -> None:
+        kind = exc.code if isinstance(exc, ReplyError) else "connection"
+        REDIS_ERRORS.labels("engine", kind).inc()
+        log.warning("redis error; retrying", doing=doing, kind=kind, error=str(exc))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _retrying(self, doing: str, action: Callable[[Connection], Any]) -> Any:
+        """Run an idempotent ``action`` on the writer until it succeeds."""
+        delay = 0.05
+        while True:
+            conn = await self._connection("writer")
+            try:
+                return await action(conn)
+            except WireError as exc:
+                self._redis_error(exc, doing)
+            await self._sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    # -- start ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Publish the config, recover from Redis, and get ready to go live."""
+        self.state = "recovering"
+        config_json = orjson.dumps(self.settings.raw_config)
+        await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
+        recovered = await self._retrying("recovering", lambda c: recover(c, self.settings.config))
+        self.core = recovered.core
+        self.applied = recovered.applied
+        self._since_snapshot = recovered.replayed
+        self._snapshot_at = time.monotonic()
+
+    async def _recover_after_rewind(self) -> None:
+        """Redis lost writes this engine had committed: start over from what it kept."""
+        self.state = "recovering"
+        await self.start()
+        self.epoch = new_epoch()
+        await self._retrying("renewing market-data epochs", self._renew_epochs)
+
+    async def _renew_epochs(self, conn: Connection) -> None:
+        cursor = b"0"
+        while True:
+            cursor, found = await conn.call(b"SCAN", cursor, b"MATCH", b"md:*:meta", b"COUNT", 1000)
+            if found:
+                await conn.pipeline([(b"HSET", key, b"epoch", self.epoch) for key in found])
+            if cursor == b"0":
+                return
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Recover, then apply batches until :attr:`stopping` is set."""
+        await self.start()
+        self.state = "live"
+        log.info("engine live", applied=self.applied.decode(), epoch=self.epoch.decode())
+        pending: asyncio.Task[list[CommandEntry]] | None = None
+        try:
+            while not self.stopping.is_set():
+                if pending is None:
+                    pending = asyncio.ensure_future(self._read(self.applied))
+                entries = await pending
+                pending = None
+                if entries:
+                    # Read the next batch while this one is applied and committed.
+                    generation = self._read_generation
+                    pending = asyncio.ensure_future(self._read(entries[-1].entry_id))
+                    try:
+                        await self._process(entries, generation)
+                    except JournalRewound as exc:
+                        log.error("redis lost committed writes; recovering again", error=str(exc))
+                        pending.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, WireError):
+                            await pending
+                        pending = None
+                        await self._drop_reader()
+                        await self._recover_after_rewind()
+                        self.state = "live"
+                        continue
+                await self._housekeeping()
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WireError):
+                    await pending
+            await self.close()
+
+    async def _drop_reader(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+    async def _read(self, after: bytes) -> list[CommandEntry]:
+        """The next entries after ``after``, waiting up to ``block_ms``; retried until Redis answers."""
+        delay = 0.05
+        while True:
+            conn = await self._connection("reader")
+            self._read_generation = self._generation
+            try:
+                reply = await conn.call(
+                    b"XREAD",
+                    b"COUNT",
+                    self.settings.batch,
+                    b"BLOCK",
+                    self.settings.block_ms,
+                    b"STREAMS",
+                    keys.COMMANDS,
+                    after,
+                )
+            except WireError as exc:
+                self._redis_error(exc, "reading the journal")
+                await self._sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                if self.stopping.is_set():
+                    return []
+                continue
+            return parse_page(reply[0][1]) if reply else []
+
+    async def _process(self, entries: list[CommandEntry], generation: int) -> None:
+        """Apply and commit one batch read when :attr:`_generation` was ``generation``."""
+        core = self.core
+        assert core is not None
+        stats = BatchStats()
+        started = time.perf_counter()
+        ops = core.batch(entries, self.epoch, stats)
+        applied = time.perf_counter()
+        last = entries[-1].entry_id
+        self._since_snapshot += len(entries)
+        snapshot = self._snapshot_due()
+        if snapshot:
+            ops += core.snapshot_ops(last)
+        await self._commit(ops, last, verify=generation != self._generation)
+        if snapshot:
+            self._snapshot_written()
+        committed = time.perf_counter()
+        ENGINE_APPLY_SECONDS.observe((applied - started) / len(entries))
+        JOURNAL_APPEND_SECONDS.observe(committed - applied)
+        for (outcome, reason), count in stats.outcomes.items():
+            COMMANDS.labels(outcome, reason).inc(count)
+        for market, count in stats.trades.items():
+            TRADES.labels(market).inc(count)
+
+    async def _commit(self, ops: list[Op], last: bytes, *, verify: bool) -> None:
+        """Run the batch's transaction exactly once, however long Redis takes to take it.
+
+        ``verify``: a connection was opened since the batch was read, so Redis may have restarted
+        in between and lost the batch's commands (``appendfsync everysec``); check before sending.
+        """
+        delay = 0.05
+        while True:
+            if verify:
+                try:
+                    if await self._committed(last):
+                        return
+                except WireError as exc:
+                    self._redis_error(exc, "checking the journal")
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
+                    continue
+            conn = await self._connection("writer")
+            try:
+                await conn.transaction(ops)
+                self.applied = last
+                return
+            except WireError as exc:
+                self._redis_error(exc, "committing a batch")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+            verify = True  # the transaction may have run before the connection failed
+
+    async def _committed(self, last: bytes) -> bool:
+        """Whether the batch ending at ``last`` is already committed; raises :class:`JournalRewound`
+        when Redis no longer holds what this engine committed or read."""
+        conn = await self._connection("writer")
+        marker, found = await conn.pipeline([(b"GET", keys.APPLIED), (b"XRANGE", keys.COMMANDS, last, last)])
+        for reply in (marker, found):
+            if isinstance(reply, ReplyError):
+                raise reply
+        marker = marker or b"0-0"
+        if marker == last:
+            self.applied = last
+            return True
+        if marker != self.applied:
+            raise JournalRewound(
+                f"{keys.APPLIED} is {marker.decode()}, this engine committed {self.applied.decode()}"
+            )
+        if not found:
+            raise JournalRewound(f"the journal no longer holds command {last.decode()}, which was read")
+        return False
+
+    # -- snapshots and housekeeping ---------------------------------------------------------------
+
+    def _snapshot_due(self) -> bool:
+        if self._since_snapshot >= self.settings.snapshot_every:
+            return True
+        return self._since_snapshot > 0 and (
+            time.monotonic() - self._snapshot_at >= self.settings.snapshot_seconds
+        )
+
+    def _snapshot_written(self) -> None:
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        log.info("snapshot written", pos=self.applied.decode())
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        SNAPSHOT_AGE.set(now - self._snapshot_at)
+        if now - self._housekeeping_at < HEARTBEAT_SECONDS:
+            return
+        self._housekeeping_at = now
+        core = self.core
+        assert core is not None
+        if self._snapshot_due():
+            ops = core.snapshot_ops(self.applied)
+            await self._retrying("writing a snapshot", lambda c: c.pipeline(ops))
+            self._snapshot_written()
+        beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
+        try:
+            conn = await self._connection("writer")
+            _, length = await conn.pipeline(
+                [(b"SET", keys.ENGINE_HEARTBEAT, beat, b"EX", HEARTBEAT_TTL), (b"XLEN", keys.COMMANDS)]
+            )
+            if isinstance(length, int):
+                JOURNAL_LAG.set(max(0, length - core.count))
+        except WireError as exc:
+            self._redis_error(exc, "heartbeat")
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+
+async def serve(settings: Settings, metrics_port: int = 0) -> None:
+    """Run the engine until SIGTERM or SIGINT; the current batch is finished first."""
+    service = EngineService(settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.stopping.set)
+    ops_server = None
+    if metrics_port:
+        from tradewire.ops.http import start_ops_server
+
+        ops_server = start_ops_server(metrics_port, service.ready)
+    try:
+        await service.run()
+    finally:
+        if ops_server is not None:
+            ops_server.close()
+    log.info("engine stopped", applied=service.applied.decode())
 
 
 def main(
@@ -10,4 +390,36 @@ def main(
     snapshot_seconds: float,
     metrics_port: int,
 ) -> None:
-    raise NotImplementedError("the engine service is being built")
+    """The ``tradewire engine`` command."""
+    import typer
+
+    from tradewire.runtime import RuntimeSetupError, find_redis, load_config
+
+    try:
+        url, _ = find_redis(data_dir)
+        exchange, raw = load_config(config)
+    except RuntimeSetupError as exc:
+        typer.echo(f"engine: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if snapshot_every < 1 or snapshot_seconds <= 0:
+        typer.echo("engine: --snapshot-every must be >= 1 and --snapshot-seconds > 0", err=True)
+        raise typer.Exit(2)
+    settings = Settings(url, exchange, raw, snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds)
+    try:
+        run_loop(serve(settings, metrics_port))
+    except RecoveryError as exc:
+        typer.echo(f"engine: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def run_loop(coroutine: Any) -> None:
+    """Run ``coroutine`` on uvloop when it is installed, else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+        return
+    uvloop.run(coroutine)
+
+
+__all__ = ["EngineService", "JournalRewound", "Settings", "main", "serve"]

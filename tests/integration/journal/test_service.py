@@ -1,0 +1,130 @@
+"""The engine service on a real Redis: commands in; events, replies, caches and publications out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+import redis
+import redis.asyncio
+
+from tests.conftest import RedisServer
+from tests.integration.journal.support import (
+    assert_balances_conserved,
+    assert_redis_matches_replay,
+    journal,
+    running_engine,
+    wait_applied,
+)
+from tests.strategies import VECTORS_CONFIG, random_stream
+from tradewire import keys
+from tradewire.journal.streams import xrange_sync
+from tradewire.journal.submit import Submitter
+
+VECTORS = ("01-priority-price-improvement-fee-rounding-quote-qty", "02-the-four-stp-modes")
+
+
+def _vector_lines(name: str) -> list[str]:
+    from tests.integration.journal.support import ROOT
+
+    return (ROOT / "tests" / "vectors" / f"{name}.commands.jsonl").read_text().splitlines()
+
+
+@pytest.mark.asyncio
+async def test_engine_with_the_spec_vectors_writes_exactly_the_replay_events_and_views(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    async with running_engine(redis_server.url, batch=7):
+        ids = journal(redis_client, [line for name in VECTORS for line in _vector_lines(name)])
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+    assert_redis_matches_replay(redis_client)
+    assert orjson.loads(redis_client.get(keys.CONFIG) or b"") == VECTORS_CONFIG
+    assert redis_client.get(keys.ENGINE_HEARTBEAT) is not None
+
+
+@pytest.mark.asyncio
+async def test_engine_with_a_random_stream_including_bad_lines_matches_replay_and_conserves_balances(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    lines = random_stream(seed=7, length=3000)
+    async with running_engine(redis_server.url, batch=250):
+        ids = journal(redis_client, lines)
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+    state = assert_redis_matches_replay(redis_client)
+    assert_balances_conserved(redis_client, state)
+
+
+@pytest.mark.asyncio
+async def test_engine_with_an_undecodable_entry_rejects_it_and_goes_on(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    async with running_engine(redis_server.url):
+        redis_client.xadd(keys.COMMANDS, {"junk": "no c field"})
+        ids = journal(
+            redis_client, [b"\xff\xfe not json", '{"type": "deposit"}', _vector_lines(VECTORS[0])[0]]
+        )
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+    events = [orjson.loads(fields[b"e"]) for _, fields in xrange_sync(redis_client, keys.EVENTS)]
+    assert events[:3] == [[{"type": "rejected", "reason": "bad_command"}]] * 3
+    assert events[3][0]["type"] == "deposit"
+
+
+@pytest.mark.asyncio
+async def test_submitter_with_a_running_engine_gets_the_outcome_of_each_command(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
+) -> None:
+    async with running_engine(redis_server.url), Submitter(aredis, "gw-test") as submitter:
+        deposit = await submitter.submit(
+            {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"}, who="admin"
+        )
+        order = await submitter.submit(
+            {
+                "type": "new_order",
+                "user": "alice",
+                "market": "BTC-USDT",
+                "side": "buy",
+                "kind": "limit",
+                "qty": "1",
+                "price": "100",
+            },
+            who="key-1",
+        )
+        refused = await submitter.submit(
+            {"type": "withdraw", "user": "bob", "asset": "BTC", "amount": "1"}, who="key-2"
+        )
+    assert deposit.events == [{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"}]
+    assert order.events == [{"type": "accepted", "order_id": 1, "user": "alice", "market": "BTC-USDT"}]
+    assert refused.reason == "insufficient_balance" and not refused.accepted
+    assert await aredis.hget(keys.md("BTC-USDT", "bids"), "100") == b"1"
+    record = orjson.loads(await aredis.hget(keys.orders("alice"), "1") or b"{}")
+    assert record["status"] == "NEW" and record["symbol"] == "BTCUSDT"
+
+
+@pytest.mark.asyncio
+async def test_engine_publications_carry_consecutive_offsets_and_one_epoch_with_history(
+    redis_server: RedisServer, redis_client: redis.Redis, aredis: redis.asyncio.Redis
+) -> None:
+    channel = keys.md("BTC-USDT", "depth")
+    pubsub = aredis.pubsub()
+    await pubsub.subscribe(channel)
+    confirmation = await pubsub.get_message(timeout=5)
+    assert confirmation is not None and confirmation["type"] == "subscribe"
+    lines = random_stream(seed=3, length=800)
+    async with running_engine(redis_server.url, batch=50):
+        ids = journal(redis_client, lines)
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        messages: list[bytes] = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+            messages.append(message["data"])
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert messages, "no depth diffs were published"
+    offsets = [int(m.split(b" ", 2)[0]) for m in messages]
+    epochs = {m.split(b" ", 2)[1] for m in messages}
+    assert offsets == list(range(1, len(offsets) + 1))
+    assert len(epochs) == 1
+    meta = redis_client.hgetall(keys.md_meta("BTC-USDT", "depth"))
+    assert meta[b"offset"] == str(len(offsets)).encode() and meta[b"epoch"] in epochs
+    history = xrange_sync(redis_client, keys.md_history("BTC-USDT", "depth"))
+    assert [entry_id for entry_id, _ in history] == [f"{o}-0".encode() for o in offsets]
+    assert [fields[b"m"] for _, fields in history] == messages

@@ -1,0 +1,192 @@
+"""The engine service's pure core: journal entries in, one batch's Redis commands out.
+
+:class:`Core` holds the matching engine and the two views derived from its events (market data and
+accounts). For a batch of journal entries, :meth:`Core.batch` applies each command and returns the
+whole transaction the shell must run, in this order:
+
+1. ``SCRIPT LOAD`` of the bus script (so the ``EVALSHA`` calls below cannot miss it);
+2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
+   id, so anyone finds a command's outcome with one ``XRANGE id id``);
+3. the accounts views' ops, then the market-data ops (``MDPUB`` turned into the bus script's
+   ``EVALSHA``);
+4. per command, ``PUBLISH tw:reply:<src>`` with the reply;
+5. ``SET tw:{0}:applied <last command id>``, and the snapshot when one is due.
+
+Nothing here touches Redis or a clock, so the same entries always give the same commands, and
+recovery is the same code with the output thrown away (:meth:`Core.replay`).
+
+Exchange time: each entry carries the gateway's ``ts``; views get ``max(ts, previous)`` so that time
+never runs backwards when gateways' clocks disagree. Replies and events entries keep the entry's own
+``ts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import orjson
+
+from tradewire import keys
+from tradewire.accounts import Accounts
+from tradewire.bus.publish import load_op, publish_op
+from tradewire.engine import Engine, EventCodec, ExchangeConfig, Rejected, Trade, decode
+from tradewire.engine import snapshot as engine_snapshot
+from tradewire.journal.entries import CommandEntry, events_op, reply_payload
+from tradewire.marketdata.builder import MarketData
+
+Op = tuple[bytes | str | int, ...]
+
+STATE_FORMAT = 1
+
+
+class _State(msgspec.Struct, array_like=True):
+    format: int
+    ts: int
+    """The latest exchange time applied."""
+    count: int
+    """Commands applied since the journal began (for the lag gauge)."""
+    engine: bytes
+    marketdata: bytes
+    accounts: bytes
+
+
+_state_encoder = msgspec.msgpack.Encoder()
+_state_decoder = msgspec.msgpack.Decoder(_State)
+
+
+@dataclass
+class BatchStats:
+    """What a batch did, for the metrics: commands by (outcome, reason) and trades by market."""
+
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
+    trades: dict[str, int] = field(default_factory=dict)
+
+
+class Core:
+    """Engine + market data + accounts, advanced one journal entry at a time."""
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        *,
+        engine: Engine | None = None,
+        marketdata: MarketData | None = None,
+        accounts: Accounts | None = None,
+        ts: int = 0,
+        count: int = 0,
+    ) -> None:
+        self.config = config
+        self.engine = engine or Engine(config)
+        self.marketdata = marketdata or MarketData(config)
+        self.accounts = accounts or Accounts(config)
+        self.codec = EventCodec(config)
+        self.ts = ts
+        self.count = count
+        self._balances = self.engine.balances
+
+    # -- applying ---------------------------------------------------------------------------------
+
+    def _balance_of(self, user: str, asset: str) -> tuple[int, int]:
+        balance = self._balances.get(user, {}).get(asset)
+        return (balance[0], balance[1]) if balance else (0, 0)
+
+    def apply(self, entry: CommandEntry, stats: BatchStats | None = None) -> bytes:
+        """Apply one entry to the engine and both views; return its events as the spec's JSON list."""
+        command = decode(entry.command)
+        events = self.engine.apply(command)
+        ts = entry.ts if entry.ts > self.ts else self.ts
+        self.ts = ts
+        self.count += 1
+        self.marketdata.apply(events, ts)
+        self.accounts.apply(command, events, ts, self._balance_of)
+        if stats is not None:
+            first = events[0]
+            key = ("rejected", first.reason) if type(first) is Rejected else ("accepted", "")
+            stats.outcomes[key] = stats.outcomes.get(key, 0) + 1
+            for event in events:
+                if type(event) is Trade:
+                    stats.trades[event.market] = stats.trades.get(event.market, 0) + 1
+        render = self.codec.render
+        return orjson.dumps([render(event) for event in events])
+
+    def batch(
+        self, entries: Sequence[CommandEntry], epoch: bytes, stats: BatchStats | None = None
+    ) -> list[Op]:
+        """Apply ``entries`` (in journal order) and return the batch's transaction (see the module)."""
+        ops: list[Op] = [load_op()]
+        replies: list[Op] = []
+        apply = self.apply
+        for entry in entries:
+            events_json = apply(entry, stats)
+            ops.append(events_op(entry, events_json))
+            if entry.src:
+                replies.append((b"PUBLISH", b"tw:reply:" + entry.src, reply_payload(entry, events_json)))
+        ops += self.accounts.flush()
+        for op in self.marketdata.flush():
+            if op[0] == keys.MDPUB:
+                _, market, stream, payload = op
+                ops.append(publish_op(str(market), str(stream), _as_bytes(payload), epoch))
+            else:
+                ops.append(op)
+        ops += replies
+        if entries:
+            ops.append((b"SET", keys.APPLIED, entries[-1].entry_id))
+        return ops
+
+    def replay(self, entries: Sequence[CommandEntry]) -> None:
+        """Apply ``entries`` whose effects are already in Redis: same state, no output."""
+        apply = self.apply
+        for entry in entries:
+            apply(entry)
+        self.accounts.flush()
+        self.marketdata.flush()
+
+    # -- snapshots --------------------------------------------------------------------------------
+
+    def to_state(self) -> bytes:
+        """Everything needed to continue exactly from here (call it right after a batch)."""
+        return _state_encoder.encode(
+            _State(
+                format=STATE_FORMAT,
+                ts=self.ts,
+                count=self.count,
+                engine=engine_snapshot.dump(self.engine),
+                marketdata=self.marketdata.to_state(),
+                accounts=self.accounts.to_state(),
+            )
+        )
+
+    def snapshot_ops(self, pos: bytes) -> list[Op]:
+        """The ``HSET`` of ``tw:{0}:snapshot`` for the state now, covering the commands up to ``pos``."""
+        return [(b"HSET", keys.SNAPSHOT, b"pos", pos, b"at", self.ts, b"state", self.to_state())]
+
+    @classmethod
+    def from_state(cls, config: ExchangeConfig, data: bytes) -> Core:
+        """A core that continues as the one whose :meth:`to_state` gave ``data``.
+
+        Raises ``ValueError`` (``SnapshotError``) for bytes of another format or another config.
+        """
+        try:
+            state = _state_decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raise engine_snapshot.SnapshotError(f"not a service snapshot: {exc}") from exc
+        if state.format != STATE_FORMAT:
+            raise engine_snapshot.SnapshotError(
+                f"service snapshot format {state.format}, this engine reads {STATE_FORMAT}"
+            )
+        return cls(
+            config,
+            engine=engine_snapshot.load(state.engine, config),
+            marketdata=MarketData.from_state(config, state.marketdata),
+            accounts=Accounts.from_state(config, state.accounts),
+            ts=state.ts,
+            count=state.count,
+        )
+
+
+def _as_bytes(value: bytes | str | int) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()

@@ -1,0 +1,110 @@
+"""Recovery: rebuild the engine's memory from Redis after a start or a crash.
+
+Redis holds everything the engine committed: the journal, the events, the views, the progress marker
+``tw:{0}:applied`` and, now and then, a snapshot with the position ``pos`` it covers. Since every
+batch's effects and its marker were written in one transaction, the commands up to ``applied`` have
+had their effects exactly once and those after it not at all. So recovery is:
+
+1. load the snapshot (or start empty when there is none);
+2. re-apply the commands after ``pos`` up to ``applied`` *silently*: the engine and the views reach
+   the state they had, and their output is dropped because it is already in Redis;
+3. hand back the core and ``applied``; the live loop continues with the command after it.
+
+The tail is read one page ahead of the one being applied, so that Redis serializes the next page
+while Python applies the current one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from tradewire import keys
+from tradewire.engine import ExchangeConfig
+from tradewire.journal.core import Core
+from tradewire.journal.entries import CommandEntry, parse_flat_entry
+from tradewire.journal.wire import Connection
+
+log = structlog.get_logger(__name__)
+
+PAGE = 5_000
+"""Journal entries per ``XRANGE`` while replaying the tail."""
+
+_START = b"0-0"
+
+
+class RecoveryError(RuntimeError):
+    """Redis holds something recovery cannot continue from (a snapshot of another config, a marker
+    that points before the snapshot)."""
+
+
+@dataclass(frozen=True)
+class Recovered:
+    core: Core
+    applied: bytes
+    """The last command whose effects are in Redis (``b"0-0"`` for an empty journal)."""
+    snapshot_pos: bytes
+    replayed: int
+    """Commands re-applied after the snapshot."""
+    seconds: float
+
+
+def parse_page(reply: list[list[object]] | None) -> list[CommandEntry]:
+    """An ``XRANGE``/``XREAD`` entries list (RESP2) as command entries."""
+    return [parse_flat_entry(entry_id, flat) for entry_id, flat in reply or ()]  # type: ignore[arg-type]
+
+
+def _id_key(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+async def recover(conn: Connection, config: ExchangeConfig) -> Recovered:
+    """Load the snapshot and replay the tail up to ``applied`` (see the module)."""
+    started = time.perf_counter()
+    pos, state, applied = await conn.pipeline(
+        [(b"HGET", keys.SNAPSHOT, b"pos"), (b"HGET", keys.SNAPSHOT, b"state"), (b"GET", keys.APPLIED)]
+    )
+    if state is not None and pos is not None:
+        try:
+            core = Core.from_state(config, state)
+        except ValueError as exc:
+            raise RecoveryError(
+                f"the snapshot in {keys.SNAPSHOT} cannot be used with this config: {exc}; run the engine "
+                "with the config the exchange was started with"
+            ) from exc
+    else:
+        core, pos = Core(config), _START
+    applied = applied or _START
+    if _id_key(applied) < _id_key(pos):
+        raise RecoveryError(
+            f"{keys.APPLIED} is {applied.decode()} but the snapshot covers up to {pos.decode()}: the two are "
+            "written in one transaction, so Redis's data was edited by hand"
+        )
+    replayed = 0
+    last = pos
+    while last != applied:
+        if replayed == 0:
+            conn.send_now((b"XRANGE", keys.COMMANDS, b"(" + last, applied, b"COUNT", PAGE))
+        page = parse_page(await conn.reply())
+        if not page:
+            raise RecoveryError(
+                f"{keys.APPLIED} is {applied.decode()} but the journal ends at {last.decode()}: "
+                "journal entries are missing"
+            )
+        last = page[-1].entry_id
+        if last != applied:  # ask for the next page before applying this one
+            conn.send_now((b"XRANGE", keys.COMMANDS, b"(" + last, applied, b"COUNT", PAGE))
+        core.replay(page)
+        replayed += len(page)
+    seconds = time.perf_counter() - started
+    log.info(
+        "recovered",
+        snapshot_pos=pos.decode(),
+        applied=applied.decode(),
+        replayed=replayed,
+        seconds=round(seconds, 3),
+    )
+    return Recovered(core, applied, pos, replayed, seconds)
