@@ -25,12 +25,13 @@ PriceLevel = tuple[int, int]
 
 
 class DepthUpdate(msgspec.Struct, frozen=True):
-    """The levels of one market's book that changed since the previous diff.
+    """The levels of one market's book that its commands touched since the previous diff.
 
     ``first_update_id`` .. ``last_update_id`` are the book update ids (one per command that changed
     the book) that this diff covers; the next diff starts at ``last_update_id + 1``.
     ``prev_update_id`` is the ``last_update_id`` of the previous diff (``first_update_id - 1``).
-    Each level carries its new absolute qty, 0 when the level is gone; levels are listed best first.
+    Each level carries its absolute qty after ``last_update_id``, 0 when the level is gone (also for
+    a level that came and went within the diff); levels are listed best first.
     ``checksum`` is ``tradewire.marketdata.checksum.book_checksum`` of the book after this diff.
     """
 
