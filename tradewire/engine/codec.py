@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tradewire.engine.config import ExchangeConfig
+from tradewire.engine.config import MAX_PRECISION, ExchangeConfig
 from tradewire.engine.decimals import to_text
 from tradewire.engine.engine import Engine
 from tradewire.engine.events import (
@@ -33,6 +33,8 @@ class EventCodec:
         self.config = config
         self._assets = {name: asset.precision for name, asset in config.assets.items()}
         self._markets = {name: (m.base.precision, m.quote.precision) for name, m in config.markets.items()}
+        self._texts: list[dict[int, str]] = [{} for _ in range(MAX_PRECISION + 1)]
+        """Canonical text per amount, per precision: prices and sizes repeat all the time."""
         self._render: dict[type[Any], Callable[[Any], JsonObject]] = {
             Accepted: self._accepted,
             Rejected: self._rejected,
@@ -42,6 +44,16 @@ class EventCodec:
             Deposited: self._deposited,
             Withdrawn: self._withdrawn,
         }
+
+    def _text(self, units: int, places: int) -> str:
+        """``to_text``, memoized (a pure function's table: it cannot change a result)."""
+        cache = self._texts[places]
+        text = cache.get(units)
+        if text is None:
+            if len(cache) >= 1 << 16:
+                cache.clear()
+            text = cache[units] = to_text(units, places)
+        return text
 
     def render(self, event: Event) -> JsonObject:
         return self._render[type(event)](event)
@@ -66,19 +78,20 @@ class EventCodec:
     def _trade(self, e: Trade) -> JsonObject:
         bp, qp = self._markets[e.market]
         maker_fp, taker_fp = (qp, bp) if e.taker_side == "buy" else (bp, qp)
+        text = self._text
         return {
             "type": "trade",
             "market": e.market,
             "trade_id": e.trade_id,
-            "price": to_text(e.price, qp),
-            "qty": to_text(e.qty, bp),
+            "price": text(e.price, qp),
+            "qty": text(e.qty, bp),
             "maker_order_id": e.maker_order_id,
             "taker_order_id": e.taker_order_id,
             "maker_user": e.maker_user,
             "taker_user": e.taker_user,
             "taker_side": e.taker_side,
-            "maker_fee": to_text(e.maker_fee, maker_fp),
-            "taker_fee": to_text(e.taker_fee, taker_fp),
+            "maker_fee": text(e.maker_fee, maker_fp),
+            "taker_fee": text(e.taker_fee, taker_fp),
         }
 
     @staticmethod
@@ -91,9 +104,13 @@ class EventCodec:
             return {
                 "type": "expired",
                 "order_id": e.order_id,
-                "remaining_quote_qty": to_text(e.remaining_quote_qty, qp),
+                "remaining_quote_qty": self._text(e.remaining_quote_qty, qp),
             }
-        return {"type": "expired", "order_id": e.order_id, "remaining_qty": to_text(e.remaining_qty or 0, bp)}
+        return {
+            "type": "expired",
+            "order_id": e.order_id,
+            "remaining_qty": self._text(e.remaining_qty or 0, bp),
+        }
 
     def _deposited(self, e: Deposited) -> JsonObject:
         return {
