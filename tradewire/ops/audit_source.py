@@ -1,8 +1,9 @@
 """Reading what the exchange recorded, for the audit: the only module of the audit that talks to Redis.
 
-It reads ``tw:{0}:commands`` and ``tw:{0}:events`` in chunks with ``XRANGE`` (never the whole stream
-at once), the exchange config from ``tw:config``, and a consistent cut of the balances: the
-``tw:bal:<user>`` hashes together with ``tw:{0}:applied`` in one ``MULTI``/``EXEC``. The engine writes
+It reads ``tw:{0}:commands`` and ``tw:{0}:events`` page by page through the journal package's
+iterators (``tradewire.journal.streams``, never a whole stream at once), the exchange config from
+``tw:config``, and a consistent cut of the balances: the ``tw:bal:<user>`` hashes together with
+``tw:{0}:applied`` in one ``MULTI``/``EXEC``. The engine writes
 a batch's balances and its ``applied`` marker in one transaction, so the cut shows the balances as of
 exactly that journal position, even while the engine keeps running.
 
@@ -12,17 +13,15 @@ Entries come out as plain frozen dataclasses with text fields; the pure checks i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import redis
 
 from tradewire import keys
-
-CHUNK = 1000
-"""Entries per ``XRANGE``: large enough to be fast, small enough not to stall a busy Redis."""
+from tradewire.journal.streams import iter_events, iter_journal
 
 BALANCE_PREFIX = keys.balances("")
 
@@ -75,22 +74,11 @@ def _int(value: bytes | None) -> int:
         return -1
 
 
-def _entries(client: redis.Redis, key: str, end: str) -> Iterator[tuple[str, Mapping[bytes, bytes]]]:
-    start = "-"
-    while True:
-        chunk = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(key, start, end, count=CHUNK))
-        for entry_id, fields in chunk:
-            yield entry_id.decode(), fields
-        if len(chunk) < CHUNK:
-            return
-        start = "(" + chunk[-1][0].decode()
-
-
 def journal(client: redis.Redis, end: str = "+") -> Iterator[JournalEntry]:
     """The command journal in order, up to entry ``end`` included."""
-    for entry_id, f in _entries(client, keys.COMMANDS, end):
+    for entry_id, f in iter_journal(client, end=end.encode()):
         yield JournalEntry(
-            id=entry_id,
+            id=entry_id.decode(),
             command=f.get(b"c", b""),
             ts=_int(f.get(b"ts")),
             rid=_text(f.get(b"rid")),
@@ -102,9 +90,9 @@ def journal(client: redis.Redis, end: str = "+") -> Iterator[JournalEntry]:
 
 def recorded_events(client: redis.Redis) -> Iterator[RecordedEvents]:
     """The events stream in order."""
-    for entry_id, f in _entries(client, keys.EVENTS, "+"):
+    for entry_id, f in iter_events(client):
         yield RecordedEvents(
-            id=entry_id,
+            id=entry_id.decode(),
             cmd=_text(f.get(b"cmd")),
             ts=_int(f.get(b"ts")),
             rid=_text(f.get(b"rid")),
