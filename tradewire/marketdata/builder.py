@@ -175,9 +175,11 @@ class _MarketView:
                     ops.append(("HDEL", keys[side], *gone))
             ops.append(("SET", keys["depth:u"], diff.last_update_id))
             ops.append((MDPUB, name, "depth", render.depth_update(diff)))
-            snapshot = depth.snapshot(PARTIAL_DEPTH)
-            if (snapshot.bids, snapshot.asks) != self.top:
-                self.top = (snapshot.bids, snapshot.asks)
+            bids, asks = depth.top  # the best levels the checksum was taken over
+            top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
+            if top != self.top:
+                self.top = top
+                snapshot = DepthSnapshot(diff.last_update_id, *top)
                 ops.append((MDPUB, name, "depth20", render.partial_depth(snapshot)))
         bid, ask = depth.bids.best(), depth.asks.best()
         best = (bid[0], bid[1], ask[0], ask[1])

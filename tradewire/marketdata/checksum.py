@@ -42,14 +42,14 @@ def checksum_text(
 ) -> str:
     """The string the checksum is taken over, from each side's levels best first (rule above)."""
     price_text, qty_text = texts(quote_precision), texts(base_precision)
-    parts: list[str] = []
-    bids, asks = bids[:CHECKSUM_DEPTH], asks[:CHECKSUM_DEPTH]
-    for i in range(max(len(bids), len(asks))):
-        for side in (bids, asks):
-            if i < len(side):
-                price, qty = side[i]
-                parts.append(price_text[price])
-                parts.append(qty_text[qty])
+    bid_parts = [f"{price_text[price]}:{qty_text[qty]}" for price, qty in bids[:CHECKSUM_DEPTH]]
+    ask_parts = [f"{price_text[price]}:{qty_text[qty]}" for price, qty in asks[:CHECKSUM_DEPTH]]
+    both = min(len(bid_parts), len(ask_parts))
+    parts: list[str] = [""] * (2 * both)
+    parts[::2] = bid_parts[:both]
+    parts[1::2] = ask_parts[:both]
+    parts += bid_parts[both:]
+    parts += ask_parts[both:]
     return ":".join(parts)
 
 

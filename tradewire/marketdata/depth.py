@@ -114,6 +114,7 @@ class DepthBook:
         "market",
         "published_id",
         "quote_precision",
+        "top",
         "update_id",
     )
 
@@ -133,6 +134,8 @@ class DepthBook:
         """The prices of the bid levels touched since the last diff."""
         self._asks_touched: set[int] = set()
         self._changed = False
+        self.top: tuple[list[PriceLevel], list[PriceLevel]] = ([], [])
+        """The best ``CHECKSUM_DEPTH`` levels of each side when the last diff was taken."""
 
     def change(self, is_bid: bool, price: int, delta: int) -> None:
         """Move one level within the current command (a zero ``delta`` changes nothing)."""
@@ -183,12 +186,9 @@ class DepthBook:
         return diff
 
     def checksum(self) -> int:
-        return book_checksum(
-            self.bids.top(CHECKSUM_DEPTH),
-            self.asks.top(CHECKSUM_DEPTH),
-            self.base_precision,
-            self.quote_precision,
-        )
+        """The checksum of the book now; ``top`` keeps the levels it was taken over."""
+        self.top = (self.bids.top(CHECKSUM_DEPTH), self.asks.top(CHECKSUM_DEPTH))
+        return book_checksum(*self.top, self.base_precision, self.quote_precision)
 
     def snapshot(self, limit: int | None = None) -> DepthSnapshot:
         return DepthSnapshot(self.update_id, self.bids.top(limit), self.asks.top(limit))
