@@ -1,0 +1,184 @@
+"""The REST API against a real exchange: public data, signed trading, and what is refused."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.fixtures.exchange import Exchange
+from tests.integration.gateway.conftest import Trader, new_trader
+
+
+def test_exchange_info_with_demo_markets_lists_symbols_with_filters(module_exchange: Exchange) -> None:
+    info = httpx.get(f"{module_exchange.http_url}/api/v3/exchangeInfo").json()
+    symbols = {s["symbol"]: s for s in info["symbols"]}
+    assert set(symbols) == {"BTCUSDT", "ETHUSDT"}
+    filters = {f["filterType"]: f for f in symbols["BTCUSDT"]["filters"]}
+    assert filters["PRICE_FILTER"]["tickSize"] == "0.01"
+    assert filters["LOT_SIZE"]["stepSize"] == "0.00001"
+    assert filters["NOTIONAL"]["minNotional"] == "5"
+
+
+def test_ping_time_and_openapi_with_no_key_answer(module_exchange: Exchange) -> None:
+    base = module_exchange.http_url
+    assert httpx.get(f"{base}/api/v3/ping").json() == {}
+    server_time = httpx.get(f"{base}/api/v3/time").json()["serverTime"]
+    assert abs(server_time - time.time() * 1000) < 5000
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert "/api/v3/order" in spec["paths"] and "delete" in spec["paths"]["/api/v3/order"]
+
+
+def test_depth_with_resting_orders_returns_sorted_levels_and_last_update_id(trader: Trader) -> None:
+    for price in ("30000", "30001", "29999"):
+        r = trader.order(
+            symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.1", price=price
+        )
+        assert r.status_code == 200, r.text
+    r = trader.order(
+        symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.2", price="40000"
+    )
+    assert r.status_code == 200, r.text
+    book = trader.http.get("/api/v3/depth", params={"symbol": "ETHUSDT", "limit": 2}).json()
+    assert book["lastUpdateId"] >= 4
+    assert [level[0] for level in book["bids"]] == ["30001", "30000"]
+    assert book["asks"][0] == ["40000", "0.2"]
+
+
+def test_limit_order_that_crosses_returns_full_response_with_fills(module_exchange: Exchange) -> None:
+    maker = new_trader(module_exchange)
+    taker = new_trader(module_exchange)
+    r = maker.order(
+        symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.5", price="50000"
+    )
+    assert r.status_code == 200
+    sell = r.json()
+    assert sell["status"] == "NEW" and sell["orderId"] > 0
+    r = taker.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.2", newClientOrderId="take-1")
+    body = r.json()
+    assert r.status_code == 200, body
+    assert body["clientOrderId"] == "take-1"
+    assert body["status"] == "FILLED" and body["executedQty"] == "0.2"
+    assert body["fills"][0]["price"] == "50000" and body["fills"][0]["commissionAsset"] == "BTC"
+    trades = taker.get("/api/v3/myTrades", symbol="BTCUSDT").json()
+    assert [t["orderId"] for t in trades] == [body["orderId"]]
+    assert trades[0]["isBuyer"] is True
+    queried = maker.get("/api/v3/order", symbol="BTCUSDT", orderId=sell["orderId"]).json()
+    assert queried["status"] == "PARTIALLY_FILLED" and queried["executedQty"] == "0.2"
+    recent = maker.http.get("/api/v3/trades", params={"symbol": "BTCUSDT"}).json()
+    assert recent[-1]["price"] == "50000" and recent[-1]["qty"] == "0.2"
+
+
+def test_ack_response_type_with_new_order_already_has_order_id(trader: Trader) -> None:
+    r = trader.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                     price="10000", newOrderRespType="ACK")  # fmt: skip
+    body = r.json()
+    assert r.status_code == 200
+    assert set(body) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    assert body["orderId"] > 0 and body["clientOrderId"]
+
+
+def test_cancel_by_client_order_id_with_open_order_returns_canceled(trader: Trader) -> None:
+    r = trader.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                     price="10000", newClientOrderId="mine-1")  # fmt: skip
+    order_id = r.json()["orderId"]
+    assert order_id in [o["orderId"] for o in trader.get("/api/v3/openOrders", symbol="BTCUSDT").json()]
+    r = trader.delete("/api/v3/order", symbol="BTCUSDT", origClientOrderId="mine-1")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "CANCELED" and r.json()["orderId"] == order_id
+    assert order_id not in [o["orderId"] for o in trader.get("/api/v3/openOrders").json()]
+    again = trader.delete("/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+    assert again.status_code == 400 and again.json()["code"] == -2011
+    every = trader.get("/api/v3/allOrders", symbol="BTCUSDT").json()
+    assert any(o["orderId"] == order_id and o["status"] == "CANCELED" for o in every)
+
+
+def test_account_with_deposits_and_a_resting_buy_shows_free_and_locked(module_exchange: Exchange) -> None:
+    t = new_trader(module_exchange, {"USDT": "1000"})
+    r = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="20000")
+    assert r.status_code == 200
+    balances = {b["asset"]: b for b in t.get("/api/v3/account").json()["balances"]}
+    assert balances["USDT"] == {"asset": "USDT", "free": "800", "locked": "200"}
+
+
+def test_order_rejected_by_the_engine_answers_binance_error(module_exchange: Exchange) -> None:
+    poor = new_trader(module_exchange, {"USDT": "10"})
+    r = poor.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="20000")
+    assert r.status_code == 400
+    assert r.json() == {"code": -2010, "msg": "Account has insufficient balance for requested action."}
+    r = poor.order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="1.001"
+    )
+    assert r.json()["code"] == -1013
+    r = poor.order(symbol="NOPE", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="1")
+    assert r.json()["code"] == -1121
+    r = poor.order(symbol="BTCUSDT", side="BUY", type="STOP_LOSS", quantity="1")
+    assert r.json()["code"] == -1116
+    r = poor.order(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="1", price="1")
+    assert r.json()["code"] == -1102 and "timeInForce" in r.json()["msg"]
+
+
+def test_signed_request_with_wrong_signature_is_refused(trader: Trader) -> None:
+    query = trader.sign({"symbol": "BTCUSDT"}, secret="not-the-secret")
+    r = trader.http.get(f"/api/v3/openOrders?{query}")
+    assert r.status_code == 400 and r.json()["code"] == -1022
+
+
+def test_signed_request_with_old_timestamp_is_refused(trader: Trader) -> None:
+    stale = int(time.time() * 1000) - 60_000
+    r = trader.http.get(f"/api/v3/account?{trader.sign({}, timestamp=stale)}")
+    assert r.status_code == 400 and r.json()["code"] == -1021
+    future = int(time.time() * 1000) + 10_000
+    r = trader.http.get(f"/api/v3/account?{trader.sign({}, timestamp=future)}")
+    assert r.json()["code"] == -1021
+
+
+def test_signed_request_with_unknown_or_missing_key_is_refused(trader: Trader) -> None:
+    query = trader.sign({})
+    url = f"{str(trader.http.base_url).rstrip('/')}/api/v3/account?{query}"
+    r = httpx.get(url, headers={"X-MBX-APIKEY": "x" * 64})
+    assert r.status_code == 401 and r.json()["code"] == -2015
+    r = httpx.get(url)
+    assert r.status_code == 401 and r.json()["code"] == -2014
+
+
+def test_one_user_with_another_users_order_id_cannot_read_or_cancel_it(module_exchange: Exchange) -> None:
+    alice = new_trader(module_exchange)
+    mallory = new_trader(module_exchange)
+    r = alice.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                    price="10000", newClientOrderId="secret-plan")  # fmt: skip
+    order_id = r.json()["orderId"]
+    assert mallory.get("/api/v3/order", symbol="BTCUSDT", orderId=order_id).json()["code"] == -2013
+    r = mallory.get("/api/v3/order", symbol="BTCUSDT", origClientOrderId="secret-plan")
+    assert r.json()["code"] == -2013
+    assert mallory.delete("/api/v3/order", symbol="BTCUSDT", orderId=order_id).json()["code"] == -2011
+    assert order_id not in [o["orderId"] for o in mallory.get("/api/v3/openOrders").json()]
+    assert alice.get("/api/v3/order", symbol="BTCUSDT", orderId=order_id).json()["status"] == "NEW"
+
+
+def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) -> None:
+    maker = new_trader(module_exchange)
+    taker = new_trader(module_exchange)
+    maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="35000")
+    r = taker.order(
+        symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="1", price="35000"
+    )
+    assert r.json()["status"] == "FILLED"
+    base = module_exchange.http_url
+    ticker = httpx.get(f"{base}/api/v3/ticker/24hr", params={"symbol": "ETHUSDT"}).json()
+    assert ticker["lastPrice"] == "35000" and ticker["count"] >= 1
+    price = httpx.get(f"{base}/api/v3/ticker/price", params={"symbol": "ETHUSDT"}).json()
+    assert price == {"symbol": "ETHUSDT", "price": "35000"}
+    bars = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "1m"}).json()
+    assert bars and bars[-1][4] == "35000"
+    everything = httpx.get(f"{base}/api/v3/ticker/bookTicker").json()
+    assert {t["symbol"] for t in everything} == {"BTCUSDT", "ETHUSDT"}
+    bad = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "7m"})
+    assert bad.status_code == 400 and bad.json()["code"] == -1120
+
+
+def test_metrics_and_health_endpoints_answer(module_exchange: Exchange) -> None:
+    base = module_exchange.http_url
+    assert httpx.get(f"{base}/healthz").status_code == 200
+    assert httpx.get(f"{base}/readyz").json()["ready"] is True
+    assert "tradewire_http_requests_total" in httpx.get(f"{base}/metrics").text

@@ -1,0 +1,170 @@
+"""Signing, time windows, parameters to engine commands, limits and secrets: pure pieces."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import pytest
+from msgspec import UNSET
+
+from tradewire.gateway.auth import check_signature, check_time, parse_params, signed_payload, strip_signature
+from tradewire.gateway.errors import ApiError
+from tradewire.gateway.limits import MessageRate, WeightWindow
+from tradewire.gateway.params import cancel, new_order, response_type
+from tradewire.gateway.secrets import SecretError, decrypt_secret, encrypt_secret, load_master_key
+
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+
+
+def _sig(payload: bytes) -> str:
+    return hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def test_signed_payload_with_binance_documented_example_verifies() -> None:
+    # Binance's documentation example: query string only.
+    query = (
+        b"symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000"
+        b"&timestamp=1499827319559"
+    )
+    expected = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+    payload, signature = signed_payload(query + b"&signature=" + expected.encode(), b"")
+    assert payload == query and signature == expected
+    check_signature(SECRET, payload, signature)
+
+
+def test_signed_payload_with_query_and_body_concatenates_them_without_separator() -> None:
+    payload, signature = signed_payload(b"symbol=LTCBTC&side=BUY", b"quantity=1&timestamp=1&signature=ab")
+    assert payload == b"symbol=LTCBTC&side=BUYquantity=1&timestamp=1" and signature == "ab"
+
+
+def test_check_signature_with_wrong_or_missing_signature_raises_binance_codes() -> None:
+    with pytest.raises(ApiError) as wrong:
+        check_signature(SECRET, b"a=1", _sig(b"a=2"))
+    assert wrong.value.code == -1022
+    with pytest.raises(ApiError) as missing:
+        check_signature(SECRET, b"a=1", None)
+    assert missing.value.code == -1102
+
+
+def test_strip_signature_with_no_signature_returns_input() -> None:
+    assert strip_signature(b"a=1&b=2") == (b"a=1&b=2", None)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "window", "ok"),
+    [(10_000, None, True), (4_999, None, False), (10_999, None, True), (11_000, None, False),
+     (1_000, "9000", True), (999, "9000", False)],
+)  # fmt: skip
+def test_check_time_with_window_accepts_only_recent_requests(
+    timestamp: int, window: str | None, ok: bool
+) -> None:
+    params = {"timestamp": str(timestamp)} | ({"recvWindow": window} if window else {})
+    if ok:
+        check_time(params, now_ms=10_000)
+    else:
+        with pytest.raises(ApiError) as refused:
+            check_time(params, now_ms=10_000)
+        assert refused.value.code == -1021
+
+
+def test_check_time_with_oversized_window_or_missing_timestamp_refuses() -> None:
+    with pytest.raises(ApiError, match="recvWindow"):
+        check_time({"timestamp": "1", "recvWindow": "60001"}, now_ms=1)
+    with pytest.raises(ApiError, match="timestamp"):
+        check_time({}, now_ms=1)
+
+
+def test_parse_params_with_query_and_body_merges_them() -> None:
+    assert parse_params(b"a=1&b=2", b"b=3&c=%20") == {"a": "1", "b": "3", "c": " "}
+
+
+def test_new_order_with_limit_maker_is_a_post_only_limit() -> None:
+    order = new_order({"side": "SELL", "type": "LIMIT_MAKER", "quantity": "1", "price": "2"}, "u", "BTC-USDT")
+    assert order.post_only and order.kind == "limit" and order.side == "sell" and order.tif == "GTC"
+    assert isinstance(order.client_id, str) and order.client_id.startswith("tw")
+
+
+def test_new_order_with_market_quote_qty_and_stp_maps_to_engine_fields() -> None:
+    params = {"side": "BUY", "type": "MARKET", "quoteOrderQty": "25.5",
+              "selfTradePreventionMode": "EXPIRE_BOTH", "newClientOrderId": "c-1"}  # fmt: skip
+    order = new_order(params, "u", "BTC-USDT")
+    assert order.kind == "market" and order.quote_qty == "25.5" and order.qty is UNSET
+    assert order.stp == "expire_both" and order.client_id == "c-1"
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"side": "BUY", "type": "LIMIT", "quantity": "1", "price": "1"}, -1102),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTD", "quantity": "1", "price": "1"}, -1115),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1e3", "price": "1"}, -1100),
+        ({"side": "HOLD", "type": "LIMIT"}, -1100),
+        ({"side": "BUY", "type": "MARKET"}, -1102),
+        ({"side": "BUY", "type": "MARKET", "quantity": "1", "price": "1"}, -1106),
+        ({"side": "SELL", "type": "MARKET", "quoteOrderQty": "1"}, -1013),
+        ({"side": "BUY", "type": "STOP_LOSS_LIMIT", "quantity": "1"}, -1116),
+        ({"side": "BUY", "type": "LIMIT_MAKER", "quantity": "1", "price": "1", "timeInForce": "GTC"}, -1106),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
+          "newClientOrderId": "x" * 40}, -1100),
+    ],
+)  # fmt: skip
+def test_new_order_with_bad_parameters_raises_binance_code(params: dict[str, str], code: int) -> None:
+    with pytest.raises(ApiError) as refused:
+        new_order(params, "u", "BTC-USDT")
+    assert refused.value.code == code
+
+
+def test_cancel_with_order_id_or_client_id_or_neither() -> None:
+    assert cancel({"orderId": "7", "origClientOrderId": "x"}, "u", "M").order_id == 7
+    assert cancel({"origClientOrderId": "x"}, "u", "M").client_id == "x"
+    with pytest.raises(ApiError):
+        cancel({}, "u", "M")
+
+
+def test_response_type_defaults_to_full_for_limit_and_market_else_ack() -> None:
+    assert response_type({}, "LIMIT") == "FULL"
+    assert response_type({}, "LIMIT_MAKER") == "ACK"
+    assert response_type({"newOrderRespType": "RESULT"}, "MARKET") == "RESULT"
+    with pytest.raises(ApiError):
+        response_type({"newOrderRespType": "ALL"}, "MARKET")
+
+
+def test_weight_window_over_limit_refuses_with_429_until_next_minute() -> None:
+    window = WeightWindow(10)
+    assert window.spend("ip", 6, now_ms=60_000) == 6
+    with pytest.raises(ApiError) as refused:
+        window.spend("ip", 5, now_ms=90_000)
+    assert refused.value.status == 429 and refused.value.retry_after == 30
+    assert window.spend("other", 10, now_ms=90_000) == 10
+    assert window.spend("ip", 5, now_ms=120_000) == 5
+
+
+def test_message_rate_counts_per_second() -> None:
+    rate = MessageRate(2)
+    assert [rate.allow(5.1), rate.allow(5.5), rate.allow(5.9), rate.allow(6.0)] == [True, True, False, True]
+
+
+def test_secret_encrypted_under_one_key_decrypts_only_with_that_key_and_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRADEWIRE_MASTER_KEY", raising=False)
+    master = load_master_key(tmp_path, create=True)
+    assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+    assert load_master_key(tmp_path) == master
+    stored = encrypt_secret(master, "key1", "s3cret")
+    assert "s3cret" not in stored
+    assert decrypt_secret(master, "key1", stored) == "s3cret"
+    with pytest.raises(SecretError):
+        decrypt_secret(master, "key2", stored)
+    with pytest.raises(SecretError):
+        decrypt_secret(bytes(32), "key1", stored)
+
+
+def test_load_master_key_without_file_or_env_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRADEWIRE_MASTER_KEY", raising=False)
+    with pytest.raises(SecretError, match="master key"):
+        load_master_key(tmp_path)
+    monkeypatch.setenv("TRADEWIRE_MASTER_KEY", "ab" * 32)
+    assert load_master_key(None) == bytes.fromhex("ab" * 32)
