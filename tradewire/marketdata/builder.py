@@ -25,6 +25,12 @@ in every market.
    moved (the best bid/ask in a ``ticker`` payload are those of that moment).
 
 A publication is ``("MDPUB", market, stream, payload)``; the shell runs it through the bus script.
+
+Snapshots and recovery. ``to_state`` captures everything, unflushed changes included, and
+``from_state`` gives a builder that produces the same ops from then on. A service that restores a
+snapshot and re-applies the journal's tail whose effects are already in Redis calls ``flush`` once
+after that tail and discards the ops: the diff ids, ``pu`` and bars then continue where the
+published ones stopped, and nothing is written or published twice.
 """
 
 from __future__ import annotations

@@ -225,3 +225,26 @@ def test_subscribers_rebuild_every_book_from_snapshot_and_diffs_over_a_long_rand
 def test_subscribers_rebuild_every_book_with_any_command_stream(lines: list[str], seed: int) -> None:
     ex, clients, trades = run(lines, random.Random(seed))
     check_end_state(ex, clients, trades)
+
+
+def test_recovery_from_snapshot_and_tail_replay_continues_the_published_sequence() -> None:
+    lines = random_stream(3, 3_000)
+    stamps = [DAY0 + 250 * i for i in range(len(lines))]
+    ex = Exchange()
+    events = []
+    snapshot_at, state = 1_000, b""
+    for i, (line, ts) in enumerate(zip(lines[:2_000], stamps, strict=False)):
+        if i == snapshot_at:
+            state = ex.md.to_state()
+        events.append(ex.send_line(line, ts))
+        if i % 25 == 24:
+            ex.flush()
+    ex.flush()
+    restored = MarketData.from_state(CONFIG, state)
+    for i in range(snapshot_at, 2_000):  # the tail whose effects are already in Redis
+        restored.apply(events[i], stamps[i])
+    restored.flush()  # discarded
+    assert restored.to_state() == ex.md.to_state()
+    for line, ts in zip(lines[2_000:], stamps[2_000:], strict=True):
+        restored.apply(ex.send_line(line, ts), ts)
+    assert restored.flush() == ex.md.flush()
