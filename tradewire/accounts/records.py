@@ -1,9 +1,8 @@
-"""One order's account view and the Binance shapes rendered from it.
+"""One order's account view: its state in integer units, its statuses, and what rendering needs.
 
-An ``OrderState`` holds an order in integer units, the way the engine counts; the functions below turn
-it into the JSON objects Binance clients expect: the ``GET /api/v3/order`` record kept in
-``tw:orders:<user>``, the ``executionReport`` of the user data stream, the ``myTrades`` item. Decimals
-are canonical strings at the precision of their asset (``tradewire.engine.decimals.to_text``).
+An ``OrderState`` holds an order the way the engine counts; ``tradewire.accounts.payloads`` renders it
+as the JSON Binance clients expect. Decimals are canonical strings at the precision of their asset
+(``tradewire.engine.decimals.to_text``, memoized here as ``Texts``).
 
 Order statuses and the changes between them (Binance's names)::
 
@@ -17,11 +16,12 @@ Order statuses and the changes between them (Binance's names)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import msgspec
+import orjson
 
-from tradewire.engine.config import ExchangeConfig, Market
+from tradewire.engine.config import MAX_PRECISION, ExchangeConfig, Market
 from tradewire.engine.decimals import to_text
 
 NEW: Final = "NEW"
@@ -56,6 +56,36 @@ STP_MODES: Final = {
     "none": "NONE",
 }
 SIDES: Final = {"buy": "BUY", "sell": "SELL"}
+
+
+class Texts(dict[int, str]):
+    """``to_text`` at one precision, memoized: order flow repeats the same prices and sizes.
+
+    ``texts[units]`` is one dict lookup when the text is known. The table is a pure function's, so
+    clearing it when it grows large changes no result.
+    """
+
+    __slots__ = ("places",)
+
+    def __init__(self, places: int) -> None:
+        super().__init__()
+        self.places = places
+
+    def __missing__(self, units: int) -> str:
+        text = to_text(units, self.places)
+        if len(self) >= 1 << 16:
+            self.clear()
+        self[units] = text
+        return text
+
+
+TEXTS: Final = tuple(Texts(places) for places in range(MAX_PRECISION + 1))
+"""The memoized canonical texts of every precision."""
+
+
+def json_text(value: str) -> str:
+    """``value`` as a JSON string literal (quoted, escaped), to splice into rendered JSON."""
+    return orjson.dumps(value).decode()
 
 
 def order_type(kind: str, post_only: bool) -> str:
@@ -112,6 +142,10 @@ class Symbol:
     quote_places: int
     base_scale: int
     lot: int
+    base_text: Texts
+    quote_text: Texts
+    symbol_json: str
+    """The symbol as a JSON string literal, quotes included."""
 
     @classmethod
     def of(cls, market: Market) -> Symbol:
@@ -124,120 +158,11 @@ class Symbol:
             market.quote.precision,
             market.base_scale,
             market.lot,
+            TEXTS[market.base.precision],
+            TEXTS[market.quote.precision],
+            json_text(market.base.name + market.quote.name),
         )
 
 
 def symbols(config: ExchangeConfig) -> dict[str, Symbol]:
     return {name: Symbol.of(market) for name, market in config.markets.items()}
-
-
-def order_record(order: OrderState, sym: Symbol) -> dict[str, Any]:
-    """The ``GET /api/v3/order`` object. A market buy by quote shows what it bought as ``origQty``."""
-    bp, qp = sym.base_places, sym.quote_places
-    return {
-        "symbol": sym.symbol,
-        "orderId": order.order_id,
-        "orderListId": -1,
-        "clientOrderId": order.client_id,
-        "price": to_text(order.price, qp),
-        "origQty": to_text(order.qty or order.executed, bp),
-        "executedQty": to_text(order.executed, bp),
-        "cummulativeQuoteQty": to_text(order.cum_quote, qp),
-        "status": order.status,
-        "timeInForce": order.tif,
-        "type": order.type,
-        "side": order.side,
-        "stopPrice": "0",
-        "icebergQty": "0",
-        "time": order.time,
-        "updateTime": order.update_time,
-        "isWorking": True,
-        "workingTime": order.time,
-        "origQuoteOrderQty": to_text(order.quote_qty, qp),
-        "selfTradePreventionMode": order.stp,
-    }
-
-
-def execution_report(
-    order: OrderState,
-    sym: Symbol,
-    execution: str,
-    ts: int,
-    last_qty: int = 0,
-    last_price: int = 0,
-    commission: int = 0,
-    commission_asset: str | None = None,
-    commission_places: int = 0,
-    trade_id: int = -1,
-    maker: bool = False,
-) -> dict[str, Any]:
-    """The user data stream's ``executionReport`` after ``order`` changed by ``execution``."""
-    bp, qp = sym.base_places, sym.quote_places
-    canceled = execution == "CANCELED"
-    return {
-        "e": "executionReport",
-        "E": ts,
-        "s": sym.symbol,
-        "c": order.client_id,
-        "S": order.side,
-        "o": order.type,
-        "f": order.tif,
-        "q": to_text(order.qty or order.executed, bp),
-        "p": to_text(order.price, qp),
-        "P": "0",
-        "F": "0",
-        "g": -1,
-        "C": order.client_id if canceled else "",
-        "x": execution,
-        "X": order.status,
-        "r": "NONE",
-        "i": order.order_id,
-        "l": to_text(last_qty, bp),
-        "z": to_text(order.executed, bp),
-        "L": to_text(last_price, qp),
-        "n": to_text(commission, commission_places),
-        "N": commission_asset,
-        "T": ts,
-        "t": trade_id,
-        "I": 0,
-        "w": order.is_open and order.rests,
-        "m": maker,
-        "M": False,
-        "O": order.time,
-        "Z": to_text(order.cum_quote, qp),
-        "Y": to_text(last_price * last_qty // sym.base_scale, qp),
-        "Q": to_text(order.quote_qty, qp),
-        "W": order.time,
-        "V": order.stp,
-    }
-
-
-def my_trade(
-    sym: Symbol,
-    trade_id: int,
-    order_id: int,
-    price: int,
-    qty: int,
-    notional: int,
-    commission: int,
-    is_buyer: bool,
-    is_maker: bool,
-    ts: int,
-) -> dict[str, Any]:
-    """A ``GET /api/v3/myTrades`` item: the commission is in the asset the side received."""
-    asset, places = (sym.base, sym.base_places) if is_buyer else (sym.quote, sym.quote_places)
-    return {
-        "symbol": sym.symbol,
-        "id": trade_id,
-        "orderId": order_id,
-        "orderListId": -1,
-        "price": to_text(price, sym.quote_places),
-        "qty": to_text(qty, sym.base_places),
-        "quoteQty": to_text(notional, sym.quote_places),
-        "commission": to_text(commission, places),
-        "commissionAsset": asset,
-        "time": ts,
-        "isBuyer": is_buyer,
-        "isMaker": is_maker,
-        "isBestMatch": True,
-    }

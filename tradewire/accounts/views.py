@@ -31,9 +31,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-import orjson
 
 from tradewire import keys
+from tradewire.accounts.payloads import (
+    Frames,
+    account_position,
+    balance_update,
+    balance_value,
+    execution_report,
+    my_trade,
+    order_frames,
+    order_record,
+)
 from tradewire.accounts.records import (
     CANCELED,
     EXECUTION_TYPE,
@@ -43,11 +52,11 @@ from tradewire.accounts.records import (
     PARTIALLY_FILLED,
     SIDES,
     STP_MODES,
+    TEXTS,
     OrderState,
     Symbol,
-    execution_report,
-    my_trade,
-    order_record,
+    Texts,
+    json_text,
     order_type,
     symbols,
 )
@@ -70,7 +79,7 @@ BalanceOf = Callable[[str, str], tuple[int, int]]
 """``(user, asset) -> (available, locked)`` read from the engine's ledger after the command."""
 
 MY_TRADES_MAXLEN = 10_000
-_dumps = orjson.dumps
+_ZERO = (0, 0)
 
 
 class _State(msgspec.Struct, array_like=True):
@@ -80,7 +89,7 @@ class _State(msgspec.Struct, array_like=True):
     dirty: list[int]
     cids: list[tuple[str, str, int]]
     balances: dict[str, dict[str, tuple[int, int]]]
-    dirty_balances: dict[str, dict[str, tuple[int, int]]]
+    dirty_balances: dict[str, dict[str, tuple[str, str]]]
     stream: list[tuple[Any, ...]]
     """Ops rendered but not flushed; msgpack keeps ``str`` and ``bytes`` apart."""
 
@@ -95,14 +104,20 @@ class Accounts:
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
         self._symbols: dict[str, Symbol] = symbols(config)
+        self._texts: dict[str, Texts] = {name: TEXTS[a.precision] for name, a in config.assets.items()}
+        self._asset_json = {name: json_text(name) for name in config.assets}
         self._places = {name: asset.precision for name, asset in config.assets.items()}
+        self._channels: dict[str, str] = {}
+        self._frames: dict[int, Frames] = {}
+        """The fixed text of the orders this batch rendered (``payloads.Frames``)."""
         self.open: dict[int, OrderState] = {}
         """Open orders of all users by order id."""
         self._balances: dict[str, dict[str, tuple[int, int]]] = {}
         """The balances last published, to tell which ones a command changed."""
         self._dirty: dict[int, OrderState] = {}
         self._cids: list[tuple[str, str, int]] = []
-        self._dirty_balances: dict[str, dict[str, tuple[int, int]]] = {}
+        self._dirty_balances: dict[str, dict[str, tuple[str, str]]] = {}
+        """Balances to write at the flush, as ``(free, locked)`` text."""
         self._stream: list[RedisOp] = []
 
     # -- the whole interface -------------------------------------------------------------------
@@ -139,13 +154,15 @@ class Accounts:
         added: dict[str, list[str | bytes | int]] = {}
         removed: dict[str, list[str | bytes | int]] = {}
         symbols_ = self._symbols
+        frames = self._frames
         for order_id, order in self._dirty.items():
             user = order.user
             fields = records.get(user)
             if fields is None:
                 fields = records[user] = [keys.orders(user)]
+            sym = symbols_[order.market]
             fields.append(order_id)
-            fields.append(_dumps(order_record(order, symbols_[order.market])))
+            fields.append(order_record(order, sym, frames.get(order_id) or order_frames(order, sym)))
             if order.is_open:
                 if not order.listed:
                     order.listed = True
@@ -164,17 +181,15 @@ class Accounts:
                 cids.setdefault(user, [keys.client_ids(user)]).extend((client_id, order_id))
             for fields in cids.values():
                 ops.append(("HSET", *fields))
-        places = self._places
         for user, assets in self._dirty_balances.items():
             fields = [keys.balances(user)]
             for asset, (free, locked) in assets.items():
                 fields.append(asset)
-                fields.append(
-                    _dumps({"free": to_text(free, places[asset]), "locked": to_text(locked, places[asset])})
-                )
+                fields.append(balance_value(free, locked))
             ops.append(("HSET", *fields))
         ops += self._stream
         self._dirty = {}
+        self._frames = {}
         self._cids = []
         self._dirty_balances = {}
         self._stream = []
@@ -207,8 +222,17 @@ class Accounts:
 
     # -- events --------------------------------------------------------------------------------
 
-    def _publish(self, user: str, payload: dict[str, Any]) -> None:
-        self._stream.append(("PUBLISH", keys.user_channel(user), _dumps(payload)))
+    def _publish(self, user: str, payload: str) -> None:
+        channel = self._channels.get(user)
+        if channel is None:
+            channel = self._channels[user] = keys.user_channel(user)
+        self._stream.append(("PUBLISH", channel, payload))
+
+    def _frames_of(self, order: OrderState, sym: Symbol) -> Frames:
+        frames = self._frames.get(order.order_id)
+        if frames is None:
+            frames = self._frames[order.order_id] = order_frames(order, sym)
+        return frames
 
     def _accepted(
         self,
@@ -239,7 +263,7 @@ class Accounts:
         self._dirty[e.order_id] = order
         if e.client_id is not None:
             self._cids.append((e.user, e.client_id, e.order_id))
-        self._publish(e.user, execution_report(order, sym, "NEW", ts))
+        self._publish(e.user, execution_report(order, sym, self._frames_of(order, sym), "NEW", ts))
         _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
         if not e.quote_qty:
             return -1
@@ -253,13 +277,19 @@ class Accounts:
 
     def _trade(self, e: Trade, ts: int, touched: dict[str, dict[str, None]], last_fill: bool) -> None:
         sym = self._symbols[e.market]
+        base_text, quote_text = sym.base_text, sym.quote_text
+        price, qty, notional = quote_text[e.price], base_text[e.qty], quote_text[e.notional]
+        base_json, quote_json = self._asset_json[sym.base], self._asset_json[sym.quote]
         taker_buys = e.taker_side == "buy"
         for order_id, user, is_maker, fee in (
             (e.taker_order_id, e.taker_user, False, e.taker_fee),
             (e.maker_order_id, e.maker_user, True, e.maker_fee),
         ):
             is_buyer = taker_buys is not is_maker
-            asset, places = (sym.base, sym.base_places) if is_buyer else (sym.quote, sym.quote_places)
+            if is_buyer:
+                commission, asset = base_text[fee], base_json
+            else:
+                commission, asset = quote_text[fee], quote_json
             order = self.open.get(order_id)
             if order is not None:
                 order.executed += e.qty
@@ -273,14 +303,24 @@ class Accounts:
                 if order.status == FILLED:
                     del self.open[order_id]
                 report = execution_report(
-                    order, sym, "TRADE", ts, e.qty, e.price, fee, asset, places, e.trade_id, is_maker
+                    order,
+                    sym,
+                    self._frames_of(order, sym),
+                    "TRADE",
+                    ts,
+                    e.qty,
+                    e.price,
+                    commission,
+                    asset,
+                    e.trade_id,
+                    is_maker,
                 )
                 self._publish(user, report)
             trade = my_trade(
-                sym, e.trade_id, order_id, e.price, e.qty, e.notional, fee, is_buyer, is_maker, ts
+                sym, e.trade_id, order_id, price, qty, notional, commission, asset, is_buyer, is_maker, ts
             )
             self._stream.append(
-                ("XADD", keys.user_trades(user), "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", _dumps(trade))
+                ("XADD", keys.user_trades(user), "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", trade)
             )
             assets = touched.get(user)
             if assets is None:
@@ -323,7 +363,8 @@ class Accounts:
         order.status = status
         order.update_time = ts
         self._dirty[order.order_id] = order
-        self._publish(order.user, execution_report(order, sym, EXECUTION_TYPE[status], ts))
+        frames = self._frames_of(order, sym)
+        self._publish(order.user, execution_report(order, sym, frames, EXECUTION_TYPE[status], ts))
 
     def _met_itself(
         self,
@@ -371,14 +412,7 @@ class Accounts:
     def _transfer(self, e: Deposited | Withdrawn, ts: int, touched: dict[str, dict[str, None]]) -> None:
         _touch(touched, e.user, e.asset)
         delta = e.amount if type(e) is Deposited else -e.amount
-        payload = {
-            "e": "balanceUpdate",
-            "E": ts,
-            "a": e.asset,
-            "d": to_text(delta, self._places[e.asset]),
-            "T": ts,
-        }
-        self._publish(e.user, payload)
+        self._publish(e.user, balance_update(ts, self._asset_json[e.asset], self._texts[e.asset][delta]))
 
     def _balances_changed(self, touched: dict[str, dict[str, None]], ts: int, balance_of: BalanceOf) -> None:
         known = self._balances
@@ -388,18 +422,21 @@ class Accounts:
             mine = known.get(user)
             if mine is None:
                 mine = known[user] = {}
-            changed: list[dict[str, str]] = []
+            changed: list[tuple[str, str, str]] = []
             for asset in assets:
-                value = tuple(balance_of(user, asset))
-                if mine.get(asset, (0, 0)) == value:
+                free, locked = value = balance_of(user, asset)
+                if mine.get(asset, _ZERO) == value:
                     continue
-                mine[asset] = value  # type: ignore[assignment]
-                dirty.setdefault(user, {})[asset] = value  # type: ignore[assignment]
-                changed.append(
-                    {"a": asset, "f": to_text(value[0], places[asset]), "l": to_text(value[1], places[asset])}
-                )
+                mine[asset] = (free, locked)
+                # balances are too varied to memoize: render them afresh, once
+                texts = (to_text(free, places[asset]), to_text(locked, places[asset]) if locked else "0")
+                written = dirty.get(user)
+                if written is None:
+                    written = dirty[user] = {}
+                written[asset] = texts
+                changed.append((self._asset_json[asset], *texts))
             if changed:
-                self._publish(user, {"e": "outboundAccountPosition", "E": ts, "u": ts, "B": changed})
+                self._publish(user, account_position(ts, changed))
 
 
 def _touch(touched: dict[str, dict[str, None]], user: str, asset: str) -> None:

@@ -1,0 +1,154 @@
+"""The Binance JSON the account views write, rendered as text straight from integer units.
+
+Every command produces a handful of these payloads, so they are the views' hot path. Building a dict
+and encoding it costs several times more than splicing the few values that change into text that
+does not: an order's symbol, client id, side, type, price and times are fixed from its acceptance, so
+``Frames`` renders them once per order and batch, and each ``executionReport`` or record after that
+only fills in the status and amounts. Keys are in Binance's order; decimals are canonical strings
+(``Texts``); strings that come from users or the config (client ids, symbols, assets) are escaped
+once with a JSON encoder, everything else spliced in is digits or a fixed word.
+
+The shapes:
+
+* ``tw:orders:<user>`` record: Binance ``GET /api/v3/order``;
+* ``executionReport``, ``outboundAccountPosition``, ``balanceUpdate``: Binance user data stream;
+* ``tw:mytrades:<user>`` item: Binance ``GET /api/v3/myTrades``;
+* ``tw:bal:<user>`` value: ``{"free": ..., "locked": ...}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, Texts, json_text
+
+_EMPTY = '""'
+
+
+class Frames(NamedTuple):
+    """The fixed text around one order's changing values."""
+
+    report_a: str
+    report_b: str
+    report_c: str
+    report_d: str
+    report_e: str
+    client_id: str
+    record_a: str
+    record_b: str
+    record_c: str
+
+
+def order_frames(order: OrderState, sym: Symbol) -> Frames:
+    cid = json_text(order.client_id)
+    price = sym.quote_text[order.price]
+    quote_qty = sym.quote_text[order.quote_qty]
+    time = order.time
+    return Frames(
+        f',"s":{sym.symbol_json},"c":{cid},"S":"{order.side}","o":"{order.type}","f":"{order.tif}","q":"',
+        f'","p":"{price}","P":"0","F":"0","g":-1,"C":',
+        f',"r":"NONE","i":{order.order_id},"l":"',
+        f',"M":false,"O":{time},"Z":"',
+        f'","Q":"{quote_qty}","W":{time},"V":"{order.stp}"}}',
+        cid,
+        f'{{"symbol":{sym.symbol_json},"orderId":{order.order_id},"orderListId":-1,"clientOrderId":{cid},'
+        f'"price":"{price}","origQty":"',
+        f'","timeInForce":"{order.tif}","type":"{order.type}","side":"{order.side}","stopPrice":"0",'
+        f'"icebergQty":"0","time":{time},"updateTime":',
+        f',"isWorking":true,"workingTime":{time},"origQuoteOrderQty":"{quote_qty}",'
+        f'"selfTradePreventionMode":"{order.stp}"}}',
+    )
+
+
+def order_record(order: OrderState, sym: Symbol, frames: Frames) -> str:
+    """The ``GET /api/v3/order`` object. A market buy by quote shows what it bought as ``origQty``."""
+    base = sym.base_text
+    return (
+        f"{frames.record_a}{base[order.qty or order.executed]}"
+        f'","executedQty":"{base[order.executed]}"'
+        f',"cummulativeQuoteQty":"{sym.quote_text[order.cum_quote]}","status":"{order.status}'
+        f"{frames.record_b}{order.update_time}{frames.record_c}"
+    )
+
+
+def execution_report(
+    order: OrderState,
+    sym: Symbol,
+    frames: Frames,
+    execution: str,
+    ts: int,
+    last_qty: int = 0,
+    last_price: int = 0,
+    commission: str = "0",
+    commission_asset: str = "null",
+    trade_id: int = -1,
+    maker: bool = False,
+) -> str:
+    """The ``executionReport`` after ``order`` changed by ``execution`` (``NEW``, ``TRADE``, ...).
+
+    ``commission`` is canonical text and ``commission_asset`` a JSON literal (``null`` without a fill).
+    """
+    base, quote = sym.base_text, sym.quote_text
+    status = order.status
+    working = status in OPEN_STATUSES and order.tif == "GTC" and order.type != "MARKET"
+    return (
+        f'{{"e":"executionReport","E":{ts}{frames.report_a}{base[order.qty or order.executed]}'
+        f"{frames.report_b}{frames.client_id if execution == 'CANCELED' else _EMPTY}"
+        f',"x":"{execution}","X":"{status}"{frames.report_c}{base[last_qty]}","z":"{base[order.executed]}'
+        f'","L":"{quote[last_price]}","n":"{commission}","N":{commission_asset},"T":{ts},"t":{trade_id}'
+        f',"I":0,"w":{"true" if working else "false"},"m":{"true" if maker else "false"}'
+        f"{frames.report_d}{quote[order.cum_quote]}"
+        f'","Y":"{quote[last_price * last_qty // sym.base_scale]}{frames.report_e}'
+    )
+
+
+def my_trade(
+    sym: Symbol,
+    trade_id: int,
+    order_id: int,
+    price: str,
+    qty: str,
+    quote_qty: str,
+    commission: str,
+    commission_asset: str,
+    is_buyer: bool,
+    is_maker: bool,
+    ts: int,
+) -> str:
+    """A ``GET /api/v3/myTrades`` item; the commission is in the asset the side received (a JSON literal)."""
+    return (
+        f'{{"symbol":{sym.symbol_json},"id":{trade_id},"orderId":{order_id},"orderListId":-1,'
+        f'"price":"{price}","qty":"{qty}","quoteQty":"{quote_qty}","commission":"{commission}",'
+        f'"commissionAsset":{commission_asset},"time":{ts},"isBuyer":{"true" if is_buyer else "false"},'
+        f'"isMaker":{"true" if is_maker else "false"},"isBestMatch":true}}'
+    )
+
+
+def account_position(ts: int, balances: Iterable[tuple[str, str, str]]) -> str:
+    """``outboundAccountPosition`` of the changed ``(asset JSON literal, free, locked)``."""
+    items = ",".join([f'{{"a":{asset},"f":"{free}","l":"{locked}"}}' for asset, free, locked in balances])
+    return f'{{"e":"outboundAccountPosition","E":{ts},"u":{ts},"B":[{items}]}}'
+
+
+def balance_update(ts: int, asset: str, delta: str) -> str:
+    """``balanceUpdate`` of a deposit (positive ``delta``) or withdrawal; ``asset`` a JSON literal."""
+    return f'{{"e":"balanceUpdate","E":{ts},"a":{asset},"d":"{delta}","T":{ts}}}'
+
+
+def balance_value(free: str, locked: str) -> str:
+    """A ``tw:bal:<user>`` hash value."""
+    return f'{{"free":"{free}","locked":"{locked}"}}'
+
+
+__all__ = [
+    "Frames",
+    "Texts",
+    "account_position",
+    "balance_update",
+    "balance_value",
+    "execution_report",
+    "my_trade",
+    "order_frames",
+    "order_record",
+]
