@@ -234,6 +234,7 @@ async function main() {
     api,
     stats,
     markets,
+    chart,
     book() {
       const b = feed.sync.book;
       return {

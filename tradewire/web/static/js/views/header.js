@@ -5,7 +5,7 @@
 // event time `E` to the frame that painted it, on the exchange's clock (the page measures the offset
 // between its clock and the exchange's at start).
 
-import { compact, fixed, grouped } from "../decimal.js";
+import { compact, fixed, grouped, isZero } from "../decimal.js";
 
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
@@ -34,7 +34,7 @@ export class TickerView {
   paint(feed) {
     const t = feed.ticker;
     const d = this.market ? this.market.priceDecimals : 2;
-    if (!t) {
+    if (!t || isZero(t.last)) {
       for (const el of [this.last, this.change, this.high, this.low, this.volume, this.quoteVolume]) setText(el, "–");
       return;
     }
