@@ -152,7 +152,7 @@ def engine_process(url: str, data_dir: Path, *extra: str) -> subprocess.Popen[by
     config = data_dir / "config.json"
     if not config.exists():
         config.write_bytes(orjson.dumps(VECTORS_CONFIG))
-    env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     log = (data_dir / "engine.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "tradewire.cli", "engine", "--config", str(config), *extra],
@@ -162,3 +162,64 @@ def engine_process(url: str, data_dir: Path, *extra: str) -> subprocess.Popen[by
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def load_stream(seed: int, length: int) -> list[bytes]:
+    """A long, cheap command stream for load tests: deposits, limit and market orders around a
+    wandering mid in both markets, cancels of recent orders, withdrawals and a few undecodable lines.
+
+    (``tests.strategies.random_stream`` covers the rules more densely but is too slow for 100,000.)
+    """
+    import random
+
+    rng = random.Random(seed)
+    users = [f"u{i}" for i in range(12)]
+    out: list[bytes] = []
+    dumps = orjson.dumps
+    for user in users:
+        for asset, amount in (("BTC", "1000"), ("ETH", "10000"), ("USDT", "100000000")):
+            out.append(dumps({"type": "deposit", "user": user, "asset": asset, "amount": amount}))
+    mids = {"BTC-USDT": 2_000_000, "ETH-USDT": 150_000}  # in ticks of 0.01
+    owners: list[tuple[str, str]] = []
+    lots = {"BTC-USDT": ("0.0001", 4), "ETH-USDT": ("0.001", 3)}
+    next_id = 1
+    while len(out) < length:
+        roll = rng.random()
+        user = users[min(int(rng.expovariate(0.4)), len(users) - 1)]
+        market = "BTC-USDT" if rng.random() < 0.6 else "ETH-USDT"
+        mids[market] += rng.choice((-1, 0, 1))
+        mid = mids[market]
+        _, places = lots[market]
+        qty = f"{rng.randint(1, 50) * 10**-places:.{places}f}"
+        side = "buy" if rng.random() < 0.5 else "sell"
+        if roll < 0.30 and next_id > 1:
+            order_id = rng.randint(max(1, next_id - 200), next_id - 1)
+            user, market = owners[order_id - 1]
+            out.append(dumps({"type": "cancel", "user": user, "market": market, "order_id": order_id}))
+        elif roll < 0.85:
+            offset = rng.randint(-5, 40)
+            ticks = mid - offset if side == "buy" else mid + offset
+            command = {
+                "type": "new_order",
+                "user": user,
+                "market": market,
+                "side": side,
+                "kind": "limit",
+                "qty": qty,
+                "price": f"{ticks / 100:.2f}",
+                "tif": rng.choice(("GTC", "GTC", "GTC", "IOC", "FOK")),
+            }
+            out.append(dumps(command))
+            owners.append((user, market))
+            next_id += 1
+        elif roll < 0.97:
+            command = {"type": "new_order", "user": user, "market": market, "side": side, "kind": "market"}
+            command["qty"] = qty
+            out.append(dumps(command))
+            owners.append((user, market))
+            next_id += 1
+        elif roll < 0.99:
+            out.append(dumps({"type": "withdraw", "user": user, "asset": "USDT", "amount": "1.5"}))
+        else:
+            out.append(rng.choice((b"not json", b'{"type": "new_order"}', b"[]")))
+    return out[:length]
