@@ -51,6 +51,11 @@ def market_of_symbol(symbol: str, markets: Iterable[str]) -> str | None:
     return None
 
 
+def symbol_table(markets: Iterable[str]) -> dict[str, str]:
+    """Binance symbol -> market, for a gateway that resolves symbols on every request."""
+    return {symbol_of(market): market for market in markets}
+
+
 class BinanceRenderer:
     """Renders one market's updates; holds its symbol and the precisions of its two assets."""
 

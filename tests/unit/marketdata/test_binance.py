@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from tradewire.marketdata import text
-from tradewire.marketdata.binance import BinanceRenderer, market_of_symbol, symbol_of
+from tradewire.marketdata.binance import BinanceRenderer, market_of_symbol, symbol_of, symbol_table
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
     DepthSnapshot,
@@ -47,6 +47,7 @@ def test_symbol_is_base_and_quote_and_maps_back_in_any_case() -> None:
     assert market_of_symbol("BTCUSDT", ["ETH-USDT", "BTC-USDT"]) == "BTC-USDT"
     assert market_of_symbol("ethusdt", ["ETH-USDT", "BTC-USDT"]) == "ETH-USDT"
     assert market_of_symbol("DOGEUSDT", ["ETH-USDT", "BTC-USDT"]) is None
+    assert symbol_table(["ETH-USDT", "BTC-USDT"]) == {"ETHUSDT": "ETH-USDT", "BTCUSDT": "BTC-USDT"}
 
 
 def test_depth_update_has_binance_fields_plus_pu_and_cs() -> None:
