@@ -177,6 +177,9 @@ def export(
         if result.divergence is not None:
             typer.echo(result.divergence.describe(), err=True)
             raise _fail("audit export: the record does not match the journal; nothing written", 1)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _fail(f"audit export: cannot write {out}: {exc.strerror}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

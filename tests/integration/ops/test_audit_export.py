@@ -133,3 +133,12 @@ def test_export_with_unknown_format_exits_2(redis_server: RedisServer, tmp_path:
     status, _, stderr = _export(redis_server, tmp_path / "x", "--format", "xml")
     assert status == 2
     assert "--format: must be one of csv, jsonl, not 'xml'" in stderr
+
+
+def test_export_into_missing_directory_exits_2_naming_the_file(
+    redis_server: RedisServer, scenario: redis.Redis, tmp_path: Path
+) -> None:
+    out = tmp_path / "no" / "such" / "x.csv"
+    status, _, stderr = _export(redis_server, out)
+    assert status == 2
+    assert f"audit export: cannot write {out}: No such file or directory" in stderr
