@@ -65,7 +65,7 @@ def entry_order(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _parse_events(raw: bytes) -> Any:
+def _json_or_text(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -102,7 +102,7 @@ class JournalAudit:
             )
         # The engine writes exactly these bytes; parse only when they differ (key order, spacing).
         if orjson.dumps(rendered) != recorded.events:
-            stored = _parse_events(recorded.events)
+            stored = _json_or_text(recorded.events)
             if stored != rendered:
                 return events, Divergence(entry.id, "events differ", rendered, stored)
         self._fold(entry, recorded, events)
@@ -150,9 +150,9 @@ class JournalAudit:
                 raw = stored.get(asset)
                 got = _recorded_balance(raw, places)
                 if got != (free, locked):
-                    shown = _parse_events(raw) if raw is not None else None
+                    shown = _json_or_text(raw) if raw is not None else None
                     return Divergence(f"balances:{user}", f"{asset}: balance differs", expected, shown)
-        self.summary.users = len([u for u in users if u not in self.summary.unchecked_users])
+        self.summary.users = len(users) - len(self.summary.unchecked_users)
         return None
 
     def finish(self) -> Summary:
