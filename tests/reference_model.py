@@ -17,7 +17,12 @@ Readings of points the spec leaves open (also listed in the differential test's 
   order has no price limit); with an empty opposite side it is accepted and simply expires.
 - An FOK market buy by `quote_qty` is fillable only when the dry run spends all of the `quote_qty`
   (otherwise an `expired` with a `remaining_quote_qty` would follow, i.e. something remains unfilled).
+- A JSON object that names `type` twice is not a command (which one would it be?); any other
+  repeated key: the last one wins, as in most JSON parsers.
 - A cancel by `order_id` or `client_id` only finds the user's open orders in the market it names.
+- An amount, quantity or price with more than 30 significant digits (leading zeros of the whole part
+  and trailing zeros of the fraction do not count) is refused as that field's invalid value: the issue
+  asks for it and the spec does not bound the digits.
 - The affordability test for market buys is done per resting order; since every resting quantity is a
   multiple of `lot_size`, that is the same as taking "the largest multiple of `lot_size`" per level.
 """
@@ -32,6 +37,7 @@ from fractions import Fraction
 from typing import Any
 
 NUMBER_FORM = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+MAX_DIGITS = 30
 SIDES = ("buy", "sell")
 KINDS = ("limit", "market")
 TIFS = ("GTC", "IOC", "FOK")
@@ -67,12 +73,23 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 ENUMS: dict[str, tuple[str, ...]] = {"side": SIDES, "kind": KINDS, "tif": TIFS, "stp": STPS}
 
 
+TOO_BIG = Fraction(-1)
+"""Stands for a number with more than ``MAX_DIGITS`` significant digits: invalid wherever it appears,
+as a negative value is (each field's check refuses values that are not positive)."""
+
+
 class BadCommand(Exception):
     """Raised while parsing a line that is not a valid command."""
 
 
 def _reject_constant(name: str) -> Any:
     raise BadCommand(f"non-standard JSON constant {name}")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if sum(1 for key, _ in pairs if key == "type") > 1:
+        raise BadCommand("type given twice")
+    return dict(pairs)
 
 
 def parse_line(line: str | bytes) -> dict[str, Any]:
@@ -83,7 +100,7 @@ def parse_line(line: str | bytes) -> dict[str, Any]:
         except UnicodeDecodeError as exc:
             raise BadCommand("not UTF-8") from exc
     try:
-        obj = json.loads(line, parse_constant=_reject_constant)
+        obj = json.loads(line, parse_constant=_reject_constant, object_pairs_hook=_object)
     except (ValueError, RecursionError) as exc:
         raise BadCommand("not JSON") from exc
     if not isinstance(obj, dict):
@@ -108,7 +125,11 @@ def parse_line(line: str | bytes) -> dict[str, Any]:
         elif kind == NUM:
             if not isinstance(value, str) or NUMBER_FORM.fullmatch(value) is None:
                 raise BadCommand(f"{name} is not a decimal string")
-            cmd[name] = Fraction(value)
+            whole, _, frac = value.lstrip("-").partition(".")
+            if len(whole.lstrip("0")) + len(frac.rstrip("0")) > MAX_DIGITS:
+                cmd[name] = TOO_BIG
+            else:
+                cmd[name] = Fraction(value)
         elif kind == BOOL:
             if not isinstance(value, bool):
                 raise BadCommand(f"{name} is not a bool")

@@ -97,6 +97,10 @@ BAD_ENUMS: dict[str, tuple[str, ...]] = {
     "tif": ("gtc", "DAY", "Ioc"),
     "stp": ("EXPIRE_MAKER", "expire", "cancel_both"),
 }
+HUGE = "9" * 31
+"""More than 30 significant digits: refused as an invalid value."""
+PADDED_ONE = "0" * 40 + "1." + "0" * 40
+"""The value 1 written with 82 digits, of which only one is significant: a valid number."""
 NUMBER_FIELDS = ("amount", "qty", "quote_qty", "price")
 
 
@@ -169,7 +173,7 @@ def gen_deposit(pick: Picker, kind: str) -> dict[str, Any]:
         amount = amount.quantize(Decimal(1).scaleb(-VECTORS_CONFIG["assets"][asset]["precision"]))
     text = decimal_text(amount, pick)
     if chance(pick, 5):
-        text = choice(pick, ("0", "-1", "-0.5", "0.000000001", "1.0000001"))
+        text = choice(pick, ("0", "-1", "-0.5", "0.000000001", "1.0000001", HUGE, PADDED_ONE, "-0"))
     if chance(pick, 3):
         asset = choice(pick, UNKNOWN_ASSETS)
     return {"type": kind, "user": choice(pick, USERS), "asset": asset, "amount": text}
@@ -178,7 +182,7 @@ def gen_deposit(pick: Picker, kind: str) -> dict[str, Any]:
 def gen_qty(pick: Picker, shape: MarketShape) -> str:
     lots = pick.integer(1, 300) * choice(pick, (100, 10, 1000, 1))
     if chance(pick, 4):
-        return choice(pick, ("0", "-1", f"{shape.lot / 2:f}", f"{shape.lot * 3 / 2:f}"))
+        return choice(pick, ("0", "-1", f"{shape.lot / 2:f}", f"{shape.lot * 3 / 2:f}", HUGE, PADDED_ONE))
     return decimal_text(shape.lot * lots, pick)
 
 
@@ -191,7 +195,7 @@ def gen_price(pick: Picker, shape: MarketShape, side: str) -> tuple[str, bool]:
         offset = -offset
     ticks = shape.mid_ticks + (offset if side == "buy" else -offset)
     if chance(pick, 4):
-        return choice(pick, ("0", "-1", f"{shape.tick / 2 + 1:f}")), False
+        return choice(pick, ("0", "-1", f"{shape.tick / 2 + 1:f}", HUGE, PADDED_ONE)), False
     return decimal_text(shape.tick * ticks, pick), passive
 
 
@@ -218,7 +222,7 @@ def gen_new_order(pick: Picker, kind: str) -> tuple[dict[str, Any], bool]:
         if by_quote:
             cmd["quote_qty"] = decimal_text(Decimal(pick.integer(1, 50_000_000)).scaleb(-6), pick)
             if chance(pick, 4):
-                cmd["quote_qty"] = choice(pick, ("0", "-5", "1.0000001"))
+                cmd["quote_qty"] = choice(pick, ("0", "-5", "1.0000001", HUGE, PADDED_ONE))
         else:
             cmd["qty"] = gen_qty(pick, shape)
         if chance(pick, 4):

@@ -6,7 +6,9 @@ get the same trades, rejections, balances and books byte for byte.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import orjson
 
@@ -20,5 +22,14 @@ def replay_lines(config: ExchangeConfig, lines: Iterable[bytes | str]) -> Iterat
     render, dumps, apply = codec.render, orjson.dumps, engine.apply
     for line in lines:
         for event in apply(decode(line)):
-            yield dumps(render(event))
+            obj = render(event)
+            try:
+                yield dumps(obj)
+            except TypeError:  # an integer beyond 64 bits, such as a cancel naming order_id 10**30
+                yield _dumps_big(obj)
     yield dumps(codec.state(engine))
+
+
+def _dumps_big(obj: Any) -> bytes:
+    """What ``orjson.dumps`` writes, for the values it cannot hold (integers beyond 64 bits)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()

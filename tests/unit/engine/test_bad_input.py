@@ -15,6 +15,7 @@ import pytest
 from tests.unit.engine.test_rules import BASE_CONFIG
 from tradewire.engine import Engine, EventCodec, ExchangeConfig, decode
 from tradewire.engine.snapshot import dump
+from tradewire.replay import replay_lines
 
 CONFIG = ExchangeConfig.from_dict(BASE_CONFIG)
 CODEC = EventCodec(CONFIG)
@@ -180,3 +181,28 @@ def test_bad_input_with_each_kind_of_error_is_rejected_with_its_reason_and_chang
     if "order_id" in expected and expected.get("reason") not in ("unknown_order",):
         engine.next_order_id -= 1  # a valid new_order takes an id even when it is rejected
     assert dump(engine) == before
+
+
+def test_replay_with_a_cancel_naming_an_order_id_beyond_64_bits_echoes_it_in_the_rejection() -> None:
+    huge = 10**30
+    line = json.dumps({"type": "cancel", "user": "alice", "market": "BTC-USDT", "order_id": huge})
+    out = list(replay_lines(CONFIG, [line]))
+    assert json.loads(out[0]) == {
+        "type": "rejected",
+        "user": "alice",
+        "order_id": huge,
+        "reason": "unknown_order",
+    }
+    assert (
+        out[0]
+        == b'{"type":"rejected","order_id":'
+        + str(huge).encode()
+        + b',"user":"alice","reason":"unknown_order"}'
+    )
+
+
+def test_amount_with_many_leading_and_trailing_zeros_but_few_digits_is_accepted() -> None:
+    engine = funded_engine()
+    padded = "0" * 70 + "2." + "0" * 70
+    events = [CODEC.render(e) for e in engine.apply(decode(money("deposit", amount=padded)))]
+    assert events == [{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "2"}]
