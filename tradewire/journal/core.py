@@ -136,10 +136,22 @@ class Core:
         return ops
 
     def replay(self, entries: Sequence[CommandEntry]) -> None:
-        """Apply ``entries`` whose effects are already in Redis: same state, no output."""
-        apply = self.apply
+        """Apply ``entries`` whose effects are already in Redis: the same state as :meth:`batch`
+        reaches, without rendering anything (the views' output is made and dropped)."""
+        engine_apply = self.engine.apply
+        md_apply = self.marketdata.apply
+        accounts_apply = self.accounts.apply
+        balance_of = self._balance_of
+        ts = self.ts
         for entry in entries:
-            apply(entry)
+            command = decode(entry.command)
+            events = engine_apply(command)
+            if entry.ts > ts:
+                ts = entry.ts
+            md_apply(events, ts)
+            accounts_apply(command, events, ts, balance_of)
+        self.ts = ts
+        self.count += len(entries)
         self.accounts.flush()
         self.marketdata.flush()
 

@@ -1,0 +1,329 @@
+"""The engine service end to end: journal -> engine -> published market data, on a real redis-server.
+
+Three measurements, each repeated ``--runs`` times on a fresh redis-server (AOF on, ``appendfsync
+always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own process:
+
+* **throughput**: the journal is filled with the workload of ``bench/workload.py`` (setup phase,
+  then ``--commands`` main-phase commands) before the engine starts; the clock runs from the moment
+  the engine has applied the setup to the moment it has committed the last command, so the figure
+  is sustained commands per second through decode, matching, market data, accounts, events, replies
+  and publications, each batch committed in one MULTI/EXEC.
+* **latency**: with the setup applied, commands are appended at ``--rate`` per second for
+  ``--seconds``; the latency of a command is the time from just before its ``XADD`` is written to
+  the arrival of its reply on ``tw:reply:<src>``. The reply is published in the same MULTI/EXEC as
+  the command's market data, so this is journal-to-publish latency plus one ``XADD`` round trip.
+* **recovery**: a snapshot is written after the setup, then ``--tail`` main-phase commands are
+  appended after it and ``tw:{0}:applied`` set to the last one (as if the engine had applied them and
+  crashed before its next snapshot); the time is :func:`tradewire.journal.recovery.recover` loading
+  the snapshot and silently re-applying the whole tail.
+
+Run from the repository root::
+
+    python bench/pipeline.py                      # all three, 3 runs each
+    python bench/pipeline.py --only recovery --tail 1000000 --runs 3
+
+Prints one line per run and the medians; ``--json FILE`` also writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workload import Workload, command_dict, generate
+
+from tradewire import keys
+from tradewire.engine import ExchangeConfig
+from tradewire.journal.recovery import recover
+from tradewire.journal.wire import Connection, pack
+
+ROOT = Path(__file__).resolve().parents[1]
+FILL_CHUNK = 5_000
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def redis_server(fsync: str) -> Iterator[str]:
+    """A private redis-server (AOF on) in a temporary directory; yields its URL."""
+    directory = Path(tempfile.mkdtemp(prefix="tw-bench-"))
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--appendonly", "yes", "--appendfsync", fsync, "--save", "",
+            "--auto-aof-rewrite-percentage", "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.02)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def engine(url: str, config_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``tradewire engine`` as a child process; stopped with SIGTERM at the end."""
+    env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tradewire.cli", "engine", "--config", str(config_path), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- the journal -----------------------------------------------------------------------------------
+
+
+def command_lines(workload: Workload, ops: Sequence[Any]) -> list[bytes]:
+    return [orjson.dumps(command_dict(op, workload.markets)) for op in ops]
+
+
+async def fill(conn: Connection, lines: Sequence[bytes], ts: int, src: bytes = b"") -> bytes:
+    """Append ``lines`` to the journal (pipelined); return the last entry id."""
+    last = b""
+    for start in range(0, len(lines), FILL_CHUNK):
+        chunk = lines[start : start + FILL_CHUNK]
+        data = b"".join(
+            pack((b"XADD", keys.COMMANDS, b"*", b"c", line, b"ts", b"%d" % ts, b"rid", b"%032x" % i,
+                  b"src", src, b"who", b"bench", b"ip", b"-"))
+            for i, line in enumerate(chunk, start)
+        )  # fmt: skip
+        replies = await conn.raw(data, len(chunk), timeout=120)
+        last = replies[-1]
+    return last
+
+
+async def wait_applied(conn: Connection, target: bytes, timeout: float = 600, poll: float = 0.005) -> float:
+    """Poll ``applied`` until it is ``target``; return the monotonic time it was first seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await conn.call(b"GET", keys.APPLIED) == target:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the engine did not reach {target!r}")
+        await asyncio.sleep(poll)
+
+
+# -- the three measurements ------------------------------------------------------------------------
+
+
+async def throughput(
+    url: str, config_path: Path, workload: Workload, setup: list[bytes], main: list[bytes]
+) -> float:
+    conn = await Connection.open(url, timeout=120)
+    try:
+        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        main_last = await fill(conn, main, 1_700_000_000_000)
+        with engine(url, config_path, "--snapshot-every", "1000000000", "--snapshot-seconds", "100000"):
+            started = await wait_applied(conn, setup_last, poll=0.001)
+            finished = await wait_applied(conn, main_last, poll=0.002)
+        return len(main) / (finished - started)
+    finally:
+        await conn.close()
+
+
+async def latency(
+    url: str, config_path: Path, setup: list[bytes], main: list[bytes], rate: float, seconds: float
+) -> dict[str, float]:
+    conn = await Connection.open(url, timeout=120)
+    subscriber = await Connection.open(url, timeout=120)
+    try:
+        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        with engine(url, config_path):
+            await wait_applied(conn, setup_last)
+            await subscriber.call(b"SUBSCRIBE", b"tw:reply:bench")
+            count = min(len(main), int(rate * seconds))
+            sent_at: list[int] = [0] * count
+            received: list[int] = []
+
+            async def listen() -> None:
+                while len(received) < count:
+                    message = await subscriber.reply(timeout=30)
+                    at = time.perf_counter_ns()
+                    payload = message[2]
+                    rid = orjson.loads(payload)["rid"]
+                    received.append(at - sent_at[int(rid, 16)])
+
+            listener = asyncio.create_task(listen())
+            writer = conn
+            started = time.perf_counter()
+            position = 0
+            while position < count:
+                due = min(count, int((time.perf_counter() - started) * rate) + 1)
+                if due > position:
+                    parts = []
+                    now_ns = time.perf_counter_ns()
+                    ts = time.time_ns() // 1_000_000
+                    for i in range(position, due):
+                        sent_at[i] = now_ns
+                        parts.append(
+                            pack((b"XADD", keys.COMMANDS, b"*", b"c", main[i], b"ts", b"%d" % ts,
+                                  b"rid", b"%032x" % i, b"src", b"bench", b"who", b"bench", b"ip", b"-"))
+                        )  # fmt: skip
+                    await writer.raw(b"".join(parts), due - position)
+                    position = due
+                await asyncio.sleep(0.0005)
+            await asyncio.wait_for(listener, 60)
+        received.sort()
+        return {
+            "p50_ms": received[len(received) // 2] / 1e6,
+            "p99_ms": received[int(len(received) * 0.99)] / 1e6,
+            "max_ms": received[-1] / 1e6,
+            "commands": len(received),
+        }
+    finally:
+        await conn.close()
+        await subscriber.close()
+
+
+async def recovery(
+    url: str, config_path: Path, config: ExchangeConfig, setup: list[bytes], tail: list[bytes], runs: int
+) -> list[float]:
+    conn = await Connection.open(url, timeout=300)
+    try:
+        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        with engine(url, config_path, "--snapshot-every", "1"):
+            await wait_applied(conn, setup_last)
+            while await conn.call(b"HGET", keys.SNAPSHOT, b"pos") != setup_last:
+                await asyncio.sleep(0.05)
+        tail_last = await fill(conn, tail, 1_700_000_000_001)
+        await conn.call(b"SET", keys.APPLIED, tail_last)
+        times = []
+        for _ in range(runs):
+            recovered = await recover(conn, config)
+            assert recovered.replayed == len(tail) and recovered.applied == tail_last
+            times.append(recovered.seconds)
+            print(
+                f"  recovery: snapshot + {recovered.replayed:,} commands in {recovered.seconds:.2f} s",
+                flush=True,
+            )
+        return times
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["throughput", "latency", "recovery"], action="append")
+    parser.add_argument("--commands", type=int, default=200_000, help="main-phase commands for throughput")
+    parser.add_argument("--rate", type=float, default=10_000, help="commands/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
+    parser.add_argument("--tail", type=int, default=1_000_000, help="commands after the snapshot")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fsync", choices=["always", "everysec"], default="always")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    only = set(args.only or ["throughput", "latency", "recovery"])
+
+    needed = max(args.commands, int(args.rate * args.seconds), args.tail if "recovery" in only else 0)
+    print(f"generating the workload ({needed:,} main-phase commands) ...", flush=True)
+    workload = generate(needed, args.seed)
+    config = ExchangeConfig.from_dict(workload.config())
+    setup = command_lines(workload, workload.setup)
+    main_lines = command_lines(workload, workload.main)
+    work = Path(tempfile.mkdtemp(prefix="tw-bench-config-"))
+    config_path = work / "config.json"
+    config_path.write_bytes(orjson.dumps(workload.config()))
+    results: dict[str, Any] = {"fsync": args.fsync, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
+    print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
+
+    if "throughput" in only:
+        rates = []
+        for run in range(args.runs):
+            with redis_server(args.fsync) as url:
+                rate = asyncio.run(throughput(url, config_path, workload, setup, main_lines[: args.commands]))
+            rates.append(rate)
+            print(f"  throughput run {run + 1}: {rate:,.0f} commands/s over {args.commands:,}", flush=True)
+        results["throughput_per_s"] = {"runs": rates, "median": statistics.median(rates)}
+        print(f"throughput: median {statistics.median(rates):,.0f} commands/s")
+
+    if "latency" in only:
+        runs = []
+        for run in range(args.runs):
+            with redis_server(args.fsync) as url:
+                figures = asyncio.run(latency(url, config_path, setup, main_lines, args.rate, args.seconds))
+            runs.append(figures)
+            print(
+                f"  latency run {run + 1} at {args.rate:,.0f}/s: p50 {figures['p50_ms']:.2f} ms, "
+                f"p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms",
+                flush=True,
+            )
+        results["latency"] = {
+            "runs": runs,
+            "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
+        }
+        print(
+            f"latency at {args.rate:,.0f}/s: median p50 {results['latency']['p50_ms_median']:.2f} ms, "
+            f"median p99 {results['latency']['p99_ms_median']:.2f} ms"
+        )
+
+    if "recovery" in only:
+        with redis_server(args.fsync) as url:
+            times = asyncio.run(recovery(url, config_path, config, setup, main_lines[: args.tail], args.runs))
+        results["recovery_s"] = {"runs": times, "median": statistics.median(times), "tail": args.tail}
+        print(f"recovery from snapshot + {args.tail:,} commands: median {statistics.median(times):.2f} s")
+
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
