@@ -41,7 +41,7 @@ class Frames(NamedTuple):
 
 
 def order_frames(order: OrderState, sym: Symbol) -> Frames:
-    cid = json_text(order.client_id)
+    cid = json_text(order.client_id) if order.client_id else _EMPTY
     price = sym.quote_text[order.price]
     quote_qty = sym.quote_text[order.quote_qty]
     time = order.time

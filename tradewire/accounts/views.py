@@ -88,8 +88,8 @@ class _State(msgspec.Struct, array_like=True):
     orders: list[OrderState]
     dirty: list[int]
     cids: list[tuple[str, str, int]]
-    balances: dict[str, dict[str, tuple[int, int]]]
-    dirty_balances: dict[str, dict[str, tuple[str, str]]]
+    balances: list[tuple[str, str, int, int]]
+    dirty_balances: list[tuple[str, str, str, str]]
     stream: list[tuple[Any, ...]]
     """Ops rendered but not flushed; msgpack keeps ``str`` and ``bytes`` apart."""
 
@@ -112,11 +112,11 @@ class Accounts:
         """The fixed text of the orders this batch rendered (``payloads.Frames``)."""
         self.open: dict[int, OrderState] = {}
         """Open orders of all users by order id."""
-        self._balances: dict[str, dict[str, tuple[int, int]]] = {}
+        self._balances: dict[tuple[str, str], tuple[int, int]] = {}
         """The balances last published, to tell which ones a command changed."""
         self._dirty: dict[int, OrderState] = {}
         self._cids: list[tuple[str, str, int]] = []
-        self._dirty_balances: dict[str, dict[str, tuple[str, str]]] = {}
+        self._dirty_balances: dict[tuple[str, str], tuple[str, str]] = {}
         """Balances to write at the flush, as ``(free, locked)`` text."""
         self._stream: list[RedisOp] = []
 
@@ -130,7 +130,7 @@ class Accounts:
         balance_of: BalanceOf,
     ) -> None:
         """Take in one command's events, at exchange time ``ts``."""
-        touched: dict[str, dict[str, None]] = {}
+        touched: list[tuple[str, str]] = []
         last_fill = -1  # a market buy by quote is FILLED at its last trade unless it then expires
         for index, event in enumerate(events):
             kind = type(event)
@@ -181,11 +181,14 @@ class Accounts:
                 cids.setdefault(user, [keys.client_ids(user)]).extend((client_id, order_id))
             for fields in cids.values():
                 ops.append(("HSET", *fields))
-        for user, assets in self._dirty_balances.items():
-            fields = [keys.balances(user)]
-            for asset, (free, locked) in assets.items():
-                fields.append(asset)
-                fields.append(balance_value(free, locked))
+        by_user: dict[str, list[str | bytes | int]] = {}
+        for (user, asset), (free, locked) in self._dirty_balances.items():
+            fields = by_user.get(user)
+            if fields is None:
+                fields = by_user[user] = [keys.balances(user)]
+            fields.append(asset)
+            fields.append(balance_value(free, locked))
+        for fields in by_user.values():
             ops.append(("HSET", *fields))
         ops += self._stream
         self._dirty = {}
@@ -201,8 +204,8 @@ class Accounts:
             orders=[*self.open.values(), *closed],
             dirty=list(self._dirty),
             cids=list(self._cids),
-            balances=self._balances,
-            dirty_balances=self._dirty_balances,
+            balances=[(*key, *value) for key, value in self._balances.items()],
+            dirty_balances=[(*key, *value) for key, value in self._dirty_balances.items()],
             stream=list(self._stream),
         )
         return _encoder.encode(state)
@@ -215,8 +218,10 @@ class Accounts:
         accounts.open = {order.order_id: order for order in state.orders if order.is_open}
         accounts._dirty = {order_id: by_id[order_id] for order_id in state.dirty}
         accounts._cids = [tuple(item) for item in state.cids]  # type: ignore[misc]
-        accounts._balances = {user: dict(assets) for user, assets in state.balances.items()}
-        accounts._dirty_balances = {user: dict(assets) for user, assets in state.dirty_balances.items()}
+        accounts._balances = {(user, asset): (free, locked) for user, asset, free, locked in state.balances}
+        accounts._dirty_balances = {
+            (user, asset): (free, locked) for user, asset, free, locked in state.dirty_balances
+        }
         accounts._stream = [tuple(op) for op in state.stream]
         return accounts
 
@@ -239,7 +244,7 @@ class Accounts:
         command: Command | None,
         e: Accepted,
         ts: int,
-        touched: dict[str, dict[str, None]],
+        touched: list[tuple[str, str]],
         events: Sequence[Event],
     ) -> int:
         sym = self._symbols[e.market]
@@ -264,7 +269,7 @@ class Accounts:
         if e.client_id is not None:
             self._cids.append((e.user, e.client_id, e.order_id))
         self._publish(e.user, execution_report(order, sym, self._frames_of(order, sym), "NEW", ts))
-        _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
+        touched.append((e.user, sym.quote if e.side == "buy" else sym.base))
         if not e.quote_qty:
             return -1
         last_fill = -1
@@ -275,7 +280,7 @@ class Accounts:
                 return -1
         return last_fill
 
-    def _trade(self, e: Trade, ts: int, touched: dict[str, dict[str, None]], last_fill: bool) -> None:
+    def _trade(self, e: Trade, ts: int, touched: list[tuple[str, str]], last_fill: bool) -> None:
         sym = self._symbols[e.market]
         base_text, quote_text = sym.base_text, sym.quote_text
         price, qty, notional = quote_text[e.price], base_text[e.qty], quote_text[e.notional]
@@ -322,21 +327,15 @@ class Accounts:
             self._stream.append(
                 ("XADD", keys.user_trades(user), "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", trade)
             )
-            assets = touched.get(user)
-            if assets is None:
-                assets = touched[user] = {}
-            assets[sym.base] = None
-            assets[sym.quote] = None
+            touched.append((user, sym.base))
+            touched.append((user, sym.quote))
         if e.maker_fee or e.taker_fee:
-            assets = touched.get(FEES_USER)
-            if assets is None:
-                assets = touched[FEES_USER] = {}
-            assets[sym.base] = None
-            assets[sym.quote] = None
+            touched.append((FEES_USER, sym.base))
+            touched.append((FEES_USER, sym.quote))
 
-    def _canceled(self, e: Canceled, ts: int, touched: dict[str, dict[str, None]]) -> None:
+    def _canceled(self, e: Canceled, ts: int, touched: list[tuple[str, str]]) -> None:
         sym = self._symbols[e.market]
-        _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
+        touched.append((e.user, sym.quote if e.side == "buy" else sym.base))
         order = self.open.pop(e.order_id, None)
         if order is None:
             return
@@ -346,13 +345,13 @@ class Accounts:
         self,
         e: Expired,
         ts: int,
-        touched: dict[str, dict[str, None]],
+        touched: list[tuple[str, str]],
         events: Sequence[Event],
         index: int,
         balance_of: BalanceOf,
     ) -> None:
         sym = self._symbols[e.market]
-        _touch(touched, e.user, sym.quote if e.side == "buy" else sym.base)
+        touched.append((e.user, sym.quote if e.side == "buy" else sym.base))
         order = self.open.pop(e.order_id, None)
         if order is None:
             return
@@ -383,6 +382,9 @@ class Accounts:
             return type(before) is Canceled and before.reason == "stp"
         if order.stp != "EXPIRE_TAKER":
             return False
+        # Without anything locked on the other side the user has no order there to meet: skip the scan.
+        if not balance_of(order.user, sym.base if order.side == "BUY" else sym.quote)[1]:
+            return False
         front = self._front(order)
         if front is None or front.user != order.user:
             return False
@@ -395,7 +397,11 @@ class Accounts:
         return bool((budget or 0) * sym.base_scale // front.price // sym.lot)
 
     def _front(self, taker: OrderState) -> OrderState | None:
-        """The first order a taker would meet: best opposite price, then earliest. Scans; rare."""
+        """The first order a taker would meet: best opposite price, then earliest.
+
+        A scan of the open orders, run only for an ``expire_taker`` taker that expired while its user
+        has something locked on the other side.
+        """
         best: OrderState | None = None
         asks = taker.side == "BUY"
         for order in self.open.values():
@@ -409,41 +415,34 @@ class Accounts:
                 best = order
         return best
 
-    def _transfer(self, e: Deposited | Withdrawn, ts: int, touched: dict[str, dict[str, None]]) -> None:
-        _touch(touched, e.user, e.asset)
+    def _transfer(self, e: Deposited | Withdrawn, ts: int, touched: list[tuple[str, str]]) -> None:
+        touched.append((e.user, e.asset))
         delta = e.amount if type(e) is Deposited else -e.amount
         self._publish(e.user, balance_update(ts, self._asset_json[e.asset], self._texts[e.asset][delta]))
 
-    def _balances_changed(self, touched: dict[str, dict[str, None]], ts: int, balance_of: BalanceOf) -> None:
+    def _balances_changed(self, touched: list[tuple[str, str]], ts: int, balance_of: BalanceOf) -> None:
+        """Publish each user's changed balances, and keep them for the flush."""
         known = self._balances
         dirty = self._dirty_balances
         places = self._places
-        for user, assets in touched.items():
-            mine = known.get(user)
-            if mine is None:
-                mine = known[user] = {}
-            changed: list[tuple[str, str, str]] = []
-            for asset in assets:
-                free, locked = value = balance_of(user, asset)
-                if mine.get(asset, _ZERO) == value:
-                    continue
-                mine[asset] = (free, locked)
-                # balances are too varied to memoize: render them afresh, once
-                texts = (to_text(free, places[asset]), to_text(locked, places[asset]) if locked else "0")
-                written = dirty.get(user)
-                if written is None:
-                    written = dirty[user] = {}
-                written[asset] = texts
-                changed.append((self._asset_json[asset], *texts))
-            if changed:
-                self._publish(user, account_position(ts, changed))
-
-
-def _touch(touched: dict[str, dict[str, None]], user: str, asset: str) -> None:
-    assets = touched.get(user)
-    if assets is None:
-        assets = touched[user] = {}
-    assets[asset] = None
+        positions: dict[str, list[tuple[str, str, str]]] = {}
+        for key in dict.fromkeys(touched) if len(touched) > 1 else touched:
+            value = balance_of(*key)
+            if known.get(key, _ZERO) == value:
+                continue
+            free, locked = known[key] = (value[0], value[1])
+            user, asset = key
+            # balances are too varied to memoize: render them afresh, once
+            texts = dirty[key] = (
+                to_text(free, places[asset]),
+                to_text(locked, places[asset]) if locked else "0",
+            )
+            changed = positions.get(user)
+            if changed is None:
+                changed = positions[user] = []
+            changed.append((self._asset_json[asset], *texts))
+        for user, changed in positions.items():
+            self._publish(user, account_position(ts, changed))
 
 
 __all__ = ["Accounts", "BalanceOf"]

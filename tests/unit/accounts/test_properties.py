@@ -73,7 +73,7 @@ def check_against_engine(ex: Exchange, ops: list[RedisOp], traded: dict[int, int
             assert (orjson.loads(written) if written else {"free": "0", "locked": "0"}) == expected
 
 
-def test_views_over_random_streams_agree_with_engine_orders_trades_and_balances() -> None:
+def test_views_with_random_streams_agree_with_engine_orders_trades_and_balances() -> None:
     for seed in range(4):
         ex, ops, traded = run(random_stream(seed, 1500))
         check_against_engine(ex, ops, traded)
@@ -81,7 +81,7 @@ def test_views_over_random_streams_agree_with_engine_orders_trades_and_balances(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(command_streams())
-def test_views_over_generated_streams_agree_with_engine(lines: list[str]) -> None:
+def test_views_with_generated_streams_agree_with_engine(lines: list[str]) -> None:
     ex, ops, traded = run(lines)
     check_against_engine(ex, ops, traded)
 
@@ -109,7 +109,7 @@ def test_views_with_same_input_give_identical_ops() -> None:
     assert run(lines, batch=10)[1] == run(lines, batch=10)[1]
 
 
-def test_views_restored_from_state_continue_exactly_as_the_original() -> None:
+def test_views_with_restored_state_continue_exactly_as_the_original() -> None:
     lines = random_stream(7, 1600)
     for cut, flushed in ((800, True), (801, False)):
         original = Exchange()
@@ -146,7 +146,7 @@ class _StpWatchingReference(Reference):
         return plan
 
 
-def test_views_tell_self_trade_expiry_from_plain_expiry_as_the_reference_model_does() -> None:
+def test_views_with_expired_takers_tell_self_trade_expiry_as_the_reference_model_does() -> None:
     checked = {"EXPIRED": 0, "EXPIRED_IN_MATCH": 0}
     for seed in range(6):
         lines = random_stream(100 + seed, 1500)

@@ -14,7 +14,7 @@ from tradewire.engine.events import Trade
 from tradewire.keys import RedisOp
 
 
-def test_ops_in_multi_batches_leave_redis_agreeing_with_the_engine(redis_client: redis.Redis) -> None:
+def test_ops_with_multi_batches_leave_redis_agreeing_with_the_engine(redis_client: redis.Redis) -> None:
     subscriber = redis_client.pubsub()  # type: ignore[no-untyped-call]
     subscriber.psubscribe("tw:user:*")
     assert subscriber.get_message(timeout=5) is not None  # the psubscribe confirmation

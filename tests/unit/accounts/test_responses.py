@@ -31,7 +31,7 @@ def spec_events(ex: Exchange) -> list[dict[str, object]]:
     return rendered
 
 
-def test_order_response_over_random_streams_matches_the_record_the_views_wrote() -> None:
+def test_order_response_with_random_streams_matches_the_record_the_views_wrote() -> None:
     compared = 0
     for seed in range(3):
         ex = Exchange()
@@ -80,7 +80,7 @@ def test_order_response_over_random_streams_matches_the_record_the_views_wrote()
     assert compared > 500
 
 
-def test_order_response_types_ack_and_result_leave_out_fields() -> None:
+def test_order_response_with_ack_and_result_types_leaves_out_fields() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     line = (
@@ -105,7 +105,7 @@ def test_order_response_types_ack_and_result_leave_out_fields() -> None:
     assert binance_order_response(command, events, ex.ts, CONFIG)["fills"] == []
 
 
-def test_order_response_of_refused_order_raises_with_binance_error() -> None:
+def test_order_response_with_refused_order_raises_binance_error() -> None:
     ex = Exchange()
     line = (
         '{"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",'
@@ -123,7 +123,7 @@ def test_order_response_of_refused_order_raises_with_binance_error() -> None:
     }
 
 
-def test_cancel_response_from_record_reports_canceled_with_original_client_id() -> None:
+def test_cancel_response_with_open_record_reports_canceled_and_original_client_id() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ops = ex.limit("alice", "buy", "1", "100", client_id="keep")
@@ -163,7 +163,7 @@ def test_binance_error_with_every_reason_the_engine_uses_is_a_known_error() -> N
     assert binance_error("no_such_reason") == UNKNOWN_REASON
 
 
-def test_rejection_of_accepted_order_events_is_none() -> None:
+def test_rejection_with_accepted_order_is_none() -> None:
     assert rejection([{"type": "accepted", "order_id": 1, "user": "a", "market": "BTC-USDT"}]) is None
     error = rejection([{"type": "rejected", "order_id": 1, "user": "a", "reason": "fok_unfillable"}])
     assert error is not None and error.code == -2010

@@ -13,7 +13,7 @@ from tests.unit.accounts.harness import (
 )
 
 
-def test_resting_limit_order_with_no_match_is_recorded_new_and_listed_open() -> None:
+def test_limit_order_with_no_match_is_recorded_new_and_listed_open() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ops = ex.limit("alice", "buy", "1", "100", client_id="mine")
@@ -44,7 +44,7 @@ def test_resting_limit_order_with_no_match_is_recorded_new_and_listed_open() -> 
     assert position["B"] == [{"a": "USDT", "f": "900", "l": "100"}]
 
 
-def test_order_without_client_id_has_empty_client_order_id_and_no_cid_entry() -> None:
+def test_order_with_no_client_id_has_empty_client_order_id_and_no_cid_entry() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ops = ex.limit("alice", "buy", "1", "100")
@@ -52,7 +52,7 @@ def test_order_without_client_id_has_empty_client_order_id_and_no_cid_entry() ->
     assert ops_on(ops, "HSET", "tw:cid:alice") == []
 
 
-def test_full_fill_closes_both_orders_with_fills_commissions_and_balances() -> None:
+def test_orders_with_full_fill_close_with_fills_commissions_and_balances() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -128,7 +128,7 @@ def test_full_fill_closes_both_orders_with_fills_commissions_and_balances() -> N
     assert position["B"] == [{"a": "BTC", "f": "0", "l": "0"}, {"a": "USDT", "f": "99.8", "l": "0"}]
 
 
-def test_partial_fills_accumulate_quantity_and_quote_at_maker_price() -> None:
+def test_order_with_partial_fills_accumulates_quantity_and_quote_at_maker_price() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -160,7 +160,7 @@ def test_partial_fills_accumulate_quantity_and_quote_at_maker_price() -> None:
     assert ex.accounts.open.keys() == {1}
 
 
-def test_cancel_of_partly_filled_order_records_canceled_and_unlists_it() -> None:
+def test_cancel_with_partly_filled_order_records_canceled_and_unlists_it() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -183,14 +183,14 @@ def test_cancel_of_partly_filled_order_records_canceled_and_unlists_it() -> None
     assert ex.accounts.open == {}
 
 
-def test_cancel_of_unknown_order_produces_no_ops() -> None:
+def test_cancel_with_unknown_order_produces_no_ops() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     assert ex.send(type="cancel", user="alice", market="BTC-USDT", order_id=7) == []
     assert ex.send(type="cancel", user="alice", market="BTC-USDT", client_id="nope") == []
 
 
-def test_rejected_order_gets_no_record_and_no_ops() -> None:
+def test_order_with_reject_gets_no_record_and_no_ops() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="10")
     assert ex.limit("alice", "buy", "1", "100") == []
@@ -198,7 +198,7 @@ def test_rejected_order_gets_no_record_and_no_ops() -> None:
     assert ex.accounts.open == {}
 
 
-def test_ioc_remainder_after_partial_fill_is_expired_and_unlocked() -> None:
+def test_ioc_with_remainder_after_partial_fill_is_expired_and_unlocked() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -218,7 +218,7 @@ def test_ioc_remainder_after_partial_fill_is_expired_and_unlocked() -> None:
     assert balances(ops, "bob")["BTC"] == {"free": "0.5", "locked": "0"}
 
 
-def test_fok_fill_and_post_only_record_their_types() -> None:
+def test_orders_with_fok_and_post_only_record_their_types() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -228,7 +228,7 @@ def test_fok_fill_and_post_only_record_their_types() -> None:
     assert (records(ops, "bob")[2]["status"], records(ops, "bob")[2]["timeInForce"]) == ("FILLED", "FOK")
 
 
-def test_expire_maker_ends_own_resting_order_in_match_and_taker_rests() -> None:
+def test_stp_with_expire_maker_ends_own_resting_order_in_match_and_taker_rests() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.limit("alice", "sell", "1", "100")
@@ -243,7 +243,7 @@ def test_expire_maker_ends_own_resting_order_in_match_and_taker_rests() -> None:
     assert kinds == [(2, "NEW", "NEW"), (1, "TRADE_PREVENTION", "EXPIRED_IN_MATCH")]
 
 
-def test_expire_taker_on_resting_limit_taker_ends_taker_in_match() -> None:
+def test_stp_with_expire_taker_on_gtc_taker_ends_taker_in_match() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.limit("alice", "sell", "1", "100")
@@ -255,7 +255,7 @@ def test_expire_taker_on_resting_limit_taker_ends_taker_in_match() -> None:
     assert ex.accounts.open.keys() == {1}
 
 
-def test_expire_taker_ioc_meeting_own_order_after_a_fill_ends_in_match() -> None:
+def test_stp_with_expire_taker_ioc_meeting_own_order_after_a_fill_ends_in_match() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.fund("bob", BTC="1")
@@ -267,7 +267,7 @@ def test_expire_taker_ioc_meeting_own_order_after_a_fill_ends_in_match() -> None
     assert reports(ops, "alice")[-1]["x"] == "TRADE_PREVENTION"
 
 
-def test_expire_taker_ioc_stopped_by_its_limit_before_own_order_is_plainly_expired() -> None:
+def test_stp_with_expire_taker_ioc_stopped_by_its_limit_is_plainly_expired() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.fund("bob", BTC="1")
@@ -277,7 +277,7 @@ def test_expire_taker_ioc_stopped_by_its_limit_before_own_order_is_plainly_expir
     assert records(ops, "alice")[3]["status"] == "EXPIRED"
 
 
-def test_expire_taker_ioc_with_another_users_order_in_front_is_plainly_expired() -> None:
+def test_stp_with_expire_taker_ioc_and_other_users_order_in_front_is_plainly_expired() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.fund("bob", BTC="1")
@@ -289,7 +289,7 @@ def test_expire_taker_ioc_with_another_users_order_in_front_is_plainly_expired()
     assert records(ops, "alice")[4]["status"] == "EXPIRED"
 
 
-def test_expire_both_ends_maker_and_taker_in_match() -> None:
+def test_stp_with_expire_both_ends_maker_and_taker_in_match() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.limit("alice", "sell", "1", "100")
@@ -310,7 +310,7 @@ def test_expire_both_ends_maker_and_taker_in_match() -> None:
     )
 
 
-def test_market_sell_expire_taker_meeting_own_bid_ends_in_match() -> None:
+def test_stp_with_market_sell_expire_taker_meeting_own_bid_ends_in_match() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
     ex.limit("alice", "buy", "1", "100")
@@ -326,7 +326,7 @@ def test_market_sell_expire_taker_meeting_own_bid_ends_in_match() -> None:
     assert records(ops, "alice")[2]["status"] == "EXPIRED_IN_MATCH"
 
 
-def test_market_buy_by_quote_that_spends_it_all_is_filled_with_bought_qty_as_orig_qty() -> None:
+def test_market_buy_with_quote_spent_is_filled_with_bought_qty_as_orig_qty() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -342,7 +342,7 @@ def test_market_buy_by_quote_that_spends_it_all_is_filled_with_bought_qty_as_ori
     assert records(ops, "bob")[1]["status"] == "PARTIALLY_FILLED"
 
 
-def test_market_buy_by_quote_beyond_the_book_is_expired_after_its_fills() -> None:
+def test_market_buy_with_quote_beyond_the_book_is_expired_after_its_fills() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
@@ -369,7 +369,7 @@ def test_market_buy_by_quote_beyond_the_book_is_expired_after_its_fills() -> Non
     }
 
 
-def test_deposit_and_withdraw_publish_balance_update_then_account_position() -> None:
+def test_transfers_with_deposit_and_withdraw_publish_balance_update_then_account_position() -> None:
     ex = Exchange()
     ops = ex.send(type="deposit", user="alice", asset="BTC", amount="1.5")
     update, position = published(ops, "alice")
@@ -391,7 +391,7 @@ def test_deposit_and_withdraw_publish_balance_update_then_account_position() -> 
     assert balances(ops, "alice") == {"BTC": {"free": "1.25", "locked": "0"}}
 
 
-def test_market_order_that_changes_no_balance_publishes_no_account_position() -> None:
+def test_market_order_with_no_balance_change_publishes_no_account_position() -> None:
     ex = Exchange()
     ex.fund("alice", BTC="1")
     ops = ex.send(type="new_order", user="alice", market="BTC-USDT", side="sell", kind="market", qty="1")
@@ -411,7 +411,7 @@ def test_self_trade_with_stp_none_appends_both_sides_to_the_users_trades() -> No
     assert xadd[2:7] == ("MAXLEN", "~", 10_000, "*", "t")
 
 
-def test_batch_flush_writes_each_orders_final_record_once() -> None:
+def test_flush_with_batch_of_commands_writes_each_orders_final_record_once() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ex.fund("bob", BTC="1")
