@@ -125,6 +125,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("GET", f"{API}/depth", _public(public.depth), _depth_weight, "none",
              "Order book snapshot with lastUpdateId (limit up to 5000)."),
     Endpoint("GET", f"{API}/trades", _public(public.trades), 25, "none", "Recent trades (up to 1000)."),
+    Endpoint("GET", f"{API}/aggTrades", _public(public.agg_trades), 4, "none",
+             "Recent trades in the aggregate shape (one trade per item)."),
     Endpoint("GET", f"{API}/klines", _public(public.klines), 2, "none", "Candlesticks (1m 5m 15m 1h 4h 1d)."),
     Endpoint("GET", f"{API}/ticker/24hr", _public(public.ticker_24hr), _all_or_one(2, 80), "none",
              "Rolling 24-hour statistics."),

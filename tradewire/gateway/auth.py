@@ -88,11 +88,24 @@ def check_time(params: dict[str, str], now_ms: int) -> None:
         raise errors.error(errors.OUTSIDE_RECV_WINDOW)
 
 
+def _parse_form(raw: bytes, into: dict[str, str]) -> None:
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        into.update(parse_qsl(text, keep_blank_values=True))
+        return
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            into[name] = value
+
+
 def parse_params(query: bytes, body: bytes) -> dict[str, str]:
     """All parameters of a request, query and form body together (the body wins on a clash)."""
-    params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    params: dict[str, str] = {}
+    if query:
+        _parse_form(query, params)
     if body:
-        params.update(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+        _parse_form(body, params)
     return params
 
 

@@ -12,6 +12,7 @@ from tradewire import __version__
 PARAMETERS: dict[str, list[str]] = {
     "/api/v3/depth": ["symbol", "limit"],
     "/api/v3/trades": ["symbol", "limit"],
+    "/api/v3/aggTrades": ["symbol", "fromId", "startTime", "endTime", "limit"],
     "/api/v3/klines": ["symbol", "interval", "startTime", "endTime", "limit"],
     "/api/v3/ticker/24hr": ["symbol", "symbols"],
     "/api/v3/ticker/price": ["symbol", "symbols"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import string
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -24,7 +23,6 @@ from tradewire.gateway.errors import ApiError
 
 _NUMBER: Final = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
 _CLIENT_ID: Final = re.compile(r"\A[.A-Za-z0-9_-]{1,36}\Z")
-_ALPHABET: Final = string.ascii_letters + string.digits
 SIDES: Final = {"BUY": "buy", "SELL": "sell"}
 TIFS: Final = ("GTC", "IOC", "FOK")
 STP: Final = {"NONE": "none", "EXPIRE_TAKER": "expire_taker", "EXPIRE_MAKER": "expire_maker",
@@ -35,7 +33,7 @@ ResponseType = Literal["ACK", "RESULT", "FULL"]
 
 def new_client_order_id() -> str:
     """A client order id for an order that came without one (Binance generates 22 characters)."""
-    return "tw" + "".join(secrets.choice(_ALPHABET) for _ in range(20))
+    return "tw" + secrets.token_hex(10)
 
 
 def required(params: Mapping[str, str], name: str) -> str:

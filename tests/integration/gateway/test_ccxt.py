@@ -1,0 +1,185 @@
+"""ccxt's ``binance`` class, REST and ``ccxt.pro`` WebSocket, pointed at a tradewire gateway.
+
+Only the base URLs change, as a trader would change them: ``urls['api']`` public/private to the
+gateway's ``/api/v3`` and the spot WebSocket to its ``/stream`` (ccxt appends ``/<n>`` and
+subscribes with frames; a URL without ``/stream`` would make it treat the market as non-spot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import ccxt
+import ccxt.pro
+import httpx
+import pytest
+
+from tests.fixtures.exchange import Exchange
+from tests.integration.gateway.conftest import Trader, new_trader
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def configure(client: Any, ex: Exchange) -> Any:
+    api = dict(client.urls["api"])
+    api["public"] = f"{ex.http_url}/api/v3"
+    api["private"] = f"{ex.http_url}/api/v3"
+    if isinstance(api.get("ws"), dict):
+        api["ws"] = {**api["ws"], "spot": f"{ex.ws_url}/stream"}
+    client.urls["api"] = api
+    client.options["fetchMarkets"] = {"types": ["spot"]}
+    client.options["fetchCurrencies"] = False
+    client.options["fetchMargins"] = False
+    client.has["fetchCurrencies"] = False
+    return client
+
+
+def rest_client(ex: Exchange, trader: Trader) -> Any:
+    client = configure(ccxt.binance({"apiKey": trader.user.api_key, "secret": trader.user.api_secret}), ex)
+    client.load_markets()
+    return client
+
+
+@pytest.fixture
+def pair(module_exchange: Exchange) -> Iterator[tuple[Any, Any]]:
+    yield (
+        rest_client(module_exchange, new_trader(module_exchange)),
+        rest_client(module_exchange, new_trader(module_exchange)),
+    )
+
+
+def test_load_markets_with_spot_only_options_finds_the_demo_markets(module_exchange: Exchange) -> None:
+    client = configure(ccxt.binance(), module_exchange)
+    markets = client.load_markets()
+    assert {"BTC/USDT", "ETH/USDT"} <= set(markets)
+    btc = markets["BTC/USDT"]
+    assert btc["spot"] and btc["precision"]["price"] == 0.01 and btc["limits"]["cost"]["min"] == 5
+
+
+def test_orders_balances_and_trades_through_ccxt_rest(pair: tuple[Any, Any]) -> None:
+    maker, taker = pair
+    sell = maker.create_order("ETH/USDT", "limit", "sell", 2, 2500)
+    assert sell["status"] == "open" and sell["id"]
+    assert [o["id"] for o in maker.fetch_open_orders("ETH/USDT")] == [sell["id"]]
+    buy = taker.create_order("ETH/USDT", "market", "buy", 0.5)
+    assert buy["status"] == "closed" and buy["filled"] == 0.5
+    book = taker.fetch_order_book("ETH/USDT")
+    assert [2500.0, 1.5] in book["asks"]
+    trades = taker.fetch_trades("ETH/USDT")
+    assert trades[-1]["price"] == 2500 and trades[-1]["amount"] == 0.5
+    mine = taker.fetch_my_trades("ETH/USDT")
+    assert len(mine) == 1 and mine[0]["side"] == "buy"
+    balance = taker.fetch_balance()
+    assert balance["ETH"]["free"] == pytest.approx(1000 + 0.5 - 0.0005)
+    fetched = maker.fetch_order(sell["id"], "ETH/USDT")
+    assert fetched["filled"] == 0.5 and fetched["status"] == "open"
+    canceled = maker.cancel_order(sell["id"], "ETH/USDT")
+    assert canceled["status"] == "canceled"
+    assert maker.fetch_open_orders("ETH/USDT") == []
+    assert len(maker.fetch_orders("ETH/USDT")) == 1
+    assert taker.fetch_ticker("ETH/USDT")["last"] == 2500
+    candles = taker.fetch_ohlcv("ETH/USDT", "1m")
+    assert candles[-1][4] == 2500
+
+
+def test_ccxt_errors_with_refused_orders_are_ccxt_exceptions(pair: tuple[Any, Any]) -> None:
+    maker, _ = pair
+    with pytest.raises(ccxt.InsufficientFunds):
+        maker.create_order("BTC/USDT", "limit", "buy", 90, 60000)
+    with pytest.raises(ccxt.OrderNotFound):
+        maker.cancel_order("999999", "BTC/USDT")
+
+
+async def _burst(ex: Exchange, traders: list[Trader], orders: int, seed: int) -> None:
+    rng = random.Random(seed)
+
+    async def one(client: httpx.AsyncClient, trader: Trader, params: dict[str, Any]) -> None:
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-MBX-APIKEY": trader.user.api_key}
+        r = await client.post("/api/v3/order", content=trader.sign(params), headers=headers)
+        assert r.status_code in (200, 400), r.text
+
+    async with httpx.AsyncClient(base_url=ex.http_url, timeout=30) as client:
+        pending: list[Any] = []
+        for _ in range(orders):
+            trader = rng.choice(traders)
+            side = rng.choice(["BUY", "SELL"])
+            price = f"{rng.randint(9_900, 10_100) / 10:.1f}"
+            params = {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                      "quantity": f"{rng.randint(1, 50) / 1000:.3f}", "price": price}  # fmt: skip
+            pending.append(one(client, trader, params))
+            if len(pending) >= 32:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+
+
+def _levels(levels: list[list[Any]]) -> list[tuple[float, float]]:
+    return [(float(price), float(qty)) for price, qty in levels]
+
+
+@pytest.mark.asyncio
+async def test_watch_order_book_through_a_burst_of_orders_equals_the_engine_book(
+    module_exchange: Exchange,
+) -> None:
+    ex = module_exchange
+    traders = [new_trader(ex) for _ in range(3)]
+    watcher = configure(ccxt.pro.binance(), ex)
+    latest: dict[str, Any] = {}
+
+    async def follow() -> None:
+        while True:
+            latest["book"] = await watcher.watch_order_book("BTC/USDT")
+
+    try:
+        await watcher.load_markets()
+        latest["book"] = await watcher.watch_order_book("BTC/USDT")
+        following = asyncio.create_task(follow())
+        await _burst(ex, traders, 2000, seed=7)
+        async with httpx.AsyncClient(base_url=ex.http_url) as http:
+            for _ in range(100):
+                snapshot = (
+                    await http.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 5000})
+                ).json()
+                if latest["book"]["nonce"] == snapshot["lastUpdateId"]:
+                    break
+                await asyncio.sleep(0.1)
+        assert not following.done(), following.exception()
+        following.cancel()
+        book = latest["book"]
+        assert book["nonce"] == snapshot["lastUpdateId"]
+        assert _levels(book["bids"]) == _levels(snapshot["bids"])
+        assert _levels(book["asks"]) == _levels(snapshot["asks"])
+        assert len(snapshot["bids"]) + len(snapshot["asks"]) > 10
+    finally:
+        await watcher.close()
+
+
+@pytest.mark.asyncio
+async def test_watch_trades_ticker_and_ohlcv_receive_a_trade(module_exchange: Exchange) -> None:
+    ex = module_exchange
+    maker, taker = new_trader(ex), new_trader(ex)
+    watcher = configure(ccxt.pro.binance(), ex)
+    try:
+        await watcher.load_markets()
+        trades = asyncio.create_task(watcher.watch_trades("ETH/USDT"))
+        ticker = asyncio.create_task(watcher.watch_ticker("ETH/USDT"))
+        ohlcv = asyncio.create_task(watcher.watch_ohlcv("ETH/USDT", "1m"))
+        await asyncio.sleep(0.5)  # the subscriptions are confirmed before the trade happens
+        r = maker.order(
+            symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.3", price="2600"
+        )
+        assert r.status_code == 200
+        r = taker.order(
+            symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.3", price="2600"
+        )
+        assert r.json()["status"] == "FILLED", r.text
+        got = await asyncio.wait_for(trades, 10)
+        assert got[-1]["price"] == 2600 and got[-1]["amount"] == 0.3 and got[-1]["side"] == "buy"
+        assert (await asyncio.wait_for(ticker, 10))["last"] == 2600
+        candles = await asyncio.wait_for(ohlcv, 10)
+        assert candles[-1][4] == 2600
+    finally:
+        await watcher.close()
