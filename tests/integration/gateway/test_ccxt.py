@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-import ccxt
-import ccxt.pro
+import ccxt  # type: ignore[import-untyped]
+import ccxt.pro  # type: ignore[import-untyped]
 import httpx
 import pytest
 
