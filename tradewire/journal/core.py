@@ -26,14 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-import orjson
 
 from tradewire import keys
 from tradewire.accounts import Accounts
 from tradewire.bus.publish import load_op, publish_op
-from tradewire.engine import Engine, EventCodec, ExchangeConfig, Rejected, Trade, decode
+from tradewire.engine import Engine, ExchangeConfig, Rejected, Trade, decode
 from tradewire.engine import snapshot as engine_snapshot
 from tradewire.journal.entries import CommandEntry, events_op, reply_payload
+from tradewire.journal.render import EventsRenderer
 from tradewire.marketdata.builder import MarketData
 
 Op = tuple[bytes | str | int, ...]
@@ -81,7 +81,7 @@ class Core:
         self.engine = engine or Engine(config)
         self.marketdata = marketdata or MarketData(config)
         self.accounts = accounts or Accounts(config)
-        self.codec = EventCodec(config)
+        self.render = EventsRenderer(config).render
         self.ts = ts
         self.count = count
         self._balances = self.engine.balances
@@ -108,8 +108,7 @@ class Core:
             for event in events:
                 if type(event) is Trade:
                     stats.trades[event.market] = stats.trades.get(event.market, 0) + 1
-        render = self.codec.render
-        return orjson.dumps([render(event) for event in events])
+        return self.render(events)
 
     def batch(
         self, entries: Sequence[CommandEntry], epoch: bytes, stats: BatchStats | None = None

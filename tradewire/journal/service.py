@@ -184,38 +184,57 @@ class EngineService:
     async def run(self) -> None:
         """Recover, then apply batches until :attr:`stopping` is set."""
         await self.start()
-        self.state = "live"
-        log.info("engine live", applied=self.applied.decode(), epoch=self.epoch.decode())
-        pending: asyncio.Task[list[CommandEntry]] | None = None
+        try:
+            while True:
+                self.state = "live"
+                log.info("engine live", applied=self.applied.decode(), epoch=self.epoch.decode())
+                try:
+                    await self._live()
+                    return
+                except JournalRewound as exc:
+                    log.error("redis lost committed writes; recovering again", error=str(exc))
+                    await self._drop_reader()
+                    await self._recover_after_rewind()
+        finally:
+            await self.close()
+
+    async def _live(self) -> None:
+        """The loop of the module's docstring, with two overlaps: the next batch is read while this
+        one is applied, and this one is applied while Redis runs the previous one's transaction
+        (sent on one connection, transactions run in order; each waits for the one before)."""
+        pending: asyncio.Future[list[CommandEntry]] | None = None
+        inflight: asyncio.Future[None] | None = None
+        position = self.applied
         try:
             while not self.stopping.is_set():
                 if pending is None:
-                    pending = asyncio.ensure_future(self._read(self.applied))
+                    pending = asyncio.ensure_future(self._read(position))
                 entries = await pending
                 pending = None
                 if entries:
-                    # Read the next batch while this one is applied and committed.
                     generation = self._read_generation
-                    pending = asyncio.ensure_future(self._read(entries[-1].entry_id))
-                    try:
-                        await self._process(entries, generation)
-                    except JournalRewound as exc:
-                        log.error("redis lost committed writes; recovering again", error=str(exc))
-                        pending.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, WireError):
-                            await pending
-                        pending = None
-                        await self._drop_reader()
-                        await self._recover_after_rewind()
-                        self.state = "live"
-                        continue
-                await self._housekeeping()
+                    position = entries[-1].entry_id
+                    pending = asyncio.ensure_future(self._read(position))
+                    ops, snapshot = self._prepare(entries)
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.ensure_future(
+                        self._commit(ops, position, verify=generation != self._generation, snapshot=snapshot)
+                    )
+                if time.monotonic() - self._housekeeping_at >= HEARTBEAT_SECONDS or not entries:
+                    if inflight is not None:
+                        await inflight
+                        inflight = None
+                    await self._housekeeping()
+            if inflight is not None:
+                await inflight
+                inflight = None
         finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WireError):
-                    await pending
-            await self.close()
+            for future in (pending, inflight):
+                if future is not None and not future.done():
+                    future.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, WireError, JournalRewound):
+                        await future
 
     async def _drop_reader(self) -> None:
         if self._reader is not None:
@@ -248,36 +267,39 @@ class EngineService:
                 continue
             return parse_page(reply[0][1]) if reply else []
 
-    async def _process(self, entries: list[CommandEntry], generation: int) -> None:
-        """Apply and commit one batch read when :attr:`_generation` was ``generation``."""
+    def _prepare(self, entries: list[CommandEntry]) -> tuple[list[Op], bool]:
+        """Apply one batch to the core: its transaction, and whether it carries a snapshot."""
         core = self.core
         assert core is not None
         stats = BatchStats()
         started = time.perf_counter()
         ops = core.batch(entries, self.epoch, stats)
-        applied = time.perf_counter()
-        last = entries[-1].entry_id
+        ENGINE_APPLY_SECONDS.observe((time.perf_counter() - started) / len(entries))
         self._since_snapshot += len(entries)
         snapshot = self._snapshot_due()
         if snapshot:
-            ops += core.snapshot_ops(last)
-        await self._commit(ops, last, verify=generation != self._generation)
-        if snapshot:
-            self._snapshot_written()
-        committed = time.perf_counter()
-        ENGINE_APPLY_SECONDS.observe((applied - started) / len(entries))
-        JOURNAL_APPEND_SECONDS.observe(committed - applied)
+            ops += core.snapshot_ops(entries[-1].entry_id)
+            self._since_snapshot = 0
+            self._snapshot_at = time.monotonic()
         for (outcome, reason), count in stats.outcomes.items():
             COMMANDS.labels(outcome, reason).inc(count)
         for market, count in stats.trades.items():
             TRADES.labels(market).inc(count)
+        return ops, snapshot
 
-    async def _commit(self, ops: list[Op], last: bytes, *, verify: bool) -> None:
+    async def _commit(self, ops: list[Op], last: bytes, *, verify: bool, snapshot: bool = False) -> None:
         """Run the batch's transaction exactly once, however long Redis takes to take it.
 
         ``verify``: a connection was opened since the batch was read, so Redis may have restarted
         in between and lost the batch's commands (``appendfsync everysec``); check before sending.
         """
+        started = time.perf_counter()
+        await self._commit_once(ops, last, verify=verify)
+        JOURNAL_APPEND_SECONDS.observe(time.perf_counter() - started)
+        if snapshot:
+            self._snapshot_written()
+
+    async def _commit_once(self, ops: list[Op], last: bytes, *, verify: bool) -> None:
         delay = 0.05
         while True:
             if verify:
@@ -330,8 +352,6 @@ class EngineService:
         )
 
     def _snapshot_written(self) -> None:
-        self._since_snapshot = 0
-        self._snapshot_at = time.monotonic()
         log.info("snapshot written", pos=self.applied.decode())
 
     async def _housekeeping(self) -> None:
@@ -344,6 +364,8 @@ class EngineService:
         assert core is not None
         if self._snapshot_due():
             ops = core.snapshot_ops(self.applied)
+            self._since_snapshot = 0
+            self._snapshot_at = time.monotonic()
             await self._retrying("writing a snapshot", lambda c: c.pipeline(ops))
             self._snapshot_written()
         beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
