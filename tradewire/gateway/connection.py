@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from typing import Any, Final, cast
 from urllib.parse import parse_qs, unquote
@@ -92,6 +93,9 @@ class Connection(asyncio.Protocol):
         self.ip = peer[0] if isinstance(peer, tuple) and peer else "-"
         self.server_state.connections.add(self)
         transport.set_write_buffer_limits(high=self.limits.send_buffer, low=self.limits.send_buffer // 4)
+        sock = transport.get_extra_info("socket")
+        if self.limits.socket_send_buffer and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)

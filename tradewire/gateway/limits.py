@@ -9,8 +9,9 @@ round trip per request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
 
 from tradewire.gateway.errors import ApiError
 
@@ -34,9 +35,24 @@ class Limits:
     """Bytes a connection may have waiting in its transport before it counts as slow."""
     backlog_bytes: int = 4 * 1024 * 1024
     """Bytes a slow connection may hold queued (after conflation) before it is closed."""
+    socket_send_buffer: int = 0
+    """``SO_SNDBUF`` of WebSocket sockets in bytes; 0 leaves the kernel's (auto-tuned) default."""
     ping_interval: float = 20.0
     idle_timeout: float = 60.0
     """Seconds a connection may stay with no stream, no user data and no message before it is closed."""
+
+
+def limits_from_env(env: Mapping[str, str]) -> Limits:
+    """:class:`Limits` with overrides from ``TRADEWIRE_LIMIT_<FIELD>`` environment variables.
+
+    For example ``TRADEWIRE_LIMIT_CONNECTIONS_PER_IP=50`` or ``TRADEWIRE_LIMIT_PING_INTERVAL=5``.
+    """
+    overrides: dict[str, Any] = {}
+    for item in fields(Limits):
+        raw = env.get(f"TRADEWIRE_LIMIT_{item.name.upper()}")
+        if raw:
+            overrides[item.name] = float(raw) if item.type in ("float", float) else int(raw)
+    return Limits(**overrides)
 
 
 class WeightWindow:

@@ -16,21 +16,10 @@ import uvicorn
 
 from tradewire.gateway.app import create_app
 from tradewire.gateway.connection import Connection
-from tradewire.gateway.limits import Limits
+from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.service import Gateway
 from tradewire.ops.logging import configure_logging
 from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis
-
-
-def limits_from_env() -> Limits:
-    """Limits, with ``TRADEWIRE_WS_CONNECTIONS_PER_IP`` and ``TRADEWIRE_REST_WEIGHT_PER_MINUTE`` overrides."""
-    base = Limits()
-    per_ip = os.environ.get("TRADEWIRE_WS_CONNECTIONS_PER_IP")
-    weight = os.environ.get("TRADEWIRE_REST_WEIGHT_PER_MINUTE")
-    return Limits(
-        connections_per_ip=int(per_ip) if per_ip else base.connections_per_ip,
-        weight_per_minute=int(weight) if weight else base.weight_per_minute,
-    )
 
 
 def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
@@ -57,6 +46,6 @@ def main(host: str, port: int, data_dir: Path | None) -> None:
     except RuntimeSetupError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    gateway = Gateway(url, data_dir_or_default(data_dir), limits_from_env())
+    gateway = Gateway(url, data_dir_or_default(data_dir), limits_from_env(os.environ))
     server = build_server(host, port, gateway)
     server.run()

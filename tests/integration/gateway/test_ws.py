@@ -1,0 +1,321 @@
+"""WebSocket streams against a real exchange: names, control frames, the snapshot procedure, resume,
+batched frames, user data and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import zlib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import pytest_asyncio
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.fixtures.exchange import Exchange
+from tests.integration.gateway.conftest import Trader, new_trader
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
+
+LIMITS = {
+    "TRADEWIRE_LIMIT_CONNECTIONS_PER_IP": "40",
+    "TRADEWIRE_LIMIT_MESSAGES_PER_SECOND": "20",
+    "TRADEWIRE_LIMIT_STREAMS_PER_CONNECTION": "8",
+}
+
+
+@pytest.fixture(scope="module")
+def ws_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """Two gateways on one exchange, with small limits so that tests can reach them."""
+    with Exchange(Path(tmp_path_factory.mktemp("ws")), gateways=2, gateway_env=LIMITS) as ex:
+        yield ex
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def pair(ws_exchange: Exchange) -> tuple[Trader, Trader]:
+    return new_trader(ws_exchange), new_trader(ws_exchange)
+
+
+async def recv_json(ws: ClientConnection, timeout: float = 10.0) -> Any:
+    return orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws: ClientConnection, predicate: Any, timeout: float = 10.0) -> Any:
+    async def loop() -> Any:
+        while True:
+            message = orjson.loads(await ws.recv())
+            if predicate(message):
+                return message
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+def cross(maker: Trader, taker: Trader, symbol: str, price: str, qty: str) -> int:
+    r = maker.order(symbol=symbol, side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
+    assert r.status_code == 200, r.text
+    r = taker.order(symbol=symbol, side="BUY", type="LIMIT", timeInForce="IOC", quantity=qty, price=price)
+    assert r.json()["status"] == "FILLED", r.text
+    return int(r.json()["fills"][0]["tradeId"])
+
+
+async def test_raw_trade_stream_delivers_the_binance_trade_payload(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, taker = pair
+    async with connect(f"{ws_exchange.ws_url}/ws/ethusdt@trade") as ws:
+        await asyncio.sleep(0.2)
+        trade_id = await asyncio.to_thread(cross, maker, taker, "ETHUSDT", "1500", "0.1")
+        message = await recv_until(ws, lambda m: m.get("t") == trade_id)
+    assert message["e"] == "trade" and message["s"] == "ETHUSDT"
+    assert (message["p"], message["q"], message["m"]) == ("1500", "0.1", False)
+
+
+async def test_subscribe_list_and_unsubscribe_with_ids_reply_in_order(ws_exchange: Exchange) -> None:
+    async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+        await ws.send(
+            orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@trade", "btcusdt@depth"], "id": 1})
+        )
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+        assert await recv_json(ws) == {"result": ["btcusdt@trade", "btcusdt@depth"], "id": 2}
+        await ws.send(orjson.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@trade"], "id": "three"}))
+        assert await recv_json(ws) == {"result": None, "id": "three"}
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 4}))
+        assert await recv_json(ws) == {"result": ["btcusdt@depth"], "id": 4}
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["dogeusdt@trade"], "id": 5}))
+        error = await recv_json(ws)
+        assert error["id"] == 5 and error["error"]["code"] == 2 and "dogeusdt" in error["error"]["msg"]
+        await ws.send(b"{not json")
+        assert (await recv_json(ws))["error"]["code"] == 3
+        await ws.send(orjson.dumps({"method": "SET_PROPERTY", "params": ["combined", True], "id": 6}))
+        assert await recv_json(ws) == {"result": None, "id": 6}
+        await ws.send(orjson.dumps({"method": "GET_PROPERTY", "params": ["combined"], "id": 7}))
+        assert await recv_json(ws) == {"result": True, "id": 7}
+
+
+async def test_combined_and_partial_depth_streams_wrap_and_cut(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, _ = pair
+    async with connect(f"{ws_exchange.ws_url}/stream?streams=btcusdt@depth5@100ms/btcusdt@bookTicker") as ws:
+        await asyncio.sleep(0.2)
+        for i in range(7):
+            r = await asyncio.to_thread(
+                maker.order,
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.001",
+                price=str(20000 + i),
+            )
+            assert r.status_code == 200
+        partial = await recv_until(
+            ws, lambda m: m["stream"] == "btcusdt@depth5@100ms" and len(m["data"]["bids"]) == 5
+        )
+        assert set(partial["data"]) == {"lastUpdateId", "bids", "asks"}
+        book = await recv_until(ws, lambda m: m["stream"] == "btcusdt@bookTicker")
+        assert book["data"]["s"] == "BTCUSDT" and Decimal(book["data"]["b"]) >= 20000
+
+
+def _apply(book: dict[str, dict[Decimal, str]], diff: dict[str, Any]) -> None:
+    for side, key in (("bids", "b"), ("asks", "a")):
+        for price, qty in diff[key]:
+            if Decimal(qty) == 0:
+                book[side].pop(Decimal(price), None)
+            else:
+                book[side][Decimal(price)] = qty
+
+
+def _checksum(book: dict[str, dict[Decimal, str]], raw: dict[Decimal, str]) -> int:
+    bids = sorted(book["bids"].items(), reverse=True)[:25]
+    asks = sorted(book["asks"].items())[:25]
+    parts: list[str] = []
+    for i in range(max(len(bids), len(asks))):
+        for side in (bids, asks):
+            if i < len(side):
+                parts += [raw[side[i][0]], side[i][1]]
+    return zlib.crc32(":".join(parts).encode())
+
+
+async def test_binance_snapshot_procedure_with_checksums_ends_at_the_exchange_book(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, taker = pair
+    async with connect(f"{ws_exchange.ws_url}/ws/ethusdt@depth@100ms") as ws:
+        await asyncio.sleep(0.2)
+
+        def trade_a_little() -> None:
+            for i in range(30):
+                side = "BUY" if i % 2 else "SELL"
+                price = str(1000 + (i % 7) * (1 if side == "SELL" else -1) + (5 if side == "SELL" else -5))
+                (maker if i % 3 else taker).order(
+                    symbol="ETHUSDT", side=side, type="LIMIT", timeInForce="GTC", quantity="0.01", price=price
+                )
+
+        worker = asyncio.create_task(asyncio.to_thread(trade_a_little))
+        buffered = [await recv_json(ws)]
+        snapshot = httpx.get(
+            f"{ws_exchange.http_url}/api/v3/depth", params={"symbol": "ETHUSDT", "limit": 1000}
+        ).json()
+        await worker
+        book: dict[str, dict[Decimal, str]] = {
+            "bids": {Decimal(p): q for p, q in snapshot["bids"]},
+            "asks": {Decimal(p): q for p, q in snapshot["asks"]},
+        }
+        raw = {Decimal(p): p for p, _ in snapshot["bids"] + snapshot["asks"]}
+        last = snapshot["lastUpdateId"]
+        final = httpx.get(
+            f"{ws_exchange.http_url}/api/v3/depth", params={"symbol": "ETHUSDT", "limit": 1000}
+        ).json()
+        while last < final["lastUpdateId"]:
+            diff = buffered.pop(0) if buffered else await recv_json(ws)
+            if diff["u"] <= last:
+                continue
+            assert diff["U"] <= last + 1 <= diff["u"]
+            assert diff["pu"] == last or diff["U"] == last + 1
+            _apply(book, diff)
+            raw.update({Decimal(p): p for p, _ in diff["b"] + diff["a"]})
+            assert _checksum(book, raw) == diff["cs"]
+            last = diff["u"]
+    assert sorted(book["bids"].items(), reverse=True) == [(Decimal(p), q) for p, q in final["bids"]]
+    assert sorted(book["asks"].items()) == [(Decimal(p), q) for p, q in final["asks"]]
+
+
+async def test_reconnect_with_since_on_another_gateway_gets_missed_diffs_once(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, _ = pair
+
+    def rest(count: int, base: int) -> None:
+        for i in range(count):
+            maker.order(
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.001",
+                price=str(base + i),
+            )
+
+    first, second = ws_exchange.ws_urls
+    async with connect(f"{first}/ws/btcusdt@depth") as ws:
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(rest, 3, 15000)
+        seen = [await recv_json(ws) for _ in range(3)]
+    last_seen = seen[-1]["u"]
+    await asyncio.to_thread(rest, 5, 16000)  # published while nobody of ours was connected
+    async with connect(f"{second}/ws/btcusdt@depth?since={last_seen}") as ws:
+        missed = [await recv_json(ws) for _ in range(5)]
+        await asyncio.to_thread(rest, 2, 17000)
+        live = [await recv_json(ws) for _ in range(2)]
+    chain = [*seen, *missed, *live]
+    for before, after in itertools.pairwise(chain):
+        assert after["pu"] == before["u"] and after["U"] == before["u"] + 1
+    assert [d["b"][0][0] for d in missed] == [str(16000 + i) for i in range(5)]
+
+
+async def test_reconnect_with_unknown_update_id_is_told_to_resnapshot(ws_exchange: Exchange) -> None:
+    async with connect(f"{ws_exchange.ws_url}/stream?streams=btcusdt@depth&since=999999999") as ws:
+        message = await recv_json(ws)
+    assert message["stream"] == "btcusdt@depth" and message["data"]["e"] == "resnapshot"
+
+
+async def test_batched_connection_gets_json_arrays_of_messages(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, taker = pair
+    async with connect(f"{ws_exchange.ws_url}/ws/ethusdt@trade?batch=1") as ws:
+        await asyncio.sleep(0.2)
+        trade_id = await asyncio.to_thread(cross, maker, taker, "ETHUSDT", "1600", "0.1")
+        frame = await recv_until(ws, lambda m: isinstance(m, list) and any(t.get("t") == trade_id for t in m))
+    assert all(item["e"] == "trade" for item in frame)
+
+
+async def test_user_data_stream_delivers_own_execution_reports_only(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    alice, bob = pair
+    listen_key = alice.http.post("/api/v3/userDataStream").json()["listenKey"]
+    assert alice.http.put("/api/v3/userDataStream", params={"listenKey": listen_key}).json() == {}
+    assert bob.http.put("/api/v3/userDataStream", params={"listenKey": listen_key}).json()["code"] == -1125
+    async with connect(f"{ws_exchange.ws_url}/ws/{listen_key}") as ws:
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(
+            bob.order,
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price="11000",
+            newClientOrderId="bobs",
+        )
+        r = await asyncio.to_thread(
+            alice.order,
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.001",
+            price="11000",
+            newClientOrderId="alices",
+        )
+        report = await recv_until(ws, lambda m: m.get("e") == "executionReport")
+        position = await recv_until(ws, lambda m: m.get("e") == "outboundAccountPosition")
+    assert report["i"] == r.json()["orderId"] and report["c"] == "alices" and report["X"] == "NEW"
+    assert any(b["a"] == "USDT" for b in position["B"])
+    assert alice.http.delete("/api/v3/userDataStream", params={"listenKey": listen_key}).json() == {}
+    with pytest.raises(InvalidStatus):
+        async with connect(f"{ws_exchange.ws_url}/ws/{listen_key}"):
+            pass
+
+
+async def test_too_many_streams_or_messages_are_refused_clearly(ws_exchange: Exchange) -> None:
+    names = [f"btcusdt@kline_{iv}" for iv in ("1m", "5m", "15m", "1h", "4h", "1d")] + ["btcusdt@trade"]
+    async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": names, "id": 1}))
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        await ws.send(
+            orjson.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@trade", "ethusdt@depth"], "id": 2})
+        )
+        refused = await recv_json(ws)
+        assert refused["error"]["code"] == 4 and "Too many streams" in refused["error"]["msg"]
+        with pytest.raises(ConnectionClosed) as closed:
+            for i in range(100):
+                await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "too many messages" in closed.value.rcvd.reason
+
+
+async def test_connections_over_the_per_ip_limit_are_refused_with_429(ws_exchange: Exchange) -> None:
+    url = ws_exchange.ws_urls[1]
+    opened: list[ClientConnection] = []
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            for _ in range(41):
+                opened.append(await connect(f"{url}/ws/btcusdt@trade"))
+        assert refused.value.response.status_code == 429
+        assert len(opened) == 40
+    finally:
+        for ws in opened:
+            await ws.close()
+
+
+async def test_unknown_path_or_stream_is_refused_at_the_handshake(ws_exchange: Exchange) -> None:
+    with pytest.raises(InvalidStatus) as not_found:
+        async with connect(f"{ws_exchange.ws_url}/elsewhere"):
+            pass
+    assert not_found.value.response.status_code == 404
+    with pytest.raises(InvalidStatus) as bad:
+        async with connect(f"{ws_exchange.ws_url}/ws/btcusdt@depth7"):
+            pass
+    assert bad.value.response.status_code == 400
