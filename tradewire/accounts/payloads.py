@@ -4,9 +4,10 @@ Every command produces a handful of these payloads, so they are the views' hot p
 and encoding it costs several times more than splicing the few values that change into text that
 does not: an order's symbol, client id, side, type, price and times are fixed from its acceptance, so
 ``Frames`` renders them once per order and batch, and each ``executionReport`` or record after that
-only fills in the status and amounts. Keys are in Binance's order; decimals are canonical strings
-(``Texts``); strings that come from users or the config (client ids, symbols, assets) are escaped
-once with a JSON encoder, everything else spliced in is digits or a fixed word.
+only fills in the status and amounts. The changing fields therefore come first, the fixed ones
+after them (JSON objects have no order; Binance clients read them into maps). Decimals are canonical
+strings (``Texts``); strings that come from users or the config (client ids, symbols, assets) are
+escaped with a JSON encoder, everything else spliced in is digits or a fixed word.
 
 The shapes:
 
@@ -18,7 +19,6 @@ The shapes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import NamedTuple
 
 from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, Texts, json_text
@@ -27,17 +27,10 @@ _EMPTY = '""'
 
 
 class Frames(NamedTuple):
-    """The fixed text around one order's changing values."""
+    """The fixed part of one order's ``executionReport`` and record: every field that never changes."""
 
-    report_a: str
-    report_b: str
-    report_c: str
-    report_d: str
-    report_e: str
-    client_id: str
-    record_a: str
-    record_b: str
-    record_c: str
+    report: str
+    record: str
 
 
 def order_frames(order: OrderState, sym: Symbol) -> Frames:
@@ -46,18 +39,13 @@ def order_frames(order: OrderState, sym: Symbol) -> Frames:
     quote_qty = sym.quote_text[order.quote_qty]
     time = order.time
     return Frames(
-        f',"s":{sym.symbol_json},"c":{cid},"S":"{order.side}","o":"{order.type}","f":"{order.tif}","q":"',
-        f'","p":"{price}","P":"0","F":"0","g":-1,"C":',
-        f',"r":"NONE","i":{order.order_id},"l":"',
-        f',"M":false,"O":{time},"Z":"',
-        f'","Q":"{quote_qty}","W":{time},"V":"{order.stp}"}}',
-        cid,
-        f'{{"symbol":{sym.symbol_json},"orderId":{order.order_id},"orderListId":-1,"clientOrderId":{cid},'
-        f'"price":"{price}","origQty":"',
-        f'","timeInForce":"{order.tif}","type":"{order.type}","side":"{order.side}","stopPrice":"0",'
-        f'"icebergQty":"0","time":{time},"updateTime":',
-        f',"isWorking":true,"workingTime":{time},"origQuoteOrderQty":"{quote_qty}",'
-        f'"selfTradePreventionMode":"{order.stp}"}}',
+        f'"s":{sym.symbol_json},"c":{cid},"S":"{order.side}","o":"{order.type}","f":"{order.tif}",'
+        f'"p":"{price}","P":"0","F":"0","g":-1,"r":"NONE","i":{order.order_id},"I":0,"M":false,'
+        f'"O":{time},"Q":"{quote_qty}","W":{time},"V":"{order.stp}"}}',
+        f'"symbol":{sym.symbol_json},"orderId":{order.order_id},"orderListId":-1,"clientOrderId":{cid},'
+        f'"price":"{price}","timeInForce":"{order.tif}","type":"{order.type}","side":"{order.side}",'
+        f'"stopPrice":"0","icebergQty":"0","time":{time},"isWorking":true,"workingTime":{time},'
+        f'"origQuoteOrderQty":"{quote_qty}","selfTradePreventionMode":"{order.stp}"}}',
     )
 
 
@@ -65,10 +53,9 @@ def order_record(order: OrderState, sym: Symbol, frames: Frames) -> str:
     """The ``GET /api/v3/order`` object. A market buy by quote shows what it bought as ``origQty``."""
     base = sym.base_text
     return (
-        f"{frames.record_a}{base[order.qty or order.executed]}"
-        f'","executedQty":"{base[order.executed]}"'
-        f',"cummulativeQuoteQty":"{sym.quote_text[order.cum_quote]}","status":"{order.status}'
-        f"{frames.record_b}{order.update_time}{frames.record_c}"
+        f'{{"status":"{order.status}","origQty":"{base[order.qty or order.executed]}",'
+        f'"executedQty":"{base[order.executed]}","cummulativeQuoteQty":"{sym.quote_text[order.cum_quote]}",'
+        f'"updateTime":{order.update_time},{frames.record}'
     )
 
 
@@ -88,18 +75,19 @@ def execution_report(
     """The ``executionReport`` after ``order`` changed by ``execution`` (``NEW``, ``TRADE``, ...).
 
     ``commission`` is canonical text and ``commission_asset`` a JSON literal (``null`` without a fill).
+    ``C`` (the original client id) is set on a cancel, as Binance does.
     """
     base, quote = sym.base_text, sym.quote_text
     status = order.status
     working = status in OPEN_STATUSES and order.tif == "GTC" and order.type != "MARKET"
+    canceled = order.client_id and execution == "CANCELED"
     return (
-        f'{{"e":"executionReport","E":{ts}{frames.report_a}{base[order.qty or order.executed]}'
-        f"{frames.report_b}{frames.client_id if execution == 'CANCELED' else _EMPTY}"
-        f',"x":"{execution}","X":"{status}"{frames.report_c}{base[last_qty]}","z":"{base[order.executed]}'
-        f'","L":"{quote[last_price]}","n":"{commission}","N":{commission_asset},"T":{ts},"t":{trade_id}'
-        f',"I":0,"w":{"true" if working else "false"},"m":{"true" if maker else "false"}'
-        f"{frames.report_d}{quote[order.cum_quote]}"
-        f'","Y":"{quote[last_price * last_qty // sym.base_scale]}{frames.report_e}'
+        f'{{"e":"executionReport","E":{ts},"x":"{execution}","X":"{status}",'
+        f'"q":"{base[order.qty or order.executed]}","C":{json_text(order.client_id) if canceled else _EMPTY},'
+        f'"l":"{base[last_qty]}","z":"{base[order.executed]}","L":"{quote[last_price]}","n":"{commission}",'
+        f'"N":{commission_asset},"T":{ts},"t":{trade_id},"w":{"true" if working else "false"},'
+        f'"m":{"true" if maker else "false"},"Z":"{quote[order.cum_quote]}",'
+        f'"Y":"{quote[last_price * last_qty // sym.base_scale] if last_qty else "0"}",{frames.report}'
     )
 
 
@@ -125,9 +113,13 @@ def my_trade(
     )
 
 
-def account_position(ts: int, balances: Iterable[tuple[str, str, str]]) -> str:
+def account_position(ts: int, balances: list[tuple[str, str, str]]) -> str:
     """``outboundAccountPosition`` of the changed ``(asset JSON literal, free, locked)``."""
-    items = ",".join([f'{{"a":{asset},"f":"{free}","l":"{locked}"}}' for asset, free, locked in balances])
+    if len(balances) == 1:
+        (asset, free, locked) = balances[0]
+        items = f'{{"a":{asset},"f":"{free}","l":"{locked}"}}'
+    else:
+        items = ",".join([f'{{"a":{asset},"f":"{free}","l":"{locked}"}}' for asset, free, locked in balances])
     return f'{{"e":"outboundAccountPosition","E":{ts},"u":{ts},"B":[{items}]}}'
 
 

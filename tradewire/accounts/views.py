@@ -49,6 +49,7 @@ from tradewire.accounts.records import (
     EXPIRED,
     EXPIRED_IN_MATCH,
     FILLED,
+    OPEN_STATUSES,
     PARTIALLY_FILLED,
     SIDES,
     STP_MODES,
@@ -163,12 +164,18 @@ class Accounts:
             sym = symbols_[order.market]
             fields.append(order_id)
             fields.append(order_record(order, sym, frames.get(order_id) or order_frames(order, sym)))
-            if order.is_open:
+            if order.status in OPEN_STATUSES:
                 if not order.listed:
                     order.listed = True
-                    added.setdefault(user, [keys.open_orders(user)]).extend((order_id, order_id))
+                    members = added.get(user)
+                    if members is None:
+                        members = added[user] = [keys.open_orders(user)]
+                    members += (order_id, order_id)
             elif order.listed:
-                removed.setdefault(user, [keys.open_orders(user)]).append(order_id)
+                members = removed.get(user)
+                if members is None:
+                    members = removed[user] = [keys.open_orders(user)]
+                members.append(order_id)
         for fields in records.values():
             ops.append(("HSET", *fields))
         for members in added.values():
@@ -423,8 +430,6 @@ class Accounts:
     def _balances_changed(self, touched: list[tuple[str, str]], ts: int, balance_of: BalanceOf) -> None:
         """Publish each user's changed balances, and keep them for the flush."""
         known = self._balances
-        dirty = self._dirty_balances
-        places = self._places
         positions: dict[str, list[tuple[str, str, str]]] = {}
         for key in dict.fromkeys(touched) if len(touched) > 1 else touched:
             value = balance_of(*key)
@@ -433,14 +438,14 @@ class Accounts:
             free, locked = known[key] = (value[0], value[1])
             user, asset = key
             # balances are too varied to memoize: render them afresh, once
-            texts = dirty[key] = (
-                to_text(free, places[asset]),
-                to_text(locked, places[asset]) if locked else "0",
-            )
+            precision = self._places[asset]
+            texts = (to_text(free, precision), to_text(locked, precision) if locked else "0")
+            self._dirty_balances[key] = texts
             changed = positions.get(user)
             if changed is None:
-                changed = positions[user] = []
-            changed.append((self._asset_json[asset], *texts))
+                positions[user] = [(self._asset_json[asset], *texts)]
+            else:
+                changed.append((self._asset_json[asset], *texts))
         for user, changed in positions.items():
             self._publish(user, account_position(ts, changed))
 
