@@ -45,28 +45,10 @@ class ReplyError(WireError):
         return text.split(" ", 1)[0] if text else "ERR"
 
 
-def _arg(value: Arg) -> bytes:
-    if type(value) is bytes:
-        return value
-    if type(value) is str:
-        return value.encode()
-    if type(value) is int:
-        return b"%d" % value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise TypeError(f"a Redis argument is bytes, str or int, not {type(value).__name__}")
-
-
 def pack(args: Sequence[Arg]) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    append = parts.append
-    for value in args:
-        data = value if type(value) is bytes else _arg(value)
-        append(b"$%d\r\n" % len(data))
-        append(data)
-        append(b"\r\n")
-    return b"".join(parts)
+    """One command as a RESP array of bulk strings (hiredis's C packer: bytes, str and int)."""
+    packed: bytes = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]  # the stub says 1-tuple
+    return packed
 
 
 _MULTI = pack((b"MULTI",))
@@ -207,7 +189,8 @@ class Connection:
         refused while queueing, e.g. ``OOM``; ``NOAUTH``; ``READONLY``; ``LOADING``), and
         :class:`WireConnectionError` when the outcome is unknown.
         """
-        data = b"".join((_MULTI, *(pack(op) for op in ops), _EXEC))
+        packer: Any = hiredis.pack_command
+        data = b"".join((_MULTI, *[packer(op) for op in ops], _EXEC))
         replies = await self.raw(data, len(ops) + 2, timeout=timeout)
         result = replies[-1]
         if isinstance(result, ReplyError):
