@@ -148,8 +148,8 @@ class _StpWatchingReference(Reference):
 
 def test_views_with_expired_takers_tell_self_trade_expiry_as_the_reference_model_does() -> None:
     checked = {"EXPIRED": 0, "EXPIRED_IN_MATCH": 0}
-    for seed in range(6):
-        lines = random_stream(100 + seed, 1500)
+    for seed in range(4):
+        lines = random_stream(100 + seed, 1000)
         reference = _StpWatchingReference()
         reference.run(lines)
         _, ops, _ = run(lines)
