@@ -100,7 +100,21 @@ _decoder = msgspec.msgpack.Decoder(_State)
 
 
 class Accounts:
-    """Order records, fills, balances and user-data payloads of every user, kept from events."""
+    """Order records, fills, balances and user-data payloads of every user, kept from events.
+
+    The engine service drives it like this::
+
+        accounts = Accounts(config)  # or Accounts.from_state(config, state) after a snapshot
+        for command, ts in batch:
+            events = engine.apply(command)
+            accounts.apply(command, events, ts, balance_of)  # (user, asset) -> (available, locked)
+        for op in accounts.flush():  # inside the batch's MULTI/EXEC
+            pipe.execute_command(*op)
+
+    Op arguments are ``str`` (JSON payloads included) and ``int``. During recovery, commands that are
+    already in Redis are applied and their flush is dropped. ``to_state`` is best taken right after a
+    flush, but holds the unflushed work too.
+    """
 
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
