@@ -94,9 +94,8 @@ def test_views_with_batched_flushes_leave_the_same_cache_and_publications() -> N
     single.run(single_ops)
     batched.run(batched_ops)
     assert single.hashes == batched.hashes
-    assert single.sets == {key: ids for key, ids in batched.sets.items()} | {
-        key: set() for key in single.sets.keys() - batched.sets.keys()
-    }
+    # an order opened and closed within one batch never enters the open set: compare non-empty sets
+    assert {k: v for k, v in single.sets.items() if v} == {k: v for k, v in batched.sets.items() if v}
     assert single.streams == batched.streams
     publications = [op for op in single_ops if op[0] == "PUBLISH"]
     assert publications == [op for op in batched_ops if op[0] == "PUBLISH"]
