@@ -136,7 +136,7 @@ def binance_order_response(
 
 
 def cancel_response(record: Mapping[str, Any], ts: int) -> dict[str, Any]:
-    """``DELETE /api/v3/order``'s answer from the order's record as it was before the cancel."""
+    """``DELETE /api/v3/order``'s answer from the order's record (read before or after the cancel)."""
     return {
         "symbol": record["symbol"],
         "origClientOrderId": record["clientOrderId"],
