@@ -1,14 +1,15 @@
 // The trading page: wires the feeds (state, updated as messages arrive) to the views (DOM, painted at
 // most once per animation frame).
 //
-// `invalidate(part)` is the only way state asks for pixels: it marks the part dirty and requests one
-// animation frame; the frame paints every dirty part once, however many messages came in between.
-// That keeps the main thread's work per message to a JSON parse and a few map updates, and the
-// paint cost bounded by the display's frame rate rather than by the exchange's message rate.
+// `invalidate(part)` is the only way state asks for pixels: it marks the part dirty and the Painter
+// (scheduler.js) paints every dirty part once in the next animation frame, however many messages
+// came in between. That keeps the main thread's work per message to a JSON parse and a few map
+// updates, and the paint cost bounded by the display's frame rate rather than the message rate.
 
 import { Api, ApiError } from "./api.js";
 import { canonical, decimalsOf } from "./decimal.js";
 import { INTERVALS, MarketFeed } from "./market.js";
+import { Painter } from "./scheduler.js";
 import { clearCredentials, loadCredentials, saveCredentials } from "./session.js";
 import { UserFeed } from "./user.js";
 import { AccountView } from "./views/accountview.js";
@@ -59,17 +60,8 @@ function cssColors() {
 
 async function main() {
   const api = new Api("");
-  const dirty = new Set();
-  let scheduled = false;
-  const stats = { frames: 0, lastFrameMs: 0 };
-
-  const invalidate = (part) => {
-    dirty.add(part);
-    if (!scheduled) {
-      scheduled = true;
-      requestAnimationFrame(frame);
-    }
-  };
+  const painter = new Painter();
+  const invalidate = (part) => painter.invalidate(part);
 
   const colors = cssColors();
   const feed = new MarketFeed(api, invalidate);
@@ -108,27 +100,27 @@ async function main() {
     },
   });
 
-  function frame() {
-    scheduled = false;
-    const started = performance.now();
-    const parts = new Set(dirty);
-    dirty.clear();
-    if (parts.has("book")) {
-      ladder.paint(feed);
-      depth.paint(feed);
-      if (form.type === "MARKET") form.paintTotal();
-    }
-    if (parts.has("tape")) tape.paint(feed);
-    if (parts.has("chart")) chart.paint(feed);
-    if (parts.has("ticker")) ticker.paint(feed);
-    if (parts.has("account")) {
-      accountView.paint();
-      form.paint();
-    }
-    status.paint(feed, user, api);
-    stats.frames++;
-    stats.lastFrameMs = performance.now() - started;
-  }
+  // The ladder and the tape at up to 10 paints a second (Binance's own depth cadence, and faster than
+  // anyone reads them), status and ticker at 4, the depth chart at 4 and the candles at 2: whole-canvas
+  // redraws are the costly part of a frame (see scheduler.js).
+  painter.register("book", () => {
+    ladder.paint(feed);
+    status.record(feed, api);
+    if (form.type === "MARKET") form.paintTotal();
+    painter.invalidate("depth");
+  }, 100);
+  painter.register("depth", () => depth.paint(feed), 250);
+  painter.register("tape", () => {
+    tape.paint(feed);
+    status.record(feed, api);
+  }, 100);
+  painter.register("chart", () => chart.paint(feed), 500);
+  painter.register("ticker", () => ticker.paint(feed), 250);
+  painter.register("account", () => {
+    accountView.paint();
+    form.paint();
+  });
+  painter.register("status", () => status.paint(feed, user, api), 250);
 
   // -- markets ----------------------------------------------------------------------------------------
   let info;
@@ -232,9 +224,10 @@ async function main() {
     feed,
     user,
     api,
-    stats,
+    stats: painter.stats,
     markets,
     chart,
+    views: { chart, depth, ladder, tape, ticker, status, form, accountView },
     book() {
       const b = feed.sync.book;
       return {

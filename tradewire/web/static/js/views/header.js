@@ -70,16 +70,21 @@ export class StatusView {
     return ["live", "live"];
   }
 
+  /** Called by the frame that paints an update: exchange event time to screen, on the exchange's clock. */
+  record(feed, api) {
+    if (feed.lastEventTime && feed.lastEventTime !== this.lastPainted) {
+      this.lastPainted = feed.lastEventTime;
+      this.latencyMs = Math.max(0, Math.round(api.now() - feed.lastEventTime));
+    }
+  }
+
   paint(feed, user, api) {
     const [state, words] = StatusView.describe(feed);
     this.root.dataset.state = state;
     setText(this.text, words);
-    if (feed.lastEventTime && feed.lastEventTime !== this.lastPainted) {
-      // exchange event time to this frame, on the exchange's clock
-      const latency = Math.max(0, Math.round(api.now() - feed.lastEventTime));
-      this.lastPainted = feed.lastEventTime;
-      setText(this.latency, `${latency} ms`);
-      this.root.dataset.latency = String(latency);
+    if (this.latencyMs !== undefined) {
+      setText(this.latency, `${this.latencyMs} ms`);
+      this.root.dataset.latency = String(this.latencyMs);
     }
     const userWords = !api.signedIn ? "" : user.state === "open" ? "account live" : "account " + user.state;
     setText(this.user, userWords);

@@ -143,7 +143,7 @@ export class LadderView {
       const qty = g ? fixed(g.qty, qtyDecimals) : "";
       const total = g ? fixed(g.total, qtyDecimals) : "";
       // bar width through a float: display only
-      const width = g && maxTotal > 0 ? `${((Number(g.total) / maxTotal) * 100).toFixed(1)}%` : "0%";
+      const width = g && maxTotal > 0 ? `scaleX(${(Number(g.total) / maxTotal).toFixed(3)})` : "scaleX(0)";
       if (r.price !== price) {
         r.p.textContent = price;
         r.price = price;
@@ -158,7 +158,7 @@ export class LadderView {
         r.total = total;
       }
       if (r.width !== width) {
-        r.bar.style.width = width;
+        r.bar.style.transform = width; // a transform: no layout, only compositing
         r.width = width;
       }
     }
