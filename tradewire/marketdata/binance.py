@@ -71,9 +71,13 @@ class BinanceRenderer:
         """Text of a base quantity."""
 
     def levels(self, levels: Sequence[PriceLevel]) -> list[list[str]]:
-        """``[["price", "qty"], ...]`` as Binance writes book levels."""
+        """``[["price", "qty"], ...]`` as Binance writes book levels.
+
+        A removed level's qty is ``"0.00000000"``, as Binance writes it: python-binance's depth cache
+        removes a level only on that exact string.
+        """
         price, qty = self.price, self.qty
-        return [[price(p), qty(q)] for p, q in levels]
+        return [[price(p), qty(q) if q else "0.00000000"] for p, q in levels]
 
     # -- depth -------------------------------------------------------------------------------------
     def depth_update(self, diff: DepthUpdate) -> bytes:

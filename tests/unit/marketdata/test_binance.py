@@ -54,7 +54,7 @@ def test_depth_update_has_binance_fields_plus_pu_and_cs() -> None:
     diff = DepthUpdate("BTC-USDT", "depth", 5, 3, 4, 2, [(100_500_000, 30_000_000)], [(101_000_000, 0)], 77)
     assert orjson.loads(RENDER.depth_update(diff)) == {
         "e": "depthUpdate", "E": 5, "s": "BTCUSDT", "U": 3, "u": 4, "pu": 2,
-        "b": [["100.5", "0.3"]], "a": [["101", "0"]], "cs": 77,
+        "b": [["100.5", "0.3"]], "a": [["101", "0.00000000"]], "cs": 77,
     }  # fmt: skip
 
 

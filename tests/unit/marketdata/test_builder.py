@@ -70,7 +70,7 @@ def test_commands_between_flushes_are_conflated_into_one_diff_with_their_update_
     ops = ex.flush()
     (diff,) = ex.cache.payloads("BTC-USDT", "depth")[1:]
     assert (diff["U"], diff["u"], diff["pu"], diff["E"]) == (2, 5, 1, DAY0 + 5)
-    assert diff["b"] == [["99", "1.25"], ["98", "0"]]  # 98 came and went: still listed, as gone
+    assert diff["b"] == [["99", "1.25"], ["98", "0.00000000"]]  # 98 came and went: still listed, as gone
     assert diff["a"] == [["101", "2"]]
     assert ("SET", "md:{BTC-USDT}:depth:u", 5) in ops
     assert ex.cache.hashes["md:{BTC-USDT}:bids"] == {"99": "1.25"}

@@ -65,7 +65,7 @@ class DiffClient:
             assert diff["pu"] == self.previous_u
         for side, levels in ((self.bids, diff["b"]), (self.asks, diff["a"])):
             for price, qty in levels:
-                if qty == "0":
+                if float(qty) == 0:
                     side.pop(price, None)
                 else:
                     side[price] = qty
