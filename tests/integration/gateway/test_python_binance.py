@@ -1,0 +1,102 @@
+"""python-binance's Client and its DepthCacheManager against a tradewire gateway (base URLs changed)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import httpx
+import pytest
+from binance import (  # type: ignore[import-untyped]
+    AsyncClient,
+    BinanceSocketManager,
+    Client,
+    DepthCacheManager,
+)
+from binance.exceptions import BinanceAPIException  # type: ignore[import-untyped]
+
+from tests.fixtures.exchange import Exchange
+from tests.integration.gateway.conftest import Trader, new_trader
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def client_for(ex: Exchange, trader: Trader, secret: str | None = None) -> Client:
+    client = Client(trader.user.api_key, secret or trader.user.api_secret, ping=False)
+    client.API_URL = f"{ex.http_url}/api"
+    return client
+
+
+def test_client_trades_and_reads_its_account(module_exchange: Exchange) -> None:
+    maker = client_for(module_exchange, new_trader(module_exchange))
+    taker = client_for(module_exchange, new_trader(module_exchange))
+    assert {s["symbol"] for s in maker.get_exchange_info()["symbols"]} == {"BTCUSDT", "ETHUSDT"}
+    assert maker.get_symbol_info("ETHUSDT")["baseAsset"] == "ETH"
+    sell = maker.order_limit_sell(symbol="ETHUSDT", quantity="1", price="4000")
+    assert sell["status"] == "NEW"
+    bought = taker.order_market_buy(symbol="ETHUSDT", quantity="0.25")
+    assert bought["status"] == "FILLED" and bought["fills"][0]["price"] == "4000"
+    assert maker.get_order(symbol="ETHUSDT", orderId=sell["orderId"])["executedQty"] == "0.25"
+    assert [o["orderId"] for o in maker.get_open_orders(symbol="ETHUSDT")] == [sell["orderId"]]
+    assert maker.cancel_order(symbol="ETHUSDT", orderId=sell["orderId"])["status"] == "CANCELED"
+    assert maker.get_open_orders(symbol="ETHUSDT") == []
+    assert taker.get_my_trades(symbol="ETHUSDT")[0]["qty"] == "0.25"
+    assert taker.get_asset_balance(asset="ETH")["free"] == "1000.24975"
+    assert "serverTime" in taker.get_server_time()
+    assert taker.get_order_book(symbol="ETHUSDT")["lastUpdateId"] > 0
+
+
+def test_client_with_wrong_secret_raises_binance_api_exception(module_exchange: Exchange) -> None:
+    wrong = client_for(module_exchange, new_trader(module_exchange), secret="0" * 64)
+    with pytest.raises(BinanceAPIException) as refused:
+        wrong.get_account()
+    assert refused.value.code == -1022 and refused.value.status_code == 400
+
+
+@pytest.mark.asyncio
+async def test_depth_cache_manager_through_order_flow_equals_the_engine_book(
+    module_exchange: Exchange,
+) -> None:
+    ex = module_exchange
+    traders = [new_trader(ex) for _ in range(2)]
+    client = AsyncClient()
+    client.API_URL = f"{ex.http_url}/api"
+    manager = BinanceSocketManager(client)
+    manager.STREAM_URL = f"{ex.ws_url}/"
+    rng = random.Random(3)
+
+    def flow(count: int) -> None:
+        for _ in range(count):
+            trader = rng.choice(traders)
+            side = rng.choice(["BUY", "SELL"])
+            qty = f"{rng.randint(1, 20) / 1000:.3f}"
+            price = str(rng.randint(20_000, 20_020))
+            r = trader.order(
+                symbol="BTCUSDT", side=side, type="LIMIT", timeInForce="GTC", quantity=qty, price=price
+            )
+            assert r.status_code == 200, r.text
+
+    try:
+        async with DepthCacheManager(client, "BTCUSDT", bm=manager, limit=1000, ws_interval=100) as cache:
+            latest: list[Any] = []
+
+            async def follow() -> None:
+                while True:
+                    latest.append(await cache.recv())
+
+            following = asyncio.create_task(follow())
+            await asyncio.to_thread(flow, 150)
+            url = f"{ex.http_url}/api/v3/depth"
+            snapshot = httpx.get(url, params={"symbol": "BTCUSDT", "limit": 1000}).json()
+            for _ in range(100):
+                if cache._last_update_id == snapshot["lastUpdateId"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert not following.done(), following.exception()
+            following.cancel()
+            depth = latest[-1]
+            assert depth.get_bids() == [[float(p), float(q)] for p, q in snapshot["bids"]]
+            assert depth.get_asks() == [[float(p), float(q)] for p, q in snapshot["asks"]]
+    finally:
+        await client.close_connection()
