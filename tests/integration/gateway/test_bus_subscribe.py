@@ -1,0 +1,131 @@
+"""The gap-free subscriber against a real Redis and the real publication script."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis.asyncio
+
+from tradewire import keys
+from tradewire.bus.publish import load_op, publish_op
+from tradewire.bus.subscribe import Publication, Subscriber
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+MARKET = "BTC-USDT"
+CHANNEL = keys.md(MARKET, "trade").encode()
+
+
+async def publish(client: redis.asyncio.Redis, payload: bytes, epoch: bytes = b"e1") -> None:
+    await client.execute_command(*load_op())  # type: ignore[no-untyped-call]
+    await client.execute_command(*publish_op(MARKET, "trade", payload, epoch))  # type: ignore[no-untyped-call]
+
+
+async def publish_silently(client: redis.asyncio.Redis, payload: bytes) -> None:
+    """What a lost Pub/Sub message looks like: offset and history move, nobody hears it."""
+    offset = await client.hincrby(keys.md_meta(MARKET, "trade"), "offset", 1)
+    epoch: Any = await client.hget(keys.md_meta(MARKET, "trade"), "epoch")
+    message = f"{offset} {epoch.decode()} ".encode() + payload
+    await client.xadd(keys.md_history(MARKET, "trade"), {"m": message}, id=f"{offset}-0")
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.resets: list[str] = []
+
+    def on_message(self, channel: bytes, publication: Publication) -> None:
+        assert channel == CHANNEL
+        self.messages.append(publication.payload)
+
+    def on_reset(self, channel: bytes, reason: str) -> None:
+        self.resets.append(reason)
+
+
+async def started(aredis: redis.asyncio.Redis, recorder: Recorder) -> Subscriber:
+    subscriber = Subscriber(aredis, recorder.on_message, recorder.on_reset)
+    await subscriber.start()
+    await subscriber.subscribe(CHANNEL)
+    await asyncio.sleep(0.05)
+    return subscriber
+
+
+async def test_subscriber_with_a_lost_message_reads_it_from_history_in_order(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        await publish(aredis, b"m1")
+        await until(lambda: recorder.messages == [b"m1"])
+        await publish_silently(aredis, b"m2")
+        await publish_silently(aredis, b"m3")
+        await publish(aredis, b"m4")
+        await until(lambda: len(recorder.messages) == 4)
+        assert recorder.messages == [b"m1", b"m2", b"m3", b"m4"] and recorder.resets == []
+    finally:
+        await subscriber.stop()
+
+
+async def test_subscriber_after_losing_its_connection_catches_up_without_duplicates(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        await publish(aredis, b"a")
+        await until(lambda: recorder.messages == [b"a"])
+        await aredis.client_kill_filter(_type="pubsub")
+        await publish(aredis, b"b")  # published while the subscription is down
+        await until(lambda: subscriber.connected and recorder.messages == [b"a", b"b"])
+        await publish(aredis, b"c")
+        await until(lambda: len(recorder.messages) == 3)
+        assert recorder.messages == [b"a", b"b", b"c"]
+    finally:
+        await subscriber.stop()
+
+
+async def test_subscriber_with_a_gap_the_history_no_longer_holds_asks_for_resnapshot(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        await publish(aredis, b"x1")
+        await until(lambda: recorder.messages == [b"x1"])
+        await publish_silently(aredis, b"x2")
+        await aredis.xdel(keys.md_history(MARKET, "trade"), "2-0")
+        await publish(aredis, b"x3")
+        await until(lambda: recorder.resets == ["gap"])
+        assert recorder.messages == [b"x1", b"x3"]
+    finally:
+        await subscriber.stop()
+
+
+async def test_subscriber_with_a_new_epoch_asks_for_resnapshot_and_goes_on(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        await publish(aredis, b"old")
+        await until(lambda: recorder.messages == [b"old"])
+        await aredis.delete(
+            keys.md_meta(MARKET, "trade"), keys.md_history(MARKET, "trade")
+        )  # Redis lost its data
+        await publish(aredis, b"new", epoch=b"e2")
+        await until(lambda: recorder.resets == ["epoch"])
+        assert recorder.messages == [b"old", b"new"]
+    finally:
+        await subscriber.stop()
