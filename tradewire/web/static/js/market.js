@@ -74,7 +74,8 @@ export class MarketFeed {
     this.snapshotTimer = null;
     this.subscribeId = 1;
     this.socket = new Socket({
-      url: () => socketUrl(`/stream?streams=${this.streams().join("/")}`),
+      // batch=true: tradewire's batched frames (socket.js); a Binance endpoint ignores the parameter
+      url: () => socketUrl(`/stream?streams=${this.streams().join("/")}&batch=true`),
       onOpen: () => this._onOpen(),
       onMessage: (msg) => this._onMessage(msg),
       onStatus: (s) => {

@@ -1,5 +1,9 @@
 // A WebSocket that comes back by itself: reconnects with exponential backoff and jitter.
 //
+// It also reads tradewire's batched frames (a JSON array of messages in one frame, which a client
+// opts into with `batch=true`): one frame, one task, however many messages, which spares the
+// browser most of its per-message cost under a flood. Plain frames work the same.
+//
 // The socket only moves frames. What a (re)connection means (resubscribe, resnapshot the book,
 // refetch the account) is the owner's business, told through `onOpen`; every frame goes to
 // `onMessage` already parsed. `onStatus` reports {state: connecting|open|waiting|closed, retryIn}.
@@ -104,7 +108,11 @@ export class Socket {
       } catch {
         return;
       }
-      this.onMessage(msg);
+      if (Array.isArray(msg)) {
+        for (let i = 0; i < msg.length; i++) this.onMessage(msg[i]); // a batched frame
+      } else {
+        this.onMessage(msg);
+      }
     };
     ws.onclose = () => {
       if (this.ws !== ws) return;
