@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_SUFFIX: Final = b":history"
 META_SUFFIX: Final = b":meta"
+GROUP: Final = 256
+"""Messages read without waiting before ``on_flush`` is called (batched delivery, bounded latency)."""
 
 
 class Verdict(Enum):
@@ -144,8 +146,10 @@ class Subscriber:
         on_message: OnMessage,
         on_reset: OnReset,
         on_plain: Callable[[bytes, bytes], None] | None = None,
+        on_flush: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
+        self._on_flush = on_flush
         self._on_message = on_message
         self._on_reset = on_reset
         self._on_plain = on_plain
@@ -216,6 +220,8 @@ class Subscriber:
                 await self._pubsub.subscribe(b"tw:gateway:idle", *channels)
                 self._connected.set()
                 await self._catch_up_all()
+                if self._on_flush is not None:
+                    self._on_flush()
                 delay = 0.05
                 await self._read_loop()
             except asyncio.CancelledError:
@@ -229,26 +235,36 @@ class Subscriber:
             delay = min(delay * 2, 2.0)
 
     async def _read_loop(self) -> None:
+        """Deliver messages in groups: what has arrived is read without waiting, then ``on_flush``."""
         pubsub = self._pubsub
         while True:
             message = await pubsub.get_message(timeout=None)
-            if message is None or message.get("type") != "message":
-                continue
-            channel: bytes = message["channel"]
-            data: bytes = message["data"]
-            if channel in self._plain:
-                if self._on_plain is not None:
-                    self._on_plain(channel, data)
-                continue
-            tracker = self._trackers.get(channel)
-            if tracker is None:
-                continue
-            try:
-                publication = split_publication(data)
-            except ValueError:
-                log.warning("dropping a malformed publication on %r", channel)
-                continue
-            await self._accept(channel, tracker, publication)
+            count = 0
+            while message is not None and count < GROUP:
+                await self._handle(message)
+                count += 1
+                message = await pubsub.get_message(timeout=0.0) if count < GROUP else None
+            if self._on_flush is not None:
+                self._on_flush()
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "message":
+            return
+        channel: bytes = message["channel"]
+        data: bytes = message["data"]
+        if channel in self._plain:
+            if self._on_plain is not None:
+                self._on_plain(channel, data)
+            return
+        tracker = self._trackers.get(channel)
+        if tracker is None:
+            return
+        try:
+            publication = split_publication(data)
+        except ValueError:
+            log.warning("dropping a malformed publication on %r", channel)
+            return
+        await self._accept(channel, tracker, publication)
 
     async def _accept(self, channel: bytes, tracker: ChannelTracker, publication: Publication) -> None:
         verdict = tracker.judge(publication.offset, publication.epoch)

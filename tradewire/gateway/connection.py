@@ -150,7 +150,7 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
     def _update_fast(self) -> None:
-        self.fast = self.opened and not (self.paused or self.batched or self.catching or self.closing)
+        self.fast = self.opened and not (self.paused or self.catching or self.closing)
 
     def wrap(self, stream: str, payload: bytes) -> bytes:
         if not self.combined or not stream or stream == self.listen_key:

@@ -24,7 +24,7 @@ import orjson
 from tradewire import keys
 from tradewire.bus.subscribe import Publication
 from tradewire.gateway.backlog import Kind
-from tradewire.gateway.frames import combined, frame
+from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.streams import Stream
 from tradewire.ops.metrics import PUBLISH_TO_SEND_SECONDS, WS_CONNECTIONS, WS_MESSAGES, WS_SUBSCRIPTIONS
 
@@ -55,6 +55,7 @@ class Follower(Protocol):
 
     fast: bool
     combined: bool
+    batched: bool
     write: Callable[[bytes], None]
 
     def push(self, stream: str, kind: Kind, payload: bytes, offset: int) -> None: ...
@@ -65,25 +66,35 @@ class Follower(Protocol):
 
 
 class StreamFollowers:
-    """The connections that follow one stream name."""
+    """The connections that follow one stream name.
 
-    __slots__ = ("conns", "kind", "name", "stream")
+    Connections that asked for batched frames are served at :meth:`flush` (after each group of
+    publications the subscriber read at once) with one frame carrying the whole group, the same bytes
+    for all of them; the others get one frame per publication as it comes.
+    """
+
+    __slots__ = ("conns", "kind", "name", "pending", "stream")
 
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.name = stream.name.encode()
         self.kind = kind_of(stream.channel)
         self.conns: dict[Follower, None] = {}
+        self.pending: list[tuple[int, bytes]] = []
 
-    def send(self, publication: Publication) -> int:
+    def send(self, publication: Publication) -> bool:
+        """Deliver to the unbatched followers; True when batched ones wait for :meth:`flush`."""
         payload = publication.payload
         if self.stream.levels and self.stream.levels < 20:
             payload = cut_levels(payload, self.stream.levels)
         raw: bytes | None = None
         wrapped: bytes | None = None
         name = self.stream.name
+        batched = False
         for conn in self.conns:
-            if conn.fast:
+            if conn.batched:
+                batched = True
+            elif conn.fast:
                 if conn.combined:
                     if wrapped is None:
                         wrapped = frame(combined(self.name, payload))
@@ -94,7 +105,32 @@ class StreamFollowers:
                     conn.write(raw)
             else:
                 conn.push(name, self.kind, payload, publication.offset)
-        return len(self.conns)
+        if batched:
+            self.pending.append((publication.offset, payload))
+        return batched
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        raw: bytes | None = None
+        wrapped: bytes | None = None
+        name = self.stream.name
+        for conn in list(self.conns):
+            if not conn.batched:
+                continue
+            if conn.fast:
+                if conn.combined:
+                    if wrapped is None:
+                        wrapped = frame(batch([combined(self.name, p) for _, p in pending]))
+                    conn.write(wrapped)
+                else:
+                    if raw is None:
+                        raw = frame(batch([p for _, p in pending]))
+                    conn.write(raw)
+            else:
+                for offset, payload in pending:
+                    conn.push(name, self.kind, payload, offset)
 
 
 class Hub:
@@ -108,6 +144,7 @@ class Hub:
         self.conns: dict[Follower, None] = {}
         self.per_ip: dict[str, int] = {}
         self._unsubscribing: set[asyncio.Task[None]] = set()
+        self._dirty: dict[StreamFollowers, None] = {}
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -206,9 +243,17 @@ class Hub:
         started = time.perf_counter()
         sent = 0
         for followers in list(streams.values()):
-            sent += followers.send(publication)
+            if followers.send(publication):
+                self._dirty[followers] = None
+            sent += len(followers.conns)
         _SENT.inc(sent)
         PUBLISH_TO_SEND_SECONDS.observe(time.perf_counter() - started)
+
+    def flush(self) -> None:
+        """Write the batched frames of what was delivered since the last flush."""
+        dirty, self._dirty = self._dirty, {}
+        for followers in dirty:
+            followers.flush()
 
     def reset(self, channel: bytes, reason: str) -> None:
         """The channel lost messages that cannot be recovered: its followers must resnapshot."""

@@ -53,6 +53,7 @@ class Gateway:
             self.hub.deliver,
             self.hub.reset,
             self.hub.deliver_user,
+            self.hub.flush,
         )
         self.hub.subscriber = self.subscriber
         master: bytes | None

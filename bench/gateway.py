@@ -1,0 +1,370 @@
+"""The gateway under load: end-to-end latency, WebSocket fan-out, signed REST orders per second.
+
+Each scenario starts a whole exchange as real processes (``tests/fixtures/exchange.py``: redis-server
+with AOF ``appendfsync everysec``, ``tradewire engine``, one ``tradewire gateway``) and drives it from
+this process, which is the load generator and the WebSocket clients at once. Everything shares the
+machine's cores, so figures are lower bounds of what a gateway does on cores of its own.
+
+* ``latency``: ``--clients`` WebSocket clients follow ``btcusdt@depth`` and ``btcusdt@trade``; signed
+  orders go through the gateway's REST API at ``--rate`` per second: a maker posts a sell at a price
+  used once, and every other order a taker buys the oldest resting sell with an IOC. Latency is from
+  just before the HTTP request is written to the moment each client has parsed the depth diff that
+  first shows the maker's price, or the trade at the taker's price (one sample per client per order).
+* ``fanout``: ``--conns`` connections follow ``btcusdt@trade``; a publisher runs the bus script
+  (offset, history, PUBLISH) as the engine does, ``--burst`` messages at a time, at a rising rate; the
+  figure is the highest delivered rate (messages counted by the clients) at which every connection
+  got every message. ``--batched`` connects with ``?batch=1`` (several messages per frame).
+* ``rest``: ``--concurrency`` requests in flight of signed limit orders for ``--seconds``; orders/s
+  answered 200.
+
+Run from the repository root, e.g.::
+
+    python bench/gateway.py latency --rate 1000 --clients 100
+    python bench/gateway.py fanout --conns 5000
+    python bench/gateway.py fanout --conns 5000 --batched --burst 10
+    python bench/gateway.py rest --concurrency 64
+
+Each prints one line per run and the median of ``--runs`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+import redis.asyncio
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.fixtures.exchange import Exchange, User
+from tradewire.bus.publish import load_op, publish_op
+
+BENCH_LIMITS = {
+    "TRADEWIRE_LIMIT_CONNECTIONS_PER_IP": "100000",
+    "TRADEWIRE_LIMIT_PING_INTERVAL": "3600",
+    "TRADEWIRE_LIMIT_IDLE_TIMEOUT": "3600",
+    "TRADEWIRE_LIMIT_WEIGHT_PER_MINUTE": "100000000",
+}
+
+
+# -- a lean WebSocket client: handshake, then unmasked server frames parsed by hand ----------------
+
+
+class LeanClient(asyncio.Protocol):
+    """Counts (or hands over) the text frames of one connection; never writes after the handshake."""
+
+    def __init__(self, on_frame: Callable[[bytes], None], ready: asyncio.Future[None]) -> None:
+        self.on_frame = on_frame
+        self.ready = ready
+        self.buffer = b""
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        if not self.open:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.ready.set_exception(RuntimeError(buffer[:200].decode(errors="replace")))
+                return
+            self.open = True
+            self.ready.set_result(None)
+            buffer = buffer[end + 4 :]
+        pos, size = 0, len(buffer)
+        on_frame = self.on_frame
+        while size - pos >= 2:
+            length = buffer[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = struct.unpack_from("!H", buffer, pos + 2)[0]
+                head = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = struct.unpack_from("!Q", buffer, pos + 2)[0]
+                head = 10
+            if size - pos < head + length:
+                break
+            if buffer[pos] & 0x0F == 0x1:
+                on_frame(buffer[pos + head : pos + head + length])
+            pos += head + length
+        self.buffer = buffer[pos:]
+
+
+async def open_client(port: int, path: str, on_frame: Callable[[bytes], None]) -> LeanClient:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    _, client = await loop.create_connection(lambda: LeanClient(on_frame, ready), "127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert client.transport is not None
+    client.transport.write(request.encode())
+    await asyncio.wait_for(ready, 30)
+    return client
+
+
+def signed(user: User, params: dict[str, Any]) -> str:
+    query = urlencode({**params, "timestamp": int(time.time() * 1000)})
+    return (
+        query + "&signature=" + hmac.new(user.api_secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    )
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def new_exchange(root: Path) -> Exchange:
+    return Exchange(root / "exchange", gateway_env=BENCH_LIMITS, fsync="everysec").start()
+
+
+# -- (a) end-to-end latency ---------------------------------------------------------------------------
+
+
+async def latency_run(root: Path, rate: int, clients: int, seconds: float) -> dict[str, float]:
+    ex = new_exchange(root)
+    try:
+        maker, taker = ex.create_user("maker"), ex.create_user("taker")
+        ex.deposit("maker", "BTC", "1000")
+        ex.deposit("taker", "USDT", "100000000")
+        sent_depth: dict[bytes, int] = {}
+        sent_trade: dict[bytes, int] = {}
+        depth_ms: list[float] = []
+        trade_ms: list[float] = []
+
+        def watcher() -> Callable[[bytes], None]:
+            seen: set[bytes] = set()
+
+            def on_frame(payload: bytes) -> None:
+                now = time.perf_counter_ns()
+                message = orjson.loads(payload)
+                data = message["data"]
+                if data.get("e") == "trade":
+                    sent = sent_trade.get(data["p"].encode())
+                    if sent is not None:
+                        trade_ms.append((now - sent) / 1e6)
+                    return
+                for price, _ in data.get("a", ()):
+                    key = price.encode()
+                    if key not in seen:
+                        seen.add(key)
+                        sent = sent_depth.get(key)
+                        if sent is not None:
+                            depth_ms.append((now - sent) / 1e6)
+
+            return on_frame
+
+        port = ex.ports[0]
+        for _ in range(clients):
+            await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher())
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        resting: list[str] = []
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+
+            async def order(user: User, params: dict[str, Any], book: dict[bytes, int], price: str) -> None:
+                body = signed(user, params)
+                book[price.encode()] = time.perf_counter_ns()
+                async with http.post(
+                    "/api/v3/order", data=body, headers={**headers, "X-MBX-APIKEY": user.api_key}
+                ) as r:
+                    await r.read()
+
+            tasks: set[asyncio.Task[None]] = set()
+            total = int(rate * seconds)
+            start = time.perf_counter()
+            for i in range(total):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if i % 2 == 0 or not resting:
+                    price = f"{30000 + i / 100:.2f}"
+                    resting.append(price)
+                    params = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+                              "quantity": "0.001", "price": price, "newOrderRespType": "ACK"}  # fmt: skip
+                    coro = order(maker, params, sent_depth, price)
+                else:
+                    price = resting.pop(0)
+                    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC",
+                              "quantity": "0.001", "price": price, "newOrderRespType": "ACK"}  # fmt: skip
+                    coro = order(taker, params, sent_trade, price)
+                task = asyncio.create_task(coro)
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            achieved = total / (time.perf_counter() - start)
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(1.0)
+        return {
+            "offered_orders_per_s": rate,
+            "achieved_orders_per_s": round(achieved),
+            "depth_samples": len(depth_ms),
+            "depth_p50_ms": round(percentile(depth_ms, 50), 3),
+            "depth_p99_ms": round(percentile(depth_ms, 99), 3),
+            "trade_samples": len(trade_ms),
+            "trade_p50_ms": round(percentile(trade_ms, 50), 3),
+            "trade_p99_ms": round(percentile(trade_ms, 99), 3),
+        }
+    finally:
+        ex.stop()
+
+
+# -- (b) fan-out -----------------------------------------------------------------------------------------
+
+
+TRADE = (
+    b'{"e":"trade","E":1700000000000,"s":"BTCUSDT","t":%d,"p":"30000.01","q":"0.001",'
+    b'"T":1700000000000,"m":false,"M":true}'
+)
+
+
+async def fanout_run(root: Path, conns: int, batched: bool, burst: int, seconds: float) -> dict[str, float]:
+    ex = new_exchange(root)
+    try:
+        received = [0]
+
+        def on_frame(payload: bytes) -> None:
+            received[0] += payload.count(b'"e":"trade"')
+
+        path = "/ws/btcusdt@trade" + ("?batch=1" if batched else "")
+        for first in range(0, conns, 250):
+            await asyncio.gather(
+                *(open_client(ex.ports[0], path, on_frame) for _ in range(first, min(conns, first + 250)))
+            )
+        client = redis.asyncio.Redis.from_url(ex.redis_url)
+        await client.execute_command(*load_op())  # type: ignore[no-untyped-call]
+        await asyncio.sleep(1.0)
+        best = 0.0
+        sequence = 0
+        rate = 10.0 if not batched else 20.0  # publications per second
+        while True:
+            received[0] = 0
+            published = 0
+            start = time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds:
+                pipe = client.pipeline(transaction=False)
+                for _ in range(burst):
+                    sequence += 1
+                    pipe.execute_command(*publish_op("BTC-USDT", "trade", TRADE % sequence, b"bench"))
+                await pipe.execute()
+                published += burst
+                delay = start + published / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            expected = published * conns
+            for _ in range(500):  # wait for the last publications to arrive (at most 5 s)
+                if received[0] >= expected:
+                    break
+                await asyncio.sleep(0.01)
+            total = time.perf_counter() - start
+            delivered = received[0] / total
+            sustained = received[0] >= expected and total <= elapsed * 1.2
+            done = received[0] >= expected
+            line = f"publications/s {rate:6.0f}  delivered msg/s {delivered:9.0f}  all delivered {done}"
+            print(f"    {line}  drain {total - elapsed:5.2f}s", flush=True)
+            if not sustained:
+                break
+            best = max(best, delivered)
+            rate *= 1.5
+            await asyncio.sleep(1.0)
+        await client.aclose()
+        return {"connections": conns, "batched": batched, "burst": burst, "messages_per_s": round(best)}
+    finally:
+        ex.stop()
+
+
+# -- (c) signed REST orders -------------------------------------------------------------------------------
+
+
+async def rest_run(root: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    ex = new_exchange(root)
+    try:
+        user = ex.create_user("rest")
+        ex.deposit("rest", "USDT", "1000000000")
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-MBX-APIKEY": user.api_key}
+        done = [0, 0]
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{ex.ports[0]}") as http:
+            deadline = time.perf_counter() + seconds
+
+            async def worker(index: int) -> None:
+                i = 0
+                while time.perf_counter() < deadline:
+                    i += 1
+                    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                              "quantity": "0.001", "price": f"{10000 + (i * 7 + index) % 500}",
+                              "newOrderRespType": "ACK"}  # fmt: skip
+                    async with http.post("/api/v3/order", data=signed(user, params), headers=headers) as r:
+                        await r.read()
+                        done[0 if r.status == 200 else 1] += 1
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+            elapsed = time.perf_counter() - start
+        return {"concurrency": concurrency, "orders_per_s": round(done[0] / elapsed), "errors": done[1]}
+    finally:
+        ex.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenario", choices=["latency", "fanout", "rest"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=int, default=1000, help="latency: orders per second offered")
+    parser.add_argument("--clients", type=int, default=100, help="latency: WebSocket clients")
+    parser.add_argument("--conns", type=int, default=5000, help="fanout: connections")
+    parser.add_argument("--batched", action="store_true", help="fanout: connect with ?batch=1")
+    parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
+    parser.add_argument("--concurrency", type=int, default=64, help="rest: requests in flight")
+    args = parser.parse_args()
+    uvloop.install()
+    results = []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
+            root = Path(tmp)
+            if args.scenario == "latency":
+                result = asyncio.run(latency_run(root, args.rate, args.clients, args.seconds))
+            elif args.scenario == "fanout":
+                result = asyncio.run(fanout_run(root, args.conns, args.batched, args.burst, args.seconds))
+            else:
+                result = asyncio.run(rest_run(root, args.concurrency, args.seconds))
+        print(f"run {run + 1}: {orjson.dumps(result).decode()}", flush=True)
+        results.append(result)
+    medians = {
+        key: statistics.median(float(r[key]) for r in results)
+        for key in results[0]
+        if isinstance(results[0][key], int | float) and not isinstance(results[0][key], bool)
+    }
+    print(f"median of {len(results)}: {orjson.dumps(medians).decode()}")
+
+
+if __name__ == "__main__":
+    main()
