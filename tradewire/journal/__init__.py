@@ -1,1 +1,23 @@
-"""The command journal on Redis Streams: the engine service, snapshots and recovery."""
+"""The command journal on Redis Streams: submitting commands, the engine service, snapshots and recovery.
+
+- ``submit``: :class:`Submitter` (gateways, asyncio) and :func:`submit_sync` (``tradewire admin``)
+  journal a command and wait for its outcome;
+- ``streams``: :func:`iter_journal`, :func:`iter_events` and :func:`export_commands` read the
+  journal back (``tradewire replay``, the audit);
+- ``service``: ``tradewire engine``; ``core`` (pure), ``recovery``, ``render`` (pure), ``wire``.
+"""
+
+from tradewire.journal.entries import Reply
+from tradewire.journal.streams import export_commands, iter_events, iter_journal
+from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, submit_sync
+
+__all__ = [
+    "Reply",
+    "SubmitError",
+    "SubmitTimeout",
+    "Submitter",
+    "export_commands",
+    "iter_events",
+    "iter_journal",
+    "submit_sync",
+]

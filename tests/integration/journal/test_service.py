@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import redis
 import redis.asyncio
+from prometheus_client import REGISTRY
 
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 from tests.integration.journal.support import (
     assert_balances_conserved,
     assert_redis_matches_replay,
+    engine_process,
     journal,
     running_engine,
     wait_applied,
 )
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
+from tradewire.journal.entries import command_fields
 from tradewire.journal.streams import xrange_sync
 from tradewire.journal.submit import Submitter
 
@@ -128,3 +136,78 @@ async def test_engine_publications_carry_consecutive_offsets_and_one_epoch_with_
     history = xrange_sync(redis_client, keys.md_history("BTC-USDT", "depth"))
     assert [entry_id for entry_id, _ in history] == [f"{o}-0".encode() for o in offsets]
     assert [fields[b"m"] for _, fields in history] == messages
+
+
+def _errors(kind: str) -> float:
+    value = REGISTRY.get_sample_value("tradewire_redis_errors_total", {"role": "engine", "kind": kind})
+    return value or 0.0
+
+
+async def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.asyncio
+async def test_engine_with_redis_out_of_memory_retries_until_it_has_room_and_applies_once(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    before = _errors("OOM")
+    async with running_engine(redis_server.url, batch=100):
+        # The commands and the memory limit in one transaction: the engine reads them, cannot commit.
+        pipe = redis_client.pipeline(transaction=True)
+        for line in random_stream(seed=5, length=400):
+            pipe.xadd(keys.COMMANDS, command_fields(line.encode(), ts=1, rid="r", src="t", who="t", ip="-"))
+        pipe.config_set("maxmemory", "1")
+        ids = pipe.execute()[:-1]
+        await _wait_for(lambda: _errors("OOM") >= before + 2)
+        assert redis_client.get(keys.APPLIED) is None
+        redis_client.config_set("maxmemory", "0")
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+    assert_redis_matches_replay(redis_client)
+
+
+@pytest.mark.asyncio
+async def test_engine_with_redis_demanding_a_password_retries_until_it_may_connect(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    async with running_engine(redis_server.url, batch=100):
+        first = journal(redis_client, random_stream(seed=6, length=200))
+        await asyncio.to_thread(wait_applied, redis_client, first[-1])
+        before = _errors("NOAUTH")
+        redis_client.config_set("requirepass", "s3cret")
+        redis_client.client_kill_filter(_type="normal", skipme=True)
+        await _wait_for(lambda: _errors("NOAUTH") > before)
+        redis_client.config_set("requirepass", "")
+        second = journal(redis_client, random_stream(seed=7, length=200))
+        await asyncio.to_thread(wait_applied, redis_client, second[-1])
+    assert_redis_matches_replay(redis_client)
+
+
+def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, tmp_path: Path) -> None:
+    port = free_port()
+    engine = engine_process(redis_server.url, tmp_path, "--metrics-port", str(port))
+    client = redis_server.client()
+    try:
+        ids = journal(client, random_stream(seed=8, length=300))
+        wait_applied(client, ids[-1])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        assert 'tradewire_commands_total{outcome="accepted",reason=""}' in metrics
+        assert "tradewire_engine_apply_seconds_count" in metrics
+        assert "tradewire_journal_append_seconds_count" in metrics
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(30) == 0
+        client.close()
