@@ -3,8 +3,9 @@
 Every command produces a handful of these payloads, so they are the views' hot path. Building a dict
 and encoding it costs several times more than splicing the few values that change into text that
 does not: an order's symbol, client id, side, type, price and times are fixed from its acceptance, so
-``Frames`` renders them once per order and batch, and each ``executionReport`` or record after that
-only fills in the status and amounts. The changing fields therefore come first, the fixed ones
+``report_frame`` renders them once per order and batch (only for a user whose stream is open), and
+each ``executionReport`` only fills in the status and amounts before it. An order record is rendered
+whole, once per order and flush. The changing fields therefore come first, the fixed ones
 after them (JSON objects have no order; Binance clients read them into maps). Decimals are canonical
 strings (``Texts``); strings that come from users or the config (client ids, symbols, assets) are
 escaped with a JSON encoder, everything else spliced in is digits or a fixed word.
@@ -19,50 +20,45 @@ The shapes:
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, Texts, json_text
 
 _EMPTY = '""'
 
 
-class Frames(NamedTuple):
-    """The fixed part of one order's ``executionReport`` and record: every field that never changes."""
-
-    report: str
-    record: str
-
-
-def order_frames(order: OrderState, sym: Symbol) -> Frames:
+def report_frame(order: OrderState, sym: Symbol) -> str:
+    """The fixed tail of an order's ``executionReport``: every field that never changes."""
     cid = json_text(order.client_id) if order.client_id else _EMPTY
-    price = sym.quote_text[order.price]
-    quote_qty = sym.quote_text[order.quote_qty]
     time = order.time
-    return Frames(
+    return (
         f'"s":{sym.symbol_json},"c":{cid},"S":"{order.side}","o":"{order.type}","f":"{order.tif}",'
-        f'"p":"{price}","P":"0","F":"0","g":-1,"r":"NONE","i":{order.order_id},"I":0,"M":false,'
-        f'"O":{time},"Q":"{quote_qty}","W":{time},"V":"{order.stp}"}}',
-        f'"symbol":{sym.symbol_json},"orderId":{order.order_id},"orderListId":-1,"clientOrderId":{cid},'
-        f'"price":"{price}","timeInForce":"{order.tif}","type":"{order.type}","side":"{order.side}",'
-        f'"stopPrice":"0","icebergQty":"0","time":{time},"isWorking":true,"workingTime":{time},'
-        f'"origQuoteOrderQty":"{quote_qty}","selfTradePreventionMode":"{order.stp}"}}',
+        f'"p":"{sym.quote_text[order.price]}","P":"0","F":"0","g":-1,"r":"NONE","i":{order.order_id},"I":0,'
+        f'"M":false,"O":{time},"Q":"{sym.quote_text[order.quote_qty]}","W":{time},"V":"{order.stp}"}}'
     )
 
 
-def order_record(order: OrderState, sym: Symbol, frames: Frames) -> str:
-    """The ``GET /api/v3/order`` object. A market buy by quote shows what it bought as ``origQty``."""
-    base = sym.base_text
+def order_record(order: OrderState, sym: Symbol) -> str:
+    """The ``GET /api/v3/order`` object. A market buy by quote shows what it bought as ``origQty``.
+
+    Rendered once per order and flush, with the final values of the batch.
+    """
+    base, quote = sym.base_text, sym.quote_text
+    cid = json_text(order.client_id) if order.client_id else _EMPTY
+    time = order.time
     return (
         f'{{"status":"{order.status}","origQty":"{base[order.qty or order.executed]}",'
-        f'"executedQty":"{base[order.executed]}","cummulativeQuoteQty":"{sym.quote_text[order.cum_quote]}",'
-        f'"updateTime":{order.update_time},{frames.record}'
+        f'"executedQty":"{base[order.executed]}","cummulativeQuoteQty":"{quote[order.cum_quote]}",'
+        f'"updateTime":{order.update_time},"symbol":{sym.symbol_json},"orderId":{order.order_id},'
+        f'"orderListId":-1,"clientOrderId":{cid},"price":"{quote[order.price]}","timeInForce":"{order.tif}",'
+        f'"type":"{order.type}","side":"{order.side}","stopPrice":"0","icebergQty":"0","time":{time},'
+        f'"isWorking":true,"workingTime":{time},"origQuoteOrderQty":"{quote[order.quote_qty]}",'
+        f'"selfTradePreventionMode":"{order.stp}"}}'
     )
 
 
 def execution_report(
     order: OrderState,
     sym: Symbol,
-    frames: Frames,
+    frame: str,
     execution: str,
     ts: int,
     last_qty: int = 0,
@@ -87,29 +83,35 @@ def execution_report(
         f'"l":"{base[last_qty]}","z":"{base[order.executed]}","L":"{quote[last_price]}","n":"{commission}",'
         f'"N":{commission_asset},"T":{ts},"t":{trade_id},"w":{"true" if working else "false"},'
         f'"m":{"true" if maker else "false"},"Z":"{quote[order.cum_quote]}",'
-        f'"Y":"{quote[last_price * last_qty // sym.base_scale] if last_qty else "0"}",{frames.report}'
+        f'"Y":"{quote[last_price * last_qty // sym.base_scale] if last_qty else "0"}",{frame}'
     )
+
+
+def trade_fields(price: str, qty: str, quote_qty: str) -> str:
+    """The ``myTrades`` fields both sides of a trade share: ``price``, ``qty`` and ``quoteQty``."""
+    return f'"price":"{price}","qty":"{qty}","quoteQty":"{quote_qty}",'
 
 
 def my_trade(
     sym: Symbol,
     trade_id: int,
     order_id: int,
-    price: str,
-    qty: str,
-    quote_qty: str,
+    shared: str,
     commission: str,
     commission_asset: str,
     is_buyer: bool,
     is_maker: bool,
     ts: int,
 ) -> str:
-    """A ``GET /api/v3/myTrades`` item; the commission is in the asset the side received (a JSON literal)."""
+    """A ``GET /api/v3/myTrades`` item; the commission is in the asset the side received (a JSON literal).
+
+    ``shared`` is the trade's ``trade_fields``.
+    """
     return (
-        f'{{"symbol":{sym.symbol_json},"id":{trade_id},"orderId":{order_id},"orderListId":-1,'
-        f'"price":"{price}","qty":"{qty}","quoteQty":"{quote_qty}","commission":"{commission}",'
-        f'"commissionAsset":{commission_asset},"time":{ts},"isBuyer":{"true" if is_buyer else "false"},'
-        f'"isMaker":{"true" if is_maker else "false"},"isBestMatch":true}}'
+        f'{{"symbol":{sym.symbol_json},"id":{trade_id},"orderId":{order_id},"orderListId":-1,{shared}'
+        f'"commission":"{commission}","commissionAsset":{commission_asset},"time":{ts},'
+        f'"isBuyer":{"true" if is_buyer else "false"},"isMaker":{"true" if is_maker else "false"},'
+        f'"isBestMatch":true}}'
     )
 
 
@@ -134,13 +136,13 @@ def balance_value(free: str, locked: str) -> str:
 
 
 __all__ = [
-    "Frames",
     "Texts",
     "account_position",
     "balance_update",
     "balance_value",
     "execution_report",
     "my_trade",
-    "order_frames",
     "order_record",
+    "report_frame",
+    "trade_fields",
 ]

@@ -34,14 +34,14 @@ import msgspec
 
 from tradewire import keys
 from tradewire.accounts.payloads import (
-    Frames,
     account_position,
     balance_update,
     balance_value,
     execution_report,
     my_trade,
-    order_frames,
     order_record,
+    report_frame,
+    trade_fields,
 )
 from tradewire.accounts.records import (
     CANCELED,
@@ -123,19 +123,35 @@ class Accounts:
         self._asset_json = {name: json_text(name) for name in config.assets}
         self._places = {name: asset.precision for name, asset in config.assets.items()}
         self._channels: dict[str, str] = {}
-        self._frames: dict[int, Frames] = {}
-        """The fixed text of the orders this batch rendered (``payloads.Frames``)."""
+        self._trade_keys: dict[str, str] = {}
+        self._frames: dict[int, str] = {}
+        """The fixed tail of the ``executionReport`` of the orders this batch reported on."""
+        self._listening: frozenset[str] | None = None
         self.open: dict[int, OrderState] = {}
         """Open orders of all users by order id."""
         self._balances: dict[tuple[str, str], tuple[int, int]] = {}
-        """The balances last published, to tell which ones a command changed."""
+        """Each balance as last published or written, to tell which ones changed."""
         self._dirty: dict[int, OrderState] = {}
         self._cids: list[tuple[str, str, int]] = []
-        self._dirty_balances: dict[tuple[str, str], tuple[str, str]] = {}
-        """Balances to write at the flush, as ``(free, locked)`` text."""
+        self._dirty_balances: dict[tuple[str, str], None] = {}
+        """Balances to write at the flush: their values are in ``_balances``."""
+        self._pending: dict[tuple[str, str], None] = {}
+        """Balances of users not listening that the batch may have changed: read at the flush."""
+        self._ledger: BalanceOf | None = None
+        """The last ``balance_of`` given: the flush reads ``_pending`` through it."""
         self._stream: list[RedisOp] = []
 
     # -- the whole interface -------------------------------------------------------------------
+
+    def listening(self, users: frozenset[str] | None) -> None:
+        """Say whose user-data streams are open: ``None`` (the default) means everyone's.
+
+        From the next ``apply`` on, ``executionReport``, ``outboundAccountPosition`` and
+        ``balanceUpdate`` payloads are rendered and published only for these users. Order records,
+        open-order sets, client ids, fills and balances are written for every user whatever the set.
+        Set it between batches (before the batch's first ``apply``).
+        """
+        self._listening = users
 
     def apply(
         self,
@@ -160,16 +176,20 @@ class Accounts:
             elif kind is Deposited or kind is Withdrawn:
                 self._transfer(event, ts, touched)  # type: ignore[arg-type]
         if touched:
+            self._ledger = balance_of
             self._balances_changed(touched, ts, balance_of)
 
     def flush(self) -> list[RedisOp]:
-        """The Redis ops of everything applied since the last flush, and forget the closed orders."""
+        """The Redis ops of everything applied since the last flush, and forget the closed orders.
+
+        Balances of users not listening are read here, through the last ``apply``'s ``balance_of``:
+        call it before the ledger moves on (the engine service flushes right after a batch).
+        """
         ops: list[RedisOp] = []
         records: dict[str, list[str | bytes | int]] = {}
         added: dict[str, list[str | bytes | int]] = {}
         removed: dict[str, list[str | bytes | int]] = {}
         symbols_ = self._symbols
-        frames = self._frames
         for order_id, order in self._dirty.items():
             user = order.user
             fields = records.get(user)
@@ -177,7 +197,7 @@ class Accounts:
                 fields = records[user] = [keys.orders(user)]
             sym = symbols_[order.market]
             fields.append(order_id)
-            fields.append(order_record(order, sym, frames.get(order_id) or order_frames(order, sym)))
+            fields.append(order_record(order, sym))
             if order.status in OPEN_STATUSES:
                 if not order.listed:
                     order.listed = True
@@ -202,13 +222,22 @@ class Accounts:
                 cids.setdefault(user, [keys.client_ids(user)]).extend((client_id, order_id))
             for fields in cids.values():
                 ops.append(("HSET", *fields))
+        if self._pending:
+            self._read_pending()
         by_user: dict[str, list[str | bytes | int]] = {}
-        for (user, asset), (free, locked) in self._dirty_balances.items():
+        known = self._balances
+        places = self._places
+        for key in self._dirty_balances:
+            user, asset = key
+            free, locked = known[key]
             fields = by_user.get(user)
             if fields is None:
                 fields = by_user[user] = [keys.balances(user)]
+            precision = places[asset]
             fields.append(asset)
-            fields.append(balance_value(free, locked))
+            fields.append(
+                balance_value(to_text(free, precision), to_text(locked, precision) if locked else "0")
+            )
         for fields in by_user.values():
             ops.append(("HSET", *fields))
         ops += self._stream
@@ -220,13 +249,21 @@ class Accounts:
         return ops
 
     def to_state(self) -> bytes:
+        if self._pending:
+            self._read_pending()
+        places = self._places
         closed = [order for order in self._dirty.values() if not order.is_open]
+        dirty_balances = []
+        for user, asset in self._dirty_balances:
+            free, locked = self._balances[user, asset]
+            precision = places[asset]
+            dirty_balances.append((user, asset, to_text(free, precision), to_text(locked, precision)))
         state = _State(
             orders=[*self.open.values(), *closed],
             dirty=list(self._dirty),
             cids=list(self._cids),
             balances=[(*key, *value) for key, value in self._balances.items()],
-            dirty_balances=[(*key, *value) for key, value in self._dirty_balances.items()],
+            dirty_balances=dirty_balances,
             stream=list(self._stream),
         )
         return _encoder.encode(state)
@@ -240,9 +277,7 @@ class Accounts:
         accounts._dirty = {order_id: by_id[order_id] for order_id in state.dirty}
         accounts._cids = [tuple(item) for item in state.cids]  # type: ignore[misc]
         accounts._balances = {(user, asset): (free, locked) for user, asset, free, locked in state.balances}
-        accounts._dirty_balances = {
-            (user, asset): (free, locked) for user, asset, free, locked in state.dirty_balances
-        }
+        accounts._dirty_balances = {(user, asset): None for user, asset, _, _ in state.dirty_balances}
         accounts._stream = [tuple(op) for op in state.stream]
         return accounts
 
@@ -254,11 +289,11 @@ class Accounts:
             channel = self._channels[user] = keys.user_channel(user)
         self._stream.append(("PUBLISH", channel, payload))
 
-    def _frames_of(self, order: OrderState, sym: Symbol) -> Frames:
-        frames = self._frames.get(order.order_id)
-        if frames is None:
-            frames = self._frames[order.order_id] = order_frames(order, sym)
-        return frames
+    def _frame_of(self, order: OrderState, sym: Symbol) -> str:
+        frame = self._frames.get(order.order_id)
+        if frame is None:
+            frame = self._frames[order.order_id] = report_frame(order, sym)
+        return frame
 
     def _accepted(
         self,
@@ -289,7 +324,9 @@ class Accounts:
         self._dirty[e.order_id] = order
         if e.client_id is not None:
             self._cids.append((e.user, e.client_id, e.order_id))
-        self._publish(e.user, execution_report(order, sym, self._frames_of(order, sym), "NEW", ts))
+        listening = self._listening
+        if listening is None or e.user in listening:
+            self._publish(e.user, execution_report(order, sym, self._frame_of(order, sym), "NEW", ts))
         touched.append((e.user, sym.quote if e.side == "buy" else sym.base))
         if not e.quote_qty:
             return -1
@@ -304,9 +341,10 @@ class Accounts:
     def _trade(self, e: Trade, ts: int, touched: list[tuple[str, str]], last_fill: bool) -> None:
         sym = self._symbols[e.market]
         base_text, quote_text = sym.base_text, sym.quote_text
-        price, qty, notional = quote_text[e.price], base_text[e.qty], quote_text[e.notional]
+        shared = trade_fields(quote_text[e.price], base_text[e.qty], quote_text[e.notional])
         base_json, quote_json = self._asset_json[sym.base], self._asset_json[sym.quote]
         taker_buys = e.taker_side == "buy"
+        listening = self._listening
         for order_id, user, is_maker, fee in (
             (e.taker_order_id, e.taker_user, False, e.taker_fee),
             (e.maker_order_id, e.maker_user, True, e.maker_fee),
@@ -328,26 +366,26 @@ class Accounts:
                 self._dirty[order_id] = order
                 if order.status == FILLED:
                     del self.open[order_id]
-                report = execution_report(
-                    order,
-                    sym,
-                    self._frames_of(order, sym),
-                    "TRADE",
-                    ts,
-                    e.qty,
-                    e.price,
-                    commission,
-                    asset,
-                    e.trade_id,
-                    is_maker,
-                )
-                self._publish(user, report)
-            trade = my_trade(
-                sym, e.trade_id, order_id, price, qty, notional, commission, asset, is_buyer, is_maker, ts
-            )
-            self._stream.append(
-                ("XADD", keys.user_trades(user), "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", trade)
-            )
+                if listening is None or user in listening:
+                    report = execution_report(
+                        order,
+                        sym,
+                        self._frame_of(order, sym),
+                        "TRADE",
+                        ts,
+                        e.qty,
+                        e.price,
+                        commission,
+                        asset,
+                        e.trade_id,
+                        is_maker,
+                    )
+                    self._publish(user, report)
+            trade = my_trade(sym, e.trade_id, order_id, shared, commission, asset, is_buyer, is_maker, ts)
+            trades_key = self._trade_keys.get(user)
+            if trades_key is None:
+                trades_key = self._trade_keys[user] = keys.user_trades(user)
+            self._stream.append(("XADD", trades_key, "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", trade))
             touched.append((user, sym.base))
             touched.append((user, sym.quote))
         if e.maker_fee or e.taker_fee:
@@ -383,8 +421,10 @@ class Accounts:
         order.status = status
         order.update_time = ts
         self._dirty[order.order_id] = order
-        frames = self._frames_of(order, sym)
-        self._publish(order.user, execution_report(order, sym, frames, EXECUTION_TYPE[status], ts))
+        listening = self._listening
+        if listening is None or order.user in listening:
+            frame = self._frame_of(order, sym)
+            self._publish(order.user, execution_report(order, sym, frame, EXECUTION_TYPE[status], ts))
 
     def _met_itself(
         self,
@@ -438,30 +478,62 @@ class Accounts:
 
     def _transfer(self, e: Deposited | Withdrawn, ts: int, touched: list[tuple[str, str]]) -> None:
         touched.append((e.user, e.asset))
+        listening = self._listening
+        if listening is not None and e.user not in listening:
+            return
         delta = e.amount if type(e) is Deposited else -e.amount
         self._publish(e.user, balance_update(ts, self._asset_json[e.asset], self._texts[e.asset][delta]))
 
     def _balances_changed(self, touched: list[tuple[str, str]], ts: int, balance_of: BalanceOf) -> None:
-        """Publish each user's changed balances, and keep them for the flush."""
+        """Publish each listening user's changed balances; leave the others' for the flush to read."""
+        listening = self._listening
+        if listening is not None:
+            heard = [key for key in touched if key[0] in listening] if listening else None
+            if not heard:
+                self._pending.update(dict.fromkeys(touched))
+                return
+            if len(heard) < len(touched):
+                self._pending.update(dict.fromkeys([key for key in touched if key[0] not in listening]))
+            touched = heard
         known = self._balances
+        dirty = self._dirty_balances
         positions: dict[str, list[tuple[str, str, str]]] = {}
+        places = self._places
+        asset_json = self._asset_json
         for key in dict.fromkeys(touched) if len(touched) > 1 else touched:
             value = balance_of(*key)
             if known.get(key, _ZERO) == value:
                 continue
             free, locked = known[key] = (value[0], value[1])
+            dirty[key] = None
             user, asset = key
             # balances are too varied to memoize: render them afresh, once
-            precision = self._places[asset]
-            texts = (to_text(free, precision), to_text(locked, precision) if locked else "0")
-            self._dirty_balances[key] = texts
+            precision = places[asset]
+            item = (
+                asset_json[asset],
+                to_text(free, precision),
+                to_text(locked, precision) if locked else "0",
+            )
             changed = positions.get(user)
             if changed is None:
-                positions[user] = [(self._asset_json[asset], *texts)]
+                positions[user] = [item]
             else:
-                changed.append((self._asset_json[asset], *texts))
+                changed.append(item)
         for user, changed in positions.items():
             self._publish(user, account_position(ts, changed))
+
+    def _read_pending(self) -> None:
+        """Read the balances of users not listening that the batch touched; mark the changed ones."""
+        ledger = self._ledger
+        assert ledger is not None, "balances touched without a balance_of"
+        known = self._balances
+        dirty = self._dirty_balances
+        for key in self._pending:
+            value = ledger(*key)
+            if known.get(key, _ZERO) != value:
+                known[key] = (value[0], value[1])
+                dirty[key] = None
+        self._pending = {}
 
 
 __all__ = ["Accounts", "BalanceOf"]
