@@ -77,6 +77,14 @@ def static_url(web_installed: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page_exchange(web_installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    """One exchange per test module, with two gateways: the page uses 0, tests may use either."""
-    with Exchange(tmp_path_factory.mktemp("exchange"), gateways=2) as ex:
+    """One exchange per test module, with two gateways: the page uses 0, tests may use either.
+
+    Every browser and API client of a test comes from 127.0.0.1, so the per-IP REST weight limit
+    (meant for one trader) is raised; the page's own requests stay what they are.
+    """
+    with Exchange(
+        tmp_path_factory.mktemp("exchange"),
+        gateways=2,
+        gateway_env={"TRADEWIRE_REST_WEIGHT_PER_MINUTE": "1000000"},
+    ) as ex:
         yield ex

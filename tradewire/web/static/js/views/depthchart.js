@@ -4,6 +4,7 @@
 // acts on. The canvas follows its box (ResizeObserver) at the device's pixel ratio.
 
 const LEVELS = 100;
+const MAX_REACH = 0.005; // 0.5 % either side of the mid
 
 /** Cumulative steps of one side, best first: [[price, cumulative], ...] as numbers (display only). */
 export function cumulative(side, limit) {
@@ -60,15 +61,28 @@ export class DepthChartView {
     const bestBid = bids.length ? bids[0][0] : asks[0][0];
     const bestAsk = asks.length ? asks[0][0] : bids[0][0];
     const mid = (bestBid + bestAsk) / 2;
-    // symmetric price range around the mid, wide enough for the deeper of the two sides shown
-    const reach = Math.max(
-      bids.length ? mid - bids[bids.length - 1][0] : 0,
-      asks.length ? asks[asks.length - 1][0] - mid : 0,
-      mid * 0.001,
+    // symmetric price range around the mid: wide enough for the deeper side shown, but at most
+    // MAX_REACH of the mid, so that a few far-away orders do not squeeze the book into a sliver
+    const reach = Math.min(
+      Math.max(
+        bids.length ? mid - bids[bids.length - 1][0] : 0,
+        asks.length ? asks[asks.length - 1][0] - mid : 0,
+        mid * 0.0005,
+      ),
+      mid * MAX_REACH,
     );
     const lo = mid - reach;
     const hi = mid + reach;
-    const maxQty = Math.max(bids.length ? bids[bids.length - 1][1] : 0, asks.length ? asks[asks.length - 1][1] : 0);
+    const within = (points, inside) => {
+      let last = 0;
+      for (const [price, qty] of points) if (inside(price)) last = qty;
+      return last;
+    };
+    const maxQty = Math.max(
+      within(bids, (p) => p >= lo),
+      within(asks, (p) => p <= hi),
+      Number.MIN_VALUE,
+    );
     const pad = 18;
     const h = height - pad;
     const x = (price) => ((price - lo) / (hi - lo)) * width;
