@@ -142,8 +142,9 @@ class Accounts:
         """Each balance as last published or written, to tell which ones changed."""
         self._dirty: dict[int, OrderState] = {}
         self._cids: list[tuple[str, str, int]] = []
-        self._dirty_balances: dict[tuple[str, str], None] = {}
-        """Balances to write at the flush: their values are in ``_balances``."""
+        self._dirty_balances: dict[tuple[str, str], tuple[str, str, str] | None] = {}
+        """Balances to write at the flush (values in ``_balances``), with the ``(asset JSON, free, locked)``
+        texts last published, or ``None`` when nothing published them."""
         self._pending: dict[tuple[str, str], None] = {}
         """Balances of users not listening that the batch may have changed: read at the flush."""
         self._ledger: BalanceOf | None = None
@@ -236,17 +237,20 @@ class Accounts:
         by_user: dict[str, list[str | bytes | int]] = {}
         known = self._balances
         places = self._places
-        for key in self._dirty_balances:
+        for key, texts in self._dirty_balances.items():
             user, asset = key
-            free, locked = known[key]
             fields = by_user.get(user)
             if fields is None:
                 fields = by_user[user] = [keys.balances(user)]
-            precision = places[asset]
             fields.append(asset)
-            fields.append(
-                balance_value(to_text(free, precision), to_text(locked, precision) if locked else "0")
-            )
+            if texts is None:
+                free, locked = known[key]
+                precision = places[asset]
+                fields.append(
+                    balance_value(to_text(free, precision), to_text(locked, precision) if locked else "0")
+                )
+            else:
+                fields.append(balance_value(texts[1], texts[2]))
         for fields in by_user.values():
             ops.append(("HSET", *fields))
         ops += self._stream
@@ -286,7 +290,11 @@ class Accounts:
         accounts._dirty = {order_id: by_id[order_id] for order_id in state.dirty}
         accounts._cids = [tuple(item) for item in state.cids]  # type: ignore[misc]
         accounts._balances = {(user, asset): (free, locked) for user, asset, free, locked in state.balances}
-        accounts._dirty_balances = {(user, asset): None for user, asset, _, _ in state.dirty_balances}
+        asset_json = accounts._asset_json
+        accounts._dirty_balances = {
+            (user, asset): (asset_json[asset], free, locked)
+            for user, asset, free, locked in state.dirty_balances
+        }
         accounts._stream = [tuple(op) for op in state.stream]
         return accounts
 
@@ -514,11 +522,10 @@ class Accounts:
             if known.get(key, _ZERO) == value:
                 continue
             free, locked = known[key] = (value[0], value[1])
-            dirty[key] = None
             user, asset = key
             # balances are too varied to memoize: render them afresh, once
             precision = places[asset]
-            item = (
+            item = dirty[key] = (
                 asset_json[asset],
                 to_text(free, precision),
                 to_text(locked, precision) if locked else "0",
