@@ -10,6 +10,8 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   used once, and every other order a taker buys the oldest resting sell with an IOC. Latency is from
   just before the HTTP request is written to the moment each client has parsed the depth diff that
   first shows the maker's price, or the trade at the taker's price (one sample per client per order).
+  ``--via journal`` appends the same orders to the journal directly (``Submitter``), which leaves the
+  REST order path out and measures journal -> engine -> Redis -> gateway -> clients.
 * ``fanout``: ``--conns`` connections follow ``btcusdt@trade``; a publisher runs the bus script
   (offset, history, PUBLISH) as the engine does, ``--burst`` messages at a time, at a rising rate; the
   figure is the highest delivered rate (messages counted by the clients) at which every connection
@@ -54,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures.exchange import Exchange, User
 from tradewire.bus.publish import load_op, publish_op
+from tradewire.journal.submit import Submitter
 
 BENCH_LIMITS = {
     "TRADEWIRE_LIMIT_CONNECTIONS_PER_IP": "100000",
@@ -149,7 +152,7 @@ def new_exchange(root: Path) -> Exchange:
 # -- (a) end-to-end latency ---------------------------------------------------------------------------
 
 
-async def latency_run(root: Path, rate: int, clients: int, seconds: float) -> dict[str, float]:
+async def latency_run(root: Path, rate: int, clients: int, seconds: float, via: str) -> dict[str, Any]:
     ex = new_exchange(root)
     try:
         maker, taker = ex.create_user("maker"), ex.create_user("taker")
@@ -187,9 +190,19 @@ async def latency_run(root: Path, rate: int, clients: int, seconds: float) -> di
             await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher())
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         resting: list[str] = []
+        journal = Submitter(redis.asyncio.Redis.from_url(ex.redis_url), "bench-latency")
+        await journal.start()
+        sides = {"SELL": "sell", "BUY": "buy"}
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
 
             async def order(user: User, params: dict[str, Any], book: dict[bytes, int], price: str) -> None:
+                if via == "journal":
+                    command = {"type": "new_order", "user": user.name, "market": "BTC-USDT",
+                               "side": sides[params["side"]], "kind": "limit", "qty": params["quantity"],
+                               "price": price, "tif": params["timeInForce"]}  # fmt: skip
+                    book[price.encode()] = time.perf_counter_ns()
+                    await journal.submit(command, who="bench")
+                    return
                 body = signed(user, params)
                 book[price.encode()] = time.perf_counter_ns()
                 async with http.post(
@@ -221,7 +234,9 @@ async def latency_run(root: Path, rate: int, clients: int, seconds: float) -> di
             achieved = total / (time.perf_counter() - start)
             await asyncio.gather(*tasks)
             await asyncio.sleep(1.0)
+        await journal.close()
         return {
+            "via": via,
             "offered_orders_per_s": rate,
             "achieved_orders_per_s": round(achieved),
             "depth_samples": len(depth_ms),
@@ -244,7 +259,7 @@ TRADE = (
 )
 
 
-async def fanout_run(root: Path, conns: int, batched: bool, burst: int, seconds: float) -> dict[str, float]:
+async def fanout_run(root: Path, conns: int, batched: bool, burst: int, seconds: float) -> dict[str, Any]:
     ex = new_exchange(root)
     try:
         received = [0]
@@ -302,7 +317,7 @@ async def fanout_run(root: Path, conns: int, batched: bool, burst: int, seconds:
 # -- (c) signed REST orders -------------------------------------------------------------------------------
 
 
-async def rest_run(root: Path, concurrency: int, seconds: float) -> dict[str, float]:
+async def rest_run(root: Path, concurrency: int, seconds: float) -> dict[str, Any]:
     ex = new_exchange(root)
     try:
         user = ex.create_user("rest")
@@ -340,6 +355,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=int, default=1000, help="latency: orders per second offered")
     parser.add_argument("--clients", type=int, default=100, help="latency: WebSocket clients")
+    parser.add_argument(
+        "--via", choices=["rest", "journal"], default="rest",
+        help="latency: send orders through the gateway's REST API, or append them to the journal directly",
+    )  # fmt: skip
     parser.add_argument("--conns", type=int, default=5000, help="fanout: connections")
     parser.add_argument("--batched", action="store_true", help="fanout: connect with ?batch=1")
     parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
@@ -351,7 +370,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
             root = Path(tmp)
             if args.scenario == "latency":
-                result = asyncio.run(latency_run(root, args.rate, args.clients, args.seconds))
+                result = asyncio.run(latency_run(root, args.rate, args.clients, args.seconds, args.via))
             elif args.scenario == "fanout":
                 result = asyncio.run(fanout_run(root, args.conns, args.batched, args.burst, args.seconds))
             else:
