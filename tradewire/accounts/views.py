@@ -9,10 +9,13 @@ Two kinds of output, and why they are produced at different times:
 
 * *Per-command* publications and fills (``executionReport``, ``outboundAccountPosition``,
   ``balanceUpdate``, ``myTrades`` entries) are rendered inside ``apply``: they describe the state right
-  after that command, and the ledger is only readable then.
+  after that command, and the ledger shows that state only then. Publications are made only for the
+  users who listen (``Accounts.listening``).
 * *Cached state* (order records, open-order sets, client ids, balances) is written once per batch in
   ``flush``, with the final value of every key the batch touched: an order that was accepted, filled
-  and closed within one batch costs one ``HSET``.
+  and closed within one batch costs one ``HSET``, and is rendered once. The balances of users who do
+  not listen are not even read per command: ``apply`` notes which ones a command touched, and
+  ``flush`` reads them from the ledger as the batch left it and writes those that changed.
 
 Only open orders stay in memory; a closed order leaves after the flush that writes its last record.
 Everything in memory goes into ``to_state``, so a restored view continues exactly as the original.
