@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,25 @@ def latencies_us(adapter: TradewireAdapter) -> dict[str, float]:
     return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "p99.9": at(0.999), "max": samples[-1] / 1000}
 
 
+def traced_memory_mib(adapter: TradewireAdapter) -> dict[str, float]:
+    """tradewire's own allocations (tracemalloc): the state after setup, after the run, and the peak.
+
+    RSS cannot tell this apart: the process also holds the workload, and freed memory of the engine
+    measured before stays mapped. The C++ engines allocate outside Python's view, so this is
+    tradewire's figure only.
+    """
+    gc.collect()
+    tracemalloc.start()
+    adapter.reset()
+    after_setup = tracemalloc.get_traced_memory()[0]
+    adapter.run(0, adapter.main_ops())
+    gc.collect()
+    at_end, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    mib = 2**20
+    return {"after_setup_mib": after_setup / mib, "at_end_mib": at_end / mib, "peak_mib": peak / mib}
+
+
 def time_replay(workload: Workload, runs: int, console: Console) -> dict[str, Any]:
     """``tradewire replay`` as a process, JSON lines in and out, on the whole workload."""
     exe = Path(sys.executable).with_name("tradewire")
@@ -216,10 +236,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tradewire = adapters[0]
     assert isinstance(tradewire, TradewireAdapter)
+    memory = traced_memory_mib(tradewire)
+    workload.stats["resting_orders_at_end"] = len(tradewire.engine.orders)
     tradewire.reset()
     workload.stats["resting_orders_after_setup"] = len(tradewire.engine.orders)
-    tradewire.run(0, tradewire.main_ops())
-    workload.stats["resting_orders_at_end"] = len(tradewire.engine.orders)
     # Best of the passes per percentile: on a shared machine a slow sample is most often a command
     # that lost its core to other work (a 4 ms scheduler tick), which a quieter pass does not repeat.
     passes = [latencies_us(tradewire) for _ in range(0 if args.no_latency else args.rounds)]
@@ -227,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     replay = time_replay(workload, args.replay_runs, console) if args.replay_runs else {}
 
     summary = summarise(args, workload, results, latency, replay, skipped)
+    summary["tradewire_memory"] = memory
     print_table(console, summary)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"engine-{time.strftime('%Y%m%dT%H%M%S')}.json"
@@ -341,6 +362,11 @@ def print_table(console: Console, summary: dict[str, Any]) -> None:
         console.print(
             "tradewire per-command latency (us): " + ", ".join(f"{k} {v:.1f}" for k, v in lat.items())
         )
+    mem = summary["tradewire_memory"]
+    console.print(
+        f"tradewire memory (tracemalloc): {mem['after_setup_mib']:.0f} MiB after setup, "
+        f"{mem['at_end_mib']:.0f} MiB at the end, peak {mem['peak_mib']:.0f} MiB"
+    )
     if summary["replay"]:
         rep = summary["replay"]
         console.print(
@@ -422,6 +448,14 @@ def markdown(summary: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v:.1f}" for k, v in lat.items())
             + ".",
         ]
+    mem = summary["tradewire_memory"]
+    lines += [
+        "",
+        f"tradewire's own memory (tracemalloc, separate pass): {mem['after_setup_mib']:.0f} MiB after "
+        f"the setup phase, {mem['at_end_mib']:.0f} MiB at the end "
+        f"({summary['workload']['resting_orders_at_end']:,} resting orders), "
+        f"peak {mem['peak_mib']:.0f} MiB. The RSS columns are the process's (workload included).",
+    ]
     if rep:
         lines += [
             "",
