@@ -74,7 +74,7 @@ async function main() {
   let form = null;
   const ladder = new LadderView(
     { asks: $("#asks"), bids: $("#bids"), spread: $("#spread"), group: $("#book-group"), onPick: (p) => form.pick(p) },
-    16,
+    14,
   );
   const signIn = new SignInDialog($("#signin-dialog"), {
     onSubmit: async (apiKey, secret) => {
