@@ -260,3 +260,51 @@ def test_gateway_killed_and_restarted_the_page_resynchronises_to_the_exchanges_b
         timeout=20,
         message="the page's book to equal the exchange's",
     )
+
+
+def test_market_selector_and_interval_switcher_with_clicks_show_the_chosen_market_and_candles(
+    browser_page: Page, page_exchange: Exchange, market: dict[str, Any]
+) -> None:
+    page = browser_page
+    page.click("[data-interval='5m']")
+    expect(page.locator("[data-interval='5m']")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function("tradewire.feed.interval === '5m' && tradewire.feed.barsLoaded")
+    assert page.evaluate("tradewire.feed.bars.length") >= 1
+    maker: Trader = market["maker_api"]
+    maker.order("ETHUSDT", "BUY", "0.5", "3000.25")
+    page.select_option("#market-select", "ETHUSDT")
+    page.wait_for_function("tradewire.feed.symbol === 'ETHUSDT' && tradewire.feed.sync.live")
+    expect(page.locator("#bids .lrow").first.locator(".p")).to_have_text("3000.25")
+    expect(page.locator("#amount-unit")).to_have_text("ETH")
+    assert page.evaluate("location.hash") == "#ETHUSDT"
+    maker.cancel_all("ETHUSDT")
+
+
+def test_amount_presets_with_a_balance_fill_the_exact_share_floored_to_the_lot(
+    browser_page: Page, page_exchange: Exchange
+) -> None:
+    page = browser_page
+    user, _ = new_user(page_exchange, "preset-user", USDT="1000", BTC="0.123456")
+    sign_in(page, user.api_key, user.api_secret)
+    page.click("label[for=side-buy]")
+    page.fill("#price", "29999.5")
+    page.click("[data-pct='100']")
+    assert page.input_value("#amount") == "0.03333"  # 1000 / 29999.5 = 0.033333..., lot 0.00001
+    page.click("[data-pct='25']")
+    assert page.input_value("#amount") == "0.00833"
+    page.click("label[for=side-sell]")
+    page.click("[data-pct='50']")
+    assert page.input_value("#amount") == "0.06172"  # half of 0.123456, floored to the lot
+    expect(page.locator("#avail")).to_have_text("0.123456 BTC")
+
+
+def test_page_at_360_pixels_wide_fits_without_sideways_scrolling(
+    playwright: Playwright, page_exchange: Exchange, market: dict[str, Any], tmp_path: Path
+) -> None:
+    with launch_chromium(playwright, tmp_path / "profile", 360, 780) as context:
+        page = open_page(context, f"{page_exchange.http_url}/")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        for panel in ("#chart", "#bids", "#order-form", "#tape", "#depth", "#account"):
+            box = page.locator(panel).bounding_box()
+            assert box is not None and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= 360
+        expect(page.locator("#bids .lrow").first.locator(".p")).not_to_be_empty()
