@@ -10,6 +10,7 @@ import redis
 import redis.asyncio
 
 from tests.conftest import RedisServer
+from tests.integration.journal.support import running_engine
 from tradewire import keys
 from tradewire.journal.entries import CommandEntry, events_fields, parse_command_entry, reply_payload
 from tradewire.journal.streams import xrange, xrange_sync, xread_entries
@@ -107,3 +108,17 @@ def test_submit_sync_with_no_engine_times_out_after_journalling(redis_client: re
     [(entry_id, fields)] = xrange_sync(redis_client, keys.COMMANDS)
     assert raised.value.cmd == entry_id.decode()
     assert fields[b"src"].startswith(b"admin-")
+
+
+@pytest.mark.asyncio
+async def test_submitter_whose_subscription_dropped_still_gets_the_outcome(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
+) -> None:
+    async with Submitter(aredis, "gw-1", timeout=20) as submitter:
+        cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
+        redis_server.kill()  # the subscription dies with the server; the journal entry is on disk
+        redis_server.restart()
+        async with running_engine(redis_server.url):
+            reply = await submitter.wait(cmd, future)
+    assert reply.cmd == cmd
+    assert reply.events == orjson.loads(EVENTS)
