@@ -57,6 +57,7 @@ export class Socket {
     clearTimeout(this.timer);
     if (this.ws) {
       this.ws.onclose = null;
+      this.ws.onmessage = null; // nothing from a connection that was let go reaches the owner
       this.ws.close(1000);
       this.ws = null;
     }

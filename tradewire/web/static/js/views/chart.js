@@ -12,6 +12,7 @@ export class ChartView {
     this.version = -1;
     this.lastTime = 0;
     this.bars = 0;
+    this.last = null; // the last bar drawn
     const LC = globalThis.LightweightCharts;
     if (!LC) {
       container.textContent = "The chart library is missing: run the install step (scripts/web-install).";
@@ -45,6 +46,10 @@ export class ChartView {
       priceLineVisible: false,
     });
     this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    this.empty = document.createElement("p");
+    this.empty.className = "chart-empty";
+    this.empty.textContent = "No trades yet";
+    container.append(this.empty);
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.25 } });
   }
 
@@ -81,6 +86,7 @@ export class ChartView {
       this.bars = feed.bars.length;
       this.last = feed.bars.length ? feed.bars[feed.bars.length - 1] : null;
     }
+    this.empty.hidden = this.bars > 0 || feed.pendingBars.size > 0 || !feed.barsLoaded;
     for (const bar of feed.takeBars()) {
       if (bar.time < this.lastTime) continue; // older than what is drawn: the library refuses it
       if (bar.time > this.lastTime) this.bars++;
