@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import typer
 
 from tradewire import keys
 from tradewire.bots import run_bots
+from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.ops.logging import configure_logging
 from tradewire.redisconn import EmbeddedRedisError, connect, redact_url
 from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, load_config
@@ -71,6 +73,31 @@ class Child:
             log.warning("did not stop in time; killing", process=self.name, pid=self.process.pid)
             self.process.kill()
             self.process.wait()
+
+
+WEB_ROOT = Path(__file__).parent / "web"
+
+
+def ensure_page_assets(web_root: Path = WEB_ROOT) -> None:
+    """Fetch the page's chart library from the npm registry on the first start (the page's install step).
+
+    The library is not copied into the repository; ``package-lock.json`` pins it. Without npm the
+    exchange still runs (REST, WebSocket), and the page says that its chart is missing.
+    """
+    if (web_root / "node_modules" / "lightweight-charts" / "package.json").is_file():
+        return
+    if not (web_root / "package-lock.json").is_file():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        log.warning("npm not found: the page's chart library is not installed (install Node.js and npm)")
+        return
+    typer.echo("fetching the page's chart library from the npm registry (first start only)...")
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=web_root, check=False
+    )
+    if result.returncode != 0:
+        log.warning("npm ci failed: the page's chart library is not installed", status=result.returncode)
 
 
 def _wait_http(url: str, child: Child, timeout: float) -> None:
@@ -150,6 +177,9 @@ def main(
     except (RuntimeSetupError, EmbeddedRedisError) as exc:
         typer.echo(f"tradewire up: {exc}", err=True)
         raise typer.Exit(2) from exc
+    ensure_page_assets()
+    if not os.environ.get(MASTER_KEY_ENV):
+        load_master_key(root, create=True)  # before the gateway starts, so it can verify every key
     env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
     config_args = ["--config", str(config.absolute())] if config else []
     children = [

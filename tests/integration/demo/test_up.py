@@ -1,0 +1,137 @@
+"""``tradewire up --demo`` as a user runs it: one process that brings up the whole exchange and stops it.
+
+The README promises that this command alone gives a live market in the browser; these tests run it as
+a subprocess on a temporary data directory and a free port, and talk to it only as a user would: HTTP,
+and the operator commands with the same ``--data-dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _tradewire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "tradewire.cli", *args], env=env, capture_output=True, timeout=60, check=False
+    )
+
+
+class Up:
+    def __init__(self, directory: Path) -> None:
+        self.data_dir = directory / "data"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TRADEWIRE_MASTER_KEY")}
+        self.log = (directory / "up.log").open("wb")
+        self.options = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tradewire.cli", "up", "--demo", *self.options],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, Path(self.log.name).read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.base}/api/v3/ping", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("tradewire up did not serve within the timeout")
+
+    def admin(self, *args: str) -> bytes:
+        result = _tradewire("admin", *args, "--data-dir", str(self.data_dir), env=self.env)
+        assert result.returncode == 0, result.stderr.decode()
+        return result.stdout
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    running = Up(tmp_path)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def _eventually(check: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.25)
+
+
+def test_up_with_demo_serves_the_page_and_a_market_that_trades(up: Up) -> None:
+    page = httpx.get(f"{up.base}/", timeout=5)
+    assert page.status_code == 200 and "tradewire" in page.text
+    chart = httpx.get(f"{up.base}/vendor/lightweight-charts/lightweight-charts.standalone.production.js")
+    assert chart.status_code == 200
+    symbols = {s["symbol"] for s in httpx.get(f"{up.base}/api/v3/exchangeInfo").json()["symbols"]}
+    assert {"BTCUSDT", "ETHUSDT"} <= symbols
+
+    def traded() -> bool:
+        ticker = httpx.get(f"{up.base}/api/v3/ticker/24hr", params={"symbol": "BTCUSDT"}).json()
+        return int(ticker["count"]) > 0
+
+    _eventually(traded)
+    depth = httpx.get(f"{up.base}/api/v3/depth", params={"symbol": "ETHUSDT", "limit": 5}).json()
+    assert depth["bids"] and depth["asks"] and depth["lastUpdateId"] > 0
+
+
+def test_up_with_admin_commands_on_its_data_dir_lets_a_new_user_trade(up: Up) -> None:
+    created = orjson.loads(up.admin("create-user", "alice"))
+    assert created["user"] == "alice" and created["api_key"] and created["api_secret"]
+    up.admin("deposit", "alice", "USDT", "1000")
+    query = urllib.parse.urlencode({"timestamp": int(time.time() * 1000)})
+    signature = hmac.new(created["api_secret"].encode(), query.encode(), hashlib.sha256).hexdigest()
+    account = httpx.get(
+        f"{up.base}/api/v3/account?{query}&signature={signature}",
+        headers={"X-MBX-APIKEY": created["api_key"]},
+    )
+    assert account.status_code == 200, account.text
+    balances = {b["asset"]: b["free"] for b in account.json()["balances"]}
+    assert balances["USDT"] in ("1000", "1000.00000000")
+
+
+def test_up_with_sigint_stops_everything_it_started(tmp_path: Path) -> None:
+    running = Up(tmp_path)
+    running.wait_ready()
+    pid_file = running.data_dir / "redis" / "redis.pid"
+    redis_pid = int(pid_file.read_text())
+    assert running.stop() == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(redis_pid, 0)
+    assert not (running.data_dir / "redis.url").exists()
