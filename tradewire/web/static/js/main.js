@@ -101,19 +101,20 @@ async function main() {
   });
 
   // The ladder and the tape at up to 10 paints a second (Binance's own depth cadence, and faster than
-  // anyone reads them), status and ticker at 4, the depth chart at 4 and the candles at 2: whole-canvas
-  // redraws are the costly part of a frame (see scheduler.js).
+  // anyone reads them), 5 when more than 300 updates a second arrive; status and ticker at 4, the depth
+  // chart at 4 and the candles at 2: whole-canvas redraws are the costly part of a frame.
+  const textInterval = () => (feed.rate > 300 ? 200 : 100);
   painter.register("book", () => {
     ladder.paint(feed);
     status.record(feed, api);
     if (form.type === "MARKET") form.paintTotal();
     painter.invalidate("depth");
-  }, 100);
+  }, textInterval);
   painter.register("depth", () => depth.paint(feed), 250);
   painter.register("tape", () => {
     tape.paint(feed);
     status.record(feed, api);
-  }, 100);
+  }, textInterval);
   painter.register("chart", () => chart.paint(feed), 500);
   painter.register("ticker", () => ticker.paint(feed), 250);
   painter.register("account", () => {

@@ -67,6 +67,12 @@ export class MarketFeed {
     this.retryIn = 0;
     this.lastEventTime = 0; // exchange time (E) of the last applied update
     this.messages = 0;
+    this.rate = 0; // messages per second, over the last second
+    let counted = 0;
+    setInterval(() => {
+      this.rate = this.messages - counted;
+      counted = this.messages;
+    }, 1000);
     this.resyncs = 0;
     this.lastResync = "";
     this.generation = 0; // bumps on every (re)start, so late REST answers of an older one are dropped

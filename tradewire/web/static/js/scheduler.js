@@ -5,6 +5,9 @@
 // chart and the depth chart redraw whole canvases, which costs more than a frame can spare when a
 // software-rendered page takes a thousand updates a second, and nobody reads them faster than a few
 // times a second. Such a part stays dirty and is painted by the first frame after its interval.
+// An interval may also be a function, read at every frame, so that a part can slow down when the
+// message rate climbs (the ladder and the tape do: past a few hundred updates a second the text
+// changes faster than anyone can read, and every repaint has a layout and raster cost).
 // Per-part paint times are kept in `stats` (count, total and worst milliseconds).
 
 export class Painter {
@@ -38,7 +41,8 @@ export class Painter {
     let wait = Infinity;
     for (const [name, part] of this.parts) {
       if (!this.dirty.has(name)) continue;
-      const due = part.last + part.minIntervalMs;
+      const interval = typeof part.minIntervalMs === "function" ? part.minIntervalMs() : part.minIntervalMs;
+      const due = part.last + interval;
       if (now < due) {
         wait = Math.min(wait, due - now);
         continue;
