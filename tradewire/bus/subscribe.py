@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_SUFFIX: Final = b":history"
 META_SUFFIX: Final = b":meta"
+CONFIRM_SECONDS: Final = 5.0
 GROUP: Final = 256
 """Messages read without waiting before ``on_flush`` is called (batched delivery, bounded latency)."""
 
@@ -154,6 +155,7 @@ class Subscriber:
         self._on_reset = on_reset
         self._on_plain = on_plain
         self._trackers: dict[bytes, ChannelTracker] = {}
+        self._confirmations: dict[bytes, asyncio.Event] = {}
         self._plain: set[bytes] = set()
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -181,19 +183,25 @@ class Subscriber:
         await self._close_pubsub()
 
     async def subscribe(self, channel: bytes) -> None:
-        """Follow a market-data channel (idempotent)."""
+        """Follow a market-data channel (idempotent); returns once Redis confirmed the subscription."""
         if channel in self._trackers:
             return
         self._trackers[channel] = ChannelTracker()
-        if self._pubsub is not None and self.connected:
-            await self._pubsub.subscribe(channel)
+        await self._subscribe(channel)
 
     async def subscribe_plain(self, channel: bytes) -> None:
         if channel in self._plain:
             return
         self._plain.add(channel)
-        if self._pubsub is not None and self.connected:
-            await self._pubsub.subscribe(channel)
+        await self._subscribe(channel)
+
+    async def _subscribe(self, channel: bytes) -> None:
+        if self._pubsub is None or not self.connected:
+            return  # (re)connecting: _run subscribes to every followed channel
+        confirmed = self._confirmations.setdefault(channel, asyncio.Event())
+        await self._pubsub.subscribe(channel)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(confirmed.wait(), CONFIRM_SECONDS)
 
     async def unsubscribe(self, channel: bytes) -> None:
         found = self._trackers.pop(channel, None) is not None
@@ -214,7 +222,7 @@ class Subscriber:
         delay = 0.05
         while not self._stopping:
             try:
-                self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub = self._client.pubsub()
                 channels = list(self._trackers) + list(self._plain)
                 # A placeholder keeps the connection in subscribed mode when nothing is followed yet.
                 await self._pubsub.subscribe(b"tw:gateway:idle", *channels)
@@ -248,7 +256,13 @@ class Subscriber:
                 self._on_flush()
 
     async def _handle(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message":
+        kind = message.get("type")
+        if kind == "subscribe":
+            confirmed = self._confirmations.pop(message["channel"], None)
+            if confirmed is not None:
+                confirmed.set()
+            return
+        if kind != "message":
             return
         channel: bytes = message["channel"]
         data: bytes = message["data"]

@@ -33,6 +33,7 @@ from tradewire.gateway.backlog import Backlog, Kind
 from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.resume import resume_plan
 from tradewire.gateway.streams import Stream, StreamError, parse_stream
+from tradewire.ops.logging import DISCONNECT, audit_log
 from tradewire.ops.metrics import RATE_LIMIT_HITS, WS_DISCONNECTS, WS_MESSAGES
 
 log = structlog.get_logger("tradewire.gateway.ws")
@@ -40,6 +41,7 @@ log = structlog.get_logger("tradewire.gateway.ws")
 CLOSE_SLOW: Final = 4000
 CLOSE_IDLE: Final = 4001
 CLOSE_RATE: Final = 1008
+CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
 _CONFLATED = WS_MESSAGES.labels("conflated")
 _DROPPED = WS_MESSAGES.labels("dropped")
 
@@ -70,6 +72,7 @@ class Connection(asyncio.Protocol):
         self.paused = False
         self.closing = False
         self.opened = False
+        self.registered = False
         self.streams: dict[str, Stream] = {}
         self.catching: dict[str, list[tuple[int, Kind, bytes]]] = {}
         self.backlog = Backlog(self.limits.backlog_bytes)
@@ -101,13 +104,24 @@ class Connection(asyncio.Protocol):
         self.server_state.connections.discard(self)
         self.fast = False
         self.closing = True
-        if self.opened:
+        if self.registered:
+            self.registered = False
             self.opened = False
             self.hub.unregister(self, self.ip, list(self.streams.values()), self.user)
-            code = self.proto.close_rcvd.code if self.proto.close_rcvd is not None else 1006
-            WS_DISCONNECTS.labels(str(code) if code in (1000, 1001, 1006) else "other").inc()
+            received = self.proto.close_rcvd
+            sent = self.proto.close_sent
+            code = received.code if received is not None else (sent.code if sent is not None else 1006)
+            WS_DISCONNECTS.labels(str(code) if code in CLOSE_LABELS else "other").inc()
+            audit_log(DISCONNECT, ip=self.ip, code=code, by="client" if received is not None and sent is None
+                      else "gateway", streams=len(self.streams), user=self.user or "-")  # fmt: skip
         for task in self._tasks:
             task.cancel()
+
+    @property
+    def queued(self) -> int:
+        """Bytes waiting for this client: the transport's buffer and the backlog."""
+        buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        return int(buffered) + self.backlog.size
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -160,6 +174,9 @@ class Connection(asyncio.Protocol):
     def push(self, stream: str, kind: Kind, payload: bytes, offset: int) -> None:
         """A message that could not take the fast path: catching up, paused or batched."""
         if self.closing:
+            return
+        if not self.opened:  # before the 101: held until the handshake answer is written
+            self.catching.setdefault(stream, []).append((offset, kind, payload))
             return
         buffered = self.catching.get(stream)
         if buffered is not None:
@@ -273,38 +290,58 @@ class Connection(asyncio.Protocol):
             self.user, self.listen_key = user, candidate
         if self.transport is None or self.transport.is_closing():
             return
+        # Follow everything before answering 101: once the client sees the handshake complete, its
+        # streams are live in Redis. What arrives meanwhile waits in the catch-up buffers.
+        self.registered = True
+        self.hub.register(self, self.ip)
+        for stream in streams:
+            self.streams[stream.name] = stream
+            self.catching[stream.name] = []
+        for stream in streams:
+            await self.hub.follow(self, stream)
+        if self.user is not None and self.listen_key is not None:
+            await self.hub.follow_user(self, self.user, self.listen_key)
+        if self.transport.is_closing():
+            return
         self.proto.send_response(self.proto.accept(request))
         self._flush_protocol()
         self.opened = True
-        self.hub.register(self, self.ip)
-        self._update_fast()
-        if self.user is not None and self.listen_key is not None:
-            await self.hub.follow_user(self, self.user, self.listen_key)
+        for offset, kind, payload in self.catching.pop(self.listen_key or "", []):
+            self.push(self.listen_key or "", kind, payload, offset)
         since = params.get("since")
         for stream in streams:
-            await self._follow(stream, int(since) if since and since.isdigit() else None)
+            resume = since is not None and since.isdigit() and stream.channel in ("depth", "trade")
+            await self._catch_up(stream, int(since) if resume and since is not None else None)
 
     async def _follow(self, stream: Stream, since: int | None) -> None:
+        """Follow one more stream on an open connection (``SUBSCRIBE``)."""
         if stream.name in self.streams:
             return
         self.streams[stream.name] = stream
-        if since is None or stream.channel not in ("depth", "trade"):
-            await self.hub.follow(self, stream)
-            return
         self.catching[stream.name] = []
         self._update_fast()
+        await self.hub.follow(self, stream)
+        resume = since is not None and stream.channel in ("depth", "trade")
+        await self._catch_up(stream, since if resume else None)
+
+    async def _catch_up(self, stream: Stream, since: int | None) -> None:
+        """Send what the stream's catch-up buffer holds (after the missed history when resuming)."""
         try:
-            await self.hub.follow(self, stream)
-            history = await self.gateway.history(stream)
-            plan = resume_plan(history, since, "u" if stream.is_diff else "t")
-            buffered = self.catching.pop(stream.name, [])
-            if plan.resnapshot:
-                self.resnapshot(stream.name, "too old" if plan.too_old else "unknown update id")
-            kind: Kind = "diff" if stream.is_diff else "plain"
-            for payload in plan.messages:
-                self.push(stream.name, kind, payload, 0)
+            last_offset = 0
+            if since is not None:
+                history = await self.gateway.history(stream)
+                plan = resume_plan(history, since, "u" if stream.is_diff else "t")
+                buffered = self.catching.pop(stream.name, [])
+                if plan.resnapshot:
+                    self.resnapshot(stream.name, "too old" if plan.too_old else "unknown update id")
+                kind: Kind = "diff" if stream.is_diff else "plain"
+                for payload in plan.messages:
+                    self.push(stream.name, kind, payload, 0)
+                last_offset = plan.last_offset
+            else:
+                buffered = self.catching.pop(stream.name, [])
             for offset, kind, payload in buffered:
-                if offset > plan.last_offset:
+                if offset > last_offset:
                     self.push(stream.name, kind, payload, offset)
         finally:
             self.catching.pop(stream.name, None)

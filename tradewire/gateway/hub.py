@@ -26,7 +26,13 @@ from tradewire.bus.subscribe import Publication
 from tradewire.gateway.backlog import Kind
 from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.streams import Stream
-from tradewire.ops.metrics import PUBLISH_TO_SEND_SECONDS, WS_CONNECTIONS, WS_MESSAGES, WS_SUBSCRIPTIONS
+from tradewire.ops.metrics import (
+    PUBLISH_TO_SEND_SECONDS,
+    WS_CONNECTIONS,
+    WS_MESSAGES,
+    WS_QUEUE_DEPTH_MAX,
+    WS_SUBSCRIPTIONS,
+)
 
 if TYPE_CHECKING:
     from tradewire.bus.subscribe import Subscriber
@@ -63,6 +69,9 @@ class Follower(Protocol):
     def resnapshot(self, stream: str, reason: str) -> None: ...
 
     def tick(self, now: float) -> None: ...
+
+    @property
+    def queued(self) -> int: ...
 
 
 class StreamFollowers:
@@ -269,5 +278,8 @@ class Hub:
     def tick(self) -> None:
         """Heartbeats and idle checks, for every connection (called every second or so)."""
         now = time.monotonic()
+        deepest = 0
         for conn in list(self.conns):
             conn.tick(now)
+            deepest = max(deepest, conn.queued)
+        WS_QUEUE_DEPTH_MAX.set(deepest)

@@ -167,15 +167,17 @@ async def test_watch_trades_ticker_and_ohlcv_receive_a_trade(module_exchange: Ex
         trades = asyncio.create_task(watcher.watch_trades("ETH/USDT"))
         ticker = asyncio.create_task(watcher.watch_ticker("ETH/USDT"))
         ohlcv = asyncio.create_task(watcher.watch_ohlcv("ETH/USDT", "1m"))
-        await asyncio.sleep(0.5)  # the subscriptions are confirmed before the trade happens
-        r = maker.order(
-            symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.3", price="2600"
-        )
-        assert r.status_code == 200
-        r = taker.order(
-            symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.3", price="2600"
-        )
-        assert r.json()["status"] == "FILLED", r.text
+        # ccxt confirms its subscriptions asynchronously: trade until all three have seen a trade.
+        for _ in range(20):
+            r = maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.3",
+                            price="2600")  # fmt: skip
+            assert r.status_code == 200
+            r = taker.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.3",
+                            price="2600")  # fmt: skip
+            assert r.json()["status"] == "FILLED", r.text
+            await asyncio.wait({trades, ticker, ohlcv}, timeout=1.0)
+            if trades.done() and ticker.done() and ohlcv.done():
+                break
         got = await asyncio.wait_for(trades, 10)
         assert got[-1]["price"] == 2600 and got[-1]["amount"] == 0.3 and got[-1]["side"] == "buy"
         assert (await asyncio.wait_for(ticker, 10))["last"] == 2600
