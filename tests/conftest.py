@@ -67,7 +67,7 @@ class RedisServer:
     ) -> None:
         found = binary or shutil.which("redis-server")
         if found is None:
-            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+            pytest.fail("redis-server is not installed (apt-get install redis-server, or run ./scripts/test)")
         self.binary = found
         self.directory = directory
         self.appendfsync = appendfsync

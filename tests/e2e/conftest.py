@@ -1,8 +1,9 @@
 """Fixtures for the trading page's end-to-end tests: Debian's chromium, the page's install step,
 a static server for module-level checks, and a real exchange (Redis, engine, two gateways).
 
-Every test here is marked ``e2e`` and needs ``/usr/bin/chromium`` (CI installs it; Playwright's
-own browser downloads are never used). Without chromium the tests are skipped with that reason.
+Every test here is marked ``e2e`` and needs ``/usr/bin/chromium`` (the test command installs it;
+Playwright's own browser downloads are never used). Without chromium the tests fail with that reason:
+a browser test that did not run is not a browser test that passed.
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-            if not os.access(CHROMIUM, os.X_OK):
-                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chromium_installed() -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is not installed (apt-get install chromium, or run ./scripts/test)")
 
 
 @pytest.fixture(scope="session")
