@@ -39,6 +39,7 @@ from tradewire.marketdata.builder import MarketData
 Op = tuple[bytes | str | int, ...]
 
 STATE_FORMAT = 1
+_NOBODY: frozenset[str] = frozenset()
 
 
 class _State(msgspec.Struct, array_like=True):
@@ -135,24 +136,49 @@ class Core:
         return ops
 
     def replay(self, entries: Sequence[CommandEntry]) -> None:
-        """Apply ``entries`` whose effects are already in Redis: the same state as :meth:`batch`
-        reaches, without rendering anything (the views' output is made and dropped)."""
+        """Apply ``entries`` whose effects are already in Redis, rebuilding state only; end the
+        replay with :meth:`settle`."""
+        self.replay_raw(
+            [(entry.entry_id, [b"c", entry.command, b"ts", b"%d" % entry.ts]) for entry in entries]
+        )
+
+    def replay_raw(self, page: Sequence[tuple[bytes, Sequence[bytes]]]) -> None:
+        """:meth:`replay` of an ``XRANGE`` reply as it comes (``[(id, [field, value, ...]), ...]``):
+        the engine and the views' state move, nothing is rendered (no events, replies, payloads or
+        Redis ops: they are in Redis already)."""
         engine_apply = self.engine.apply
-        md_apply = self.marketdata.apply
-        accounts_apply = self.accounts.apply
+        md_replay = self.marketdata.replay
+        accounts = self.accounts
+        accounts.listening(_NOBODY)
+        accounts_apply = accounts.apply
         balance_of = self._balance_of
         ts = self.ts
-        for entry in entries:
-            command = decode(entry.command)
-            events = engine_apply(command)
-            if entry.ts > ts:
-                ts = entry.ts
-            md_apply(events, ts)
-            accounts_apply(command, events, ts, balance_of)
+        for _, flat in page:
+            command = b""
+            entry_ts = 0
+            for index in range(0, len(flat) - 1, 2):
+                name = flat[index]
+                if name == b"c":
+                    command = flat[index + 1]
+                elif name == b"ts":
+                    try:
+                        entry_ts = int(flat[index + 1])
+                    except ValueError:
+                        entry_ts = 0
+            decoded = decode(command)
+            events = engine_apply(decoded)
+            if entry_ts > ts:
+                ts = entry_ts
+            md_replay(events, ts)
+            accounts_apply(decoded, events, ts, balance_of)
         self.ts = ts
-        self.count += len(entries)
+        self.count += len(page)
+
+    def settle(self) -> None:
+        """End a replay: the views reach the state a flush leaves, without rendering it."""
         self.accounts.flush()
-        self.marketdata.flush()
+        self.accounts.listening(None)
+        self.marketdata.settle()
 
     # -- snapshots --------------------------------------------------------------------------------
 

@@ -88,17 +88,18 @@ async def recover(conn: Connection, config: ExchangeConfig) -> Recovered:
     while last != applied:
         if replayed == 0:
             conn.send_now((b"XRANGE", keys.COMMANDS, b"(" + last, applied, b"COUNT", PAGE))
-        page = parse_page(await conn.reply())
+        page: list[tuple[bytes, list[bytes]]] = await conn.reply() or []
         if not page:
             raise RecoveryError(
                 f"{keys.APPLIED} is {applied.decode()} but the journal ends at {last.decode()}: "
                 "journal entries are missing"
             )
-        last = page[-1].entry_id
+        last = page[-1][0]
         if last != applied:  # ask for the next page before applying this one
             conn.send_now((b"XRANGE", keys.COMMANDS, b"(" + last, applied, b"COUNT", PAGE))
-        core.replay(page)
+        core.replay_raw(page)
         replayed += len(page)
+    core.settle()
     seconds = time.perf_counter() - started
     log.info(
         "recovered",

@@ -60,6 +60,10 @@ BLOCK_MS = 500
 HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL = 10
 MAX_BACKOFF = 2.0
+_USER_CHANNEL_PREFIX = keys.user_channel("").encode()
+_LISTENERS = (b"PUBSUB", b"CHANNELS", _USER_CHANNEL_PREFIX + b"*")
+"""The users with an open user-data stream: asked right after each ``XREAD``."""
+_NOBODY: frozenset[str] = frozenset()
 
 
 class JournalRewound(RuntimeError):
@@ -202,20 +206,20 @@ class EngineService:
         """The loop of the module's docstring, with two overlaps: the next batch is read while this
         one is applied, and this one is applied while Redis runs the previous one's transaction
         (sent on one connection, transactions run in order; each waits for the one before)."""
-        pending: asyncio.Future[list[CommandEntry]] | None = None
+        pending: asyncio.Future[tuple[list[CommandEntry], frozenset[str]]] | None = None
         inflight: asyncio.Future[None] | None = None
         position = self.applied
         try:
             while not self.stopping.is_set():
                 if pending is None:
                     pending = asyncio.ensure_future(self._read(position))
-                entries = await pending
+                entries, listeners = await pending
                 pending = None
                 if entries:
                     generation = self._read_generation
                     position = entries[-1].entry_id
                     pending = asyncio.ensure_future(self._read(position))
-                    ops, snapshot = self._prepare(entries)
+                    ops, snapshot = self._prepare(entries, listeners)
                     if inflight is not None:
                         await inflight
                     inflight = asyncio.ensure_future(
@@ -241,36 +245,51 @@ class EngineService:
             await self._reader.close()
             self._reader = None
 
-    async def _read(self, after: bytes) -> list[CommandEntry]:
-        """The next entries after ``after``, waiting up to ``block_ms``; retried until Redis answers."""
+    async def _read(self, after: bytes) -> tuple[list[CommandEntry], frozenset[str]]:
+        """The next entries after ``after``, waiting up to ``block_ms``, and the users whose
+        user-data channel has subscribers right after they were read (``PUBSUB CHANNELS`` pipelined
+        behind the ``XREAD``: gateways subscribe before they acknowledge a user-data connection, so
+        every stream open when the entries were read is in the set). Retried until Redis answers."""
         delay = 0.05
+        read = (
+            b"XREAD",
+            b"COUNT",
+            self.settings.batch,
+            b"BLOCK",
+            self.settings.block_ms,
+            b"STREAMS",
+            keys.COMMANDS,
+            after,
+        )
         while True:
             conn = await self._connection("reader")
             self._read_generation = self._generation
             try:
-                reply = await conn.call(
-                    b"XREAD",
-                    b"COUNT",
-                    self.settings.batch,
-                    b"BLOCK",
-                    self.settings.block_ms,
-                    b"STREAMS",
-                    keys.COMMANDS,
-                    after,
+                reply, channels = await conn.pipeline(
+                    (read, _LISTENERS), timeout=self.settings.block_ms / 1000 + 10.0
                 )
+                for answer in (reply, channels):
+                    if isinstance(answer, ReplyError):
+                        raise answer
             except WireError as exc:
                 self._redis_error(exc, "reading the journal")
                 await self._sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 if self.stopping.is_set():
-                    return []
+                    return [], _NOBODY
                 continue
-            return parse_page(reply[0][1]) if reply else []
+            if not reply:
+                return [], _NOBODY
+            skip = len(_USER_CHANNEL_PREFIX)
+            users = frozenset(channel[skip:].decode("utf-8", "replace") for channel in channels)
+            return parse_page(reply[0][1]), users
 
-    def _prepare(self, entries: list[CommandEntry]) -> tuple[list[Op], bool]:
-        """Apply one batch to the core: its transaction, and whether it carries a snapshot."""
+    def _prepare(self, entries: list[CommandEntry], listeners: frozenset[str]) -> tuple[list[Op], bool]:
+        """Apply one batch to the core, with user-data payloads for ``listeners`` only: its
+        transaction, and whether it carries a snapshot."""
         core = self.core
         assert core is not None
+        core.accounts.listening(listeners)
         stats = BatchStats()
         started = time.perf_counter()
         ops = core.batch(entries, self.epoch, stats)
@@ -415,7 +434,10 @@ def main(
     """The ``tradewire engine`` command."""
     import typer
 
+    from tradewire.ops.logging import configure_logging
     from tradewire.runtime import RuntimeSetupError, find_redis, load_config
+
+    configure_logging("engine")
 
     try:
         url, _ = find_redis(data_dir)

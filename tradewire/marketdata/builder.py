@@ -28,8 +28,9 @@ A publication is ``("MDPUB", market, stream, payload)``; the shell runs it throu
 
 Snapshots and recovery. ``to_state`` captures everything, unflushed changes included, and
 ``from_state`` gives a builder that produces the same ops from then on. A service that restores a
-snapshot and re-applies the journal's tail whose effects are already in Redis calls ``flush`` once
-after that tail and discards the ops: the diff ids, ``pu`` and bars then continue where the
+snapshot and re-applies the journal's tail whose effects are already in Redis feeds it to ``replay``
+(``apply`` without keeping trades to publish) and calls ``settle`` once after that tail: the state
+``flush`` would leave, with nothing rendered. The diff ids, ``pu`` and bars then continue where the
 published ones stopped, and nothing is written or published twice.
 """
 
@@ -147,6 +148,12 @@ class _MarketView:
                 trade.taker_order_id,
             )
         )
+        self.count_trade(trade, ts)
+
+    def count_trade(self, trade: Trade, ts: int) -> None:
+        """Count a trade into the klines and the ticker (not into the trades to publish)."""
+        taker_buys = trade.taker_side == "buy"
+        price, qty, notional, trade_id = trade.price, trade.qty, trade.notional, trade.trade_id
         for series in self.series:
             series.add(ts, price, qty, notional, taker_buys, trade_id)
         self.ticker.add(ts, price, qty, notional, trade_id)
@@ -221,6 +228,22 @@ class _MarketView:
                 ticker.changed = False
         self.dirty = False
 
+    def settle(self) -> None:
+        """What :meth:`flush` does to the state, without rendering anything (after a silent replay)."""
+        depth = self.depth
+        if depth.pending:
+            depth.settle()
+            bids, asks = depth.top
+            self.top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
+        bid, ask = depth.bids.best(), depth.asks.best()
+        self.best = (bid[0], bid[1], ask[0], ask[1])
+        self.trades = []
+        for series in self.series:
+            series.pending = []
+            series.touched = False
+        self.ticker.changed = False
+        self.dirty = False
+
     def to_state(self) -> MarketState:
         return MarketState(
             self.name,
@@ -270,6 +293,14 @@ class MarketData:
 
     def apply(self, events: Sequence[Event], ts: int) -> None:
         """Take in the events of one command, applied at exchange time ``ts`` (ms)."""
+        self._apply(events, ts, True)
+
+    def replay(self, events: Sequence[Event], ts: int) -> None:
+        """:meth:`apply` for a command whose output is already in Redis: the book, klines and
+        ticker move, trades are not kept for publishing. End the replay with :meth:`settle`."""
+        self._apply(events, ts, False)
+
+    def _apply(self, events: Sequence[Event], ts: int, keep: bool) -> None:
         if ts < self._ts:
             ts = self._ts
         else:
@@ -287,7 +318,10 @@ class MarketData:
             if kind is Trade:
                 view = views[event.market]
                 view.depth.change(event.taker_side == "sell", event.price, -event.qty)
-                view.add_trade(event, ts)
+                if keep:
+                    view.add_trade(event, ts)
+                else:
+                    view.count_trade(event, ts)
                 if resting is not None and event.taker_order_id == resting.order_id:
                     filled += event.qty
             elif kind is Canceled:
@@ -327,6 +361,14 @@ class MarketData:
             if view.dirty:
                 view.flush(now, ops)
         return ops
+
+    def settle(self) -> None:
+        """Reach the state :meth:`flush` leaves, rendering nothing: after a silent replay of commands
+        whose ops are already in Redis, so that diff ids, ``pu``, bars and tickers continue from the
+        ones published."""
+        for view in self._markets:
+            if view.dirty:
+                view.settle()
 
     def depth_snapshot(self, market: str, limit: int | None = None) -> DepthSnapshot:
         """The book as of the last applied command, best levels first, ``limit`` per side."""

@@ -185,6 +185,12 @@ class DepthBook:
         self.published_id = self.update_id
         return diff
 
+    def settle(self) -> None:
+        """What :meth:`take_diff` does to the state, without building the diff."""
+        self._bids_touched, self._asks_touched = set(), set()
+        self.top = (self.bids.top(CHECKSUM_DEPTH), self.asks.top(CHECKSUM_DEPTH))
+        self.published_id = self.update_id
+
     def checksum(self) -> int:
         """The checksum of the book now; ``top`` keeps the levels it was taken over."""
         self.top = (self.bids.top(CHECKSUM_DEPTH), self.asks.top(CHECKSUM_DEPTH))

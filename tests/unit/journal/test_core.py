@@ -53,7 +53,9 @@ def test_core_restored_from_a_snapshot_continues_exactly_as_the_original() -> No
     # Part of the tail is replayed silently (as recovery does), the rest goes live.
     for start in range(1500, 2100, 300):
         straight.batch(entries[start : start + 300], EPOCH)
-    restored.replay(entries[1500:2100])
+    restored.replay(entries[1500:1800])
+    restored.replay(entries[1800:2100])
+    restored.settle()
     for start in range(2100, len(entries), 300):
         assert restored.batch(entries[start : start + 300], EPOCH) == straight.batch(
             entries[start : start + 300], EPOCH
