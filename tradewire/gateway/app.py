@@ -1,10 +1,13 @@
 """The gateway's HTTP application: the route table, signing, limits, errors, static files.
 
-Starlette on uvicorn (httptools) serves HTTP; WebSocket upgrades never reach this app, uvicorn hands
-them to ``tradewire.gateway.connection.Connection``. Every REST route goes through :func:`_endpoint`,
-which charges the request's weight to the caller's IP, parses the parameters (query and form body
-together, as Binance does), checks the key, signature and time window of signed routes, and turns an
-:class:`~tradewire.gateway.errors.ApiError` into Binance's ``{"code", "msg"}`` with its status.
+uvicorn (httptools) serves HTTP; WebSocket upgrades never reach this app, uvicorn hands them to
+``tradewire.gateway.connection.Connection``. ``/api/v3`` requests are answered by :class:`ApiFront`
+(a dict lookup, no middleware: these are the hot routes); Starlette serves the rest (the page,
+``/metrics``, ``/healthz``, ``/readyz``, ``/openapi.json``) and runs the lifespan. Every REST request
+goes through :func:`serve`, which charges the request's weight to the caller's IP, parses the
+parameters (query and form body together, as Binance does), checks the key, signature and time
+window of signed routes, and turns an :class:`~tradewire.gateway.errors.ApiError` into Binance's
+``{"code", "msg"}`` with its status.
 """
 
 from __future__ import annotations
@@ -157,21 +160,16 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
 )  # fmt: skip
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client is not None else "-"
-
-
-def _respond(body: bytes, status: int, used: int, extra: dict[str, str] | None = None) -> Response:
-    headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
-    if extra:
-        headers.update(extra)
-    return Response(body, status, headers=headers, media_type=JSON)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
 
 
 async def _authenticate(
-    gateway: Gateway, request: Request, params: dict[str, str], query: bytes, body: bytes, signed: bool
+    gateway: Gateway, header: str | None, params: dict[str, str], query: bytes, body: bytes, signed: bool
 ) -> ApiKey:
-    header = request.headers.get("x-mbx-apikey")
     if not header:
         raise ApiError(-2014, "API-key format invalid.", 401)
     key = await gateway.key_cache.get(header)
@@ -182,43 +180,81 @@ async def _authenticate(
     return key
 
 
-def _endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+async def serve(
+    gateway: Gateway, endpoint: Endpoint, ip: str, query: bytes, body: bytes, api_key: str | None
+) -> Answer:
+    """One REST request, whatever HTTP framework carried it: limits, signing, the handler, errors."""
     name = endpoint.path
+    used = 0
+    key: ApiKey | None = None
+    try:
+        params = parse_params(query, body)
+        weight = endpoint.weight if isinstance(endpoint.weight, int) else endpoint.weight(params)
+        used = gateway.weights.spend(ip, weight, public.now_ms())
+        if endpoint.security != "none":
+            try:
+                key = await _authenticate(
+                    gateway, api_key, params, query, body, endpoint.security == "signed"
+                )
+            except ApiError as exc:
+                audit_log(AUTH_FAILED, level="warning", ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
+                          who=(api_key or "-")[:8])  # fmt: skip
+                raise
+        content = await endpoint.handler(gateway, params, key, ip)
+    except ApiError as exc:
+        if exc.status == 429:
+            RATE_LIMIT_HITS.labels("rest_weight").inc()
+        audit_log(REQUEST_REJECTED, ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
+                  who=key.key[:8] if key is not None else "-", status=exc.status)  # fmt: skip
+        HTTP_REQUESTS.labels(name, str(exc.status)).inc()
+        headers = [(b"content-type", b"application/json"), (b"x-mbx-used-weight-1m", str(used).encode())]
+        if exc.retry_after is not None:
+            headers.append((b"retry-after", str(exc.retry_after).encode()))
+        return Answer(exc.status, exc.body(), headers)
+    HTTP_REQUESTS.labels(name, "200").inc()
+    return Answer(
+        200, content, [(b"content-type", b"application/json"), (b"x-mbx-used-weight-1m", str(used).encode())]
+    )
 
-    async def handle(request: Request) -> Response:
-        gateway: Gateway = request.app.state.gateway
-        ip = _client_ip(request)
-        used = 0
-        key: ApiKey | None = None
-        try:
-            query: bytes = request.scope.get("query_string", b"")
-            body = await request.body() if request.method != "GET" else b""
-            params = parse_params(query, body)
-            weight = endpoint.weight if isinstance(endpoint.weight, int) else endpoint.weight(params)
-            used = gateway.weights.spend(ip, weight, public.now_ms())
-            if endpoint.security != "none":
-                try:
-                    key = await _authenticate(
-                        gateway, request, params, query, body, endpoint.security == "signed"
-                    )
-                except ApiError as exc:
-                    who = request.headers.get("x-mbx-apikey", "-")[:8]
-                    audit_log(AUTH_FAILED, level="warning", ip=ip, endpoint=name, code=exc.code,
-                              reason=exc.msg, who=who)  # fmt: skip
-                    raise
-            content = await endpoint.handler(gateway, params, key, ip)
-        except ApiError as exc:
-            if exc.status == 429:
-                RATE_LIMIT_HITS.labels("rest_weight").inc()
-            audit_log(REQUEST_REJECTED, ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
-                      who=key.key[:8] if key is not None else "-", status=exc.status)  # fmt: skip
-            HTTP_REQUESTS.labels(name, str(exc.status)).inc()
-            extra = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-            return _respond(exc.body(), exc.status, used, extra)
-        HTTP_REQUESTS.labels(name, "200").inc()
-        return _respond(content, 200, used)
 
-    return handle
+class ApiFront:
+    """The ASGI app uvicorn runs: ``/api/v3`` requests are dispatched by a dict lookup and answered
+    directly; everything else (static page, metrics, OpenAPI, lifespan) goes to Starlette."""
+
+    def __init__(self, inner: Starlette, gateway: Gateway) -> None:
+        self.inner = inner
+        self.gateway = gateway
+        self.routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
+        self.state = inner.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            method = "GET" if scope["method"] == "HEAD" else scope["method"]
+            endpoint = self.routes.get((method, scope["path"]))
+            if endpoint is not None:
+                await self._api(endpoint, scope, receive, send)
+                return
+        await self.inner(scope, receive, send)
+
+    async def _api(self, endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        api_key: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-mbx-apikey":
+                api_key = value.decode("latin-1")
+                break
+        client = scope.get("client")
+        ip = client[0] if client else "-"
+        answer = await serve(self.gateway, endpoint, ip, scope.get("query_string", b""), body, api_key)
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.body if scope["method"] != "HEAD" else b""})
 
 
 def _ops(kind: str) -> Callable[[Request], Awaitable[Response]]:
@@ -235,19 +271,8 @@ async def _openapi(_: Request) -> Response:
 
 
 def routes(web_root: Path = WEB_ROOT) -> list[BaseRoute]:
+    """Starlette's routes: everything but ``/api/v3`` (which :class:`ApiFront` answers)."""
     table: list[BaseRoute] = []
-    by_path: dict[str, dict[str, Endpoint]] = {}
-    for endpoint in ENDPOINTS:
-        by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
-    for path, methods in by_path.items():
-        handlers = {method: _endpoint(e) for method, e in methods.items()}
-
-        async def dispatch(request: Request, handlers: Any = handlers) -> Response:
-            method = "GET" if request.method == "HEAD" else request.method
-            handler: Callable[[Request], Awaitable[Response]] = handlers[method]
-            return await handler(request)
-
-        table.append(Route(path, dispatch, methods=list(methods)))
     table += [
         Route("/metrics", _ops("metrics")),
         Route("/healthz", _ops("healthz")),
@@ -263,7 +288,7 @@ def routes(web_root: Path = WEB_ROOT) -> list[BaseRoute]:
     return table
 
 
-def create_app(gateway: Gateway, web_root: Path = WEB_ROOT) -> Starlette:
+def create_app(gateway: Gateway, web_root: Path = WEB_ROOT) -> ApiFront:
     """The Starlette app; its lifespan starts and stops ``gateway`` and hands it to the WS protocol."""
 
     @contextlib.asynccontextmanager
@@ -278,4 +303,4 @@ def create_app(gateway: Gateway, web_root: Path = WEB_ROOT) -> Starlette:
     app = Starlette(routes=routes(web_root), lifespan=lifespan)
     app.state.gateway = gateway
     app.state.started = time.time()
-    return app
+    return ApiFront(app, gateway)
