@@ -51,8 +51,10 @@ def web_installed() -> Path:
     return WEB
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    """Playwright's sync API runs an event loop on this thread while it lives: end it with the e2e
+    package so that the asyncio tests after it start with no running loop."""
     with sync_playwright() as p:
         yield p
 
