@@ -7,7 +7,12 @@ always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own proce
   then ``--commands`` main-phase commands) before the engine starts; the clock runs from the moment
   the engine has applied the setup to the moment it has committed the last command, so the figure
   is sustained commands per second through decode, matching, market data, accounts, events, replies
-  and publications, each batch committed in one MULTI/EXEC.
+  and publications, each batch committed in one MULTI/EXEC. Main-phase commands name a reply channel (``src`` ``bench``), so a
+  reply is published per command as for a gateway's. Each run also times the pure engine
+  (decode + match) over the same commands in the bench's process and prints the ratio.
+* **concurrent**: the same commands appended by ``--producers`` connections (pipelined 100 at a
+  time, each waiting for its ``XADD`` replies) while the engine drains the journal; the clock runs
+  from the first append to the commit of the last command.
 * **latency**: with the setup applied, commands are appended at ``--rate`` per second for
   ``--seconds``; the latency of a command is the time from just before its ``XADD`` is written to
   the arrival of its reply on ``tw:reply:<src>``. The reply is published in the same MULTI/EXEC as
@@ -52,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workload import Workload, command_dict, generate
 
 from tradewire import keys
-from tradewire.engine import ExchangeConfig
+from tradewire.engine import Engine, ExchangeConfig, decode
 from tradewire.journal.recovery import recover
 from tradewire.journal.wire import Connection, pack
 
@@ -167,13 +172,51 @@ async def throughput(
     conn = await Connection.open(url, timeout=120)
     try:
         setup_last = await fill(conn, setup, 1_700_000_000_000)
-        main_last = await fill(conn, main, 1_700_000_000_000)
+        main_last = await fill(conn, main, 1_700_000_000_000, b"bench")
         with engine(url, config_path, "--snapshot-every", "1000000000", "--snapshot-seconds", "100000"):
             started = await wait_applied(conn, setup_last, poll=0.001)
             finished = await wait_applied(conn, main_last, poll=0.002)
         return len(main) / (finished - started)
     finally:
         await conn.close()
+
+
+async def concurrent(
+    url: str, config_path: Path, setup: list[bytes], main: list[bytes], producers: int, chunk: int = 100
+) -> float:
+    """Commands/s with ``producers`` connections appending ``main`` (pipelined ``chunk`` at a time,
+    each waiting for its ``XADD`` replies) while the engine drains the journal."""
+    conn = await Connection.open(url, timeout=120)
+    writers = [await Connection.open(url, timeout=120) for _ in range(producers)]
+    try:
+        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        with engine(url, config_path, "--snapshot-every", "1000000000", "--snapshot-seconds", "100000"):
+            await wait_applied(conn, setup_last, poll=0.001)
+            started = time.monotonic()
+
+            async def produce(writer: Connection, share: Sequence[bytes]) -> None:
+                for start in range(0, len(share), chunk):
+                    await fill(writer, share[start : start + chunk], 1_700_000_000_000, b"bench")
+
+            await asyncio.gather(*(produce(w, main[i::producers]) for i, w in enumerate(writers)))
+            [[last, _]] = await conn.call(b"XREVRANGE", keys.COMMANDS, b"+", b"-", b"COUNT", 1)
+            finished = await wait_applied(conn, last, poll=0.002)
+        return len(main) / (finished - started)
+    finally:
+        for c in (conn, *writers):
+            await c.close()
+
+
+def engine_alone(config: ExchangeConfig, setup: list[bytes], main: list[bytes]) -> float:
+    """Commands/s of the pure engine (decode + match, nothing else) over ``main`` after ``setup``,
+    in this process: the ceiling the service is compared with."""
+    pure = Engine(config)
+    for line in setup:
+        pure.apply(decode(line))
+    started = time.perf_counter()
+    for line in main:
+        pure.apply(decode(line))
+    return len(main) / (time.perf_counter() - started)
 
 
 async def latency(
@@ -258,7 +301,10 @@ async def recovery(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["throughput", "latency", "recovery"], action="append")
+    parser.add_argument(
+        "--only", choices=["throughput", "concurrent", "latency", "recovery"], action="append"
+    )
+    parser.add_argument("--producers", type=int, default=4, help="appending connections (concurrent)")
     parser.add_argument("--commands", type=int, default=200_000, help="main-phase commands for throughput")
     parser.add_argument("--rate", type=float, default=10_000, help="commands/s for the latency run")
     parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
@@ -268,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    only = set(args.only or ["throughput", "latency", "recovery"])
+    only = set(args.only or ["throughput", "concurrent", "latency", "recovery"])
 
     needed = max(args.commands, int(args.rate * args.seconds), args.tail if "recovery" in only else 0)
     print(f"generating the workload ({needed:,} main-phase commands) ...", flush=True)
@@ -283,14 +329,46 @@ def main(argv: list[str] | None = None) -> int:
     print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
 
     if "throughput" in only:
-        rates = []
+        rates, pure, ratios = [], [], []
         for run in range(args.runs):
             with redis_server(args.fsync) as url:
                 rate = asyncio.run(throughput(url, config_path, workload, setup, main_lines[: args.commands]))
+            alone = engine_alone(config, setup, main_lines[: args.commands])
             rates.append(rate)
-            print(f"  throughput run {run + 1}: {rate:,.0f} commands/s over {args.commands:,}", flush=True)
+            pure.append(alone)
+            ratios.append(rate / alone)
+            print(
+                f"  throughput run {run + 1}: {rate:,.0f} commands/s over {args.commands:,} "
+                f"(pure engine in this run: {alone:,.0f}/s, ratio {rate / alone:.2f})",
+                flush=True,
+            )
         results["throughput_per_s"] = {"runs": rates, "median": statistics.median(rates)}
-        print(f"throughput: median {statistics.median(rates):,.0f} commands/s")
+        results["engine_alone_per_s"] = {"runs": pure, "median": statistics.median(pure)}
+        results["service_to_engine"] = {"runs": ratios, "median": statistics.median(ratios)}
+        print(
+            f"throughput: median {statistics.median(rates):,.0f} commands/s; pure engine median "
+            f"{statistics.median(pure):,.0f}/s; ratio median {statistics.median(ratios):.2f}"
+        )
+
+    if "concurrent" in only:
+        rates = []
+        for run in range(args.runs):
+            with redis_server(args.fsync) as url:
+                rate = asyncio.run(
+                    concurrent(url, config_path, setup, main_lines[: args.commands], args.producers)
+                )
+            rates.append(rate)
+            print(
+                f"  concurrent run {run + 1}: {rate:,.0f} commands/s over {args.commands:,} "
+                f"with {args.producers} producers",
+                flush=True,
+            )
+        results["concurrent_per_s"] = {
+            "runs": rates,
+            "median": statistics.median(rates),
+            "producers": args.producers,
+        }
+        print(f"concurrent producers: median {statistics.median(rates):,.0f} commands/s")
 
     if "latency" in only:
         runs = []

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 from redis.typing import EncodableT, FieldT
 
@@ -27,8 +28,7 @@ StreamFields = dict[FieldT, EncodableT]
 """Fields to ``XADD``, typed as redis-py wants them."""
 
 
-@dataclass(frozen=True, slots=True)
-class CommandEntry:
+class CommandEntry(msgspec.Struct, frozen=True, gc=False):
     """One journal entry, decoded only as far as the engine needs: the command stays JSON bytes."""
 
     entry_id: bytes
@@ -97,6 +97,11 @@ def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
 
 def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
     """A command entry from a RESP2 ``[field, value, ...]`` list (what the engine's reader gets)."""
+    if len(flat) >= 8 and flat[0] == b"c" and flat[2] == b"ts" and flat[4] == b"rid" and flat[6] == b"src":
+        # the order every submitter writes: no search
+        value = flat[3]
+        ts = int(value) if value.isdigit() else _to_int(value)
+        return CommandEntry(entry_id, flat[1], ts, flat[5], flat[7])
     command = b""
     ts = 0
     rid = b""
@@ -141,10 +146,11 @@ def events_fields(entry: CommandEntry, events_json: bytes) -> StreamFields:
 
 def reply_payload(entry: CommandEntry, events_json: bytes) -> bytes:
     """The message published on ``tw:reply:<src>``, built without re-encoding the events."""
+    rid = entry.rid
     return b"".join(
         (
             b'{"rid":',
-            orjson.dumps(entry.rid.decode("utf-8", "replace")),
+            b'"' + rid + b'"' if rid.isalnum() else orjson.dumps(rid.decode("utf-8", "replace")),
             b',"cmd":"',
             entry.entry_id,
             b'","ts":',
