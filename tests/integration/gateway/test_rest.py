@@ -182,3 +182,17 @@ def test_metrics_and_health_endpoints_answer(module_exchange: Exchange) -> None:
     assert httpx.get(f"{base}/healthz").status_code == 200
     assert httpx.get(f"{base}/readyz").json()["ready"] is True
     assert "tradewire_http_requests_total" in httpx.get(f"{base}/metrics").text
+
+
+def test_trading_page_and_its_chart_library_are_served_when_installed(module_exchange: Exchange) -> None:
+    from tradewire.gateway.app import WEB_ROOT
+
+    base = module_exchange.http_url
+    if (WEB_ROOT / "static" / "index.html").exists():
+        page = httpx.get(f"{base}/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    vendor = WEB_ROOT / "node_modules" / "lightweight-charts" / "dist"
+    if vendor.is_dir():
+        name = sorted(p.name for p in vendor.iterdir() if p.is_file())[0]
+        assert httpx.get(f"{base}/vendor/lightweight-charts/{name}").status_code == 200
+    assert httpx.get(f"{base}/no-such-page").status_code == 404

@@ -20,12 +20,13 @@ from websockets.exceptions import ConnectionClosed
 from tests.fixtures.exchange import Exchange
 from tests.integration.gateway.conftest import Trader, new_trader
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.asyncio]
+pytestmark = pytest.mark.timeout(180)
 
 SMALL = {
     "TRADEWIRE_LIMIT_SEND_BUFFER": "8192",
     "TRADEWIRE_LIMIT_BACKLOG_BYTES": "24576",
     "TRADEWIRE_LIMIT_SOCKET_SEND_BUFFER": "4096",
+    "TRADEWIRE_LIMIT_WEIGHT_PER_MINUTE": "4000",
 }
 PAIRS = 600
 
@@ -68,6 +69,7 @@ def _stalled_socket(port: int) -> socket.socket:
     return sock
 
 
+@pytest.mark.asyncio
 async def test_stalled_client_is_dropped_while_healthy_client_gets_everything_in_order(
     slow_exchange: Exchange,
 ) -> None:
@@ -109,3 +111,16 @@ async def test_stalled_client_is_dropped_while_healthy_client_gets_everything_in
     with pytest.raises(ConnectionClosed):
         while True:
             await asyncio.wait_for(stalled.recv(), 10)
+
+
+def test_rest_weight_over_the_minute_limit_is_answered_429_with_retry_after(slow_exchange: Exchange) -> None:
+    # Runs last in this module: it spends this IP's weight for the rest of the minute.
+    url = f"{slow_exchange.http_url}/api/v3/exchangeInfo"
+    with httpx.Client() as http:
+        for _ in range(300):  # weight 20 each: 6,000 > 4,000
+            r = http.get(url)
+            if r.status_code == 429:
+                break
+    assert r.status_code == 429
+    assert r.json()["code"] == -1003 and "request weight per minute is 4000" in r.json()["msg"]
+    assert 1 <= int(r.headers["retry-after"]) <= 60
