@@ -54,6 +54,37 @@ def pack(args: Sequence[Arg]) -> bytes:
 _MULTI = pack((b"MULTI",))
 _EXEC = pack((b"EXEC",))
 
+_TEMPLATES = {n: b"*%d\r\n" % n + b"$%d\r\n%s\r\n" * n for n in (3, 11)}
+"""RESP of the batch's most frequent shapes (a ``PUBLISH``, an ``XADD`` of four fields) with the
+lengths and arguments left to fill: one bytes ``%`` is about twice as fast as hiredis's packer."""
+
+
+def pack_ops(ops: Sequence[Sequence[Arg]]) -> list[bytes]:
+    """:func:`pack` of each op; ops of three or eleven ``bytes`` arguments through a template."""
+    packer: Any = hiredis.pack_command
+    templates = _TEMPLATES
+    out: list[bytes] = []
+    append = out.append
+    for op in ops:
+        template = templates.get(len(op))
+        if template is not None:
+            try:
+                if len(op) == 3:
+                    a, b, c = op
+                    append(template % (len(a), a, len(b), b, len(c), c))  # type: ignore[arg-type]
+                else:
+                    a, b, c, d, e, f, g, h, i, j, k = op
+                    append(
+                        template
+                        % (len(a), a, len(b), b, len(c), c, len(d), d, len(e), e, len(f), f,  # type: ignore[arg-type]
+                           len(g), g, len(h), h, len(i), i, len(j), j, len(k), k)  # type: ignore[arg-type]
+                    )  # fmt: skip
+                continue
+            except TypeError:  # a str or int argument: bytes formatting takes bytes only
+                pass
+        append(packer(op))
+    return out
+
 
 def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
     context = ssl.create_default_context(
@@ -189,8 +220,7 @@ class Connection:
         refused while queueing, e.g. ``OOM``; ``NOAUTH``; ``READONLY``; ``LOADING``), and
         :class:`WireConnectionError` when the outcome is unknown.
         """
-        packer: Any = hiredis.pack_command
-        data = b"".join((_MULTI, *[packer(op) for op in ops], _EXEC))
+        data = b"".join((_MULTI, *pack_ops(ops), _EXEC))
         replies = await self.raw(data, len(ops) + 2, timeout=timeout)
         result = replies[-1]
         if isinstance(result, ReplyError):
