@@ -1,0 +1,174 @@
+"""The fan-out and one connection's send path, in memory: a fake transport records what is written."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.streams import StreamReader
+
+from tradewire import keys
+from tradewire.bus.subscribe import Publication
+from tradewire.gateway.connection import CLOSE_SLOW, Connection
+from tradewire.gateway.hub import Hub
+from tradewire.gateway.limits import Limits, MessageRate
+from tradewire.gateway.streams import parse_stream, symbol_table
+
+pytestmark = pytest.mark.asyncio
+SYMBOLS = symbol_table(["BTC-USDT"])
+DEPTH = keys.md("BTC-USDT", "depth").encode()
+TRADE = keys.md("BTC-USDT", "trade").encode()
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("10.0.0.1", 5555) if name == "peername" else None
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def messages(self) -> list[Any]:
+        """Every text frame's JSON, in order; close frames as ``("close", code)``."""
+        reader = StreamReader()
+        reader.feed_data(b"".join(self.written))
+        out: list[Any] = []
+        while True:
+            parser = Frame.parse(reader.read_exact, mask=False)
+            try:
+                next(parser)
+                return out
+            except StopIteration as done:
+                frame: Frame = done.value
+            if frame.opcode is Opcode.TEXT:
+                out.append(orjson.loads(frame.data))
+            elif frame.opcode is Opcode.CLOSE:
+                out.append(("close", int.from_bytes(frame.data[:2], "big")))
+
+
+class FakeGateway:
+    def __init__(self, limits: Limits) -> None:
+        self.hub = Hub()
+        self.limits = limits
+
+    def message_rate(self) -> MessageRate:
+        return MessageRate(self.limits.messages_per_second)
+
+
+class ServerState:
+    def __init__(self) -> None:
+        self.connections: set[Any] = set()
+
+
+async def open_connection(
+    limits: Limits, *names: str, combined: bool = False
+) -> tuple[Connection, FakeTransport]:
+    gateway = FakeGateway(limits)
+    conn = Connection(None, ServerState(), {"gateway": gateway})
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.registered = conn.opened = True
+    conn.proto.state = State.OPEN  # as after the handshake
+    conn.combined = combined
+    gateway.hub.register(conn, conn.ip)
+    for name in names:
+        stream = parse_stream(name, SYMBOLS)
+        conn.streams[name] = stream
+        await gateway.hub.follow(conn, stream)
+    conn._update_fast()
+    return conn, transport
+
+
+def diff(first: int, last: int, bids: list[list[str]]) -> bytes:
+    payload = {"e": "depthUpdate", "E": last, "s": "BTCUSDT", "U": first, "u": last, "pu": first - 1}
+    return orjson.dumps({**payload, "b": bids, "a": [], "cs": last})
+
+
+async def test_fast_connection_gets_one_frame_per_publication_combined_when_asked() -> None:
+    conn, transport = await open_connection(Limits(), "btcusdt@depth", "btcusdt@trade", combined=True)
+    conn.hub.deliver(DEPTH, Publication(1, b"e", diff(1, 1, [["100", "1"]])))
+    conn.hub.deliver(TRADE, Publication(1, b"e", b'{"e":"trade","t":1}'))
+    assert transport.messages() == [
+        {"stream": "btcusdt@depth", "data": orjson.loads(diff(1, 1, [["100", "1"]]))},
+        {"stream": "btcusdt@trade", "data": {"e": "trade", "t": 1}},
+    ]
+
+
+async def test_paused_connection_merges_diffs_and_writes_them_on_resume() -> None:
+    conn, transport = await open_connection(Limits(), "btcusdt@depth", "btcusdt@trade")
+    conn.pause_writing()
+    conn.hub.deliver(DEPTH, Publication(1, b"e", diff(1, 1, [["100", "1"]])))
+    conn.hub.deliver(TRADE, Publication(1, b"e", b'{"e":"trade","t":1}'))
+    conn.hub.deliver(DEPTH, Publication(2, b"e", diff(2, 4, [["100", "0.00000000"], ["99", "2"]])))
+    assert transport.written == []
+    conn.resume_writing()
+    merged, trade = transport.messages()
+    assert (merged["U"], merged["u"], merged["pu"], merged["cs"]) == (1, 4, 0, 4)
+    assert merged["b"] == [["100", "0.00000000"], ["99", "2"]]
+    assert trade == {"e": "trade", "t": 1}
+    assert conn.fast
+
+
+async def test_paused_connection_past_its_backlog_is_closed_with_4000() -> None:
+    conn, transport = await open_connection(Limits(backlog_bytes=100), "btcusdt@trade")
+    conn.pause_writing()
+    for t in range(10):
+        conn.hub.deliver(TRADE, Publication(t + 1, b"e", b'{"e":"trade","t":%d,"pad":"xxxxxxxx"}' % t))
+    assert conn.closing and transport.messages()[-1] == ("close", CLOSE_SLOW)
+    before = len(transport.written)
+    conn.hub.deliver(TRADE, Publication(99, b"e", b'{"e":"trade","t":99}'))
+    assert len(transport.written) == before  # nothing more is queued for a closing connection
+
+
+async def test_batched_connection_gets_one_array_frame_per_flush() -> None:
+    conn, transport = await open_connection(Limits(), "btcusdt@trade")
+    other, other_transport = await open_connection(Limits(), "btcusdt@trade")
+    conn.batched = True
+    for t in range(3):
+        conn.hub.deliver(TRADE, Publication(t + 1, b"e", b'{"e":"trade","t":%d}' % t))
+    assert transport.written == []
+    conn.hub.flush()
+    assert transport.messages() == [[{"e": "trade", "t": 0}, {"e": "trade", "t": 1}, {"e": "trade", "t": 2}]]
+    assert other_transport.written == [] and other is not conn  # another hub: untouched
+
+
+async def test_catching_up_connection_buffers_live_messages_in_offset_order() -> None:
+    conn, transport = await open_connection(Limits(), "btcusdt@trade")
+    conn.catching["btcusdt@trade"] = []
+    conn._update_fast()
+    conn.hub.deliver(TRADE, Publication(7, b"e", b'{"e":"trade","t":7}'))
+    assert transport.written == [] and conn.catching["btcusdt@trade"][0][0] == 7
+    for offset, kind, payload in conn.catching.pop("btcusdt@trade"):
+        conn.push("btcusdt@trade", kind, payload, offset)
+    assert transport.messages() == [{"e": "trade", "t": 7}]
+
+
+async def test_unfollowing_the_last_stream_forgets_the_channel() -> None:
+    conn, _ = await open_connection(Limits(), "btcusdt@trade")
+    hub = conn.hub
+    assert TRADE in hub.channels
+    hub.unregister(conn, conn.ip, list(conn.streams.values()), None)
+    await asyncio.sleep(0)
+    assert TRADE not in hub.channels and hub.connections_of(conn.ip) == 0
