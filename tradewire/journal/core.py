@@ -205,7 +205,8 @@ class Core:
         """End a replay: the views reach the state a flush leaves, without rendering it."""
         self.accounts.flush()
         self.accounts.listening(None)
-        self.marketdata.settle()
+        books = self.engine.books
+        self.marketdata.settle({name: (book.bids.depth(), book.asks.depth()) for name, book in books.items()})
 
     # -- snapshots --------------------------------------------------------------------------------
 

@@ -29,14 +29,15 @@ A publication is ``("MDPUB", market, stream, payload)``; the shell runs it throu
 Snapshots and recovery. ``to_state`` captures everything, unflushed changes included, and
 ``from_state`` gives a builder that produces the same ops from then on. A service that restores a
 snapshot and re-applies the journal's tail whose effects are already in Redis feeds it to ``replay``
-(``apply`` without keeping trades to publish) and calls ``settle`` once after that tail: the state
-``flush`` would leave, with nothing rendered. The diff ids, ``pu`` and bars then continue where the
-published ones stopped, and nothing is written or published twice.
+(update ids, klines and tickers move; no level, no trade kept to publish) and calls ``settle`` once
+after that tail with the engine's books: the state ``flush`` would leave, with nothing rendered. The
+diff ids, ``pu`` and bars then continue where the published ones stopped, and nothing is written or
+published twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -45,7 +46,7 @@ from tradewire.engine.config import ExchangeConfig, Market
 from tradewire.engine.events import Accepted, Canceled, Event, Expired, Trade
 from tradewire.keys import MDPUB, RedisOp, md
 from tradewire.marketdata.binance import BinanceRenderer
-from tradewire.marketdata.depth import DepthBook, DepthState
+from tradewire.marketdata.depth import BookSide, DepthBook, DepthState
 from tradewire.marketdata.klines import INTERVALS, KLINE_HISTORY, KlineSeries, SeriesState
 from tradewire.marketdata.ticker import MINUTE, RollingTicker, TickerState
 from tradewire.marketdata.updates import (
@@ -293,14 +294,62 @@ class MarketData:
 
     def apply(self, events: Sequence[Event], ts: int) -> None:
         """Take in the events of one command, applied at exchange time ``ts`` (ms)."""
-        self._apply(events, ts, True)
+        self._apply(events, ts)
 
     def replay(self, events: Sequence[Event], ts: int) -> None:
-        """:meth:`apply` for a command whose output is already in Redis: the book, klines and
-        ticker move, trades are not kept for publishing. End the replay with :meth:`settle`."""
-        self._apply(events, ts, False)
+        """:meth:`apply` for a command whose output is already in Redis (recovery's silent replay):
+        klines and the ticker count its trades and each book's update id moves exactly as ``apply``
+        moves it, but the levels are left alone: :meth:`settle` takes them from the engine's book
+        at the end of the replay."""
+        if ts < self._ts:
+            ts = self._ts
+        else:
+            self._ts = ts
+            if ts >= self._next_minute:
+                for view in self._markets:
+                    view.advance(ts)
+                self._next_minute = ts - ts % MINUTE + MINUTE
+        views = self._views
+        touched: list[_MarketView] = []
+        resting: Accepted | None = None
+        filled = 0
+        for event in cast("Sequence[Any]", events):
+            kind = type(event)
+            if kind is Trade:
+                view = views[event.market]
+                view.count_trade(event, ts)
+                view.dirty = True
+                if resting is not None and event.taker_order_id == resting.order_id:
+                    filled += event.qty
+            elif kind is Canceled:
+                if not event.remaining_qty:
+                    continue
+                view = views[event.market]
+            else:
+                if kind is Accepted:
+                    if resting is not None and resting.qty > filled:
+                        self._touch(views[resting.market], touched)
+                    resting = None
+                    if event.tif == "GTC" and event.kind == "limit":
+                        resting, filled = event, 0
+                elif kind is Expired and resting is not None and event.order_id == resting.order_id:
+                    resting = None
+                continue
+            self._touch(view, touched)
+        if resting is not None and resting.qty > filled:
+            self._touch(views[resting.market], touched)
+        for view in touched:
+            view.dirty = True
+            depth = view.depth
+            depth.update_id += 1
+            depth.event_time = ts
 
-    def _apply(self, events: Sequence[Event], ts: int, keep: bool) -> None:
+    @staticmethod
+    def _touch(view: _MarketView, touched: list[_MarketView]) -> None:
+        if view not in touched:
+            touched.append(view)
+
+    def _apply(self, events: Sequence[Event], ts: int) -> None:
         if ts < self._ts:
             ts = self._ts
         else:
@@ -318,10 +367,7 @@ class MarketData:
             if kind is Trade:
                 view = views[event.market]
                 view.depth.change(event.taker_side == "sell", event.price, -event.qty)
-                if keep:
-                    view.add_trade(event, ts)
-                else:
-                    view.count_trade(event, ts)
+                view.add_trade(event, ts)
                 if resting is not None and event.taker_order_id == resting.order_id:
                     filled += event.qty
             elif kind is Canceled:
@@ -362,13 +408,18 @@ class MarketData:
                 view.flush(now, ops)
         return ops
 
-    def settle(self) -> None:
-        """Reach the state :meth:`flush` leaves, rendering nothing: after a silent replay of commands
-        whose ops are already in Redis, so that diff ids, ``pu``, bars and tickers continue from the
-        ones published."""
+    def settle(self, books: Mapping[str, tuple[list[PriceLevel], list[PriceLevel]]]) -> None:
+        """End a silent replay (:meth:`replay`): reach the state :meth:`flush` leaves, rendering
+        nothing, so that diff ids, ``pu``, bars and tickers continue from the ones published.
+
+        ``books``: each market's levels ``(bids, asks)`` as the engine's book holds them now.
+        """
         for view in self._markets:
-            if view.dirty:
-                view.settle()
+            levels = books.get(view.name)
+            if levels is not None:
+                view.depth.bids = BookSide(is_bid=True, levels=dict(levels[0]))
+                view.depth.asks = BookSide(is_bid=False, levels=dict(levels[1]))
+            view.settle()
 
     def depth_snapshot(self, market: str, limit: int | None = None) -> DepthSnapshot:
         """The book as of the last applied command, best levels first, ``limit`` per side."""

@@ -201,8 +201,8 @@ class DepthBook:
 
     def to_state(self) -> DepthState:
         return DepthState(
-            dict(self.bids.levels),
-            dict(self.asks.levels),
+            dict(sorted(self.bids.levels.items())),  # in price order: the same book, the same bytes
+            dict(sorted(self.asks.levels.items())),
             self.update_id,
             self.published_id,
             self.event_time,
