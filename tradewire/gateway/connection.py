@@ -149,7 +149,10 @@ class Connection(asyncio.Protocol):
             elif isinstance(event, Frame):
                 self._on_frame(event)
         self._flush_protocol()
-        if self.proto.close_expected() and self.transport is not None:
+        # Close TCP once the client's close frame is in: closing earlier, while the client may still be
+        # sending, makes the kernel reset the connection and the client lose our close frame and its
+        # reason. A client that never answers our close is aborted by the timer set in close().
+        if self.proto.close_rcvd is not None and self.proto.close_expected() and self.transport is not None:
             self.transport.close()
 
     def shutdown(self) -> None:
