@@ -59,29 +59,3 @@ DISCONNECTED: Final = (-1001, "Internal error; unable to process your request. P
 
 def error(pair: tuple[int, str], status: int = 400) -> ApiError:
     return ApiError(pair[0], pair[1], status)
-
-
-# Engine rejection reasons (the replay spec's) as Binance answers for a new order.
-_ORDER_REJECTS: Final[dict[str, tuple[int, str]]] = {
-    "unknown_market": INVALID_SYMBOL,
-    "invalid_qty": (-1013, "Filter failure: LOT_SIZE"),
-    "invalid_price": (-1013, "Filter failure: PRICE_FILTER"),
-    "min_notional": (-1013, "Filter failure: NOTIONAL"),
-    "duplicate_client_id": (-2010, "Duplicate order sent."),
-    "insufficient_balance": (-2010, "Account has insufficient balance for requested action."),
-    "would_cross": (-2010, "Order would immediately match and take."),
-    "fok_unfillable": (-2010, "Order would not be filled completely (FOK)."),
-    "bad_command": (-1100, "Illegal characters found in a parameter."),
-}
-
-
-def order_rejected(reason: str | None) -> ApiError:
-    """The answer to a new order the engine rejected."""
-    code, msg = _ORDER_REJECTS.get(reason or "", (-2010, f"New order rejected: {reason}."))
-    return ApiError(code, msg, 400)
-
-
-def cancel_rejected(reason: str | None) -> ApiError:
-    if reason == "unknown_order":
-        return error(CANCEL_REJECTED)
-    return ApiError(-2011, f"Cancel rejected: {reason}.", 400)
