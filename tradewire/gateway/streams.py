@@ -14,6 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from tradewire.marketdata.binance import symbol_of
+
+__all__ = ["KLINE_INTERVALS", "Stream", "StreamError", "parse_stream", "symbol_of", "symbol_table"]
+
 KLINE_INTERVALS: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
 SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
 PARTIAL_LEVELS: Final = (5, 10, 20)
@@ -40,11 +44,6 @@ class Stream:
     @property
     def is_diff(self) -> bool:
         return self.channel == "depth"
-
-
-def symbol_of(market: str) -> str:
-    """``BTC-USDT`` -> ``BTCUSDT`` (Binance symbols are base + quote)."""
-    return market.replace("-", "")
 
 
 def symbol_table(markets: Iterable[str]) -> dict[str, str]:
