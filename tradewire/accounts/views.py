@@ -30,8 +30,8 @@ they hold after the command's fills: the taker met its own order if that order c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import msgspec
 
@@ -300,6 +300,73 @@ class Accounts:
         }
         accounts._stream = [tuple(op) for op in state.stream]
         return accounts
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def replay(self, command: Command | None, events: Sequence[Event], ts: int) -> None:
+        """:meth:`apply` for a command whose ops are already in Redis (recovery's silent replay):
+        only the open orders move; nothing is rendered and no balance is read. End with :meth:`settle`.
+
+        Only a good-till-canceled limit order can stay open after its command, so only those are
+        kept; the others' records are in Redis already and leave memory at their command's flush.
+        """
+        open_ = self.open
+        for event in cast("Sequence[Any]", events):
+            kind = type(event)
+            if kind is Trade:
+                qty, notional = event.qty, event.notional
+                for order_id in (event.taker_order_id, event.maker_order_id):
+                    order = open_.get(order_id)
+                    if order is None:
+                        continue
+                    order.executed += qty
+                    order.cum_quote += notional
+                    order.update_time = ts
+                    if order.executed >= order.qty:
+                        order.status = FILLED
+                        del open_[order_id]
+                    else:
+                        order.status = PARTIALLY_FILLED
+            elif kind is Accepted:
+                e: Accepted = event
+                if e.tif != "GTC" or e.kind == "market":
+                    continue
+                stp = STP_MODES[command.stp] if type(command) is NewOrder else "NONE"
+                open_[e.order_id] = OrderState(
+                    e.order_id,
+                    e.user,
+                    e.market,
+                    e.client_id or "",
+                    SIDES[e.side],
+                    order_type(e.kind, e.post_only),
+                    e.tif,
+                    stp,
+                    e.price,
+                    e.qty,
+                    e.quote_qty,
+                    ts,
+                    ts,
+                    listed=True,  # the flush of its batch listed it, if it stayed open
+                )
+            elif kind is Canceled or kind is Expired:
+                open_.pop(event.order_id, None)
+
+    def settle(self, ledger: Mapping[str, Mapping[str, Sequence[int]]]) -> None:
+        """End a silent replay: the state the flushes of the replayed batches left, without rendering.
+
+        ``ledger`` is the engine's ``balances`` (user -> asset -> ``[available, locked]``) after the
+        replay: the balances written by those flushes, which later batches compare with.
+        """
+        self.flush()  # whatever the snapshot held unflushed (nothing when taken after a flush)
+        known = self._balances
+        for user, assets in ledger.items():
+            for asset, value in assets.items():
+                key = (user, asset)
+                if known.get(key, _ZERO) != (value[0], value[1]):
+                    known[key] = (value[0], value[1])
+        for key, value in known.items():
+            if value != _ZERO and key[1] not in ledger.get(key[0], {}):
+                known[key] = _ZERO
 
     # -- events --------------------------------------------------------------------------------
 
