@@ -32,6 +32,11 @@ OUT = ROOT / "docs" / "benchmarks"
 KIND = "tradewire-bench"
 CAVEAT = "Short runs on a shared machine; the reference figures are in docs/benchmarks/*.md."
 PERCENTILE_KEY = re.compile(r"^p(\d+(?:\.\d+)?)(?:_(ms|us))?$")
+# The floors of docs/benchmarks/*.md, drawn on the plots: (percentile, latency) points, or a rate.
+ENGINE_FLOORS = ((99.0, 20.0),)  # µs per command
+PIPELINE_FLOORS = ((99.0, 5.0),)  # ms, at 10,000 commands/s
+GATEWAY_FLOORS = ((50.0, 2.0), (99.0, 10.0))  # ms, order to update
+FANOUT_FLOOR = 100_000.0  # msg/s at 5,000 connections, one message per frame
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Results:
     """What the plots need, gathered from every file given."""
 
     machine: str = ""
+    when: str = ""  # the record's start time, as run_all.py wrote it
     engine: list[Percentiles] = field(default_factory=list)
     pipeline: list[Percentiles] = field(default_factory=list)
     pipeline_rates: list[tuple[float, float, float]] = field(default_factory=list)  # rate, p50, p99 (ms)
@@ -97,9 +103,10 @@ def machine_note(machine: dict[str, Any]) -> str:
         parts.append(f"{machine['cores']} cores")
     if machine.get("python"):
         parts.append(f"{machine.get('implementation', 'Python')} {machine['python']}")
-    load = machine.get("load_average_at_end") or machine.get("load_average")
-    if isinstance(load, list) and load:
-        parts.append(f"load average {float(load[0]):.1f}")
+    for key, when in (("load_average", " at the start"), ("load_average_at_end", " at the end")):
+        load = machine.get(key)
+        if isinstance(load, list) and load:
+            parts.append(f"load average {float(load[0]):.1f}{when}")
     return ", ".join(parts)
 
 
@@ -115,6 +122,7 @@ def read_engine(results: Results, summary: dict[str, Any]) -> None:
 def read_record(results: Results, record: dict[str, Any]) -> None:
     """The record ``run_all.py`` writes: engine, pipeline_latency, gateway_latency, gateway_fanout."""
     results.machine = machine_note(record.get("machine", {})) or results.machine
+    results.when = str(record.get("started", ""))[:16].replace("T", " ") or results.when
     if record.get("engine"):
         read_engine(results, record["engine"])
     for entry in record.get("pipeline_latency", []):
@@ -173,7 +181,32 @@ def percentile_label(percentile: float) -> str:
     return f"p{percentile:g}"
 
 
-def draw_percentiles(plt: Any, series: list[Percentiles], title: str, caption: str, out: Path) -> Path:
+def readable(value: float) -> str:
+    """An axis label: 0.5, 20, 300, 20k, 1.5M."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def log_axis(axis: Any) -> None:
+    """Labels at 1, 2 and 5 of every decade, written as plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: readable(value)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def draw_percentiles(
+    plt: Any,
+    series: list[Percentiles],
+    floors: tuple[tuple[float, float], ...],
+    floor_label: str,
+    title: str,
+    caption: str,
+    out: Path,
+) -> Path:
     figure, axes = plt.subplots(figsize=(8, 5))
     ticks: dict[float, str] = {}
     widest = max(tail_position(q) for s in series for q, _ in s.points)
@@ -187,10 +220,16 @@ def draw_percentiles(plt: Any, series: list[Percentiles], title: str, caption: s
             axes.plot([xs[-1], max_at], [ys[-1], one.maximum], linestyle=":", color=line.get_color())
             axes.plot([max_at], [one.maximum], marker="^", color=line.get_color())
             ticks[max_at] = "max"
+    if floors:
+        xs, ys = [tail_position(p) for p, _ in floors], [value for _, value in floors]
+        axes.plot(xs, ys, marker="_", markersize=28, markeredgewidth=2, linestyle="none", color="red",
+                  label=floor_label)  # fmt: skip
+        ticks.update({tail_position(p): percentile_label(p) for p, _ in floors})
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
-    axes.minorticks_off()
+    axes.xaxis.set_minor_locator(plt.NullLocator())
+    log_axis(axes.yaxis)
     axes.set_xlabel("percentile")
     axes.set_ylabel(f"latency ({series[0].unit}, log scale)")
     axes.grid(True, which="major", alpha=0.3)
@@ -215,6 +254,9 @@ def draw_load(plt: Any, fanout: dict[str, list[LoadPoint]], title: str, caption:
                       linestyle="none", color=line.get_color(), label=missed)  # fmt: skip
     axes.set_xscale("log")
     axes.set_yscale("log")
+    axes.axhline(FANOUT_FLOOR, color="red", linestyle=":", label="floor (at 5,000 connections)")
+    log_axis(axes.xaxis)
+    log_axis(axes.yaxis)
     axes.set_xlabel("offered load (messages/s: publications/s x connections)")
     axes.set_ylabel("delivered (messages/s counted by the clients)")
     axes.grid(True, which="both", alpha=0.3)
@@ -230,6 +272,8 @@ def draw_rates(
     axes.plot([r for r, _, _ in rates], [p99 for _, _, p99 in rates], marker="o", label="p99")
     axes.set_xscale("log")
     axes.set_yscale("log")
+    log_axis(axes.xaxis)
+    log_axis(axes.yaxis)
     axes.set_xlabel("offered load (commands/s appended to the journal)")
     axes.set_ylabel("journal-to-publish latency (ms, log scale)")
     axes.grid(True, which="both", alpha=0.3)
@@ -254,24 +298,30 @@ def draw_all(results: Results, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    caption = f"Measured on {results.machine}. {CAVEAT}" if results.machine else CAVEAT
+    when = f" on {results.when}" if results.when else ""
+    caption = f"Measured{when} on {results.machine}. {CAVEAT}" if results.machine else CAVEAT
     written = []
     if results.engine:
-        written.append(draw_percentiles(plt, results.engine, "Engine alone: per-command latency (apply)",
-                                        caption, out_dir / "engine-latency.png"))  # fmt: skip
+        title = "Engine alone: per-command latency (apply)"
+        out = out_dir / "engine-latency.png"
+        written.append(draw_percentiles(plt, results.engine, ENGINE_FLOORS, "floor", title, caption, out))
     if results.pipeline:
-        written.append(draw_percentiles(plt, results.pipeline, "Journal to publish: command latency",
-                                        caption, out_dir / "pipeline-latency.png"))  # fmt: skip
+        title = "Journal to publish: command latency"
+        out = out_dir / "pipeline-latency.png"
+        floor = "floor (at 10,000 commands/s)"
+        written.append(draw_percentiles(plt, results.pipeline, PIPELINE_FLOORS, floor, title, caption, out))
     if len(results.pipeline_rates) > 1:
-        written.append(draw_rates(plt, results.pipeline_rates, "Journal to publish: latency against load",
-                                  caption, out_dir / "pipeline-latency-vs-rate.png"))  # fmt: skip
+        title = "Journal to publish: latency against load"
+        out = out_dir / "pipeline-latency-vs-rate.png"
+        written.append(draw_rates(plt, results.pipeline_rates, title, caption, out))
     if results.gateway:
-        written.append(draw_percentiles(plt, results.gateway, "Gateway: order-to-update latency per client",
-                                        caption, out_dir / "gateway-latency.png"))  # fmt: skip
-    if any(results.fanout.values()):
-        fanout = {label: steps for label, steps in results.fanout.items() if steps}
-        written.append(draw_load(plt, fanout, "Gateway fan-out: delivered against offered messages/s",
-                                 caption, out_dir / "gateway-fanout.png"))  # fmt: skip
+        title = "Gateway: order-to-update latency per client"
+        out = out_dir / "gateway-latency.png"
+        written.append(draw_percentiles(plt, results.gateway, GATEWAY_FLOORS, "floor", title, caption, out))
+    fanout = {label: steps for label, steps in results.fanout.items() if steps}
+    if fanout:
+        title = "Gateway fan-out: delivered against offered messages/s"
+        written.append(draw_load(plt, fanout, title, caption, out_dir / "gateway-fanout.png"))
     plt.close("all")
     return written
 
