@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[3] / "bench"))
 
 import plot
 import run_all
