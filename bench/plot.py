@@ -35,8 +35,12 @@ PERCENTILE_KEY = re.compile(r"^p(\d+(?:\.\d+)?)(?:_(ms|us))?$")
 # The floors of docs/benchmarks/*.md, drawn on the plots: (percentile, latency) points, or a rate.
 ENGINE_FLOORS = ((99.0, 20.0),)  # µs per command
 PIPELINE_FLOORS = ((99.0, 5.0),)  # ms, at 10,000 commands/s
+PIPELINE_FLOOR_RATE = 10_000.0
 GATEWAY_FLOORS = ((50.0, 2.0), (99.0, 10.0))  # ms, order to update
-FANOUT_FLOOR = 100_000.0  # msg/s at 5,000 connections, one message per frame
+FANOUT_FLOORS = {  # msg/s at 5,000 connections
+    False: (100_000.0, "floor, one message per frame (5,000 connections)"),
+    True: (500_000.0, "floor, batched frames (5,000 connections)"),
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Results:
     pipeline_rates: list[tuple[float, float, float]] = field(default_factory=list)  # rate, p50, p99 (ms)
     gateway: list[Percentiles] = field(default_factory=list)
     fanout: dict[str, list[LoadPoint]] = field(default_factory=dict)  # series label -> steps
+    fanout_kinds: set[bool] = field(default_factory=set)  # batched or not, of the series above
 
 
 # -- reading ---------------------------------------------------------------------------------------------
@@ -147,6 +152,7 @@ def read_record(results: Results, record: dict[str, Any]) -> None:
             if entry.get("batched")
             else ", one message per frame"
         )
+        results.fanout_kinds.add(bool(entry.get("batched")))
         results.fanout[label] = [
             LoadPoint(
                 float(step["offered_msg_per_s"]), float(step["delivered_msg_per_s"]), bool(step["complete"])
@@ -237,7 +243,14 @@ def draw_percentiles(
     return save(figure, axes, title, caption, out)
 
 
-def draw_load(plt: Any, fanout: dict[str, list[LoadPoint]], title: str, caption: str, out: Path) -> Path:
+def draw_load(
+    plt: Any,
+    fanout: dict[str, list[LoadPoint]],
+    floors: list[tuple[float, str]],
+    title: str,
+    caption: str,
+    out: Path,
+) -> Path:
     figure, axes = plt.subplots(figsize=(8, 5))
     everything = [p for steps in fanout.values() for p in steps]
     low = min(min(p.offered, p.delivered) for p in everything)
@@ -245,16 +258,16 @@ def draw_load(plt: Any, fanout: dict[str, list[LoadPoint]], title: str, caption:
     axes.plot(
         [low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="delivered = offered"
     )
+    missed = "not every message delivered in time"
     for label, steps in fanout.items():
         (line,) = axes.plot([p.offered for p in steps], [p.delivered for p in steps], marker="o", label=label)
         short = [p for p in steps if not p.complete]
         if short:
-            missed = "not every message delivered in time"
             axes.plot([p.offered for p in short], [p.delivered for p in short], marker="x", markersize=12,
                       linestyle="none", color=line.get_color(), label=missed)  # fmt: skip
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.axhline(FANOUT_FLOOR, color="red", linestyle=":", label="floor (at 5,000 connections)")
+            missed = "_"  # one legend entry for every series' crosses
+    for (value, label), style in zip(floors, (":", "-."), strict=False):
+        axes.axhline(value, color="red", linestyle=style, linewidth=1, label=label)
     log_axis(axes.xaxis)
     log_axis(axes.yaxis)
     axes.set_xlabel("offered load (messages/s: publications/s x connections)")
@@ -270,6 +283,8 @@ def draw_rates(
     figure, axes = plt.subplots(figsize=(8, 5))
     axes.plot([r for r, _, _ in rates], [p50 for _, p50, _ in rates], marker="o", label="p50")
     axes.plot([r for r, _, _ in rates], [p99 for _, _, p99 in rates], marker="o", label="p99")
+    axes.plot([PIPELINE_FLOOR_RATE], [PIPELINE_FLOORS[0][1]], marker="_", markersize=28, markeredgewidth=2,
+              linestyle="none", color="red", label="floor: p99 at 10,000 commands/s")  # fmt: skip
     axes.set_xscale("log")
     axes.set_yscale("log")
     log_axis(axes.xaxis)
@@ -321,7 +336,8 @@ def draw_all(results: Results, out_dir: Path) -> list[Path]:
     fanout = {label: steps for label, steps in results.fanout.items() if steps}
     if fanout:
         title = "Gateway fan-out: delivered against offered messages/s"
-        written.append(draw_load(plt, fanout, title, caption, out_dir / "gateway-fanout.png"))
+        floors = [FANOUT_FLOORS[kind] for kind in sorted(results.fanout_kinds)]
+        written.append(draw_load(plt, fanout, floors, title, caption, out_dir / "gateway-fanout.png"))
     plt.close("all")
     return written
 

@@ -8,7 +8,8 @@ Runs, one after another (never two at once, so that they do not measure each oth
 * ``bench/engine.py`` on tradewire alone (``--commands``, one round, no replay timing, ``--doc -`` so
   that ``docs/benchmarks/engine.md`` keeps its reference figures);
 * ``bench/pipeline.py --only latency`` once per rate in ``--pipeline-rates``;
-* ``bench/gateway.py latency --via journal`` and ``bench/gateway.py fanout``.
+* ``bench/gateway.py latency --via journal`` and ``bench/gateway.py fanout``, one message per frame
+  and batched (``--batched --burst 10``; ``--no-batched`` to leave it out).
 
 ``gateway.py`` prints its results rather than writing JSON, so its output is parsed here: the
 ``run N: {...}`` lines and, for the fan-out, the line per step of the rising publication rate. The
@@ -47,24 +48,25 @@ def gateway_runs(output: str) -> list[dict[str, Any]]:
     return [json.loads(m.group(1)) for line in output.splitlines() if (m := RUN_LINE.match(line.strip()))]
 
 
-def fanout_steps(output: str, connections: int, seconds: float) -> list[dict[str, Any]]:
+def fanout_steps(output: str, connections: int) -> list[dict[str, Any]]:
     """The fan-out's steps, as ``bench/gateway.py fanout`` prints them, one per publication rate.
 
-    A step is complete (sustained) when every client got every message and the drain after the
-    publishing time stayed within a fifth of it, the rule the bench itself applies.
+    The bench raises the rate while a step is sustained (every client got every message, with at most a
+    fifth of the step's time to drain) and stops at the first step that is not: so every step but the
+    last is complete. The printed rate is rounded to whole publications per second.
     """
-    steps = []
-    for match in FANOUT_STEP.finditer(output):
-        rate, drain = float(match["rate"]), float(match["drain"])
-        steps.append({
-            "publications_per_s": rate,
-            "offered_msg_per_s": rate * connections,
+    matches = list(FANOUT_STEP.finditer(output))
+    return [
+        {
+            "publications_per_s": float(match["rate"]),
+            "offered_msg_per_s": float(match["rate"]) * connections,
             "delivered_msg_per_s": float(match["delivered"]),
             "all_delivered": match["done"] == "True",
-            "drain_s": drain,
-            "complete": match["done"] == "True" and drain <= 0.2 * seconds,
-        })  # fmt: skip
-    return steps
+            "drain_s": float(match["drain"]),
+            "complete": index < len(matches) - 1,
+        }
+        for index, match in enumerate(matches)
+    ]
 
 
 def machine() -> dict[str, Any]:
@@ -109,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-seconds", type=float, default=3)
     parser.add_argument("--conns", type=int, default=2000, help="gateway fan-out: connections")
     parser.add_argument("--fanout-seconds", type=float, default=2)
+    parser.add_argument(
+        "--batched", action=argparse.BooleanOptionalAction, default=True,
+        help="gateway fan-out: also the batched frames (groups of 10)",
+    )  # fmt: skip
     parser.add_argument("--rate", type=int, default=200, help="gateway latency: orders/s")
     parser.add_argument("--clients", type=int, default=10, help="gateway latency: WebSocket clients")
     parser.add_argument("--skip", action="append", default=[], choices=["engine", "pipeline", "gateway"])
@@ -150,15 +156,19 @@ def main(argv: list[str] | None = None) -> int:
         record["gateway_latency"] = [
             {"clients": args.clients, "command": shown(command), "runs": gateway_runs(output)}
         ]
-        command = [py, "bench/gateway.py", "fanout", "--conns", str(args.conns),
-                   "--seconds", f"{args.fanout_seconds:g}", "--runs", "1"]  # fmt: skip
-        output = run(command)
-        runs = gateway_runs(output)
-        record["gateway_fanout"] = [{
-            "connections": args.conns, "batched": False, "burst": 1, "command": shown(command),
-            "steps": fanout_steps(output, args.conns, args.fanout_seconds),
-            "messages_per_s": runs[0]["messages_per_s"] if runs else None,
-        }]  # fmt: skip
+        record["gateway_fanout"] = []
+        for batched in (False, True) if args.batched else (False,):
+            burst = 10 if batched else 1
+            command = [py, "bench/gateway.py", "fanout", "--conns", str(args.conns),
+                       "--seconds", f"{args.fanout_seconds:g}", "--runs", "1"]  # fmt: skip
+            command += ["--batched", "--burst", str(burst)] if batched else []
+            output = run(command)
+            runs = gateway_runs(output)
+            record["gateway_fanout"].append({
+                "connections": args.conns, "batched": batched, "burst": burst, "command": shown(command),
+                "steps": fanout_steps(output, args.conns),
+                "messages_per_s": runs[0]["messages_per_s"] if runs else None,
+            })  # fmt: skip
 
     record["machine"]["load_average_at_end"] = list(os.getloadavg())
     RESULTS.mkdir(parents=True, exist_ok=True)

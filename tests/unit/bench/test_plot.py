@@ -64,7 +64,7 @@ def record() -> dict[str, object]:
                 "connections": 2000,
                 "batched": False,
                 "burst": 1,
-                "steps": run_all.fanout_steps(FANOUT_OUTPUT, 2000, 2.0),
+                "steps": run_all.fanout_steps(FANOUT_OUTPUT, 2000),
             }
         ],
     }
@@ -82,8 +82,8 @@ def test_percentiles_with_a_prefix_reads_only_that_streams_figures() -> None:
     assert found is not None and found.points == ((50.0, 3.0),)
 
 
-def test_fanout_steps_with_a_short_last_step_marks_only_it_incomplete() -> None:
-    steps = run_all.fanout_steps(FANOUT_OUTPUT, 2000, 2.0)
+def test_fanout_steps_with_a_sweep_that_stopped_marks_only_the_last_step_incomplete() -> None:
+    steps = run_all.fanout_steps(FANOUT_OUTPUT, 2000)
     assert [s["offered_msg_per_s"] for s in steps] == [20000, 30000, 44000]
     assert [s["complete"] for s in steps] == [True, True, False]
     assert run_all.gateway_runs(FANOUT_OUTPUT) == [
