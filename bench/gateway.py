@@ -17,7 +17,13 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   figure is the highest delivered rate (messages counted by the clients) at which every connection
   got every message. ``--batched`` connects with ``?batch=1`` (several messages per frame).
 * ``rest``: ``--concurrency`` requests in flight of signed limit orders for ``--seconds``; orders/s
-  answered 200.
+  answered 200, latency p50/p99 and the gateway's CPU time per order (``/proc/<pid>/stat`` before and
+  after), so that the figure per gateway core is explicit. The load generator is ``wrk`` (C; Debian
+  package ``wrk``: ``apt-get install wrk``) running a generated Lua script that cycles through
+  requests the bench signed beforehand (HMAC-SHA256 of the query string with ``timestamp`` and
+  ``recvWindow=60000``, a unique ``newClientOrderId`` each, buy and sell limit orders in turn from
+  two users, at prices that rest or cross). Without ``wrk`` (or with ``--client python``) the
+  requests are signed and sent from this process with aiohttp, which costs more CPU than the gateway.
 
 Run from the repository root, e.g.::
 
@@ -37,8 +43,10 @@ import base64
 import hashlib
 import hmac
 import os
+import shutil
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -316,32 +324,135 @@ async def fanout_run(root: Path, conns: int, batched: bool, burst: int, seconds:
 
 # -- (c) signed REST orders -------------------------------------------------------------------------------
 
+WRK_SCRIPT = """
+local lines, requests, index, first = {}, {}, 0, 0
+local count = 0
+function setup(thread)
+  thread:set("id", count)
+  count = count + 1
+end
+function init(args)
+  local total = tonumber(args[2])
+  local mine = 0
+  for line in io.lines(args[1]) do
+    if mine % total == id then
+      local key, body = line:match("^(%S+) (%S+)$")
+      requests[#requests + 1] = wrk.format("POST", "/api/v3/order",
+        {["X-MBX-APIKEY"] = key, ["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+    end
+    mine = mine + 1
+  end
+end
+function request()
+  index = index % #requests + 1
+  return requests[index]
+end
+function done(summary, latency, requests)
+  local status = summary.errors.status
+  io.write(string.format('WRK {"requests":%d,"non2xx":%d,"socket_errors":%d,"seconds":%f,' ..
+    '"p50_us":%d,"p99_us":%d}\\n', summary.requests, status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration / 1e6, latency:percentile(50), latency:percentile(99)))
+end
+"""
 
-async def rest_run(root: Path, concurrency: int, seconds: float) -> dict[str, Any]:
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far (``/proc/<pid>/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def presigned_orders(buyer: User, seller: User, count: int, prefix: str = "b") -> list[str]:
+    """``count`` signed order bodies, one line each (``<api key> <body>``): buys and sells in turn,
+    prices 29,990-30,010 so that some rest and some cross, a unique ``newClientOrderId`` each."""
+    lines = []
+    for i in range(count):
+        user, side = (buyer, "BUY") if i % 2 == 0 else (seller, "SELL")
+        params = {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                  "quantity": "0.001", "price": str(29990 + (i * 7919) % 21),
+                  "newClientOrderId": f"{prefix}{i}", "newOrderRespType": "ACK",
+                  "recvWindow": "60000"}  # fmt: skip
+        lines.append(f"{user.api_key} {signed(user, params)}")
+    return lines
+
+
+async def python_load(port: int, lines: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    done = [0, 0]
+    latencies: list[float] = []
+    cursor = iter(lines)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            for line in cursor:
+                if time.perf_counter() >= deadline:
+                    return
+                key, body = line.split(" ", 1)
+                sent = time.perf_counter()
+                async with http.post(
+                    "/api/v3/order", data=body, headers={**headers, "X-MBX-APIKEY": key}
+                ) as r:
+                    await r.read()
+                    latencies.append(time.perf_counter() - sent)
+                    done[0 if r.status == 200 else 1] += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"requests": sum(done), "non2xx": done[1], "seconds": elapsed,
+            "p50_us": percentile(latencies, 50) * 1e6, "p99_us": percentile(latencies, 99) * 1e6}  # fmt: skip
+
+
+def wrk_load(root: Path, port: int, lines: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+    threads = 2
+    (root / "orders.txt").write_text("\n".join(lines) + "\n")
+    (root / "orders.lua").write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{round(seconds)}s", "--timeout", "10s",
+         "-s", str(root / "orders.lua"), f"http://127.0.0.1:{port}", "--",
+         str(root / "orders.txt"), str(threads)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    line = next(x for x in out.stdout.splitlines() if x.startswith("WRK "))
+    result: dict[str, Any] = orjson.loads(line[4:])
+    return result
+
+
+async def rest_run(root: Path, concurrency: int, seconds: float, client: str) -> dict[str, Any]:
     ex = new_exchange(root)
     try:
-        user = ex.create_user("rest")
-        ex.deposit("rest", "USDT", "1000000000")
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-MBX-APIKEY": user.api_key}
-        done = [0, 0]
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{ex.ports[0]}") as http:
-            deadline = time.perf_counter() + seconds
-
-            async def worker(index: int) -> None:
-                i = 0
-                while time.perf_counter() < deadline:
-                    i += 1
-                    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                              "quantity": "0.001", "price": f"{10000 + (i * 7 + index) % 500}",
-                              "newOrderRespType": "ACK"}  # fmt: skip
-                    async with http.post("/api/v3/order", data=signed(user, params), headers=headers) as r:
-                        await r.read()
-                        done[0 if r.status == 200 else 1] += 1
-
-            start = time.perf_counter()
-            await asyncio.gather(*(worker(i) for i in range(concurrency)))
-            elapsed = time.perf_counter() - start
-        return {"concurrency": concurrency, "orders_per_s": round(done[0] / elapsed), "errors": done[1]}
+        buyer, seller = ex.create_user("buyer"), ex.create_user("seller")
+        ex.deposit("buyer", "USDT", "1000000000")
+        ex.deposit("seller", "BTC", "100000")
+        lines = presigned_orders(buyer, seller, int(seconds * 12_000) + 1000)
+        port = ex.ports[0]
+        # warm up: key cache, connections, the first orders of the book
+        await python_load(port, presigned_orders(buyer, seller, 100, "warm"), 4, 1.0)
+        pid = ex.gateways[0].pid
+        cpu = cpu_seconds(pid)
+        if client == "wrk":
+            load = await asyncio.to_thread(wrk_load, root, port, lines, concurrency, seconds)
+        else:
+            load = await python_load(port, lines, concurrency, seconds)
+        after = cpu_seconds(pid)
+        user, system = after[0] - cpu[0], after[1] - cpu[1]
+        ok = load["requests"] - load["non2xx"]
+        return {
+            "client": client,
+            "concurrency": concurrency,
+            "orders_per_s": round(ok / load["seconds"]),
+            "errors": load["non2xx"] + load.get("socket_errors", 0),
+            "p50_ms": round(load["p50_us"] / 1000, 2),
+            "p99_ms": round(load["p99_us"] / 1000, 2),
+            "gateway_cpu_us_per_order": round((user + system) / max(ok, 1) * 1e6),
+            "gateway_user_us_per_order": round(user / max(ok, 1) * 1e6),
+            "gateway_sys_us_per_order": round(system / max(ok, 1) * 1e6),
+            "gateway_cores_busy": round((user + system) / load["seconds"], 2),
+            "load_average": round(os.getloadavg()[0], 1),
+        }
     finally:
         ex.stop()
 
@@ -363,7 +474,13 @@ def main() -> None:
     parser.add_argument("--batched", action="store_true", help="fanout: connect with ?batch=1")
     parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
     parser.add_argument("--concurrency", type=int, default=64, help="rest: requests in flight")
+    parser.add_argument(
+        "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python",
+        help="rest: load generator (wrk when installed: apt-get install wrk)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.scenario == "rest" and args.client == "python" and not shutil.which("wrk"):
+        print("wrk not found (Debian: apt-get install wrk): the Python load generator is used", flush=True)
     uvloop.install()
     results = []
     for run in range(args.runs):
@@ -374,7 +491,7 @@ def main() -> None:
             elif args.scenario == "fanout":
                 result = asyncio.run(fanout_run(root, args.conns, args.batched, args.burst, args.seconds))
             else:
-                result = asyncio.run(rest_run(root, args.concurrency, args.seconds))
+                result = asyncio.run(rest_run(root, args.concurrency, args.seconds, args.client))
         print(f"run {run + 1}: {orjson.dumps(result).decode()}", flush=True)
         results.append(result)
     medians = {

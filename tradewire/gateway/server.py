@@ -8,6 +8,7 @@ its Redis the way every tradewire process does (``REDIS_URL`` or ``--data-dir``)
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import uvicorn
 
 from tradewire.gateway.app import create_app
 from tradewire.gateway.connection import Connection
+from tradewire.gateway.http import GatewayHttp
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.service import Gateway
 from tradewire.ops.logging import configure_logging
@@ -28,7 +30,7 @@ def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=GatewayHttp,
         ws=Connection,
         lifespan="on",
         log_config=None,
@@ -48,4 +50,14 @@ def main(host: str, port: int, data_dir: Path | None) -> None:
         raise SystemExit(2) from exc
     gateway = Gateway(url, data_dir_or_default(data_dir), limits_from_env(os.environ))
     server = build_server(host, port, gateway)
+    tune_gc()
     server.run()
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper cyclic collections: every request allocates many short-lived containers, and
+    with the defaults the collector walked the whole heap every few hundred orders (9% of the
+    gateway's CPU). What was loaded at start-up is frozen out of the walks; the young generation is
+    collected every 20,000 allocations instead of 700."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
