@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.streams import StreamReader
 
 from tradewire import keys
@@ -172,3 +172,23 @@ async def test_unfollowing_the_last_stream_forgets_the_channel() -> None:
     hub.unregister(conn, conn.ip, list(conn.streams.values()), None)
     await asyncio.sleep(0)
     assert TRADE not in hub.channels and hub.connections_of(conn.ip) == 0
+
+
+def client_frame(opcode: Opcode, data: bytes) -> bytes:
+    return Frame(opcode, data).serialize(mask=True, extensions=[])
+
+
+async def test_connection_over_its_message_rate_keeps_tcp_open_until_the_clients_close_frame() -> None:
+    # Closing TCP while the client is still sending would make the kernel reset the connection and
+    # the client lose the close frame with its code and reason.
+    conn, transport = await open_connection(Limits(messages_per_second=2), "btcusdt@trade")
+    conn.proto.parser = Protocol.parse(conn.proto)  # frames from here on, as after the handshake
+    next(conn.proto.parser)
+    for i in range(5):
+        conn.data_received(client_frame(Opcode.TEXT, b'{"method":"LIST_SUBSCRIPTIONS","id":%d}' % i))
+    assert conn.closing and ("close", 1008) in transport.messages()
+    conn.data_received(client_frame(Opcode.TEXT, b'{"method":"LIST_SUBSCRIPTIONS","id":9}'))
+    assert not transport.closed
+    conn.data_received(client_frame(Opcode.CLOSE, (1008).to_bytes(2, "big")))
+    assert transport.closed
+    await asyncio.sleep(0)
