@@ -432,12 +432,15 @@ async def rest_run(root: Path, concurrency: int, seconds: float, client: str) ->
         # warm up: key cache, connections, the first orders of the book
         await python_load(port, presigned_orders(buyer, seller, 100, "warm"), 4, 1.0)
         pid = ex.gateways[0].pid
-        cpu = cpu_seconds(pid)
+        assert ex.engine is not None
+        engine_pid = ex.engine.pid
+        cpu, engine_cpu = cpu_seconds(pid), cpu_seconds(engine_pid)
         if client == "wrk":
             load = await asyncio.to_thread(wrk_load, root, port, lines, concurrency, seconds)
         else:
             load = await python_load(port, lines, concurrency, seconds)
-        after = cpu_seconds(pid)
+        after, engine_after = cpu_seconds(pid), cpu_seconds(engine_pid)
+        engine = sum(engine_after) - sum(engine_cpu)
         user, system = after[0] - cpu[0], after[1] - cpu[1]
         ok = load["requests"] - load["non2xx"]
         return {
@@ -451,6 +454,7 @@ async def rest_run(root: Path, concurrency: int, seconds: float, client: str) ->
             "gateway_user_us_per_order": round(user / max(ok, 1) * 1e6),
             "gateway_sys_us_per_order": round(system / max(ok, 1) * 1e6),
             "gateway_cores_busy": round((user + system) / load["seconds"], 2),
+            "engine_cores_busy": round(engine / load["seconds"], 2),
             "load_average": round(os.getloadavg()[0], 1),
         }
     finally:

@@ -17,7 +17,6 @@ import uvicorn
 
 from tradewire.gateway.app import create_app
 from tradewire.gateway.connection import Connection
-from tradewire.gateway.http import GatewayHttp
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.service import Gateway
 from tradewire.ops.logging import configure_logging
@@ -30,7 +29,7 @@ def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
         host=host,
         port=port,
         loop="uvloop",
-        http=GatewayHttp,
+        http="httptools",
         ws=Connection,
         lifespan="on",
         log_config=None,
