@@ -42,6 +42,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -160,7 +161,49 @@ def new_exchange(root: Path) -> Exchange:
 # -- (a) end-to-end latency ---------------------------------------------------------------------------
 
 
-async def latency_run(root: Path, rate: int, clients: int, seconds: float, via: str) -> dict[str, Any]:
+Seen = list[tuple[bytes, bytes, int]]
+"""What watchers saw: (``b"d"`` or ``b"t"``, price, ``perf_counter_ns`` when parsed), per client."""
+
+
+def watcher(seen: Seen) -> Callable[[bytes], None]:
+    """A client's frame handler: notes the first depth diff showing each ask price, and each trade."""
+    prices: set[bytes] = set()
+
+    def on_frame(payload: bytes) -> None:
+        now = time.perf_counter_ns()
+        data = orjson.loads(payload)["data"]
+        if data.get("e") == "trade":
+            seen.append((b"t", data["p"].encode(), now))
+            return
+        for price, _ in data.get("a", ()):
+            key = price.encode()
+            if key not in prices:
+                prices.add(key)
+                seen.append((b"d", key, now))
+
+    return on_frame
+
+
+async def watch(port: int, clients: int, ready: Any, stop: Any, out: Any) -> None:
+    seen: Seen = []
+    for _ in range(clients):
+        await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(seen))
+    ready.set()
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    out.put(seen)
+
+
+def watch_process(port: int, clients: int, ready: Any, stop: Any, out: Any) -> None:
+    """One watcher process (``--procs``): its share of the clients, on a loop of its own.
+    ``perf_counter_ns`` is CLOCK_MONOTONIC, the same clock in every process of the machine."""
+    uvloop.install()
+    asyncio.run(watch(port, clients, ready, stop, out))
+
+
+async def latency_run(
+    root: Path, rate: int, clients: int, seconds: float, via: str, procs: int
+) -> dict[str, Any]:
     ex = new_exchange(root)
     try:
         maker, taker = ex.create_user("maker"), ex.create_user("taker")
@@ -168,34 +211,23 @@ async def latency_run(root: Path, rate: int, clients: int, seconds: float, via: 
         ex.deposit("taker", "USDT", "100000000")
         sent_depth: dict[bytes, int] = {}
         sent_trade: dict[bytes, int] = {}
-        depth_ms: list[float] = []
-        trade_ms: list[float] = []
-
-        def watcher() -> Callable[[bytes], None]:
-            seen: set[bytes] = set()
-
-            def on_frame(payload: bytes) -> None:
-                now = time.perf_counter_ns()
-                message = orjson.loads(payload)
-                data = message["data"]
-                if data.get("e") == "trade":
-                    sent = sent_trade.get(data["p"].encode())
-                    if sent is not None:
-                        trade_ms.append((now - sent) / 1e6)
-                    return
-                for price, _ in data.get("a", ()):
-                    key = price.encode()
-                    if key not in seen:
-                        seen.add(key)
-                        sent = sent_depth.get(key)
-                        if sent is not None:
-                            depth_ms.append((now - sent) / 1e6)
-
-            return on_frame
-
         port = ex.ports[0]
-        for _ in range(clients):
-            await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher())
+        seen: Seen = []
+        context = multiprocessing.get_context("spawn")
+        stop, out = context.Event(), context.Queue()
+        workers = []
+        for index in range(procs):
+            ready = context.Event()
+            share = clients // procs + (1 if index < clients % procs else 0)
+            worker = context.Process(target=watch_process, args=(port, share, ready, stop, out), daemon=True)
+            worker.start()
+            workers.append((worker, ready))
+        for _, ready in workers:
+            await asyncio.to_thread(ready.wait, 60)
+        if not procs:
+            for _ in range(clients):
+                await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(seen))
+        load_before = os.getloadavg()[0]
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         resting: list[str] = []
         journal = Submitter(redis.asyncio.Redis.from_url(ex.redis_url), "bench-latency")
@@ -243,7 +275,16 @@ async def latency_run(root: Path, rate: int, clients: int, seconds: float, via: 
             await asyncio.gather(*tasks)
             await asyncio.sleep(1.0)
         await journal.close()
+        stop.set()
+        for _ in workers:
+            seen += await asyncio.to_thread(out.get, True, 60)
+        for worker, _ in workers:
+            worker.join(10)
+        depth_ms = [(t - sent_depth[p]) / 1e6 for kind, p, t in seen if kind == b"d" and p in sent_depth]
+        trade_ms = [(t - sent_trade[p]) / 1e6 for kind, p, t in seen if kind == b"t" and p in sent_trade]
         return {
+            "watcher_processes": procs,
+            "load_average": round(max(load_before, os.getloadavg()[0]), 1),
             "via": via,
             "offered_orders_per_s": rate,
             "achieved_orders_per_s": round(achieved),
@@ -474,6 +515,10 @@ def main() -> None:
         "--via", choices=["rest", "journal"], default="rest",
         help="latency: send orders through the gateway's REST API, or append them to the journal directly",
     )  # fmt: skip
+    parser.add_argument(
+        "--procs", type=int, default=4,
+        help="latency: processes the clients are spread over (0: all in the load generator's process)",
+    )  # fmt: skip
     parser.add_argument("--conns", type=int, default=5000, help="fanout: connections")
     parser.add_argument("--batched", action="store_true", help="fanout: connect with ?batch=1")
     parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
@@ -491,7 +536,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
             root = Path(tmp)
             if args.scenario == "latency":
-                result = asyncio.run(latency_run(root, args.rate, args.clients, args.seconds, args.via))
+                result = asyncio.run(
+                    latency_run(root, args.rate, args.clients, args.seconds, args.via, args.procs)
+                )
             elif args.scenario == "fanout":
                 result = asyncio.run(fanout_run(root, args.conns, args.batched, args.burst, args.seconds))
             else:
