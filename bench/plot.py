@@ -139,9 +139,9 @@ def read_record(results: Results, record: dict[str, Any]) -> None:
                 results.pipeline_rates.append((rate, run["p50_ms"], run["p99_ms"]))
     for entry in record.get("gateway_latency", []):
         for run in entry.get("runs", []):
-            where = f"{run.get('offered_orders_per_s', '?')} orders/s via {run.get('via', '?')}, " + (
-                f"{entry.get('clients', '?')} clients"
-            )
+            procs = f" in {entry['procs']} processes" if entry.get("procs") else ""
+            rate, via = run.get("offered_orders_per_s", "?"), run.get("via", "?")
+            where = f"{rate} orders/s via {via}, {entry.get('clients', '?')} clients{procs}"
             for stream in ("depth", "trade"):
                 found = percentiles(f"{stream} update, {where}", run, "ms", prefix=f"{stream}_")
                 if found is not None:
@@ -189,17 +189,17 @@ def percentile_label(percentile: float) -> str:
 
 def readable(value: float) -> str:
     """An axis label: 0.5, 20, 300, 20k, 1.5M."""
-    for size, suffix in ((1e6, "M"), (1e3, "k")):
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
             return f"{value / size:g}{suffix}"
     return f"{value:g}"
 
 
-def log_axis(axis: Any) -> None:
-    """Labels at 1, 2 and 5 of every decade, written as plain numbers."""
+def log_axis(axis: Any, decades: float = 0) -> None:
+    """Labels at 1, 2 and 5 of every decade (at 1 only over more than 3 decades), as plain numbers."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 3 else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda value, _: readable(value)))
     axis.set_minor_formatter(NullFormatter())
 
@@ -254,7 +254,7 @@ def draw_load(
     figure, axes = plt.subplots(figsize=(8, 5))
     everything = [p for steps in fanout.values() for p in steps]
     low = min(min(p.offered, p.delivered) for p in everything)
-    high = max(max(p.offered, p.delivered) for p in everything)
+    high = max(p.delivered for p in everything) * 2  # the diagonal stops short of asked-for rates far off
     axes.plot(
         [low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="delivered = offered"
     )
@@ -268,9 +268,11 @@ def draw_load(
             missed = "_"  # one legend entry for every series' crosses
     for (value, label), style in zip(floors, (":", "-."), strict=False):
         axes.axhline(value, color="red", linestyle=style, linewidth=1, label=label)
-    log_axis(axes.xaxis)
-    log_axis(axes.yaxis)
-    axes.set_xlabel("offered load (messages/s: publications/s x connections)")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    log_axis(axes.xaxis, math.log10(max(p.offered for p in everything) / low))
+    log_axis(axes.yaxis, math.log10(high / low))
+    axes.set_xlabel("offered load (messages/s: publication rate asked of the publisher x connections)")
     axes.set_ylabel("delivered (messages/s counted by the clients)")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)

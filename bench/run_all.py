@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--rate", type=int, default=200, help="gateway latency: orders/s")
     parser.add_argument("--clients", type=int, default=10, help="gateway latency: WebSocket clients")
+    parser.add_argument("--procs", type=int, default=2, help="gateway latency: client processes")
     parser.add_argument("--skip", action="append", default=[], choices=["engine", "pipeline", "gateway"])
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--out", type=Path, default=plot.OUT, help="directory for the PNGs")
@@ -151,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if "gateway" not in args.skip:
         command = [py, "bench/gateway.py", "latency", "--via", "journal", "--rate", str(args.rate),
-                   "--clients", str(args.clients), "--seconds", "3", "--runs", "1"]  # fmt: skip
+                   "--clients", str(args.clients), "--procs", str(args.procs),
+                   "--seconds", "3", "--runs", "1"]  # fmt: skip
         output = run(command)
         record["gateway_latency"] = [
-            {"clients": args.clients, "command": shown(command), "runs": gateway_runs(output)}
+            {
+                "clients": args.clients,
+                "procs": args.procs,
+                "command": shown(command),
+                "runs": gateway_runs(output),
+            }
         ]
         record["gateway_fanout"] = []
         for batched in (False, True) if args.batched else (False,):
