@@ -20,7 +20,7 @@ The shapes:
 
 from __future__ import annotations
 
-from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, Texts, json_text
+from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, json_text
 
 _EMPTY = '""'
 
@@ -136,7 +136,6 @@ def balance_value(free: str, locked: str) -> str:
 
 
 __all__ = [
-    "Texts",
     "account_position",
     "balance_update",
     "balance_value",

@@ -2,7 +2,7 @@
 
 An ``OrderState`` holds an order the way the engine counts; ``tradewire.accounts.payloads`` renders it
 as the JSON Binance clients expect. Decimals are canonical strings at the precision of their asset
-(``tradewire.engine.decimals.to_text``, memoized here as ``Texts``).
+(``tradewire.engine.decimals.to_text``, memoized as ``tradewire.engine.decimals.Texts``).
 
 Order statuses and the changes between them (Binance's names)::
 
@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from tradewire.engine.config import MAX_PRECISION, ExchangeConfig, Market
-from tradewire.engine.decimals import to_text
+from tradewire.engine.decimals import Texts, texts
 
 NEW: Final = "NEW"
 PARTIALLY_FILLED: Final = "PARTIALLY_FILLED"
@@ -58,28 +58,7 @@ STP_MODES: Final = {
 SIDES: Final = {"buy": "BUY", "sell": "SELL"}
 
 
-class Texts(dict[int, str]):
-    """``to_text`` at one precision, memoized: order flow repeats the same prices and sizes.
-
-    ``texts[units]`` is one dict lookup when the text is known. The table is a pure function's, so
-    clearing it when it grows large changes no result.
-    """
-
-    __slots__ = ("places",)
-
-    def __init__(self, places: int) -> None:
-        super().__init__()
-        self.places = places
-
-    def __missing__(self, units: int) -> str:
-        text = to_text(units, self.places)
-        if len(self) >= 1 << 16:
-            self.clear()
-        self[units] = text
-        return text
-
-
-TEXTS: Final = tuple(Texts(places) for places in range(MAX_PRECISION + 1))
+TEXTS: Final = tuple(texts(places) for places in range(MAX_PRECISION + 1))
 """The memoized canonical texts of every precision."""
 
 

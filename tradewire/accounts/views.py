@@ -59,14 +59,13 @@ from tradewire.accounts.records import (
     TEXTS,
     OrderState,
     Symbol,
-    Texts,
     json_text,
     order_type,
     symbols,
 )
 from tradewire.engine.commands import Command, NewOrder
 from tradewire.engine.config import ExchangeConfig
-from tradewire.engine.decimals import to_text
+from tradewire.engine.decimals import Texts, to_text
 from tradewire.engine.engine import FEES_USER
 from tradewire.engine.events import (
     Accepted,

@@ -71,3 +71,35 @@ def decimals_of(text: str) -> int:
     """Number of decimal places a decimal string needs (trailing zeros do not count)."""
     point = text.find(".")
     return 0 if point < 0 else len(text[point + 1 :].rstrip("0"))
+
+
+class Texts(dict[int, str]):
+    """``texts[units]`` is ``to_text(units, precision)``, memoized.
+
+    Events, market data and account views write the same few prices and sizes over and over, so a
+    table per precision answers nearly every call with one dict lookup. It is a pure function's memo
+    (cleared when it grows past ``_CACHE_LIMIT``), so it cannot change any output.
+    """
+
+    __slots__ = ("precision",)
+
+    def __init__(self, precision: int) -> None:
+        super().__init__()
+        self.precision = precision
+
+    def __missing__(self, units: int) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        text = self[units] = to_text(units, self.precision)
+        return text
+
+
+_text_tables: dict[int, Texts] = {}
+
+
+def texts(precision: int) -> Texts:
+    """The process-wide table of one precision."""
+    table = _text_tables.get(precision)
+    if table is None:
+        table = _text_tables[precision] = Texts(precision)
+    return table

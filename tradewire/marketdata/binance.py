@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from tradewire.marketdata.text import texts
+from tradewire.engine.decimals import texts
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
     DepthSnapshot,

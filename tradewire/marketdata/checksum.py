@@ -30,7 +30,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-from tradewire.marketdata.text import texts
+from tradewire.engine.decimals import texts
 from tradewire.marketdata.updates import PriceLevel
 
 CHECKSUM_DEPTH = 25

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tradewire.marketdata import text
+from tradewire.engine import decimals as text
 from tradewire.marketdata.binance import BinanceRenderer, market_of_symbol, symbol_of, symbol_table
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
@@ -130,7 +130,7 @@ def test_book_ticker_stream_and_rest() -> None:
 
 
 def test_text_table_starts_over_when_full_and_still_answers_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(text, "LIMIT", 2)
+    monkeypatch.setattr(text, "_CACHE_LIMIT", 2)
     table = text.Texts(2)
     assert [table[units] for units in (150, 7, -3, 100)] == ["1.5", "0.07", "-0.03", "1"]
     assert len(table) <= 2
