@@ -6,7 +6,10 @@ kills things at random moments, and at the end requires:
 
 - Redis's events stream, balances and books equal ``tradewire replay`` of the journal;
 - one events entry per journal entry, with the same id: every command's effect exactly once;
-- every acknowledged command is in the journal (nothing acknowledged lost);
+- every acknowledged command is in the journal (nothing acknowledged lost), except, with
+  ``appendfsync everysec``, those Redis acknowledged in the two seconds before it was killed: while
+  its background fsync is slow, Redis postpones the AOF ``write(2)`` for up to two seconds and
+  still replies (see ``docs/internals.md``);
 - per asset, balances held equal deposits minus withdrawals.
 """
 
@@ -53,6 +56,8 @@ class Feeder(threading.Thread):
         self.lines = lines
         self.rate = rate
         self.acknowledged: list[bytes] = []
+        self.acknowledged_at: dict[bytes, float] = {}
+        """Monotonic time at which each acknowledged entry's reply arrived."""
         self.unknown = 0
         """Commands whose XADD failed mid-flight: they may or may not be in the journal."""
         self.sent = 0
@@ -86,6 +91,8 @@ class Feeder(threading.Thread):
                 client = self.server.client(socket_timeout=5.0)
                 continue
             self.acknowledged += ids
+            replied = time.monotonic()
+            self.acknowledged_at.update(dict.fromkeys(ids, replied))
             position += len(chunk)
             self.sent = position
             ahead = position / self.rate - (time.monotonic() - started)
@@ -133,8 +140,22 @@ def wait_live(client: redis.Redis, engine: subprocess.Popen[bytes], timeout: flo
     raise AssertionError("the engine did not go live")
 
 
-def _finish(server: RedisServer, tmp_path: Path, client: redis.Redis, feeder: Feeder) -> None:
-    """Run the engine to the end of the journal and check everything the module promises."""
+POSTPONED_WRITE_WINDOW = 2.5
+"""Redis postpones an ``everysec`` AOF write while an fsync is in flight for at most two seconds
+(``flushAppendOnlyFile`` in ``aof.c``); half a second more for the test's own scheduling."""
+
+
+def _finish(
+    server: RedisServer,
+    tmp_path: Path,
+    client: redis.Redis,
+    feeder: Feeder,
+    redis_kills: Sequence[float] = (),
+) -> None:
+    """Run the engine to the end of the journal and check everything the module promises.
+
+    ``redis_kills`` are the monotonic times redis-server was killed with ``appendfsync everysec``:
+    acknowledged entries may be lost only if they were acknowledged just before one of them."""
     journal_ids = [entry_id for entry_id, _ in iter_journal(client)]
     engine = engine_process(server.url, tmp_path, "--snapshot-every", "5000")
     try:
@@ -142,7 +163,14 @@ def _finish(server: RedisServer, tmp_path: Path, client: redis.Redis, feeder: Fe
         wait_live(client, engine)
     finally:
         _stop(engine)
-    assert set(feeder.acknowledged) <= set(journal_ids), "an acknowledged command was lost"
+    lost = set(feeder.acknowledged) - set(journal_ids)
+
+    def in_window(entry_id: bytes) -> bool:
+        acknowledged = feeder.acknowledged_at[entry_id]
+        return any(0 <= kill - acknowledged <= POSTPONED_WRITE_WINDOW for kill in redis_kills)
+
+    outside_window = [entry_id for entry_id in lost if not in_window(entry_id)]
+    assert not outside_window, f"{len(outside_window)} acknowledged commands lost outside the fsync window"
     assert len(journal_ids) <= len(feeder.acknowledged) + feeder.unknown
     state = assert_redis_matches_replay(client)
     assert_balances_conserved(client, state)
@@ -180,17 +208,19 @@ def test_redis_killed_under_load_comes_back_and_the_engine_goes_on(appendfsync: 
     engine = engine_process(server.url, tmp_path, "--snapshot-every", "2000")
     try:
         lines = load_stream(seed=5, length=12_000)
+        kills: list[float] = []
         with feeding(server, lines, rate=6_000) as feeder:
             for _ in range(2):
                 time.sleep(0.6)
                 server.kill()
+                kills.append(time.monotonic())
                 time.sleep(0.3)
                 server.restart()
         journal_ids = [entry_id for entry_id, _ in iter_journal(client)]
         wait_applied(client, journal_ids[-1], timeout=60)
         assert engine.poll() is None, "the engine died with Redis"
         _stop(engine)
-        _finish(server, tmp_path, client, feeder)
+        _finish(server, tmp_path, client, feeder, kills if appendfsync == "everysec" else ())
     finally:
         _kill(engine)
         client.close()
