@@ -169,17 +169,36 @@ async def wait_applied(conn: Connection, target: bytes, timeout: float = 600, po
 # -- the three measurements ------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def redis_pid(conn: Connection) -> int:
+    info: bytes = await conn.call(b"INFO", b"server")
+    [line] = [line for line in info.splitlines() if line.startswith(b"process_id:")]
+    return int(line.split(b":")[1])
+
+
 async def throughput(
     url: str, config_path: Path, workload: Workload, setup: list[bytes], main: list[bytes]
-) -> float:
+) -> tuple[float, float, float]:
+    """Commands/s, and the CPU microseconds per command the engine process and redis-server spent
+    (steadier than the rate on a shared machine: what the work costs, not what the core was lent)."""
     conn = await Connection.open(url, timeout=120)
     try:
         setup_last = await fill(conn, setup, 1_700_000_000_000)
         main_last = await fill(conn, main, 1_700_000_000_000, b"bench")
-        with engine(url, config_path, "--snapshot-every", "1000000000", "--snapshot-seconds", "100000"):
+        redis = await redis_pid(conn)
+        no_snapshots = ("--snapshot-every", "1000000000", "--snapshot-seconds", "100000")
+        with engine(url, config_path, *no_snapshots) as process:
             started = await wait_applied(conn, setup_last, poll=0.001)
+            engine_cpu, redis_cpu = cpu_seconds(process.pid), cpu_seconds(redis)
             finished = await wait_applied(conn, main_last, poll=0.002)
-        return len(main) / (finished - started)
+            engine_cpu, redis_cpu = cpu_seconds(process.pid) - engine_cpu, cpu_seconds(redis) - redis_cpu
+        per_command = 1e6 / len(main)
+        return len(main) / (finished - started), engine_cpu * per_command, redis_cpu * per_command
     finally:
         await conn.close()
 
@@ -339,25 +358,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
 
     if "throughput" in only:
-        rates, pure, ratios = [], [], []
+        rates, pure, ratios, engine_us, redis_us = [], [], [], [], []
         for run in range(args.runs):
             with redis_server(args.fsync) as url:
-                rate = asyncio.run(throughput(url, config_path, workload, setup, main_lines[: args.commands]))
+                rate, engine_cpu, redis_cpu = asyncio.run(
+                    throughput(url, config_path, workload, setup, main_lines[: args.commands])
+                )
             alone = engine_alone(config, setup, main_lines[: args.commands])
             rates.append(rate)
             pure.append(alone)
             ratios.append(rate / alone)
+            engine_us.append(engine_cpu)
+            redis_us.append(redis_cpu)
             print(
                 f"  throughput run {run + 1}: {rate:,.0f} commands/s over {args.commands:,} "
-                f"(pure engine in this run: {alone:,.0f}/s, ratio {rate / alone:.2f})",
+                f"(pure engine in this run: {alone:,.0f}/s, ratio {rate / alone:.2f}); CPU per command: "
+                f"engine process {engine_cpu:.1f} us, redis-server {redis_cpu:.1f} us",
                 flush=True,
             )
         results["throughput_per_s"] = {"runs": rates, "median": statistics.median(rates)}
         results["engine_alone_per_s"] = {"runs": pure, "median": statistics.median(pure)}
         results["service_to_engine"] = {"runs": ratios, "median": statistics.median(ratios)}
+        engine_median, redis_median = statistics.median(engine_us), statistics.median(redis_us)
+        results["engine_process_cpu_us_per_command"] = {"runs": engine_us, "median": engine_median}
+        results["redis_cpu_us_per_command"] = {"runs": redis_us, "median": redis_median}
         print(
             f"throughput: median {statistics.median(rates):,.0f} commands/s; pure engine median "
-            f"{statistics.median(pure):,.0f}/s; ratio median {statistics.median(ratios):.2f}"
+            f"{statistics.median(pure):,.0f}/s; ratio median {statistics.median(ratios):.2f}; CPU per "
+            f"command median: engine process {engine_median:.1f} us, redis-server {redis_median:.1f} us"
         )
 
     if "concurrent" in only:

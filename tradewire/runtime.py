@@ -10,6 +10,7 @@ One rule for all of them, so that ``tradewire up``, ``tradewire engine``, ``trad
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,17 @@ from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.redisconn import AppendFsync, EmbeddedRedis, redis_url_from_env, running_url
 
 DEFAULT_DATA_DIR = Path("data")
+
+
+def tune_gc(*, freeze: bool = True) -> None:
+    """Fewer, cheaper cyclic collections for the long-running processes. Each request or command
+    allocates many short-lived containers, and with the defaults the collector walked the whole heap
+    every few hundred of them (9 % of the gateway's CPU, a quarter of the engine's). The young
+    generation is collected every 20,000 allocations instead of 700; with ``freeze``, what is alive
+    now (start-up, the recovered state) is moved out of the collector's walks for good."""
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
 
 
 class RuntimeSetupError(RuntimeError):

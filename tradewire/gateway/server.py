@@ -8,7 +8,6 @@ its Redis the way every tradewire process does (``REDIS_URL`` or ``--data-dir``)
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from tradewire.gateway.connection import Connection
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.service import Gateway
 from tradewire.ops.logging import configure_logging
-from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis
+from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, tune_gc
 
 
 def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
@@ -51,12 +50,3 @@ def main(host: str, port: int, data_dir: Path | None) -> None:
     server = build_server(host, port, gateway)
     tune_gc()
     server.run()
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper cyclic collections: every request allocates many short-lived containers, and
-    with the defaults the collector walked the whole heap every few hundred orders (9% of the
-    gateway's CPU). What was loaded at start-up is frozen out of the walks; the young generation is
-    collected every 20,000 allocations instead of 700."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 50)

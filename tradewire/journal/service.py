@@ -50,6 +50,7 @@ from tradewire.ops.metrics import (
     SNAPSHOT_AGE,
     TRADES,
 )
+from tradewire.runtime import tune_gc
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,9 @@ class Settings:
     snapshot_seconds: float = 60.0
     batch: int = BATCH
     block_ms: int = BLOCK_MS
+    freeze_recovered: bool = False
+    """Move the recovered state out of the garbage collector's walks (the engine's own process only:
+    it lives as long as the process)."""
 
 
 class EngineService:
@@ -166,6 +170,8 @@ class EngineService:
         self.applied = recovered.applied
         self._since_snapshot = recovered.replayed
         self._snapshot_at = time.monotonic()
+        if self.settings.freeze_recovered:
+            tune_gc(freeze=True)
 
     async def _recover_after_rewind(self) -> None:
         """Redis lost writes this engine had committed: start over from what it kept."""
@@ -448,7 +454,15 @@ def main(
     if snapshot_every < 1 or snapshot_seconds <= 0:
         typer.echo("engine: --snapshot-every must be >= 1 and --snapshot-seconds > 0", err=True)
         raise typer.Exit(2)
-    settings = Settings(url, exchange, raw, snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds)
+    settings = Settings(
+        url,
+        exchange,
+        raw,
+        snapshot_every=snapshot_every,
+        snapshot_seconds=snapshot_seconds,
+        freeze_recovered=True,
+    )
+    tune_gc(freeze=False)  # recovery allocates millions of objects too
     try:
         run_loop(serve(settings, metrics_port))
     except RecoveryError as exc:
