@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -154,6 +156,9 @@ class Submitter:
         self._appender = _Appender(self._writer)
         self._clock = clock
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._rid_prefix = secrets.token_hex(8)
+        """Request ids: 16 random hex digits per submitter and a counter (32 hex digits in all)."""
+        self._rid_counter = itertools.count(1)
         self._commands: dict[str, str] = {}
         """rid -> command id, for the commands whose XADD returned and whose reply is awaited."""
         self._pubsub: Any = None
@@ -204,7 +209,7 @@ class Submitter:
         """Journal ``command`` and return its command id and the future of its outcome."""
         if self._listener is None:
             raise SubmitError("Submitter.start() must be awaited before submitting")
-        rid = uuid.uuid4().hex
+        rid = f"{self._rid_prefix}{next(self._rid_counter):016x}"
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
         fields = command_fields(
