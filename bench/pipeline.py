@@ -63,6 +63,7 @@ from tradewire import keys
 from tradewire.engine import Engine, ExchangeConfig, decode
 from tradewire.journal.recovery import recover
 from tradewire.journal.wire import Connection, pack
+from tradewire.runtime import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 FILL_CHUNK = 5_000
@@ -308,9 +309,10 @@ async def recovery(
         tail_last = await fill(conn, tail, 1_700_000_000_001)
         await conn.call(b"SET", keys.APPLIED, tail_last)
         # The workload's millions of objects are the bench's, not the engine's: keep the collector
-        # from walking them while recover() runs (the engine process does not hold them).
+        # from walking them while recover() runs (the engine process does not hold them), and
+        # collect as seldom as ``tradewire engine`` does while it recovers.
         gc.collect()
-        gc.freeze()
+        tune_gc(freeze=True)
         times, cpu = [], []
         for _ in range(runs):
             cpu_started = time.process_time()

@@ -9,12 +9,20 @@ precision of the market or asset they belong to.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Final, Literal
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, UnsetType
 
-Number = Annotated[str, Meta(pattern=r"\A-?[0-9]+(\.[0-9]+)?\Z")]
+Number = str
+"""A decimal amount as text, ``-?digits(.digits)?``: checked by :func:`decode` after msgspec, through
+a memo of the texts already seen valid (a ``Meta(pattern=...)`` costs a regex search per field, two
+thirds of the time of decoding an order; a set lookup is 30 times cheaper and prices repeat)."""
+
+_NUMBER: Final = re.compile(r"\A-?[0-9]+(\.[0-9]+)?\Z")
+_NUMBERS_KEPT: Final = 1 << 16
+_valid_numbers: set[str] = set()
 Side = Literal["buy", "sell"]
 Kind = Literal["limit", "market"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
@@ -60,13 +68,35 @@ _decoder = msgspec.json.Decoder(Command)
 _encoder = msgspec.json.Encoder()
 
 
+def _is_number(text: str) -> bool:
+    if _NUMBER.search(text) is None:
+        return False
+    if len(_valid_numbers) >= _NUMBERS_KEPT:  # bounded, whatever texts clients send
+        _valid_numbers.clear()
+    _valid_numbers.add(text)
+    return True
+
+
 def decode(line: bytes | str) -> Command | None:
     """The command on one JSON line, or ``None`` when it is not a valid command."""
     try:
         command: Command = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
-    if type(command) is Cancel and (command.order_id is UNSET) == (command.client_id is UNSET):
+    kind = type(command)
+    valid = _valid_numbers
+    if kind is NewOrder:
+        qty, price, quote_qty = command.qty, command.price, command.quote_qty  # type: ignore[union-attr]
+        if (
+            (qty is not UNSET and qty not in valid and not _is_number(qty))
+            or (price is not UNSET and price not in valid and not _is_number(price))
+            or (quote_qty is not UNSET and quote_qty not in valid and not _is_number(quote_qty))
+        ):
+            return None
+    elif kind is Cancel:
+        if (command.order_id is UNSET) == (command.client_id is UNSET):  # type: ignore[union-attr]
+            return None
+    elif command.amount not in valid and not _is_number(command.amount):  # type: ignore[union-attr]
         return None
     return command
 

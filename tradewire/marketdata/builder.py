@@ -98,6 +98,7 @@ class _MarketView:
         "depth",
         "dirty",
         "keys",
+        "minute",
         "name",
         "render",
         "series",
@@ -112,6 +113,8 @@ class _MarketView:
         self.render = BinanceRenderer(market.name, base, quote)
         self.depth = DepthBook(market.name, base, quote)
         self.series = [KlineSeries(interval) for interval in INTERVALS]
+        self.minute = KlineSeries("1m")
+        """The silent replay's trades of the current minute, summed (see :meth:`count_trade`)."""
         self.ticker = RollingTicker(market.base_scale)
         self.trades: list[TradeUpdate] = []
         """Trades since the last flush, oldest first."""
@@ -149,18 +152,30 @@ class _MarketView:
                 trade.taker_order_id,
             )
         )
-        self.count_trade(trade, ts)
-
-    def count_trade(self, trade: Trade, ts: int) -> None:
-        """Count a trade into the klines and the ticker (not into the trades to publish)."""
-        taker_buys = trade.taker_side == "buy"
-        price, qty, notional, trade_id = trade.price, trade.qty, trade.notional, trade.trade_id
         for series in self.series:
             series.add(ts, price, qty, notional, taker_buys, trade_id)
         self.ticker.add(ts, price, qty, notional, trade_id)
 
+    def count_trade(self, trade: Trade, ts: int) -> None:
+        """Count a trade into the ticker and the minute's sum (the silent replay): the klines get
+        the sum at the next :meth:`advance` or :meth:`settle`, which is all a replay reads."""
+        taker_buys = trade.taker_side == "buy"
+        price, qty, notional, trade_id = trade.price, trade.qty, trade.notional, trade.trade_id
+        self.minute.add(ts, price, qty, notional, taker_buys, trade_id)
+        self.ticker.add(ts, price, qty, notional, trade_id)
+
+    def fold_minute(self) -> None:
+        """Merge the minute's summed trades into every interval's bar."""
+        part = self.minute.bar
+        if part is not None:
+            for series in self.series:
+                series.merge(part)
+            self.minute.bar = None
+            self.minute.touched = False
+
     def advance(self, now: int) -> None:
         """Close the bars that ended before ``now`` and age the ticker's window."""
+        self.fold_minute()
         for series in self.series:
             series.advance(now)
             if series.pending:
@@ -170,6 +185,8 @@ class _MarketView:
             self.dirty = True
 
     def flush(self, now: int, ops: list[RedisOp]) -> None:
+        if self.minute.bar is not None:  # live after a silent replay that was not settled
+            self.fold_minute()
         name, keys, render = self.name, self.keys, self.render
         depth = self.depth
         diff = depth.take_diff()
@@ -231,6 +248,7 @@ class _MarketView:
 
     def settle(self) -> None:
         """What :meth:`flush` does to the state, without rendering anything (after a silent replay)."""
+        self.fold_minute()
         depth = self.depth
         if depth.pending:
             depth.settle()
@@ -246,6 +264,7 @@ class _MarketView:
         self.dirty = False
 
     def to_state(self) -> MarketState:
+        self.fold_minute()
         return MarketState(
             self.name,
             self.depth.to_state(),

@@ -206,3 +206,28 @@ def test_amount_with_many_leading_and_trailing_zeros_but_few_digits_is_accepted(
     padded = "0" * 70 + "2." + "0" * 70
     events = [CODEC.render(e) for e in engine.apply(decode(money("deposit", amount=padded)))]
     assert events == [{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "2"}]
+
+
+def test_number_texts_are_checked_every_time_whatever_the_memo_of_valid_ones_holds() -> None:
+    """decode() remembers number texts it found valid; a malformed one is refused before and after
+    the memo is full and cleared, and a valid one is accepted again after the clearing."""
+    from tradewire.engine import commands
+
+    def order(qty: str, price: str = "100") -> bytes:
+        return orjson.dumps(
+            {"type": "new_order", "user": "u", "market": "BTC-USDT", "side": "buy", "kind": "limit",
+             "qty": qty, "price": price}
+        )  # fmt: skip
+
+    malformed = ["1e5", "-.5", ".5", "1.", "1\n", " 1", "1_000", "0x10", "\u0661", "NaN", "+1", ""]
+    assert decode(order("0.5")) is not None
+    for text in malformed:
+        assert decode(order(text)) is None, text
+        assert decode(order("0.5", price=text)) is None, text
+        assert decode(orjson.dumps({"type": "deposit", "user": "u", "asset": "BTC", "amount": text})) is None
+    for i in range(commands._NUMBERS_KEPT + 10):  # fills the memo past its bound: it is cleared
+        assert decode(order(f"{i}.5")) is not None
+    assert len(commands._valid_numbers) <= commands._NUMBERS_KEPT
+    for text in malformed:
+        assert decode(order(text)) is None, text
+    assert decode(order("0.5")) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from tests.integration.journal.support import load_stream
 from tests.strategies import VECTORS_CONFIG, random_stream
@@ -15,9 +16,11 @@ CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
 EPOCH = b"0123456789abcdef"
 
 
-def _entries(lines: list[bytes], first: int = 1) -> list[CommandEntry]:
+def _entries(lines: list[bytes], first: int = 1, step_ms: int = 7) -> list[CommandEntry]:
     return [
-        CommandEntry(b"%d-0" % (first + i), line, 1_700_000_000_000 + (first + i) * 7, b"%032x" % i, b"gw")
+        CommandEntry(
+            b"%d-0" % (first + i), line, 1_700_000_000_000 + (first + i) * step_ms, b"%032x" % i, b"gw"
+        )
         for i, line in enumerate(lines)
     ]
 
@@ -41,8 +44,11 @@ def test_core_batch_with_commands_writes_events_views_replies_then_the_marker() 
     assert ops.index(replies[0]) > max(i for i, op in enumerate(ops) if op[0] == b"EVALSHA")
 
 
-def test_core_restored_from_a_snapshot_continues_exactly_as_the_original() -> None:
-    entries = _entries(_lines(2, 3000))
+@pytest.mark.parametrize("step_ms", [7, 9_000], ids=["same-minutes", "across-minutes-and-hours"])
+def test_core_restored_from_a_snapshot_continues_exactly_as_the_original(step_ms: int) -> None:
+    """With commands 9 s apart the silent replay crosses minutes and hours, so the klines it sums a
+    minute at a time must close and continue every interval's bars exactly as the live path does."""
+    entries = _entries(_lines(2, 3000), step_ms=step_ms)
     straight = Core(CONFIG)
     interrupted = Core(CONFIG)
     for start in range(0, 1500, 300):
