@@ -260,9 +260,9 @@ async def latency(
                 while len(received) < count:
                     message = await subscriber.reply(timeout=30)
                     at = time.perf_counter_ns()
-                    payload = message[2]
-                    rid = orjson.loads(payload)["rid"]
-                    received.append(at - sent_at[int(rid, 16)])
+                    for line in message[2].split(b"\n"):  # one message per batch, a reply per line
+                        rid = orjson.loads(line)["rid"]
+                        received.append(at - sent_at[int(rid, 16)])
 
             listener = asyncio.create_task(listen())
             writer = conn

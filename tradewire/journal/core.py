@@ -9,7 +9,8 @@ whole transaction the shell must run, in this order:
    id, so anyone finds a command's outcome with one ``XRANGE id id``);
 3. the accounts views' ops, then the market-data ops (``MDPUB`` turned into the bus script's
    ``EVALSHA``);
-4. per command, ``PUBLISH tw:reply:<src>`` with the reply;
+4. per source, one ``PUBLISH tw:reply:<src>`` with the replies to its commands in the batch, one
+   JSON object per line (a gateway's thousand replies cost one message, not a thousand);
 5. ``SET tw:{0}:applied <last command id>``, and the snapshot when one is due.
 
 Nothing here touches Redis or a clock, so the same entries always give the same commands, and
@@ -118,7 +119,7 @@ class Core:
 
         The same as :meth:`apply` per entry, with the loop's lookups hoisted out of it."""
         ops: list[Op] = [load_op()]
-        replies: list[Op] = []
+        replies: dict[bytes, list[bytes]] = {}
         engine_apply = self.engine.apply
         md_apply = self.marketdata.apply
         accounts_apply = self.accounts.apply
@@ -145,8 +146,12 @@ class Core:
                             trades[event.market] = trades.get(event.market, 0) + 1
             events_json = render(events)
             append(events_op(entry, events_json))
-            if entry.src:
-                replies.append((b"PUBLISH", b"tw:reply:" + entry.src, reply_payload(entry, events_json)))
+            src = entry.src
+            if src:
+                payloads = replies.get(src)
+                if payloads is None:
+                    payloads = replies[src] = []
+                payloads.append(reply_payload(entry, events_json))
         self.ts = ts
         self.count += len(entries)
         ops += self.accounts.flush()
@@ -156,7 +161,8 @@ class Core:
                 ops.append(publish_op(str(market), str(stream), _as_bytes(payload), epoch))
             else:
                 ops.append(op)
-        ops += replies
+        for src, payloads in replies.items():
+            ops.append((b"PUBLISH", b"tw:reply:" + src, b"\n".join(payloads)))
         if entries:
             ops.append((b"SET", keys.APPLIED, entries[-1].entry_id))
         return ops

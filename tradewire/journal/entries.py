@@ -171,6 +171,14 @@ def parse_reply(payload: bytes | str) -> Reply:
         raise ValueError(f"not a reply message: {exc}") from exc
 
 
+def parse_replies(payload: bytes | str) -> list[Reply]:
+    """The replies of one message on ``tw:reply:<src>``: the engine publishes one message per source
+    and batch, one reply per line. Raises ``ValueError`` if any line is not a reply."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return [parse_reply(line) for line in payload.split(b"\n") if line]
+
+
 def reply_from_events_entry(entry_id: bytes, fields: Fields) -> Reply:
     """The reply that the events entry ``entry_id`` records (for a submitter that missed the message)."""
     return Reply(

@@ -40,7 +40,7 @@ from tradewire.journal.entries import (
     Reply,
     StreamFields,
     command_fields,
-    parse_reply,
+    parse_replies,
     reply_from_events_entry,
 )
 from tradewire.journal.streams import xrange, xrange_sync
@@ -291,11 +291,12 @@ class Submitter:
             if message is None or message.get("type") != "message":
                 continue
             try:
-                reply = parse_reply(message["data"])
+                replies = parse_replies(message["data"])
             except ValueError as exc:
                 log.warning("ignoring a malformed reply", channel=self.channel, error=str(exc))
                 continue
-            self._resolve(reply)
+            for reply in replies:
+                self._resolve(reply)
 
     def _resolve(self, reply: Reply) -> None:
         future = self._waiting.pop(reply.rid, None)
@@ -364,9 +365,9 @@ def submit_sync(
                 break  # the subscription is gone: the events stream has the answer
             if message is not None and message.get("type") == "message":
                 with contextlib.suppress(ValueError):
-                    reply = parse_reply(message["data"])
-                    if reply.rid == rid:
-                        return reply
+                    for reply in parse_replies(message["data"]):
+                        if reply.rid == rid:
+                            return reply
         found = xrange_sync(client, keys.EVENTS, cmd, cmd, 1)
         if found:
             return reply_from_events_entry(*found[0])

@@ -10,7 +10,7 @@ from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
 from tradewire.engine import ExchangeConfig
 from tradewire.journal.core import Core
-from tradewire.journal.entries import CommandEntry
+from tradewire.journal.entries import CommandEntry, parse_replies
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
 EPOCH = b"0123456789abcdef"
@@ -37,11 +37,34 @@ def test_core_batch_with_commands_writes_events_views_replies_then_the_marker() 
     xadds = [op for op in ops if op[0] == b"XADD"]
     assert [op[2] for op in xadds] == [entry.entry_id for entry in entries]
     replies = [op for op in ops if op[0] == b"PUBLISH" and op[1] == b"tw:reply:gw"]
-    assert len(replies) == len(entries)
-    first = orjson.loads(replies[0][2])  # type: ignore[arg-type]
-    assert first["cmd"] == "1-0" and first["events"] == orjson.loads(xadds[0][-1])  # type: ignore[arg-type]
+    assert len(replies) == 1, "one reply message per source and batch"
+    lines = replies[0][2].split(b"\n")  # type: ignore[union-attr]
+    assert len(lines) == len(entries)
+    for line, entry, xadd in zip(lines, entries, xadds, strict=True):
+        reply = orjson.loads(line)
+        assert reply["cmd"] == entry.entry_id.decode() and reply["rid"] == entry.rid.decode()
+        assert reply["events"] == orjson.loads(xadd[-1])  # type: ignore[arg-type]
     assert any(op[0] == b"EVALSHA" for op in ops), "no market data was published"
     assert ops.index(replies[0]) > max(i for i, op in enumerate(ops) if op[0] == b"EVALSHA")
+
+
+def test_core_batch_sends_each_source_its_own_replies_in_journal_order() -> None:
+    lines = _lines(3, 60)
+    sources = (b"gw-a", b"gw-b", b"")
+    entries = [
+        CommandEntry(b"%d-0" % (i + 1), line, 1_700_000_000_000 + i, b"%032x" % i, sources[i % 3])
+        for i, line in enumerate(lines)
+    ]
+    ops = Core(CONFIG).batch(entries, EPOCH)
+    published = {
+        op[1]: op[2]
+        for op in ops
+        if op[0] == b"PUBLISH" and op[1].startswith(b"tw:reply:")  # type: ignore[union-attr]
+    }
+    assert set(published) == {b"tw:reply:gw-a", b"tw:reply:gw-b"}, "no reply for a command without a source"
+    for src in (b"gw-a", b"gw-b"):
+        replies = parse_replies(published[b"tw:reply:" + src])
+        assert [r.cmd for r in replies] == [e.entry_id.decode() for e in entries if e.src == src]
 
 
 @pytest.mark.parametrize("step_ms", [7, 9_000], ids=["same-minutes", "across-minutes-and-hours"])
