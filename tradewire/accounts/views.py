@@ -277,7 +277,8 @@ class Accounts:
             orders=[*self.open.values(), *closed],
             dirty=list(self._dirty),
             cids=list(self._cids),
-            balances=[(*key, *value) for key, value in self._balances.items()],
+            # sorted: the same balances give the same bytes, whichever path (live or silent) set them
+            balances=sorted((*key, *value) for key, value in self._balances.items()),
             dirty_balances=dirty_balances,
             stream=list(self._stream),
         )

@@ -99,6 +99,7 @@ class _MarketView:
         "dirty",
         "keys",
         "minute",
+        "minute_last_qty",
         "name",
         "render",
         "series",
@@ -115,6 +116,7 @@ class _MarketView:
         self.series = [KlineSeries(interval) for interval in INTERVALS]
         self.minute = KlineSeries("1m")
         """The silent replay's trades of the current minute, summed (see :meth:`count_trade`)."""
+        self.minute_last_qty = 0
         self.ticker = RollingTicker(market.base_scale)
         self.trades: list[TradeUpdate] = []
         """Trades since the last flush, oldest first."""
@@ -157,19 +159,19 @@ class _MarketView:
         self.ticker.add(ts, price, qty, notional, trade_id)
 
     def count_trade(self, trade: Trade, ts: int) -> None:
-        """Count a trade into the ticker and the minute's sum (the silent replay): the klines get
+        """Count a trade into the minute's sum (the silent replay): the klines and the ticker get
         the sum at the next :meth:`advance` or :meth:`settle`, which is all a replay reads."""
-        taker_buys = trade.taker_side == "buy"
-        price, qty, notional, trade_id = trade.price, trade.qty, trade.notional, trade.trade_id
-        self.minute.add(ts, price, qty, notional, taker_buys, trade_id)
-        self.ticker.add(ts, price, qty, notional, trade_id)
+        qty = trade.qty
+        self.minute.add(ts, trade.price, qty, trade.notional, trade.taker_side == "buy", trade.trade_id)
+        self.minute_last_qty = qty
 
     def fold_minute(self) -> None:
-        """Merge the minute's summed trades into every interval's bar."""
+        """Merge the minute's summed trades into every interval's bar and the ticker."""
         part = self.minute.bar
         if part is not None:
             for series in self.series:
                 series.merge(part)
+            self.ticker.add_minute(part, self.minute_last_qty)
             self.minute.bar = None
             self.minute.touched = False
 

@@ -42,7 +42,7 @@ DEFAULT_LIMIT = 500
 """Bars a klines query returns unless told otherwise (as Binance)."""
 
 
-class _Bar:
+class OpenBar:
     """The open bar, mutated in place by each trade."""
 
     __slots__ = (
@@ -113,7 +113,7 @@ class KlineSeries:
     def __init__(self, interval: str, history: int = KLINE_HISTORY) -> None:
         self.interval = interval
         self.length = INTERVALS[interval]
-        self.bar: _Bar | None = None
+        self.bar: OpenBar | None = None
         self.history: deque[Kline] = deque(maxlen=history)
         self.pending: list[Kline] = []
         """Bars closed since the last flush, oldest first."""
@@ -126,7 +126,7 @@ class KlineSeries:
         buy_qty, buy_notional = (qty, notional) if taker_buys else (0, 0)
         if bar is None:
             start = ts - ts % self.length
-            self.bar = _Bar(
+            self.bar = OpenBar(
                 Kline(
                     start,
                     start + self.length - 1,
@@ -158,7 +158,7 @@ class KlineSeries:
             bar.last_trade_id = trade_id
         self.touched = True
 
-    def merge(self, part: _Bar) -> None:
+    def merge(self, part: OpenBar) -> None:
         """Count at once the trades summed in ``part``, a bar of this one's or a shorter interval
         that falls inside one bar of this one (``advance`` already called): the same as adding
         them one by one. The silent replay sums a minute's trades once and merges that minute
@@ -166,7 +166,7 @@ class KlineSeries:
         bar = self.bar
         if bar is None:
             start = part.open_time - part.open_time % self.length
-            bar = self.bar = _Bar.__new__(_Bar)
+            bar = self.bar = OpenBar.__new__(OpenBar)
             bar.open_time, bar.close_time = start, start + self.length - 1
             bar.open, bar.high, bar.low, bar.close = part.open, part.high, part.low, part.close
             bar.volume, bar.quote_volume, bar.trades = part.volume, part.quote_volume, part.trades
@@ -233,7 +233,7 @@ class KlineSeries:
     @classmethod
     def from_state(cls, state: SeriesState, history: int) -> KlineSeries:
         series = cls(state.interval, history)
-        series.bar = None if state.bar is None else _Bar(state.bar)
+        series.bar = None if state.bar is None else OpenBar(state.bar)
         series.touched = state.touched
         series.history.extend(state.history)
         series.pending = list(state.pending)

@@ -31,6 +31,7 @@ from collections import deque
 
 import msgspec
 
+from tradewire.marketdata.klines import OpenBar
 from tradewire.marketdata.updates import PriceLevel, TickerUpdate
 
 WINDOW = 86_400_000
@@ -127,6 +128,41 @@ class RollingTicker:
         self.trades += 1
         self.last_price = price
         self.last_qty = qty
+        self.changed = True
+
+    def add_minute(self, part: OpenBar, last_qty: int) -> None:
+        """Count at once the trades of one minute summed in ``part`` (a 1m bar; ``last_qty`` is the
+        last trade's quantity): the same as adding them one by one. For the silent replay."""
+        buckets = self.buckets
+        bucket = buckets[-1] if buckets else None
+        if bucket is None or bucket.start != part.open_time:
+            buckets.append(
+                Bucket(part.open_time, part.open, part.high, part.low, part.close, part.volume,
+                       part.quote_volume, part.trades, part.first_trade_id, part.last_trade_id)
+            )  # fmt: skip
+        else:
+            if part.high > bucket.high:
+                bucket.high = part.high
+            if part.low < bucket.low:
+                bucket.low = part.low
+            bucket.close = part.close
+            bucket.volume += part.volume
+            bucket.quote_volume += part.quote_volume
+            bucket.trades += part.trades
+            bucket.last_trade_id = part.last_trade_id
+        if self._extremes_known:
+            if not self.trades:
+                self._high, self._low = part.high, part.low
+            else:
+                if part.high > self._high:
+                    self._high = part.high
+                if part.low < self._low:
+                    self._low = part.low
+        self.volume += part.volume
+        self.quote_volume += part.quote_volume
+        self.trades += part.trades
+        self.last_price = part.close
+        self.last_qty = last_qty
         self.changed = True
 
     def advance(self, now: int) -> None:
