@@ -20,6 +20,7 @@ trade's notional) in quote units, the taker-buy volumes over the trades whose ta
 from __future__ import annotations
 
 from collections import deque
+from typing import Protocol
 
 import msgspec
 
@@ -93,6 +94,31 @@ class OpenBar:
             self.last_trade_id,
             closed,
         )
+
+
+class TradeSummary(Protocol):
+    """What a kline bar and a ticker bucket both sum: the trades of a stretch of time."""
+
+    high: int
+    low: int
+    close: int
+    volume: int
+    quote_volume: int
+    trades: int
+    last_trade_id: int
+
+
+def merge_later_trades(into: TradeSummary, part: OpenBar) -> None:
+    """Extend ``into`` with the trades summed in ``part``, which all came after ``into``'s."""
+    if part.high > into.high:
+        into.high = part.high
+    if part.low < into.low:
+        into.low = part.low
+    into.close = part.close
+    into.volume += part.volume
+    into.quote_volume += part.quote_volume
+    into.trades += part.trades
+    into.last_trade_id = part.last_trade_id
 
 
 class SeriesState(msgspec.Struct, array_like=True):
@@ -176,17 +202,9 @@ class KlineSeries:
             )
             bar.first_trade_id, bar.last_trade_id = part.first_trade_id, part.last_trade_id
         else:
-            if part.high > bar.high:
-                bar.high = part.high
-            if part.low < bar.low:
-                bar.low = part.low
-            bar.close = part.close
-            bar.volume += part.volume
-            bar.quote_volume += part.quote_volume
-            bar.trades += part.trades
+            merge_later_trades(bar, part)
             bar.taker_buy_volume += part.taker_buy_volume
             bar.taker_buy_quote_volume += part.taker_buy_quote_volume
-            bar.last_trade_id = part.last_trade_id
         self.touched = True
 
     def advance(self, now: int) -> None:

@@ -31,7 +31,7 @@ from collections import deque
 
 import msgspec
 
-from tradewire.marketdata.klines import OpenBar
+from tradewire.marketdata.klines import OpenBar, merge_later_trades
 from tradewire.marketdata.updates import PriceLevel, TickerUpdate
 
 WINDOW = 86_400_000
@@ -141,15 +141,7 @@ class RollingTicker:
                        part.quote_volume, part.trades, part.first_trade_id, part.last_trade_id)
             )  # fmt: skip
         else:
-            if part.high > bucket.high:
-                bucket.high = part.high
-            if part.low < bucket.low:
-                bucket.low = part.low
-            bucket.close = part.close
-            bucket.volume += part.volume
-            bucket.quote_volume += part.quote_volume
-            bucket.trades += part.trades
-            bucket.last_trade_id = part.last_trade_id
+            merge_later_trades(bucket, part)
         if self._extremes_known:
             if not self.trades:
                 self._high, self._low = part.high, part.low
