@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -176,6 +177,8 @@ class EngineService:
     async def _recover_after_rewind(self) -> None:
         """Redis lost writes this engine had committed: start over from what it kept."""
         self.state = "recovering"
+        if self.settings.freeze_recovered:
+            gc.unfreeze()  # the state recovered before is garbage now: let the collector see it
         await self.start()
         self.epoch = new_epoch()
         await self._retrying("renewing market-data epochs", self._renew_epochs)
