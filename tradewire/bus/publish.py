@@ -12,6 +12,8 @@ script (as Centrifugo's Redis engine does) that, atomically:
 4. publishes it on ``md:{M}:<stream>``.
 
 The message, in the history and on the channel alike, is ASCII ``"<offset> <epoch> <payload>"``.
+One call may carry several payloads for the same channel (a batch's trades of one market): they get
+consecutive offsets, in order, exactly as that many calls would give them, for one script call.
 
 The engine runs the script inside its batch's MULTI/EXEC. A script cache emptied by a Redis restart
 would make ``EVALSHA`` fail *inside* an EXEC whose other commands still run, so every transaction
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Final
 
 from tradewire import keys
@@ -31,15 +34,20 @@ HISTORY_LENGTH: Final = 2_000
 """Publications kept per channel (approximately: the stream is trimmed with ``MAXLEN ~``)."""
 
 SCRIPT: Final = b"""
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[3])
+local count = #ARGV - 3
+local last = redis.call('HINCRBY', KEYS[1], 'offset', count)
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[2])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
-local message = offset .. ' ' .. epoch .. ' ' .. ARGV[2]
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], offset .. '-0', 'm', message)
-redis.call('PUBLISH', ARGV[1], message)
-return offset
+for i = 1, count do
+  local offset = last - count + i
+  local message = offset .. ' ' .. epoch .. ' ' .. ARGV[3 + i]
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'm', message)
+  redis.call('PUBLISH', ARGV[1], message)
+end
+return last
 """
-"""KEYS: meta hash, history stream. ARGV: channel, payload, candidate epoch, history length."""
+"""KEYS: meta hash, history stream. ARGV: channel, candidate epoch, history length, then one or more
+payloads. Returns the offset of the last one."""
 
 SHA: Final = hashlib.sha1(SCRIPT).hexdigest().encode()
 
@@ -61,17 +69,23 @@ def publish_op(market: str, stream: str, payload: bytes | str, epoch: bytes) -> 
 
     ``epoch`` is only a candidate: the channel keeps the epoch it already has.
     """
-    channel = keys.md(market, stream)
+    return publish_run_op(market, stream, (payload,), epoch)
+
+
+def publish_run_op(
+    market: str, stream: str, payloads: Sequence[bytes | str], epoch: bytes
+) -> tuple[bytes | str, ...]:
+    """:func:`publish_op` of several payloads in order, in one script call."""
     return (
         b"EVALSHA",
         SHA,
         b"2",
         keys.md_meta(market, stream),
         keys.md_history(market, stream),
-        channel,
-        payload,
+        keys.md(market, stream),
         epoch,
         _HISTORY_ARG,
+        *payloads,
     )
 
 

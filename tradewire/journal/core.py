@@ -7,8 +7,8 @@ whole transaction the shell must run, in this order:
 1. ``SCRIPT LOAD`` of the bus script (so the ``EVALSHA`` calls below cannot miss it);
 2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
    id, so anyone finds a command's outcome with one ``XRANGE id id``);
-3. the accounts views' ops, then the market-data ops (``MDPUB`` turned into the bus script's
-   ``EVALSHA``);
+3. the accounts views' ops, then the market-data ops (each run of ``MDPUB`` for one channel, such
+   as a market's trades, turned into one call of the bus script);
 4. per source, one ``PUBLISH tw:reply:<src>`` with the replies to its commands in the batch, one
    JSON object per line (a gateway's thousand replies cost one message, not a thousand);
 5. ``SET tw:{0}:applied <last command id>``, and the snapshot when one is due.
@@ -30,7 +30,7 @@ import msgspec
 
 from tradewire import keys
 from tradewire.accounts import Accounts
-from tradewire.bus.publish import load_op, publish_op
+from tradewire.bus.publish import load_op, publish_run_op
 from tradewire.engine import Engine, ExchangeConfig, Rejected, Trade, decode
 from tradewire.engine import snapshot as engine_snapshot
 from tradewire.journal.entries import CommandEntry, events_op, reply_payload
@@ -155,12 +155,7 @@ class Core:
         self.ts = ts
         self.count += len(entries)
         ops += self.accounts.flush()
-        for op in self.marketdata.flush():
-            if op[0] == keys.MDPUB:
-                _, market, stream, payload = op
-                ops.append(publish_op(str(market), str(stream), _as_bytes(payload), epoch))
-            else:
-                ops.append(op)
+        ops += _publications(self.marketdata.flush(), epoch)
         for src, payloads in replies.items():
             ops.append((b"PUBLISH", b"tw:reply:" + src, b"\n".join(payloads)))
         if entries:
@@ -260,6 +255,29 @@ class Core:
             ts=state.ts,
             count=state.count,
         )
+
+
+def _publications(md_ops: Sequence[Op], epoch: bytes) -> list[Op]:
+    """The market-data ops with each run of consecutive ``MDPUB`` for one channel as one script call
+    (the order of publications, within and across channels, stays as it was)."""
+    out: list[Op] = []
+    market = stream = ""
+    run: list[bytes] = []
+    for op in md_ops:
+        if op[0] == keys.MDPUB:
+            if run and (op[1], op[2]) != (market, stream):
+                out.append(publish_run_op(market, stream, run, epoch))
+                run = []
+            market, stream = str(op[1]), str(op[2])
+            run.append(_as_bytes(op[3]))
+            continue
+        if run:
+            out.append(publish_run_op(market, stream, run, epoch))
+            run = []
+        out.append(op)
+    if run:
+        out.append(publish_run_op(market, stream, run, epoch))
+    return out
 
 
 def _as_bytes(value: bytes | str | int) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 
 from tradewire import keys
-from tradewire.bus.publish import load_op, publish_op
+from tradewire.bus.publish import load_op, publish_op, publish_run_op
 from tradewire.bus.subscribe import Publication, Subscriber
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
@@ -74,6 +74,29 @@ async def test_subscriber_with_a_lost_message_reads_it_from_history_in_order(
         await publish(aredis, b"m4")
         await until(lambda: len(recorder.messages) == 4)
         assert recorder.messages == [b"m1", b"m2", b"m3", b"m4"] and recorder.resets == []
+    finally:
+        await subscriber.stop()
+
+
+async def test_a_run_of_payloads_in_one_script_call_gets_consecutive_offsets_and_history(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """What the engine sends for a batch's trades of one market: one call, the same offsets, history
+    and messages as one call per payload."""
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        await publish(aredis, b"t1")
+        last = await aredis.execute_command(  # type: ignore[no-untyped-call]
+            *publish_run_op(MARKET, "trade", [b"t2", b"t3", b"t4"], b"other-epoch")
+        )
+        assert last == 4
+        await until(lambda: len(recorder.messages) == 4)
+        assert recorder.messages == [b"t1", b"t2", b"t3", b"t4"] and recorder.resets == []
+        history = await aredis.xrange(keys.md_history(MARKET, "trade"))
+        assert [(entry_id, fields[b"m"]) for entry_id, fields in history] == [
+            (b"%d-0" % n, b"%d e1 t%d" % (n, n)) for n in range(1, 5)
+        ], "the epoch stays the one the channel has"
     finally:
         await subscriber.stop()
 

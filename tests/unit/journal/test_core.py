@@ -48,6 +48,26 @@ def test_core_batch_with_commands_writes_events_views_replies_then_the_marker() 
     assert ops.index(replies[0]) > max(i for i, op in enumerate(ops) if op[0] == b"EVALSHA")
 
 
+def test_core_batch_publishes_each_markets_trades_in_one_script_call_in_trade_order() -> None:
+    entries = _entries(_lines(5, 400))
+    core = Core(CONFIG)
+    ops = core.batch(entries, EPOCH)
+    traded = [
+        trade
+        for xadd in ops
+        if xadd[0] == b"XADD"
+        for trade in orjson.loads(xadd[-1])  # type: ignore[arg-type]
+        if trade["type"] == "trade"
+    ]
+    calls = [op for op in ops if op[0] == b"EVALSHA" and str(op[5]).endswith(":trade")]
+    assert traded, "the batch made no trade"
+    markets = [str(op[5]).split("{")[1].split("}")[0] for op in calls]
+    assert len(markets) == len(set(markets)), "a market's trades came in more than one call"
+    for market, call in zip(markets, calls, strict=True):
+        ids = [orjson.loads(payload)["t"] for payload in call[8:]]  # type: ignore[arg-type]
+        assert ids == [t["trade_id"] for t in traded if t["market"] == market]
+
+
 def test_core_batch_sends_each_source_its_own_replies_in_journal_order() -> None:
     lines = _lines(3, 60)
     sources = (b"gw-a", b"gw-b", b"")
