@@ -143,7 +143,7 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify(config: ConfigFile = None, data_dir: DataDir = None) -> None:
     """Replay the journal and prove it reproduces the recorded events; report the first divergence."""
-    from tradewire.ops.audit import verify as run
+    from tradewire.audit.shell import verify as run
 
     run(config, data_dir)
 
@@ -158,7 +158,7 @@ def audit_export(
     data_dir: DataDir = None,
 ) -> None:
     """Write trades and balance changes per user as CSV or JSONL for a period."""
-    from tradewire.ops.audit import export as run
+    from tradewire.audit.shell import export as run
 
     run(out, fmt, since, until, user, data_dir)
 

@@ -1,1 +1,1 @@
-"""Operations: metrics, audit trail, alerts."""
+"""Operations: metrics, structured logs, the health and metrics HTTP endpoints."""

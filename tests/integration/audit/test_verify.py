@@ -11,7 +11,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
-from tests.integration.ops.recorder import CONFIG, entry_id, record, remove, rewrite, stream, workload
+from tests.integration.audit.recorder import CONFIG, entry_id, record, remove, rewrite, stream, workload
 from tradewire import keys
 from tradewire.cli import app
 

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.unit.ops.support import CONFIG
+from tests.unit.audit.support import CONFIG
+from tradewire.audit.replay import Divergence, JournalAudit, entry_order
+from tradewire.audit.source import JournalEntry, RecordedEvents
 from tradewire.engine import Engine, EventCodec, decode
 from tradewire.engine.decimals import to_text
-from tradewire.ops.audit_replay import Divergence, JournalAudit, entry_order
-from tradewire.ops.audit_source import JournalEntry, RecordedEvents
 
 COMMANDS: list[dict[str, Any]] = [
     {"type": "deposit", "user": "ann", "asset": "USDT", "amount": "1000"},

@@ -8,7 +8,7 @@ a batch's balances and its ``applied`` marker in one transaction, so the cut sho
 exactly that journal position, even while the engine keeps running.
 
 Entries come out as plain frozen dataclasses with text fields; the pure checks in
-``tradewire.ops.audit_replay`` and ``tradewire.ops.audit_export`` never see redis-py types.
+``tradewire.audit.replay`` and ``tradewire.audit.export`` never see redis-py types.
 """
 
 from __future__ import annotations

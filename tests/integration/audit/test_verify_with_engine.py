@@ -12,7 +12,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
-from tests.integration.ops.recorder import CONFIG, Command, workload
+from tests.integration.audit.recorder import CONFIG, Command, workload
 from tradewire import keys
 from tradewire.cli import app
 from tradewire.engine import ExchangeConfig

@@ -2,9 +2,9 @@
 
 Both walk the journal from its first entry up to the applied mark (``tw:{0}:applied``), pairing each
 command entry with the events entry that answers it, and replay the commands through a fresh engine
-(``tradewire.ops.audit_replay``). ``verify`` stops at the first divergence and exits with status 1,
+(``tradewire.audit.replay``). ``verify`` stops at the first divergence and exits with status 1,
 or checks the final balances views and prints a summary with a digest (status 0). ``export`` writes
-trades and balance changes (``tradewire.ops.audit_export``) for a period and a user, and refuses
+trades and balance changes (``tradewire.audit.export``) for a period and a user, and refuses
 (status 1) when the record does not match the replay, since an export must be provably the
 exchange's history. Setup problems (no Redis, no config) exit with status 2.
 
@@ -26,11 +26,11 @@ import redis
 import redis.exceptions
 import typer
 
+from tradewire.audit import source
+from tradewire.audit.export import FORMATS, Exporter, encoder, selected
+from tradewire.audit.replay import Divergence, JournalAudit, Summary, entry_order
+from tradewire.audit.source import JournalEntry
 from tradewire.engine import ConfigError, Engine, Event, ExchangeConfig
-from tradewire.ops import audit_source as source
-from tradewire.ops.audit_export import FORMATS, Exporter, encoder, selected
-from tradewire.ops.audit_replay import Divergence, JournalAudit, Summary, entry_order
-from tradewire.ops.audit_source import JournalEntry
 from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
 from tradewire.runtime import RuntimeSetupError, find_redis, load_config
 

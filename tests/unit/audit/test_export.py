@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.unit.ops.support import CONFIG
+from tests.unit.audit.support import CONFIG
+from tradewire.audit.export import COLUMNS, Exporter, Row, encoder, selected
+from tradewire.audit.source import JournalEntry
 from tradewire.engine import Engine, decode
-from tradewire.ops.audit_export import COLUMNS, Exporter, Row, encoder, selected
-from tradewire.ops.audit_source import JournalEntry
 
 
 def _rows(commands: list[dict[str, Any]]) -> list[Row]:

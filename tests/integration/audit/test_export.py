@@ -12,10 +12,10 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
-from tests.integration.ops.recorder import T0, entry_id, record, rewrite
+from tests.integration.audit.recorder import T0, entry_id, record, rewrite
 from tradewire import keys
+from tradewire.audit.export import COLUMNS
 from tradewire.cli import app
-from tradewire.ops.audit_export import COLUMNS
 
 SCENARIO: list[dict[str, Any]] = [
     {"type": "deposit", "user": "ann", "asset": "USDT", "amount": "1000"},

@@ -25,10 +25,10 @@ from typing import Final
 
 import orjson
 
+from tradewire.audit.source import JournalEntry
 from tradewire.engine import Deposited, Engine, Event, ExchangeConfig, Trade, Withdrawn
 from tradewire.engine.decimals import to_text
 from tradewire.engine.engine import FEES_USER
-from tradewire.ops.audit_source import JournalEntry
 
 Row = dict[str, str | int]
 

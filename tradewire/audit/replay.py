@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
+from tradewire.audit.source import JournalEntry, RecordedEvents
 from tradewire.engine import Engine, Event, EventCodec, ExchangeConfig, Trade, decode
 from tradewire.engine.decimals import to_text, to_units
-from tradewire.ops.audit_source import JournalEntry, RecordedEvents
 
 
 @dataclass(frozen=True, slots=True)
