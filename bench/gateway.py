@@ -25,14 +25,25 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   two users, at prices that rest or cross). Without ``wrk`` (or with ``--client python``) the
   requests are signed and sent from this process with aiohttp, which costs more CPU than the gateway.
 
+* ``slow``: stalled consumers mixed with healthy ones. ``--clients`` healthy connections follow
+  ``btcusdt@trade`` while trades are published (the engine's bus script) at ``--rate`` per second,
+  each payload carrying its send time; latency is measured at the healthy clients for ``--seconds``
+  with them alone, then for as long again after ``--slow`` more connections have subscribed and
+  stopped reading (their socket is paused: the kernel buffers fill, then the gateway's queue). The
+  gateway must cut the stalled ones loose (close code 4000 once their queue is full) without
+  delaying the others: the figure is the healthy clients' p50/p99 in both phases and their ratio,
+  with the gateway's counts of messages dropped and disconnects by reason (from ``/metrics``).
+
 Run from the repository root, e.g.::
 
     python bench/gateway.py latency --rate 1000 --clients 100
     python bench/gateway.py fanout --conns 5000
     python bench/gateway.py fanout --conns 5000 --batched --burst 10
     python bench/gateway.py rest --concurrency 64
+    python bench/gateway.py slow --clients 200 --slow 50 --rate 1000
 
-Each prints one line per run and the median of ``--runs`` runs.
+Each prints one line per run, then a table of the median of ``--runs`` runs (``--json FILE`` also
+writes the runs and the medians).
 """
 
 from __future__ import annotations
@@ -60,6 +71,9 @@ import aiohttp
 import orjson
 import redis.asyncio
 import uvloop
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -86,10 +100,14 @@ class LeanClient(asyncio.Protocol):
         self.ready = ready
         self.buffer = b""
         self.open = False
+        self.closed = False
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data if self.buffer else data
@@ -154,8 +172,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def new_exchange(root: Path) -> Exchange:
-    return Exchange(root / "exchange", gateway_env=BENCH_LIMITS, fsync="everysec").start()
+def new_exchange(root: Path, **limits: str) -> Exchange:
+    return Exchange(root / "exchange", gateway_env={**BENCH_LIMITS, **limits}, fsync="everysec").start()
 
 
 # -- (a) end-to-end latency ---------------------------------------------------------------------------
@@ -363,6 +381,117 @@ async def fanout_run(root: Path, conns: int, batched: bool, burst: int, seconds:
         ex.stop()
 
 
+# -- (e) stalled consumers mixed with healthy ones ----------------------------------------------------------
+
+TIMED_TRADE = (
+    b'{"e":"trade","E":%d,"s":"BTCUSDT","t":%d,"p":"30000.01","q":"0.001",'
+    b'"T":1700000000000,"m":false,"M":true,"pad":"%s"}'
+)
+"""A trade payload whose ``E`` is the publisher's ``perf_counter_ns() // 1000`` (the same clock in every
+process of the machine), so that a client measures publish-to-parse latency; ``pad`` brings it to
+``--payload`` bytes, the size of a busy depth diff, so that stalled readers fill their buffers in
+seconds rather than minutes."""
+SLOW_LIMITS = {"TRADEWIRE_LIMIT_SOCKET_SEND_BUFFER": str(256 * 1024)}
+"""The kernel send buffer a gateway facing many slow clients would set (auto-tuned it grows to
+4 MiB per socket, which a stalled reader would fill for a minute before the gateway noticed)."""
+
+
+def gateway_counts(port: int) -> dict[str, float]:
+    """The gateway's WebSocket message fates and disconnect reasons, from its ``/metrics``."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        for family in ("tradewire_ws_messages_total", "tradewire_ws_disconnects_total"):
+            if line.startswith(family + "{"):
+                labels, _, value = line.partition("} ")
+                counts[
+                    family.removeprefix("tradewire_").removesuffix("_total") + ":" + labels.split('"')[1]
+                ] = float(value)
+    return counts
+
+
+async def slow_run(
+    root: Path, healthy: int, slow: int, rate: int, seconds: float, size: int
+) -> dict[str, Any]:
+    ex = new_exchange(root, **SLOW_LIMITS)
+    pad = b"x" * max(0, size - len(TIMED_TRADE))
+    try:
+        port = ex.ports[0]
+        phases: dict[str, list[int]] = {"alone": [], "mixed": []}
+        current = phases["alone"]
+
+        def on_frame(payload: bytes) -> None:
+            start = payload.index(b'"E":') + 4
+            current.append(time.perf_counter_ns() // 1000 - int(payload[start : payload.index(b",", start)]))
+
+        for first in range(0, healthy, 250):
+            await asyncio.gather(
+                *(
+                    open_client(port, "/ws/btcusdt@trade", on_frame)
+                    for _ in range(first, min(healthy, first + 250))
+                )
+            )
+        client = redis.asyncio.Redis.from_url(ex.redis_url)
+        await client.execute_command(*load_op())  # type: ignore[no-untyped-call]
+        sequence = 0
+
+        async def publish_for(duration: float) -> int:
+            nonlocal sequence
+            published, start = 0, time.perf_counter()
+            while time.perf_counter() - start < duration:
+                sequence += 1
+                payload = TIMED_TRADE % (time.perf_counter_ns() // 1000, sequence, pad)
+                await client.execute_command(*publish_op("BTC-USDT", "trade", payload, b"bench"))  # type: ignore[no-untyped-call]
+                published += 1
+                delay = start + published / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await asyncio.sleep(0.5)  # the last ones arrive
+            return published
+
+        await publish_for(seconds)
+        before = gateway_counts(port)
+        stalled = [await open_client(port, "/ws/btcusdt@trade", lambda payload: None) for _ in range(slow)]
+        for stalled_client in stalled:
+            assert stalled_client.transport is not None
+            stalled_client.transport.pause_reading()
+        current = phases["mixed"]
+        published = await publish_for(seconds)
+        # The stalled clients read again: each finds its stream cut with a close frame (4000) after
+        # what had reached its socket, and the gateway counts the disconnect once the close is done.
+        for stalled_client in stalled:
+            assert stalled_client.transport is not None
+            stalled_client.transport.resume_reading()
+        for _ in range(100):
+            if all(c.closed for c in stalled):
+                break
+            await asyncio.sleep(0.1)
+        after = gateway_counts(port)
+        await client.aclose()
+        alone, mixed = sorted(phases["alone"]), sorted(phases["mixed"])
+        result: dict[str, Any] = {
+            "healthy": healthy,
+            "stalled": slow,
+            "publications_per_s": rate,
+            "payload_bytes": len(TIMED_TRADE % (0, 0, pad)),
+            "alone_p50_ms": percentile(alone, 50) / 1000,
+            "alone_p99_ms": percentile(alone, 99) / 1000,
+            "mixed_p50_ms": percentile(mixed, 50) / 1000,
+            "mixed_p99_ms": percentile(mixed, 99) / 1000,
+            "healthy_messages_missing": published * healthy - len(mixed),
+            "stalled_cut_off": sum(1 for c in stalled if c.closed),
+        }
+        result["p99_mixed_over_alone"] = round(result["mixed_p99_ms"] / result["alone_p99_ms"], 2)
+        for key in sorted(set(after) | set(before)):
+            result[key] = after.get(key, 0.0) - before.get(key, 0.0)
+        return result
+    finally:
+        ex.stop()
+
+
 # -- (c) signed REST orders -------------------------------------------------------------------------------
 
 WRK_SCRIPT = """
@@ -506,7 +635,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenario", choices=["latency", "fanout", "rest"])
+    parser.add_argument("scenario", choices=["latency", "fanout", "rest", "slow"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=int, default=1000, help="latency: orders per second offered")
@@ -519,6 +648,9 @@ def main() -> None:
         "--procs", type=int, default=4,
         help="latency: processes the clients are spread over (0: all in the load generator's process)",
     )  # fmt: skip
+    parser.add_argument("--slow", type=int, default=50, help="slow: stalled connections added")
+    parser.add_argument("--payload", type=int, default=1024, help="slow: bytes per published message")
+    parser.add_argument("--json", type=Path, help="also write the runs and their medians here")
     parser.add_argument("--conns", type=int, default=5000, help="fanout: connections")
     parser.add_argument("--batched", action="store_true", help="fanout: connect with ?batch=1")
     parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
@@ -532,25 +664,47 @@ def main() -> None:
         print("wrk not found (Debian: apt-get install wrk): the Python load generator is used", flush=True)
     uvloop.install()
     results = []
-    for run in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
-            root = Path(tmp)
-            if args.scenario == "latency":
-                result = asyncio.run(
-                    latency_run(root, args.rate, args.clients, args.seconds, args.via, args.procs)
-                )
-            elif args.scenario == "fanout":
-                result = asyncio.run(fanout_run(root, args.conns, args.batched, args.burst, args.seconds))
-            else:
-                result = asyncio.run(rest_run(root, args.concurrency, args.seconds, args.client))
-        print(f"run {run + 1}: {orjson.dumps(result).decode()}", flush=True)
-        results.append(result)
+    console = Console()
+    with Progress(
+        TextColumn(f"gateway {args.scenario}"), BarColumn(), TextColumn("run {task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("runs", total=args.runs)
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
+                root = Path(tmp)
+                if args.scenario == "latency":
+                    result = asyncio.run(
+                        latency_run(root, args.rate, args.clients, args.seconds, args.via, args.procs)
+                    )
+                elif args.scenario == "fanout":
+                    result = asyncio.run(fanout_run(root, args.conns, args.batched, args.burst, args.seconds))
+                elif args.scenario == "slow":
+                    result = asyncio.run(
+                        slow_run(root, args.clients, args.slow, args.rate, args.seconds, args.payload)
+                    )
+                else:
+                    result = asyncio.run(rest_run(root, args.concurrency, args.seconds, args.client))
+            line = f"run {run + 1}: {orjson.dumps(result).decode()}"
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
+            results.append(result)
+            progress.advance(task)
     medians = {
         key: statistics.median(float(r[key]) for r in results)
         for key in results[0]
         if isinstance(results[0][key], int | float) and not isinstance(results[0][key], bool)
     }
     print(f"median of {len(results)}: {orjson.dumps(medians).decode()}")
+    table = Table(title=f"bench/gateway.py {args.scenario}: median of {len(results)} runs")
+    table.add_column("figure")
+    table.add_column("median", justify="right")
+    table.add_column("runs", justify="right")
+    for key, value in medians.items():
+        table.add_row(key, f"{value:,.2f}", " / ".join(f"{float(r[key]):,.2f}" for r in results))
+    console.print(table)
+    if args.json:
+        record = {"scenario": args.scenario, "argv": sys.argv[1:], "runs": results, "medians": medians}
+        args.json.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
 
 
 if __name__ == "__main__":
