@@ -53,6 +53,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -359,6 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"fsync": args.fsync, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
     print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
 
+    total_runs = args.runs * len(only - {"recovery"}) + (1 if "recovery" in only else 0)
+    progress = Progress(
+        TextColumn("pipeline bench"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
+        TimeElapsedColumn(), transient=True,
+    )  # fmt: skip
+    bar = progress.add_task("runs", total=total_runs)
+    progress.start()
+
     if "throughput" in only:
         rates, pure, ratios, engine_us, redis_us = [], [], [], [], []
         for run in range(args.runs):
@@ -378,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"engine process {engine_cpu:.1f} us, redis-server {redis_cpu:.1f} us",
                 flush=True,
             )
+            progress.advance(bar)
         results["throughput_per_s"] = {"runs": rates, "median": statistics.median(rates)}
         results["engine_alone_per_s"] = {"runs": pure, "median": statistics.median(pure)}
         results["service_to_engine"] = {"runs": ratios, "median": statistics.median(ratios)}
@@ -403,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"with {args.producers} producers",
                 flush=True,
             )
+            progress.advance(bar)
         results["concurrent_per_s"] = {
             "runs": rates,
             "median": statistics.median(rates),
@@ -421,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms",
                 flush=True,
             )
+            progress.advance(bar)
         results["latency"] = {
             "runs": runs,
             "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
@@ -438,15 +452,38 @@ def main(argv: list[str] | None = None) -> int:
             )
         results["recovery_s"] = {"runs": times, "median": statistics.median(times), "tail": args.tail}
         results["recovery_cpu_s"] = {"runs": cpu, "median": statistics.median(cpu)}
+        progress.advance(bar)
         print(
             f"recovery from snapshot + {args.tail:,} commands: median {statistics.median(times):.2f} s, "
             f"CPU median {statistics.median(cpu):.2f} s"
         )
 
+    progress.stop()
+    print_summary(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    """The medians (and the runs) of every figure measured, as one table."""
+    table = Table(
+        title=f"bench/pipeline.py, appendfsync {results['fsync']}, load average {results['load']:.1f}"
+    )
+    table.add_column("figure")
+    table.add_column("median", justify="right")
+    table.add_column("runs", justify="right")
+    for key, value in results.items():
+        if isinstance(value, dict) and "median" in value:
+            runs = " / ".join(f"{run:,.2f}" for run in value["runs"])
+            table.add_row(key, f"{value['median']:,.2f}", runs)
+    latency = results.get("latency")
+    if latency:
+        for q in ("p50", "p99"):
+            runs = " / ".join(f"{run[q + '_ms']:.2f}" for run in latency["runs"])
+            table.add_row(f"latency {q} ms", f"{latency[q + '_ms_median']:.2f}", runs)
+    Console().print(table)
 
 
 if __name__ == "__main__":
