@@ -31,6 +31,7 @@ from typing import Any
 
 from adapters import ADAPTERS, CHUNK, Adapter, TradewireAdapter
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from workload import Workload, generate, write_jsonl
 
@@ -225,19 +226,26 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
 
-    for round_no in range(args.rounds):
-        for adapter in adapters:
-            got = measure(adapter)
-            results[adapter.name].rounds.append(got)
-            console.print(
-                f"round {round_no + 1} {adapter.name:>20}: "
-                f"{args.commands / got.cpu_seconds:>10,.0f} commands/s per CPU second "
-                f"({args.commands / got.seconds:,.0f} wall), "
-                f"{got.fills} fills, peak {got.peak_rss_mib:,.0f} MiB"
-            )
-        ours = results["tradewire"].rounds[-1].cpu_seconds
-        for result in results.values():
-            result.ratios.append(result.rounds[-1].cpu_seconds / ours)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("engines x rounds", total=args.rounds * len(adapters))
+        for round_no in range(args.rounds):
+            for adapter in adapters:
+                progress.update(bar, description=f"round {round_no + 1}: {adapter.name}")
+                got = measure(adapter)
+                results[adapter.name].rounds.append(got)
+                console.print(
+                    f"round {round_no + 1} {adapter.name:>20}: "
+                    f"{args.commands / got.cpu_seconds:>10,.0f} commands/s per CPU second "
+                    f"({args.commands / got.seconds:,.0f} wall), "
+                    f"{got.fills} fills, peak {got.peak_rss_mib:,.0f} MiB"
+                )
+                progress.advance(bar)
+            ours = results["tradewire"].rounds[-1].cpu_seconds
+            for result in results.values():
+                result.ratios.append(result.rounds[-1].cpu_seconds / ours)
 
     tradewire = adapters[0]
     assert isinstance(tradewire, TradewireAdapter)
