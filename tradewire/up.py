@@ -177,6 +177,12 @@ def main(
     except (RuntimeSetupError, EmbeddedRedisError) as exc:
         typer.echo(f"tradewire up: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if fsync == "everysec" and server is not None:
+        log.warning(
+            "appendfsync everysec: faster, weaker durability",
+            risk="a crash of the machine, or of Redis while a slow disk holds back its writes, loses "
+            "the acknowledged commands of the last one to two seconds (docs/operations.md)",
+        )
     ensure_page_assets()
     if not os.environ.get(MASTER_KEY_ENV):
         load_master_key(root, create=True)  # before the gateway starts, so it can verify every key

@@ -23,6 +23,7 @@ import orjson
 import pytest
 
 from tests.conftest import free_port
+from tradewire.redisconn import connect_sync, running_url
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -34,7 +35,7 @@ def _tradewire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[b
 
 
 class Up:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         self.data_dir = directory / "data"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -42,7 +43,7 @@ class Up:
         self.log = (directory / "up.log").open("wb")
         self.options = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tradewire.cli", "up", "--demo", *self.options],
+            [sys.executable, "-m", "tradewire.cli", "up", "--demo", *self.options, *extra],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -135,3 +136,21 @@ def test_up_with_sigint_stops_everything_it_started(tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(redis_pid, 0)
     assert not (running.data_dir / "redis.url").exists()
+
+
+def test_up_with_fsync_everysec_runs_redis_so_and_warns_what_it_risks(tmp_path: Path) -> None:
+    running = Up(tmp_path, "--fsync", "everysec")
+    try:
+        running.wait_ready()
+        url = running_url(running.data_dir)  # how the admin commands find it
+        assert url is not None
+        client = connect_sync(url)
+        try:
+            assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        finally:
+            client.close()
+    finally:
+        assert running.stop() == 0
+    log = Path(running.log.name).read_text()
+    assert "appendfsync everysec: faster, weaker durability" in log
+    assert "last one to two seconds" in log
