@@ -14,35 +14,14 @@ from typing import Any, cast
 import orjson
 import redis
 
+from tests.unit.engine.test_rules import BASE_CONFIG
 from tradewire import keys
 from tradewire.engine import Engine, EventCodec, ExchangeConfig, decode
 from tradewire.engine.decimals import to_text
 
 T0 = 1_700_000_000_000
 
-CONFIG: dict[str, Any] = {
-    "assets": {"BTC": {"precision": 8}, "ETH": {"precision": 8}, "USDT": {"precision": 6}},
-    "markets": {
-        "BTC-USDT": {
-            "base": "BTC",
-            "quote": "USDT",
-            "tick_size": "0.01",
-            "lot_size": "0.0001",
-            "min_notional": "1",
-            "maker_fee": "0.001",
-            "taker_fee": "0.002",
-        },
-        "ETH-USDT": {
-            "base": "ETH",
-            "quote": "USDT",
-            "tick_size": "0.01",
-            "lot_size": "0.001",
-            "min_notional": "1",
-            "maker_fee": "0.001",
-            "taker_fee": "0.002",
-        },
-    },
-}
+CONFIG: dict[str, Any] = BASE_CONFIG
 
 Command = dict[str, Any] | bytes
 
