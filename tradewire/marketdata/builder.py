@@ -5,8 +5,9 @@ Theory of operation. The engine service hands the builder the events of each com
 (``flush``), as ``RedisOp`` tuples to put in the batch's MULTI/EXEC pipeline. Nothing here does I/O
 or reads a clock, so the same journal always gives the same ops, byte for byte.
 
-``apply`` does the cheap part only: it moves book levels (``DepthBook``), counts trades into the
-klines and the rolling ticker, and remembers which markets changed. Time is ``max(ts, previous ts)``
+``apply`` does the cheap part only: it moves book levels (``DepthBook``), sums trades per minute
+(merged into the six kline intervals and the rolling ticker once per flush, not per trade), and
+remembers which markets changed. Time is ``max(ts, previous ts)``
 so that it never runs backwards; when it enters a new minute (the finest kline interval and the
 ticker's resolution), bars that ended are closed and ticker buckets that left the window dropped,
 in every market.
@@ -115,7 +116,7 @@ class _MarketView:
         self.depth = DepthBook(market.name, base, quote)
         self.series = [KlineSeries(interval) for interval in INTERVALS]
         self.minute = KlineSeries("1m")
-        """The silent replay's trades of the current minute, summed (see :meth:`count_trade`)."""
+        """The current minute's trades since the last fold, summed (see :meth:`count_trade`)."""
         self.minute_last_qty = 0
         self.ticker = RollingTicker(market.base_scale)
         self.trades: list[TradeUpdate] = []
@@ -154,13 +155,15 @@ class _MarketView:
                 trade.taker_order_id,
             )
         )
-        for series in self.series:
-            series.add(ts, price, qty, notional, taker_buys, trade_id)
-        self.ticker.add(ts, price, qty, notional, trade_id)
+        self.minute.add(ts, price, qty, notional, taker_buys, trade_id)
+        self.minute_last_qty = qty
 
     def count_trade(self, trade: Trade, ts: int) -> None:
-        """Count a trade into the minute's sum (the silent replay): the klines and the ticker get
-        the sum at the next :meth:`advance` or :meth:`settle`, which is all a replay reads."""
+        """Count a trade into the minute's sum without keeping it to publish (the silent replay).
+
+        Live or silent, a trade goes into one sum, not into six kline bars and the ticker: the sum is
+        merged into all of them at the next flush, :meth:`advance` or :meth:`settle` (the same as
+        adding the trades one by one; ``tests/unit/marketdata/test_minute_sums.py``)."""
         qty = trade.qty
         self.minute.add(ts, trade.price, qty, trade.notional, trade.taker_side == "buy", trade.trade_id)
         self.minute_last_qty = qty
