@@ -13,7 +13,10 @@ script (as Centrifugo's Redis engine does) that, atomically:
 
 The message, in the history and on the channel alike, is ASCII ``"<offset> <epoch> <payload>"``.
 One call may carry several payloads for the same channel (a batch's trades of one market): they get
-consecutive offsets, in order, exactly as that many calls would give them, for one script call.
+consecutive offsets, in order, exactly as that many calls would give them. It may also carry several
+channels of one market (all of a batch's depth, trade, kline and ticker publications of that market),
+handled in the order given: a market costs one script call per batch, not one per stream. Every key
+of a call has the market's hash tag, so Redis Cluster can run it on the market's shard.
 
 The engine runs the script inside its batch's MULTI/EXEC. A script cache emptied by a Redis restart
 would make ``EVALSHA`` fail *inside* an EXEC whose other commands still run, so every transaction
@@ -34,20 +37,27 @@ HISTORY_LENGTH: Final = 2_000
 """Publications kept per channel (approximately: the stream is trimmed with ``MAXLEN ~``)."""
 
 SCRIPT: Final = b"""
-local count = #ARGV - 3
-local last = redis.call('HINCRBY', KEYS[1], 'offset', count)
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[2])
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-for i = 1, count do
-  local offset = last - count + i
-  local message = offset .. ' ' .. epoch .. ' ' .. ARGV[3 + i]
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'm', message)
-  redis.call('PUBLISH', ARGV[1], message)
+local candidate, maxlen = ARGV[1], ARGV[2]
+local at = 3
+local last = 0
+for k = 1, #KEYS, 2 do
+  local channel, count = ARGV[at], tonumber(ARGV[at + 1])
+  last = redis.call('HINCRBY', KEYS[k], 'offset', count)
+  redis.call('HSETNX', KEYS[k], 'epoch', candidate)
+  local epoch = redis.call('HGET', KEYS[k], 'epoch')
+  for i = 1, count do
+    local offset = last - count + i
+    local message = offset .. ' ' .. epoch .. ' ' .. ARGV[at + 1 + i]
+    redis.call('XADD', KEYS[k + 1], 'MAXLEN', '~', maxlen, offset .. '-0', 'm', message)
+    redis.call('PUBLISH', channel, message)
+  end
+  at = at + 2 + count
 end
 return last
 """
-"""KEYS: meta hash, history stream. ARGV: channel, candidate epoch, history length, then one or more
-payloads. Returns the offset of the last one."""
+"""KEYS: per channel its meta hash and its history stream. ARGV: candidate epoch, history length,
+then per channel (in the order of KEYS) its name, the number of its payloads and the payloads.
+Returns the offset of the last payload of the last channel."""
 
 SHA: Final = hashlib.sha1(SCRIPT).hexdigest().encode()
 
@@ -76,17 +86,22 @@ def publish_run_op(
     market: str, stream: str, payloads: Sequence[bytes | str], epoch: bytes
 ) -> tuple[bytes | str, ...]:
     """:func:`publish_op` of several payloads in order, in one script call."""
-    return (
-        b"EVALSHA",
-        SHA,
-        b"2",
-        keys.md_meta(market, stream),
-        keys.md_history(market, stream),
-        keys.md(market, stream),
-        epoch,
-        _HISTORY_ARG,
-        *payloads,
-    )
+    return publish_market_op(market, [(stream, payloads)], epoch)
+
+
+def publish_market_op(
+    market: str, runs: Sequence[tuple[str, Sequence[bytes | str]]], epoch: bytes
+) -> tuple[bytes | str, ...]:
+    """One script call that publishes, in order, each ``(stream, payloads)`` run of ``market``.
+
+    A stream may come in more than one run; its offsets continue from run to run.
+    """
+    meta: list[bytes | str] = []
+    args: list[bytes | str] = [epoch, _HISTORY_ARG]
+    for stream, payloads in runs:
+        meta += (keys.md_meta(market, stream), keys.md_history(market, stream))
+        args += (keys.md(market, stream), b"%d" % len(payloads), *payloads)
+    return (b"EVALSHA", SHA, b"%d" % len(meta), *meta, *args)
 
 
 def message(offset: int, epoch: bytes, payload: bytes) -> bytes:

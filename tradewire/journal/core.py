@@ -7,8 +7,8 @@ whole transaction the shell must run, in this order:
 1. ``SCRIPT LOAD`` of the bus script (so the ``EVALSHA`` calls below cannot miss it);
 2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
    id, so anyone finds a command's outcome with one ``XRANGE id id``);
-3. the accounts views' ops, then the market-data ops (each run of ``MDPUB`` for one channel, such
-   as a market's trades, turned into one call of the bus script);
+3. the accounts views' ops, then the market-data cache writes, then one call of the bus script per
+   market with all its publications of the batch (depth, trades, klines, tickers), in order;
 4. per source, one ``PUBLISH tw:reply:<src>`` with the replies to its commands in the batch, one
    JSON object per line (a gateway's thousand replies cost one message, not a thousand);
 5. ``SET tw:{0}:applied <last command id>``, and the snapshot when one is due.
@@ -30,7 +30,7 @@ import msgspec
 
 from tradewire import keys
 from tradewire.accounts import Accounts
-from tradewire.bus.publish import load_op, publish_run_op
+from tradewire.bus.publish import load_op, publish_market_op
 from tradewire.engine import Engine, ExchangeConfig, Rejected, Trade, decode
 from tradewire.engine import snapshot as engine_snapshot
 from tradewire.journal.entries import CommandEntry, events_op, reply_payload
@@ -258,29 +258,25 @@ class Core:
 
 
 def _publications(md_ops: Sequence[Op], epoch: bytes) -> list[Op]:
-    """The market-data ops with each run of consecutive ``MDPUB`` for one channel as one script call
-    (the order of publications, within and across channels, stays as it was)."""
+    """The market-data ops with each market's ``MDPUB`` publications as one script call, after the
+    cache writes (the whole batch is one transaction, so nobody sees the writes in between).
+
+    Publications keep their order within each market, and the markets their order of first
+    appearance; consecutive publications on one stream (a batch's trades) share one run."""
     out: list[Op] = []
-    market = stream = ""
-    run: list[bytes] = []
+    markets: dict[str, list[tuple[str, list[bytes | str]]]] = {}
     for op in md_ops:
-        if op[0] == keys.MDPUB:
-            if run and (op[1], op[2]) != (market, stream):
-                out.append(publish_run_op(market, stream, run, epoch))
-                run = []
-            market, stream = str(op[1]), str(op[2])
-            run.append(_as_bytes(op[3]))
+        if op[0] != keys.MDPUB:
+            out.append(op)
             continue
-        if run:
-            out.append(publish_run_op(market, stream, run, epoch))
-            run = []
-        out.append(op)
-    if run:
-        out.append(publish_run_op(market, stream, run, epoch))
+        market, stream = str(op[1]), str(op[2])
+        runs = markets.get(market)
+        if runs is None:
+            runs = markets[market] = []
+        if runs and runs[-1][0] == stream:
+            runs[-1][1].append(op[3])  # type: ignore[arg-type]
+        else:
+            runs.append((stream, [op[3]]))  # type: ignore[list-item]
+    for market, runs in markets.items():
+        out.append(publish_market_op(market, runs, epoch))
     return out
-
-
-def _as_bytes(value: bytes | str | int) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode()

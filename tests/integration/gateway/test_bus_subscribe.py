@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 
 from tradewire import keys
-from tradewire.bus.publish import load_op, publish_op, publish_run_op
+from tradewire.bus.publish import load_op, publish_market_op, publish_op, publish_run_op
 from tradewire.bus.subscribe import Publication, Subscriber
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
@@ -99,6 +99,37 @@ async def test_a_run_of_payloads_in_one_script_call_gets_consecutive_offsets_and
         ], "the epoch stays the one the channel has"
     finally:
         await subscriber.stop()
+
+
+async def test_one_script_call_publishes_several_streams_of_a_market_in_order(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """What the engine sends for a market per batch: its streams' runs in one call, each stream's
+    offsets continuing across runs, every message on its channel and in its history, in order."""
+    await publish(aredis, b"t1")
+    listener = aredis.pubsub()
+    depth = keys.md(MARKET, "depth").encode()
+    await listener.subscribe(CHANNEL, depth)
+    for _ in range(2):
+        await listener.get_message(timeout=1)  # the two subscribe confirmations
+    runs: list[tuple[str, list[bytes | str]]] = [
+        ("trade", [b"t2", b"t3"]),
+        ("depth", [b"d1"]),
+        ("trade", [b"t4"]),
+    ]
+    last = await aredis.execute_command(*publish_market_op(MARKET, runs, b"e2"))  # type: ignore[no-untyped-call]
+    assert last == 4, "the offset of the last payload of the last run"
+    heard = []
+    while len(heard) < 4:
+        message = await listener.get_message(timeout=1)
+        assert message is not None, f"only {heard} arrived"
+        heard.append((message["channel"], message["data"]))
+    await listener.aclose()  # type: ignore[attr-defined]
+    assert heard == [(CHANNEL, b"2 e1 t2"), (CHANNEL, b"3 e1 t3"), (depth, b"1 e2 d1"), (CHANNEL, b"4 e1 t4")]
+    trades = await aredis.xrange(keys.md_history(MARKET, "trade"))
+    assert [fields[b"m"] for _, fields in trades] == [b"1 e1 t1", b"2 e1 t2", b"3 e1 t3", b"4 e1 t4"]
+    depths = await aredis.xrange(keys.md_history(MARKET, "depth"))
+    assert [(entry_id, fields[b"m"]) for entry_id, fields in depths] == [(b"1-0", b"1 e2 d1")]
 
 
 async def test_subscriber_after_losing_its_connection_catches_up_without_duplicates(

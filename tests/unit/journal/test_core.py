@@ -48,7 +48,20 @@ def test_core_batch_with_commands_writes_events_views_replies_then_the_marker() 
     assert ops.index(replies[0]) > max(i for i, op in enumerate(ops) if op[0] == b"EVALSHA")
 
 
-def test_core_batch_publishes_each_markets_trades_in_one_script_call_in_trade_order() -> None:
+def _script_runs(call: tuple[object, ...]) -> list[tuple[str, list[bytes | str]]]:
+    """``(channel, payloads)`` of each run of one bus-script call, decoded as the script reads it."""
+    nkeys = int(call[2])  # type: ignore[call-overload]
+    args = list(call[3 + nkeys + 2 :])  # after the keys, the epoch and the history length
+    runs: list[tuple[str, list[bytes | str]]] = []
+    while args:
+        channel, count = str(args[0]), int(args[1])  # type: ignore[call-overload]
+        runs.append((channel, args[2 : 2 + count]))  # type: ignore[arg-type]
+        args = args[2 + count :]
+    assert len(runs) * 2 == nkeys, "two keys (meta, history) per run"
+    return runs
+
+
+def test_core_batch_publishes_each_market_in_one_script_call_with_trades_in_order() -> None:
     entries = _entries(_lines(5, 400))
     core = Core(CONFIG)
     ops = core.batch(entries, EPOCH)
@@ -59,12 +72,18 @@ def test_core_batch_publishes_each_markets_trades_in_one_script_call_in_trade_or
         for trade in orjson.loads(xadd[-1])  # type: ignore[arg-type]
         if trade["type"] == "trade"
     ]
-    calls = [op for op in ops if op[0] == b"EVALSHA" and str(op[5]).endswith(":trade")]
     assert traded, "the batch made no trade"
-    markets = [str(op[5]).split("{")[1].split("}")[0] for op in calls]
-    assert len(markets) == len(set(markets)), "a market's trades came in more than one call"
-    for market, call in zip(markets, calls, strict=True):
-        ids = [orjson.loads(payload)["t"] for payload in call[8:]]  # type: ignore[arg-type]
+    calls = [op for op in ops if op[0] == b"EVALSHA"]
+    by_market = {str(call[3]).split("{")[1].split("}")[0]: _script_runs(call) for call in calls}
+    assert len(by_market) == len(calls), "a market's publications came in more than one call"
+    assert {t["market"] for t in traded} <= set(by_market)
+    for market, runs in by_market.items():
+        assert all(channel.startswith(f"md:{{{market}}}:") for channel, _ in runs)
+        streams = [channel.rsplit(":", 1)[1] for channel, _ in runs]
+        assert "depth" in streams
+        ids = [
+            orjson.loads(p)["t"] for channel, payloads in runs if channel.endswith(":trade") for p in payloads
+        ]
         assert ids == [t["trade_id"] for t in traded if t["market"] == market]
 
 
