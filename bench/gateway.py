@@ -7,9 +7,14 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
 
 * ``latency``: ``--clients`` WebSocket clients follow ``btcusdt@depth`` and ``btcusdt@trade``; signed
   orders go through the gateway's REST API at ``--rate`` per second: a maker posts a sell at a price
-  used once, and every other order a taker buys the oldest resting sell with an IOC. Latency is from
-  just before the HTTP request is written to the moment each client has parsed the depth diff that
-  first shows the maker's price, or the trade at the taker's price (one sample per client per order).
+  used once, and every other order a taker buys with an IOC the oldest resting sell, one posted at
+  least ``TAKER_LAG`` orders earlier. Each trade is timed from the taker order that made it, known
+  from the fills of its ``FULL`` answer: requests in flight can reach the engine out of order, and a
+  taker that overtook the one before it takes that one's sell (then the next taker finds nothing and
+  expires); counting a trade from the taker of its price would then time every later trade from an
+  earlier order. Latency is from just before the HTTP request is written to the moment each client
+  has parsed the depth diff that first shows the maker's price, or the trade (one sample per client
+  per order).
   ``--via journal`` appends the same orders to the journal directly (``Submitter``), which leaves the
   REST order path out and measures journal -> engine -> Redis -> gateway -> clients.
 * ``fanout``: ``--conns`` connections follow ``btcusdt@trade``; a publisher runs the bus script
@@ -55,6 +60,7 @@ import hashlib
 import hmac
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
 import struct
@@ -167,6 +173,11 @@ def signed(user: User, params: dict[str, Any]) -> str:
     )
 
 
+def canonical(price: str) -> bytes:
+    """A price as the exchange writes it (no trailing zeros after the point): the key clients see."""
+    return (price.rstrip("0").rstrip(".") if "." in price else price).encode()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -179,22 +190,38 @@ def new_exchange(root: Path, **limits: str) -> Exchange:
 # -- (a) end-to-end latency ---------------------------------------------------------------------------
 
 
+TAKER_LAG = 100
+"""Orders between a maker's sell and the taker's buy of it (0.1 s at 1,000 orders/s)."""
+
 Seen = list[tuple[bytes, bytes, int]]
 """What watchers saw: (``b"d"`` or ``b"t"``, price, ``perf_counter_ns`` when parsed), per client."""
 
 
+_ASK_PRICES = re.compile(rb'\["([0-9.]+)"')
+
+
 def watcher(seen: Seen) -> Callable[[bytes], None]:
-    """A client's frame handler: notes the first depth diff showing each ask price, and each trade."""
+    """A client's frame handler: notes the first depth diff showing each ask price, and each trade.
+
+    It reads the two fields it needs with byte searches rather than decoding every frame (the
+    watchers share the cores with the exchange: the less they spend, the less they measure of
+    themselves); a frame of any other shape is decoded whole."""
     prices: set[bytes] = set()
 
     def on_frame(payload: bytes) -> None:
         now = time.perf_counter_ns()
-        data = orjson.loads(payload)["data"]
-        if data.get("e") == "trade":
-            seen.append((b"t", data["p"].encode(), now))
+        if b'"e":"trade"' in payload:
+            at = payload.find(b'"p":"') + 5
+            seen.append((b"t", payload[at : payload.index(b'"', at)], now))
             return
-        for price, _ in data.get("a", ()):
-            key = price.encode()
+        at = payload.find(b'"a":[')
+        if at < 0:
+            data = orjson.loads(payload)["data"]
+            asks = [price.encode() for price, _ in data.get("a", ())]
+        else:
+            end = payload.find(b"]]", at)  # the end of the asks (none: an empty list)
+            asks = _ASK_PRICES.findall(payload, at + 5, end if end > 0 else at + 5)
+        for key in asks:
             if key not in prices:
                 prices.add(key)
                 seen.append((b"d", key, now))
@@ -247,26 +274,35 @@ async def latency_run(
                 await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(seen))
         load_before = os.getloadavg()[0]
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        resting: list[str] = []
+        resting: list[tuple[str, int]] = []
         journal = Submitter(redis.asyncio.Redis.from_url(ex.redis_url), "bench-latency")
         await journal.start()
         sides = {"SELL": "sell", "BUY": "buy"}
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
 
             async def order(user: User, params: dict[str, Any], book: dict[bytes, int], price: str) -> None:
+                taker = params["side"] == "BUY"
                 if via == "journal":
                     command = {"type": "new_order", "user": user.name, "market": "BTC-USDT",
                                "side": sides[params["side"]], "kind": "limit", "qty": params["quantity"],
                                "price": price, "tif": params["timeInForce"]}  # fmt: skip
-                    book[price.encode()] = time.perf_counter_ns()
-                    await journal.submit(command, who="bench")
-                    return
-                body = signed(user, params)
-                book[price.encode()] = time.perf_counter_ns()
-                async with http.post(
-                    "/api/v3/order", data=body, headers={**headers, "X-MBX-APIKEY": user.api_key}
-                ) as r:
-                    await r.read()
+                    sent = time.perf_counter_ns()
+                    if not taker:
+                        book[canonical(price)] = sent
+                    reply = await journal.submit(command, who="bench")
+                    fills = [event["price"] for event in reply.events if event["type"] == "trade"]
+                else:
+                    body = signed(user, params)
+                    sent = time.perf_counter_ns()
+                    if not taker:
+                        book[canonical(price)] = sent
+                    async with http.post(
+                        "/api/v3/order", data=body, headers={**headers, "X-MBX-APIKEY": user.api_key}
+                    ) as r:
+                        answer = await r.read()
+                    fills = [fill["price"] for fill in orjson.loads(answer).get("fills", ())] if taker else []
+                for fill in fills:  # the trades this taker made, whichever sells they met
+                    book[fill.encode()] = sent
 
             tasks: set[asyncio.Task[None]] = set()
             total = int(rate * seconds)
@@ -275,18 +311,17 @@ async def latency_run(
                 delay = start + i / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if i % 2 == 0 or not resting:
+                if i % 2 == 0 or not resting or i - resting[0][1] < TAKER_LAG:
                     price = f"{30000 + i / 100:.2f}"
-                    resting.append(price)
                     params = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
                               "quantity": "0.001", "price": price, "newOrderRespType": "ACK"}  # fmt: skip
-                    coro = order(maker, params, sent_depth, price)
+                    task = asyncio.create_task(order(maker, params, sent_depth, price))
+                    resting.append((price, i))
                 else:
-                    price = resting.pop(0)
+                    price = resting.pop(0)[0]
                     params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC",
-                              "quantity": "0.001", "price": price, "newOrderRespType": "ACK"}  # fmt: skip
-                    coro = order(taker, params, sent_trade, price)
-                task = asyncio.create_task(coro)
+                              "quantity": "0.001", "price": price, "newOrderRespType": "FULL"}  # fmt: skip
+                    task = asyncio.create_task(order(taker, params, sent_trade, price))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             achieved = total / (time.perf_counter() - start)
