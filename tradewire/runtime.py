@@ -19,6 +19,7 @@ import orjson
 
 from tradewire.demo import DEMO_CONFIG
 from tradewire.engine import ConfigError, ExchangeConfig
+from tradewire.ops.metrics import observe_gc_pauses
 from tradewire.redisconn import AppendFsync, EmbeddedRedis, redis_url_from_env, running_url
 
 DEFAULT_DATA_DIR = Path("data")
@@ -29,10 +30,12 @@ def tune_gc(*, freeze: bool = True) -> None:
     allocates many short-lived containers, and with the defaults the collector walked the whole heap
     every few hundred of them (9 % of the gateway's CPU, a quarter of the engine's). The young
     generation is collected every 20,000 allocations instead of 700; with ``freeze``, what is alive
-    now (start-up, the recovered state) is moved out of the collector's walks for good."""
+    now (start-up, the recovered state) is moved out of the collector's walks for good. Every
+    collection's pause is timed into ``tradewire_gc_pause_seconds``."""
     if freeze:
         gc.freeze()
     gc.set_threshold(20_000, 20, 50)
+    observe_gc_pauses()
 
 
 class RuntimeSetupError(RuntimeError):

@@ -8,10 +8,41 @@ names or order ids.
 
 from __future__ import annotations
 
+import gc
+import time
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 _FAST = (0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1)
 _SLOW = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# -- every process ------------------------------------------------------------------------------
+GC_PAUSE_SECONDS = Histogram(
+    "tradewire_gc_pause_seconds",
+    "Time the process stood still in one cyclic garbage collection, by generation collected.",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+_gc_started = 0.0
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    global _gc_started
+    if phase == "start":
+        _gc_started = time.perf_counter()
+    else:
+        GC_PAUSE_SECONDS.labels(str(info["generation"])).observe(time.perf_counter() - _gc_started)
+
+
+def observe_gc_pauses() -> None:
+    """Time every collection of this process into ``tradewire_gc_pause_seconds`` (idempotent).
+
+    A full collection of a big heap stops the event loop for tens of milliseconds: every update in
+    flight waits for it, so its pauses belong next to the latencies they explain."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+
 
 # -- engine -------------------------------------------------------------------------------------
 ENGINE_APPLY_SECONDS = Histogram(
