@@ -24,6 +24,10 @@ GC_PAUSE_SECONDS = Histogram(
     ["generation"],
     buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+_GC_PAUSES = tuple(GC_PAUSE_SECONDS.labels(str(generation)) for generation in range(3))
+"""Bound in advance: ``labels()`` takes the histogram's lock, which a scrape holds while it copies a
+dict, and a collection that this copy started would run the callback on the same thread and wait
+for that lock forever (with the collector marked busy, so no collection would ever run again)."""
 _gc_started = 0.0
 
 
@@ -32,7 +36,7 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         _gc_started = time.perf_counter()
     else:
-        GC_PAUSE_SECONDS.labels(str(info["generation"])).observe(time.perf_counter() - _gc_started)
+        _GC_PAUSES[info["generation"]].observe(time.perf_counter() - _gc_started)
 
 
 def observe_gc_pauses() -> None:
