@@ -165,6 +165,7 @@ class EngineService:
         """Publish the config, recover from Redis, and get ready to go live."""
         self.state = "recovering"
         config_json = orjson.dumps(self.settings.raw_config)
+        await self._check_redis()
         await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
         recovered = await self._retrying("recovering", lambda c: recover(c, self.settings.config))
         self.core = recovered.core
@@ -173,6 +174,26 @@ class EngineService:
         self._snapshot_at = time.monotonic()
         if self.settings.freeze_recovered:
             tune_gc(freeze=True)
+
+    async def _check_redis(self) -> None:
+        """Say at start what this Redis's settings cost (an operator's own ``REDIS_URL``)."""
+        conn = await self._connection("writer")
+        try:
+            reply = await conn.pipeline(
+                [(b"CONFIG", b"GET", b"appendonly"), (b"CONFIG", b"GET", b"maxmemory-policy")]
+            )
+        except WireError as exc:
+            self._redis_error(exc, "reading the Redis settings")
+            return
+        found: dict[str, str] = {}
+        for answer in reply:
+            if isinstance(answer, ReplyError):  # CONFIG renamed or refused (managed Redis): cannot tell
+                log.info("cannot read the Redis settings; check appendonly and maxmemory-policy by hand")
+                return
+            if len(answer) == 2:
+                found[answer[0].decode()] = answer[1].decode()
+        for warning in redis_setting_warnings(found):
+            log.warning(warning)
 
     async def _recover_after_rewind(self) -> None:
         """Redis lost writes this engine had committed: start over from what it kept."""
@@ -412,6 +433,23 @@ class EngineService:
             if conn is not None:
                 await conn.close()
         self._reader = self._writer = None
+
+
+def redis_setting_warnings(config: dict[str, str]) -> list[str]:
+    """What is wrong with a Redis for the engine, from its ``CONFIG GET`` answers (name -> value)."""
+    warnings = []
+    if config.get("appendonly", "yes") != "yes":
+        warnings.append(
+            "redis runs without its append-only file (appendonly no): a restart of Redis loses the "
+            "journal, and acknowledged commands are not durable; set appendonly yes"
+        )
+    policy = config.get("maxmemory-policy", "noeviction")
+    if policy != "noeviction":
+        warnings.append(
+            f"redis may evict keys (maxmemory-policy {policy}): an evicted journal, snapshot or "
+            "market-data offset loses data or sends subscribers wrong offsets; set noeviction"
+        )
+    return warnings
 
 
 async def serve(settings: Settings, metrics_port: int = 0) -> None:

@@ -13,6 +13,8 @@ import orjson
 import pytest
 import redis
 import redis.asyncio
+import structlog
+import structlog.testing
 from prometheus_client import REGISTRY
 
 from tests.conftest import RedisServer, free_port
@@ -211,3 +213,29 @@ def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, 
         engine.send_signal(signal.SIGTERM)
         assert engine.wait(30) == 0
         client.close()
+
+
+@pytest.mark.asyncio
+async def test_engine_on_a_redis_without_aof_or_with_eviction_says_what_that_costs(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.config_set("appendonly", "no")
+    redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(redis_server.url):
+            pass
+    warnings = [entry["event"] for entry in logs if entry["log_level"] == "warning"]
+    assert any("appendonly no" in text for text in warnings), warnings
+    assert any("maxmemory-policy allkeys-lru" in text for text in warnings), warnings
+
+
+@pytest.mark.asyncio
+async def test_engine_on_a_durable_redis_that_never_evicts_warns_of_nothing(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.config_set("appendonly", "yes")
+    redis_client.config_set("maxmemory-policy", "noeviction")
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(redis_server.url):
+            pass
+    assert [entry for entry in logs if entry["log_level"] == "warning"] == []
