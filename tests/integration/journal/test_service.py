@@ -215,16 +215,23 @@ def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, 
         client.close()
 
 
+async def _start_warnings(
+    server: RedisServer, client: redis.Redis, appendonly: str, policy: str
+) -> list[str]:
+    """The warnings an engine logs while it starts on ``server`` set up so."""
+    client.config_set("appendonly", appendonly)
+    client.config_set("maxmemory-policy", policy)
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(server.url):
+            pass
+    return [entry["event"] for entry in logs if entry["log_level"] == "warning"]
+
+
 @pytest.mark.asyncio
 async def test_engine_on_a_redis_without_aof_or_with_eviction_says_what_that_costs(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
-    redis_client.config_set("appendonly", "no")
-    redis_client.config_set("maxmemory-policy", "allkeys-lru")
-    with structlog.testing.capture_logs() as logs:
-        async with running_engine(redis_server.url):
-            pass
-    warnings = [entry["event"] for entry in logs if entry["log_level"] == "warning"]
+    warnings = await _start_warnings(redis_server, redis_client, "no", "allkeys-lru")
     assert any("appendonly no" in text for text in warnings), warnings
     assert any("maxmemory-policy allkeys-lru" in text for text in warnings), warnings
 
@@ -233,9 +240,4 @@ async def test_engine_on_a_redis_without_aof_or_with_eviction_says_what_that_cos
 async def test_engine_on_a_durable_redis_that_never_evicts_warns_of_nothing(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
-    redis_client.config_set("appendonly", "yes")
-    redis_client.config_set("maxmemory-policy", "noeviction")
-    with structlog.testing.capture_logs() as logs:
-        async with running_engine(redis_server.url):
-            pass
-    assert [entry for entry in logs if entry["log_level"] == "warning"] == []
+    assert await _start_warnings(redis_server, redis_client, "yes", "noeviction") == []
