@@ -180,7 +180,7 @@ class EngineService:
         conn = await self._connection("writer")
         try:
             reply = await conn.pipeline(
-                [(b"CONFIG", b"GET", b"appendonly"), (b"CONFIG", b"GET", b"maxmemory-policy")]
+                [(b"CONFIG", b"GET", name) for name in (b"appendonly", b"maxmemory", b"maxmemory-policy")]
             )
         except WireError as exc:
             self._redis_error(exc, "reading the Redis settings")
@@ -444,7 +444,7 @@ def redis_setting_warnings(config: dict[str, str]) -> list[str]:
             "journal, and acknowledged commands are not durable; set appendonly yes"
         )
     policy = config.get("maxmemory-policy", "noeviction")
-    if policy != "noeviction":
+    if policy != "noeviction" and config.get("maxmemory", "0") != "0":  # 0: no limit, nothing evicted
         warnings.append(
             f"redis may evict keys (maxmemory-policy {policy}): an evicted journal, snapshot or "
             "market-data offset loses data or sends subscribers wrong offsets; set noeviction"

@@ -221,6 +221,7 @@ async def _start_warnings(
     """The warnings an engine logs while it starts on ``server`` set up so."""
     client.config_set("appendonly", appendonly)
     client.config_set("maxmemory-policy", policy)
+    client.config_set("maxmemory", "1gb")  # with no limit (0) nothing is ever evicted
     with structlog.testing.capture_logs() as logs:
         async with running_engine(server.url):
             pass
