@@ -20,6 +20,12 @@ DEPOSIT = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}
 EVENTS = orjson.dumps([{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}])
 
 
+@pytest.fixture(params=["redis-py", "wire"])
+def url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str | None:
+    """How the submitter appends: through its redis-py client, or (given the URL) a bare connection."""
+    return redis_server.url if request.param == "wire" else None
+
+
 async def _answer_next(client: redis.asyncio.Redis, last: bytes = b"0-0") -> CommandEntry:
     """Play the engine for one command: read it, record its events, publish its reply."""
     found = xread_entries(await client.xread({keys.COMMANDS: last}, count=1, block=5000), keys.COMMANDS)
@@ -31,9 +37,9 @@ async def _answer_next(client: redis.asyncio.Redis, last: bytes = b"0-0") -> Com
 
 @pytest.mark.asyncio
 async def test_submitter_with_an_answering_engine_returns_the_published_reply(
-    aredis: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis, url: str | None
 ) -> None:
-    async with Submitter(aredis, "gw-1", clock=lambda: 1_700_000_000_123) as submitter:
+    async with Submitter(aredis, "gw-1", clock=lambda: 1_700_000_000_123, url=url) as submitter:
         engine = asyncio.create_task(_answer_next(aredis))
         reply = await submitter.submit(DEPOSIT, who="admin", ip="10.0.0.1")
         entry = await engine
@@ -52,9 +58,9 @@ async def test_submitter_with_an_answering_engine_returns_the_published_reply(
 
 @pytest.mark.asyncio
 async def test_submitter_with_no_engine_times_out_naming_the_journalled_command(
-    aredis: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis, url: str | None
 ) -> None:
-    async with Submitter(aredis, "gw-1", timeout=0.2) as submitter:
+    async with Submitter(aredis, "gw-1", timeout=0.2, url=url) as submitter:
         with pytest.raises(SubmitTimeout) as raised:
             await submitter.submit(DEPOSIT, who="admin")
     [(entry_id, _)] = await xrange(aredis, keys.COMMANDS)
@@ -76,18 +82,26 @@ async def test_submitter_with_a_missed_reply_finds_the_outcome_in_the_events_str
 
 
 @pytest.mark.asyncio
-async def test_submitter_with_redis_gone_raises_submit_error_and_appends_nothing(
-    redis_server: RedisServer, aredis: redis.asyncio.Redis
+async def test_submitter_with_redis_gone_raises_submit_error_appends_nothing_and_reconnects_after(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis, url: str | None
 ) -> None:
-    submitter = Submitter(aredis, "gw-1", timeout=0.5)
+    submitter = Submitter(aredis, "gw-1", timeout=0.5, url=url)
     await submitter.start()
+    futures = []
     try:
+        first, future = await submitter.submit_nowait(DEPOSIT, who="admin")  # its connection is open
+        futures.append(future)
         redis_server.kill()
         with pytest.raises(SubmitError):
             await submitter.submit(DEPOSIT, who="admin")
         redis_server.restart()
-        assert await aredis.xlen(keys.COMMANDS) == 0
+        assert [entry_id.decode() for entry_id, _ in await xrange(aredis, keys.COMMANDS)] == [first]
+        then, future = await submitter.submit_nowait(DEPOSIT, who="admin")  # a new connection
+        futures.append(future)
+        assert [entry_id.decode() for entry_id, _ in await xrange(aredis, keys.COMMANDS)] == [first, then]
     finally:
+        for future in futures:
+            future.cancel()  # no engine will answer them
         await submitter.close()
 
 
