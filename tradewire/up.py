@@ -40,6 +40,10 @@ RESTARTS_PER_MINUTE = 5
 """A child that dies more often than this is not restarted again: something is wrong, say so and stop."""
 
 
+BOTS_STOP_SECONDS = 10.0
+"""How long a stop waits for the demo bots to close their connections."""
+
+
 @dataclass
 class Child:
     """One supervised ``tradewire`` subcommand."""
@@ -155,8 +159,13 @@ async def _supervise(
                 await asyncio.wait_for(stop.wait(), 0.5)
         if bots is not None:
             bots.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await bots
+            # bounded: a stop must not hang on the bots' connections (asyncio.wait, unlike
+            # wait_for, does not wait again for a task that is slow to take its cancellation)
+            done, _ = await asyncio.wait({bots}, timeout=BOTS_STOP_SECONDS)
+            if not done:
+                log.warning("demo bots did not stop in time; leaving them", seconds=BOTS_STOP_SECONDS)
+            elif not bots.cancelled() and bots.exception() is not None:
+                log.warning("demo bots ended with an error", error=str(bots.exception()))
     finally:
         await client.aclose()
 

@@ -77,6 +77,10 @@ class Up:
         self.log.close()
         return self.process.returncode
 
+    def log_tail(self) -> str:
+        """The end of what ``tradewire up`` printed (for an assertion's message)."""
+        return Path(self.log.name).read_text(errors="replace")[-4000:]
+
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[Up]:
@@ -132,7 +136,7 @@ def test_up_with_sigint_stops_everything_it_started(tmp_path: Path) -> None:
     running.wait_ready()
     pid_file = running.data_dir / "redis" / "redis.pid"
     redis_pid = int(pid_file.read_text())
-    assert running.stop() == 0
+    assert running.stop() == 0, running.log_tail()
     with pytest.raises(ProcessLookupError):
         os.kill(redis_pid, 0)
     assert not (running.data_dir / "redis.url").exists()
@@ -150,7 +154,7 @@ def test_up_with_fsync_everysec_runs_redis_so_and_warns_what_it_risks(tmp_path: 
         finally:
             client.close()
     finally:
-        assert running.stop() == 0
+        assert running.stop() == 0, running.log_tail()
     log = Path(running.log.name).read_text()
     assert "appendfsync everysec: faster, weaker durability" in log
     assert "last one to two seconds" in log
