@@ -363,7 +363,7 @@ async def latency_run(
                 await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(seen))
         load_before = os.getloadavg()[0]
         schedule = latency_schedule(rate, seconds, maker, taker, port)
-        journal = Submitter(redis.asyncio.Redis.from_url(ex.redis_url), "bench-latency", url=ex.redis_url)
+        journal = Submitter(ex.redis_url, "bench-latency")
         await journal.start()
         http = await LeanHttp.open(port, HTTP_CONNECTIONS)
 

@@ -25,6 +25,7 @@ from tradewire.engine.config import Market
 from tradewire.engine.decimals import to_text, to_units
 from tradewire.journal.entries import Reply
 from tradewire.journal.submit import SubmitError, Submitter
+from tradewire.redisconn import connect
 
 log = structlog.get_logger("tradewire.bots")
 
@@ -181,12 +182,11 @@ async def _last_price(client: redis.asyncio.Redis, market: Market) -> int | None
     return None
 
 
-async def run_bots(
-    client: redis.asyncio.Redis, config: ExchangeConfig, *, seed: int = 7, period: float = 0.25
-) -> None:
+async def run_bots(url: str, config: ExchangeConfig, *, seed: int = 7, period: float = 0.25) -> None:
     """Trade every market until cancelled: fund the bot users once, then quote and take forever."""
     rng = random.Random(seed)
-    submitter = Submitter(client, f"bots-{rng.getrandbits(40):010x}")
+    client = connect(url)
+    submitter = Submitter(url, f"bots-{rng.getrandbits(40):010x}")
     await submitter.start()
     try:
         for user in ("maker", "taker"):
@@ -224,3 +224,4 @@ async def run_bots(
             await asyncio.sleep(period)
     finally:
         await submitter.close()
+        await client.aclose()

@@ -140,7 +140,7 @@ async def _supervise(
         bots: asyncio.Task[None] | None = None
         if demo:
             config, _ = load_config(config_path)
-            bots = asyncio.create_task(run_bots(client, config))
+            bots = asyncio.create_task(run_bots(url, config))
         typer.echo(f"tradewire is up: {base}/  (Redis {redact_url(url)}; Ctrl-C stops it)")
         while not stop.is_set():
             for child in children:
@@ -154,7 +154,7 @@ async def _supervise(
             if bots is not None and bots.done() and not bots.cancelled() and bots.exception() is not None:
                 log.warning("demo bots stopped; restarting them", error=str(bots.exception()))
                 config, _ = load_config(config_path)
-                bots = asyncio.create_task(run_bots(client, config))
+                bots = asyncio.create_task(run_bots(url, config))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
         if bots is not None:

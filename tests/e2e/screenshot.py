@@ -20,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio
 from playwright.sync_api import sync_playwright
 
 from tests.e2e.support import Trader, launch_chromium, open_page, sign_in
@@ -36,8 +35,7 @@ HISTORY_MINUTES = 180
 async def journal_history(redis_url: str, market: str, start_price: Decimal) -> None:
     """Trades over the last HISTORY_MINUTES minutes: a maker quotes, a taker takes, minute by minute."""
     clock_ms = [now_ms() - HISTORY_MINUTES * 60_000]
-    client = redis.asyncio.Redis.from_url(redis_url)
-    submitter = Submitter(client, "screenshot-history", clock=lambda: clock_ms[0])
+    submitter = Submitter(redis_url, "screenshot-history", clock=lambda: clock_ms[0])
     await submitter.start()
     rng = random.Random(2026)
     try:
@@ -62,18 +60,15 @@ async def journal_history(redis_url: str, market: str, start_price: Decimal) -> 
                 break
     finally:
         await submitter.close()
-        await client.aclose()
 
 
 def run_demo_bots(redis_url: str, config: ExchangeConfig, stop: threading.Event) -> threading.Thread:
     async def bots() -> None:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        task = asyncio.create_task(run_bots(client, config))
+        task = asyncio.create_task(run_bots(redis_url, config))
         while not stop.is_set():
             await asyncio.sleep(0.2)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await client.aclose()
 
     thread = threading.Thread(target=lambda: asyncio.run(bots()), daemon=True)
     thread.start()

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import redis.asyncio
 from playwright.sync_api import BrowserContext, Page, Playwright
 
 from tradewire.journal.submit import Submitter
@@ -277,8 +276,7 @@ class JournalFlow:
 
     async def _run(self) -> None:
         lower_priority(threading.get_native_id())
-        client = redis.asyncio.Redis.from_url(self.redis_url)
-        submitter = Submitter(client, f"e2e-flow-{random.getrandbits(40):010x}")
+        submitter = Submitter(self.redis_url, f"e2e-flow-{random.getrandbits(40):010x}")
         await submitter.start()
         try:
             period = 1 / self.cycles_per_second
@@ -301,7 +299,6 @@ class JournalFlow:
                     next_at = time.monotonic()
         finally:
             await submitter.close()
-            await client.aclose()
 
 
 def lower_priority(pid: int, niceness: int = 10) -> None:

@@ -47,7 +47,7 @@ class Gateway:
         self.hub = Hub()
         self.weights = WeightWindow(self.limits.weight_per_minute)
         self.markets_or_none: Markets | None = None
-        self.submitter = Submitter(self.client, self.instance, url=redis_url)
+        self.submitter = Submitter(redis_url, self.instance)
         self.subscriber = Subscriber(
             connect(redis_url, client_name=f"{self.instance}-sub", socket_timeout=None),
             self.hub.deliver,

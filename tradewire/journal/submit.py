@@ -46,6 +46,7 @@ from tradewire.journal.entries import (
 from tradewire.journal.streams import xrange, xrange_sync
 from tradewire.journal.wire import Connection, WireError
 from tradewire.ops.metrics import REDIS_ERRORS
+from tradewire.redisconn import connect
 
 __all__ = ["Reply", "SubmitError", "SubmitTimeout", "Submitter", "submit_sync"]
 
@@ -77,15 +78,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def no_retry_client(client: redis.asyncio.Redis) -> redis.asyncio.Redis:
-    """A client on the same server as ``client`` whose commands are never re-sent automatically."""
-    pool = client.connection_pool
-    kwargs = {**pool.connection_kwargs, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
-    return redis.asyncio.Redis(
-        connection_pool=redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    )
-
-
 SEND_TIMEOUT = 10.0
 """Seconds a round trip of XADDs may take before its commands fail with :class:`SubmitError`."""
 
@@ -96,12 +88,11 @@ class _Appender:
     ``appendfsync always``, one fsync) for many orders instead of one each; alone it costs nothing.
     Nothing is re-sent: an error fails every command of its round trip with :class:`SubmitError`.
 
-    Given the Redis URL, the round trips go over a bare RESP connection (``journal.wire``, as the
-    engine's), opened when first needed and again after a failure: a pipeline of redis-py costs
-    about 80 µs more per round trip, on every order of a gateway. Without it, over ``writer``."""
+    The round trips go over a bare RESP connection (``journal.wire``, as the engine's), opened when
+    first needed and again after a failure: a redis-py pipeline cost about 80 µs more per round
+    trip, on every order of a gateway."""
 
-    def __init__(self, writer: redis.asyncio.Redis, url: str | None = None) -> None:
-        self._writer = writer
+    def __init__(self, url: str) -> None:
         self._url = url
         self._wire: Connection | None = None
         self._pending: list[tuple[StreamFields, asyncio.Future[str]]] = []
@@ -120,7 +111,6 @@ class _Appender:
         if self._wire is not None:
             await self._wire.close()
             self._wire = None
-        await self._writer.aclose()
 
     async def _flush(self) -> None:
         try:
@@ -130,25 +120,18 @@ class _Appender:
         finally:
             self._flushing = False
 
-    async def _round_trip(self, batch: list[tuple[StreamFields, asyncio.Future[str]]]) -> list[Any]:
-        if self._url is None:
-            async with self._writer.pipeline(transaction=False) as pipe:
-                for fields, _ in batch:
-                    pipe.xadd(keys.COMMANDS, fields)
-                results: list[Any] = await pipe.execute(raise_on_error=False)
-                return results
-        if self._wire is None or self._wire.broken:
-            self._wire = await Connection.open(self._url, timeout=SEND_TIMEOUT, name="tradewire-submitter")
+    async def _send(self, batch: list[tuple[StreamFields, asyncio.Future[str]]]) -> None:
         commands = [
             (b"XADD", keys.COMMANDS, b"*", *[part for item in fields.items() for part in item])
             for fields, _ in batch
         ]
-        return await self._wire.pipeline(commands)  # type: ignore[arg-type]
-
-    async def _send(self, batch: list[tuple[StreamFields, asyncio.Future[str]]]) -> None:
         try:
-            results = await self._round_trip(batch)
-        except (redis.exceptions.RedisError, OSError, WireError) as exc:
+            if self._wire is None or self._wire.broken:
+                self._wire = await Connection.open(
+                    self._url, timeout=SEND_TIMEOUT, name="tradewire-submitter"
+                )
+            results = await self._wire.pipeline(commands)  # type: ignore[arg-type]
+        except WireError as exc:
             REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
             for _, future in batch:
                 if not future.done():
@@ -167,27 +150,25 @@ class _Appender:
 class Submitter:
     """Journal commands for one source and await their outcomes by request id.
 
-    ``client`` carries the reply subscription and the events lookups; ``url``, the Redis URL it was
-    made from, lets the journal appends go over a bare RESP connection (a gateway's every order).
+    It owns its connections to the Redis at ``url``: a redis-py client for the reply subscription
+    and the events lookups, and the appender's bare RESP connection.
     """
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        url: str,
         source: str,
         *,
         timeout: float = 10.0,
         clock: Callable[[], int] = now_ms,
-        url: str | None = None,
     ) -> None:
         if not source or any(ch.isspace() for ch in source):
             raise ValueError(f"a submitter source is a non-empty word, not {source!r}")
         self.source = source
         self.channel = keys.reply_channel(source)
         self.timeout = timeout
-        self._client = client
-        self._writer = no_retry_client(client)
-        self._appender = _Appender(self._writer, url)
+        self._client = connect(url, client_name=f"tradewire-submitter-{source}")
+        self._appender = _Appender(url)
         self._clock = clock
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
         self._rid_prefix = secrets.token_hex(8)
@@ -222,6 +203,7 @@ class Submitter:
         self._waiting.clear()
         self._commands.clear()
         await self._appender.close()
+        await self._client.aclose()
 
     async def __aenter__(self) -> Submitter:
         await self.start()

@@ -84,7 +84,7 @@ async def test_engine_with_an_undecodable_entry_rejects_it_and_goes_on(
 async def test_submitter_with_a_running_engine_gets_the_outcome_of_each_command(
     redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
-    async with running_engine(redis_server.url), Submitter(aredis, "gw-test") as submitter:
+    async with running_engine(redis_server.url), Submitter(redis_server.url, "gw-test") as submitter:
         deposit = await submitter.submit(
             {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"}, who="admin"
         )

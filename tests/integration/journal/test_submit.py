@@ -20,12 +20,6 @@ DEPOSIT = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}
 EVENTS = orjson.dumps([{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}])
 
 
-@pytest.fixture(params=["redis-py", "wire"])
-def url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str | None:
-    """How the submitter appends: through its redis-py client, or (given the URL) a bare connection."""
-    return redis_server.url if request.param == "wire" else None
-
-
 async def _answer_next(client: redis.asyncio.Redis, last: bytes = b"0-0") -> CommandEntry:
     """Play the engine for one command: read it, record its events, publish its reply."""
     found = xread_entries(await client.xread({keys.COMMANDS: last}, count=1, block=5000), keys.COMMANDS)
@@ -37,9 +31,9 @@ async def _answer_next(client: redis.asyncio.Redis, last: bytes = b"0-0") -> Com
 
 @pytest.mark.asyncio
 async def test_submitter_with_an_answering_engine_returns_the_published_reply(
-    aredis: redis.asyncio.Redis, url: str | None
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
-    async with Submitter(aredis, "gw-1", clock=lambda: 1_700_000_000_123, url=url) as submitter:
+    async with Submitter(redis_server.url, "gw-1", clock=lambda: 1_700_000_000_123) as submitter:
         engine = asyncio.create_task(_answer_next(aredis))
         reply = await submitter.submit(DEPOSIT, who="admin", ip="10.0.0.1")
         entry = await engine
@@ -58,9 +52,9 @@ async def test_submitter_with_an_answering_engine_returns_the_published_reply(
 
 @pytest.mark.asyncio
 async def test_submitter_with_no_engine_times_out_naming_the_journalled_command(
-    aredis: redis.asyncio.Redis, url: str | None
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
-    async with Submitter(aredis, "gw-1", timeout=0.2, url=url) as submitter:
+    async with Submitter(redis_server.url, "gw-1", timeout=0.2) as submitter:
         with pytest.raises(SubmitTimeout) as raised:
             await submitter.submit(DEPOSIT, who="admin")
     [(entry_id, _)] = await xrange(aredis, keys.COMMANDS)
@@ -69,9 +63,9 @@ async def test_submitter_with_no_engine_times_out_naming_the_journalled_command(
 
 @pytest.mark.asyncio
 async def test_submitter_with_a_missed_reply_finds_the_outcome_in_the_events_stream(
-    aredis: redis.asyncio.Redis,
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
-    async with Submitter(aredis, "gw-1", timeout=0.3) as submitter:
+    async with Submitter(redis_server.url, "gw-1", timeout=0.3) as submitter:
         cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
         [(entry_id, fields)] = await xrange(aredis, keys.COMMANDS)
         entry = parse_command_entry(entry_id, fields)
@@ -83,9 +77,9 @@ async def test_submitter_with_a_missed_reply_finds_the_outcome_in_the_events_str
 
 @pytest.mark.asyncio
 async def test_submitter_with_redis_gone_raises_submit_error_appends_nothing_and_reconnects_after(
-    redis_server: RedisServer, aredis: redis.asyncio.Redis, url: str | None
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
-    submitter = Submitter(aredis, "gw-1", timeout=0.5, url=url)
+    submitter = Submitter(redis_server.url, "gw-1", timeout=0.5)
     await submitter.start()
     futures = []
     try:
@@ -106,14 +100,14 @@ async def test_submitter_with_redis_gone_raises_submit_error_appends_nothing_and
 
 
 @pytest.mark.asyncio
-async def test_submitter_before_start_refuses_to_submit(aredis: redis.asyncio.Redis) -> None:
+async def test_submitter_before_start_refuses_to_submit(redis_server: RedisServer) -> None:
     with pytest.raises(SubmitError, match="start"):
-        await Submitter(aredis, "gw-1").submit(DEPOSIT, who="admin")
+        await Submitter(redis_server.url, "gw-1").submit(DEPOSIT, who="admin")
 
 
 def test_submitter_with_a_blank_source_is_refused(redis_client: redis.Redis) -> None:
     with pytest.raises(ValueError, match="source"):
-        Submitter(redis.asyncio.Redis(), "gw 1")
+        Submitter("redis://127.0.0.1:1/0", "gw 1")
 
 
 def test_submit_sync_with_no_engine_times_out_after_journalling(redis_client: redis.Redis) -> None:
@@ -128,7 +122,7 @@ def test_submit_sync_with_no_engine_times_out_after_journalling(redis_client: re
 async def test_submitter_whose_subscription_dropped_still_gets_the_outcome(
     redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
-    async with Submitter(aredis, "gw-1", timeout=20) as submitter:
+    async with Submitter(redis_server.url, "gw-1", timeout=20) as submitter:
         cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
         redis_server.kill()  # the subscription dies with the server; the journal entry is on disk
         redis_server.restart()
