@@ -31,6 +31,10 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   ``recvWindow=60000``, a unique ``newClientOrderId`` each, buy and sell limit orders in turn from
   two users, at prices that rest or cross). Without ``wrk`` (or with ``--client python``) the
   requests are signed and sent from this process with aiohttp, which costs more CPU than the gateway.
+  ``--client ws`` sends the same orders as ``order.place`` requests of the WebSocket API
+  (``/ws-api/v3``) on ``--ws-conns`` connections, ``--concurrency`` requests in flight in all, each
+  frame built and signed before the run (masked with a zero key, so writing one costs nothing); the
+  bench's own CPU per order is reported with it, since it shares the cores with the gateway.
 
 * ``slow``: stalled consumers mixed with healthy ones. ``--clients`` healthy connections follow
   ``btcusdt@trade`` while trades are published (the engine's bus script) at ``--rate`` per second,
@@ -47,6 +51,7 @@ Run from the repository root, e.g.::
     python bench/gateway.py fanout --conns 5000
     python bench/gateway.py fanout --conns 5000 --batched --burst 10
     python bench/gateway.py rest --concurrency 64
+    python bench/gateway.py rest --concurrency 64 --client ws
     python bench/gateway.py slow --clients 200 --slow 50 --rate 1000
 
 Each prints one line per run, then a table of the median of ``--runs`` runs (``--json FILE`` also
@@ -71,7 +76,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +180,26 @@ def signed(user: User, params: dict[str, Any]) -> str:
     return (
         query + "&signature=" + hmac.new(user.api_secret.encode(), query.encode(), hashlib.sha256).hexdigest()
     )
+
+
+def ws_signed(user: User, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` signed the WebSocket API's way: ``apiKey`` among them, the sorted pairs signed."""
+    stamped = {**params, "apiKey": user.api_key, "timestamp": int(time.time() * 1000)}
+    payload = "&".join(f"{name}={stamped[name]}" for name in sorted(stamped))
+    signature = hmac.new(user.api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return {**stamped, "signature": signature}
+
+
+def client_frame(payload: bytes) -> bytes:
+    """A text frame as a client must send it (masked), with a zero masking key: the payload as is."""
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, 0x80 | size)
+    elif size < 65536:
+        head = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+    return head + b"\0\0\0\0" + payload
 
 
 def canonical(price: str) -> bytes:
@@ -654,18 +679,89 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def presigned_orders(buyer: User, seller: User, count: int, prefix: str = "b") -> list[str]:
-    """``count`` signed order bodies, one line each (``<api key> <body>``): buys and sells in turn,
-    prices 29,990-30,010 so that some rest and some cross, a unique ``newClientOrderId`` each."""
-    lines = []
+def order_params(buyer: User, seller: User, count: int, prefix: str) -> Iterator[tuple[User, dict[str, Any]]]:
+    """``count`` limit orders: buys and sells in turn, prices 29,990-30,010 so that some rest and some
+    cross, a unique ``newClientOrderId`` each."""
     for i in range(count):
         user, side = (buyer, "BUY") if i % 2 == 0 else (seller, "SELL")
-        params = {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
-                  "quantity": "0.001", "price": str(29990 + (i * 7919) % 21),
-                  "newClientOrderId": f"{prefix}{i}", "newOrderRespType": "ACK",
-                  "recvWindow": "60000"}  # fmt: skip
-        lines.append(f"{user.api_key} {signed(user, params)}")
-    return lines
+        yield user, {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                     "quantity": "0.001", "price": str(29990 + (i * 7919) % 21),
+                     "newClientOrderId": f"{prefix}{i}", "newOrderRespType": "ACK",
+                     "recvWindow": "60000"}  # fmt: skip
+
+
+def presigned_orders(buyer: User, seller: User, count: int, prefix: str = "b") -> list[str]:
+    """:func:`order_params` signed for REST, one line each (``<api key> <body>``)."""
+    orders = order_params(buyer, seller, count, prefix)
+    return [f"{user.api_key} {signed(user, params)}" for user, params in orders]
+
+
+def presigned_ws_orders(buyer: User, seller: User, count: int, prefix: str = "w") -> list[bytes]:
+    """:func:`order_params` as ``order.place`` frames of the WebSocket API, the request id = index."""
+    return [
+        client_frame(orjson.dumps({"id": i, "method": "order.place", "params": ws_signed(user, params)}))
+        for i, (user, params) in enumerate(order_params(buyer, seller, count, prefix))
+    ]
+
+
+async def ws_api_load(
+    port: int, frames: list[bytes], conns: int, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """Send ``frames`` on ``conns`` WebSocket API connections, each keeping its share of
+    ``concurrency`` requests in flight (a new one per answer) until ``seconds`` have passed."""
+    window = max(1, concurrency // conns)
+    sent_at = [0.0] * len(frames)
+    latencies: list[float] = []
+    done = [0, 0]
+    failures: list[bytes] = []
+    cursor = iter(range(len(frames)))
+    finished = asyncio.get_running_loop().create_future()
+    state = {"deadline": float("inf"), "inflight": 0}
+    clients: list[LeanClient] = []
+
+    def send(client: LeanClient) -> bool:
+        index = next(cursor, None)
+        if index is None or time.perf_counter() >= state["deadline"]:
+            return False
+        sent_at[index] = time.perf_counter()
+        state["inflight"] += 1
+        assert client.transport is not None
+        client.transport.write(frames[index])
+        return True
+
+    def handler(slot: list[LeanClient]) -> Callable[[bytes], None]:
+        def on_frame(payload: bytes) -> None:
+            now = time.perf_counter()
+            comma = payload.index(b",", 6)  # every answer starts {"id":<index>,"status":...
+            latencies.append(now - sent_at[int(payload[6:comma])])
+            if payload.startswith(b'"status":200', comma + 1):
+                done[0] += 1
+            else:
+                done[1] += 1
+                failures.append(payload[:300])
+            state["inflight"] -= 1
+            if not send(slot[0]) and state["inflight"] == 0 and not finished.done():
+                finished.set_result(None)
+
+        return on_frame
+
+    for _ in range(conns):
+        slot: list[LeanClient] = []
+        slot.append(await open_client(port, "/ws-api/v3", handler(slot)))
+        clients.append(slot[0])
+    start = time.perf_counter()
+    state["deadline"] = start + seconds
+    for client in clients:
+        for _ in range(window):
+            send(client)
+    await asyncio.wait_for(finished, seconds + 60)
+    elapsed = time.perf_counter() - start
+    for client in clients:
+        assert client.transport is not None
+        client.transport.close()
+    return {"requests": sum(done), "non2xx": done[1], "seconds": elapsed,
+            "p50_us": percentile(latencies, 50) * 1e6, "p99_us": percentile(latencies, 99) * 1e6,
+            **({"first_failure": failures[0].decode(errors="replace")} if failures else {})}  # fmt: skip
 
 
 async def python_load(port: int, lines: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
@@ -711,13 +807,17 @@ def wrk_load(root: Path, port: int, lines: list[str], concurrency: int, seconds:
     return result
 
 
-async def rest_run(root: Path, concurrency: int, seconds: float, client: str) -> dict[str, Any]:
+async def rest_run(
+    root: Path, concurrency: int, seconds: float, client: str, ws_conns: int = 8
+) -> dict[str, Any]:
     ex = new_exchange(root)
     try:
         buyer, seller = ex.create_user("buyer"), ex.create_user("seller")
         ex.deposit("buyer", "USDT", "1000000000")
         ex.deposit("seller", "BTC", "100000")
-        lines = presigned_orders(buyer, seller, int(seconds * 12_000) + 1000)
+        count = int(seconds * 12_000) + 1000
+        lines = presigned_orders(buyer, seller, count) if client != "ws" else []
+        frames = presigned_ws_orders(buyer, seller, count) if client == "ws" else []
         port = ex.ports[0]
         # warm up: key cache, connections, the first orders of the book
         await python_load(port, presigned_orders(buyer, seller, 100, "warm"), 4, 1.0)
@@ -725,10 +825,14 @@ async def rest_run(root: Path, concurrency: int, seconds: float, client: str) ->
         assert ex.engine is not None
         engine_pid = ex.engine.pid
         cpu, engine_cpu = cpu_seconds(pid), cpu_seconds(engine_pid)
+        bench_cpu = time.process_time()
         if client == "wrk":
             load = await asyncio.to_thread(wrk_load, root, port, lines, concurrency, seconds)
+        elif client == "ws":
+            load = await ws_api_load(port, frames, ws_conns, concurrency, seconds)
         else:
             load = await python_load(port, lines, concurrency, seconds)
+        bench_cpu = time.process_time() - bench_cpu
         after, engine_after = cpu_seconds(pid), cpu_seconds(engine_pid)
         engine = sum(engine_after) - sum(engine_cpu)
         user, system = after[0] - cpu[0], after[1] - cpu[1]
@@ -745,7 +849,9 @@ async def rest_run(root: Path, concurrency: int, seconds: float, client: str) ->
             "gateway_sys_us_per_order": round(system / max(ok, 1) * 1e6),
             "gateway_cores_busy": round((user + system) / load["seconds"], 2),
             "engine_cores_busy": round(engine / load["seconds"], 2),
+            **({"bench_cpu_us_per_order": round(bench_cpu / max(ok, 1) * 1e6)} if client != "wrk" else {}),
             "load_average": round(os.getloadavg()[0], 1),
+            **({"first_failure": load["first_failure"]} if "first_failure" in load else {}),
         }
     finally:
         ex.stop()
@@ -776,9 +882,10 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
     parser.add_argument("--concurrency", type=int, default=64, help="rest: requests in flight")
     parser.add_argument(
-        "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python",
-        help="rest: load generator (wrk when installed: apt-get install wrk)",
+        "--client", choices=["wrk", "python", "ws"], default="wrk" if shutil.which("wrk") else "python",
+        help="rest: load generator (wrk when installed: apt-get install wrk); ws: the WebSocket API",
     )  # fmt: skip
+    parser.add_argument("--ws-conns", type=int, default=8, help="rest --client ws: connections")
     args = parser.parse_args()
     if args.scenario == "rest" and args.client == "python" and not shutil.which("wrk"):
         print("wrk not found (Debian: apt-get install wrk): the Python load generator is used", flush=True)
@@ -804,7 +911,9 @@ def main() -> None:
                         slow_run(root, args.clients, args.slow, args.rate, args.seconds, args.payload)
                     )
                 else:
-                    result = asyncio.run(rest_run(root, args.concurrency, args.seconds, args.client))
+                    result = asyncio.run(
+                        rest_run(root, args.concurrency, args.seconds, args.client, args.ws_conns)
+                    )
             line = f"run {run + 1}: {orjson.dumps(result).decode()}"
             console.print(line, soft_wrap=True, markup=False, highlight=False)
             results.append(result)

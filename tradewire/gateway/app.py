@@ -4,10 +4,11 @@ uvicorn (httptools) serves HTTP; WebSocket upgrades never reach this app, uvicor
 ``tradewire.gateway.connection.Connection``. ``/api/v3`` requests are answered by :class:`ApiFront`
 (a dict lookup, no middleware: these are the hot routes); Starlette serves the rest (the page,
 ``/metrics``, ``/healthz``, ``/readyz``, ``/openapi.json``) and runs the lifespan. Every REST request
-goes through :func:`serve`, which charges the request's weight to the caller's IP, parses the
-parameters (query and form body together, as Binance does), checks the key, signature and time
-window of signed routes, and turns an :class:`~tradewire.gateway.errors.ApiError` into Binance's
-``{"code", "msg"}`` with its status.
+goes through :func:`serve`, which parses the parameters (query and form body together, as Binance
+does) and hands them to :func:`run`: it charges the request's weight to the caller's IP, checks the
+key, signature and time window of signed routes, and turns an
+:class:`~tradewire.gateway.errors.ApiError` into Binance's ``{"code", "msg"}`` with its status. The
+WebSocket API (``tradewire.gateway.wsapi``) runs the same endpoints through :func:`run`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import orjson
+import structlog
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +37,8 @@ from tradewire.gateway.service import Gateway
 from tradewire.ops import http as ops_http
 from tradewire.ops.logging import AUTH_FAILED, REQUEST_REJECTED, audit_log
 from tradewire.ops.metrics import HTTP_REQUESTS, RATE_LIMIT_HITS
+
+log = structlog.get_logger(__name__)
 
 JSON: Final = "application/json"
 WEB_ROOT: Final = Path(__file__).resolve().parent.parent / "web"
@@ -161,62 +166,105 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one request to an endpoint came to, before a transport wraps it: the status, the body
+    (the result, or Binance's ``{"code", "msg"}``), the weight used this minute by the caller's IP,
+    and the seconds to wait after a 429."""
+
+    status: int
+    body: bytes
+    used: int
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     status: int
     body: bytes
     headers: list[tuple[bytes, bytes]]
 
 
-async def _authenticate(
-    gateway: Gateway, header: str | None, params: dict[str, str], query: bytes, body: bytes, signed: bool
-) -> ApiKey:
-    if not header:
+@dataclass(frozen=True, slots=True)
+class Signing:
+    """What a signed request's signature covers (``payload``) and what it claims, per transport:
+    REST signs the query string and body as sent, the WebSocket API its sorted parameters."""
+
+    params: dict[str, str]
+    payload: bytes
+    signature: str | None
+
+
+async def _authenticate(gateway: Gateway, api_key: str | None, signing: Signing | None) -> ApiKey:
+    if not api_key:
         raise ApiError(-2014, "API-key format invalid.", 401)
-    key = await gateway.key_cache.get(header)
-    if signed:
-        payload, signature = signed_payload(query, body)
-        check_signature(key.secret, payload, signature)
-        check_time(params, public.now_ms())
+    key = await gateway.key_cache.get(api_key)
+    if signing is not None:
+        check_signature(key.secret, signing.payload, signing.signature)
+        check_time(signing.params, public.now_ms())
     return key
 
 
-async def serve(
-    gateway: Gateway, endpoint: Endpoint, ip: str, query: bytes, body: bytes, api_key: str | None
-) -> Answer:
-    """One REST request, whatever HTTP framework carried it: limits, signing, the handler, errors."""
+async def run(
+    gateway: Gateway,
+    endpoint: Endpoint,
+    ip: str,
+    params: dict[str, str],
+    api_key: str | None,
+    signing: Callable[[], Signing],
+) -> Outcome:
+    """One request to ``endpoint``, whichever transport carried it: its weight charged to ``ip``,
+    the key, signature and time window checked, the handler run, a refusal turned into Binance's
+    error body with its status. ``signing`` is asked only for signed endpoints."""
     name = endpoint.path
     used = 0
     key: ApiKey | None = None
     try:
-        params = parse_params(query, body)
         weight = endpoint.weight if isinstance(endpoint.weight, int) else endpoint.weight(params)
         used = gateway.weights.spend(ip, weight, public.now_ms())
         if endpoint.security != "none":
             try:
                 key = await _authenticate(
-                    gateway, api_key, params, query, body, endpoint.security == "signed"
+                    gateway, api_key, signing() if endpoint.security == "signed" else None
                 )
             except ApiError as exc:
                 audit_log(AUTH_FAILED, level="warning", ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
                           who=(api_key or "-")[:8])  # fmt: skip
                 raise
         content = await endpoint.handler(gateway, params, key, ip)
+    except RedisError as exc:  # a read the request needed (key, order, book) failed: say so, keep serving
+        log.warning("redis unavailable for a request", endpoint=name, error=str(exc))
+        error = errors.error(errors.DISCONNECTED, 503)
+        HTTP_REQUESTS.labels(name, "503").inc()
+        return Outcome(503, error.body(), used)
     except ApiError as exc:
         if exc.status == 429:
             RATE_LIMIT_HITS.labels("rest_weight").inc()
         audit_log(REQUEST_REJECTED, ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
                   who=key.key[:8] if key is not None else "-", status=exc.status)  # fmt: skip
         HTTP_REQUESTS.labels(name, str(exc.status)).inc()
-        body = exc.body()
-        headers = _headers(body, used)
-        if exc.retry_after is not None:
-            headers.append((b"retry-after", str(exc.retry_after).encode()))
-        return Answer(exc.status, body, headers)
+        return Outcome(exc.status, exc.body(), used, exc.retry_after)
     ok = _ANSWERED.get(name)
     if ok is None:
         ok = _ANSWERED[name] = HTTP_REQUESTS.labels(name, "200")
     ok.inc()
-    return Answer(200, content, _headers(content, used))
+    return Outcome(200, content, used)
+
+
+async def serve(
+    gateway: Gateway, endpoint: Endpoint, ip: str, query: bytes, body: bytes, api_key: str | None
+) -> Answer:
+    """One REST request: parameters from the query and the form body together (as Binance reads
+    them), the signature over both as sent; :func:`run`, then the answer's headers."""
+    params = parse_params(query, body)
+
+    def signing() -> Signing:
+        return Signing(params, *signed_payload(query, body))
+
+    outcome = await run(gateway, endpoint, ip, params, api_key, signing)
+    headers = _headers(outcome.body, outcome.used)
+    if outcome.retry_after is not None:
+        headers.append((b"retry-after", str(outcome.retry_after).encode()))
+    return Answer(outcome.status, outcome.body, headers)
 
 
 _ANSWERED: Final[dict[str, Any]] = {}

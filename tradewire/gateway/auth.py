@@ -11,6 +11,7 @@ them for a short while so that a busy trader's every order does not cost a Redis
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -122,12 +123,17 @@ def valid_key_format(key: str) -> bool:
 
 
 class KeyCache:
-    """API keys by id, read from Redis and decrypted once per ``KEY_CACHE_SECONDS``."""
+    """API keys by id, read from Redis and decrypted once per ``KEY_CACHE_SECONDS``.
+
+    Concurrent requests with a key not in the cache share one read: a client that opens with a
+    burst (a WebSocket API connection sends hundreds of orders at once) costs one Redis round trip,
+    not one pool connection per request."""
 
     def __init__(self, client: redis.asyncio.Redis, master_key: bytes | None) -> None:
         self._client = client
         self._master = master_key
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
 
     async def get(self, key: str) -> ApiKey:
         """The key's record; raises the Binance error for a malformed or unknown key."""
@@ -138,7 +144,11 @@ class KeyCache:
         if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
             record = cached[1]
         else:
-            record = await self._load(key)
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = asyncio.ensure_future(self._load(key))
+                loading.add_done_callback(lambda _: self._loading.pop(key, None))
+            record = await asyncio.shield(loading)  # one waiter cancelled does not cancel the read
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[key] = (now, record)

@@ -29,6 +29,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from tradewire.gateway import wsapi
 from tradewire.gateway.backlog import Backlog, Kind
 from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.resume import resume_plan
@@ -41,6 +42,8 @@ log = structlog.get_logger("tradewire.gateway.ws")
 CLOSE_SLOW: Final = 4000
 CLOSE_IDLE: Final = 4001
 CLOSE_RATE: Final = 1008
+MAX_REQUESTS_IN_FLIGHT: Final = 1024
+"""WebSocket API requests one connection may have unanswered; past it the connection is closed."""
 CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
 _CONFLATED = WS_MESSAGES.labels("conflated")
 _DROPPED = WS_MESSAGES.labels("dropped")
@@ -69,6 +72,8 @@ class Connection(asyncio.Protocol):
         self.fast = False
         self.combined = False
         self.batched = False
+        self.api = False
+        """A WebSocket API connection (``/ws-api/v3``): requests and answers, no streams."""
         self.paused = False
         self.closing = False
         self.opened = False
@@ -240,7 +245,8 @@ class Connection(asyncio.Protocol):
             log.info("keepalive timeout", ip=self.ip)
             self.close(1011, "keepalive ping timeout")
             return
-        if not self.streams and self.user is None and now - self.last_seen > self.limits.idle_timeout:
+        idle = not (self.streams or self.api) and self.user is None
+        if idle and now - self.last_seen > self.limits.idle_timeout:
             self.close(CLOSE_IDLE, "idle: no subscription")
             return
         self.awaiting_pong = True
@@ -269,14 +275,18 @@ class Connection(asyncio.Protocol):
         raw_path, _, query = request.path.partition("?")
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         segments = [unquote(s) for s in raw_path.split("/") if s]
-        if not segments or segments[0] not in ("ws", "stream"):
-            self._reject(404, "not found: WebSocket paths are /ws/<stream>, /ws and /stream?streams=a/b")
+        self.api = segments == ["ws-api", "v3"]
+        if not self.api and (not segments or segments[0] not in ("ws", "stream")):
+            self._reject(
+                404, "not found: WebSocket paths are /ws/<stream>, /ws, /stream?streams=a/b and /ws-api/v3"
+            )
             return
         self.combined = segments[0] == "stream"
         self.batched = _truthy(params.get("batch", ""))
-        names = [s for s in segments[1:] if "@" in s]
+        path = [] if self.api else segments[1:]
+        names = [s for s in path if "@" in s]
         names += [s for s in params.get("streams", "").split("/") if s]
-        others = [s for s in segments[1:] if "@" not in s and not s.isdigit()]
+        others = [s for s in path if "@" not in s and not s.isdigit()]
         try:
             streams = [parse_stream(name, self.gateway.markets.symbols) for name in names]
         except StreamError as exc:
@@ -361,12 +371,27 @@ class Connection(asyncio.Protocol):
             if not event.fin:
                 return
             data, self._fragments = b"".join(self._fragments), []
+            if self.api:  # requests are charged by weight per IP, as on REST
+                if len(self._tasks) >= MAX_REQUESTS_IN_FLIGHT:
+                    self.close(CLOSE_RATE, f"too many requests in flight: at most {MAX_REQUESTS_IN_FLIGHT}")
+                    return
+                self._spawn(self._api_request(data))
+                return
             if not self.rate.allow(time.monotonic()):
                 RATE_LIMIT_HITS.labels("ws_messages").inc()
                 log.info("websocket message rate exceeded", ip=self.ip)
                 self.close(CLOSE_RATE, f"too many messages: at most {self.rate.limit} per second")
                 return
             self._spawn(self._control(data))
+
+    async def _api_request(self, data: bytes) -> None:
+        try:
+            answer = await wsapi.answer(self.gateway, self.ip, data)
+        except Exception:  # every request gets an answer; the connection and the others go on
+            log.exception("websocket api request failed", ip=self.ip)
+            answer = wsapi.internal_error(data)
+        if not self.closing:
+            self.reply(answer)
 
     async def _control(self, data: bytes) -> None:
         async with self._control_lock:

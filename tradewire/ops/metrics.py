@@ -89,7 +89,9 @@ RATE_LIMIT_HITS = Counter(
     "tradewire_rate_limit_hits_total", "Requests refused by a limit, by limit.", ["limit"]
 )
 HTTP_REQUESTS = Counter(
-    "tradewire_http_requests_total", "REST requests, by endpoint and status.", ["endpoint", "status"]
+    "tradewire_http_requests_total",
+    "REST and WebSocket API requests, by REST endpoint and status.",
+    ["endpoint", "status"],
 )
 WS_CONNECTIONS = Gauge("tradewire_ws_connections", "Open WebSocket connections.")
 WS_SUBSCRIPTIONS = Gauge("tradewire_ws_subscriptions", "Stream subscriptions over all connections.")

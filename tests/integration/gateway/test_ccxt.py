@@ -28,7 +28,8 @@ def configure(client: Any, ex: Exchange) -> Any:
     api["public"] = f"{ex.http_url}/api/v3"
     api["private"] = f"{ex.http_url}/api/v3"
     if isinstance(api.get("ws"), dict):
-        api["ws"] = {**api["ws"], "spot": f"{ex.ws_url}/stream"}
+        ws_api = {**api["ws"].get("ws-api", {}), "spot": f"{ex.ws_url}/ws-api/v3"}
+        api["ws"] = {**api["ws"], "spot": f"{ex.ws_url}/stream", "ws-api": ws_api}
     client.urls["api"] = api
     client.options["fetchMarkets"] = {"types": ["spot"]}
     client.options["fetchCurrencies"] = False

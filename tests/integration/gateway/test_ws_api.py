@@ -1,0 +1,200 @@
+"""The WebSocket API (``/ws-api/v3``) against a real exchange: signed requests, the answers' envelope,
+refusals with Binance's codes, one user's orders out of another's reach, concurrent requests on one
+connection, and ccxt's ``*_ws`` methods with only the URL changed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import pytest_asyncio
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.fixtures.exchange import Exchange
+from tests.integration.gateway.conftest import Trader, new_trader
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def api_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    with Exchange(Path(tmp_path_factory.mktemp("wsapi"))) as ex:
+        yield ex
+
+
+def signed(trader: Trader, params: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
+    """``params`` with ``apiKey``, ``timestamp`` and the signature of the sorted pairs."""
+    out = {"apiKey": trader.user.api_key, "timestamp": int(time.time() * 1000), **params}
+    payload = "&".join(
+        f"{k}={orjson.dumps(v).decode() if not isinstance(v, str) else v}" for k, v in sorted(out.items())
+    )
+    key = (secret or trader.user.api_secret).encode()
+    return {**out, "signature": hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()}
+
+
+async def call(ws: ClientConnection, method: str, params: dict[str, Any] | None = None) -> Any:
+    request_id = f"req-{next(_ids)}"
+    await ws.send(orjson.dumps({"id": request_id, "method": method, "params": params or {}}))
+    answer = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+    assert answer["id"] == request_id
+    return answer
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def ws(api_exchange: Exchange) -> AsyncIterator[ClientConnection]:
+    async with connect(f"{api_exchange.ws_url}/ws-api/v3") as conn:
+        yield conn
+
+
+async def test_order_place_status_and_cancel_answer_as_rest_does(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    trader = new_trader(api_exchange)
+    placed = await call(ws, "order.place", signed(trader, {
+        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+        "price": "20000", "quantity": "0.01", "newClientOrderId": "ws-first", "recvWindow": 10000,
+    }))  # fmt: skip
+    assert placed["status"] == 200, placed
+    result = placed["result"]
+    assert (result["symbol"], result["clientOrderId"], result["status"]) == ("BTCUSDT", "ws-first", "NEW")
+    assert placed["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
+    assert placed["rateLimits"][0]["count"] >= 1
+
+    # the same order, as REST sees it, and as the WebSocket API sees it
+    rest = trader.get("/api/v3/order", symbol="BTCUSDT", orderId=result["orderId"]).json()
+    status = await call(
+        ws, "order.status", signed(trader, {"symbol": "BTCUSDT", "orderId": result["orderId"]})
+    )
+    assert status["result"] == rest
+    account = await call(ws, "account.status", signed(trader, {}))
+    usdt = next(b for b in account["result"]["balances"] if b["asset"] == "USDT")
+    assert usdt["locked"] == "200"
+
+    opened = await call(ws, "openOrders.status", signed(trader, {"symbol": "BTCUSDT"}))
+    assert [o["clientOrderId"] for o in opened["result"]] == ["ws-first"]
+    canceled = await call(
+        ws, "order.cancel", signed(trader, {"symbol": "BTCUSDT", "origClientOrderId": "ws-first"})
+    )
+    assert canceled["status"] == 200 and canceled["result"]["status"] == "CANCELED"
+    account = await call(ws, "account.status", signed(trader, {}))
+    usdt = next(b for b in account["result"]["balances"] if b["asset"] == "USDT")
+    assert (usdt["free"], usdt["locked"]) == ("1000000", "0")
+
+
+async def test_public_methods_and_rate_limits_opt_out(ws: ClientConnection) -> None:
+    assert (await call(ws, "ping"))["result"] == {}
+    server_time = (await call(ws, "time"))["result"]["serverTime"]
+    assert abs(server_time - time.time() * 1000) < 60_000
+    depth = await call(ws, "depth", {"symbol": "BTCUSDT", "limit": 5})
+    assert depth["status"] == 200 and "lastUpdateId" in depth["result"]
+    quiet = await call(ws, "ticker.price", {"symbol": "ETHUSDT", "returnRateLimits": False})
+    assert quiet["result"]["symbol"] == "ETHUSDT" and "rateLimits" not in quiet
+
+
+async def test_refusals_carry_binance_codes_and_change_nothing(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    trader = new_trader(api_exchange)
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "price": "20000", "quantity": "0.01"}  # fmt: skip
+    wrong_secret = await call(ws, "order.place", signed(trader, order, secret="not-the-secret"))
+    assert (wrong_secret["status"], wrong_secret["error"]["code"]) == (400, -1022)
+    stale = await call(
+        ws, "order.place", signed(trader, {**order, "timestamp": int(time.time() * 1000) - 120_000})
+    )
+    assert stale["error"]["code"] == -1021
+    unsigned = await call(ws, "order.place", {**order, "apiKey": trader.user.api_key, "timestamp": 1})
+    assert unsigned["error"]["code"] == -1102 and "signature" in unsigned["error"]["msg"]
+    no_key = await call(ws, "account.status", {"timestamp": int(time.time() * 1000), "signature": "00"})
+    assert (no_key["status"], no_key["error"]["code"]) == (401, -2014)
+    bad_symbol = await call(ws, "order.place", signed(trader, {**order, "symbol": "NOPE"}))
+    assert bad_symbol["error"]["code"] == -1121
+    unknown = await call(ws, "order.teleport", {})
+    assert unknown["status"] == 400 and "unknown method 'order.teleport'" in unknown["error"]["msg"]
+    nested = await call(ws, "order.place", {"symbol": ["BTCUSDT"]})
+    assert nested["error"]["code"] == -1100 and "'symbol'" in nested["error"]["msg"]
+
+    await ws.send(b"{not json")
+    garbled = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+    assert garbled["id"] is None and garbled["status"] == 400 and garbled["error"]["code"] == -1100
+    await ws.send(orjson.dumps({"method": "ping"}))
+    no_id = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+    assert no_id["error"]["code"] == -1102 and "'id'" in no_id["error"]["msg"]
+
+    # nothing above reached the engine: no order, nothing locked
+    assert trader.get("/api/v3/openOrders", symbol="BTCUSDT").json() == []
+    account = trader.get("/api/v3/account").json()
+    assert all(b["locked"] == "0" for b in account["balances"])
+    assert (await call(ws, "ping"))["status"] == 200  # and the connection still serves
+
+
+async def test_one_user_cannot_see_or_cancel_anothers_order(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    owner, other = new_trader(api_exchange), new_trader(api_exchange)
+    placed = await call(ws, "order.place", signed(owner, {
+        "symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+        "price": "9000", "quantity": "1",
+    }))  # fmt: skip
+    order_id = placed["result"]["orderId"]
+    peek = await call(ws, "order.status", signed(other, {"symbol": "ETHUSDT", "orderId": order_id}))
+    assert peek["error"]["code"] == -2013
+    cancel = await call(ws, "order.cancel", signed(other, {"symbol": "ETHUSDT", "orderId": order_id}))
+    assert cancel["error"]["code"] == -2011
+    assert owner.get("/api/v3/order", symbol="ETHUSDT", orderId=order_id).json()["status"] == "NEW"
+
+
+async def test_requests_in_flight_on_one_connection_are_all_answered_by_id(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    trader = new_trader(api_exchange)
+    count = 200
+    for i in range(count):
+        await ws.send(orjson.dumps({"id": i, "method": "order.place", "params": signed(trader, {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "price": str(10000 + i), "quantity": "0.001", "newClientOrderId": f"burst-{i}",
+        })}))  # fmt: skip
+    answers = [orjson.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in range(count)]
+    assert sorted(a["id"] for a in answers) == list(range(count))
+    assert all(a["status"] == 200 for a in answers)
+    assert {a["result"]["clientOrderId"] for a in answers} == {f"burst-{i}" for i in range(count)}
+    opened = trader.get("/api/v3/openOrders", symbol="BTCUSDT").json()
+    assert len(opened) == count
+
+
+async def test_ccxt_ws_methods_place_fetch_and_cancel(api_exchange: Exchange) -> None:
+    import ccxt.pro
+
+    from tests.integration.gateway.test_ccxt import configure
+
+    trader = new_trader(api_exchange)
+    client = configure(
+        ccxt.pro.binance({"apiKey": trader.user.api_key, "secret": trader.user.api_secret}), api_exchange
+    )
+    try:
+        await client.load_markets()
+        order = await client.create_order_ws("BTC/USDT", "limit", "buy", 0.02, 21000)
+        assert order["status"] == "open" and order["amount"] == 0.02
+        fetched = await client.fetch_order_ws(order["id"], "BTC/USDT")
+        assert fetched["id"] == order["id"] and fetched["price"] == 21000
+        opened = await client.fetch_open_orders_ws("BTC/USDT")
+        assert [o["id"] for o in opened] == [order["id"]]
+        balance = await client.fetch_balance_ws()  # ccxt parses spot balances only in REST: read the info
+        usdt = next(b for b in balance["info"]["balances"] if b["asset"] == "USDT")
+        assert usdt["locked"] == "420"
+        canceled = await client.cancel_order_ws(order["id"], "BTC/USDT")
+        assert canceled["status"] == "canceled"
+        with pytest.raises(ccxt.InsufficientFunds):
+            await client.create_order_ws("BTC/USDT", "limit", "buy", 1000, 21000)
+    finally:
+        await client.close()

@@ -1,0 +1,115 @@
+"""The WebSocket API's pure pieces: request frames, the signature payload, the answer envelope."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import orjson
+import pytest
+
+from tradewire.gateway.app import Outcome
+from tradewire.gateway.auth import check_signature
+from tradewire.gateway.errors import ApiError
+from tradewire.gateway.wsapi import (
+    ROUTES,
+    BadRequest,
+    envelope,
+    internal_error,
+    parse_request,
+    refusal,
+    signing,
+)
+
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+
+
+def test_a_request_keeps_its_id_as_sent_and_its_params_as_text() -> None:
+    request = parse_request(
+        b'{"id":"e2a8-07","method":"order.place","params":{"symbol":"BTCUSDT","timestamp":1655716096498,'
+        b'"recvWindow":5000,"price":"0.1","returnRateLimits":false,"newClientOrderId":null}}'
+    )
+    assert request.id == b'"e2a8-07"' and request.method == "order.place"
+    assert request.params == {
+        "symbol": "BTCUSDT",
+        "timestamp": "1655716096498",
+        "recvWindow": "5000",
+        "price": "0.1",
+        "returnRateLimits": "false",
+    }
+    assert request.rate_limits is False
+    assert parse_request(b'{"id":7,"method":"ping"}').id == b"7"
+    assert parse_request(b'{"id":null,"method":"ping","params":null}').params == {}
+    assert parse_request(b'{"id":1,"method":"time"}').rate_limits is True
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "words", "echo"),
+    [
+        (b"{nope", -1100, "not valid JSON", b"null"),
+        (b"[1,2]", -1100, "expected a JSON object", b"null"),
+        (b'{"method":"ping"}', -1102, "'id'", b"null"),
+        (b'{"id":true,"method":"ping"}', -1100, "'id'", b"null"),
+        (b'{"id":[1],"method":"ping"}', -1100, "'id'", b"null"),
+        (b'{"id":3}', -1102, "'method'", b"3"),
+        (b'{"id":3,"method":""}', -1102, "'method'", b"3"),
+        (b'{"id":"x","method":"depth","params":["BTCUSDT"]}', -1100, "'params'", b'"x"'),
+        (b'{"id":"x","method":"depth","params":{"symbol":{"a":1}}}', -1100, "'symbol'", b'"x"'),
+    ],
+)
+def test_a_frame_that_is_not_a_request_is_refused_with_the_id_when_readable(
+    frame: bytes, code: int, words: str, echo: bytes
+) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_request(frame)
+    assert caught.value.error.code == code and words in caught.value.error.msg
+    assert caught.value.request_id == echo
+    answer = orjson.loads(refusal(caught.value))
+    error = {"code": code, "msg": caught.value.error.msg}
+    assert answer == {"id": orjson.loads(echo), "status": 400, "error": error}
+
+
+def test_the_signature_covers_the_sorted_pairs_without_the_signature() -> None:
+    params = {"symbol": "BTCUSDT", "timestamp": "1645423376532", "apiKey": "vmPUZE6mv9", "side": "SELL",
+              "price": "52000.00", "signature": "ignored"}  # fmt: skip
+    signed = signing(params)
+    assert signed.payload == (
+        b"apiKey=vmPUZE6mv9&price=52000.00&side=SELL&symbol=BTCUSDT&timestamp=1645423376532"
+    )
+    assert signed.signature == "ignored" and signed.params is params
+    good = hmac.new(SECRET.encode(), signed.payload, hashlib.sha256).hexdigest()
+    check_signature(SECRET, signed.payload, good.upper())  # HMAC signatures are not case-sensitive
+    with pytest.raises(ApiError) as caught:
+        check_signature(SECRET, signing({**params, "side": "BUY"}).payload, good)
+    assert caught.value.code == -1022
+
+
+def test_the_envelope_carries_the_result_or_the_error_and_the_weight_used() -> None:
+    ok = orjson.loads(envelope(b'"a"', Outcome(200, b'{"serverTime":1}', 12), 6000))
+    assert ok == {
+        "id": "a",
+        "status": 200,
+        "result": {"serverTime": 1},
+        "rateLimits": [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": 6000,
+                "count": 12,
+            }
+        ],
+    }
+    refused = Outcome(429, b'{"code":-1003,"msg":"slow down"}', 6001, 30)
+    limited = orjson.loads(envelope(b"5", refused, 6000, rate_limits=False))
+    assert limited == {"id": 5, "status": 429, "error": {"code": -1003, "msg": "slow down"}, "retryAfter": 30}
+    failed = orjson.loads(internal_error(b'{"id":"q","method":"order.place"}'))
+    assert failed["id"] == "q" and failed["status"] == 500 and failed["error"]["code"] == -1001
+    assert orjson.loads(internal_error(b"garbage"))["id"] is None
+
+
+def test_methods_run_the_rest_endpoints_with_their_security() -> None:
+    assert (ROUTES["order.place"].method, ROUTES["order.place"].path) == ("POST", "/api/v3/order")
+    assert (ROUTES["order.cancel"].method, ROUTES["order.status"].method) == ("DELETE", "GET")
+    assert ROUTES["order.place"].security == "signed" and ROUTES["account.status"].security == "signed"
+    assert ROUTES["userDataStream.start"].security == "key" and ROUTES["depth"].security == "none"

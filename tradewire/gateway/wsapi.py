@@ -1,0 +1,171 @@
+"""Binance's WebSocket API (``/ws-api/v3``): the REST endpoints as request and response frames.
+
+A trading program that keeps one connection open (ccxt's ``create_order_ws`` and friends,
+python-binance's ``ws_*`` calls) sends ``{"id", "method", "params"}`` and gets back
+``{"id", "status", "result" | "error", "rateLimits"}``. It saves what a REST order costs on both
+sides: no HTTP request to parse, no connection taken from a pool, no header to build.
+
+Each method is one REST endpoint of :data:`tradewire.gateway.app.ENDPOINTS`, run by the same code
+(:func:`tradewire.gateway.app.run`: weight, key, signature, time window, handler, errors), so the
+two APIs cannot drift apart. What differs is only the transport:
+
+- the API key is the ``apiKey`` parameter, not a header;
+- the signature covers the parameters sorted by name, each as ``name=value``, joined with ``&``,
+  ``signature`` itself left out (JSON numbers and booleans as their JSON text: ``1700000000000``,
+  ``true``);
+- ``rateLimits`` in every answer holds the IP's request weight this minute, unless the request sets
+  ``returnRateLimits`` to false.
+
+Requests on one connection run concurrently and are answered as they finish; the ``id`` tells the
+answers apart (Binance's rule too). Everything here but :func:`answer` is pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from tradewire.gateway import errors
+from tradewire.gateway.app import API, ENDPOINTS, Endpoint, Outcome, Signing, run
+from tradewire.gateway.errors import ApiError, bad_param, mandatory
+from tradewire.gateway.service import Gateway
+
+METHODS: Final[dict[str, tuple[str, str]]] = {
+    "ping": ("GET", "ping"),
+    "time": ("GET", "time"),
+    "exchangeInfo": ("GET", "exchangeInfo"),
+    "depth": ("GET", "depth"),
+    "trades.recent": ("GET", "trades"),
+    "trades.aggregate": ("GET", "aggTrades"),
+    "klines": ("GET", "klines"),
+    "ticker.24hr": ("GET", "ticker/24hr"),
+    "ticker.price": ("GET", "ticker/price"),
+    "ticker.book": ("GET", "ticker/bookTicker"),
+    "order.place": ("POST", "order"),
+    "order.test": ("POST", "order/test"),
+    "order.status": ("GET", "order"),
+    "order.cancel": ("DELETE", "order"),
+    "openOrders.status": ("GET", "openOrders"),
+    "openOrders.cancelAll": ("DELETE", "openOrders"),
+    "allOrders": ("GET", "allOrders"),
+    "myTrades": ("GET", "myTrades"),
+    "account.status": ("GET", "account"),
+    "userDataStream.start": ("POST", "userDataStream"),
+    "userDataStream.ping": ("PUT", "userDataStream"),
+    "userDataStream.stop": ("DELETE", "userDataStream"),
+}
+"""Binance's method names and the REST endpoint (method, path under ``/api/v3``) each one runs."""
+
+_BY_ROUTE: Final = {(e.method, e.path): e for e in ENDPOINTS}
+ROUTES: Final[dict[str, Endpoint]] = {
+    name: _BY_ROUTE[(method, f"{API}/{path}")] for name, (method, path) in METHODS.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One parsed request frame; ``id`` is kept as the JSON text the client sent, to echo it."""
+
+    id: bytes
+    method: str
+    params: dict[str, str]
+    rate_limits: bool
+
+
+class BadRequest(ValueError):
+    """A frame that is not a request; the answer carries the ``id`` when one could be read."""
+
+    def __init__(self, error: ApiError, request_id: bytes = b"null") -> None:
+        super().__init__(error.msg)
+        self.error = error
+        self.request_id = request_id
+
+
+def _text(name: str, value: Any) -> str:
+    """A parameter's value as the text the signature covers (and the REST handlers read)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return orjson.dumps(value).decode()
+    raise BadRequest(bad_param(name, "expected a string, number or boolean."))
+
+
+def parse_request(data: bytes | str) -> Request:
+    """The request in one text frame; raises :class:`BadRequest` saying what is wrong."""
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise BadRequest(ApiError(-1100, "Illegal request: the frame is not valid JSON.")) from None
+    if not isinstance(message, dict):
+        raise BadRequest(ApiError(-1100, "Illegal request: expected a JSON object with id, method, params."))
+    if "id" not in message:
+        raise BadRequest(mandatory("id"))
+    request_id = message["id"]
+    if isinstance(request_id, bool) or not (request_id is None or isinstance(request_id, str | int)):
+        raise BadRequest(bad_param("id", "expected a string, integer or null."))
+    echo = orjson.dumps(request_id)
+    method = message.get("method")
+    if not isinstance(method, str) or not method:
+        raise BadRequest(mandatory("method"), echo)
+    raw = message.get("params", {})
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise BadRequest(bad_param("params", "expected an object."), echo)
+    try:
+        params = {str(name): _text(str(name), value) for name, value in raw.items() if value is not None}
+    except BadRequest as exc:
+        raise BadRequest(exc.error, echo) from None
+    return Request(echo, method, params, params.get("returnRateLimits", "true") != "false")
+
+
+def signing(params: dict[str, str]) -> Signing:
+    """The WebSocket API's signature rule (see the module): sorted ``name=value`` pairs."""
+    payload = "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
+    return Signing(params, payload.encode(), params.get("signature"))
+
+
+def envelope(request_id: bytes, outcome: Outcome, limit: int, rate_limits: bool = True) -> bytes:
+    """The answer frame: ``result`` for a 200, ``error`` (Binance's ``{"code", "msg"}``) otherwise."""
+    field = b"result" if outcome.status == 200 else b"error"
+    out = b'{"id":%s,"status":%d,"%s":%s' % (request_id, outcome.status, field, outcome.body)
+    if outcome.retry_after is not None:
+        out += b',"retryAfter":%d' % outcome.retry_after
+    if rate_limits:
+        out += (
+            b',"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,'
+            b'"limit":%d,"count":%d}]' % (limit, outcome.used)
+        )
+    return out + b"}"
+
+
+def refusal(exc: BadRequest) -> bytes:
+    """The answer to a frame that is not a request."""
+    return envelope(exc.request_id, Outcome(exc.error.status, exc.error.body(), 0), 0, rate_limits=False)
+
+
+def internal_error(data: bytes | str) -> bytes:
+    """The answer to a request that failed inside the gateway (its ``id`` echoed when readable)."""
+    try:
+        request_id = parse_request(data).id
+    except BadRequest as exc:
+        request_id = exc.request_id
+    error = errors.error(errors.DISCONNECTED, 500)
+    return envelope(request_id, Outcome(500, error.body(), 0), 0, rate_limits=False)
+
+
+async def answer(gateway: Gateway, ip: str, data: bytes | str) -> bytes:
+    """The answer frame to one request frame from ``ip``."""
+    try:
+        request = parse_request(data)
+    except BadRequest as exc:
+        return refusal(exc)
+    endpoint = ROUTES.get(request.method)
+    if endpoint is None:
+        error = ApiError(-1100, f"Illegal request: unknown method '{request.method}'.")
+        return envelope(request.id, Outcome(400, error.body(), 0), 0, rate_limits=False)
+    params = request.params
+    outcome = await run(gateway, endpoint, ip, params, params.get("apiKey"), lambda: signing(params))
+    return envelope(request.id, outcome, gateway.limits.weight_per_minute, request.rate_limits)
