@@ -1,4 +1,5 @@
-"""python-binance's Client and its DepthCacheManager against a tradewire gateway (base URLs changed)."""
+"""python-binance's Client, its DepthCacheManager and its WebSocket API calls against a tradewire gateway
+(base URLs changed)."""
 
 from __future__ import annotations
 
@@ -98,5 +99,31 @@ async def test_depth_cache_manager_through_order_flow_equals_the_engine_book(
             depth = latest[-1]
             assert depth.get_bids() == [[float(p), float(q)] for p, q in snapshot["bids"]]
             assert depth.get_asks() == [[float(p), float(q)] for p, q in snapshot["asks"]]
+    finally:
+        await client.close_connection()
+
+
+@pytest.mark.asyncio
+async def test_async_client_trades_over_the_websocket_api(module_exchange: Exchange) -> None:
+    from binance.ws.websocket_api import WebsocketAPI  # type: ignore[import-untyped]
+
+    trader = new_trader(module_exchange)
+    client = AsyncClient(trader.user.api_key, trader.user.api_secret)
+    client.API_URL = f"{module_exchange.http_url}/api"
+    client.ws_api = WebsocketAPI(url=f"{module_exchange.ws_url}/ws-api/v3", tld="com")
+    try:
+        placed = await client.ws_create_order(
+            symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="2", price="5000"
+        )
+        assert placed["status"] == "NEW" and placed["origQty"] == "2"
+        fetched = await client.ws_get_order(symbol="ETHUSDT", orderId=placed["orderId"])
+        assert fetched["clientOrderId"] == placed["clientOrderId"] and fetched["price"] == "5000"
+        canceled = await client.ws_cancel_order(symbol="ETHUSDT", orderId=placed["orderId"])
+        assert canceled["status"] == "CANCELED"
+        with pytest.raises(BinanceAPIException) as refused:
+            await client.ws_create_order(
+                symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="5000", price="5000"
+            )
+        assert refused.value.code == -2010
     finally:
         await client.close_connection()
