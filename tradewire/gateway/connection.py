@@ -42,6 +42,8 @@ log = structlog.get_logger("tradewire.gateway.ws")
 CLOSE_SLOW: Final = 4000
 CLOSE_IDLE: Final = 4001
 CLOSE_RATE: Final = 1008
+_SUBSCRIPTION: Final = "\x00"
+"""Prefix of the stream name a WebSocket API user data subscription is pushed under."""
 MAX_REQUESTS_IN_FLIGHT: Final = 1024
 """WebSocket API requests one connection may have unanswered; past it the connection is closed."""
 CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
@@ -74,6 +76,10 @@ class Connection(asyncio.Protocol):
         self.batched = False
         self.api = False
         """A WebSocket API connection (``/ws-api/v3``): requests and answers, no streams."""
+        self.subscriptions: dict[int, str] = {}
+        """WebSocket API user data subscriptions: id -> the user followed."""
+        self._next_subscription = 0
+        self._session_methods: dict[str, Any] | None = None
         self.paused = False
         self.closing = False
         self.opened = False
@@ -113,6 +119,8 @@ class Connection(asyncio.Protocol):
             self.registered = False
             self.opened = False
             self.hub.unregister(self, self.ip, list(self.streams.values()), self.user)
+            for user in self.subscriptions.values():
+                self.hub.unfollow_user(self, user)
             received = self.proto.close_rcvd
             sent = self.proto.close_sent
             code = received.code if received is not None else (sent.code if sent is not None else 1006)
@@ -175,6 +183,8 @@ class Connection(asyncio.Protocol):
         self.fast = self.opened and not (self.paused or self.catching or self.closing)
 
     def wrap(self, stream: str, payload: bytes) -> bytes:
+        if stream[:1] == _SUBSCRIPTION:
+            return wsapi.subscription_event(int(stream[1:]), payload)
         if not self.combined or not stream or stream == self.listen_key:
             return payload
         return combined(stream.encode(), payload)
@@ -384,9 +394,34 @@ class Connection(asyncio.Protocol):
                 return
             self._spawn(self._control(data))
 
+    async def subscribe_user(self, user: str) -> int:
+        for subscription, followed in self.subscriptions.items():
+            if followed == user:
+                return subscription
+        subscription = self._next_subscription
+        self._next_subscription += 1
+        self.subscriptions[subscription] = user
+        await self.hub.follow_user(self, user, f"{_SUBSCRIPTION}{subscription}")
+        return subscription
+
+    def unsubscribe_user(self, subscription: int | None) -> bool:
+        chosen = list(self.subscriptions) if subscription is None else [subscription]
+        found = False
+        for number in chosen:
+            user = self.subscriptions.pop(number, None)
+            if user is not None:
+                found = True
+                self.hub.unfollow_user(self, user)
+        return found
+
+    def user_subscriptions(self) -> list[int]:
+        return list(self.subscriptions)
+
     async def _api_request(self, data: bytes) -> None:
+        if self._session_methods is None:
+            self._session_methods = wsapi.session_routes(self)
         try:
-            answer = await wsapi.answer(self.gateway, self.ip, data)
+            answer = await wsapi.answer(self.gateway, self.ip, data, self._session_methods)
         except Exception:  # every request gets an answer; the connection and the others go on
             log.exception("websocket api request failed", ip=self.ip)
             answer = wsapi.internal_error(data)

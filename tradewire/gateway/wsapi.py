@@ -17,18 +17,26 @@ two APIs cannot drift apart. What differs is only the transport:
   ``returnRateLimits`` to false.
 
 Requests on one connection run concurrently and are answered as they finish; the ``id`` tells the
-answers apart (Binance's rule too). Everything here but :func:`answer` is pure.
+answers apart (Binance's rule too).
+
+Three methods belong to the connection rather than to REST: ``userDataStream.subscribe.signature``
+(a signed request; the key owner's ``executionReport`` and ``outboundAccountPosition`` events then
+come on this connection as ``{"subscriptionId": n, "event": {...}}``, which is how ccxt's
+``watch_orders``/``watch_balance``/``watch_my_trades`` follow a spot account today),
+``userDataStream.unsubscribe`` and ``session.subscriptions``. The connection does the following
+(:class:`Session`); everything here but :func:`answer` and those handlers is pure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
 from tradewire.gateway import errors
 from tradewire.gateway.app import API, ENDPOINTS, Endpoint, Outcome, Signing, run
+from tradewire.gateway.auth import ApiKey
 from tradewire.gateway.errors import ApiError, bad_param, mandatory
 from tradewire.gateway.service import Gateway
 
@@ -62,6 +70,60 @@ _BY_ROUTE: Final = {(e.method, e.path): e for e in ENDPOINTS}
 ROUTES: Final[dict[str, Endpoint]] = {
     name: _BY_ROUTE[(method, f"{API}/{path}")] for name, (method, path) in METHODS.items()
 }
+
+
+class Session(Protocol):
+    """The connection a request came on, for the methods that act on it."""
+
+    async def subscribe_user(self, user: str) -> int:
+        """Follow ``user``'s data on this connection; the subscription's id (the same id again for
+        a user already followed)."""
+        ...
+
+    def unsubscribe_user(self, subscription: int | None) -> bool:
+        """Stop one subscription (``None``: all); whether there was one to stop."""
+        ...
+
+    def user_subscriptions(self) -> list[int]: ...
+
+
+SUBSCRIPTION_NOT_FOUND: Final = (-2035, "User Data Stream subscription not active.")
+
+
+def session_routes(session: Session) -> dict[str, Endpoint]:
+    """The connection's own methods, as endpoints that :func:`run` checks like any other."""
+
+    async def subscribe(_: Gateway, __: dict[str, str], key: ApiKey | None, ___: str) -> bytes:
+        assert key is not None
+        return orjson.dumps({"subscriptionId": await session.subscribe_user(key.user)})
+
+    async def unsubscribe(_: Gateway, params: dict[str, str], __: ApiKey | None, ___: str) -> bytes:
+        raw = params.get("subscriptionId")
+        if raw is not None and not raw.isdigit():
+            raise bad_param("subscriptionId", "expected an integer.")
+        if not session.unsubscribe_user(int(raw) if raw is not None else None) and raw is not None:
+            raise errors.error(SUBSCRIPTION_NOT_FOUND)
+        return b"{}"
+
+    async def listed(_: Gateway, __: dict[str, str], ___: ApiKey | None, ____: str) -> bytes:
+        return orjson.dumps([{"subscriptionId": n} for n in session.user_subscriptions()])
+
+    return {
+        "userDataStream.subscribe.signature": Endpoint(
+            "WS", "userDataStream.subscribe.signature", subscribe, 2, "signed", "Follow the key owner's data."
+        ),
+        "userDataStream.unsubscribe": Endpoint(
+            "WS", "userDataStream.unsubscribe", unsubscribe, 2, "none", "Stop one or every subscription."
+        ),
+        "session.subscriptions": Endpoint(
+            "WS", "session.subscriptions", listed, 2, "none", "The connection's user data subscriptions."
+        ),
+    }
+
+
+def subscription_event(subscription: int, payload: bytes) -> bytes:
+    """A user data event as it comes on a WebSocket API connection."""
+    return b'{"subscriptionId":%d,"event":%s}' % (subscription, payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +218,18 @@ def internal_error(data: bytes | str) -> bytes:
     return envelope(request_id, Outcome(500, error.body(), 0), 0, rate_limits=False)
 
 
-async def answer(gateway: Gateway, ip: str, data: bytes | str) -> bytes:
-    """The answer frame to one request frame from ``ip``."""
+async def answer(
+    gateway: Gateway, ip: str, data: bytes | str, session_methods: dict[str, Endpoint] | None = None
+) -> bytes:
+    """The answer frame to one request frame from ``ip`` (``session_methods``: from
+    :func:`session_routes` for the connection it came on)."""
     try:
         request = parse_request(data)
     except BadRequest as exc:
         return refusal(exc)
     endpoint = ROUTES.get(request.method)
+    if endpoint is None and session_methods is not None:
+        endpoint = session_methods.get(request.method)
     if endpoint is None:
         error = ApiError(-1100, f"Illegal request: unknown method '{request.method}'.")
         return envelope(request.id, Outcome(400, error.body(), 0), 0, rate_limits=False)

@@ -198,3 +198,96 @@ async def test_ccxt_ws_methods_place_fetch_and_cancel(api_exchange: Exchange) ->
             await client.create_order_ws("BTC/USDT", "limit", "buy", 1000, 21000)
     finally:
         await client.close()
+
+
+async def recv_answer(ws: ClientConnection, request_id: Any, events: list[Any]) -> Any:
+    """The answer to ``request_id``; user data events that come first are put in ``events``."""
+    while True:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+        if "subscriptionId" in message and "event" in message:
+            events.append(message)
+        elif message.get("id") == request_id:
+            return message
+
+
+async def test_user_data_subscription_delivers_the_owners_events_on_the_connection(
+    api_exchange: Exchange,
+) -> None:
+    owner, other = new_trader(api_exchange), new_trader(api_exchange)
+    events: list[Any] = []
+    async with connect(f"{api_exchange.ws_url}/ws-api/v3") as ws:
+
+        async def ask(request_id: str, method: str, params: dict[str, Any]) -> Any:
+            await ws.send(orjson.dumps({"id": request_id, "method": method, "params": params}))
+            return await recv_answer(ws, request_id, events)
+
+        unsigned = await ask("s0", "userDataStream.subscribe.signature", {"apiKey": owner.user.api_key})
+        assert unsigned["error"]["code"] == -1102
+        subscribed = await ask("s1", "userDataStream.subscribe.signature", signed(owner, {}))
+        assert subscribed["status"] == 200 and subscribed["result"] == {"subscriptionId": 0}
+        again = await ask("s2", "userDataStream.subscribe.signature", signed(owner, {}))
+        assert again["result"] == {"subscriptionId": 0}
+        assert (await ask("l1", "session.subscriptions", {}))["result"] == [{"subscriptionId": 0}]
+
+        # someone else's order: nothing for this connection
+        other.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", price="15000",
+                    quantity="0.01")  # fmt: skip
+        placed = await ask("o1", "order.place", signed(owner, {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "price": "15000", "quantity": "0.02", "newClientOrderId": "watched",
+        }))  # fmt: skip
+        assert placed["status"] == 200
+
+        async def until(predicate: Any) -> None:
+            while not predicate():
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+                if "event" in message:
+                    events.append(message)
+
+        wanted = {"executionReport", "outboundAccountPosition"}
+        await until(lambda: {e["event"]["e"] for e in events} >= wanted)
+        assert all(e["subscriptionId"] == 0 for e in events)
+        report = next(e["event"] for e in events if e["event"]["e"] == "executionReport")
+        assert (report["c"], report["X"], report["q"]) == ("watched", "NEW", "0.02")
+        position = next(e["event"] for e in events if e["event"]["e"] == "outboundAccountPosition")
+        assert {"a": "USDT", "f": "999700", "l": "300"} in position["B"]
+
+        missing = await ask("u0", "userDataStream.unsubscribe", {"subscriptionId": 7})
+        assert missing["error"]["code"] == -2035
+        assert (await ask("u1", "userDataStream.unsubscribe", {"subscriptionId": 0}))["result"] == {}
+        assert (await ask("l2", "session.subscriptions", {}))["result"] == []
+        events.clear()
+        quiet = await ask("o2", "order.place", signed(owner, {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "price": "15000", "quantity": "0.01",
+        }))  # fmt: skip
+        assert quiet["status"] == 200
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 1.0)
+        assert events == []
+
+
+async def test_ccxt_watch_orders_and_balance_follow_the_account(api_exchange: Exchange) -> None:
+    import ccxt.pro
+
+    from tests.integration.gateway.test_ccxt import configure
+
+    trader = new_trader(api_exchange)
+    client = configure(
+        ccxt.pro.binance({"apiKey": trader.user.api_key, "secret": trader.user.api_secret}), api_exchange
+    )
+    try:
+        await client.load_markets()
+        watching = asyncio.ensure_future(client.watch_orders("ETH/USDT"))
+        balances = asyncio.ensure_future(client.watch_balance())
+        await asyncio.sleep(1.0)  # both subscribed (one subscription on the WebSocket API connection)
+        placed = trader.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC", price="1000",
+                              quantity="3", newClientOrderId="ccxt-watched").json()  # fmt: skip
+        orders = await asyncio.wait_for(watching, 15)
+        assert [(o["id"], o["clientOrderId"], o["status"]) for o in orders] == [
+            (str(placed["orderId"]), "ccxt-watched", "open")
+        ]
+        balance = await asyncio.wait_for(balances, 15)
+        assert balance["USDT"]["used"] == 3000
+    finally:
+        await client.close()
