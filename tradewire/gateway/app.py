@@ -192,6 +192,9 @@ class Signing:
     params: dict[str, str]
     payload: bytes
     signature: str | None
+    encoded: bytes | None = None
+    """The payload with its values percent-encoded, when that differs: some clients sign that form
+    (python-binance's WebSocket API calls), others the raw one (ccxt); either signature is accepted."""
 
 
 async def _authenticate(gateway: Gateway, api_key: str | None, signing: Signing | None) -> ApiKey:
@@ -199,7 +202,12 @@ async def _authenticate(gateway: Gateway, api_key: str | None, signing: Signing 
         raise ApiError(-2014, "API-key format invalid.", 401)
     key = await gateway.key_cache.get(api_key)
     if signing is not None:
-        check_signature(key.secret, signing.payload, signing.signature)
+        try:
+            check_signature(key.secret, signing.payload, signing.signature)
+        except ApiError:
+            if signing.encoded is None:
+                raise
+            check_signature(key.secret, signing.encoded, signing.signature)
         check_time(signing.params, public.now_ms())
     return key
 

@@ -23,7 +23,7 @@ from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
 
 _NUMBER: Final = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
-_CLIENT_ID: Final = re.compile(r"\A[.A-Za-z0-9_-]{1,36}\Z")
+_CLIENT_ID: Final = re.compile(r"\A[.A-Za-z0-9:/_-]{1,36}\Z")
 SIDES: Final = {"BUY": "buy", "SELL": "sell"}
 TIFS: Final = ("GTC", "IOC", "FOK")
 STP: Final = {"NONE": "none", "EXPIRE_TAKER": "expire_taker", "EXPIRE_MAKER": "expire_maker",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
+from urllib.parse import urlencode
 
 import orjson
 
@@ -184,9 +185,12 @@ def parse_request(data: bytes | str) -> Request:
 
 
 def signing(params: dict[str, str]) -> Signing:
-    """The WebSocket API's signature rule (see the module): sorted ``name=value`` pairs."""
-    payload = "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
-    return Signing(params, payload.encode(), params.get("signature"))
+    """The WebSocket API's signature rule (see the module): sorted ``name=value`` pairs; and the
+    same pairs percent-encoded when that differs (see ``Signing.encoded``)."""
+    names = [name for name in sorted(params) if name != "signature"]
+    payload = "&".join(f"{name}={params[name]}" for name in names).encode()
+    encoded = urlencode([(name, params[name]) for name in names]).encode()
+    return Signing(params, payload, params.get("signature"), encoded if encoded != payload else None)
 
 
 def envelope(request_id: bytes, outcome: Outcome, limit: int, rate_limits: bool = True) -> bytes:

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
@@ -136,6 +137,22 @@ async def test_refusals_carry_binance_codes_and_change_nothing(
     account = trader.get("/api/v3/account").json()
     assert all(b["locked"] == "0" for b in account["balances"])
     assert (await call(ws, "ping"))["status"] == 200  # and the connection still serves
+
+
+async def test_either_form_of_the_signed_pairs_is_accepted(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    trader = new_trader(api_exchange)
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "price": "12000",
+             "quantity": "0.01", "apiKey": trader.user.api_key,
+             "timestamp": int(time.time() * 1000)}  # fmt: skip
+    for client_id, encode in (("raw:form/1", False), ("encoded:form/2", True)):
+        params = {**order, "newClientOrderId": client_id}
+        pairs = [(k, str(v)) for k, v in sorted(params.items())]
+        payload = urlencode(pairs) if encode else "&".join(f"{k}={v}" for k, v in pairs)
+        signature = hmac.new(trader.user.api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        placed = await call(ws, "order.place", {**params, "signature": signature})
+        assert placed["status"] == 200 and placed["result"]["clientOrderId"] == client_id, placed
 
 
 async def test_one_user_cannot_see_or_cancel_anothers_order(

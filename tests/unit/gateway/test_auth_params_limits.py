@@ -108,12 +108,21 @@ def test_new_order_with_market_quote_qty_and_stp_maps_to_engine_fields() -> None
         ({"side": "BUY", "type": "LIMIT_MAKER", "quantity": "1", "price": "1", "timeInForce": "GTC"}, -1106),
         ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
           "newClientOrderId": "x" * 40}, -1100),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
+          "newClientOrderId": "a#b"}, -1100),
     ],
 )  # fmt: skip
 def test_new_order_with_bad_parameters_raises_binance_code(params: dict[str, str], code: int) -> None:
     with pytest.raises(ApiError) as refused:
         new_order(params, "u", "BTC-USDT")
     assert refused.value.code == code
+
+
+def test_client_order_ids_take_binance_characters() -> None:
+    base = {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1"}
+    for client_id in ("web:1/2", "x-TKT5PX2F.a_b-c", "Z" * 36):
+        order = new_order({**base, "newClientOrderId": client_id}, "u", "BTC-USDT")
+        assert order.client_id == client_id
 
 
 def test_cancel_with_order_id_or_client_id_or_neither() -> None:
