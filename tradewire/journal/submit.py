@@ -246,15 +246,13 @@ class Submitter:
     async def wait(self, cmd: str, future: asyncio.Future[Reply]) -> Reply:
         """The outcome of the journalled command ``cmd``; :class:`SubmitTimeout` after ``timeout``."""
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            async with asyncio.timeout(self.timeout):  # on expiry the future is cancelled: no waiter left
+                return await future
         except TimeoutError:
             pass
         reply = await self._lookup(cmd)
         if reply is not None:
-            if not future.done():
-                future.set_result(reply)
             return reply
-        future.cancel()
         raise SubmitTimeout(
             f"command {cmd} is journalled but the engine gave no outcome within {self.timeout:g}s "
             "(is `tradewire engine` running?)",
