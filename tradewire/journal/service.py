@@ -233,9 +233,12 @@ class EngineService:
             await self.close()
 
     async def _live(self) -> None:
-        """The loop of the module's docstring, with two overlaps: the next batch is read while this
-        one is applied, and this one is applied while Redis runs the previous one's transaction
-        (sent on one connection, transactions run in order; each waits for the one before)."""
+        """The loop of the module's docstring, with one overlap: a batch is applied while Redis runs
+        the previous one's transaction (sent on one connection, transactions run in order; each
+        waits for the one before). The next batch is asked for once this one is applied, before its
+        transaction is sent: asked for earlier, it would hold only what had come before this batch
+        was applied, and what came during would wait a whole batch more (at 3,000 commands/s that
+        was a third of the latency)."""
         pending: asyncio.Future[tuple[list[CommandEntry], frozenset[str]]] | None = None
         inflight: asyncio.Future[None] | None = None
         position = self.applied
@@ -248,8 +251,8 @@ class EngineService:
                 if entries:
                     generation = self._read_generation
                     position = entries[-1].entry_id
-                    pending = asyncio.ensure_future(self._read(position))
                     ops, snapshot = self._prepare(entries, listeners)
+                    pending = asyncio.ensure_future(self._read(position))
                     if inflight is not None:
                         await inflight
                     inflight = asyncio.ensure_future(
