@@ -247,6 +247,7 @@ async def run(
     except ApiError as exc:
         if exc.status == 429:
             RATE_LIMIT_HITS.labels("rest_weight").inc()
+            used = gateway.weights.used(ip, public.now_ms())
         audit_log(REQUEST_REJECTED, ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
                   who=key.key[:8] if key is not None else "-", status=exc.status)  # fmt: skip
         HTTP_REQUESTS.labels(name, str(exc.status)).inc()

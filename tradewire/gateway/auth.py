@@ -79,7 +79,7 @@ def check_time(params: dict[str, str], now_ms: int) -> None:
     if window_raw:
         try:
             window = int(float(window_raw))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "nan", "inf"
             raise errors.mandatory("recvWindow") from None
         if window <= 0 or window > MAX_RECV_WINDOW:
             raise ApiError(-1131, "recvWindow must be less than 60000")

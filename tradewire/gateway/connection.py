@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 from tradewire.gateway import wsapi
 from tradewire.gateway.backlog import Backlog, Kind
 from tradewire.gateway.frames import batch, combined, frame
+from tradewire.gateway.proxies import client_address, trusted_proxies
 from tradewire.gateway.resume import resume_plan
 from tradewire.gateway.streams import Stream, StreamError, parse_stream
 from tradewire.ops.logging import DISCONNECT, audit_log
@@ -45,7 +46,8 @@ CLOSE_RATE: Final = 1008
 _SUBSCRIPTION: Final = "\x00"
 """Prefix of the stream name a WebSocket API user data subscription is pushed under."""
 MAX_REQUESTS_IN_FLIGHT: Final = 1024
-"""WebSocket API requests one connection may have unanswered; past it the connection is closed."""
+"""WebSocket API requests one connection may have unanswered; past it the gateway stops reading
+from it until half are answered (TCP then holds the client back)."""
 CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
 _CONFLATED = WS_MESSAGES.labels("conflated")
 _DROPPED = WS_MESSAGES.labels("dropped")
@@ -68,6 +70,7 @@ class Connection(asyncio.Protocol):
         self.limits = self.gateway.limits
         self.server_state = server_state
         self.proto = ServerProtocol(max_size=self.limits.max_frame)
+        self.trusted = trusted_proxies(config)
         self.transport: asyncio.Transport | None = None
         self.write: Any = None
         self.ip = "-"
@@ -80,6 +83,9 @@ class Connection(asyncio.Protocol):
         """WebSocket API user data subscriptions: id -> the user followed."""
         self._next_subscription = 0
         self._session_methods: dict[str, Any] | None = None
+        self._requests = 0
+        """WebSocket API requests not answered yet; reading stops at ``MAX_REQUESTS_IN_FLIGHT``."""
+        self._reading_paused = False
         self.paused = False
         self.closing = False
         self.opened = False
@@ -278,6 +284,7 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     async def _open(self, request: Request) -> None:
+        self.ip = client_address(self.ip, request.headers.get("X-Forwarded-For"), self.trusted)
         if self.hub.connections_of(self.ip) >= self.limits.connections_per_ip:
             RATE_LIMIT_HITS.labels("connections_per_ip").inc()
             self._reject(429, f"too many connections from {self.ip}")
@@ -292,6 +299,8 @@ class Connection(asyncio.Protocol):
             )
             return
         self.combined = segments[0] == "stream"
+        if self.api:  # requests and answers only: stream and batch options do not apply
+            params = {}
         self.batched = _truthy(params.get("batch", ""))
         path = [] if self.api else segments[1:]
         names = [s for s in path if "@" in s]
@@ -382,9 +391,13 @@ class Connection(asyncio.Protocol):
                 return
             data, self._fragments = b"".join(self._fragments), []
             if self.api:  # requests are charged by weight per IP, as on REST
-                if len(self._tasks) >= MAX_REQUESTS_IN_FLIGHT:
-                    self.close(CLOSE_RATE, f"too many requests in flight: at most {MAX_REQUESTS_IN_FLIGHT}")
+                if self.closing:
                     return
+                self._requests += 1
+                if self._requests >= MAX_REQUESTS_IN_FLIGHT and not self._reading_paused:
+                    self._reading_paused = True  # the client waits; every request it sent is answered
+                    if self.transport is not None:
+                        self.transport.pause_reading()
                 self._spawn(self._api_request(data))
                 return
             if not self.rate.allow(time.monotonic()):
@@ -401,7 +414,12 @@ class Connection(asyncio.Protocol):
         subscription = self._next_subscription
         self._next_subscription += 1
         self.subscriptions[subscription] = user
-        await self.hub.follow_user(self, user, f"{_SUBSCRIPTION}{subscription}")
+        try:
+            await self.hub.follow_user(self, user, f"{_SUBSCRIPTION}{subscription}")
+        except BaseException:  # not followed: a retry must subscribe again, not find this id
+            self.subscriptions.pop(subscription, None)
+            self.hub.unfollow_user(self, user)
+            raise
         return subscription
 
     def unsubscribe_user(self, subscription: int | None) -> bool:
@@ -425,6 +443,12 @@ class Connection(asyncio.Protocol):
         except Exception:  # every request gets an answer; the connection and the others go on
             log.exception("websocket api request failed", ip=self.ip)
             answer = wsapi.internal_error(data)
+        finally:
+            self._requests -= 1
+            if self._reading_paused and self._requests < MAX_REQUESTS_IN_FLIGHT // 2:
+                self._reading_paused = False
+                if self.transport is not None and not self.transport.is_closing():
+                    self.transport.resume_reading()
         if not self.closing:
             self.reply(answer)
 

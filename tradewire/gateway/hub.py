@@ -153,6 +153,8 @@ class Hub:
         self.conns: dict[Follower, None] = {}
         self.per_ip: dict[str, int] = {}
         self._unsubscribing: set[asyncio.Task[None]] = set()
+        self._user_pending: dict[str, asyncio.Future[None]] = {}
+        """Users whose channel subscription is on its way to Redis."""
         self._dirty: dict[StreamFollowers, None] = {}
 
     # -- connections -------------------------------------------------------------------------------
@@ -223,11 +225,28 @@ class Hub:
     # -- users -------------------------------------------------------------------------------------
 
     async def follow_user(self, conn: Follower, user: str, listen_key: str) -> None:
-        conns = self.users.get(user)
-        if conns is None:
-            conns = self.users[user] = {}
-            if self.subscriber is not None:
-                await self.subscriber.subscribe_plain(keys.user_channel(user).encode())
+        """Deliver ``user``'s data to ``conn``; returns once Redis has the subscription, so that the
+        engine, which renders user data only for subscribed users, sends the next change (also when
+        another connection's subscription to the same user is still on its way)."""
+        while True:
+            conns = self.users.get(user)
+            if conns is None:
+                conns = self.users[user] = {}
+                if self.subscriber is not None:
+                    pending = self._user_pending[user] = asyncio.get_running_loop().create_future()
+                    try:
+                        await self.subscriber.subscribe_plain(keys.user_channel(user).encode())
+                    except BaseException:
+                        if not self.users.get(user):
+                            self.users.pop(user, None)  # the next follower subscribes again
+                        raise
+                    finally:
+                        self._user_pending.pop(user, None)
+                        pending.set_result(None)
+            waiting = self._user_pending.get(user)
+            if waiting is None:
+                break
+            await asyncio.shield(waiting)
         conns[conn] = listen_key
 
     def unfollow_user(self, conn: Follower, user: str) -> None:
@@ -235,13 +254,16 @@ class Hub:
         if conns is None:
             return
         conns.pop(conn, None)
-        if not conns:
+        if not conns and user not in self._user_pending:
             del self.users[user]
             if self.subscriber is not None:
-                channel = keys.user_channel(user).encode()
-                task = asyncio.get_running_loop().create_task(self.subscriber.unsubscribe(channel))
+                task = asyncio.get_running_loop().create_task(self._unsubscribe_user_later(user))
                 self._unsubscribing.add(task)
                 task.add_done_callback(self._unsubscribing.discard)
+
+    async def _unsubscribe_user_later(self, user: str) -> None:
+        if user not in self.users and self.subscriber is not None:  # not followed again meanwhile
+            await self.subscriber.unsubscribe(keys.user_channel(user).encode())
 
     # -- delivery (called by the subscriber) ----------------------------------------------------------
 

@@ -82,6 +82,10 @@ class WeightWindow:
         self._used[key] = used
         return used
 
+    def used(self, key: str, now_ms: int) -> int:
+        """The weight ``key`` has used this minute (what a refused request reports)."""
+        return self._used.get(key, 0) if now_ms // 60_000 == self._minute else 0
+
 
 class MessageRate:
     """Inbound messages of one connection in the current second."""

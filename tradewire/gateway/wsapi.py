@@ -29,13 +29,15 @@ come on this connection as ``{"subscriptionId": n, "event": {...}}``, which is h
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
 import orjson
 
-from tradewire.gateway import errors
+from tradewire.gateway import errors, public
 from tradewire.gateway.app import API, ENDPOINTS, Endpoint, Outcome, Signing, run
 from tradewire.gateway.auth import ApiKey
 from tradewire.gateway.errors import ApiError, bad_param, mandatory
@@ -100,7 +102,7 @@ def session_routes(session: Session) -> dict[str, Endpoint]:
 
     async def unsubscribe(_: Gateway, params: dict[str, str], __: ApiKey | None, ___: str) -> bytes:
         raw = params.get("subscriptionId")
-        if raw is not None and not raw.isdigit():
+        if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
             raise bad_param("subscriptionId", "expected an integer.")
         if not session.unsubscribe_user(int(raw) if raw is not None else None) and raw is not None:
             raise errors.error(SUBSCRIPTION_NOT_FOUND)
@@ -146,13 +148,39 @@ class BadRequest(ValueError):
         self.request_id = request_id
 
 
-def _text(name: str, value: Any) -> str:
-    """A parameter's value as the text the signature covers (and the REST handlers read)."""
+_NAME: Final = re.compile(r"\A[A-Za-z][A-Za-z0-9]{0,63}\Z")
+_UNSAFE: Final = re.compile(r"[&=%+\x00-\x1f\x7f]")
+"""Characters no Binance parameter value has, and that could make two different parameter sets
+sign the same text (``&`` and ``=`` re-split the pairs; ``%`` and ``+`` mimic the percent-encoded
+form that is accepted too)."""
+_MAX_ID_TEXT: Final = 36
+_ID_RANGE: Final = range(-(2**63), 2**63)
+
+
+def _text(name: str, value: Any, floats: dict[str, Any] | None) -> str:
+    """A parameter's value as the text the signature covers (and the REST handlers read): a JSON
+    number as the client wrote it (``floats`` holds the frame's params as text, read again when a
+    number is not an integer: ``10000.50`` and ``1e-05`` must not turn into ``10000.5`` and ``1e-5``)."""
     if isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float):
-        return orjson.dumps(value).decode()
-    raise BadRequest(bad_param(name, "expected a string, number or boolean."))
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float) and floats is not None and isinstance(floats.get(name), str):
+        text = floats[name]
+    else:
+        raise BadRequest(bad_param(name, "expected a string, number or boolean."))
+    if _UNSAFE.search(text):
+        raise BadRequest(bad_param(name, "a value may not hold '&', '=', '%', '+' or control characters."))
+    return text
+
+
+def _float_texts(data: bytes | str) -> dict[str, Any] | None:
+    """The frame's params with every number as its text (only asked when one is not an integer)."""
+    message = json.loads(data, parse_float=str, parse_int=str)
+    params = message.get("params") if isinstance(message, dict) else None
+    return params if isinstance(params, dict) else None
 
 
 def parse_request(data: bytes | str) -> Request:
@@ -166,8 +194,12 @@ def parse_request(data: bytes | str) -> Request:
     if "id" not in message:
         raise BadRequest(mandatory("id"))
     request_id = message["id"]
-    if isinstance(request_id, bool) or not (request_id is None or isinstance(request_id, str | int)):
-        raise BadRequest(bad_param("id", "expected a string, integer or null."))
+    if not (
+        request_id is None
+        or (isinstance(request_id, str) and len(request_id) <= _MAX_ID_TEXT)
+        or (type(request_id) is int and request_id in _ID_RANGE)
+    ):
+        raise BadRequest(bad_param("id", "expected a string of 36 characters at most, an int64 or null."))
     echo = orjson.dumps(request_id)
     method = message.get("method")
     if not isinstance(method, str) or not method:
@@ -177,8 +209,14 @@ def parse_request(data: bytes | str) -> Request:
         raw = {}
     if not isinstance(raw, dict):
         raise BadRequest(bad_param("params", "expected an object."), echo)
+    floats = _float_texts(data) if any(type(v) is float for v in raw.values()) else None
+    params: dict[str, str] = {}
     try:
-        params = {str(name): _text(str(name), value) for name, value in raw.items() if value is not None}
+        for name, value in raw.items():
+            if not _NAME.match(name):
+                raise BadRequest(bad_param(name[:64], "parameter names are letters and digits."))
+            if value is not None:
+                params[name] = _text(name, value, floats)
     except BadRequest as exc:
         raise BadRequest(exc.error, echo) from None
     return Request(echo, method, params, params.get("returnRateLimits", "true") != "false")
@@ -193,23 +231,25 @@ def signing(params: dict[str, str]) -> Signing:
     return Signing(params, payload, params.get("signature"), encoded if encoded != payload else None)
 
 
-def envelope(request_id: bytes, outcome: Outcome, limit: int, rate_limits: bool = True) -> bytes:
-    """The answer frame: ``result`` for a 200, ``error`` (Binance's ``{"code", "msg"}``) otherwise."""
+def envelope(
+    request_id: bytes, outcome: Outcome, limit: int, rate_limits: bool = True, now_ms: int = 0
+) -> bytes:
+    """The answer frame: ``result`` for a 200, ``error`` (Binance's ``{"code", "msg"}``) otherwise;
+    a 429's error says, as Binance's does, when to come back (``data.retryAfter``, Unix ms)."""
+    body = outcome.body
+    if outcome.retry_after is not None and body.endswith(b"}"):
+        body = body[:-1] + b',"data":{"serverTime":%d,"retryAfter":%d}}' % (
+            now_ms,
+            now_ms + outcome.retry_after * 1000,
+        )
     field = b"result" if outcome.status == 200 else b"error"
-    out = b'{"id":%s,"status":%d,"%s":%s' % (request_id, outcome.status, field, outcome.body)
-    if outcome.retry_after is not None:
-        out += b',"retryAfter":%d' % outcome.retry_after
+    out = b'{"id":%s,"status":%d,"%s":%s' % (request_id, outcome.status, field, body)
     if rate_limits:
         out += (
             b',"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,'
             b'"limit":%d,"count":%d}]' % (limit, outcome.used)
         )
     return out + b"}"
-
-
-def refusal(exc: BadRequest) -> bytes:
-    """The answer to a frame that is not a request."""
-    return envelope(exc.request_id, Outcome(exc.error.status, exc.error.body(), 0), 0, rate_limits=False)
 
 
 def internal_error(data: bytes | str) -> bytes:
@@ -222,6 +262,18 @@ def internal_error(data: bytes | str) -> bytes:
     return envelope(request_id, Outcome(500, error.body(), 0), 0, rate_limits=False)
 
 
+def _refused(gateway: Gateway, ip: str, request_id: bytes, error: ApiError) -> bytes:
+    """The answer to a frame that is not a request (or names no method): charged weight 1, so that
+    a flood of them is limited like any other request."""
+    now = public.now_ms()
+    try:
+        used = gateway.weights.spend(ip, 1, now)
+    except ApiError as limited:
+        error, used = limited, gateway.weights.used(ip, now)
+    outcome = Outcome(error.status, error.body(), used, error.retry_after)
+    return envelope(request_id, outcome, gateway.limits.weight_per_minute, now_ms=now)
+
+
 async def answer(
     gateway: Gateway, ip: str, data: bytes | str, session_methods: dict[str, Endpoint] | None = None
 ) -> bytes:
@@ -230,13 +282,15 @@ async def answer(
     try:
         request = parse_request(data)
     except BadRequest as exc:
-        return refusal(exc)
+        return _refused(gateway, ip, exc.request_id, exc.error)
     endpoint = ROUTES.get(request.method)
     if endpoint is None and session_methods is not None:
         endpoint = session_methods.get(request.method)
     if endpoint is None:
-        error = ApiError(-1100, f"Illegal request: unknown method '{request.method}'.")
-        return envelope(request.id, Outcome(400, error.body(), 0), 0, rate_limits=False)
+        unknown = ApiError(-1100, f"Illegal request: unknown method '{request.method[:64]}'.")
+        return _refused(gateway, ip, request.id, unknown)
     params = request.params
     outcome = await run(gateway, endpoint, ip, params, params.get("apiKey"), lambda: signing(params))
-    return envelope(request.id, outcome, gateway.limits.weight_per_minute, request.rate_limits)
+    limit = gateway.limits.weight_per_minute
+    now = public.now_ms() if outcome.retry_after is not None else 0
+    return envelope(request.id, outcome, limit, request.rate_limits, now)

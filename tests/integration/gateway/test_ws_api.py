@@ -308,3 +308,106 @@ async def test_ccxt_watch_orders_and_balance_follow_the_account(api_exchange: Ex
         assert balance["USDT"]["used"] == 3000
     finally:
         await client.close()
+
+
+async def test_clients_behind_the_proxy_are_charged_weight_each_by_their_own_address(
+    api_exchange: Exchange,
+) -> None:
+    # the tests connect from 127.0.0.1, a trusted proxy by default (as for REST): X-Forwarded-For counts
+    counts = []
+    for address in ("198.51.100.1", "198.51.100.2", "198.51.100.1"):
+        async with connect(
+            f"{api_exchange.ws_url}/ws-api/v3", additional_headers={"X-Forwarded-For": address}
+        ) as conn:
+            answer = await call(conn, "exchangeInfo", {"symbol": "BTCUSDT"})
+            counts.append(answer["rateLimits"][0]["count"])
+    assert counts[0] == counts[1] == 20 and counts[2] == 40  # exchangeInfo weighs 20
+
+
+async def test_more_requests_than_the_in_flight_limit_are_all_answered(api_exchange: Exchange) -> None:
+    trader = new_trader(api_exchange)
+    count = 1_100  # past the 1,024 a connection may have unanswered: reading pauses, nothing is refused
+    order = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "price": "1000", "quantity": "0.1", "newOrderRespType": "ACK"}  # fmt: skip
+    frames = [orjson.dumps({"id": i, "method": "order.place", "params": signed(trader, order)})
+              for i in range(count)]  # fmt: skip
+    async with connect(f"{api_exchange.ws_url}/ws-api/v3", max_queue=None) as conn:
+        for frame in frames:
+            await conn.send(frame)
+        answers = [orjson.loads(await asyncio.wait_for(conn.recv(), 60)) for _ in range(count)]
+    assert sorted(a["id"] for a in answers) == list(range(count))
+    assert all(a["status"] == 200 for a in answers), next(a for a in answers if a["status"] != 200)
+    assert len(trader.get("/api/v3/openOrders", symbol="ETHUSDT").json()) == count
+
+
+class RawClient:
+    """A WebSocket client that can put several frames in one TCP write (the websockets library
+    writes each frame on its own), to reach the gateway as one read."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, path: str) -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return cls(reader, writer)
+
+    def send_together(self, *messages: Any) -> None:
+        frames = b""
+        for message in messages:
+            payload = orjson.dumps(message)
+            assert len(payload) < 65536
+            size = len(payload)
+            length = bytes([0x80 | size]) if size < 126 else b"\xfe" + size.to_bytes(2, "big")
+            frames += b"\x81" + length + b"\0\0\0\0" + payload  # masked with a zero key
+        self.writer.write(frames)
+
+    async def recv(self, timeout: float = 15) -> Any:
+        while True:
+            opcode, size = await asyncio.wait_for(self.reader.readexactly(2), timeout)
+            length = size & 0x7F
+            if length == 126:
+                length = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif length == 127:
+                length = int.from_bytes(await self.reader.readexactly(8), "big")
+            payload = await self.reader.readexactly(length)
+            if opcode & 0x0F == 0x1:
+                return orjson.loads(payload)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def test_unsubscribe_then_subscribe_in_one_write_still_delivers_events(api_exchange: Exchange) -> None:
+    owner = new_trader(api_exchange)
+    client = await RawClient.open(api_exchange.ports[0], "/ws-api/v3")
+    try:
+        subscribe = {"method": "userDataStream.subscribe.signature", "params": signed(owner, {})}
+        client.send_together({"id": "a", **subscribe})
+        assert (await client.recv())["result"] == {"subscriptionId": 0}
+        # one read: the unsubscribe's deferred Redis UNSUBSCRIBE must not undo the new subscription
+        client.send_together(
+            {"id": "b", "method": "userDataStream.unsubscribe", "params": {}},
+            {"id": "c", "method": "userDataStream.subscribe.signature", "params": signed(owner, {})},
+        )
+        answers = {}
+        while len(answers) < 2:
+            message = await client.recv()
+            answers[message["id"]] = message
+        assert answers["c"]["result"] == {"subscriptionId": 1}
+        await asyncio.sleep(0.3)  # the deferred unsubscribe has had its turn
+        owner.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", price="14000",
+                    quantity="0.01", newClientOrderId="after-resubscribe")  # fmt: skip
+        while True:
+            message = await client.recv()
+            if message.get("event", {}).get("c") == "after-resubscribe":
+                assert message["subscriptionId"] == 1
+                break
+    finally:
+        client.close()

@@ -17,7 +17,6 @@ from tradewire.gateway.wsapi import (
     envelope,
     internal_error,
     parse_request,
-    refusal,
     signing,
 )
 
@@ -55,6 +54,23 @@ def test_a_request_keeps_its_id_as_sent_and_its_params_as_text() -> None:
         (b'{"id":3,"method":""}', -1102, "'method'", b"3"),
         (b'{"id":"x","method":"depth","params":["BTCUSDT"]}', -1100, "'params'", b'"x"'),
         (b'{"id":"x","method":"depth","params":{"symbol":{"a":1}}}', -1100, "'symbol'", b'"x"'),
+        (b'{"id":"' + b"i" * 37 + b'","method":"ping"}', -1100, "'id'", b"null"),
+        (b'{"id":9223372036854775808,"method":"ping"}', -1100, "'id'", b"null"),
+        # one signature must not fit two parameter sets: no '&', '=', '%' or '+' in names or values
+        (
+            b'{"id":1,"method":"order.place","params":{"newClientOrderId=a&type":"LIMIT"}}',
+            -1100,
+            "names are letters",
+            b"1",
+        ),
+        (
+            b'{"id":1,"method":"order.place","params":{"newClientOrderId":"a&type=LIMIT"}}',
+            -1100,
+            "'newClientOrderId'",
+            b"1",
+        ),
+        (b'{"id":1,"method":"order.place","params":{"newClientOrderId":"a%3Ab"}}', -1100, "'%'", b"1"),
+        (b'{"id":1,"method":"order.place","params":{"price":"1+1"}}', -1100, "'price'", b"1"),
     ],
 )
 def test_a_frame_that_is_not_a_request_is_refused_with_the_id_when_readable(
@@ -64,9 +80,15 @@ def test_a_frame_that_is_not_a_request_is_refused_with_the_id_when_readable(
         parse_request(frame)
     assert caught.value.error.code == code and words in caught.value.error.msg
     assert caught.value.request_id == echo
-    answer = orjson.loads(refusal(caught.value))
-    error = {"code": code, "msg": caught.value.error.msg}
-    assert answer == {"id": orjson.loads(echo), "status": 400, "error": error}
+
+
+def test_numbers_are_signed_as_the_client_wrote_them() -> None:
+    request = parse_request(
+        b'{"id":1,"method":"order.place","params":{"price":10000.50,"quantity":1e-05,"timestamp":1700000000000,'
+        b'"stopPrice":1E2,"recvWindow":5000}}'
+    )
+    assert request.params == {"price": "10000.50", "quantity": "1e-05", "timestamp": "1700000000000",
+                              "stopPrice": "1E2", "recvWindow": "5000"}  # fmt: skip
 
 
 def test_the_signature_covers_the_sorted_pairs_without_the_signature() -> None:
@@ -108,9 +130,10 @@ def test_the_envelope_carries_the_result_or_the_error_and_the_weight_used() -> N
             }
         ],
     }
-    refused = Outcome(429, b'{"code":-1003,"msg":"slow down"}', 6001, 30)
-    limited = orjson.loads(envelope(b"5", refused, 6000, rate_limits=False))
-    assert limited == {"id": 5, "status": 429, "error": {"code": -1003, "msg": "slow down"}, "retryAfter": 30}
+    refused = Outcome(429, b'{"code":-1003,"msg":"slow down"}', 6000, 30)
+    limited = orjson.loads(envelope(b"5", refused, 6000, rate_limits=False, now_ms=1_700_000_000_000))
+    data = {"serverTime": 1_700_000_000_000, "retryAfter": 1_700_000_030_000}  # Binance's shape: Unix ms
+    assert limited == {"id": 5, "status": 429, "error": {"code": -1003, "msg": "slow down", "data": data}}
     failed = orjson.loads(internal_error(b'{"id":"q","method":"order.place"}'))
     assert failed["id"] == "q" and failed["status"] == 500 and failed["error"]["code"] == -1001
     assert orjson.loads(internal_error(b"garbage"))["id"] is None
