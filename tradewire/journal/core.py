@@ -33,7 +33,7 @@ from tradewire.accounts import Accounts
 from tradewire.bus.publish import load_op, publish_market_op
 from tradewire.engine import Engine, ExchangeConfig, Rejected, Trade, decode
 from tradewire.engine import snapshot as engine_snapshot
-from tradewire.journal.entries import CommandEntry, events_op, reply_payload
+from tradewire.journal.entries import CommandEntry, command_and_ts, events_op, reply_payload
 from tradewire.journal.render import EventsRenderer
 from tradewire.marketdata.builder import MarketData
 
@@ -166,8 +166,9 @@ class Core:
         """Apply ``entries`` whose effects are already in Redis, rebuilding state only; end the
         replay with :meth:`settle`."""
         self.replay_raw(
-            [(entry.entry_id, [b"c", entry.command, b"ts", b"%d" % entry.ts]) for entry in entries]
-        )
+            [(entry.entry_id, [b"c", entry.command, b"ts", b"%d" % entry.ts, b"rid", b"", b"src", b""])
+             for entry in entries]
+        )  # fmt: skip
 
     def replay_raw(self, page: Sequence[tuple[bytes, Sequence[bytes]]]) -> None:
         """:meth:`replay` of an ``XRANGE`` reply as it comes (``[(id, [field, value, ...]), ...]``):
@@ -178,27 +179,7 @@ class Core:
         accounts_replay = self.accounts.replay
         ts = self.ts
         for _, flat in page:
-            if len(flat) >= 4 and flat[0] == b"c" and flat[2] == b"ts" and flat[3].isdigit():
-                # the order every submitter writes: no search
-                decoded = decode(flat[1])
-                events = engine_apply(decoded)
-                entry_ts = int(flat[3])
-                if entry_ts > ts:
-                    ts = entry_ts
-                md_replay(events, ts)
-                accounts_replay(decoded, events, ts)
-                continue
-            command = b""
-            entry_ts = 0
-            for index in range(0, len(flat) - 1, 2):
-                name = flat[index]
-                if name == b"c":
-                    command = flat[index + 1]
-                elif name == b"ts":
-                    try:
-                        entry_ts = int(flat[index + 1])
-                    except ValueError:
-                        entry_ts = 0
+            command, entry_ts = command_and_ts(flat)  # as the live reader read the entry
             decoded = decode(command)
             events = engine_apply(decoded)
             if entry_ts > ts:

@@ -10,7 +10,7 @@ goes through this module, so that the field names of ``docs/internals.md`` are s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,8 @@ def command_fields(command: bytes, *, ts: int, rid: str, src: str, who: str, ip:
     }
 
 
-def _to_int(value: bytes | None, default: int = 0) -> int:
+def entry_int(value: bytes | None, default: int = 0) -> int:
+    """An integer field of a journal entry (``ts``): ``default`` when missing or malformed."""
     if value is None:
         return default
     try:
@@ -89,10 +90,28 @@ def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
     return CommandEntry(
         entry_id=entry_id,
         command=fields.get(b"c", b""),
-        ts=_to_int(fields.get(b"ts")),
+        ts=entry_int(fields.get(b"ts")),
         rid=fields.get(b"rid", b""),
         src=fields.get(b"src", b""),
     )
+
+
+def command_and_ts(flat: Sequence[bytes]) -> tuple[bytes, int]:
+    """The command and ``ts`` of a RESP2 ``[field, value, ...]`` list, read exactly as
+    :func:`parse_flat_entry` reads them (recovery must rebuild what the live engine applied, also
+    from an entry with fields in another order, repeated or missing)."""
+    if len(flat) >= 8 and flat[0] == b"c" and flat[2] == b"ts" and flat[4] == b"rid" and flat[6] == b"src":
+        value = flat[3]
+        return flat[1], int(value) if value.isdigit() else entry_int(value)
+    command = b""
+    ts = 0
+    for index in range(0, len(flat) - 1, 2):
+        name = flat[index]
+        if name == b"c":
+            command = flat[index + 1]
+        elif name == b"ts":
+            ts = entry_int(flat[index + 1])
+    return command, ts
 
 
 def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
@@ -100,7 +119,7 @@ def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
     if len(flat) >= 8 and flat[0] == b"c" and flat[2] == b"ts" and flat[4] == b"rid" and flat[6] == b"src":
         # the order every submitter writes: no search
         value = flat[3]
-        ts = int(value) if value.isdigit() else _to_int(value)
+        ts = int(value) if value.isdigit() else entry_int(value)
         return CommandEntry(entry_id, flat[1], ts, flat[5], flat[7])
     command = b""
     ts = 0
@@ -184,6 +203,6 @@ def reply_from_events_entry(entry_id: bytes, fields: Fields) -> Reply:
     return Reply(
         rid=fields.get(b"rid", b"").decode(),
         cmd=fields.get(b"cmd", entry_id).decode(),
-        ts=_to_int(fields.get(b"ts")),
+        ts=entry_int(fields.get(b"ts")),
         events=list(orjson.loads(fields.get(b"e", b"[]"))),
     )

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import RedisServer, free_port
 from tests.integration.journal.support import (
+    CONFIG,
     assert_balances_conserved,
     assert_redis_matches_replay,
     engine_process,
@@ -29,8 +30,10 @@ from tests.integration.journal.support import (
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
 from tradewire.journal.entries import command_fields
+from tradewire.journal.recovery import recover
 from tradewire.journal.streams import xrange_sync
 from tradewire.journal.submit import Submitter
+from tradewire.journal.wire import Connection
 
 VECTORS = ("01-priority-price-improvement-fee-rounding-quote-qty", "02-the-four-stp-modes")
 
@@ -78,6 +81,42 @@ async def test_engine_with_an_undecodable_entry_rejects_it_and_goes_on(
     events = [orjson.loads(fields[b"e"]) for _, fields in xrange_sync(redis_client, keys.EVENTS)]
     assert events[:3] == [[{"type": "rejected", "reason": "bad_command"}]] * 3
     assert events[3][0]["type"] == "deposit"
+
+
+@pytest.mark.asyncio
+async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """Recovery's tail script picks ``c`` and ``ts`` out of each entry; it must pick what the live
+    reader picked, or the rebuilt state differs from the one Redis holds the effects of."""
+    lines = [line.encode() for name in VECTORS for line in _vector_lines(name)]
+    deposit, order = lines[0], lines[len(lines) // 2]
+    async with running_engine(redis_server.url, batch=3, snapshot_every=1_000_000) as service:
+        ids = journal(redis_client, lines[:10])
+        odd: list[list[tuple[str, str | bytes]]] = [
+            [("ts", "1700000000123"), ("c", deposit)],  # fields in another order
+            # the submitters' order: the first c
+            [("c", deposit), ("ts", "1700000000200"), ("rid", "r"), ("src", "s"), ("c", b"{}")],
+            [("c", b"{}"), ("ts", "1700000000300"), ("c", order)],  # no rid/src: the last c
+            [("ts", "1700000000400")],  # no command at all
+            [("c", deposit), ("ts", " 1700000000500 ")],  # a ts that int() reads
+            [("c", deposit), ("ts", "soon")],  # a ts it does not
+        ]
+        for pairs in odd:
+            flat = [part for pair in pairs for part in pair]
+            ids.append(redis_client.execute_command("XADD", keys.COMMANDS, "*", *flat))
+        ids += journal(redis_client, lines[10:])
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        live = service.core
+        assert live is not None
+        live_state = live.to_state()
+    conn = await Connection.open(redis_server.url)
+    try:
+        recovered = await recover(conn, CONFIG)
+    finally:
+        await conn.close()
+    assert recovered.replayed == len(ids)
+    assert recovered.core.to_state() == live_state
 
 
 @pytest.mark.asyncio
