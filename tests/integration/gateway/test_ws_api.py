@@ -5,6 +5,7 @@ connection, and ccxt's ``*_ws`` methods with only the URL changed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -41,6 +42,23 @@ def signed(trader: Trader, params: dict[str, Any], secret: str | None = None) ->
     )
     key = (secret or trader.user.api_secret).encode()
     return {**out, "signature": hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()}
+
+
+@contextlib.asynccontextmanager
+async def ccxt_pro(ex: Exchange) -> AsyncIterator[tuple[Trader, Any]]:
+    """A new trader and a ccxt.pro binance client for it, pointed at ``ex`` (markets loaded)."""
+    import ccxt.pro
+
+    from tests.integration.gateway.test_ccxt import configure
+
+    trader = new_trader(ex)
+    keys = {"apiKey": trader.user.api_key, "secret": trader.user.api_secret}
+    client = configure(ccxt.pro.binance(keys), ex)
+    try:
+        await client.load_markets()
+        yield trader, client
+    finally:
+        await client.close()
 
 
 async def call(ws: ClientConnection, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -190,16 +208,9 @@ async def test_requests_in_flight_on_one_connection_are_all_answered_by_id(
 
 
 async def test_ccxt_ws_methods_place_fetch_and_cancel(api_exchange: Exchange) -> None:
-    import ccxt.pro
+    import ccxt
 
-    from tests.integration.gateway.test_ccxt import configure
-
-    trader = new_trader(api_exchange)
-    client = configure(
-        ccxt.pro.binance({"apiKey": trader.user.api_key, "secret": trader.user.api_secret}), api_exchange
-    )
-    try:
-        await client.load_markets()
+    async with ccxt_pro(api_exchange) as (_, client):
         order = await client.create_order_ws("BTC/USDT", "limit", "buy", 0.02, 21000)
         assert order["status"] == "open" and order["amount"] == 0.02
         fetched = await client.fetch_order_ws(order["id"], "BTC/USDT")
@@ -213,8 +224,6 @@ async def test_ccxt_ws_methods_place_fetch_and_cancel(api_exchange: Exchange) ->
         assert canceled["status"] == "canceled"
         with pytest.raises(ccxt.InsufficientFunds):
             await client.create_order_ws("BTC/USDT", "limit", "buy", 1000, 21000)
-    finally:
-        await client.close()
 
 
 async def recv_answer(ws: ClientConnection, request_id: Any, events: list[Any]) -> Any:
@@ -285,16 +294,7 @@ async def test_user_data_subscription_delivers_the_owners_events_on_the_connecti
 
 
 async def test_ccxt_watch_orders_and_balance_follow_the_account(api_exchange: Exchange) -> None:
-    import ccxt.pro
-
-    from tests.integration.gateway.test_ccxt import configure
-
-    trader = new_trader(api_exchange)
-    client = configure(
-        ccxt.pro.binance({"apiKey": trader.user.api_key, "secret": trader.user.api_secret}), api_exchange
-    )
-    try:
-        await client.load_markets()
+    async with ccxt_pro(api_exchange) as (trader, client):
         watching = asyncio.ensure_future(client.watch_orders("ETH/USDT"))
         balances = asyncio.ensure_future(client.watch_balance())
         await asyncio.sleep(1.0)  # both subscribed (one subscription on the WebSocket API connection)
@@ -306,38 +306,6 @@ async def test_ccxt_watch_orders_and_balance_follow_the_account(api_exchange: Ex
         ]
         balance = await asyncio.wait_for(balances, 15)
         assert balance["USDT"]["used"] == 3000
-    finally:
-        await client.close()
-
-
-async def test_clients_behind_the_proxy_are_charged_weight_each_by_their_own_address(
-    api_exchange: Exchange,
-) -> None:
-    # the tests connect from 127.0.0.1, a trusted proxy by default (as for REST): X-Forwarded-For counts
-    counts = []
-    for address in ("198.51.100.1", "198.51.100.2", "198.51.100.1"):
-        async with connect(
-            f"{api_exchange.ws_url}/ws-api/v3", additional_headers={"X-Forwarded-For": address}
-        ) as conn:
-            answer = await call(conn, "exchangeInfo", {"symbol": "BTCUSDT"})
-            counts.append(answer["rateLimits"][0]["count"])
-    assert counts[0] == counts[1] == 20 and counts[2] == 40  # exchangeInfo weighs 20
-
-
-async def test_more_requests_than_the_in_flight_limit_are_all_answered(api_exchange: Exchange) -> None:
-    trader = new_trader(api_exchange)
-    count = 1_100  # past the 1,024 a connection may have unanswered: reading pauses, nothing is refused
-    order = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-             "price": "1000", "quantity": "0.1", "newOrderRespType": "ACK"}  # fmt: skip
-    frames = [orjson.dumps({"id": i, "method": "order.place", "params": signed(trader, order)})
-              for i in range(count)]  # fmt: skip
-    async with connect(f"{api_exchange.ws_url}/ws-api/v3", max_queue=None) as conn:
-        for frame in frames:
-            await conn.send(frame)
-        answers = [orjson.loads(await asyncio.wait_for(conn.recv(), 60)) for _ in range(count)]
-    assert sorted(a["id"] for a in answers) == list(range(count))
-    assert all(a["status"] == 200 for a in answers), next(a for a in answers if a["status"] != 200)
-    assert len(trader.get("/api/v3/openOrders", symbol="ETHUSDT").json()) == count
 
 
 class RawClient:
