@@ -308,6 +308,36 @@ async def test_ccxt_watch_orders_and_balance_follow_the_account(api_exchange: Ex
         assert balance["USDT"]["used"] == 3000
 
 
+async def test_clients_behind_the_proxy_are_charged_weight_each_by_their_own_address(
+    api_exchange: Exchange,
+) -> None:
+    # the tests connect from 127.0.0.1, a trusted proxy by default (as for REST): X-Forwarded-For counts
+    counts = []
+    for address in ("198.51.100.1", "198.51.100.2", "198.51.100.1"):
+        async with connect(
+            f"{api_exchange.ws_url}/ws-api/v3", additional_headers={"X-Forwarded-For": address}
+        ) as conn:
+            answer = await call(conn, "exchangeInfo", {"symbol": "BTCUSDT"})
+            counts.append(answer["rateLimits"][0]["count"])
+    assert counts[0] == counts[1] == 20 and counts[2] == 40  # exchangeInfo weighs 20
+
+
+async def test_more_requests_than_the_in_flight_limit_are_all_answered(api_exchange: Exchange) -> None:
+    trader = new_trader(api_exchange)
+    count = 1_100  # past the 1,024 a connection may have unanswered: reading pauses, nothing is refused
+    order = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "price": "1000", "quantity": "0.1", "newOrderRespType": "ACK"}  # fmt: skip
+    frames = [orjson.dumps({"id": i, "method": "order.place", "params": signed(trader, order)})
+              for i in range(count)]  # fmt: skip
+    async with connect(f"{api_exchange.ws_url}/ws-api/v3", max_queue=None) as conn:
+        for frame in frames:
+            await conn.send(frame)
+        answers = [orjson.loads(await asyncio.wait_for(conn.recv(), 60)) for _ in range(count)]
+    assert sorted(a["id"] for a in answers) == list(range(count))
+    assert all(a["status"] == 200 for a in answers), next(a for a in answers if a["status"] != 200)
+    assert len(trader.get("/api/v3/openOrders", symbol="ETHUSDT").json()) == count
+
+
 class RawClient:
     """A WebSocket client that can put several frames in one TCP write (the websockets library
     writes each frame on its own), to reach the gateway as one read."""
