@@ -7,8 +7,9 @@ through its adapter (``adapters.py``). The engines take turns within each round,
 compares figures measured minutes apart under the same load; the report gives medians over the rounds.
 Then ``tradewire replay`` is timed as a process on the same workload as JSON lines, in and out.
 
-Prints a table, writes the figures as JSON to ``bench/results/`` and the summary to
-``docs/benchmarks/engine.md``.
+Prints a table, writes the figures as JSON to ``bench/results/`` and, after a full run (every engine,
+the replay timed), the summary to ``docs/benchmarks/engine.md``: a run of some engines only would
+replace the published comparison with a partial one.
 """
 
 from __future__ import annotations
@@ -195,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay-runs", type=int, default=3, help="timed runs of tradewire replay (0: none)")
     parser.add_argument("--no-latency", action="store_true", help="skip the per-command latency pass")
     parser.add_argument(
-        "--doc", type=Path, default=DOC, help="where to write the markdown summary ('-': none)"
-    )
+        "--doc", type=Path, default=None,
+        help=f"where to write the markdown summary ('-': none; default: {DOC.relative_to(ROOT)}, "
+        "and only after a full run, every engine and the replay timed)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     console = Console()
@@ -266,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"engine-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"results: {out}")
-    if str(args.doc) != "-":
+    full = set(args.engines.split(",")) >= set(ADAPTERS) and args.replay_runs > 0
+    if args.doc is None and not full:
+        console.print(f"summary: {DOC.relative_to(ROOT)} kept (a partial run; --doc PATH writes one)")
+    elif str(args.doc) != "-":
+        args.doc = args.doc or DOC
         args.doc.parent.mkdir(parents=True, exist_ok=True)
         kept = args.doc.read_text() if args.doc.exists() else ""
         notes = kept[kept.index(NOTES_MARKER) :] if NOTES_MARKER in kept else NOTES_MARKER + "\n"
