@@ -18,7 +18,9 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   client has parsed the depth diff that first shows the maker's price, or the trade (one sample per
   client per order).
   ``--via journal`` appends the same orders to the journal directly (``Submitter``), which leaves the
-  REST order path out and measures journal -> engine -> Redis -> gateway -> clients.
+  REST order path out and measures journal -> engine -> Redis -> gateway -> clients; ``--via ws``
+  sends them as ``order.place`` requests of the WebSocket API on ``HTTP_CONNECTIONS // 8``
+  connections (the trades of a taker read from its ``FULL`` answer, as over REST).
 * ``fanout``: ``--conns`` connections follow ``btcusdt@trade``; a publisher runs the bus script
   (offset, history, PUBLISH) as the engine does, ``--burst`` messages at a time, at a rising rate; the
   figure is the highest delivered rate (messages counted by the clients) at which every connection
@@ -331,6 +333,8 @@ class Order:
     price: str
     request: bytes
     command: dict[str, Any]
+    frame: bytes
+    """The same order as an ``order.place`` frame of the WebSocket API (request id = its index)."""
 
 
 def latency_schedule(rate: int, seconds: float, maker: User, taker: User, port: int) -> list[Order]:
@@ -356,7 +360,9 @@ def latency_schedule(rate: int, seconds: float, maker: User, taker: User, port: 
         ) % (port, user.api_key.encode(), len(body), body)
         command = {"type": "new_order", "user": user.name, "market": "BTC-USDT", "side": side.lower(),
                    "kind": "limit", "qty": "0.001", "price": price, "tif": tif}  # fmt: skip
-        out.append(Order(is_taker, price, request, command))
+        request_frame = {"id": i, "method": "order.place", "params": ws_signed(user, params)}
+        frame = client_frame(orjson.dumps(request_frame))
+        out.append(Order(is_taker, price, request, command, frame))
     return out
 
 
@@ -388,9 +394,22 @@ async def latency_run(
                 await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(seen))
         load_before = os.getloadavg()[0]
         schedule = latency_schedule(rate, seconds, maker, taker, port)
+        schedule_index = {id(entry): i for i, entry in enumerate(schedule)}
         journal = Submitter(ex.redis_url, "bench-latency")
         await journal.start()
         http = await LeanHttp.open(port, HTTP_CONNECTIONS)
+        answers: dict[int, asyncio.Future[bytes]] = {}
+
+        def on_answer(payload: bytes) -> None:
+            future = answers.pop(int(payload[6 : payload.index(b",", 6)]), None)  # {"id":<index>,...
+            if future is not None and not future.done():
+                future.set_result(payload)
+
+        ws_api = (
+            [await open_client(port, "/ws-api/v3", on_answer) for _ in range(HTTP_CONNECTIONS // 8)]
+            if via == "ws"
+            else []
+        )
 
         failures: list[str] = []
 
@@ -402,6 +421,18 @@ async def latency_run(
                 if via == "journal":
                     reply = await journal.submit(entry.command, who="bench")
                     fills = [event["price"] for event in reply.events if event["type"] == "trade"]
+                elif via == "ws":
+                    index = schedule_index[id(entry)]
+                    answered = answers[index] = asyncio.get_running_loop().create_future()
+                    client = ws_api[index % len(ws_api)]
+                    assert client.transport is not None
+                    client.transport.write(entry.frame)
+                    answer = orjson.loads(await asyncio.wait_for(answered, 30))
+                    if answer.get("status") != 200:
+                        failures.append(f"WS {answer.get('status')}: {str(answer)[:200]}")
+                        return
+                    result = answer["result"] if entry.taker else {}
+                    fills = [fill["price"] for fill in result.get("fills", ())]
                 else:
                     conn = await http.idle.get()
                     try:
@@ -435,6 +466,9 @@ async def latency_run(
         await asyncio.gather(*tasks)
         await asyncio.sleep(1.0)
         await http.close()
+        for client in ws_api:
+            if client.transport is not None:
+                client.transport.close()
         await journal.close()
         stop.set()
         for _ in workers:
@@ -867,7 +901,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="latency: orders per second offered")
     parser.add_argument("--clients", type=int, default=100, help="latency: WebSocket clients")
     parser.add_argument(
-        "--via", choices=["rest", "journal"], default="rest",
+        "--via", choices=["rest", "journal", "ws"], default="rest",
         help="latency: send orders through the gateway's REST API, or append them to the journal directly",
     )  # fmt: skip
     parser.add_argument(
