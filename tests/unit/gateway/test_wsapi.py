@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tradewire.gateway.app import Outcome
 from tradewire.gateway.auth import check_signature
@@ -144,3 +147,37 @@ def test_methods_run_the_rest_endpoints_with_their_security() -> None:
     assert (ROUTES["order.cancel"].method, ROUTES["order.status"].method) == ("DELETE", "GET")
     assert ROUTES["order.place"].security == "signed" and ROUTES["account.status"].security == "signed"
     assert ROUTES["userDataStream.start"].security == "key" and ROUTES["depth"].security == "none"
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value).encode()  # integers of any size, as a client may send them
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_FRAMES = st.one_of(
+    st.binary(max_size=64),
+    _JSON.map(_dumps),
+    st.fixed_dictionaries(
+        {"id": _JSON, "method": _JSON},
+        optional={"params": st.dictionaries(st.text(max_size=12), _JSON, max_size=6) | _JSON},
+    ).map(_dumps),
+)
+
+
+@given(_FRAMES)
+def test_any_frame_is_a_request_or_a_precise_refusal(frame: bytes) -> None:
+    try:
+        request = parse_request(frame)
+    except BadRequest as refused:
+        assert refused.error.code in (-1100, -1102) and refused.error.status == 400
+        assert refused.error.msg
+        orjson.loads(refused.request_id)  # the echoed id is JSON
+        return
+    assert isinstance(request.method, str) and request.method
+    assert all(isinstance(v, str) and not set(v) & set("&=%+") for v in request.params.values())
+    assert all(name.isascii() and name.isalnum() for name in request.params)
+    orjson.loads(request.id)
