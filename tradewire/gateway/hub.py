@@ -239,6 +239,7 @@ class Hub:
                     except BaseException:
                         if not self.users.get(user):
                             self.users.pop(user, None)  # the next follower subscribes again
+                            self._schedule_unsubscribe(user)  # in case Redis got the request
                         raise
                     finally:
                         self._user_pending.pop(user, None)
@@ -256,10 +257,13 @@ class Hub:
         conns.pop(conn, None)
         if not conns and user not in self._user_pending:
             del self.users[user]
-            if self.subscriber is not None:
-                task = asyncio.get_running_loop().create_task(self._unsubscribe_user_later(user))
-                self._unsubscribing.add(task)
-                task.add_done_callback(self._unsubscribing.discard)
+            self._schedule_unsubscribe(user)
+
+    def _schedule_unsubscribe(self, user: str) -> None:
+        if self.subscriber is not None:
+            task = asyncio.get_running_loop().create_task(self._unsubscribe_user_later(user))
+            self._unsubscribing.add(task)
+            task.add_done_callback(self._unsubscribing.discard)
 
     async def _unsubscribe_user_later(self, user: str) -> None:
         if user not in self.users and self.subscriber is not None:  # not followed again meanwhile
