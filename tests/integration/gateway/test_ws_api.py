@@ -409,3 +409,23 @@ async def test_unsubscribe_then_subscribe_in_one_write_still_delivers_events(api
                 break
     finally:
         client.close()
+
+
+async def test_a_request_that_cannot_reach_redis_is_a_503_on_both_transports(tmp_path: Path) -> None:
+    with Exchange(tmp_path / "exchange") as ex:
+        trader = new_trader(ex)  # its key is not in the gateway's cache yet: reading it needs Redis
+        async with connect(f"{ex.ws_url}/ws-api/v3") as conn:
+            ex.redis.kill()
+            try:
+                rest = await asyncio.to_thread(trader.get, "/api/v3/account")
+                assert (rest.status_code, rest.json()["code"]) == (503, -1001)
+                answer = await call(conn, "account.status", signed(trader, {}))
+                assert (answer["status"], answer["error"]["code"]) == (503, -1001)
+            finally:
+                ex.redis.restart()
+            for _ in range(100):  # the gateway's clients reconnect
+                answer = await call(conn, "account.status", signed(trader, {}))
+                if answer["status"] == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert answer["status"] == 200 and answer["result"]["balances"]
