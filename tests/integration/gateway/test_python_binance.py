@@ -127,3 +127,28 @@ async def test_async_client_trades_over_the_websocket_api(module_exchange: Excha
         assert refused.value.code == -2010
     finally:
         await client.close_connection()
+
+
+@pytest.mark.asyncio
+async def test_user_socket_follows_the_account_over_the_websocket_api(module_exchange: Exchange) -> None:
+    """python-binance's ``user_socket()`` subscribes with ``userDataStream.subscribe.signature`` on
+    its WebSocket API connection (no listen key any more): only that URL changes."""
+    from binance.ws.websocket_api import WebsocketAPI  # type: ignore[import-untyped]
+
+    trader = new_trader(module_exchange)
+    client = AsyncClient(trader.user.api_key, trader.user.api_secret)
+    client.API_URL = f"{module_exchange.http_url}/api"
+    client.ws_api = WebsocketAPI(url=f"{module_exchange.ws_url}/ws-api/v3", tld="com")
+    try:
+        async with BinanceSocketManager(client).user_socket() as stream:
+            trader.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC", price="900",
+                         quantity="2", newClientOrderId="pb-user-socket")  # fmt: skip
+            seen: dict[str, Any] = {}
+            while set(seen) < {"executionReport", "outboundAccountPosition"}:
+                message = await asyncio.wait_for(stream.recv(), 15)
+                seen.setdefault(message["e"], message)
+        report = seen["executionReport"]
+        assert (report["c"], report["X"], report["p"]) == ("pb-user-socket", "NEW", "900")
+        assert {"a": "USDT", "f": "998200", "l": "1800"} in seen["outboundAccountPosition"]["B"]
+    finally:
+        await client.close_connection()
