@@ -21,6 +21,7 @@ import orjson
 import redis
 
 from tradewire import keys
+from tradewire.journal.entries import entry_int
 from tradewire.journal.streams import iter_events, iter_journal
 
 BALANCE_PREFIX = keys.balances("")
@@ -80,7 +81,7 @@ def journal(client: redis.Redis, end: str = "+") -> Iterator[JournalEntry]:
         yield JournalEntry(
             id=entry_id.decode(),
             command=f.get(b"c", b""),
-            ts=_int(f.get(b"ts")),
+            ts=entry_int(f.get(b"ts")),  # as the engine read it: 0 when malformed
             rid=_text(f.get(b"rid")),
             src=_text(f.get(b"src")),
             who=_text(f.get(b"who")),

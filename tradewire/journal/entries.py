@@ -96,11 +96,26 @@ def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
     )
 
 
+def _as_submitted(flat: Sequence[bytes]) -> bool:
+    """Exactly the six fields :func:`command_fields` writes, in its order: no field can repeat, so
+    reading them by position gives what reading them by name (the last of each) gives."""
+    return (
+        len(flat) == 12
+        and flat[0] == b"c"
+        and flat[2] == b"ts"
+        and flat[4] == b"rid"
+        and flat[6] == b"src"
+        and flat[8] == b"who"
+        and flat[10] == b"ip"
+    )
+
+
 def command_and_ts(flat: Sequence[bytes]) -> tuple[bytes, int]:
     """The command and ``ts`` of a RESP2 ``[field, value, ...]`` list, read exactly as
-    :func:`parse_flat_entry` reads them (recovery must rebuild what the live engine applied, also
-    from an entry with fields in another order, repeated or missing)."""
-    if len(flat) >= 8 and flat[0] == b"c" and flat[2] == b"ts" and flat[4] == b"rid" and flat[6] == b"src":
+    :func:`parse_flat_entry` reads them, and as a reader of the fields by name (redis-py's dict:
+    the last of a repeated field) does: recovery and the audit must rebuild what the live engine
+    applied, also from an entry with fields in another order, repeated or missing."""
+    if _as_submitted(flat):
         value = flat[3]
         return flat[1], int(value) if value.isdigit() else entry_int(value)
     command = b""
@@ -116,7 +131,7 @@ def command_and_ts(flat: Sequence[bytes]) -> tuple[bytes, int]:
 
 def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
     """A command entry from a RESP2 ``[field, value, ...]`` list (what the engine's reader gets)."""
-    if len(flat) >= 8 and flat[0] == b"c" and flat[2] == b"ts" and flat[4] == b"rid" and flat[6] == b"src":
+    if _as_submitted(flat):
         # the order every submitter writes: no search
         value = flat[3]
         ts = int(value) if value.isdigit() else entry_int(value)

@@ -16,6 +16,7 @@ import redis.asyncio
 import structlog
 import structlog.testing
 from prometheus_client import REGISTRY
+from typer.testing import CliRunner
 
 from tests.conftest import RedisServer, free_port
 from tests.integration.journal.support import (
@@ -29,6 +30,7 @@ from tests.integration.journal.support import (
 )
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
+from tradewire.cli import app
 from tradewire.journal.entries import command_fields
 from tradewire.journal.recovery import recover
 from tradewire.journal.streams import xrange_sync
@@ -95,7 +97,7 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
         ids = journal(redis_client, lines[:10])
         odd: list[list[tuple[str, str | bytes]]] = [
             [("ts", "1700000000123"), ("c", deposit)],  # fields in another order
-            # the submitters' order: the first c
+            # the submitters' order but a field more: read by name, the last c
             [("c", deposit), ("ts", "1700000000200"), ("rid", "r"), ("src", "s"), ("c", b"{}")],
             [("c", b"{}"), ("ts", "1700000000300"), ("c", order)],  # no rid/src: the last c
             [("ts", "1700000000400")],  # no command at all
@@ -117,6 +119,9 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
         await conn.close()
     assert recovered.replayed == len(ids)
     assert recovered.core.to_state() == live_state
+    # and the audit, which reads the fields by name, replays the same commands
+    audit = CliRunner().invoke(app, ["audit", "verify"], env={"REDIS_URL": redis_server.url})
+    assert audit.exit_code == 0, audit.stdout + audit.stderr
 
 
 @pytest.mark.asyncio

@@ -1,11 +1,12 @@
-"""Journal entries as the engine reads them: live and in recovery's replay, the same fields."""
+"""Journal entries as the engine reads them: live, in recovery's replay and in the audit (fields by
+name), the same command and time."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradewire.journal.entries import command_and_ts, parse_flat_entry
+from tradewire.journal.entries import command_and_ts, entry_int, parse_flat_entry
 
 _NAMES = st.sampled_from([b"c", b"ts", b"rid", b"src", b"who", b"ip", b"x"])
 _VALUES = st.one_of(
@@ -21,9 +22,27 @@ def test_replay_reads_command_and_ts_as_the_live_reader_does(pairs: list[tuple[b
     assert command_and_ts(flat) == (entry.command, entry.ts)
 
 
-def test_the_submitters_order_takes_the_first_fields_and_any_other_the_last() -> None:
-    submitted = [b"c", b"A", b"ts", b"5", b"rid", b"r", b"src", b"s", b"c", b"B"]
-    assert command_and_ts(submitted) == (b"A", 5)
-    other = [b"c", b"A", b"ts", b"5", b"c", b"B"]
-    assert command_and_ts(other) == (b"B", 5)
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=10))
+def test_reading_by_position_gives_what_reading_by_name_gives(pairs: list[tuple[bytes, bytes]]) -> None:
+    named = dict(pairs)  # the last of a repeated field, as redis-py's XRANGE reply reads it (the audit)
+    flat = [part for pair in pairs for part in pair]
+    assert command_and_ts(flat) == (named.get(b"c", b""), entry_int(named.get(b"ts")))
+
+
+_SIX = [b"c", b"ts", b"rid", b"src", b"who", b"ip"]
+
+
+@given(st.permutations(_SIX), st.lists(_VALUES, min_size=6, max_size=6))
+def test_six_fields_in_any_order_read_the_same(names: list[bytes], values: list[bytes]) -> None:
+    flat = [part for pair in zip(names, values, strict=True) for part in pair]
+    named = dict(zip(names, values, strict=True))
+    assert command_and_ts(flat) == (named[b"c"], entry_int(named[b"ts"]))
+
+
+def test_every_reader_takes_the_last_of_a_repeated_field() -> None:
+    submitted = [b"c", b"A", b"ts", b"5", b"rid", b"r", b"src", b"s", b"who", b"w", b"ip", b"-"]
+    assert command_and_ts(submitted) == (b"A", 5)  # the submitters' six fields, read by position
+    longer = [*submitted, b"c", b"B"]
+    assert command_and_ts(longer) == (b"B", 5)  # one more: by name, as redis-py's dict reads it
+    assert command_and_ts([b"c", b"A", b"ts", b"5", b"c", b"B"]) == (b"B", 5)
     assert command_and_ts([b"ts", b"soon"]) == (b"", 0)
