@@ -166,9 +166,8 @@ class Core:
         """Apply ``entries`` whose effects are already in Redis, rebuilding state only; end the
         replay with :meth:`settle`."""
         self.replay_raw(
-            [(entry.entry_id, [b"c", entry.command, b"ts", b"%d" % entry.ts, b"rid", b"", b"src", b""])
-             for entry in entries]
-        )  # fmt: skip
+            [(entry.entry_id, [b"c", entry.command, b"ts", b"%d" % entry.ts]) for entry in entries]
+        )
 
     def replay_raw(self, page: Sequence[tuple[bytes, Sequence[bytes]]]) -> None:
         """:meth:`replay` of an ``XRANGE`` reply as it comes (``[(id, [field, value, ...]), ...]``):

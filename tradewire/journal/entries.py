@@ -98,7 +98,7 @@ def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
 
 def _as_submitted(flat: Sequence[bytes]) -> bool:
     """Exactly the six fields :func:`command_fields` writes, in its order: no field can repeat, so
-    reading them by position gives what reading them by name (the last of each) gives."""
+    reading them by position gives what reading them by name gives."""
     return (
         len(flat) == 12
         and flat[0] == b"c"
@@ -110,50 +110,30 @@ def _as_submitted(flat: Sequence[bytes]) -> bool:
     )
 
 
+def _by_name(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """The fields of any other entry by name, the last of a repeated one winning, as redis-py's
+    reply (what the audit and the export read) holds them."""
+    return dict(zip(flat[::2], flat[1::2], strict=False))
+
+
 def command_and_ts(flat: Sequence[bytes]) -> tuple[bytes, int]:
-    """The command and ``ts`` of a RESP2 ``[field, value, ...]`` list, read exactly as
-    :func:`parse_flat_entry` reads them, and as a reader of the fields by name (redis-py's dict:
-    the last of a repeated field) does: recovery and the audit must rebuild what the live engine
+    """The command and ``ts`` of a RESP2 ``[field, value, ...]`` list, read as
+    :func:`parse_flat_entry` reads them: recovery and the audit must rebuild what the live engine
     applied, also from an entry with fields in another order, repeated or missing."""
     if _as_submitted(flat):
         value = flat[3]
         return flat[1], int(value) if value.isdigit() else entry_int(value)
-    command = b""
-    ts = 0
-    for index in range(0, len(flat) - 1, 2):
-        name = flat[index]
-        if name == b"c":
-            command = flat[index + 1]
-        elif name == b"ts":
-            ts = entry_int(flat[index + 1])
-    return command, ts
+    fields = _by_name(flat)
+    return fields.get(b"c", b""), entry_int(fields.get(b"ts"))
 
 
 def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
     """A command entry from a RESP2 ``[field, value, ...]`` list (what the engine's reader gets)."""
-    if _as_submitted(flat):
-        # the order every submitter writes: no search
+    if _as_submitted(flat):  # the order every submitter writes: no search
         value = flat[3]
         ts = int(value) if value.isdigit() else entry_int(value)
         return CommandEntry(entry_id, flat[1], ts, flat[5], flat[7])
-    command = b""
-    ts = 0
-    rid = b""
-    src = b""
-    it = iter(flat)
-    for name, value in zip(it, it, strict=False):
-        if name == b"c":
-            command = value
-        elif name == b"ts":
-            try:
-                ts = int(value)
-            except ValueError:
-                ts = 0
-        elif name == b"rid":
-            rid = value
-        elif name == b"src":
-            src = value
-    return CommandEntry(entry_id, command, ts, rid, src)
+    return parse_command_entry(entry_id, _by_name(flat))
 
 
 def events_op(entry: CommandEntry, events_json: bytes) -> tuple[bytes, ...]:
