@@ -192,9 +192,11 @@ class Signing:
     params: dict[str, str]
     payload: bytes
     signature: str | None
-    encoded: bytes | None = None
-    """The payload with its values percent-encoded, when that differs: some clients sign that form
-    (python-binance's WebSocket API calls), others the raw one (ccxt); either signature is accepted."""
+    encoded: Callable[[], bytes | None] | None = None
+    """The payload with its values percent-encoded, when that differs (``None``): some clients sign
+    that form (python-binance's WebSocket API calls), others the raw one (ccxt); either signature
+    is accepted. Asked only when the raw form does not match: encoding costs more than the rest of
+    the signature check together."""
 
 
 async def _authenticate(gateway: Gateway, api_key: str | None, signing: Signing | None) -> ApiKey:
@@ -205,9 +207,10 @@ async def _authenticate(gateway: Gateway, api_key: str | None, signing: Signing 
         try:
             check_signature(key.secret, signing.payload, signing.signature)
         except ApiError:
-            if signing.encoded is None:
+            encoded = signing.encoded() if signing.encoded is not None else None
+            if encoded is None:
                 raise
-            check_signature(key.secret, signing.encoded, signing.signature)
+            check_signature(key.secret, encoded, signing.signature)
         check_time(signing.params, public.now_ms())
     return key
 

@@ -227,8 +227,12 @@ def signing(params: dict[str, str]) -> Signing:
     same pairs percent-encoded when that differs (see ``Signing.encoded``)."""
     names = [name for name in sorted(params) if name != "signature"]
     payload = "&".join(f"{name}={params[name]}" for name in names).encode()
-    encoded = urlencode([(name, params[name]) for name in names]).encode()
-    return Signing(params, payload, params.get("signature"), encoded if encoded != payload else None)
+
+    def encoded() -> bytes | None:
+        text = urlencode([(name, params[name]) for name in names]).encode()
+        return text if text != payload else None
+
+    return Signing(params, payload, params.get("signature"), encoded)
 
 
 def envelope(
