@@ -1,11 +1,14 @@
-"""Operator commands against a running exchange: ``tradewire admin create-user`` and ``deposit``.
+"""Operator commands against a running exchange: users, API keys, deposits and withdrawals.
 
 They reach the exchange the way every process does (``REDIS_URL`` or ``--data-dir``, see
 ``tradewire.runtime``) and never start anything. ``create-user`` writes the user and an API key
 whose secret is encrypted with the master key (``<data-dir>/master.key``, created 0600 on first use,
 or ``$TRADEWIRE_MASTER_KEY``); the secret is printed once, in the JSON line, and stored nowhere in
-clear. ``deposit`` is a command like any other: it goes through the journal and prints the engine's
-outcome, so a deposit is durable and replayable exactly as orders are.
+clear; ``create-key`` gives an existing user another key. ``revoke-key`` deletes a key and the
+listen keys it created, and tells every gateway to end the streams they feed at once
+(``tradewire.gateway.sessions``). ``deposit`` and ``withdraw`` are commands like any other: they go
+through the journal and print the engine's outcome, so they are durable and replayable exactly as
+orders are.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -26,6 +29,7 @@ from tradewire.gateway.secrets import (
     new_api_key,
     new_api_secret,
 )
+from tradewire.gateway.sessions import revoked_notice
 from tradewire.journal.submit import SubmitError, submit_sync
 from tradewire.ops.logging import ADMIN_ACTION, audit_log, configure_logging
 from tradewire.redisconn import connect_sync
@@ -53,10 +57,16 @@ def valid_user_name(name: str) -> bool:
     return 0 < len(name) <= 64 and all(ch.isalnum() or ch in "-_." for ch in name) and name != "fees"
 
 
-def create_user_record(client: redis.Redis, name: str, master: bytes) -> dict[str, str]:
-    """Write the user (if new) and a fresh API key; returns the JSON line's fields."""
+def create_user_record(
+    client: redis.Redis, name: str, master: bytes, *, new_user: bool = True, read_only: bool = False
+) -> dict[str, str]:
+    """Write the user (if new) and a fresh API key; returns the JSON line's fields.
+
+    ``new_user=False`` (``create-key``): the user must exist already."""
     if not valid_user_name(name):
         raise AdminError(f"invalid user name {name!r}: 1-64 letters, digits, '-', '_' or '.' (not 'fees')")
+    if not new_user and not client.hexists(keys.USERS, name):
+        raise AdminError(f"unknown user {name!r}: create it first with `tradewire admin create-user`")
     api_key, api_secret = new_api_key(), new_api_secret()
     now = int(time.time() * 1000)
     pipe = client.pipeline(transaction=True)
@@ -67,40 +77,83 @@ def create_user_record(client: redis.Redis, name: str, master: bytes) -> dict[st
             "user": name,
             "secret": encrypt_secret(master, api_key, api_secret),
             "created": str(now),
-            "permissions": "TRADE",
+            "permissions": "" if read_only else "TRADE",
         },
     )
     pipe.execute()
     return {"user": name, "api_key": api_key, "api_secret": api_secret}
 
 
-def create_user(name: str, data_dir: Path | None) -> None:
+def revoke_key_record(client: redis.Redis, api_key: str) -> dict[str, Any]:
+    """Delete ``api_key`` and the listen keys it created or kept alive, and tell the gateways.
+
+    The key goes first, with a notice that makes every gateway drop it from its cache and end the
+    WebSocket API subscriptions it signed; the listen keys are read after that, so that one created
+    with the key until the gateways stopped accepting it is deleted too, and a second notice ends
+    their streams."""
+    user = client.hget(keys.api_key(api_key), "user")
+    if user is None:
+        raise AdminError(f"unknown API key {api_key[:8]}...: nothing to revoke")
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys.api_key(api_key))
+    pipe.publish(keys.SESSIONS, revoked_notice(api_key, ()))
+    pipe.execute()
+    members = cast("set[bytes]", client.smembers(keys.api_key_listen_keys(api_key)))
+    listen_keys = sorted(member.decode() for member in members)
+    pipe = client.pipeline(transaction=True)
+    for listen_key in listen_keys:
+        pipe.delete(keys.listen_key(listen_key))
+    pipe.delete(keys.api_key_listen_keys(api_key))
+    pipe.publish(keys.SESSIONS, revoked_notice(api_key, listen_keys))
+    closed = sum(cast("list[int]", pipe.execute())[: len(listen_keys)])
+    owner = cast("bytes", user).decode()
+    return {"user": owner, "api_key": api_key, "revoked": True, "listen_keys_closed": closed}
+
+
+def create_user(name: str, data_dir: Path | None, *, new_user: bool = True, read_only: bool = False) -> None:
     configure_logging("admin")
     try:
         client = _client(data_dir)
         master = load_master_key(data_dir_or_default(data_dir), create=True)
-        line = create_user_record(client, name, master)
+        line = create_user_record(client, name, master, new_user=new_user, read_only=read_only)
     except (AdminError, SecretError) as exc:
         _fail(str(exc), 2)
         return
     except redis.exceptions.RedisError as exc:
         _fail(f"Redis error: {exc}")
         return
-    audit_log(ADMIN_ACTION, action="create_user", user=name, who="admin", api_key=line["api_key"][:8])
+    audit_log(ADMIN_ACTION, action="create_user" if new_user else "create_key", user=name, who="admin",
+              api_key=line["api_key"][:8], read_only=read_only)  # fmt: skip
     print(orjson.dumps(line).decode(), flush=True)
 
 
-def deposit_command(name: str, asset: str, amount: str) -> dict[str, Any]:
-    return {"type": "deposit", "user": name, "asset": asset.upper(), "amount": amount}
+def revoke_key(api_key: str, data_dir: Path | None) -> None:
+    configure_logging("admin")
+    try:
+        line = revoke_key_record(_client(data_dir), api_key)
+    except AdminError as exc:
+        _fail(str(exc), 2)
+        return
+    except redis.exceptions.RedisError as exc:
+        _fail(f"Redis error: {exc}")
+        return
+    audit_log(ADMIN_ACTION, action="revoke_key", user=line["user"], who="admin", api_key=api_key[:8],
+              listen_keys_closed=line["listen_keys_closed"])  # fmt: skip
+    print(orjson.dumps(line).decode(), flush=True)
 
 
-def deposit(name: str, asset: str, amount: str, data_dir: Path | None) -> None:
+def deposit_command(name: str, asset: str, amount: str, kind: str = "deposit") -> dict[str, Any]:
+    return {"type": kind, "user": name, "asset": asset.upper(), "amount": amount}
+
+
+def deposit(name: str, asset: str, amount: str, data_dir: Path | None, *, kind: str = "deposit") -> None:
+    """Submit a deposit (or, with ``kind="withdraw"``, a withdrawal) and print the engine's outcome."""
     configure_logging("admin")
     try:
         client = _client(data_dir)
         if not client.hexists(keys.USERS, name):
             raise AdminError(f"unknown user {name!r}: create it first with `tradewire admin create-user`")
-        reply = submit_sync(client, deposit_command(name, asset, amount), who="admin")
+        reply = submit_sync(client, deposit_command(name, asset, amount, kind), who="admin")
     except AdminError as exc:
         _fail(str(exc), 2)
         return
@@ -108,7 +161,7 @@ def deposit(name: str, asset: str, amount: str, data_dir: Path | None) -> None:
         _fail(str(exc))
         return
     outcome = reply.events[0] if reply.events else {"type": "rejected", "reason": "no outcome"}
-    audit_log(ADMIN_ACTION, action="deposit", user=name, asset=asset, amount=amount, who="admin",
+    audit_log(ADMIN_ACTION, action=kind, user=name, asset=asset, amount=amount, who="admin",
               outcome=outcome.get("type"))  # fmt: skip
     print(orjson.dumps({"cmd": reply.cmd, "ts": reply.ts, **outcome}).decode(), flush=True)
     if outcome.get("type") == "rejected":

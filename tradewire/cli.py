@@ -136,6 +136,34 @@ def deposit(name: str, asset: str, amount: str, data_dir: DataDir = None) -> Non
     run(name, asset, amount, data_dir)
 
 
+@admin_app.command("withdraw")
+def withdraw(name: str, asset: str, amount: str, data_dir: DataDir = None) -> None:
+    """Debit AMOUNT of ASSET from user NAME's available balance, through the journal like any command."""
+    from tradewire.admin import deposit as run
+
+    run(name, asset, amount, data_dir, kind="withdraw")
+
+
+@admin_app.command("create-key")
+def create_key(
+    name: str,
+    data_dir: DataDir = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="A key that reads, not trades.")] = False,
+) -> None:
+    """Give user NAME another API key; print one JSON line {"user", "api_key", "api_secret"}."""
+    from tradewire.admin import create_user as run
+
+    run(name, data_dir, new_user=False, read_only=read_only)
+
+
+@admin_app.command("revoke-key")
+def revoke_key(api_key: str, data_dir: DataDir = None) -> None:
+    """Delete API_KEY now: its requests are refused and the streams it opened end on every gateway."""
+    from tradewire.admin import revoke_key as run
+
+    run(api_key, data_dir)
+
+
 audit_app = typer.Typer(no_args_is_help=True, help="Prove and export what the exchange did.")
 app.add_typer(audit_app, name="audit")
 

@@ -73,9 +73,20 @@ def api_key(key: str) -> str:
     return f"tw:apikey:{key}"
 
 
+def api_key_listen_keys(key: str) -> str:
+    """Set: the listen keys created with an API key, so that revoking the key ends them too (expires
+    with the last of them)."""
+    return f"tw:apikey:{key}:listenkeys"
+
+
 def listen_key(key: str) -> str:
     """String with a TTL of 60 minutes: the owner of a user-data-stream listen key."""
     return f"tw:listenkey:{key}"
+
+
+SESSIONS: Final = "tw:sessions"
+"""Pub/Sub: sessions to end now, one JSON object per message (``tradewire.gateway.sessions``):
+an API key revoked, a listen key closed. Every gateway follows it."""
 
 
 # -- market data: cache and channels, hash-tagged by market ----------------------------------------

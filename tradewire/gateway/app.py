@@ -92,14 +92,14 @@ async def _order_test(gateway: Gateway, params: dict[str, str], key: ApiKey, ip:
 
 
 async def _create_listen_key(gateway: Gateway, _: dict[str, str], key: ApiKey) -> bytes:
-    return orjson.dumps({"listenKey": await gateway.create_listen_key(key.user)})
+    return orjson.dumps({"listenKey": await gateway.create_listen_key(key.user, key.key)})
 
 
 async def _keep_alive_listen_key(gateway: Gateway, params: dict[str, str], key: ApiKey) -> bytes:
     listen_key = params.get("listenKey", "")
     if not listen_key:
         raise errors.mandatory("listenKey")
-    if not await gateway.keep_alive_listen_key(listen_key, key.user):
+    if not await gateway.keep_alive_listen_key(listen_key, key.user, key.key):
         raise ApiError(-1125, "This listenKey does not exist.")
     return b"{}"
 

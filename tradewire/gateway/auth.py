@@ -156,6 +156,10 @@ class KeyCache:
             raise errors.error(errors.REJECTED_API_KEY, 401)
         return record
 
+    def forget(self, key: str) -> None:
+        """Drop a key (revoked): the next request reads Redis again, and finds it gone."""
+        self._cache.pop(key, None)
+
     async def _load(self, key: str) -> ApiKey | None:
         raw: Any = await self._client.hgetall(keys.api_key(key))
         if not raw or self._master is None:

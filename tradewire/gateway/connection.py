@@ -79,8 +79,8 @@ class Connection(asyncio.Protocol):
         self.batched = False
         self.api = False
         """A WebSocket API connection (``/ws-api/v3``): requests and answers, no streams."""
-        self.subscriptions: dict[int, str] = {}
-        """WebSocket API user data subscriptions: id -> the user followed."""
+        self.subscriptions: dict[int, tuple[str, str]] = {}
+        """WebSocket API user data subscriptions: id -> the user followed and the API key that signed it."""
         self._next_subscription = 0
         self._session_methods: dict[str, Any] | None = None
         self._requests = 0
@@ -125,7 +125,7 @@ class Connection(asyncio.Protocol):
             self.registered = False
             self.opened = False
             self.hub.unregister(self, self.ip, list(self.streams.values()), self.user)
-            for user in self.subscriptions.values():
+            for user, _ in self.subscriptions.values():
                 self.hub.unfollow_user(self, user)
             received = self.proto.close_rcvd
             sent = self.proto.close_sent
@@ -407,13 +407,13 @@ class Connection(asyncio.Protocol):
                 return
             self._spawn(self._control(data))
 
-    async def subscribe_user(self, user: str) -> int:
-        for subscription, followed in self.subscriptions.items():
+    async def subscribe_user(self, user: str, api_key: str) -> int:
+        for subscription, (followed, _) in self.subscriptions.items():
             if followed == user:
                 return subscription
         subscription = self._next_subscription
         self._next_subscription += 1
-        self.subscriptions[subscription] = user
+        self.subscriptions[subscription] = (user, api_key)
         try:
             await self.hub.follow_user(self, user, f"{_SUBSCRIPTION}{subscription}")
         except BaseException:  # not followed: a retry must subscribe again, not find this id
@@ -426,14 +426,37 @@ class Connection(asyncio.Protocol):
         chosen = list(self.subscriptions) if subscription is None else [subscription]
         found = False
         for number in chosen:
-            user = self.subscriptions.pop(number, None)
-            if user is not None:
+            followed = self.subscriptions.pop(number, None)
+            if followed is not None:
                 found = True
-                self.hub.unfollow_user(self, user)
+                self.hub.unfollow_user(self, followed[0])
         return found
 
     def user_subscriptions(self) -> list[int]:
         return list(self.subscriptions)
+
+    # -- sessions ended from outside (``tradewire.gateway.sessions``) -------------------------------
+
+    def subscription_keys(self) -> set[str]:
+        return {api_key for _, api_key in self.subscriptions.values()}
+
+    def end_subscriptions(self, api_key: str, event: bytes) -> int:
+        ended = [n for n, (_, signed_by) in self.subscriptions.items() if signed_by == api_key]
+        for number in ended:
+            self.push(f"{_SUBSCRIPTION}{number}", "plain", event, 0)
+            self.unsubscribe_user(number)
+        return len(ended)
+
+    def end_user_stream(self, event: bytes | None, reason: str) -> None:
+        listen_key, user = self.listen_key, self.user
+        if listen_key is None or user is None:
+            return
+        if event is not None:
+            self.push(listen_key, "plain", event, 0)
+        self.hub.unfollow_user(self, user)
+        self.user = self.listen_key = None
+        if not self.streams:
+            self.close(1000, reason)
 
     async def _api_request(self, data: bytes) -> None:
         if self._session_methods is None:

@@ -40,6 +40,9 @@ class Limits:
     ping_interval: float = 20.0
     idle_timeout: float = 60.0
     """Seconds a connection may stay with no stream, no user data and no message before it is closed."""
+    session_check: float = 10.0
+    """Seconds between checks that the listen keys and API keys followed here still exist: how long
+    a stream may outlive an expired listen key, or a key revoked while this gateway missed the notice."""
 
 
 def limits_from_env(env: Mapping[str, str]) -> Limits:

@@ -26,6 +26,7 @@ from tradewire.gateway.hub import Hub
 from tradewire.gateway.limits import Limits, MessageRate, WeightWindow
 from tradewire.gateway.markets import Markets
 from tradewire.gateway.secrets import SecretError, load_master_key
+from tradewire.gateway.sessions import SessionGuard, closed_notice
 from tradewire.gateway.streams import Stream
 from tradewire.journal.submit import Submitter
 from tradewire.redisconn import connect
@@ -33,6 +34,7 @@ from tradewire.redisconn import connect
 log = structlog.get_logger("tradewire.gateway")
 
 LISTEN_KEY_TTL: Final = 3600
+_SESSIONS: Final = keys.SESSIONS.encode()
 
 
 class Gateway:
@@ -52,7 +54,7 @@ class Gateway:
             connect(redis_url, client_name=f"{self.instance}-sub", socket_timeout=None),
             self.hub.deliver,
             self.hub.reset,
-            self.hub.deliver_user,
+            self._on_plain,
             self.hub.flush,
         )
         self.hub.subscriber = self.subscriber
@@ -63,7 +65,9 @@ class Gateway:
             log.warning("no master key: signed endpoints will refuse every key", reason=str(exc))
             master = None
         self.key_cache = KeyCache(self.client, master)
+        self.sessions = SessionGuard(self.client, self.key_cache, self.hub.conns)
         self._ticker: asyncio.Task[None] | None = None
+        self._session_task: asyncio.Task[None] | None = None
         self._config_task: asyncio.Task[None] | None = None
         self.started = False
 
@@ -81,12 +85,14 @@ class Gateway:
         if self.markets_or_none is None:
             self._config_task = asyncio.create_task(self._wait_for_config())
         await self.submitter.start()
+        await self.subscriber.subscribe_plain(_SESSIONS)
         await self.subscriber.start()
         self._ticker = asyncio.create_task(self._tick())
+        self._session_task = asyncio.create_task(self.sessions.run(self.limits.session_check))
         self.started = True
 
     async def stop(self) -> None:
-        for task in (self._ticker, self._config_task):
+        for task in (self._ticker, self._config_task, self._session_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -95,6 +101,12 @@ class Gateway:
         with contextlib.suppress(Exception):
             await self.submitter.close()
         await self.client.aclose()
+
+    def _on_plain(self, channel: bytes, payload: bytes) -> None:
+        if channel == _SESSIONS:
+            self.sessions.on_message(payload)
+        else:
+            self.hub.deliver_user(channel, payload)
 
     async def _load_config(self) -> None:
         raw: Any = await self.client.get(keys.CONFIG)
@@ -140,19 +152,39 @@ class Gateway:
         owner: Any = await self.client.get(keys.listen_key(listen_key))
         return owner.decode() if owner is not None else None
 
-    async def create_listen_key(self, user: str) -> str:
+    async def create_listen_key(self, user: str, api_key: str) -> str:
         listen_key = secrets.token_hex(30)
-        await self.client.set(keys.listen_key(listen_key), user, ex=LISTEN_KEY_TTL)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(keys.listen_key(listen_key), user, ex=LISTEN_KEY_TTL)
+        self._note_listen_key(pipe, listen_key, api_key)
+        await pipe.execute()
         return listen_key
 
-    async def keep_alive_listen_key(self, listen_key: str, user: str) -> bool:
+    @staticmethod
+    def _note_listen_key(pipe: Any, listen_key: str, api_key: str) -> None:
+        """Remember that ``api_key`` created or kept ``listen_key`` alive, so that revoking the key
+        ends the stream; the set outlives every listen key in it (each expires an hour at most
+        after its last note)."""
+        pipe.sadd(keys.api_key_listen_keys(api_key), listen_key)
+        pipe.expire(keys.api_key_listen_keys(api_key), LISTEN_KEY_TTL)
+
+    async def keep_alive_listen_key(self, listen_key: str, user: str, api_key: str) -> bool:
         owner = await self.listen_key_owner(listen_key)
         if owner != user:
             return False
-        return bool(await self.client.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL)
+        self._note_listen_key(pipe, listen_key, api_key)
+        extended, *_ = await pipe.execute()
+        return bool(extended)
 
     async def close_listen_key(self, listen_key: str, user: str) -> bool:
+        """Delete the listen key and tell every gateway to end its streams now."""
         owner = await self.listen_key_owner(listen_key)
         if owner != user:
             return False
-        return bool(await self.client.delete(keys.listen_key(listen_key)))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(keys.listen_key(listen_key))
+        pipe.publish(keys.SESSIONS, closed_notice(listen_key))
+        deleted, _ = await pipe.execute()
+        return bool(deleted)

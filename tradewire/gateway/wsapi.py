@@ -78,9 +78,9 @@ ROUTES: Final[dict[str, Endpoint]] = {
 class Session(Protocol):
     """The connection a request came on, for the methods that act on it."""
 
-    async def subscribe_user(self, user: str) -> int:
-        """Follow ``user``'s data on this connection; the subscription's id (the same id again for
-        a user already followed)."""
+    async def subscribe_user(self, user: str, api_key: str) -> int:
+        """Follow ``user``'s data on this connection, for as long as ``api_key`` exists; the
+        subscription's id (the same id again for a user already followed)."""
         ...
 
     def unsubscribe_user(self, subscription: int | None) -> bool:
@@ -98,7 +98,7 @@ def session_routes(session: Session) -> dict[str, Endpoint]:
 
     async def subscribe(_: Gateway, __: dict[str, str], key: ApiKey | None, ___: str) -> bytes:
         assert key is not None
-        return orjson.dumps({"subscriptionId": await session.subscribe_user(key.user)})
+        return orjson.dumps({"subscriptionId": await session.subscribe_user(key.user, key.key)})
 
     async def unsubscribe(_: Gateway, params: dict[str, str], __: ApiKey | None, ___: str) -> bytes:
         raw = params.get("subscriptionId")

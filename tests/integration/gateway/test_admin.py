@@ -54,3 +54,33 @@ def test_create_user_with_data_dir_keeps_the_master_key_there_with_mode_0600(
     key_file = tmp_path / "master.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert orjson.loads(created.stdout)["api_secret"] not in key_file.read_text()
+
+
+def test_create_key_gives_a_second_key_and_read_only_keys_cannot_trade(module_exchange: Exchange) -> None:
+    assert admin(module_exchange, "create-user", "fay").returncode == 0
+    unknown = admin(module_exchange, "create-key", "nobody")
+    assert unknown.returncode == 2 and "unknown user" in unknown.stderr
+    for flags, can_trade in (((), True), (("--read-only",), False)):
+        created = admin(module_exchange, "create-key", "fay", *flags)
+        assert created.returncode == 0, created.stderr
+        line = orjson.loads(created.stdout)
+        trader = Trader(module_exchange.http_url, User("fay", line["api_key"], line["api_secret"]))
+        assert trader.get("/api/v3/account").json()["canTrade"] is can_trade
+        placed = trader.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                              quantity="0.001", price="20000")  # fmt: skip
+        # fay has no USDT: a key that may trade reaches the engine, a read-only one is refused before
+        assert placed.json()["code"] == (-2010 if can_trade else -2015), placed.text
+
+
+def test_withdraw_debits_the_available_balance_or_is_refused(module_exchange: Exchange) -> None:
+    created = admin(module_exchange, "create-user", "gus")
+    line = orjson.loads(created.stdout)
+    assert admin(module_exchange, "deposit", "gus", "ETH", "3").returncode == 0
+    withdrawn = admin(module_exchange, "withdraw", "gus", "ETH", "1.25")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert orjson.loads(withdrawn.stdout)["type"] == "withdraw"
+    refused = admin(module_exchange, "withdraw", "gus", "ETH", "2")
+    assert refused.returncode == 1 and orjson.loads(refused.stdout)["reason"] == "insufficient_balance"
+    trader = Trader(module_exchange.http_url, User("gus", line["api_key"], line["api_secret"]))
+    balances = {b["asset"]: b["free"] for b in trader.get("/api/v3/account").json()["balances"]}
+    assert balances["ETH"] == "1.75"

@@ -1,0 +1,176 @@
+"""Streams end when their right to a user's data does: a revoked API key (``tradewire admin
+revoke-key``), a listen key closed by its owner or expired. Two gateways, so that a notice published
+by one process reaches the connections of another."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.fixtures.exchange import Exchange, User
+from tests.integration.gateway.conftest import Trader, new_trader
+from tests.integration.gateway.test_admin import admin
+from tests.integration.gateway.test_ws_api import signed
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture(scope="module")
+def notices_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """The periodic check is left at its default (10 s): what ends a stream here within the tests'
+    few seconds is the notice."""
+    with Exchange(Path(tmp_path_factory.mktemp("sessions")), gateways=2) as ex:
+        yield ex
+
+
+@pytest.fixture(scope="module")
+def checking_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """Gateways that check every 0.2 s whether the keys their streams follow still exist."""
+    env = {"TRADEWIRE_LIMIT_SESSION_CHECK": "0.2"}
+    with Exchange(Path(tmp_path_factory.mktemp("expiry")), gateway_env=env) as ex:
+        yield ex
+
+
+async def subscribe(ws: ClientConnection, trader: Trader) -> int:
+    await ws.send(orjson.dumps({"id": "s", "method": "userDataStream.subscribe.signature",
+                                "params": signed(trader, {})}))  # fmt: skip
+    answer = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+    assert answer["status"] == 200, answer
+    return int(answer["result"]["subscriptionId"])
+
+
+async def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    message: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
+    return message
+
+
+async def closed(ws: ClientConnection, timeout: float = 10) -> tuple[int, str]:
+    """Read until the gateway closes; the close code and reason (fails on any other message)."""
+    with pytest.raises(ConnectionClosed) as info:
+        extra = await asyncio.wait_for(ws.recv(), timeout)
+        raise AssertionError(f"a message after the end: {extra!r}")
+    received = info.value.rcvd
+    assert received is not None, "closed without a close frame"
+    return received.code, received.reason
+
+
+async def nothing_within(ws: ClientConnection, seconds: float) -> None:
+    with pytest.raises(TimeoutError):
+        extra = await asyncio.wait_for(ws.recv(), seconds)
+        raise AssertionError(f"an event after the end: {extra!r}")
+
+
+async def test_revoking_a_key_ends_its_requests_and_streams_on_every_gateway(
+    notices_exchange: Exchange,
+) -> None:
+    ex = notices_exchange
+    owner = new_trader(ex)
+    created = admin(ex, "create-key", owner.user.name)
+    assert created.returncode == 0, created.stderr
+    line = orjson.loads(created.stdout)
+    spare = Trader(ex.http_urls[1], User(owner.user.name, line["api_key"], line["api_secret"]))
+    on_second = Trader(ex.http_urls[1], owner.user)
+    for client in (owner, on_second):  # both gateways hold the key in their caches
+        assert client.get("/api/v3/account").status_code == 200
+    listen_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+
+    async with (
+        connect(f"{ex.ws_urls[1]}/ws-api/v3") as revoked_ws,
+        connect(f"{ex.ws_urls[0]}/ws-api/v3") as spare_ws,
+        connect(f"{ex.ws_urls[1]}/ws/{listen_key}") as stream,
+    ):
+        revoked_id = await subscribe(revoked_ws, on_second)
+        spare_id = await subscribe(spare_ws, spare)
+
+        revoked = admin(ex, "revoke-key", owner.user.api_key)
+        assert revoked.returncode == 0, revoked.stderr
+        assert orjson.loads(revoked.stdout) == {
+            "user": owner.user.name, "api_key": owner.user.api_key, "revoked": True, "listen_keys_closed": 1,
+        }  # fmt: skip
+
+        terminated = await next_message(revoked_ws)
+        assert terminated["subscriptionId"] == revoked_id
+        assert terminated["event"]["e"] == "eventStreamTerminated"
+        assert abs(terminated["event"]["E"] - time.time() * 1000) < 60_000
+        assert await closed(stream) == (1000, "API key revoked")
+
+        # refused at once on both gateways, although each had the key cached for 30 s
+        for client in (owner, on_second):
+            refused = client.get("/api/v3/account")
+            assert refused.status_code == 401 and refused.json()["code"] == -2015
+        assert owner.http.put("/api/v3/userDataStream", params={"listenKey": listen_key}).status_code == 401
+        # the user's other key goes on: its subscription gets the next event, the revoked one nothing
+        ex.deposit(owner.user.name, "USDT", "5")
+        event = await next_message(spare_ws)
+        assert event["subscriptionId"] == spare_id and event["event"]["e"] == "balanceUpdate"
+        await nothing_within(revoked_ws, 0.5)
+        await revoked_ws.send(orjson.dumps({"id": "l", "method": "session.subscriptions"}))
+        assert (await next_message(revoked_ws))["result"] == []
+    assert spare.get("/api/v3/account").status_code == 200
+
+
+async def test_a_listen_key_closed_by_its_owner_ends_its_stream_on_another_gateway(
+    notices_exchange: Exchange,
+) -> None:
+    ex = notices_exchange
+    owner = new_trader(ex)
+    listen_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    async with (
+        connect(f"{ex.ws_urls[1]}/ws/{listen_key}") as alone,
+        connect(f"{ex.ws_urls[1]}/stream/{listen_key}?streams=btcusdt@bookTicker") as mixed,
+    ):
+        ex.deposit(owner.user.name, "USDT", "1")
+        for ws in (alone, mixed):
+            assert [(await next_message(ws))["e"] for _ in range(2)] == [
+                "balanceUpdate", "outboundAccountPosition"
+            ]  # fmt: skip
+        assert owner.http.delete("/api/v3/userDataStream", params={"listenKey": listen_key}).json() == {}
+        # closed normally: no listenKeyExpired (Binance sends it on expiry only)
+        assert await closed(alone) == (1000, "listen key closed")
+        # a connection with market streams too keeps them and loses only the user's events: the
+        # deposit's events would come before the order's bookTicker
+        ex.deposit(owner.user.name, "USDT", "1")
+        placed = owner.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                             quantity="0.001", price="25000.01")  # fmt: skip
+        assert placed.status_code == 200, placed.text
+        while True:
+            message = await next_message(mixed)
+            assert message.get("e") not in ("balanceUpdate", "outboundAccountPosition"), message
+            if message.get("stream") == "btcusdt@bookTicker" and message["data"]["b"] == "25000.01":
+                break
+
+
+async def test_revoke_key_refuses_an_unknown_key_and_changes_nothing(notices_exchange: Exchange) -> None:
+    owner = new_trader(notices_exchange)
+    unknown = admin(notices_exchange, "revoke-key", "x" * 64)
+    assert unknown.returncode == 2 and "unknown API key" in unknown.stderr
+    assert owner.get("/api/v3/account").status_code == 200
+
+
+async def test_an_expired_listen_key_ends_its_stream_with_listen_key_expired(
+    checking_exchange: Exchange,
+) -> None:
+    ex = checking_exchange
+    owner = new_trader(ex)
+    listen_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    kept = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    async with connect(f"{ex.ws_url}/ws/{listen_key}") as stream, connect(f"{ex.ws_url}/ws/{kept}") as other:
+        client = ex.redis.client()
+        try:
+            assert client.pexpire(f"tw:listenkey:{listen_key}", 1)
+        finally:
+            client.close()
+        expired = await next_message(stream)
+        assert expired["e"] == "listenKeyExpired" and expired["listenKey"] == listen_key
+        assert await closed(stream) == (1000, "listen key expired")
+        # the other listen key of the same user lives on
+        ex.deposit(owner.user.name, "BTC", "1")
+        assert (await next_message(other))["e"] == "balanceUpdate"
