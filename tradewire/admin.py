@@ -4,11 +4,10 @@ They reach the exchange the way every process does (``REDIS_URL`` or ``--data-di
 ``tradewire.runtime``) and never start anything. ``create-user`` writes the user and an API key
 whose secret is encrypted with the master key (``<data-dir>/master.key``, created 0600 on first use,
 or ``$TRADEWIRE_MASTER_KEY``); the secret is printed once, in the JSON line, and stored nowhere in
-clear; ``create-key`` gives an existing user another key. ``revoke-key`` deletes a key and the
-listen keys it created, and tells every gateway to end the streams they feed at once
-(``tradewire.gateway.sessions``). ``deposit`` and ``withdraw`` are commands like any other: they go
-through the journal and print the engine's outcome, so they are durable and replayable exactly as
-orders are.
+clear; ``create-key`` gives an existing user another key. ``revoke-key`` deletes a key and tells
+every gateway to end at once the streams it created or asked for (``tradewire.gateway.sessions``).
+``deposit`` and ``withdraw`` are commands like any other: they go through the journal and print the
+engine's outcome, so they are durable and replayable exactly as orders are.
 """
 
 from __future__ import annotations
@@ -85,29 +84,17 @@ def create_user_record(
 
 
 def revoke_key_record(client: redis.Redis, api_key: str) -> dict[str, Any]:
-    """Delete ``api_key`` and the listen keys it created or kept alive, and tell the gateways.
-
-    The key goes first, with a notice that makes every gateway drop it from its cache and end the
-    WebSocket API subscriptions it signed; the listen keys are read after that, so that one created
-    with the key until the gateways stopped accepting it is deleted too, and a second notice ends
-    their streams."""
+    """Delete ``api_key`` and tell the gateways (``tradewire.gateway.sessions``): each drops it from
+    its cache and ends the streams it created or asked for. The listen keys it created die with it
+    (a listen key is valid only while its creator exists), wherever and whenever they were made."""
     user = client.hget(keys.api_key(api_key), "user")
     if user is None:
         raise AdminError(f"unknown API key {api_key[:8]}...: nothing to revoke")
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.api_key(api_key))
-    pipe.publish(keys.SESSIONS, revoked_notice(api_key, ()))
+    pipe.publish(keys.SESSIONS, revoked_notice(api_key))
     pipe.execute()
-    members = cast("set[bytes]", client.smembers(keys.api_key_listen_keys(api_key)))
-    listen_keys = sorted(member.decode() for member in members)
-    pipe = client.pipeline(transaction=True)
-    for listen_key in listen_keys:
-        pipe.delete(keys.listen_key(listen_key))
-    pipe.delete(keys.api_key_listen_keys(api_key))
-    pipe.publish(keys.SESSIONS, revoked_notice(api_key, listen_keys))
-    closed = sum(cast("list[int]", pipe.execute())[: len(listen_keys)])
-    owner = cast("bytes", user).decode()
-    return {"user": owner, "api_key": api_key, "revoked": True, "listen_keys_closed": closed}
+    return {"user": cast("bytes", user).decode(), "api_key": api_key, "revoked": True}
 
 
 def create_user(name: str, data_dir: Path | None, *, new_user: bool = True, read_only: bool = False) -> None:
@@ -137,8 +124,7 @@ def revoke_key(api_key: str, data_dir: Path | None) -> None:
     except redis.exceptions.RedisError as exc:
         _fail(f"Redis error: {exc}")
         return
-    audit_log(ADMIN_ACTION, action="revoke_key", user=line["user"], who="admin", api_key=api_key[:8],
-              listen_keys_closed=line["listen_keys_closed"])  # fmt: skip
+    audit_log(ADMIN_ACTION, action="revoke_key", user=line["user"], who="admin", api_key=api_key[:8])
     print(orjson.dumps(line).decode(), flush=True)
 
 

@@ -73,14 +73,9 @@ def api_key(key: str) -> str:
     return f"tw:apikey:{key}"
 
 
-def api_key_listen_keys(key: str) -> str:
-    """Set: the listen keys created with an API key, so that revoking the key ends them too (expires
-    with the last of them)."""
-    return f"tw:apikey:{key}:listenkeys"
-
-
 def listen_key(key: str) -> str:
-    """String with a TTL of 60 minutes: the owner of a user-data-stream listen key."""
+    """String with a TTL of 60 minutes: ``"<user> <API key that created it>"``, or ``-`` once closed
+    (``tradewire.gateway.sessions``)."""
     return f"tw:listenkey:{key}"
 
 

@@ -99,7 +99,7 @@ async def _keep_alive_listen_key(gateway: Gateway, params: dict[str, str], key: 
     listen_key = params.get("listenKey", "")
     if not listen_key:
         raise errors.mandatory("listenKey")
-    if not await gateway.keep_alive_listen_key(listen_key, key.user, key.key):
+    if not await gateway.keep_alive_listen_key(listen_key, key.user):
         raise ApiError(-1125, "This listenKey does not exist.")
     return b"{}"
 

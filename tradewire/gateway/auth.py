@@ -134,6 +134,8 @@ class KeyCache:
         self._master = master_key
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
+        self._forgotten: dict[str, int] = {}
+        """How many times each revoked key was forgotten: a read that began before is not trusted."""
 
     async def get(self, key: str) -> ApiKey:
         """The key's record; raises the Binance error for a malformed or unknown key."""
@@ -144,11 +146,15 @@ class KeyCache:
         if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
             record = cached[1]
         else:
-            loading = self._loading.get(key)
-            if loading is None:
-                loading = self._loading[key] = asyncio.ensure_future(self._load(key))
-                loading.add_done_callback(lambda _: self._loading.pop(key, None))
-            record = await asyncio.shield(loading)  # one waiter cancelled does not cancel the read
+            while True:
+                forgotten = self._forgotten.get(key, 0)
+                loading = self._loading.get(key)
+                if loading is None:
+                    loading = self._loading[key] = asyncio.ensure_future(self._load(key))
+                    loading.add_done_callback(lambda done: self._done_loading(key, done))
+                record = await asyncio.shield(loading)  # one waiter cancelled does not cancel the read
+                if self._forgotten.get(key, 0) == forgotten:
+                    break  # else the key was revoked while it was read: read it again
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[key] = (now, record)
@@ -156,9 +162,16 @@ class KeyCache:
             raise errors.error(errors.REJECTED_API_KEY, 401)
         return record
 
+    def _done_loading(self, key: str, done: asyncio.Future[ApiKey | None]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+
     def forget(self, key: str) -> None:
-        """Drop a key (revoked): the next request reads Redis again, and finds it gone."""
+        """Drop a revoked key: the next request reads Redis again and finds it gone; a request whose
+        read of it was under way reads it again too."""
         self._cache.pop(key, None)
+        self._loading.pop(key, None)
+        self._forgotten[key] = self._forgotten.get(key, 0) + 1
 
     async def _load(self, key: str) -> ApiKey | None:
         raw: Any = await self._client.hgetall(keys.api_key(key))

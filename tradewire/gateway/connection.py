@@ -79,8 +79,9 @@ class Connection(asyncio.Protocol):
         self.batched = False
         self.api = False
         """A WebSocket API connection (``/ws-api/v3``): requests and answers, no streams."""
-        self.subscriptions: dict[int, tuple[str, str]] = {}
-        """WebSocket API user data subscriptions: id -> the user followed and the API key that signed it."""
+        self.subscriptions: dict[int, tuple[str, set[str]]] = {}
+        """WebSocket API user data subscriptions: id -> the user followed and the API keys that asked
+        for it (it ends when the last of them is revoked)."""
         self._next_subscription = 0
         self._session_methods: dict[str, Any] | None = None
         self._requests = 0
@@ -96,6 +97,11 @@ class Connection(asyncio.Protocol):
         self.batch: list[bytes] = []
         self.user: str | None = None
         self.listen_key: str | None = None
+        self.listen_key_creator: str | None = None
+        self._bare: str | None = None
+        """The listen key whose messages go out unwrapped, also after its stream ended (queued ones)."""
+        self._close_when_drained: str | None = None
+        """A reason to close with once the messages queued for this client are written."""
         self.awaiting_pong = False
         self.last_seen = time.monotonic()
         self.rate = self.gateway.message_rate()
@@ -127,6 +133,7 @@ class Connection(asyncio.Protocol):
             self.hub.unregister(self, self.ip, list(self.streams.values()), self.user)
             for user, _ in self.subscriptions.values():
                 self.hub.unfollow_user(self, user)
+            self.subscriptions.clear()
             received = self.proto.close_rcvd
             sent = self.proto.close_sent
             code = received.code if received is not None else (sent.code if sent is not None else 1006)
@@ -157,6 +164,9 @@ class Connection(asyncio.Protocol):
             else:
                 for message in pending:
                     self.write(frame(message))
+        if self._close_when_drained is not None:
+            self.close(1000, self._close_when_drained)
+            return
         self._update_fast()
 
     def data_received(self, data: bytes) -> None:
@@ -191,7 +201,7 @@ class Connection(asyncio.Protocol):
     def wrap(self, stream: str, payload: bytes) -> bytes:
         if stream[:1] == _SUBSCRIPTION:
             return wsapi.subscription_event(int(stream[1:]), payload)
-        if not self.combined or not stream or stream == self.listen_key:
+        if not self.combined or not stream or stream == self._bare:
             return payload
         return combined(stream.encode(), payload)
 
@@ -315,11 +325,12 @@ class Connection(asyncio.Protocol):
             self._reject(400, f"too many streams: at most {self.limits.streams_per_connection}")
             return
         for candidate in others:
-            user = await self.gateway.listen_key_owner(candidate)
-            if user is None:
+            owner = await self.gateway.listen_key_owner(candidate)
+            if owner is None:
                 self._reject(400, "invalid listen key")
                 return
-            self.user, self.listen_key = user, candidate
+            self.user, self.listen_key, self.listen_key_creator = owner.user, candidate, owner.creator
+            self._bare = candidate
         if self.transport is None or self.transport.is_closing():
             return
         # Follow everything before answering 101: once the client sees the handshake complete, its
@@ -331,8 +342,19 @@ class Connection(asyncio.Protocol):
             self.catching[stream.name] = []
         for stream in streams:
             await self.hub.follow(self, stream)
-        if self.user is not None and self.listen_key is not None:
-            await self.hub.follow_user(self, self.user, self.listen_key)
+        user, listen_key = self.user, self.listen_key
+        if user is not None and listen_key is not None:
+            await self.hub.follow_user(self, user, listen_key)
+            # Registered, this connection gets every notice from now on; one may have come before,
+            # or during the first lookup: look again.
+            if self.listen_key == listen_key and await self.gateway.listen_key_owner(listen_key) is None:
+                self.end_user_stream(None, "listen key no longer valid")
+            if self.listen_key != listen_key:  # ended while opening: refused, as it would be now
+                self.hub.unfollow_user(self, user)
+                self.catching.pop(listen_key, None)
+                if not streams:
+                    self._reject(400, "invalid listen key")
+                    return
         if self.transport.is_closing():
             return
         self.proto.send_response(self.proto.accept(request))
@@ -407,19 +429,24 @@ class Connection(asyncio.Protocol):
                 return
             self._spawn(self._control(data))
 
-    async def subscribe_user(self, user: str, api_key: str) -> int:
-        for subscription, (followed, _) in self.subscriptions.items():
+    async def subscribe_user(self, user: str, api_key: str) -> int | None:
+        for subscription, (followed, asked_by) in self.subscriptions.items():
             if followed == user:
+                asked_by.add(api_key)
                 return subscription
         subscription = self._next_subscription
         self._next_subscription += 1
-        self.subscriptions[subscription] = (user, api_key)
+        self.subscriptions[subscription] = (user, {api_key})
         try:
             await self.hub.follow_user(self, user, f"{_SUBSCRIPTION}{subscription}")
         except BaseException:  # not followed: a retry must subscribe again, not find this id
             self.subscriptions.pop(subscription, None)
             self.hub.unfollow_user(self, user)
             raise
+        if subscription not in self.subscriptions:  # its key was revoked meanwhile
+            if all(followed != user for followed, _ in self.subscriptions.values()):
+                self.hub.unfollow_user(self, user)
+            return None
         return subscription
 
     def unsubscribe_user(self, subscription: int | None) -> bool:
@@ -438,10 +465,14 @@ class Connection(asyncio.Protocol):
     # -- sessions ended from outside (``tradewire.gateway.sessions``) -------------------------------
 
     def subscription_keys(self) -> set[str]:
-        return {api_key for _, api_key in self.subscriptions.values()}
+        return {api_key for _, asked_by in self.subscriptions.values() for api_key in asked_by}
 
     def end_subscriptions(self, api_key: str, event: bytes) -> int:
-        ended = [n for n, (_, signed_by) in self.subscriptions.items() if signed_by == api_key]
+        ended = []
+        for number, (_, asked_by) in self.subscriptions.items():
+            asked_by.discard(api_key)
+            if not asked_by:
+                ended.append(number)
         for number in ended:
             self.push(f"{_SUBSCRIPTION}{number}", "plain", event, 0)
             self.unsubscribe_user(number)
@@ -451,11 +482,19 @@ class Connection(asyncio.Protocol):
         listen_key, user = self.listen_key, self.user
         if listen_key is None or user is None:
             return
+        self.user = self.listen_key = self.listen_key_creator = None
+        if not self.opened:  # still opening: ``_open`` sees it and refuses
+            return
         if event is not None:
             self.push(listen_key, "plain", event, 0)
         self.hub.unfollow_user(self, user)
-        self.user = self.listen_key = None
-        if not self.streams:
+        if not self.streams:  # after what is queued for the client: the batch, the backlog
+            asyncio.get_running_loop().call_soon(self._close_after_queue, reason)
+
+    def _close_after_queue(self, reason: str) -> None:
+        if self.paused:
+            self._close_when_drained = reason  # ``resume_writing`` closes
+        else:
             self.close(1000, reason)
 
     async def _api_request(self, data: bytes) -> None:

@@ -26,7 +26,14 @@ from tradewire.gateway.hub import Hub
 from tradewire.gateway.limits import Limits, MessageRate, WeightWindow
 from tradewire.gateway.markets import Markets
 from tradewire.gateway.secrets import SecretError, load_master_key
-from tradewire.gateway.sessions import SessionGuard, closed_notice
+from tradewire.gateway.sessions import (
+    CLOSED,
+    ListenKey,
+    SessionGuard,
+    closed_notice,
+    listen_key_value,
+    parse_listen_key,
+)
 from tradewire.gateway.streams import Stream
 from tradewire.journal.submit import Submitter
 from tradewire.redisconn import connect
@@ -146,45 +153,37 @@ class Gateway:
 
     # -- listen keys ---------------------------------------------------------------------------------
 
-    async def listen_key_owner(self, listen_key: str) -> str | None:
+    async def listen_key_owner(self, listen_key: str) -> ListenKey | None:
+        """The live listen key's owner and creator; ``None`` when it expired, was closed, or the
+        API key that created it was revoked (``tradewire.gateway.sessions``)."""
         if not listen_key.isalnum() or len(listen_key) > 128:
             return None
-        owner: Any = await self.client.get(keys.listen_key(listen_key))
-        return owner.decode() if owner is not None else None
+        value: Any = await self.client.get(keys.listen_key(listen_key))
+        state = parse_listen_key(value)
+        if isinstance(state, str):
+            return None
+        if state.creator is not None and not await self.client.exists(keys.api_key(state.creator)):
+            return None
+        return state
 
     async def create_listen_key(self, user: str, api_key: str) -> str:
         listen_key = secrets.token_hex(30)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(keys.listen_key(listen_key), user, ex=LISTEN_KEY_TTL)
-        self._note_listen_key(pipe, listen_key, api_key)
-        await pipe.execute()
+        await self.client.set(keys.listen_key(listen_key), listen_key_value(user, api_key), ex=LISTEN_KEY_TTL)
         return listen_key
 
-    @staticmethod
-    def _note_listen_key(pipe: Any, listen_key: str, api_key: str) -> None:
-        """Remember that ``api_key`` created or kept ``listen_key`` alive, so that revoking the key
-        ends the stream; the set outlives every listen key in it (each expires an hour at most
-        after its last note)."""
-        pipe.sadd(keys.api_key_listen_keys(api_key), listen_key)
-        pipe.expire(keys.api_key_listen_keys(api_key), LISTEN_KEY_TTL)
-
-    async def keep_alive_listen_key(self, listen_key: str, user: str, api_key: str) -> bool:
+    async def keep_alive_listen_key(self, listen_key: str, user: str) -> bool:
         owner = await self.listen_key_owner(listen_key)
-        if owner != user:
+        if owner is None or owner.user != user:
             return False
-        pipe = self.client.pipeline(transaction=False)
-        pipe.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL)
-        self._note_listen_key(pipe, listen_key, api_key)
-        extended, *_ = await pipe.execute()
-        return bool(extended)
+        return bool(await self.client.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL))
 
     async def close_listen_key(self, listen_key: str, user: str) -> bool:
-        """Delete the listen key and tell every gateway to end its streams now."""
+        """Leave the closed listen key's tombstone and tell every gateway to end its streams now."""
         owner = await self.listen_key_owner(listen_key)
-        if owner != user:
+        if owner is None or owner.user != user:
             return False
-        pipe = self.client.pipeline(transaction=False)
-        pipe.delete(keys.listen_key(listen_key))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(keys.listen_key(listen_key), CLOSED, ex=LISTEN_KEY_TTL)
         pipe.publish(keys.SESSIONS, closed_notice(listen_key))
-        deleted, _ = await pipe.execute()
-        return bool(deleted)
+        await pipe.execute()
+        return True

@@ -1,33 +1,37 @@
 """Ending the streams that lost their right to a user's data: expired or closed listen keys, revoked
 API keys.
 
-A user data stream lives as long as its listen key (60 minutes after the last keep-alive), and a
-WebSocket API subscription as long as the API key that signed it. Every gateway learns that one is
-gone in two ways:
+A listen key lives 60 minutes after its last keep-alive, and no longer than the API key that created
+it; a WebSocket API subscription lives as long as one of the API keys that asked for it. Redis holds
+each listen key as ``"<user> <creator API key>"`` (:func:`listen_key_value`), and a closed one as a
+tombstone (:data:`CLOSED`) for an hour, so that anyone can tell the three ends apart: expired (the
+key is gone), closed by its owner (the tombstone), revoked (the creator's ``tw:apikey:<key>`` is
+gone). Every gateway learns of an end in two ways:
 
 - at once, from a notice on ``tw:sessions``: the gateway that closed a listen key and the operator's
   ``tradewire admin revoke-key`` publish one;
-- every ``Limits.session_check`` seconds, from one pipelined ``EXISTS`` per listen key and API key
-  that its connections follow. That covers expiry (Redis announces an expired key only with keyspace
-  notifications on, which managed Redis services often forbid) and a notice missed while the
-  gateway's subscription was reconnecting.
+- every ``Limits.session_check`` seconds, by reading the listen keys and API keys its connections
+  follow (two pipelined round trips). That covers expiry (Redis announces an expired key only with
+  keyspace notifications on, which managed Redis services often forbid), a notice missed while the
+  gateway's subscription was reconnecting, and a listen key created through a gateway that still
+  trusted a key being revoked.
 
-What a client sees is Binance's: ``listenKeyExpired`` on a stream whose listen key expired (nothing
-when its owner closed it), ``eventStreamTerminated`` in a WebSocket API subscription whose key was
-revoked; then no more events. A stream connection left with nothing to follow is closed.
+What a client sees is Binance's: ``listenKeyExpired`` as the last message of a stream whose listen
+key expired (nothing when it was closed or its key revoked), ``eventStreamTerminated`` as the last
+of a WebSocket API subscription; then nothing more of the user's. A stream connection left with
+nothing to follow is closed (1000) with the reason.
 
-The notices are pure data (:func:`revoked_notice`, :func:`closed_notice`, :func:`parse_notice`);
-:class:`SessionGuard` is the shell that applies them to the connections.
+The notices and the Redis values are pure data (the functions below); :class:`SessionGuard` is the
+shell that applies them to the connections.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 import orjson
 import redis.asyncio
@@ -40,20 +44,48 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("tradewire.gateway.sessions")
 
+CLOSED: Final = b"-"
+"""The value of a listen key its owner closed (a live one holds a space, which ``-`` has not)."""
+EXPIRED: Final = "listen key expired"
+CLOSED_BY_OWNER: Final = "listen key closed"
+REVOKED: Final = "API key revoked"
+
+
+def listen_key_value(user: str, api_key: str) -> str:
+    """What Redis holds for a live listen key (user names and API keys have no spaces)."""
+    return f"{user} {api_key}"
+
+
+@dataclass(frozen=True)
+class ListenKey:
+    """A listen key as read from Redis: its owner and the API key that created it."""
+
+    user: str
+    creator: str | None
+    """``None`` for a listen key written before creators were kept: it ends by expiry only."""
+
+
+def parse_listen_key(value: bytes | None) -> ListenKey | str:
+    """A live listen key, or why it ended (:data:`EXPIRED` when gone, :data:`CLOSED_BY_OWNER`)."""
+    if value is None:
+        return EXPIRED
+    if value == CLOSED:
+        return CLOSED_BY_OWNER
+    user, _, creator = value.decode("utf-8", "replace").partition(" ")
+    return ListenKey(user, creator or None)
+
 
 @dataclass(frozen=True)
 class Notice:
-    """Sessions to end: those of a revoked API key, and listen keys that are gone."""
+    """Sessions to end now: an API key's (revoked), or listen keys closed by their owner."""
 
     api_key: str | None
-    listen_keys: tuple[str, ...]
-    expired: bool
-    """The listen keys expired (``listenKeyExpired`` is sent) rather than being closed or revoked."""
+    listen_keys: tuple[str, ...] = ()
 
 
-def revoked_notice(api_key: str, listen_keys: Iterable[str]) -> bytes:
-    """What ``tradewire admin revoke-key`` publishes: the key and the listen keys it deleted with it."""
-    return orjson.dumps({"type": "api_key_revoked", "api_key": api_key, "listen_keys": list(listen_keys)})
+def revoked_notice(api_key: str) -> bytes:
+    """What ``tradewire admin revoke-key`` publishes."""
+    return orjson.dumps({"type": "api_key_revoked", "api_key": api_key})
 
 
 def closed_notice(listen_key: str) -> bytes:
@@ -69,17 +101,14 @@ def parse_notice(payload: bytes) -> Notice | None:
         return None
     if not isinstance(data, dict):
         return None
-    listen_keys = data.get("listen_keys", [])
-    if not isinstance(listen_keys, list) or not all(isinstance(k, str) for k in listen_keys):
-        return None
     kind = data.get("type")
     if kind == "api_key_revoked":
         api_key = data.get("api_key")
-        if not isinstance(api_key, str) or not api_key:
-            return None
-        return Notice(api_key, tuple(listen_keys), expired=False)
+        return Notice(api_key) if isinstance(api_key, str) and api_key else None
     if kind == "listen_key_closed":
-        return Notice(None, tuple(listen_keys), expired=False)
+        listen_keys = data.get("listen_keys")
+        if isinstance(listen_keys, list) and listen_keys and all(isinstance(k, str) for k in listen_keys):
+            return Notice(None, tuple(listen_keys))
     return None
 
 
@@ -97,9 +126,10 @@ class Holder(Protocol):
     """What the guard needs of a connection (``tradewire.gateway.connection.Connection``)."""
 
     listen_key: str | None
+    listen_key_creator: str | None
 
     def subscription_keys(self) -> set[str]:
-        """The API keys that signed this connection's WebSocket API subscriptions."""
+        """The API keys that asked for this connection's WebSocket API subscriptions."""
         ...
 
     def end_user_stream(self, event: bytes | None, reason: str) -> None:
@@ -107,7 +137,8 @@ class Holder(Protocol):
         ...
 
     def end_subscriptions(self, api_key: str, event: bytes) -> int:
-        """Stop the subscriptions ``api_key`` signed, each after ``event``; how many there were."""
+        """Drop ``api_key`` from the subscriptions; end, each after ``event``, those it was the last
+        key of. How many ended."""
         ...
 
 
@@ -123,57 +154,82 @@ class SessionGuard:
     def _connections(self) -> list[Holder]:
         return cast("list[Holder]", list(self._holders))
 
-    def apply(self, notice: Notice) -> int:
-        """End what ``notice`` names on this gateway; how many streams and subscriptions ended."""
+    def end(self, *, listen_keys: dict[str, str] | None = None, api_key: str | None = None) -> int:
+        """End the streams of ``listen_keys`` (listen key -> why) and everything ``api_key``
+        (revoked) created or asked for; how many streams and subscriptions ended."""
         now_ms = int(time.time() * 1000)
+        gone = listen_keys or {}
+        if api_key is not None:
+            self._key_cache.forget(api_key)
         ended = 0
-        if notice.api_key is not None:
-            self._key_cache.forget(notice.api_key)
-        gone = set(notice.listen_keys)
         for conn in self._connections():
-            if conn.listen_key is not None and conn.listen_key in gone:
-                event = listen_key_expired(conn.listen_key, now_ms) if notice.expired else None
-                reason = "listen key expired" if notice.expired else (
-                    "API key revoked" if notice.api_key is not None else "listen key closed"
-                )  # fmt: skip
-                conn.end_user_stream(event, reason)
-                ended += 1
-            if notice.api_key is not None:
-                ended += conn.end_subscriptions(notice.api_key, stream_terminated(now_ms))
+            listen_key = conn.listen_key
+            if listen_key is not None:
+                reason = gone.get(listen_key)
+                if reason is None and api_key is not None and conn.listen_key_creator == api_key:
+                    reason = REVOKED
+                if reason is not None:
+                    event = listen_key_expired(listen_key, now_ms) if reason == EXPIRED else None
+                    conn.end_user_stream(event, reason)
+                    ended += 1
+            if api_key is not None:
+                ended += conn.end_subscriptions(api_key, stream_terminated(now_ms))
         return ended
 
     def on_message(self, payload: bytes) -> None:
+        """A notice from ``tw:sessions``; never raises into the subscriber's loop."""
         notice = parse_notice(payload)
         if notice is None:
             log.warning("ignoring a malformed session notice", payload=payload[:200])
             return
-        ended = self.apply(notice)
+        try:
+            ended = self.end(
+                listen_keys=dict.fromkeys(notice.listen_keys, CLOSED_BY_OWNER), api_key=notice.api_key
+            )
+        except Exception:
+            log.exception("applying a session notice failed")
+            return
         if ended:
             log.info("sessions ended", api_key=(notice.api_key or "")[:8], streams=ended)
 
     async def check(self) -> int:
-        """End the streams whose listen key or API key no longer exists in Redis."""
+        """End what no longer exists in Redis: listen keys expired, closed or whose creator is gone,
+        and the API keys of WebSocket API subscriptions."""
         conns = self._connections()
         listen_keys = sorted({c.listen_key for c in conns if c.listen_key is not None})
-        api_keys = sorted({key for c in conns for key in c.subscription_keys()})
+        api_keys = {key for c in conns for key in c.subscription_keys()}
         if not listen_keys and not api_keys:
             return 0
         pipe = self._client.pipeline(transaction=False)
         for listen_key in listen_keys:
-            pipe.exists(keys.listen_key(listen_key))
-        for api_key in api_keys:
+            pipe.get(keys.listen_key(listen_key))
+        values = await pipe.execute() if listen_keys else []
+        gone: dict[str, str] = {}
+        creators: dict[str, list[str]] = {}
+        for listen_key, value in zip(listen_keys, values, strict=True):
+            state = parse_listen_key(value)
+            if isinstance(state, str):
+                gone[listen_key] = state
+            elif state.creator is not None:
+                creators.setdefault(state.creator, []).append(listen_key)
+        checked = sorted(api_keys | set(creators))
+        pipe = self._client.pipeline(transaction=False)
+        for api_key in checked:
             pipe.exists(keys.api_key(api_key))
-        found = await pipe.execute()
-        expired = tuple(k for k, n in zip(listen_keys, found, strict=False) if not n)
-        ended = self.apply(Notice(None, expired, expired=True)) if expired else 0
-        for api_key, n in zip(api_keys, found[len(listen_keys) :], strict=False):
-            if not n:
-                ended += self.apply(Notice(api_key, (), expired=False))
+        found = await pipe.execute() if checked else []
+        ended = self.end(listen_keys=gone) if gone else 0
+        for api_key, exists in zip(checked, found, strict=True):
+            if not exists:
+                ended += self.end(api_key=api_key)
         return ended
 
     async def run(self, interval: float) -> None:
-        """:meth:`check` every ``interval`` seconds until cancelled; a Redis error waits for the next."""
+        """:meth:`check` every ``interval`` seconds until cancelled; a failure waits for the next."""
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(redis.exceptions.RedisError, OSError):
+            try:
                 await self.check()
+            except (redis.exceptions.RedisError, OSError) as exc:
+                log.warning("session check: Redis unavailable", error=str(exc))
+            except Exception:
+                log.exception("session check failed")

@@ -78,9 +78,10 @@ ROUTES: Final[dict[str, Endpoint]] = {
 class Session(Protocol):
     """The connection a request came on, for the methods that act on it."""
 
-    async def subscribe_user(self, user: str, api_key: str) -> int:
-        """Follow ``user``'s data on this connection, for as long as ``api_key`` exists; the
-        subscription's id (the same id again for a user already followed)."""
+    async def subscribe_user(self, user: str, api_key: str) -> int | None:
+        """Follow ``user``'s data on this connection until ``api_key`` (and every other key that
+        asked for it) is revoked; the subscription's id (the same id again for a user already
+        followed), ``None`` when the key was revoked before the subscription took effect."""
         ...
 
     def unsubscribe_user(self, subscription: int | None) -> bool:
@@ -98,7 +99,10 @@ def session_routes(session: Session) -> dict[str, Endpoint]:
 
     async def subscribe(_: Gateway, __: dict[str, str], key: ApiKey | None, ___: str) -> bytes:
         assert key is not None
-        return orjson.dumps({"subscriptionId": await session.subscribe_user(key.user, key.key)})
+        subscription = await session.subscribe_user(key.user, key.key)
+        if subscription is None:
+            raise errors.error(errors.REJECTED_API_KEY, 401)
+        return orjson.dumps({"subscriptionId": subscription})
 
     async def unsubscribe(_: Gateway, params: dict[str, str], __: ApiKey | None, ___: str) -> bytes:
         raw = params.get("subscriptionId")
