@@ -98,13 +98,14 @@ class BinanceRenderer:
 
     def partial_depth(self, snapshot: DepthSnapshot) -> bytes:
         """``<symbol>@depth<n>`` and the REST ``GET /api/v3/depth`` body."""
-        return _dumps(
-            {
-                "lastUpdateId": snapshot.last_update_id,
-                "bids": self.levels(snapshot.bids),
-                "asks": self.levels(snapshot.asks),
-            }
+        return self.partial_depth_of(
+            snapshot.last_update_id, self.levels(snapshot.bids), self.levels(snapshot.asks)
         )
+
+    def partial_depth_of(self, last_update_id: int, bids: list[list[str]], asks: list[list[str]]) -> bytes:
+        """:meth:`partial_depth` from sides already rendered by :meth:`levels` (a caller that keeps
+        the rendering of a side that did not change)."""
+        return _dumps({"lastUpdateId": last_update_id, "bids": bids, "asks": asks})
 
     # -- trades ------------------------------------------------------------------------------------
     def trade(self, trade: TradeUpdate) -> bytes:

@@ -98,11 +98,13 @@ class _MarketView:
         "best",
         "depth",
         "dirty",
+        "heads",
         "keys",
         "minute",
         "minute_last_qty",
         "name",
         "render",
+        "rendered",
         "series",
         "ticker",
         "top",
@@ -125,6 +127,12 @@ class _MarketView:
         """The best bid and ask last published on ``bookTicker``."""
         self.top: tuple[list[PriceLevel], list[PriceLevel]] = ([], [])
         """The levels last published on ``depth20``."""
+        self.heads: tuple[list[PriceLevel] | None, list[PriceLevel] | None] = (None, None)
+        """The depth book's ``top`` (its heads) when ``top`` was last set: while both are the same
+        list objects, the levels are the same and there is nothing to compare."""
+        self.rendered: list[tuple[list[PriceLevel] | None, list[list[str]]]] = [(None, []), (None, [])]
+        """Per side, a head and its ``depth20`` levels as rendered, kept for a payload where only
+        the other side moved."""
         self.dirty = False
         """Whether the next flush has something to say about this market."""
         name = market.name
@@ -211,12 +219,14 @@ class _MarketView:
                     ops.append(("HDEL", keys[side], *gone))
             ops.append(("SET", keys["depth:u"], diff.last_update_id))
             ops.append((MDPUB, name, "depth", render.depth_update(diff)))
-            bids, asks = depth.top  # the best levels the checksum was taken over
-            top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
-            if top != self.top:
-                self.top = top
-                snapshot = DepthSnapshot(diff.last_update_id, *top)
-                ops.append((MDPUB, name, "depth20", render.partial_depth(snapshot)))
+            heads = depth.top  # the best levels the checksum was taken over
+            bids, asks = heads
+            if bids is not self.heads[0] or asks is not self.heads[1]:
+                top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
+                if top != self.top:
+                    self.top = top
+                    ops.append((MDPUB, name, "depth20", self.partial_depth(diff.last_update_id, heads)))
+                self.heads = heads
         bid, ask = depth.bids.best(), depth.asks.best()
         best = (bid[0], bid[1], ask[0], ask[1])
         best_moved = best != self.best
@@ -251,13 +261,21 @@ class _MarketView:
                 ticker.changed = False
         self.dirty = False
 
+    def partial_depth(self, last_update_id: int, heads: tuple[list[PriceLevel], list[PriceLevel]]) -> bytes:
+        """The ``depth20`` payload of the depth book's ``heads``; a side is rendered once per head."""
+        rendered = self.rendered
+        for side, head in enumerate(heads):
+            if rendered[side][0] is not head:
+                rendered[side] = (head, self.render.levels(head[:PARTIAL_DEPTH]))
+        return self.render.partial_depth_of(last_update_id, rendered[0][1], rendered[1][1])
+
     def settle(self) -> None:
         """What :meth:`flush` does to the state, without rendering anything (after a silent replay)."""
         self.fold_minute()
         depth = self.depth
         if depth.pending:
             depth.settle()
-            bids, asks = depth.top
+            bids, asks = self.heads = depth.top
             self.top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
         bid, ask = depth.bids.best(), depth.asks.best()
         self.best = (bid[0], bid[1], ask[0], ask[1])

@@ -37,13 +37,17 @@ CHECKSUM_DEPTH = 25
 """Levels per side that the checksum covers."""
 
 
-def checksum_text(
-    bids: Sequence[PriceLevel], asks: Sequence[PriceLevel], base_precision: int, quote_precision: int
-) -> str:
-    """The string the checksum is taken over, from each side's levels best first (rule above)."""
+def level_parts(levels: Sequence[PriceLevel], base_precision: int, quote_precision: int) -> list[str]:
+    """``"price:qty"`` of each of one side's best ``CHECKSUM_DEPTH`` levels (rule, step 2).
+
+    Split from :func:`join_parts` so that a book can keep the parts of a side that did not change.
+    """
     price_text, qty_text = texts(quote_precision), texts(base_precision)
-    bid_parts = [f"{price_text[price]}:{qty_text[qty]}" for price, qty in bids[:CHECKSUM_DEPTH]]
-    ask_parts = [f"{price_text[price]}:{qty_text[qty]}" for price, qty in asks[:CHECKSUM_DEPTH]]
+    return [f"{price_text[price]}:{qty_text[qty]}" for price, qty in levels[:CHECKSUM_DEPTH]]
+
+
+def join_parts(bid_parts: list[str], ask_parts: list[str]) -> str:
+    """The checksum string from each side's :func:`level_parts` (rule, steps 3 and 4)."""
     both = min(len(bid_parts), len(ask_parts))
     parts: list[str] = [""] * (2 * both)
     parts[::2] = bid_parts[:both]
@@ -51,6 +55,16 @@ def checksum_text(
     parts += bid_parts[both:]
     parts += ask_parts[both:]
     return ":".join(parts)
+
+
+def checksum_text(
+    bids: Sequence[PriceLevel], asks: Sequence[PriceLevel], base_precision: int, quote_precision: int
+) -> str:
+    """The string the checksum is taken over, from each side's levels best first (rule above)."""
+    return join_parts(
+        level_parts(bids, base_precision, quote_precision),
+        level_parts(asks, base_precision, quote_precision),
+    )
 
 
 def book_checksum(

@@ -27,11 +27,13 @@ builder must then be rebuilt from a snapshot.
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_left, insort
+from math import inf
 
 import msgspec
 
-from tradewire.marketdata.checksum import CHECKSUM_DEPTH, book_checksum
+from tradewire.marketdata.checksum import CHECKSUM_DEPTH, join_parts, level_parts
 from tradewire.marketdata.updates import DepthSnapshot, DepthUpdate, PriceLevel
 
 
@@ -45,27 +47,39 @@ class BookSide:
     Keys are ``price`` for bids and ``-price`` for asks (as in the engine's book), so the best level
     is ``keys[-1]`` on either side and walking best-first is ``reversed(keys)``. Activity clusters
     at the top of the book, where inserting into or deleting from the sorted list is a short move.
+
+    The best ``CHECKSUM_DEPTH`` levels, which every diff's checksum covers, are kept between diffs
+    (:meth:`head`): in a deep book most changes land below them.
     """
 
-    __slots__ = ("keys", "levels", "sign")
+    __slots__ = ("_floor", "_head", "keys", "levels", "sign")
 
     def __init__(self, is_bid: bool, levels: dict[int, int] | None = None) -> None:
         self.sign = 1 if is_bid else -1
         self.levels: dict[int, int] = dict(levels) if levels else {}
         self.keys: list[int] = sorted(price * self.sign for price in self.levels)
+        self._head: list[PriceLevel] | None = None
+        """``top(CHECKSUM_DEPTH)`` as last computed; ``None`` once a change may have moved it."""
+        self._floor: float = inf
+        """A change at a key below this one cannot move ``_head`` (see :meth:`head`): the key of its
+        last level, ``-inf`` when it is shorter than ``CHECKSUM_DEPTH``, ``inf`` when there is none."""
 
     def change(self, price: int, delta: int) -> None:
         """Add ``delta`` (negative: take off) to the level at ``price``."""
+        key = price * self.sign
+        if key >= self._floor:
+            self._head = None
+            self._floor = inf
         levels = self.levels
         old = levels.get(price, 0)
         qty = old + delta
         if qty > 0:
             levels[price] = qty
             if not old:
-                insort(self.keys, price * self.sign)
+                insort(self.keys, key)
         elif qty == 0:
             del levels[price]
-            keys, key = self.keys, price * self.sign
+            keys = self.keys
             if keys[-1] == key:
                 keys.pop()
             else:
@@ -77,8 +91,25 @@ class BookSide:
     def top(self, limit: int | None = None) -> list[PriceLevel]:
         """The best ``limit`` levels (all when ``None``), best first."""
         keys = self.keys if limit is None else self.keys[max(0, len(self.keys) - limit) :]
-        levels, sign = self.levels, self.sign
-        return [(key * sign, levels[key * sign]) for key in reversed(keys)]
+        levels = self.levels
+        if self.sign > 0:  # a bid's key is its price: the dict's own key object, no arithmetic
+            return [(price, levels[price]) for price in reversed(keys)]
+        return [(-key, levels[-key]) for key in reversed(keys)]
+
+    def head(self) -> list[PriceLevel]:
+        """``top(CHECKSUM_DEPTH)``, as the same list object until a change may have moved it.
+
+        The kept list is still right when the side had ``CHECKSUM_DEPTH`` levels and every change
+        since was at a price strictly worse than the last of them: such a change cannot enter, leave
+        or move the best levels. Callers compare heads by identity, so the list must not be mutated.
+        """
+        head = self._head
+        if head is None:
+            head = self._head = self.top(CHECKSUM_DEPTH)
+            keys = self.keys
+            # with fewer levels, any change may add one to the head: every key is >= -inf
+            self._floor = keys[-CHECKSUM_DEPTH] if len(keys) >= CHECKSUM_DEPTH else -inf
+        return head
 
     def best(self) -> PriceLevel:
         """The best level, or ``(0, 0)`` when the side is empty."""
@@ -104,9 +135,12 @@ class DepthBook:
     """One market's L2 book, its update id, and the levels changed since the last diff."""
 
     __slots__ = (
+        "_ask_parts",
         "_asks_touched",
+        "_bid_parts",
         "_bids_touched",
         "_changed",
+        "_checksum",
         "asks",
         "base_precision",
         "bids",
@@ -135,7 +169,13 @@ class DepthBook:
         self._asks_touched: set[int] = set()
         self._changed = False
         self.top: tuple[list[PriceLevel], list[PriceLevel]] = ([], [])
-        """The best ``CHECKSUM_DEPTH`` levels of each side when the last diff was taken."""
+        """The best ``CHECKSUM_DEPTH`` levels of each side when the last diff was taken (heads:
+        one list object per side for as long as its levels stay the same; never mutated)."""
+        self._bid_parts: tuple[list[PriceLevel] | None, list[str]] = (None, [])
+        """A bid head and its checksum parts (``level_parts``), rendered once per head."""
+        self._ask_parts: tuple[list[PriceLevel] | None, list[str]] = (None, [])
+        self._checksum: tuple[list[PriceLevel] | None, list[PriceLevel] | None, int] = (None, None, 0)
+        """The two heads the last checksum was taken over, and that checksum."""
 
     def change(self, is_bid: bool, price: int, delta: int) -> None:
         """Move one level within the current command (a zero ``delta`` changes nothing)."""
@@ -188,13 +228,30 @@ class DepthBook:
     def settle(self) -> None:
         """What :meth:`take_diff` does to the state, without building the diff."""
         self._bids_touched, self._asks_touched = set(), set()
-        self.top = (self.bids.top(CHECKSUM_DEPTH), self.asks.top(CHECKSUM_DEPTH))
+        self.top = (self.bids.head(), self.asks.head())
         self.published_id = self.update_id
 
     def checksum(self) -> int:
-        """The checksum of the book now; ``top`` keeps the levels it was taken over."""
-        self.top = (self.bids.top(CHECKSUM_DEPTH), self.asks.top(CHECKSUM_DEPTH))
-        return book_checksum(*self.top, self.base_precision, self.quote_precision)
+        """The checksum of the book now; ``top`` keeps the levels it was taken over.
+
+        ``book_checksum`` of the heads, with work only for a head that changed: a side's text
+        parts are rendered once per head, and the whole checksum is reused when neither changed.
+        """
+        bids, asks = self.top = (self.bids.head(), self.asks.head())
+        last_bids, last_asks, checksum = self._checksum
+        if bids is last_bids and asks is last_asks:
+            return checksum
+        head, bid_parts = self._bid_parts
+        if head is not bids:
+            bid_parts = level_parts(bids, self.base_precision, self.quote_precision)
+            self._bid_parts = (bids, bid_parts)
+        head, ask_parts = self._ask_parts
+        if head is not asks:
+            ask_parts = level_parts(asks, self.base_precision, self.quote_precision)
+            self._ask_parts = (asks, ask_parts)
+        checksum = zlib.crc32(join_parts(bid_parts, ask_parts).encode("ascii"))
+        self._checksum = (bids, asks, checksum)
+        return checksum
 
     def snapshot(self, limit: int | None = None) -> DepthSnapshot:
         return DepthSnapshot(self.update_id, self.bids.top(limit), self.asks.top(limit))
