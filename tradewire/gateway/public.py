@@ -18,7 +18,7 @@ import orjson
 
 from tradewire import keys
 from tradewire.engine.config import Market
-from tradewire.engine.decimals import to_units
+from tradewire.engine.decimals import to_text, to_units
 from tradewire.gateway import errors
 from tradewire.gateway.params import int_param, limit_param, required
 from tradewire.gateway.service import Gateway
@@ -153,6 +153,43 @@ async def klines(gateway: Gateway, params: Params) -> bytes:
     else:
         rows = list(reversed(await gateway.client.zrevrangebyscore(key, high, low, start=0, num=limit)))
     return b"[" + b",".join(rows) + b"]"
+
+
+AVG_PRICE_MINUTES: Final = 5
+
+
+def average_price(rows: list[bytes], market: Market, since: int) -> int | None:
+    """The volume-weighted price, in quote units, of the 1m bars ``rows`` (Binance's kline arrays)
+    that opened at or after ``since``; ``None`` when they hold no volume. Rounded down."""
+    base, quote = market.base.precision, market.quote.precision
+    volume = notional = 0
+    for raw in rows:
+        bar = orjson.loads(raw)
+        if bar[0] < since:
+            continue
+        volume += to_units(bar[5], base) or 0
+        notional += to_units(bar[7], quote) or 0
+    return notional * market.base_scale // volume if volume else None
+
+
+async def avg_price(gateway: Gateway, params: Params) -> bytes:
+    """``GET /api/v3/avgPrice``: the average price of the last five minutes' trades (by volume),
+    from the 1m bars; the last trade's price when there was none in that time."""
+    market = market_of(gateway, params)
+    now = now_ms()
+    since = now - now % 60_000 - (AVG_PRICE_MINUTES - 1) * 60_000
+    pipe = gateway.client.pipeline(transaction=False)
+    pipe.zrangebyscore(keys.md(market.name, "klines:1m"), since, "+inf")
+    pipe.lindex(keys.md(market.name, "trades"), 0)
+    rows, last = await pipe.execute()
+    units = average_price(list(rows), market, since)
+    last_trade = orjson.loads(last) if last is not None else None
+    if units is not None:
+        price = to_text(units, market.quote.precision)
+    else:
+        price = last_trade["price"] if last_trade is not None else "0"
+    close_time = last_trade["time"] if last_trade is not None else 0
+    return orjson.dumps({"mins": AVG_PRICE_MINUTES, "price": price, "closeTime": close_time})
 
 
 def empty_ticker(market: Market, now: int) -> dict[str, Any]:

@@ -51,6 +51,8 @@ METHODS: Final[dict[str, tuple[str, str]]] = {
     "trades.recent": ("GET", "trades"),
     "trades.aggregate": ("GET", "aggTrades"),
     "klines": ("GET", "klines"),
+    "uiKlines": ("GET", "uiKlines"),
+    "avgPrice": ("GET", "avgPrice"),
     "ticker.24hr": ("GET", "ticker/24hr"),
     "ticker.price": ("GET", "ticker/price"),
     "ticker.book": ("GET", "ticker/bookTicker"),

@@ -196,3 +196,26 @@ def test_trading_page_and_its_chart_library_are_served_when_installed(module_exc
         name = sorted(p.name for p in vendor.iterdir() if p.is_file())[0]
         assert httpx.get(f"{base}/vendor/lightweight-charts/{name}").status_code == 200
     assert httpx.get(f"{base}/no-such-page").status_code == 404
+
+
+def test_avg_price_weighs_the_last_five_minutes_trades_by_volume(exchange: Exchange) -> None:
+    base = exchange.http_url
+    empty = httpx.get(f"{base}/api/v3/avgPrice", params={"symbol": "ETHUSDT"}).json()
+    assert empty == {"mins": 5, "price": "0", "closeTime": 0}
+    maker, taker = new_trader(exchange), new_trader(exchange)
+    for qty, price in (("1", "100"), ("3", "200.01")):
+        maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
+        filled = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity=qty)
+        assert filled.json()["status"] == "FILLED", filled.text
+    average = httpx.get(f"{base}/api/v3/avgPrice", params={"symbol": "ETHUSDT"}).json()
+    # (1 x 100 + 3 x 200.01) / 4 = 175.0075, rounded down at USDT's precision
+    assert average["mins"] == 5 and average["price"] == "175.0075"
+    last = httpx.get(f"{base}/api/v3/trades", params={"symbol": "ETHUSDT", "limit": 1}).json()[0]
+    assert average["closeTime"] == last["time"]
+    params = {"symbol": "ETHUSDT", "interval": "1m"}
+    assert (
+        httpx.get(f"{base}/api/v3/uiKlines", params=params).json()
+        == httpx.get(f"{base}/api/v3/klines", params=params).json()
+    )
+    missing = httpx.get(f"{base}/api/v3/avgPrice")
+    assert missing.status_code == 400 and missing.json()["code"] == -1102
