@@ -20,7 +20,12 @@ The shapes:
 
 from __future__ import annotations
 
+from typing import cast
+
+import orjson
+
 from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, json_text
+from tradewire.engine.decimals import to_units
 
 _EMPTY = '""'
 
@@ -53,6 +58,29 @@ def order_record(order: OrderState, sym: Symbol) -> str:
         f'"isWorking":true,"workingTime":{time},"origQuoteOrderQty":"{quote[order.quote_qty]}",'
         f'"selfTradePreventionMode":"{order.stp}"}}'
     )
+
+
+def order_from_record(record: bytes, user: str, market: str, sym: Symbol) -> OrderState:
+    """The order an :func:`order_record` of an open order was rendered from (``listed``: an open
+    order's record is written by the flush that lists it). Raises ``ValueError`` for anything else."""
+    try:
+        data = orjson.loads(record)
+        base, quote = sym.base_places, sym.quote_places
+        units = [
+            to_units(data[name], places)
+            for name, places in (("price", quote), ("origQty", base), ("origQuoteOrderQty", quote),
+                                 ("executedQty", base), ("cummulativeQuoteQty", quote))
+        ]  # fmt: skip
+        if any(value is None for value in units) or data["status"] not in OPEN_STATUSES:
+            raise ValueError(f"not the record of an open order: {record[:200]!r}")
+        price, qty, quote_qty, executed, cum_quote = cast("list[int]", units)
+        return OrderState(
+            int(data["orderId"]), user, market, data["clientOrderId"], data["side"], data["type"],
+            data["timeInForce"], data["selfTradePreventionMode"], price, qty, quote_qty, int(data["time"]),
+            int(data["updateTime"]), executed, cum_quote, data["status"], listed=True,
+        )  # fmt: skip
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not an order record: {exc}") from exc
 
 
 def execution_report(

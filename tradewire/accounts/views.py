@@ -42,6 +42,7 @@ from tradewire.accounts.payloads import (
     balance_value,
     execution_report,
     my_trade,
+    order_from_record,
     order_record,
     report_frame,
     trade_fields,
@@ -350,6 +351,17 @@ class Accounts:
                 )
             elif kind is Canceled or kind is Expired:
                 open_.pop(event.order_id, None)
+
+    def restore_open(self, records: Mapping[int, tuple[str, str, bytes]]) -> None:
+        """Take the open orders from their records in Redis (order id -> user, market, record)
+        instead of following them through a silent replay (see :meth:`replay`): the records are what
+        the replayed batches' flushes wrote, in the transactions that moved ``applied``. Call it
+        after :meth:`settle`. Raises ``ValueError`` for a record that is not an open order's."""
+        symbols_ = self._symbols
+        self.open = {
+            order_id: order_from_record(record, user, market, symbols_[market])
+            for order_id, (user, market, record) in sorted(records.items())
+        }
 
     def settle(self, ledger: Mapping[str, Mapping[str, Sequence[int]]]) -> None:
         """End a silent replay: the state the flushes of the replayed batches left, without rendering.

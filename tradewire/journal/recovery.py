@@ -6,9 +6,11 @@ batch's effects and its marker were written in one transaction, the commands up 
 had their effects exactly once and those after it not at all. So recovery is:
 
 1. load the snapshot (or start empty when there is none);
-2. re-apply the commands after ``pos`` up to ``applied`` *silently*: the engine and the views reach
-   the state they had, and their output is dropped because it is already in Redis;
-3. hand back the core and ``applied``; the live loop continues with the command after it.
+2. re-apply the commands after ``pos`` up to ``applied`` *silently*: the engine and the market data
+   reach the state they had, and their output is dropped because it is already in Redis;
+3. give the accounts the open orders from their records in Redis, written by the same transactions
+   (cheaper than following every order through the replay);
+4. hand back the core and ``applied``; the live loop continues with the command after it.
 
 The tail is read one page ahead of the one being applied, so that Redis serializes the next page
 while Python applies the current one.
@@ -61,9 +63,63 @@ def _id_key(entry_id: bytes) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-async def recover(conn: Connection, config: ExchangeConfig) -> Recovered:
-    """Load the snapshot and replay the tail up to ``applied`` (see the module)."""
+async def _restore_open_orders(conn: Connection, core: Core) -> str | None:
+    """Give the accounts the engine's resting orders as their records in Redis say they stand.
+
+    The records were written by the flushes of the replayed batches, in the transactions that moved
+    ``applied``, so they are exactly what following the orders through the replay would give (one
+    ``HMGET`` per user, pipelined, instead of ~1.3 µs per replayed command). Returns what is wrong
+    when a record is missing (Redis lost or evicted it) or malformed; nothing is changed then."""
+    by_user = core.open_orders()
+    if not by_user:
+        core.accounts.restore_open({})
+        return None
+    users = list(by_user)
+    ops: list[list[bytes | str]] = [
+        [b"HMGET", keys.orders(user), *[b"%d" % order_id for order_id, _ in by_user[user]]] for user in users
+    ]
+    replies = await conn.pipeline(ops, timeout=300)
+    records: dict[int, tuple[str, str, bytes]] = {}
+    for user, reply in zip(users, replies, strict=True):
+        for (order_id, market), record in zip(by_user[user], reply, strict=True):
+            if record is None:
+                return f"no record of order {order_id} in {keys.orders(user)}"
+            records[order_id] = (user, market, record)
+    try:
+        core.accounts.restore_open(records)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis: bool = True) -> Recovered:
+    """Load the snapshot and replay the tail up to ``applied`` (see the module).
+
+    ``orders_from_redis``: the accounts' open orders are read from their records at the end rather
+    than followed through the replay (see :func:`_restore_open_orders`); if a record is missing or
+    malformed, recovery starts over following them."""
     started = time.perf_counter()
+    recovered = await _recover(conn, config, orders_from_redis)
+    if recovered is None:
+        recovered = await _recover(conn, config, orders_from_redis=False)
+        assert recovered is not None
+    core, applied, pos, replayed = recovered
+    seconds = time.perf_counter() - started
+    log.info(
+        "recovered",
+        snapshot_pos=pos.decode(),
+        applied=applied.decode(),
+        replayed=replayed,
+        seconds=round(seconds, 3),
+    )
+    return Recovered(core, applied, pos, replayed, seconds)
+
+
+async def _recover(
+    conn: Connection, config: ExchangeConfig, orders_from_redis: bool
+) -> tuple[Core, bytes, bytes, int] | None:
+    """:func:`recover`'s work: the core, ``applied``, the snapshot's position and the commands
+    replayed; ``None`` when the open orders' records are unusable (a warning says why)."""
     pos, state, applied = await conn.pipeline(
         [(b"HGET", keys.SNAPSHOT, b"pos"), (b"HGET", keys.SNAPSHOT, b"state"), (b"GET", keys.APPLIED)]
     )
@@ -97,15 +153,12 @@ async def recover(conn: Connection, config: ExchangeConfig) -> Recovered:
         last = page[-1][0]
         if last != applied:  # ask for the next page before applying this one
             conn.send_now((b"XRANGE", keys.COMMANDS, b"(" + last, applied, b"COUNT", PAGE))
-        core.replay_raw(page)
+        core.replay_raw(page, accounts=not orders_from_redis)
         replayed += len(page)
     core.settle()
-    seconds = time.perf_counter() - started
-    log.info(
-        "recovered",
-        snapshot_pos=pos.decode(),
-        applied=applied.decode(),
-        replayed=replayed,
-        seconds=round(seconds, 3),
-    )
-    return Recovered(core, applied, pos, replayed, seconds)
+    if orders_from_redis and replayed:
+        problem = await _restore_open_orders(conn, core)
+        if problem is not None:
+            log.warning("order records unusable; recovering again, following orders", problem=problem)
+            return None
+    return core, applied, pos, replayed

@@ -48,15 +48,19 @@ async def running_engine(url: str, **overrides: Any) -> AsyncIterator[EngineServ
         await asyncio.wait_for(task, 30)
 
 
-def journal(client: redis.Redis, lines: Iterable[str | bytes], src: str = "test") -> list[bytes]:
-    """XADD each line as a command entry (ts from the wall clock); return the entry ids."""
+def journal(
+    client: redis.Redis, lines: Iterable[str | bytes], src: str = "test", step_ms: int = 0
+) -> list[bytes]:
+    """XADD each line as a command entry (ts from the wall clock, ``step_ms`` later for each next
+    line); return the entry ids."""
     ids: list[bytes] = []
     pipe = client.pipeline(transaction=False)
     now = time.time_ns() // 1_000_000
-    for line in lines:
+    for index, line in enumerate(lines):
         raw = line.encode() if isinstance(line, str) else line
+        ts = now + index * step_ms
         pipe.xadd(
-            keys.COMMANDS, command_fields(raw, ts=now, rid=uuid.uuid4().hex, src=src, who="test", ip="-")
+            keys.COMMANDS, command_fields(raw, ts=ts, rid=uuid.uuid4().hex, src=src, who="test", ip="-")
         )
     for entry_id in pipe.execute():
         ids.append(entry_id)

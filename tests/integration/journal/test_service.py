@@ -125,6 +125,39 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("lose_a_record", [False, True])
+async def test_recovery_takes_the_open_orders_from_their_records_as_following_them_would(
+    redis_server: RedisServer, redis_client: redis.Redis, lose_a_record: bool
+) -> None:
+    """Recovery replays the tail without following orders and reads the open ones' records at the
+    end; the state must be byte for byte the live one. A record lost makes it start over following
+    them, with the same result."""
+    lines = random_stream(seed=11, length=2500)
+    async with running_engine(redis_server.url, batch=9, snapshot_every=700) as service:
+        ids = journal(redis_client, lines, step_ms=7)  # order times and update times differ
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        live = service.core
+        assert live is not None
+        live_state = live.to_state()
+        open_orders = list(live.accounts.open.values())
+    assert len(open_orders) > 20 and any(order.executed for order in open_orders)
+    assert any(order.update_time != order.time for order in open_orders)
+    if lose_a_record:
+        lost = open_orders[len(open_orders) // 2]
+        assert redis_client.hdel(keys.orders(lost.user), str(lost.order_id)) == 1
+    conn = await Connection.open(redis_server.url)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            recovered = await recover(conn, CONFIG)
+    finally:
+        await conn.close()
+    assert 0 < recovered.replayed < len(ids)  # from a snapshot, with a tail
+    fell_back = [entry for entry in logs if entry["event"].startswith("order records unusable")]
+    assert len(fell_back) == (1 if lose_a_record else 0)
+    assert recovered.core.to_state() == live_state
+
+
+@pytest.mark.asyncio
 async def test_submitter_with_a_running_engine_gets_the_outcome_of_each_command(
     redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
