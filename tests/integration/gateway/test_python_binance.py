@@ -46,6 +46,8 @@ def test_client_trades_and_reads_its_account(module_exchange: Exchange) -> None:
     assert taker.get_asset_balance(asset="ETH")["free"] == "1000.24975"
     assert "serverTime" in taker.get_server_time()
     assert taker.get_order_book(symbol="ETHUSDT")["lastUpdateId"] > 0
+    average = taker.get_avg_price(symbol="ETHUSDT")  # this module's trades of the last five minutes
+    assert average["mins"] == 5 and float(average["price"]) > 0 and average["closeTime"] > 0
 
 
 def test_client_with_wrong_secret_raises_binance_api_exception(module_exchange: Exchange) -> None:
