@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import cast
 
-import orjson
+import msgspec
 
 from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, json_text
 from tradewire.engine.decimals import to_units
@@ -60,27 +60,49 @@ def order_record(order: OrderState, sym: Symbol) -> str:
     )
 
 
+class _Record(msgspec.Struct, rename="camel"):
+    """The fields of an :func:`order_record` that an order is read back from, with their types."""
+
+    order_id: int
+    client_order_id: str
+    side: str
+    type: str
+    time_in_force: str
+    self_trade_prevention_mode: str
+    status: str
+    price: str
+    orig_qty: str
+    orig_quote_order_qty: str
+    executed_qty: str
+    cummulative_quote_qty: str
+    time: int
+    update_time: int
+
+
+_record_decoder = msgspec.json.Decoder(_Record)
+
+
 def order_from_record(record: bytes, user: str, market: str, sym: Symbol) -> OrderState:
     """The order an :func:`order_record` of an open order was rendered from (``listed``: an open
     order's record is written by the flush that lists it). Raises ``ValueError`` for anything else."""
     try:
-        data = orjson.loads(record)
-        base, quote = sym.base_places, sym.quote_places
-        units = [
-            to_units(data[name], places)
-            for name, places in (("price", quote), ("origQty", base), ("origQuoteOrderQty", quote),
-                                 ("executedQty", base), ("cummulativeQuoteQty", quote))
-        ]  # fmt: skip
-        if any(value is None for value in units) or data["status"] not in OPEN_STATUSES:
-            raise ValueError(f"not the record of an open order: {record[:200]!r}")
-        price, qty, quote_qty, executed, cum_quote = cast("list[int]", units)
-        return OrderState(
-            int(data["orderId"]), user, market, data["clientOrderId"], data["side"], data["type"],
-            data["timeInForce"], data["selfTradePreventionMode"], price, qty, quote_qty, int(data["time"]),
-            int(data["updateTime"]), executed, cum_quote, data["status"], listed=True,
-        )  # fmt: skip
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        data = _record_decoder.decode(record)
+    except msgspec.DecodeError as exc:
         raise ValueError(f"not an order record: {exc}") from exc
+    base, quote = sym.base_places, sym.quote_places
+    units = [
+        to_units(text, places)
+        for text, places in ((data.price, quote), (data.orig_qty, base), (data.orig_quote_order_qty, quote),
+                             (data.executed_qty, base), (data.cummulative_quote_qty, quote))
+    ]  # fmt: skip
+    if data.status not in OPEN_STATUSES or any(value is None or value < 0 for value in units):
+        raise ValueError(f"not the record of an open order: {record[:200]!r}")
+    price, qty, quote_qty, executed, cum_quote = cast("list[int]", units)
+    return OrderState(
+        data.order_id, user, market, data.client_order_id, data.side, data.type, data.time_in_force,
+        data.self_trade_prevention_mode, price, qty, quote_qty, data.time, data.update_time, executed,
+        cum_quote, data.status, listed=True,
+    )  # fmt: skip
 
 
 def execution_report(

@@ -352,16 +352,15 @@ class Accounts:
             elif kind is Canceled or kind is Expired:
                 open_.pop(event.order_id, None)
 
-    def restore_open(self, records: Mapping[int, tuple[str, str, bytes]]) -> None:
-        """Take the open orders from their records in Redis (order id -> user, market, record)
-        instead of following them through a silent replay (see :meth:`replay`): the records are what
-        the replayed batches' flushes wrote, in the transactions that moved ``applied``. Call it
-        after :meth:`settle`. Raises ``ValueError`` for a record that is not an open order's."""
-        symbols_ = self._symbols
-        self.open = {
-            order_id: order_from_record(record, user, market, symbols_[market])
-            for order_id, (user, market, record) in sorted(records.items())
-        }
+    def order_from_record(self, record: bytes, user: str, market: str) -> OrderState:
+        """An open order read back from its record in ``tw:orders:<user>`` (``ValueError`` if it is
+        not one)."""
+        return order_from_record(record, user, market, self._symbols[market])
+
+    def restore_open(self, orders: Mapping[int, OrderState]) -> None:
+        """Take the open orders as given instead of as a silent replay would have followed them (see
+        :meth:`replay`; recovery reads them from their records). Call it after :meth:`settle`."""
+        self.open = dict(sorted(orders.items()))
 
     def settle(self, ledger: Mapping[str, Mapping[str, Sequence[int]]]) -> None:
         """End a silent replay: the state the flushes of the replayed batches left, without rendering.

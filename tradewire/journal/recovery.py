@@ -24,7 +24,9 @@ from dataclasses import dataclass
 import structlog
 
 from tradewire import keys
+from tradewire.accounts.records import OrderState
 from tradewire.engine import ExchangeConfig
+from tradewire.engine.book import Order
 from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, parse_flat_entry
 from tradewire.journal.wire import Connection
@@ -63,32 +65,58 @@ def _id_key(entry_id: bytes) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-async def _restore_open_orders(conn: Connection, core: Core) -> str | None:
-    """Give the accounts the engine's resting orders as their records in Redis say they stand.
+def _agrees(state: OrderState, order: Order) -> bool:
+    """Whether an order the accounts hold is the engine's resting ``order`` as it stands now."""
+    return (
+        state.order_id == order.order_id
+        and state.market == order.market
+        and (state.side == "BUY") == order.is_buy
+        and state.price == order.price
+        and state.client_id == (order.client_id or "")
+        and state.qty - state.executed == order.qty
+    )
 
-    The records were written by the flushes of the replayed batches, in the transactions that moved
-    ``applied``, so they are exactly what following the orders through the replay would give (one
-    ``HMGET`` per user, pipelined, instead of ~1.3 µs per replayed command). Returns what is wrong
-    when a record is missing (Redis lost or evicted it) or malformed; nothing is changed then."""
-    by_user = core.open_orders()
-    if not by_user:
-        core.accounts.restore_open({})
-        return None
-    users = list(by_user)
+
+async def _restore_open_orders(conn: Connection, core: Core) -> str | None:
+    """Give the accounts the engine's resting orders as they stand after the silent replay.
+
+    An order the snapshot held that the tail did not touch (its remaining quantity is the same) is
+    kept as the snapshot had it. The others' records in Redis were written by the flushes of the
+    replayed batches, in the transactions that moved ``applied``: so one pipelined ``HMGET`` per
+    user gives exactly what following them through the replay would (~1.3 µs per replayed command).
+    Each record must agree with the engine's order. Returns what is wrong when one is missing (Redis
+    lost or evicted it), malformed or stale; nothing is changed then."""
+    accounts = core.accounts
+    kept = accounts.open
+    orders: dict[int, OrderState] = {}
+    wanted: dict[str, list[Order]] = {}
+    for order_id, order in core.engine.orders.items():
+        state = kept.get(order_id)
+        if state is not None and _agrees(state, order):
+            orders[order_id] = state
+        else:
+            wanted.setdefault(order.user, []).append(order)
+    users = list(wanted)
     ops: list[list[bytes | str]] = [
-        [b"HMGET", keys.orders(user), *[b"%d" % order_id for order_id, _ in by_user[user]]] for user in users
+        [b"HMGET", keys.orders(user), *[b"%d" % order.order_id for order in wanted[user]]] for user in users
     ]
-    replies = await conn.pipeline(ops, timeout=300)
-    records: dict[int, tuple[str, str, bytes]] = {}
+    replies = await conn.pipeline(ops, timeout=300) if ops else []
     for user, reply in zip(users, replies, strict=True):
-        for (order_id, market), record in zip(by_user[user], reply, strict=True):
+        if not isinstance(reply, list):
+            return f"{keys.orders(user)}: {reply}"
+        for order, record in zip(wanted[user], reply, strict=True):
             if record is None:
-                return f"no record of order {order_id} in {keys.orders(user)}"
-            records[order_id] = (user, market, record)
-    try:
-        core.accounts.restore_open(records)
-    except ValueError as exc:
-        return str(exc)
+                return f"no record of order {order.order_id} in {keys.orders(user)}"
+            try:
+                state = accounts.order_from_record(record, user, order.market)
+            except ValueError as exc:
+                return f"order {order.order_id} in {keys.orders(user)}: {exc}"
+            if not _agrees(state, order):
+                return (
+                    f"the record of order {order.order_id} in {keys.orders(user)} is not the engine's order"
+                )
+            orders[order.order_id] = state
+    accounts.restore_open(orders)
     return None
 
 
@@ -101,7 +129,8 @@ async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis
     started = time.perf_counter()
     recovered = await _recover(conn, config, orders_from_redis)
     if recovered is None:
-        recovered = await _recover(conn, config, orders_from_redis=False)
+        orders_from_redis = False
+        recovered = await _recover(conn, config, orders_from_redis)
         assert recovered is not None
     core, applied, pos, replayed = recovered
     seconds = time.perf_counter() - started
@@ -110,6 +139,7 @@ async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis
         snapshot_pos=pos.decode(),
         applied=applied.decode(),
         replayed=replayed,
+        open_orders="records" if orders_from_redis else "replayed",
         seconds=round(seconds, 3),
     )
     return Recovered(core, applied, pos, replayed, seconds)

@@ -30,7 +30,9 @@ from tests.integration.journal.support import (
 )
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
+from tradewire.accounts.records import OrderState
 from tradewire.cli import app
+from tradewire.journal.core import Core
 from tradewire.journal.entries import command_fields
 from tradewire.journal.recovery import recover
 from tradewire.journal.streams import xrange_sync
@@ -124,14 +126,38 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
     assert audit.exit_code == 0, audit.stdout + audit.stderr
 
 
+def _spoil(client: redis.Redis, how: str, touched: list[OrderState], untouched: list[OrderState]) -> None:
+    """Make the order records of Redis unusable in one way (``untouched``: lose the records recovery
+    does not need, those of orders the tail did not change)."""
+    victim = next(order for order in touched if order.executed)  # partly filled in the tail
+    key, field = keys.orders(victim.user), str(victim.order_id)
+    if how == "lost":
+        assert client.hdel(key, field) == 1
+    elif how == "number":  # an amount as a JSON number
+        client.hset(
+            key, field, client.hget(key, field).replace(b'"executedQty":"', b'"executedQty":1, "x":"')
+        )  # type: ignore[union-attr]
+    elif how == "stale":  # a well-formed record of the order as it stood before its fills
+        record = orjson.loads(client.hget(key, field) or b"")
+        record.update(status="NEW", executedQty="0", cummulativeQuoteQty="0")
+        client.hset(key, field, orjson.dumps(record))
+    elif how == "wrong type":
+        client.delete(key)
+        client.set(key, "not a hash")
+    elif how == "untouched lost":
+        for order in untouched:
+            client.hdel(keys.orders(order.user), str(order.order_id))
+
+
 @pytest.mark.asyncio
-@pytest.mark.parametrize("lose_a_record", [False, True])
+@pytest.mark.parametrize("spoiled", [None, "lost", "number", "stale", "wrong type", "untouched lost"])
 async def test_recovery_takes_the_open_orders_from_their_records_as_following_them_would(
-    redis_server: RedisServer, redis_client: redis.Redis, lose_a_record: bool
+    redis_server: RedisServer, redis_client: redis.Redis, spoiled: str | None
 ) -> None:
-    """Recovery replays the tail without following orders and reads the open ones' records at the
-    end; the state must be byte for byte the live one. A record lost makes it start over following
-    them, with the same result."""
+    """Recovery replays the tail without following orders and reads, at the end, the records of the
+    open ones the tail changed; the state must be byte for byte the live one. A record that is
+    missing, malformed, stale or unreadable makes it start over following them, with the same
+    result; the records of orders the tail did not change are not even read."""
     lines = random_stream(seed=11, length=2500)
     async with running_engine(redis_server.url, batch=9, snapshot_every=700) as service:
         ids = journal(redis_client, lines, step_ms=7)  # order times and update times differ
@@ -140,11 +166,16 @@ async def test_recovery_takes_the_open_orders_from_their_records_as_following_th
         assert live is not None
         live_state = live.to_state()
         open_orders = list(live.accounts.open.values())
-    assert len(open_orders) > 20 and any(order.executed for order in open_orders)
     assert any(order.update_time != order.time for order in open_orders)
-    if lose_a_record:
-        lost = open_orders[len(open_orders) // 2]
-        assert redis_client.hdel(keys.orders(lost.user), str(lost.order_id)) == 1
+    snapshot = Core.from_state(CONFIG, redis_client.hget(keys.SNAPSHOT, "state") or b"")
+    before = snapshot.accounts.open
+    touched = [
+        o for o in open_orders if o.order_id not in before or before[o.order_id].executed != o.executed
+    ]
+    untouched = [o for o in open_orders if o not in touched]
+    assert len(untouched) > 10 and any(order.executed for order in touched)
+    if spoiled is not None:
+        _spoil(redis_client, spoiled, touched, untouched)
     conn = await Connection.open(redis_server.url)
     try:
         with structlog.testing.capture_logs() as logs:
@@ -153,7 +184,7 @@ async def test_recovery_takes_the_open_orders_from_their_records_as_following_th
         await conn.close()
     assert 0 < recovered.replayed < len(ids)  # from a snapshot, with a tail
     fell_back = [entry for entry in logs if entry["event"].startswith("order records unusable")]
-    assert len(fell_back) == (1 if lose_a_record else 0)
+    assert len(fell_back) == (0 if spoiled in (None, "untouched lost") else 1)
     assert recovered.core.to_state() == live_state
 
 

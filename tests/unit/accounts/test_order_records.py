@@ -52,3 +52,16 @@ def test_a_closed_orders_record_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="open order"):
         order_from_record(order_record(order, sym).encode(), "ann", sym.market, sym)
+
+
+@pytest.mark.parametrize("value", [b"1", b"null", b'"-1"', b'"1e5"', b'"0.000000001"', b"[]"])
+def test_an_amount_that_is_not_a_canonical_decimal_string_is_refused(value: bytes) -> None:
+    sym = SYMBOLS["BTC-USDT"] if "BTC-USDT" in SYMBOLS else next(iter(SYMBOLS.values()))
+    order = OrderState(1, "ann", sym.market, "", "BUY", "LIMIT", "GTC", "NONE", 1, 2, 0, 5, 5, executed=1,
+                       status=PARTIALLY_FILLED, listed=True)  # fmt: skip
+    record = order_record(order, sym).encode()
+    assert order_from_record(record, "ann", sym.market, sym) == order
+    spoiled = record.replace(b'"executedQty":"' + sym.base_text[1].encode() + b'"', b'"executedQty":' + value)
+    assert spoiled != record
+    with pytest.raises(ValueError):
+        order_from_record(spoiled, "ann", sym.market, sym)
