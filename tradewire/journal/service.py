@@ -105,6 +105,10 @@ class EngineService:
         self._generation = 0
         self._read_generation = 0
         """Connections opened so far: a change since a batch was read means Redis may have restarted."""
+        self._trusted = 0
+        """The generation at which Redis was last seen holding everything this engine committed: a
+        connection opened since (Redis may have restarted and lost writes, even while no command
+        came) means checking before the next write that depends on it."""
 
     # -- readiness (read from the ops server's thread: attributes only) ---------------------------
 
@@ -171,6 +175,7 @@ class EngineService:
         recovered = await self._retrying("recovering", lambda c: recover(c, self.settings.config))
         self.core = recovered.core
         self.applied = recovered.applied
+        self._trusted = self._generation
         self._since_snapshot = recovered.replayed
         self._snapshot_at = time.monotonic()
         if self.settings.freeze_recovered:
@@ -355,16 +360,22 @@ class EngineService:
     async def _commit_once(self, ops: list[Op], last: bytes, *, verify: bool) -> None:
         delay = 0.05
         while True:
-            if verify:
+            if verify or self._generation != self._trusted:
+                trusted = self._generation
                 try:
-                    if await self._committed(last):
-                        return
+                    committed = await self._committed(last)
                 except WireError as exc:
                     self._redis_error(exc, "checking the journal")
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, MAX_BACKOFF)
                     continue
+                self._trusted = trusted  # (a connection opened during the check: checked again)
+                if committed:
+                    return
+                verify = False
             conn = await self._connection("writer")
+            if self._generation != self._trusted:  # just reconnected: check first
+                continue
             try:
                 await conn.transaction(ops)
                 self.applied = last
@@ -374,6 +385,14 @@ class EngineService:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
             verify = True  # the transaction may have run before the connection failed
+
+    async def _check_not_rewound(self) -> None:
+        """Raise :class:`JournalRewound` if a connection was opened since Redis was last seen holding
+        everything this engine committed, and it no longer does."""
+        if self._generation != self._trusted:
+            trusted = self._generation
+            await self._committed(self.applied)
+            self._trusted = trusted
 
     async def _committed(self, last: bytes) -> bool:
         """Whether the batch ending at ``last`` is already committed; raises :class:`JournalRewound`
@@ -419,7 +438,12 @@ class EngineService:
             ops = core.snapshot_ops(self.applied)
             self._since_snapshot = 0
             self._snapshot_at = time.monotonic()
-            await self._retrying("writing a snapshot", lambda c: c.pipeline(ops))
+
+            async def write(conn: Connection) -> None:
+                await self._check_not_rewound()  # a snapshot ahead of Redis's journal could not be used
+                await conn.pipeline(ops)
+
+            await self._retrying("writing a snapshot", write)
             self._snapshot_written()
         beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
         try:
