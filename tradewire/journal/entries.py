@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import orjson
@@ -75,14 +75,19 @@ def command_fields(command: bytes, *, ts: int, rid: str, src: str, who: str, ip:
     }
 
 
+_INT64: Final = range(-(2**63), 2**63)
+
+
 def entry_int(value: bytes | None, default: int = 0) -> int:
-    """An integer field of a journal entry (``ts``): ``default`` when missing or malformed."""
+    """An integer field of a journal entry (``ts``): ``default`` when missing, malformed or outside
+    64 bits (no payload, snapshot or JSON number could carry it)."""
     if value is None:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         return default
+    return number if number in _INT64 else default
 
 
 def parse_command_entry(entry_id: bytes, fields: Fields) -> CommandEntry:
@@ -122,7 +127,7 @@ def command_and_ts(flat: Sequence[bytes]) -> tuple[bytes, int]:
     applied, also from an entry with fields in another order, repeated or missing."""
     if _as_submitted(flat):
         value = flat[3]
-        return flat[1], int(value) if value.isdigit() else entry_int(value)
+        return flat[1], int(value) if value.isdigit() and len(value) < 19 else entry_int(value)
     fields = _by_name(flat)
     return fields.get(b"c", b""), entry_int(fields.get(b"ts"))
 
@@ -131,7 +136,7 @@ def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
     """A command entry from a RESP2 ``[field, value, ...]`` list (what the engine's reader gets)."""
     if _as_submitted(flat):  # the order every submitter writes: no search
         value = flat[3]
-        ts = int(value) if value.isdigit() else entry_int(value)
+        ts = int(value) if value.isdigit() and len(value) < 19 else entry_int(value)
         return CommandEntry(entry_id, flat[1], ts, flat[5], flat[7])
     return parse_command_entry(entry_id, _by_name(flat))
 

@@ -105,6 +105,7 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
             [("ts", "1700000000400")],  # no command at all
             [("c", deposit), ("ts", " 1700000000500 ")],  # a ts that int() reads
             [("c", deposit), ("ts", "soon")],  # a ts it does not
+            [("c", deposit), ("ts", "9" * 30)],  # one no event or snapshot could carry: malformed
         ]
         for pairs in odd:
             flat = [part for pair in pairs for part in pair]

@@ -10,7 +10,22 @@ from tradewire.journal.entries import command_and_ts, entry_int, parse_flat_entr
 
 _NAMES = st.sampled_from([b"c", b"ts", b"rid", b"src", b"who", b"ip", b"x"])
 _VALUES = st.one_of(
-    st.sampled_from([b"", b"{}", b"1700000000000", b" 17 ", b"+5", b"-3", b"soon", b"1_000"]),
+    st.sampled_from(
+        [
+            b"",
+            b"{}",
+            b"1700000000000",
+            b" 17 ",
+            b"+5",
+            b"-3",
+            b"soon",
+            b"1_000",
+            b"9223372036854775807",
+            b"9223372036854775808",
+            b"1" * 30,
+            b"-9223372036854775809",
+        ]
+    ),
     st.binary(max_size=8),
 )
 
@@ -46,3 +61,11 @@ def test_every_reader_takes_the_last_of_a_repeated_field() -> None:
     assert command_and_ts(longer) == (b"B", 5)  # one more: by name, as redis-py's dict reads it
     assert command_and_ts([b"c", b"A", b"ts", b"5", b"c", b"B"]) == (b"B", 5)
     assert command_and_ts([b"ts", b"soon"]) == (b"", 0)
+
+
+def test_a_time_outside_64_bits_reads_as_malformed() -> None:
+    """No event, snapshot or JSON payload could carry it (it stopped the engine's batches for good)."""
+    for value, read in ((b"9223372036854775807", 2**63 - 1), (b"9223372036854775808", 0), (b"1" * 30, 0)):
+        submitted = [b"c", b"A", b"ts", value, b"rid", b"r", b"src", b"s", b"who", b"w", b"ip", b"-"]
+        assert command_and_ts(submitted) == (b"A", read)
+        assert parse_flat_entry(b"1-0", submitted).ts == read == entry_int(value)
