@@ -357,6 +357,16 @@ class Accounts:
         not one)."""
         return order_from_record(record, user, market, self._symbols[market])
 
+    def open_records_ops(self) -> list[RedisOp]:
+        """``HSET`` of every open order's record as it stands (what the flushes that changed them
+        wrote): recovery writes them back when some were found missing or spoiled."""
+        by_user: dict[str, list[str | bytes | int]] = {}
+        symbols_ = self._symbols
+        for order_id, order in self.open.items():
+            fields = by_user.setdefault(order.user, [keys.orders(order.user)])
+            fields += (order_id, order_record(order, symbols_[order.market]))
+        return [("HSET", *fields) for fields in by_user.values()]
+
     def restore_open(self, orders: Mapping[int, OrderState]) -> None:
         """Take the open orders as given instead of as a silent replay would have followed them (see
         :meth:`replay`; recovery reads them from their records). Call it after :meth:`settle`."""

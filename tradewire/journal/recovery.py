@@ -29,7 +29,7 @@ from tradewire.engine import ExchangeConfig
 from tradewire.engine.book import Order
 from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, parse_flat_entry
-from tradewire.journal.wire import Connection
+from tradewire.journal.wire import Connection, ReplyError
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +120,16 @@ async def _restore_open_orders(conn: Connection, core: Core) -> str | None:
     return None
 
 
+async def _rewrite_open_records(conn: Connection, core: Core) -> None:
+    """Write the open orders' records back as the live flushes left them, so that the next recovery
+    finds them (and ``GET /api/v3/order`` too); a key Redis refuses (a wrong type) is reported."""
+    ops = core.accounts.open_records_ops()
+    replies = await conn.pipeline(ops, timeout=300) if ops else []
+    refused = [str(reply) for reply in replies if isinstance(reply, ReplyError)]
+    if refused:
+        log.warning("order records could not be written back", errors=refused[:5], count=len(refused))
+
+
 async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis: bool = True) -> Recovered:
     """Load the snapshot and replay the tail up to ``applied`` (see the module).
 
@@ -132,6 +142,7 @@ async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis
         orders_from_redis = False
         recovered = await _recover(conn, config, orders_from_redis)
         assert recovered is not None
+        await _rewrite_open_records(conn, recovered[0])
     core, applied, pos, replayed = recovered
     seconds = time.perf_counter() - started
     log.info(

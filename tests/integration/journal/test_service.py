@@ -187,6 +187,19 @@ async def test_recovery_takes_the_open_orders_from_their_records_as_following_th
     fell_back = [entry for entry in logs if entry["event"].startswith("order records unusable")]
     assert len(fell_back) == (0 if spoiled in (None, "untouched lost") else 1)
     assert recovered.core.to_state() == live_state
+    # after falling back, the records are written back: the next recovery reads them (a key of the
+    # wrong type cannot be written, and is said so)
+    conn = await Connection.open(redis_server.url)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            again = await recover(conn, CONFIG)
+    finally:
+        await conn.close()
+    events = [entry["event"] for entry in logs]
+    assert events.count("order records unusable; recovering again, following orders") == (
+        1 if spoiled == "wrong type" else 0
+    )
+    assert again.core.to_state() == live_state
 
 
 @pytest.mark.asyncio
