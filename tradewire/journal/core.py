@@ -175,7 +175,7 @@ class Core:
         Redis ops: they are in Redis already).
 
         ``accounts=False`` leaves the accounts' open orders behind (15 % of the replay's time):
-        recovery then takes them from Redis (:meth:`open_orders` and ``Accounts.restore_open``)."""
+        recovery then takes them from Redis (``Accounts.restore_open``)."""
         engine_apply = self.engine.apply
         md_replay = self.marketdata.replay
         accounts_replay = self.accounts.replay if accounts else None
@@ -191,13 +191,6 @@ class Core:
                 accounts_replay(decoded, events, ts)
         self.ts = ts
         self.count += len(page)
-
-    def open_orders(self) -> dict[str, list[tuple[int, str]]]:
-        """The engine's resting orders by user: ``(order id, market)`` each, in order-id order."""
-        by_user: dict[str, list[tuple[int, str]]] = {}
-        for order_id, order in sorted(self.engine.orders.items()):
-            by_user.setdefault(order.user, []).append((order_id, order.market))
-        return by_user
 
     def settle(self) -> None:
         """End a replay: the views reach the state a flush leaves, without rendering it."""
