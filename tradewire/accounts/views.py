@@ -383,7 +383,7 @@ class Accounts:
         for user, assets in ledger.items():
             for asset, value in assets.items():
                 key = (user, asset)
-                if known.get(key, _ZERO) != (value[0], value[1]):
+                if known.get(key) != (value[0], value[1]):  # a balance back at zero too, as live
                     known[key] = (value[0], value[1])
         for key, value in known.items():
             if value != _ZERO and key[1] not in ledger.get(key[0], {}):

@@ -147,3 +147,23 @@ def test_core_replaying_the_journal_from_the_start_reaches_the_state_of_one_that
     silent.settle()
     assert silent.to_state() == live.to_state()
     assert silent.batch(entries[2000:], EPOCH) == live.batch(entries[2000:], EPOCH)
+
+
+def test_core_replaying_a_balance_that_came_back_to_zero_keeps_it_as_live_did() -> None:
+    """A balance that first appears in the tail and is spent to nothing: the live views hold it at
+    (0, 0), and so must the state a silent replay settles to (it did not)."""
+    commands = [
+        {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "10"},
+        {"type": "deposit", "user": "bob", "asset": "BTC", "amount": "5"},
+        {"type": "withdraw", "user": "bob", "asset": "BTC", "amount": "5"},
+    ]
+    entries = _entries([orjson.dumps(command) for command in commands])
+    live = Core(CONFIG)
+    live.batch(entries[:1], EPOCH)
+    snapshot = live.to_state()
+    live.batch(entries[1:], EPOCH)
+    silent = Core.from_state(CONFIG, snapshot)
+    silent.replay(entries[1:])
+    silent.settle()
+    assert live.engine.balances["bob"]["BTC"] == [0, 0]
+    assert silent.to_state() == live.to_state()
