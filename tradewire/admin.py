@@ -114,6 +114,38 @@ def create_user(name: str, data_dir: Path | None, *, new_user: bool = True, read
     print(orjson.dumps(line).decode(), flush=True)
 
 
+def key_records(client: redis.Redis, name: str) -> list[dict[str, Any]]:
+    """The user's API keys, oldest first: id, creation time (ms) and permissions (never the secret)."""
+    if not client.hexists(keys.USERS, name):
+        raise AdminError(f"unknown user {name!r}")
+    found = []
+    for key in client.scan_iter(match=keys.api_key("*"), count=1000):
+        api_key = key.decode()[len(keys.api_key("")) :]
+        if not api_key.isalnum():  # not a key's hash
+            continue
+        raw = cast("dict[bytes, bytes]", client.hgetall(key))
+        if raw.get(b"user", b"").decode() != name:
+            continue
+        permissions = raw.get(b"permissions", b"").decode()
+        found.append({"api_key": api_key, "user": name, "created": int(raw.get(b"created", b"0") or 0),
+                      "permissions": permissions.split(",") if permissions else []})  # fmt: skip
+    return sorted(found, key=lambda record: (record["created"], record["api_key"]))
+
+
+def list_keys(name: str, data_dir: Path | None) -> None:
+    configure_logging("admin")
+    try:
+        records = key_records(_client(data_dir), name)
+    except AdminError as exc:
+        _fail(str(exc), 2)
+        return
+    except redis.exceptions.RedisError as exc:
+        _fail(f"Redis error: {exc}")
+        return
+    for record in records:
+        print(orjson.dumps(record).decode(), flush=True)
+
+
 def revoke_key(api_key: str, data_dir: Path | None) -> None:
     configure_logging("admin")
     try:

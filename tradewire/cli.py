@@ -156,6 +156,14 @@ def create_key(
     run(name, data_dir, new_user=False, read_only=read_only)
 
 
+@admin_app.command("list-keys")
+def list_keys(name: str, data_dir: DataDir = None) -> None:
+    """Print user NAME's API keys, one JSON line each {"api_key", "user", "created", "permissions"}."""
+    from tradewire.admin import list_keys as run
+
+    run(name, data_dir)
+
+
 @admin_app.command("revoke-key")
 def revoke_key(api_key: str, data_dir: DataDir = None) -> None:
     """Delete API_KEY now: its requests are refused and the streams it opened end on every gateway."""

@@ -84,3 +84,27 @@ def test_withdraw_debits_the_available_balance_or_is_refused(module_exchange: Ex
     trader = Trader(module_exchange.http_url, User("gus", line["api_key"], line["api_secret"]))
     balances = {b["asset"]: b["free"] for b in trader.get("/api/v3/account").json()["balances"]}
     assert balances["ETH"] == "1.75"
+
+
+def test_list_keys_shows_a_users_keys_without_secrets_and_forgets_a_revoked_one(
+    module_exchange: Exchange,
+) -> None:
+    first = orjson.loads(admin(module_exchange, "create-user", "hal").stdout)
+    second = orjson.loads(admin(module_exchange, "create-key", "hal", "--read-only").stdout)
+    assert admin(module_exchange, "create-user", "ivy").returncode == 0  # someone else's key
+    listed = admin(module_exchange, "list-keys", "hal")
+    assert listed.returncode == 0, listed.stderr
+    lines = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert [(line["api_key"], line["permissions"]) for line in lines] == [
+        (first["api_key"], ["TRADE"]), (second["api_key"], []),
+    ]  # fmt: skip
+    assert all(line["user"] == "hal" and line["created"] > 0 for line in lines)
+    assert first["api_secret"] not in listed.stdout and second["api_secret"] not in listed.stdout
+    assert admin(module_exchange, "revoke-key", first["api_key"]).returncode == 0
+    after = [
+        orjson.loads(line)["api_key"]
+        for line in admin(module_exchange, "list-keys", "hal").stdout.splitlines()
+    ]
+    assert after == [second["api_key"]]
+    unknown = admin(module_exchange, "list-keys", "nobody")
+    assert unknown.returncode == 2 and "unknown user" in unknown.stderr
