@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import orjson
 import redis
@@ -29,19 +30,35 @@ from tradewire.gateway.secrets import (
     new_api_secret,
 )
 from tradewire.gateway.sessions import revoked_notice
+from tradewire.journal.entries import Reply
 from tradewire.journal.submit import SubmitError, submit_sync
 from tradewire.ops.logging import ADMIN_ACTION, audit_log, configure_logging
 from tradewire.redisconn import connect_sync
 from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis
+
+T = TypeVar("T")
 
 
 class AdminError(RuntimeError):
     """An admin command that cannot be carried out; the message says why."""
 
 
-def _fail(message: str, status: int = 1) -> None:
+def _fail(message: str, status: int = 1) -> NoReturn:
     print(f"admin: {message}", file=sys.stderr)
     raise SystemExit(status)
+
+
+def _attempt(action: Callable[[], T]) -> T:
+    """Run an admin action: a refusal exits with status 2, a failed submission or a Redis error
+    with 1, each with its message."""
+    try:
+        return action()
+    except (AdminError, SecretError) as exc:
+        _fail(str(exc), 2)
+    except SubmitError as exc:
+        _fail(str(exc))
+    except redis.exceptions.RedisError as exc:
+        _fail(f"Redis error: {exc}")
 
 
 def _client(data_dir: Path | None) -> redis.Redis:
@@ -99,16 +116,12 @@ def revoke_key_record(client: redis.Redis, api_key: str) -> dict[str, Any]:
 
 def create_user(name: str, data_dir: Path | None, *, new_user: bool = True, read_only: bool = False) -> None:
     configure_logging("admin")
-    try:
-        client = _client(data_dir)
+
+    def create() -> dict[str, str]:
         master = load_master_key(data_dir_or_default(data_dir), create=True)
-        line = create_user_record(client, name, master, new_user=new_user, read_only=read_only)
-    except (AdminError, SecretError) as exc:
-        _fail(str(exc), 2)
-        return
-    except redis.exceptions.RedisError as exc:
-        _fail(f"Redis error: {exc}")
-        return
+        return create_user_record(_client(data_dir), name, master, new_user=new_user, read_only=read_only)
+
+    line = _attempt(create)
     audit_log(ADMIN_ACTION, action="create_user" if new_user else "create_key", user=name, who="admin",
               api_key=line["api_key"][:8], read_only=read_only)  # fmt: skip
     print(orjson.dumps(line).decode(), flush=True)
@@ -134,28 +147,13 @@ def key_records(client: redis.Redis, name: str) -> list[dict[str, Any]]:
 
 def list_keys(name: str, data_dir: Path | None) -> None:
     configure_logging("admin")
-    try:
-        records = key_records(_client(data_dir), name)
-    except AdminError as exc:
-        _fail(str(exc), 2)
-        return
-    except redis.exceptions.RedisError as exc:
-        _fail(f"Redis error: {exc}")
-        return
-    for record in records:
+    for record in _attempt(lambda: key_records(_client(data_dir), name)):
         print(orjson.dumps(record).decode(), flush=True)
 
 
 def revoke_key(api_key: str, data_dir: Path | None) -> None:
     configure_logging("admin")
-    try:
-        line = revoke_key_record(_client(data_dir), api_key)
-    except AdminError as exc:
-        _fail(str(exc), 2)
-        return
-    except redis.exceptions.RedisError as exc:
-        _fail(f"Redis error: {exc}")
-        return
+    line = _attempt(lambda: revoke_key_record(_client(data_dir), api_key))
     audit_log(ADMIN_ACTION, action="revoke_key", user=line["user"], who="admin", api_key=api_key[:8])
     print(orjson.dumps(line).decode(), flush=True)
 
@@ -167,17 +165,14 @@ def deposit_command(name: str, asset: str, amount: str, kind: str = "deposit") -
 def deposit(name: str, asset: str, amount: str, data_dir: Path | None, *, kind: str = "deposit") -> None:
     """Submit a deposit (or, with ``kind="withdraw"``, a withdrawal) and print the engine's outcome."""
     configure_logging("admin")
-    try:
+
+    def submit() -> Reply:
         client = _client(data_dir)
         if not client.hexists(keys.USERS, name):
             raise AdminError(f"unknown user {name!r}: create it first with `tradewire admin create-user`")
-        reply = submit_sync(client, deposit_command(name, asset, amount, kind), who="admin")
-    except AdminError as exc:
-        _fail(str(exc), 2)
-        return
-    except SubmitError as exc:
-        _fail(str(exc))
-        return
+        return submit_sync(client, deposit_command(name, asset, amount, kind), who="admin")
+
+    reply = _attempt(submit)
     outcome = reply.events[0] if reply.events else {"type": "rejected", "reason": "no outcome"}
     audit_log(ADMIN_ACTION, action=kind, user=name, asset=asset, amount=amount, who="admin",
               outcome=outcome.get("type"))  # fmt: skip
