@@ -22,6 +22,7 @@ import structlog
 from tradewire import keys
 from tradewire.bus.subscribe import Publication, Subscriber, read_history
 from tradewire.gateway.auth import KeyCache
+from tradewire.gateway.clock import ClockWatch
 from tradewire.gateway.hub import Hub
 from tradewire.gateway.limits import Limits, MessageRate, WeightWindow
 from tradewire.gateway.markets import Markets
@@ -41,6 +42,7 @@ from tradewire.redisconn import connect
 log = structlog.get_logger("tradewire.gateway")
 
 LISTEN_KEY_TTL: Final = 3600
+CLOCK_CHECK_SECONDS: Final = 10.0
 _SESSIONS: Final = keys.SESSIONS.encode()
 
 
@@ -73,6 +75,8 @@ class Gateway:
             master = None
         self.key_cache = KeyCache(self.client, master)
         self.sessions = SessionGuard(self.client, self.key_cache, self.hub.conns)
+        self.clock = ClockWatch(self.client)
+        self._clock_task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._session_task: asyncio.Task[None] | None = None
         self._config_task: asyncio.Task[None] | None = None
@@ -96,10 +100,11 @@ class Gateway:
         await self.subscriber.start()
         self._ticker = asyncio.create_task(self._tick())
         self._session_task = asyncio.create_task(self.sessions.run(self.limits.session_check))
+        self._clock_task = asyncio.create_task(self.clock.run(CLOCK_CHECK_SECONDS))
         self.started = True
 
     async def stop(self) -> None:
-        for task in (self._ticker, self._config_task, self._session_task):
+        for task in (self._ticker, self._config_task, self._session_task, self._clock_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -16,9 +16,10 @@ whole transaction the shell must run, in this order:
 Nothing here touches Redis or a clock, so the same entries always give the same commands, and
 recovery is the same code with the output thrown away (:meth:`Core.replay`).
 
-Exchange time: each entry carries the gateway's ``ts``; views get ``max(ts, previous)`` so that time
-never runs backwards when gateways' clocks disagree. Replies and events entries keep the entry's own
-``ts``.
+Exchange time: each entry carries the gateway's ``ts``, held within a second of the time in the
+entry's id (``entries.exchange_time``: Redis's clock at append, so a gateway with a wrong clock
+cannot move exchange time far); views get ``max(that, previous)`` so that time never runs backwards
+when gateways' clocks disagree. Replies and events entries keep the entry's own ``ts``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from tradewire.accounts import Accounts
 from tradewire.bus.publish import load_op, publish_market_op
 from tradewire.engine import Engine, ExchangeConfig, Rejected, Trade, decode
 from tradewire.engine import snapshot as engine_snapshot
-from tradewire.journal.entries import CommandEntry, command_and_ts, events_op, reply_payload
+from tradewire.journal.entries import (
+    CommandEntry,
+    command_and_ts,
+    events_op,
+    exchange_time,
+    reply_payload,
+)
 from tradewire.journal.render import EventsRenderer
 from tradewire.marketdata.builder import MarketData
 
@@ -98,7 +105,8 @@ class Core:
         """Apply one entry to the engine and both views; return its events as the spec's JSON list."""
         command = decode(entry.command)
         events = self.engine.apply(command)
-        ts = entry.ts if entry.ts > self.ts else self.ts
+        stamp = exchange_time(entry.entry_id, entry.ts)
+        ts = stamp if stamp > self.ts else self.ts
         self.ts = ts
         self.count += 1
         self.marketdata.apply(events, ts)
@@ -132,8 +140,9 @@ class Core:
         for entry in entries:
             command = decode(entry.command)
             events = engine_apply(command)
-            if entry.ts > ts:
-                ts = entry.ts
+            stamp = exchange_time(entry.entry_id, entry.ts)
+            if stamp > ts:
+                ts = stamp
             md_apply(events, ts)
             accounts_apply(command, events, ts, balance_of)
             if outcomes is not None and trades is not None:
@@ -180,12 +189,13 @@ class Core:
         md_replay = self.marketdata.replay
         accounts_replay = self.accounts.replay if accounts else None
         ts = self.ts
-        for _, flat in page:
+        for entry_id, flat in page:
             command, entry_ts = command_and_ts(flat)  # as the live reader read the entry
             decoded = decode(command)
             events = engine_apply(decoded)
-            if entry_ts > ts:
-                ts = entry_ts
+            stamp = exchange_time(entry_id, entry_ts)
+            if stamp > ts:
+                ts = stamp
             md_replay(events, ts)
             if accounts_replay is not None:
                 accounts_replay(decoded, events, ts)

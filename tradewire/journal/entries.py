@@ -78,6 +78,31 @@ def command_fields(command: bytes, *, ts: int, rid: str, src: str, who: str, ip:
 _INT64: Final = range(-(2**63), 2**63)
 
 
+CLOCK_TOLERANCE_MS: Final = 1_000
+"""How far a gateway's stamp may stray from Redis's clock before exchange time stops following it."""
+
+
+def exchange_time(entry_id: bytes, ts: int) -> int:
+    """The exchange time of a command entry: its gateway's stamp ``ts``, held within
+    :data:`CLOCK_TOLERANCE_MS` of the time in the entry's id (Redis's clock when the entry was
+    appended, never going backwards).
+
+    Exchange time only moves forwards (``max`` over the entries), so one gateway with a clock far
+    ahead would otherwise carry every later candle and ticker window there for good, and one far
+    behind would hold them back. Both inputs are in the journal, so a replay gives the same times.
+    An id without a number of milliseconds (none that Redis makes) leaves the stamp as it is."""
+    dash = entry_id.find(b"-")
+    try:
+        appended = int(entry_id[:dash] if dash >= 0 else entry_id)
+    except ValueError:
+        return ts
+    if ts > appended + CLOCK_TOLERANCE_MS:
+        return appended + CLOCK_TOLERANCE_MS
+    if ts < appended - CLOCK_TOLERANCE_MS:
+        return appended - CLOCK_TOLERANCE_MS
+    return ts
+
+
 def entry_int(value: bytes | None, default: int = 0) -> int:
     """An integer field of a journal entry (``ts``): ``default`` when missing, malformed or outside
     64 bits (no payload, snapshot or JSON number could carry it)."""

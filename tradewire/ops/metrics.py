@@ -93,6 +93,10 @@ HTTP_REQUESTS = Counter(
     "REST and WebSocket API requests, by REST endpoint and status.",
     ["endpoint", "status"],
 )
+CLOCK_SKEW = Gauge(
+    "tradewire_clock_skew_seconds",
+    "This gateway's clock minus Redis's (TIME), measured every 10 s; past 1 s its stamps are overruled.",
+)
 WS_CONNECTIONS = Gauge("tradewire_ws_connections", "Open WebSocket connections.")
 WS_SUBSCRIPTIONS = Gauge("tradewire_ws_subscriptions", "Stream subscriptions over all connections.")
 WS_QUEUE_DEPTH_MAX = Gauge(

@@ -47,3 +47,13 @@ def test_metrics_with_known_orders_count_each_answer_and_each_rejection(module_e
     moved = {name: float(v) - float(http_ok_before.get(name, 0)) for name, v in http_ok}
     assert accepted in moved.values(), moved
     assert re.search(r'tradewire_http_requests_total\{endpoint="[^"]*order[^"]*",status="400"\} [1-9]', after)
+
+
+def test_metrics_show_the_gateway_clock_measured_against_redis(module_exchange: Exchange) -> None:
+    """Measured at start (then every 10 s): on one machine both clocks agree to well under a second;
+    exactly 0.0 would be the gauge's default, never measured."""
+    text = httpx.get(f"{module_exchange.http_url}/metrics").text
+    found = re.search(r"^tradewire_clock_skew_seconds ([0-9.e+-]+)$", text, re.MULTILINE)
+    assert found is not None
+    skew = float(found.group(1))
+    assert skew != 0.0 and abs(skew) < 0.5

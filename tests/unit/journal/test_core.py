@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import orjson
 import pytest
 
@@ -10,18 +11,18 @@ from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
 from tradewire.engine import ExchangeConfig
 from tradewire.journal.core import Core
-from tradewire.journal.entries import CommandEntry, parse_replies
+from tradewire.journal.entries import CLOCK_TOLERANCE_MS, CommandEntry, parse_replies
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
 EPOCH = b"0123456789abcdef"
 
 
 def _entries(lines: list[bytes], first: int = 1, step_ms: int = 7) -> list[CommandEntry]:
+    """Entries as a gateway stamps and Redis appends them: the id's time is the stamp's."""
+    stamps = [1_700_000_000_000 + (first + i) * step_ms for i in range(len(lines))]
     return [
-        CommandEntry(
-            b"%d-0" % (first + i), line, 1_700_000_000_000 + (first + i) * step_ms, b"%032x" % i, b"gw"
-        )
-        for i, line in enumerate(lines)
+        CommandEntry(b"%d-%d" % (ts, first + i), line, ts, b"%032x" % i, b"gw")
+        for i, (ts, line) in enumerate(zip(stamps, lines, strict=True))
     ]
 
 
@@ -91,7 +92,9 @@ def test_core_batch_sends_each_source_its_own_replies_in_journal_order() -> None
     lines = _lines(3, 60)
     sources = (b"gw-a", b"gw-b", b"")
     entries = [
-        CommandEntry(b"%d-0" % (i + 1), line, 1_700_000_000_000 + i, b"%032x" % i, sources[i % 3])
+        CommandEntry(
+            b"%d-0" % (1_700_000_000_000 + i), line, 1_700_000_000_000 + i, b"%032x" % i, sources[i % 3]
+        )
         for i, line in enumerate(lines)
     ]
     ops = Core(CONFIG).batch(entries, EPOCH)
@@ -166,4 +169,28 @@ def test_core_replaying_a_balance_that_came_back_to_zero_keeps_it_as_live_did() 
     silent.replay(entries[1:])
     silent.settle()
     assert live.engine.balances["bob"]["BTC"] == [0, 0]
+    assert silent.to_state() == live.to_state()
+
+
+def test_core_holds_exchange_time_within_a_second_of_redis_whatever_a_gateway_stamps() -> None:
+    """One gateway's clock a day ahead, another's a day behind: exchange time (order times, trades,
+    candles, the ticker's window) moves at most a second past the time Redis appended the command,
+    instead of jumping a day ahead for good; the events entry still records the stamp as sent, and
+    a silent replay of the journal reaches the same state."""
+    entries = _entries(_lines(5, 400))
+    day = 86_400_000
+    skewed = list(entries)
+    skewed[100] = msgspec.structs.replace(entries[100], ts=entries[100].ts + day)
+    skewed[200] = msgspec.structs.replace(entries[200], ts=entries[200].ts - day)
+    live = Core(CONFIG)
+    ops = live.batch(skewed[:150], EPOCH)
+    assert live.ts == entries[100].ts + CLOCK_TOLERANCE_MS
+    [recorded] = [op for op in ops if op[0] == b"XADD" and op[2] == entries[100].entry_id]
+    assert recorded[5:7] == (b"ts", b"%d" % (entries[100].ts + day))
+    live.batch(skewed[150:], EPOCH)
+    assert live.ts == entries[-1].ts
+    silent = Core(CONFIG)
+    silent.replay(skewed[:150])
+    silent.replay(skewed[150:])
+    silent.settle()
     assert silent.to_state() == live.to_state()

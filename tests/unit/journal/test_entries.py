@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradewire.journal.entries import command_and_ts, entry_int, parse_flat_entry
+from tradewire.journal.entries import command_and_ts, entry_int, exchange_time, parse_flat_entry
 
 _NAMES = st.sampled_from([b"c", b"ts", b"rid", b"src", b"who", b"ip", b"x"])
 _VALUES = st.one_of(
@@ -69,3 +69,15 @@ def test_a_time_outside_64_bits_reads_as_malformed() -> None:
         submitted = [b"c", b"A", b"ts", value, b"rid", b"r", b"src", b"s", b"who", b"w", b"ip", b"-"]
         assert command_and_ts(submitted) == (b"A", read)
         assert parse_flat_entry(b"1-0", submitted).ts == read == entry_int(value)
+
+
+def test_exchange_time_is_the_stamp_within_a_second_of_the_entry_id_and_held_at_a_second_beyond() -> None:
+    appended = b"1700000000000-3"
+    assert exchange_time(appended, 1_700_000_000_400) == 1_700_000_000_400
+    assert exchange_time(appended, 1_699_999_999_000) == 1_699_999_999_000
+    assert exchange_time(appended, 1_700_000_001_000) == 1_700_000_001_000
+    assert exchange_time(appended, 1_700_000_001_001) == 1_700_000_001_000
+    assert exchange_time(appended, 1_800_000_000_000) == 1_700_000_001_000
+    assert exchange_time(appended, 0) == 1_699_999_999_000
+    assert exchange_time(b"1700000000000", 5) == 1_699_999_999_000
+    assert exchange_time(b"junk", 5) == 5

@@ -60,7 +60,13 @@ def test_order_records_are_what_following_the_orders_gives_at_every_crash_point(
     rng = random.Random(seed)
     step = rng.choice([0, 7, 1000])
     entries = [
-        CommandEntry(b"%d-0" % (i + 1), line.encode(), 1_700_000_000_000 + i * step, b"r", b"s")
+        CommandEntry(
+            b"%d-%d" % (1_700_000_000_000 + i * step, i),
+            line.encode(),
+            1_700_000_000_000 + i * step,
+            b"r",
+            b"s",
+        )
         for i, line in enumerate(random_stream(seed=seed, length=rng.choice([400, 900])))
     ]
     batch, every = rng.choice([1, 3, 9, 40]), rng.choice([60, 250, 10**9])
