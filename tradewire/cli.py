@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import orjson
 import typer
 
+from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.engine import ConfigError, ExchangeConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="tradewire: a crypto-exchange core.")
@@ -73,11 +74,14 @@ def engine(
     snapshot_every: Annotated[int, typer.Option(help="Write a snapshot every N commands.")] = 100_000,
     snapshot_seconds: Annotated[float, typer.Option(help="... or every T seconds.")] = 60.0,
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz, /readyz (0: none).")] = 0,
+    order_history: Annotated[
+        int, typer.Option(help="Closed orders kept per user for order queries (open ones always).")
+    ] = ORDER_HISTORY,
 ) -> None:
     """Run the matching engine on the Redis journal: apply commands, publish events and market data."""
     from tradewire.journal.service import main as run
 
-    run(config, data_dir, snapshot_every, snapshot_seconds, metrics_port)
+    run(config, data_dir, snapshot_every, snapshot_seconds, metrics_port, order_history)
 
 
 @app.command()

@@ -36,6 +36,7 @@ from typing import Any, cast
 import msgspec
 
 from tradewire import keys
+from tradewire.accounts.history import LOAD_OP, ORDER_HISTORY, closed_member, trim_op
 from tradewire.accounts.payloads import (
     account_position,
     balance_update,
@@ -153,6 +154,9 @@ class Accounts:
         self._ledger: BalanceOf | None = None
         """The last ``balance_of`` given: the flush reads ``_pending`` through it."""
         self._stream: list[RedisOp] = []
+        self._index_keys: dict[tuple[str, str], str] = {}
+        self.history = ORDER_HISTORY
+        """Closed orders kept per user (``tradewire/accounts/history.py``); open ones always stay."""
 
     # -- the whole interface -------------------------------------------------------------------
 
@@ -202,6 +206,8 @@ class Accounts:
         records: dict[str, list[str | bytes | int]] = {}
         added: dict[str, list[str | bytes | int]] = {}
         removed: dict[str, list[str | bytes | int]] = {}
+        indexed: dict[tuple[str, str], list[str | bytes | int]] = {}
+        closed: dict[str, list[str | bytes | int]] = {}
         symbols_ = self._symbols
         for order_id, order in self._dirty.items():
             user = order.user
@@ -211,6 +217,11 @@ class Accounts:
             sym = symbols_[order.market]
             fields.append(order_id)
             fields.append(order_record(order, sym))
+            if not order.listed:  # its first flush (an order is listed at its first flush if open)
+                members = indexed.get((user, order.market))
+                if members is None:
+                    members = indexed[user, order.market] = [self._index_key(user, sym)]
+                members += (order_id, order_id)
             if order.status in OPEN_STATUSES:
                 if not order.listed:
                     order.listed = True
@@ -218,17 +229,30 @@ class Accounts:
                     if members is None:
                         members = added[user] = [keys.open_orders(user)]
                     members += (order_id, order_id)
-            elif order.listed:
+                continue
+            if order.listed:
                 members = removed.get(user)
                 if members is None:
                     members = removed[user] = [keys.open_orders(user)]
                 members.append(order_id)
+            members = closed.get(user)
+            if members is None:
+                members = closed[user] = [keys.closed_orders(user)]
+            members += (order_id, closed_member(order_id, sym.symbol, order.client_id))
         for fields in records.values():
             ops.append(("HSET", *fields))
         for members in added.values():
             ops.append(("ZADD", *members))
         for members in removed.values():
             ops.append(("ZREM", *members))
+        for members in indexed.values():
+            ops.append(("ZADD", *members))
+        if closed:
+            ops.append(LOAD_OP)
+            history = self.history
+            for user, members in closed.items():
+                ops.append(("ZADD", *members))
+                ops.append(trim_op(user, history))
         if self._cids:
             cids: dict[str, list[str | bytes | int]] = {}
             for user, client_id, order_id in self._cids:
@@ -263,6 +287,14 @@ class Accounts:
         self._dirty_balances = {}
         self._stream = []
         return ops
+
+    def _index_key(self, user: str, sym: Symbol) -> str:
+        key = self._index_keys.get((user, sym.market))
+        if key is None:
+            if len(self._index_keys) >= 1 << 16:
+                self._index_keys.clear()
+            key = self._index_keys[user, sym.market] = keys.order_index(user, sym.symbol)
+        return key
 
     def to_state(self) -> bytes:
         if self._pending:

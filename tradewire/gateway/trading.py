@@ -10,7 +10,7 @@ no parameter can name another user, so nobody sees or touches another's orders.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
@@ -133,23 +133,61 @@ async def open_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
 
 
 async def all_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """The user's orders in one market, oldest first: from ``orderId`` on, or within
+    ``startTime``..``endTime`` (the oldest ``limit`` from ``startTime``, the newest before
+    ``endTime``), or the newest ``limit``.
+
+    Pages through the market's index of the user's orders (``tw:ordidx:<user>:<symbol>``) instead of
+    reading every record: an order's ``time`` never decreases with its id (ids are given in journal
+    order, exchange time never runs backwards), so a walk by id stops where the window ends."""
     market = market_of(gateway, params)
-    symbol = symbol_of(market.name)
+    index = keys.order_index(key.user, symbol_of(market.name))
     from_id = p.int_param(params, "orderId")
     start = p.int_param(params, "startTime")
     end = p.int_param(params, "endTime")
     limit = p.limit_param(params, 500, 1000)
-    raw = await gateway.client.hgetall(keys.orders(key.user))
-    records = [orjson.loads(v) for v in raw.values()]
-    chosen = sorted(
-        (r for r in records if r.get("symbol") == symbol
-         and (from_id is None or r["orderId"] >= from_id)
-         and (start is None or r["time"] >= start)
-         and (end is None or r["time"] <= end)),
-        key=lambda r: int(r["orderId"]),
-    )  # fmt: skip
-    chosen = chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]
-    return orjson.dumps(chosen)
+    chosen: list[dict[str, Any]] = []
+    if from_id is not None:  # forwards from orderId
+        async for record in _walk(gateway, key.user, index, from_id, forwards=True, page=limit):
+            if end is not None and record["time"] > end:
+                break
+            if start is None or record["time"] >= start:
+                chosen.append(record)
+                if len(chosen) == limit:
+                    break
+        return orjson.dumps(chosen)
+    async for record in _walk(gateway, key.user, index, None, forwards=False, page=limit):
+        if start is not None and record["time"] < start:
+            break
+        if end is None or record["time"] <= end:
+            chosen.append(record)
+            if start is None and len(chosen) == limit:
+                break
+    chosen.reverse()
+    return orjson.dumps(chosen[:limit])
+
+
+async def _walk(
+    gateway: Gateway, user: str, index: str, from_id: int | None, *, forwards: bool, page: int
+) -> AsyncIterator[dict[str, Any]]:
+    """The records of the orders in ``index``, by id from ``from_id`` (or the newest), a page of ids
+    at a time; an order trimmed between the two reads is skipped."""
+    bound: int | str = from_id if from_id is not None else ("-inf" if forwards else "+inf")
+    while True:
+        if forwards:
+            ids: Any = await gateway.client.zrangebyscore(index, bound, "+inf", start=0, num=page)
+        else:
+            ids = await gateway.client.zrevrangebyscore(index, bound, "-inf", start=0, num=page)
+        if not ids:
+            return
+        raws: Any = await gateway.client.hmget(keys.orders(user), ids)
+        for raw in raws:
+            if raw is not None:
+                yield orjson.loads(raw)
+        if len(ids) < page:
+            return
+        last = int(ids[-1])
+        bound = f"({last}"
 
 
 async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:

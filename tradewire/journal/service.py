@@ -37,6 +37,7 @@ import orjson
 import structlog
 
 from tradewire import keys
+from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.bus.publish import new_epoch
 from tradewire.engine import ExchangeConfig
 from tradewire.journal.core import BatchStats, Core, Op
@@ -82,6 +83,8 @@ class Settings:
     snapshot_seconds: float = 60.0
     batch: int = BATCH
     block_ms: int = BLOCK_MS
+    order_history: int = ORDER_HISTORY
+    """Closed orders kept per user in the accounts views (``tradewire/accounts/history.py``)."""
     freeze_recovered: bool = False
     """Move the recovered state out of the garbage collector's walks (the engine's own process only:
     it lives as long as the process)."""
@@ -174,6 +177,7 @@ class EngineService:
         await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
         recovered = await self._retrying("recovering", lambda c: recover(c, self.settings.config))
         self.core = recovered.core
+        self.core.accounts.history = self.settings.order_history
         self.applied = recovered.applied
         self._trusted = self._generation
         self._since_snapshot = recovered.replayed
@@ -505,6 +509,7 @@ def main(
     snapshot_every: int,
     snapshot_seconds: float,
     metrics_port: int,
+    order_history: int = ORDER_HISTORY,
 ) -> None:
     """The ``tradewire engine`` command."""
     import typer
@@ -523,12 +528,16 @@ def main(
     if snapshot_every < 1 or snapshot_seconds <= 0:
         typer.echo("engine: --snapshot-every must be >= 1 and --snapshot-seconds > 0", err=True)
         raise typer.Exit(2)
+    if order_history < 0:
+        typer.echo("engine: --order-history must be >= 0", err=True)
+        raise typer.Exit(2)
     settings = Settings(
         url,
         exchange,
         raw,
         snapshot_every=snapshot_every,
         snapshot_seconds=snapshot_seconds,
+        order_history=order_history,
         freeze_recovered=True,
     )
     tune_gc(freeze=False)  # recovery allocates millions of objects too

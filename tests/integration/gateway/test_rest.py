@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
+import orjson
+import redis
 
 from tests.fixtures.exchange import Exchange
 from tests.integration.gateway.conftest import Trader, new_trader
+from tradewire import keys
 
 
 def test_exchange_info_with_demo_markets_lists_symbols_with_filters(module_exchange: Exchange) -> None:
@@ -219,3 +223,61 @@ def test_avg_price_weighs_the_last_five_minutes_trades_by_volume(exchange: Excha
     )
     missing = httpx.get(f"{base}/api/v3/avgPrice")
     assert missing.status_code == 400 and missing.json()["code"] == -1102
+
+
+def test_all_orders_pages_by_id_and_time_as_filtering_every_record_would(module_exchange: Exchange) -> None:
+    """allOrders reads the market's index page by page: for each way of asking (newest ``limit``,
+    from ``orderId``, from ``startTime``, up to ``endTime``, a window, pages smaller than the answer)
+    it must give what filtering every record the user has gives (the old way, still the definition)."""
+    t = new_trader(module_exchange)
+    for i in range(36):
+        symbol = "BTCUSDT" if i % 4 else "ETHUSDT"  # another market's orders interleave in id and time
+        tif = "GTC" if i % 3 else "IOC"  # IOCs far from the book expire at once: closed orders too
+        price = f"{100 + i}"
+        r = t.order(symbol=symbol, side="BUY", type="LIMIT", timeInForce=tif, quantity="1", price=price)
+        assert r.status_code == 200, r.text
+        if i % 9 == 0:
+            time.sleep(0.02)  # a few orders apart in time
+    client = redis.Redis.from_url(module_exchange.redis_url)
+    records = sorted(
+        (orjson.loads(raw) for raw in client.hgetall(keys.orders(t.user.name)).values()),
+        key=lambda r: r["orderId"],
+    )
+    client.close()
+    btc = [r for r in records if r["symbol"] == "BTCUSDT"]
+    assert len(btc) == 27
+    times = [r["time"] for r in btc]
+    assert times == sorted(times) and len(set(times)) > 3
+
+    def expected(from_id: int | None, start: int | None, end: int | None, limit: int) -> list[int]:
+        chosen = [
+            r["orderId"] for r in btc
+            if (from_id is None or r["orderId"] >= from_id)
+            and (start is None or r["time"] >= start) and (end is None or r["time"] <= end)
+        ]  # fmt: skip
+        return chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]
+
+    middle, later = btc[9], btc[20]
+    cases: list[tuple[int | None, int | None, int | None, int]] = [
+        (None, None, None, 500),
+        (None, None, None, 7),
+        (middle["orderId"], None, None, 5),
+        (middle["orderId"], None, None, 500),
+        (None, middle["time"], None, 6),
+        (None, middle["time"], None, 500),
+        (None, None, later["time"], 8),
+        (None, middle["time"], later["time"], 4),
+        (None, middle["time"], later["time"], 500),
+        (middle["orderId"], None, later["time"], 500),
+        (btc[-1]["orderId"] + 1000, None, None, 10),
+    ]
+    for from_id, start, end, limit in cases:
+        params: dict[str, Any] = {"symbol": "BTCUSDT", "limit": limit}
+        for name, value in (("orderId", from_id), ("startTime", start), ("endTime", end)):
+            if value is not None:
+                params[name] = value
+        answer = t.get("/api/v3/allOrders", **params)
+        assert answer.status_code == 200, answer.text
+        got = [o["orderId"] for o in answer.json()]
+        assert got == expected(from_id, start, end, limit), params
+        assert all(o["symbol"] == "BTCUSDT" for o in answer.json())

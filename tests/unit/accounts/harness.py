@@ -117,6 +117,10 @@ class Cache:
     def __init__(self) -> None:
         self.hashes: dict[str, dict[str, bytes]] = {}
         self.sets: dict[str, set[int]] = {}
+        """The open-order sets (``tw:open:<user>``)."""
+        self.zsets: dict[str, set[str]] = {}
+        """The other sorted sets (market indexes, closed orders), members as text. The trimming
+        script (``EVALSHA``) is not modelled: a real Redis runs it in ``tests/integration``."""
         self.streams: dict[str, list[bytes]] = {}
 
     def run(self, ops: Iterable[RedisOp]) -> None:
@@ -126,9 +130,11 @@ class Cache:
                 fields = self.hashes.setdefault(key, {})
                 for field, value in zip(op[2::2], op[3::2], strict=True):
                     fields[str(field)] = value if isinstance(value, bytes) else str(value).encode()
-            elif name == "ZADD":
+            elif name == "ZADD" and key.startswith("tw:open:"):
                 self.sets.setdefault(key, set()).update(int(m) for m in op[3::2])
-            elif name == "ZREM":
+            elif name == "ZREM" and key.startswith("tw:open:"):
                 self.sets.setdefault(key, set()).difference_update(int(m) for m in op[2:])
+            elif name == "ZADD":
+                self.zsets.setdefault(key, set()).update(str(m) for m in op[3::2])
             elif name == "XADD":
                 self.streams.setdefault(key, []).append(op[-1])  # type: ignore[arg-type]

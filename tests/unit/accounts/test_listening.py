@@ -34,6 +34,7 @@ def _copy(cache: Cache) -> Cache:
     copy = Cache()
     copy.hashes = {key: dict(fields) for key, fields in cache.hashes.items()}
     copy.sets = {key: set(members) for key, members in cache.sets.items()}
+    copy.zsets = {key: set(members) for key, members in cache.zsets.items()}
     copy.streams = {key: list(entries) for key, entries in cache.streams.items()}
     return copy
 
@@ -59,9 +60,15 @@ def test_views_with_nobody_listening_publish_nothing_and_leave_the_same_cache_af
     for a, b in zip(everyone_caches, nobody_caches, strict=True):
         assert a.hashes == b.hashes
         assert a.sets == b.sets
+        assert a.zsets == b.zsets
         assert a.streams == b.streams
-    written = {str(op[1]).split(":")[1] for ops in nobody for op in ops}
-    assert written == {"bal", "orders", "open", "cid", "mytrades"}
+    written = {
+        str(op[3] if op[0] == "EVALSHA" else op[1]).split(":")[1]
+        for ops in nobody
+        for op in ops
+        if op[0] != "SCRIPT"
+    }
+    assert written == {"bal", "orders", "open", "cid", "mytrades", "ordidx", "closed"}
 
 
 def test_views_with_one_listener_publish_only_on_its_channel_the_same_bytes_as_for_everyone() -> None:

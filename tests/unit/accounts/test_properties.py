@@ -65,6 +65,21 @@ def check_against_engine(ex: Exchange, ops: list[RedisOp], traded: dict[int, int
                 assert order_id in cache.sets[f"tw:open:{user}"]
     for (user, client_id), order in ex.engine.client_ids.items():
         assert cache.hashes[f"tw:cid:{user}"][client_id] == str(order.order_id).encode()
+    # the history's indexes (nothing trimmed here): every order in its market's index, every closed
+    # one in the closed set with its symbol and client id, and nothing else
+    indexed: dict[str, set[str]] = {}
+    closed: dict[str, set[str]] = {}
+    for key, fields in cache.hashes.items():
+        if key.startswith("tw:orders:"):
+            user = key.removeprefix("tw:orders:")
+            for field, value in fields.items():
+                record = orjson.loads(value)
+                indexed.setdefault(f"tw:ordidx:{user}:{record['symbol']}", set()).add(field)
+                if record["status"] not in ("NEW", "PARTIALLY_FILLED"):
+                    member = f"{field} {record['symbol']} {record['clientOrderId']}"
+                    closed.setdefault(f"tw:closed:{user}", set()).add(member)
+    assert {k: v for k, v in cache.zsets.items() if k.startswith("tw:ordidx:")} == indexed
+    assert {k: v for k, v in cache.zsets.items() if k.startswith("tw:closed:")} == closed
     for user, assets in ex.engine.balances.items():
         for asset, (free, locked) in assets.items():
             places = CONFIG.assets[asset].precision
@@ -96,6 +111,7 @@ def test_views_with_batched_flushes_leave_the_same_cache_and_publications() -> N
     assert single.hashes == batched.hashes
     # an order opened and closed within one batch never enters the open set: compare non-empty sets
     assert {k: v for k, v in single.sets.items() if v} == {k: v for k, v in batched.sets.items() if v}
+    assert single.zsets == batched.zsets
     assert single.streams == batched.streams
     publications = [op for op in single_ops if op[0] == "PUBLISH"]
     assert publications == [op for op in batched_ops if op[0] == "PUBLISH"]

@@ -1,0 +1,66 @@
+"""Order history bounded per user: the engine trims the oldest closed orders on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+import redis
+
+from tests.conftest import RedisServer
+from tests.integration.journal.support import CONFIG, journal, running_engine, wait_applied
+from tests.strategies import random_stream
+from tradewire import keys
+from tradewire.replay import replay_lines
+
+KEPT = 25
+
+
+def _orders_placed(lines: list[str]) -> dict[str, dict[int, tuple[str, str]]]:
+    """user -> order id -> (symbol, client id) of every order accepted, from ``tradewire replay``."""
+    symbols = {name: market.base.name + market.quote.name for name, market in CONFIG.markets.items()}
+    placed: dict[str, dict[int, tuple[str, str]]] = {}
+    for line in replay_lines(CONFIG, lines):
+        event = orjson.loads(line)
+        if event.get("type") == "accepted":
+            user_orders = placed.setdefault(event["user"], {})
+            user_orders[event["order_id"]] = (symbols[event["market"]], event.get("client_id", ""))
+    return placed
+
+
+@pytest.mark.asyncio
+async def test_engine_keeps_each_users_newest_closed_orders_and_every_open_one(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """With a history of 25 closed orders per user, after a long random stream in batches: each user
+    holds exactly the open orders and the newest 25 closed ones, each record in its market's index
+    and nothing else there; a client order id names a kept order or is gone with its order."""
+    lines = random_stream(seed=5, length=3000)
+    async with running_engine(redis_server.url, batch=13, order_history=KEPT) as service:
+        ids = journal(redis_client, lines)
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        assert service.core is not None
+        open_ids = set(service.core.accounts.open)
+    placed = _orders_placed(lines)
+    trimmed_users = 0
+    for user, orders in placed.items():
+        closed = sorted(set(orders) - open_ids)
+        kept_closed = closed[-KEPT:]
+        trimmed_users += len(closed) > KEPT
+        expected = {order_id for order_id in orders if order_id in open_ids} | set(kept_closed)
+        records = {
+            int(field): orjson.loads(raw) for field, raw in redis_client.hgetall(keys.orders(user)).items()
+        }
+        assert set(records) == expected
+        members = {member.decode() for member in redis_client.zrange(keys.closed_orders(user), 0, -1)}
+        assert members == {f"{i} {orders[i][0]} {orders[i][1]}" for i in kept_closed}
+        for symbol in {symbol for symbol, _ in orders.values()}:
+            indexed = {int(i) for i in redis_client.zrange(keys.order_index(user, symbol), 0, -1)}
+            assert indexed == {i for i in expected if orders[i][0] == symbol}
+        for client_id, order_id in redis_client.hgetall(keys.client_ids(user)).items():
+            assert int(order_id) in expected, (user, client_id)
+        gone_ids = {cid for i, (_, cid) in orders.items() if cid and i in set(closed[:-KEPT])}
+        kept_ids = {cid for i, (_, cid) in orders.items() if cid and i in expected}
+        assert not (gone_ids - kept_ids) & {k.decode() for k in redis_client.hkeys(keys.client_ids(user))}
+    assert trimmed_users >= 3  # the stream is long enough for the limit to bite
