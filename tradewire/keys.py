@@ -53,15 +53,10 @@ def client_ids(user: str) -> str:
     return f"tw:cid:{user}"
 
 
-def order_index(user: str, symbol: str) -> str:
-    """Sorted set: ids of the user's orders in one market (Binance symbol) still kept, scored by id
-    (``allOrders`` pages through it instead of reading every record)."""
-    return f"tw:ordidx:{user}:{symbol}"
-
-
 def closed_orders(user: str) -> str:
     """Sorted set: the user's closed orders still kept, scored by id, as ``"<id> <symbol> <client
-    id>"``: what the trimming of the history removes, oldest first (``tradewire/accounts/history.py``)."""
+    id>"``: what ``allOrders`` pages through (with ``tw:open:<user>``), and what the trimming of the
+    history removes, oldest first (``tradewire/accounts/history.py``)."""
     return f"tw:closed:{user}"
 
 

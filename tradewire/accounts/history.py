@@ -2,14 +2,14 @@
 
 Every order's record stays in ``tw:orders:<user>`` while it is open and after it closes, so that
 ``GET /api/v3/order`` and ``allOrders`` find it. Kept for ever, a market maker placing a million
-orders a day would hold a million records in Redis's memory, and one ``allOrders`` call would read
-them all while the engine waited. So each user keeps at most ``history`` *closed* orders (open
-orders always stay): the engine's flush adds each order to ``tw:ordidx:<user>:<symbol>`` (what
-``allOrders`` pages through) on its first flush, adds it to ``tw:closed:<user>`` when it closes, and
-then runs :data:`TRIM_SCRIPT` for every user who closed an order in the batch, inside the batch's
-transaction. The script removes the oldest closed orders beyond the limit from all four keys (record,
-market index, closed set, and the client order id if it still names that order), one or a few per
-closed order once a user is at the limit, so the cost stays flat instead of arriving in bursts.
+orders a day would hold a million records in Redis's memory, and ``allOrders`` would read them all
+while the engine waited. So each user keeps at most ``history`` *closed* orders (open orders always
+stay). The engine's flush adds each order to ``tw:closed:<user>`` when it closes (its id, symbol and
+client order id: ``allOrders`` pages through that set and ``tw:open:<user>`` instead of every
+record), counts what each user keeps, and in a batch that takes a user past the limit runs
+:data:`TRIM_SCRIPT` for that user inside the batch's transaction. The script removes the oldest
+closed orders beyond the limit: their records, their members, and their client order ids where those
+still name them. Once a user is at the limit that is a few orders per batch, never a burst.
 
 Binance drops old orders too (canceled and expired ones without fills after 90 days); a query for a
 trimmed order answers ``-2013`` ("Order does not exist."), as for one never placed.
@@ -30,10 +30,9 @@ local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
 if excess <= 0 then return 0 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, excess - 1)
 for _, member in ipairs(oldest) do
-  local id, symbol, cid = string.match(member, '^(%d+) (%S+) (.*)$')
+  local id, cid = string.match(member, '^(%d+) %S+ (.*)$')
   if id then
     redis.call('HDEL', KEYS[2], id)
-    redis.call('ZREM', ARGV[2] .. symbol, id)
     if cid ~= '' and redis.call('HGET', KEYS[3], cid) == id then
       redis.call('HDEL', KEYS[3], cid)
     end
@@ -42,8 +41,8 @@ end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
 return excess
 """
-"""KEYS: the user's closed set, order records, client ids. ARGV: the number of closed orders to keep,
-the prefix of the user's market indexes (``tw:ordidx:<user>:``). Returns how many orders left."""
+"""KEYS: the user's closed set, order records, client ids. ARGV: the number of closed orders to keep.
+Returns how many orders left."""
 
 TRIM_SHA: Final = hashlib.sha1(TRIM_SCRIPT).hexdigest()
 
@@ -63,7 +62,6 @@ def trim_op(user: str, history: int) -> tuple[str | int, ...]:
         keys.orders(user),
         keys.client_ids(user),
         history,
-        keys.order_index(user, ""),
     )
 
 

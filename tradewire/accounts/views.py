@@ -97,6 +97,8 @@ class _State(msgspec.Struct, array_like=True):
     dirty_balances: list[tuple[str, str, str, str]]
     stream: list[tuple[Any, ...]]
     """Ops rendered but not flushed; msgpack keeps ``str`` and ``bytes`` apart."""
+    closed_kept: list[tuple[str, int]] = []
+    """Closed orders each user has in Redis (``tw:closed:<user>``), as the flushes left them."""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -154,9 +156,11 @@ class Accounts:
         self._ledger: BalanceOf | None = None
         """The last ``balance_of`` given: the flush reads ``_pending`` through it."""
         self._stream: list[RedisOp] = []
-        self._index_keys: dict[tuple[str, str], str] = {}
         self.history = ORDER_HISTORY
         """Closed orders kept per user (``tradewire/accounts/history.py``); open ones always stay."""
+        self._closed_kept: dict[str, int] = {}
+        """Closed orders each user has in Redis after the last flush (never 0): a user's trim runs
+        only in a batch that takes it past :attr:`history`, not at every closure."""
 
     # -- the whole interface -------------------------------------------------------------------
 
@@ -206,7 +210,6 @@ class Accounts:
         records: dict[str, list[str | bytes | int]] = {}
         added: dict[str, list[str | bytes | int]] = {}
         removed: dict[str, list[str | bytes | int]] = {}
-        indexed: dict[tuple[str, str], list[str | bytes | int]] = {}
         closed: dict[str, list[str | bytes | int]] = {}
         symbols_ = self._symbols
         for order_id, order in self._dirty.items():
@@ -217,11 +220,6 @@ class Accounts:
             sym = symbols_[order.market]
             fields.append(order_id)
             fields.append(order_record(order, sym))
-            if not order.listed:  # its first flush (an order is listed at its first flush if open)
-                members = indexed.get((user, order.market))
-                if members is None:
-                    members = indexed[user, order.market] = [self._index_key(user, sym)]
-                members += (order_id, order_id)
             if order.status in OPEN_STATUSES:
                 if not order.listed:
                     order.listed = True
@@ -245,14 +243,23 @@ class Accounts:
             ops.append(("ZADD", *members))
         for members in removed.values():
             ops.append(("ZREM", *members))
-        for members in indexed.values():
-            ops.append(("ZADD", *members))
         if closed:
-            ops.append(LOAD_OP)
             history = self.history
+            kept = self._closed_kept
+            trims: list[RedisOp] = []
             for user, members in closed.items():
                 ops.append(("ZADD", *members))
-                ops.append(trim_op(user, history))
+                count = kept.get(user, 0) + (len(members) - 1) // 2
+                if count > history:
+                    trims.append(trim_op(user, history))
+                    count = history
+                if count:
+                    kept[user] = count
+                else:
+                    kept.pop(user, None)
+            if trims:
+                ops.append(LOAD_OP)
+                ops += trims
         if self._cids:
             cids: dict[str, list[str | bytes | int]] = {}
             for user, client_id, order_id in self._cids:
@@ -288,14 +295,6 @@ class Accounts:
         self._stream = []
         return ops
 
-    def _index_key(self, user: str, sym: Symbol) -> str:
-        key = self._index_keys.get((user, sym.market))
-        if key is None:
-            if len(self._index_keys) >= 1 << 16:
-                self._index_keys.clear()
-            key = self._index_keys[user, sym.market] = keys.order_index(user, sym.symbol)
-        return key
-
     def to_state(self) -> bytes:
         if self._pending:
             self._read_pending()
@@ -314,6 +313,7 @@ class Accounts:
             balances=sorted((*key, *value) for key, value in self._balances.items()),
             dirty_balances=dirty_balances,
             stream=list(self._stream),
+            closed_kept=sorted(self._closed_kept.items()),
         )
         return _encoder.encode(state)
 
@@ -332,6 +332,7 @@ class Accounts:
             for user, asset, free, locked in state.dirty_balances
         }
         accounts._stream = [tuple(op) for op in state.stream]
+        accounts._closed_kept = dict(state.closed_kept)
         return accounts
 
     # -- recovery ------------------------------------------------------------------------------
@@ -358,11 +359,13 @@ class Accounts:
                     if order.executed >= order.qty:
                         order.status = FILLED
                         del open_[order_id]
+                        self._count_closed(order.user)
                     else:
                         order.status = PARTIALLY_FILLED
             elif kind is Accepted:
                 e: Accepted = event
                 if e.tif != "GTC" or e.kind == "market":
+                    self._count_closed(e.user)  # it ends within its command
                     continue
                 stp = STP_MODES[command.stp] if type(command) is NewOrder else "NONE"
                 open_[e.order_id] = OrderState(
@@ -382,7 +385,22 @@ class Accounts:
                     listed=True,  # the flush of its batch listed it, if it stayed open
                 )
             elif kind is Canceled or kind is Expired:
-                open_.pop(event.order_id, None)
+                order = open_.pop(event.order_id, None)
+                if order is not None:
+                    self._count_closed(order.user)
+
+    def _count_closed(self, user: str) -> None:
+        """One more closed order of ``user`` kept, as the flushes count them (at most ``history``)."""
+        count = self._closed_kept.get(user, 0) + 1
+        if count > self.history:
+            count = self.history
+        if count:
+            self._closed_kept[user] = count
+
+    def restore_closed_counts(self, counts: Mapping[str, int]) -> None:
+        """Take the number of closed orders each user has in Redis (``ZCARD tw:closed:<user>``)
+        instead of as a silent replay would have counted them (recovery without following orders)."""
+        self._closed_kept = {user: count for user, count in sorted(counts.items()) if count}
 
     def order_from_record(self, record: bytes, user: str, market: str) -> OrderState:
         """An open order read back from its record in ``tw:orders:<user>`` (``ValueError`` if it is

@@ -137,18 +137,17 @@ async def all_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
     ``startTime``..``endTime`` (the oldest ``limit`` from ``startTime``, the newest before
     ``endTime``), or the newest ``limit``.
 
-    Pages through the market's index of the user's orders (``tw:ordidx:<user>:<symbol>``) instead of
-    reading every record: an order's ``time`` never decreases with its id (ids are given in journal
-    order, exchange time never runs backwards), so a walk by id stops where the window ends."""
+    Walks the user's orders by id (:func:`_walk`) instead of reading every record: an order's
+    ``time`` never decreases with its id (ids are given in journal order, exchange time never runs
+    backwards), so a walk stops where the window ends."""
     market = market_of(gateway, params)
-    index = keys.order_index(key.user, symbol_of(market.name))
     from_id = p.int_param(params, "orderId")
     start = p.int_param(params, "startTime")
     end = p.int_param(params, "endTime")
     limit = p.limit_param(params, 500, 1000)
     chosen: list[dict[str, Any]] = []
     if from_id is not None:  # forwards from orderId
-        async for record in _walk(gateway, key.user, index, from_id, forwards=True, page=limit):
+        async for record in _walk(gateway, key.user, market, from_id, page=limit):
             if end is not None and record["time"] > end:
                 break
             if start is None or record["time"] >= start:
@@ -156,7 +155,7 @@ async def all_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
                 if len(chosen) == limit:
                     break
         return orjson.dumps(chosen)
-    async for record in _walk(gateway, key.user, index, None, forwards=False, page=limit):
+    async for record in _walk(gateway, key.user, market, None, page=limit):
         if start is not None and record["time"] < start:
             break
         if end is None or record["time"] <= end:
@@ -168,26 +167,43 @@ async def all_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
 
 
 async def _walk(
-    gateway: Gateway, user: str, index: str, from_id: int | None, *, forwards: bool, page: int
+    gateway: Gateway, user: str, market: Market, from_id: int | None, *, page: int
 ) -> AsyncIterator[dict[str, Any]]:
-    """The records of the orders in ``index``, by id from ``from_id`` (or the newest), a page of ids
-    at a time; an order trimmed between the two reads is skipped."""
-    bound: int | str = from_id if from_id is not None else ("-inf" if forwards else "+inf")
+    """The records of the user's orders in ``market`` by id: forwards from ``from_id``, or backwards
+    from the newest when it is ``None``. The open ones come from ``tw:open:<user>`` (read whole, as
+    ``openOrders`` does); the closed ones a page at a time from ``tw:closed:<user>``, whose members
+    name their symbol, so only this market's records are read. An order that closes or is trimmed
+    during the walk may be missed or seen twice, as with any paged read of a moving history."""
+    forwards = from_id is not None
+    symbol = symbol_of(market.name)
+    pending = sorted(
+        (r for r in await _open_records(gateway, user, market) if not forwards or r["orderId"] >= from_id),
+        key=lambda r: int(r["orderId"]),
+        reverse=not forwards,
+    )
+    closed, wanted = keys.closed_orders(user), symbol.encode()
+    bound: int | str = from_id if from_id is not None else "+inf"
     while True:
         if forwards:
-            ids: Any = await gateway.client.zrangebyscore(index, bound, "+inf", start=0, num=page)
+            members: Any = await gateway.client.zrangebyscore(closed, bound, "+inf", start=0, num=page)
         else:
-            ids = await gateway.client.zrevrangebyscore(index, bound, "-inf", start=0, num=page)
-        if not ids:
-            return
-        raws: Any = await gateway.client.hmget(keys.orders(user), ids)
-        for raw in raws:
-            if raw is not None:
-                yield orjson.loads(raw)
-        if len(ids) < page:
-            return
-        last = int(ids[-1])
-        bound = f"({last}"
+            members = await gateway.client.zrevrangebyscore(closed, bound, "-inf", start=0, num=page)
+        mine = []
+        for member in members:  # "<id> <symbol> <client id>"
+            order_id, member_symbol, _ = member.split(b" ", 2)
+            if member_symbol == wanted:
+                mine.append(order_id)
+        raws: Any = await gateway.client.hmget(keys.orders(user), mine) if mine else []
+        records = [orjson.loads(raw) for raw in raws if raw is not None]
+        for record in records:  # merged by id with the open orders
+            while pending and (pending[0]["orderId"] < record["orderId"]) == forwards:
+                yield pending.pop(0)
+            yield record
+        if len(members) < page:
+            break
+        bound = "(" + members[-1].split(b" ", 1)[0].decode()
+    for record in pending:
+        yield record
 
 
 async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:

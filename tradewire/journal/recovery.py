@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import structlog
 
 from tradewire import keys
+from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.accounts.records import OrderState
 from tradewire.engine import ExchangeConfig
 from tradewire.engine.book import Order
@@ -130,17 +131,24 @@ async def _rewrite_open_records(conn: Connection, core: Core) -> None:
         log.warning("order records could not be written back", errors=refused[:5], count=len(refused))
 
 
-async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis: bool = True) -> Recovered:
+async def recover(
+    conn: Connection,
+    config: ExchangeConfig,
+    *,
+    orders_from_redis: bool = True,
+    history: int = ORDER_HISTORY,
+) -> Recovered:
     """Load the snapshot and replay the tail up to ``applied`` (see the module).
 
-    ``orders_from_redis``: the accounts' open orders are read from their records at the end rather
-    than followed through the replay (see :func:`_restore_open_orders`); if a record is missing or
-    malformed, recovery starts over following them."""
+    ``orders_from_redis``: the accounts' open orders (and the number of closed orders each user
+    keeps) are read from Redis at the end rather than followed through the replay (see
+    :func:`_restore_open_orders`); if a record is missing or malformed, recovery starts over
+    following them. ``history``: the closed orders kept per user (the engine's setting)."""
     started = time.perf_counter()
-    recovered = await _recover(conn, config, orders_from_redis)
+    recovered = await _recover(conn, config, orders_from_redis, history)
     if recovered is None:
         orders_from_redis = False
-        recovered = await _recover(conn, config, orders_from_redis)
+        recovered = await _recover(conn, config, orders_from_redis, history)
         assert recovered is not None
         await _rewrite_open_records(conn, recovered[0])
     core, applied, pos, replayed = recovered
@@ -157,7 +165,7 @@ async def recover(conn: Connection, config: ExchangeConfig, *, orders_from_redis
 
 
 async def _recover(
-    conn: Connection, config: ExchangeConfig, orders_from_redis: bool
+    conn: Connection, config: ExchangeConfig, orders_from_redis: bool, history: int
 ) -> tuple[Core, bytes, bytes, int] | None:
     """:func:`recover`'s work: the core, ``applied``, the snapshot's position and the commands
     replayed; ``None`` when the open orders' records are unusable (a warning says why)."""
@@ -174,6 +182,7 @@ async def _recover(
             ) from exc
     else:
         core, pos = Core(config), _START
+    core.accounts.history = history
     applied = applied or _START
     if _id_key(applied) < _id_key(pos):
         raise RecoveryError(
@@ -202,4 +211,14 @@ async def _recover(
         if problem is not None:
             log.warning("order records unusable; recovering again, following orders", problem=problem)
             return None
+        await _restore_closed_counts(conn, core)
     return core, applied, pos, replayed
+
+
+async def _restore_closed_counts(conn: Connection, core: Core) -> None:
+    """How many closed orders each user keeps in Redis, which the replay did not count: every user
+    with an order has a balance in the ledger. Redis holds what the replayed batches' flushes left."""
+    users = sorted(core.engine.balances)
+    replies = await conn.pipeline([(b"ZCARD", keys.closed_orders(user)) for user in users], timeout=300)
+    counts = {user: reply for user, reply in zip(users, replies, strict=True) if isinstance(reply, int)}
+    core.accounts.restore_closed_counts(counts)

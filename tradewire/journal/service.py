@@ -175,9 +175,11 @@ class EngineService:
         config_json = orjson.dumps(self.settings.raw_config)
         await self._check_redis()
         await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
-        recovered = await self._retrying("recovering", lambda c: recover(c, self.settings.config))
+        recovered = await self._retrying(
+            "recovering",
+            lambda c: recover(c, self.settings.config, history=self.settings.order_history),
+        )
         self.core = recovered.core
-        self.core.accounts.history = self.settings.order_history
         self.applied = recovered.applied
         self._trusted = self._generation
         self._since_snapshot = recovered.replayed

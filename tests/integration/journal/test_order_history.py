@@ -12,9 +12,9 @@ from tests.conftest import RedisServer
 from tests.integration.journal.support import CONFIG, journal, running_engine, wait_applied
 from tests.strategies import random_stream
 from tradewire import keys
+from tradewire.journal.recovery import recover
+from tradewire.journal.wire import Connection
 from tradewire.replay import replay_lines
-
-KEPT = 25
 
 
 def _orders_placed(lines: list[str]) -> dict[str, dict[int, tuple[str, str]]]:
@@ -30,24 +30,26 @@ def _orders_placed(lines: list[str]) -> dict[str, dict[int, tuple[str, str]]]:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("kept", [25, 200])
 async def test_engine_keeps_each_users_newest_closed_orders_and_every_open_one(
-    redis_server: RedisServer, redis_client: redis.Redis
+    redis_server: RedisServer, redis_client: redis.Redis, kept: int
 ) -> None:
-    """With a history of 25 closed orders per user, after a long random stream in batches: each user
-    holds exactly the open orders and the newest 25 closed ones, each record in its market's index
-    and nothing else there; a client order id names a kept order or is gone with its order."""
+    """With a history of 25 (or 200) closed orders per user, after a long random stream in batches: each user
+    holds exactly the open orders and the newest 25 closed ones, each closed one in the closed set
+    with its symbol and client id; a client order id names a kept order or is gone with its order."""
     lines = random_stream(seed=5, length=3000)
-    async with running_engine(redis_server.url, batch=13, order_history=KEPT) as service:
+    async with running_engine(redis_server.url, batch=13, order_history=kept, snapshot_every=1100) as service:
         ids = journal(redis_client, lines)
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
         assert service.core is not None
         open_ids = set(service.core.accounts.open)
+        live_state = service.core.to_state()
     placed = _orders_placed(lines)
     trimmed_users = 0
     for user, orders in placed.items():
         closed = sorted(set(orders) - open_ids)
-        kept_closed = closed[-KEPT:]
-        trimmed_users += len(closed) > KEPT
+        kept_closed = closed[-kept:]
+        trimmed_users += len(closed) > kept
         expected = {order_id for order_id in orders if order_id in open_ids} | set(kept_closed)
         records = {
             int(field): orjson.loads(raw) for field, raw in redis_client.hgetall(keys.orders(user)).items()
@@ -55,12 +57,18 @@ async def test_engine_keeps_each_users_newest_closed_orders_and_every_open_one(
         assert set(records) == expected
         members = {member.decode() for member in redis_client.zrange(keys.closed_orders(user), 0, -1)}
         assert members == {f"{i} {orders[i][0]} {orders[i][1]}" for i in kept_closed}
-        for symbol in {symbol for symbol, _ in orders.values()}:
-            indexed = {int(i) for i in redis_client.zrange(keys.order_index(user, symbol), 0, -1)}
-            assert indexed == {i for i in expected if orders[i][0] == symbol}
         for client_id, order_id in redis_client.hgetall(keys.client_ids(user)).items():
             assert int(order_id) in expected, (user, client_id)
-        gone_ids = {cid for i, (_, cid) in orders.items() if cid and i in set(closed[:-KEPT])}
+        gone_ids = {cid for i, (_, cid) in orders.items() if cid and i in set(closed[:-kept])}
         kept_ids = {cid for i, (_, cid) in orders.items() if cid and i in expected}
         assert not (gone_ids - kept_ids) & {k.decode() for k in redis_client.hkeys(keys.client_ids(user))}
-    assert trimmed_users >= 3  # the stream is long enough for the limit to bite
+    assert trimmed_users >= 1  # the stream is long enough for the limit to bite
+    # a restarted engine knows how many closed orders each user keeps, both ways of recovering
+    for from_redis in (True, False):
+        conn = await Connection.open(redis_server.url)
+        try:
+            recovered = await recover(conn, CONFIG, orders_from_redis=from_redis, history=kept)
+        finally:
+            await conn.close()
+        assert recovered.replayed > 0
+        assert recovered.core.to_state() == live_state

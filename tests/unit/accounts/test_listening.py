@@ -68,7 +68,7 @@ def test_views_with_nobody_listening_publish_nothing_and_leave_the_same_cache_af
         for op in ops
         if op[0] != "SCRIPT"
     }
-    assert written == {"bal", "orders", "open", "cid", "mytrades", "ordidx", "closed"}
+    assert written == {"bal", "orders", "open", "cid", "mytrades", "closed"}
 
 
 def test_views_with_one_listener_publish_only_on_its_channel_the_same_bytes_as_for_everyone() -> None:

@@ -194,3 +194,23 @@ def test_core_holds_exchange_time_within_a_second_of_redis_whatever_a_gateway_st
     silent.replay(skewed[150:])
     silent.settle()
     assert silent.to_state() == live.to_state()
+
+
+def test_core_with_a_short_order_history_trims_as_a_silent_replay_then_live_batch_would() -> None:
+    """Three closed orders kept per user: the live batches trim whenever a user goes past three; a
+    core that replayed the same journal silently counts the same closed orders, so its state is the
+    live one's and its next batch trims the same users at the same command."""
+    entries = _entries(_lines(6, 2400))
+    live, silent = Core(CONFIG), Core(CONFIG)
+    live.accounts.history = silent.accounts.history = 3
+    trims = 0
+    for start in range(0, 2000, 250):
+        ops = live.batch(entries[start : start + 250], EPOCH)
+        trims += sum(1 for op in ops if op[0] == "EVALSHA")
+        silent.replay(entries[start : start + 250])
+    silent.settle()
+    assert trims > 20
+    assert silent.to_state() == live.to_state()
+    ops = live.batch(entries[2000:], EPOCH)
+    assert any(op[0] == "EVALSHA" for op in ops)
+    assert silent.batch(entries[2000:], EPOCH) == ops

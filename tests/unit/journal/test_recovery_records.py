@@ -24,12 +24,18 @@ Records = dict[str, dict[str, bytes]]
 
 
 def _keep_order_records(records: Records, ops: list[Op]) -> None:
-    """What Redis keeps of a batch's order records (``HSET tw:orders:<user> id record ...``)."""
+    """What Redis keeps of a batch's order records (``HSET tw:orders:<user> id record ...``) and
+    closed orders (``ZADD tw:closed:<user> id member ...``; nothing is trimmed at the default
+    history of 10,000)."""
     for op in ops:
         if op[0] == "HSET" and str(op[1]).startswith("tw:orders:"):
             fields = records.setdefault(str(op[1]), {})
             for name, value in zip(op[2::2], op[3::2], strict=True):
                 fields[str(name)] = value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+        elif op[0] == "ZADD" and str(op[1]).startswith("tw:closed:"):
+            members = records.setdefault(str(op[1]), {})
+            for name, value in zip(op[2::2], op[3::2], strict=True):
+                members[str(value)] = b"%d" % int(name)  # type: ignore[call-overload]
 
 
 def _recovered(entries: list[CommandEntry], snapshot: tuple[int, bytes] | None, applied: int,
@@ -52,6 +58,8 @@ def _recovered(entries: list[CommandEntry], snapshot: tuple[int, bytes] | None, 
                 assert _agrees(state_now, order), (order, state_now)
             orders[order_id] = state_now
         core.accounts.restore_open(orders)
+        users = core.engine.balances
+        core.accounts.restore_closed_counts({u: len(records.get(f"tw:closed:{u}", {})) for u in users})
     return core
 
 
