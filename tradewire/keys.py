@@ -60,9 +60,11 @@ def closed_orders(user: str) -> str:
     return f"tw:closed:{user}"
 
 
-def user_trades(user: str) -> str:
-    """Stream (capped): the user's fills, Binance ``myTrades`` shape, one JSON per entry (field ``t``)."""
-    return f"tw:mytrades:{user}"
+def user_trades(user: str, symbol: str) -> str:
+    """Stream (capped): the user's fills in one market (Binance symbol), Binance ``myTrades`` shape,
+    one JSON per entry (field ``t``), entry id ``<trade id>-0`` (``-1`` for the second side of a
+    self-trade): ``myTrades`` reads from a trade id or the newest ones without scanning the rest."""
+    return f"tw:mytrades:{user}:{symbol}"
 
 
 def user_channel(user: str) -> str:

@@ -23,7 +23,7 @@ from typing import Final
 from tradewire import keys
 
 ORDER_HISTORY: Final = 10_000
-"""Closed orders kept per user (the same as the fills kept in ``tw:mytrades:<user>``)."""
+"""Closed orders kept per user (the same as the fills kept per market in ``tw:mytrades:<user>:<symbol>``)."""
 
 TRIM_SCRIPT: Final = b"""
 local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])

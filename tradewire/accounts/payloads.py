@@ -14,7 +14,7 @@ The shapes:
 
 * ``tw:orders:<user>`` record: Binance ``GET /api/v3/order``;
 * ``executionReport``, ``outboundAccountPosition``, ``balanceUpdate``: Binance user data stream;
-* ``tw:mytrades:<user>`` item: Binance ``GET /api/v3/myTrades``;
+* ``tw:mytrades:<user>:<symbol>`` item: Binance ``GET /api/v3/myTrades``;
 * ``tw:bal:<user>`` value: ``{"free": ..., "locked": ...}``.
 """
 

@@ -138,7 +138,7 @@ class Accounts:
         self._asset_json = {name: json_text(name) for name in config.assets}
         self._places = {name: asset.precision for name, asset in config.assets.items()}
         self._channels: dict[str, str] = {}
-        self._trade_keys: dict[str, str] = {}
+        self._trade_keys: dict[tuple[str, str], str] = {}
         self._frames: dict[int, str] = {}
         """The fixed tail of the ``executionReport`` of the orders this batch reported on."""
         self._listening: frozenset[str] | None = None
@@ -540,10 +540,14 @@ class Accounts:
                     )
                     self._publish(user, report)
             trade = my_trade(sym, e.trade_id, order_id, shared, commission, asset, is_buyer, is_maker, ts)
-            trades_key = self._trade_keys.get(user)
+            trades_key = self._trade_keys.get((user, e.market))
             if trades_key is None:
-                trades_key = self._trade_keys[user] = keys.user_trades(user)
-            self._stream.append(("XADD", trades_key, "MAXLEN", "~", MY_TRADES_MAXLEN, "*", "t", trade))
+                if len(self._trade_keys) >= 1 << 16:
+                    self._trade_keys.clear()
+                trades_key = self._trade_keys[user, e.market] = keys.user_trades(user, sym.symbol)
+            # the maker's side of a self-trade is the second entry with this trade id in the stream
+            entry_id = f"{e.trade_id}-1" if is_maker and user == e.taker_user else f"{e.trade_id}-0"
+            self._stream.append(("XADD", trades_key, "MAXLEN", "~", MY_TRADES_MAXLEN, entry_id, "t", trade))
             touched.append((user, sym.base))
             touched.append((user, sym.quote))
         if e.maker_fee or e.taker_fee:

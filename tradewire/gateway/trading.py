@@ -3,14 +3,15 @@
 An order is answered only after the engine's reply (``Submitter.submit``), so even an ``ACK``
 carries the ``orderId`` the engine gave it, and an acknowledged order is in the journal on disk.
 Reads come from the engine's account views (``tw:orders:<user>``, ``tw:open:<user>``,
-``tw:cid:<user>``, ``tw:mytrades:<user>``, ``tw:bal:<user>``), always under the user of the API key:
-no parameter can name another user, so nobody sees or touches another's orders.
+``tw:cid:<user>``, ``tw:closed:<user>``, ``tw:mytrades:<user>:<symbol>``, ``tw:bal:<user>``), always
+under the user of the API key: no parameter can name another user, so nobody sees or touches
+another's orders.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -133,37 +134,52 @@ async def open_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
 
 
 async def all_orders(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
-    """The user's orders in one market, oldest first: from ``orderId`` on, or within
-    ``startTime``..``endTime`` (the oldest ``limit`` from ``startTime``, the newest before
-    ``endTime``), or the newest ``limit``.
-
-    Walks the user's orders by id (:func:`_walk`) instead of reading every record: an order's
-    ``time`` never decreases with its id (ids are given in journal order, exchange time never runs
-    backwards), so a walk stops where the window ends."""
+    """The user's orders in one market (:func:`_walk`), chosen as :func:`_select` says."""
     market = market_of(gateway, params)
-    from_id = p.int_param(params, "orderId")
+
+    def walk(from_id: int | None) -> AsyncIterator[dict[str, Any]]:
+        return _walk(gateway, key.user, market, from_id, page=p.limit_param(params, 500, 1000))
+
+    return orjson.dumps(await _select(walk, params, "orderId"))
+
+
+async def _select(
+    walk: Callable[[int | None], AsyncIterator[dict[str, Any]]],
+    params: Params,
+    from_name: str,
+    keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> list[dict[str, Any]]:
+    """Binance's choice of history items (orders, fills), oldest first: from the id ``from_name``
+    on, or within ``startTime``..``endTime`` (the oldest ``limit`` from ``startTime``, the newest
+    before ``endTime``), or the newest ``limit``; ``keep`` filters further.
+
+    ``walk(from_id)`` yields the items by id, forwards from ``from_id`` or backwards from the newest
+    when it is ``None``: an item's ``time`` never decreases with its id (ids are given in journal
+    order, exchange time never runs backwards), so the walk stops where the window ends, and no
+    request reads a user's whole history."""
+    from_id = p.int_param(params, from_name)
     start = p.int_param(params, "startTime")
     end = p.int_param(params, "endTime")
     limit = p.limit_param(params, 500, 1000)
     chosen: list[dict[str, Any]] = []
-    if from_id is not None:  # forwards from orderId
-        async for record in _walk(gateway, key.user, market, from_id, page=limit):
-            if end is not None and record["time"] > end:
+    if from_id is not None:
+        async for item in walk(from_id):
+            if end is not None and item["time"] > end:
                 break
-            if start is None or record["time"] >= start:
-                chosen.append(record)
+            if (start is None or item["time"] >= start) and keep(item):
+                chosen.append(item)
                 if len(chosen) == limit:
                     break
-        return orjson.dumps(chosen)
-    async for record in _walk(gateway, key.user, market, None, page=limit):
-        if start is not None and record["time"] < start:
+        return chosen
+    async for item in walk(None):
+        if start is not None and item["time"] < start:
             break
-        if end is None or record["time"] <= end:
-            chosen.append(record)
+        if (end is None or item["time"] <= end) and keep(item):
+            chosen.append(item)
             if start is None and len(chosen) == limit:
                 break
     chosen.reverse()
-    return orjson.dumps(chosen[:limit])
+    return chosen[:limit]
 
 
 async def _walk(
@@ -207,28 +223,28 @@ async def _walk(
 
 
 async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """The user's fills in one market, chosen as :func:`_select` says (``fromId``, ``orderId``)."""
     market = market_of(gateway, params)
-    symbol = symbol_of(market.name)
-    from_id = p.int_param(params, "fromId")
+    stream = keys.user_trades(key.user, symbol_of(market.name))
+    page = p.limit_param(params, 500, 1000)
     order_id = p.int_param(params, "orderId")
-    start = p.int_param(params, "startTime")
-    end = p.int_param(params, "endTime")
-    limit = p.limit_param(params, 500, 1000)
-    entries: Any = await gateway.client.xrange(keys.user_trades(key.user))
-    trades = []
-    for _, fields in entries:
-        trade = orjson.loads(fields[b"t"])
-        if trade.get("symbol") != symbol:
-            continue
-        if from_id is not None and trade["id"] < from_id:
-            continue
-        if order_id is not None and trade["orderId"] != order_id:
-            continue
-        if (start is not None and trade["time"] < start) or (end is not None and trade["time"] > end):
-            continue
-        trades.append(trade)
-    trades = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
-    return orjson.dumps(trades)
+
+    async def walk(from_id: int | None) -> AsyncIterator[dict[str, Any]]:
+        """The fills by trade id (their entry ids), a page at a time."""
+        bound = str(from_id) if from_id is not None else "+"
+        while True:
+            if from_id is not None:
+                entries: Any = await gateway.client.xrange(stream, bound, "+", count=page)
+            else:
+                entries = await gateway.client.xrevrange(stream, bound, "-", count=page)
+            for _, fields in entries:
+                yield orjson.loads(fields[b"t"])
+            if len(entries) < page:
+                return
+            bound = "(" + entries[-1][0].decode()
+
+    keep = (lambda trade: trade["orderId"] == order_id) if order_id is not None else (lambda _: True)
+    return orjson.dumps(await _select(walk, params, "fromId", keep))
 
 
 async def account(gateway: Gateway, params: Params, key: ApiKey) -> bytes:

@@ -281,3 +281,58 @@ def test_all_orders_pages_by_id_and_time_as_filtering_every_record_would(module_
         got = [o["orderId"] for o in answer.json()]
         assert got == expected(from_id, start, end, limit), params
         assert all(o["symbol"] == "BTCUSDT" for o in answer.json())
+
+
+def test_my_trades_pages_by_trade_id_and_time_as_filtering_every_fill_would(exchange: Exchange) -> None:
+    """myTrades reads the market's fills stream by trade id, a page at a time: for each way of
+    asking it must give what filtering every fill of the user gives (the old way). A fresh exchange:
+    no other test's orders in the books to meet."""
+    maker, taker = new_trader(exchange), new_trader(exchange)
+    taker_orders = []
+    for i in range(30):
+        symbol = "BTCUSDT" if i % 3 else "ETHUSDT"  # the other market's fills are not in this stream
+        price = f"{100 + i}"
+        assert maker.order(symbol=symbol, side="SELL", type="LIMIT", timeInForce="GTC", quantity="2",
+                           price=price).status_code == 200  # fmt: skip
+        for _ in range(2):  # two fills of each resting order
+            r = taker.order(
+                symbol=symbol, side="BUY", type="LIMIT", timeInForce="IOC", quantity="1", price=price
+            )
+            assert r.status_code == 200, r.text
+            taker_orders.append(r.json()["orderId"])
+        if i % 7 == 0:
+            time.sleep(0.02)
+    every = taker.get("/api/v3/myTrades", symbol="BTCUSDT", limit=1000).json()
+    assert len(every) == 40 and [t["id"] for t in every] == sorted(t["id"] for t in every)
+    times = [t["time"] for t in every]
+    assert times == sorted(times) and len(set(times)) > 3
+
+    def expected(params: dict[str, Any]) -> list[int]:
+        from_id, start, end = params.get("fromId"), params.get("startTime"), params.get("endTime")
+        order_id, limit = params.get("orderId"), params["limit"]
+        chosen = [
+            t["id"] for t in every
+            if (from_id is None or t["id"] >= from_id) and (order_id is None or t["orderId"] == order_id)
+            and (start is None or t["time"] >= start) and (end is None or t["time"] <= end)
+        ]  # fmt: skip
+        return chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]
+
+    middle, later = every[12], every[30]
+    cases: list[dict[str, Any]] = [
+        {"limit": 500},
+        {"limit": 7},
+        {"fromId": middle["id"], "limit": 5},
+        {"fromId": middle["id"], "limit": 500},
+        {"startTime": middle["time"], "limit": 6},
+        {"endTime": later["time"], "limit": 8},
+        {"startTime": middle["time"], "endTime": later["time"], "limit": 4},
+        {"fromId": middle["id"], "endTime": later["time"], "limit": 500},
+        {"orderId": middle["orderId"], "limit": 3},
+        {"fromId": every[-1]["id"] + 1000, "limit": 10},
+    ]
+    for case in cases:
+        answer = taker.get("/api/v3/myTrades", symbol="BTCUSDT", **case)
+        assert answer.status_code == 200, answer.text
+        assert [t["id"] for t in answer.json()] == expected(case), case
+    assert all(t["isBuyer"] and not t["isMaker"] for t in every)
+    assert {t["orderId"] for t in every} <= set(taker_orders)

@@ -89,11 +89,11 @@ def records(ops: Iterable[RedisOp], user: str) -> dict[int, dict[str, Any]]:
 
 
 def trades(ops: Iterable[RedisOp], user: str) -> list[dict[str, Any]]:
-    """The ``myTrades`` items appended to ``tw:mytrades:<user>``."""
+    """The ``myTrades`` items appended to ``tw:mytrades:<user>:<symbol>``, in order."""
     return [
         orjson.loads(op[-1])  # type: ignore[arg-type]
         for op in ops
-        if op[0] == "XADD" and op[1] == f"tw:mytrades:{user}"
+        if op[0] == "XADD" and str(op[1]).startswith(f"tw:mytrades:{user}:")
     ]
 
 

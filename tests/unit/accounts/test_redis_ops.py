@@ -44,7 +44,15 @@ def test_ops_with_multi_batches_leave_redis_agreeing_with_the_engine(redis_clien
         for order_id in open_ids:
             record = orjson.loads(redis_client.hget(f"tw:orders:{user}", str(order_id)))  # type: ignore[arg-type]
             assert record["status"] in ("NEW", "PARTIALLY_FILLED")
-        assert redis_client.xlen(f"tw:mytrades:{user}") == fills[user]
+        streams = redis_client.keys(f"tw:mytrades:{user}:*")
+        assert sum(redis_client.xlen(stream) for stream in streams) == fills[user]
+        for stream in streams:  # entry ids are the trade ids, -1 for a self-trade's second side
+            for entry_id, fields in redis_client.xrange(stream):
+                trade = orjson.loads(fields[b"t"])
+                assert stream.decode().endswith(":" + trade["symbol"])
+                number, sequence = entry_id.split(b"-")
+                assert int(number) == trade["id"]
+                assert sequence == b"0" or (sequence == b"1" and trade["isMaker"])
         for asset, (free, locked) in ex.engine.balances[user].items() if user in ex.engine.balances else ():
             places = CONFIG.assets[asset].precision
             raw = redis_client.hget(f"tw:bal:{user}", asset)

@@ -407,8 +407,9 @@ def test_self_trade_with_stp_none_appends_both_sides_to_the_users_trades() -> No
     ops = ex.limit("alice", "buy", "1", "100", stp="none")
     fills = trades(ops, "alice")
     assert [(f["orderId"], f["isBuyer"], f["isMaker"]) for f in fills] == [(2, True, False), (1, False, True)]
-    xadd = ops_on(ops, "XADD", "tw:mytrades:alice")[0]
-    assert xadd[2:7] == ("MAXLEN", "~", 10_000, "*", "t")
+    taker, maker = ops_on(ops, "XADD", "tw:mytrades:alice:BTCUSDT")
+    assert taker[2:7] == ("MAXLEN", "~", 10_000, f"{fills[0]['id']}-0", "t")
+    assert maker[2:7] == ("MAXLEN", "~", 10_000, f"{fills[0]['id']}-1", "t")
 
 
 def test_flush_with_batch_of_commands_writes_each_orders_final_record_once() -> None:
