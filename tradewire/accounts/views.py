@@ -359,7 +359,7 @@ class Accounts:
                     if order.executed >= order.qty:
                         order.status = FILLED
                         del open_[order_id]
-                        self._count_closed(order.user)
+                        self._closed_in_replay(order)
                     else:
                         order.status = PARTIALLY_FILLED
             elif kind is Accepted:
@@ -387,7 +387,13 @@ class Accounts:
             elif kind is Canceled or kind is Expired:
                 order = open_.pop(event.order_id, None)
                 if order is not None:
-                    self._count_closed(order.user)
+                    self._closed_in_replay(order)
+
+    def _closed_in_replay(self, order: OrderState) -> None:
+        """An order the silent replay saw close: counted here, so not again by the flush of
+        :meth:`settle` when a snapshot held it unflushed (its record is in Redis already)."""
+        self._dirty.pop(order.order_id, None)
+        self._count_closed(order.user)
 
     def _count_closed(self, user: str) -> None:
         """One more closed order of ``user`` kept, as the flushes count them (at most ``history``)."""

@@ -29,6 +29,7 @@ from tradewire.audit.source import JournalEntry
 from tradewire.engine import Deposited, Engine, Event, ExchangeConfig, Trade, Withdrawn
 from tradewire.engine.decimals import to_text
 from tradewire.engine.engine import FEES_USER
+from tradewire.journal.entries import ExchangeClock
 
 Row = dict[str, str | int]
 
@@ -62,10 +63,12 @@ class Exporter:
     def __init__(self, config: ExchangeConfig) -> None:
         self._precision = {name: asset.precision for name, asset in config.assets.items()}
         self._markets = config.markets
+        self._clock = ExchangeClock()
 
     def rows(self, entry: JournalEntry, events: list[Event], engine: Engine) -> list[Row]:
-        """The rows of one command, given its events and the engine right after applying it."""
-        stamp: Row = {"ts": entry.ts, "cmd": entry.id, "rid": entry.rid}
+        """The rows of one command, given its events and the engine right after applying it; call it
+        for every command in journal order (``ts`` is the exchange time the engine gave it)."""
+        stamp: Row = {"ts": self._clock.advance(entry.id, entry.ts), "cmd": entry.id, "rid": entry.rid}
         trades: list[Row] = []
         deltas = _Deltas()
         for event in events:

@@ -25,6 +25,7 @@ import orjson
 from tradewire.audit.source import JournalEntry, RecordedEvents
 from tradewire.engine import Engine, Event, EventCodec, ExchangeConfig, Trade, decode
 from tradewire.engine.decimals import to_text, to_units
+from tradewire.journal.entries import ExchangeClock
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class JournalAudit:
         self.engine = Engine(config)
         self.codec = EventCodec(config)
         self.summary = Summary()
+        self._clock = ExchangeClock()
         self._hash = hashlib.sha256()
 
     def step(
@@ -113,8 +115,9 @@ class JournalAudit:
         s.entries += 1
         s.trades += sum(1 for event in events if type(event) is Trade)
         s.last_entry = entry.id
-        s.first_ts = entry.ts if s.first_ts is None else s.first_ts
-        s.last_ts = entry.ts
+        ts = self._clock.advance(entry.id, entry.ts)  # the exchange time the engine gave it
+        s.first_ts = ts if s.first_ts is None else s.first_ts
+        s.last_ts = ts
         header = f"{entry.id}\0{entry.ts}\0{entry.rid}\0".encode()
         self._hash.update(header + entry.command + b"\0" + recorded.events + b"\n")
 

@@ -188,8 +188,8 @@ async def _walk(
     """The records of the user's orders in ``market`` by id: forwards from ``from_id``, or backwards
     from the newest when it is ``None``. The open ones come from ``tw:open:<user>`` (read whole, as
     ``openOrders`` does); the closed ones a page at a time from ``tw:closed:<user>``, whose members
-    name their symbol, so only this market's records are read. An order that closes or is trimmed
-    during the walk may be missed or seen twice, as with any paged read of a moving history."""
+    name their symbol, so only this market's records are read. An order that closes during the walk
+    is given once; one trimmed during it may be missed, as with any paged read of a moving history."""
     forwards = from_id is not None
     symbol = symbol_of(market.name)
     pending = sorted(
@@ -214,6 +214,8 @@ async def _walk(
         for record in records:  # merged by id with the open orders
             while pending and (pending[0]["orderId"] < record["orderId"]) == forwards:
                 yield pending.pop(0)
+            if pending and pending[0]["orderId"] == record["orderId"]:
+                pending.pop(0)  # it closed during the walk: once, as it is now
             yield record
         if len(members) < page:
             break

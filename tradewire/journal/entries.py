@@ -103,6 +103,23 @@ def exchange_time(entry_id: bytes, ts: int) -> int:
     return ts
 
 
+class ExchangeClock:
+    """Exchange time as the engine keeps it over the journal, for readers that replay it (the
+    audit): each entry's :func:`exchange_time`, never running backwards."""
+
+    __slots__ = ("ts",)
+
+    def __init__(self, ts: int = 0) -> None:
+        self.ts = ts
+
+    def advance(self, entry_id: bytes | str, ts: int) -> int:
+        """The exchange time of the next entry in journal order."""
+        stamp = exchange_time(entry_id.encode() if isinstance(entry_id, str) else entry_id, ts)
+        if stamp > self.ts:
+            self.ts = stamp
+        return self.ts
+
+
 def entry_int(value: bytes | None, default: int = 0) -> int:
     """An integer field of a journal entry (``ts``): ``default`` when missing, malformed or outside
     64 bits (no payload, snapshot or JSON number could carry it)."""

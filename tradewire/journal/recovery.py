@@ -9,7 +9,8 @@ had their effects exactly once and those after it not at all. So recovery is:
 2. re-apply the commands after ``pos`` up to ``applied`` *silently*: the engine and the market data
    reach the state they had, and their output is dropped because it is already in Redis;
 3. give the accounts the open orders from their records in Redis, written by the same transactions
-   (cheaper than following every order through the replay);
+   (cheaper than following every order through the replay), and the number of closed orders each
+   user keeps;
 4. hand back the core and ``applied``; the live loop continues with the command after it.
 
 The tail is read one page ahead of the one being applied, so that Redis serializes the next page
@@ -211,14 +212,18 @@ async def _recover(
         if problem is not None:
             log.warning("order records unusable; recovering again, following orders", problem=problem)
             return None
-        await _restore_closed_counts(conn, core)
+    await _restore_closed_counts(conn, core)
     return core, applied, pos, replayed
 
 
 async def _restore_closed_counts(conn: Connection, core: Core) -> None:
-    """How many closed orders each user keeps in Redis, which the replay did not count: every user
-    with an order has a balance in the ledger. Redis holds what the replayed batches' flushes left."""
+    """How many closed orders each user keeps in Redis: what the replayed batches' flushes and trims
+    left, whatever the replay counted (it does not count on the fast path, and cannot know of trims
+    made with another ``--order-history``, or of closed orders migrated from an older layout). Every
+    user with an order has a balance in the ledger."""
     users = sorted(core.engine.balances)
+    if not users:
+        return
     replies = await conn.pipeline([(b"ZCARD", keys.closed_orders(user)) for user in users], timeout=300)
     counts = {user: reply for user, reply in zip(users, replies, strict=True) if isinstance(reply, int)}
     core.accounts.restore_closed_counts(counts)

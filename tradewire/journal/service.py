@@ -38,6 +38,7 @@ import structlog
 
 from tradewire import keys
 from tradewire.accounts.history import ORDER_HISTORY
+from tradewire.accounts.migrate import migrate_accounts
 from tradewire.bus.publish import new_epoch
 from tradewire.engine import ExchangeConfig
 from tradewire.journal.core import BatchStats, Core, Op
@@ -175,6 +176,7 @@ class EngineService:
         config_json = orjson.dumps(self.settings.raw_config)
         await self._check_redis()
         await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
+        await self._retrying("migrating the account views", migrate_accounts)
         recovered = await self._retrying(
             "recovering",
             lambda c: recover(c, self.settings.config, history=self.settings.order_history),

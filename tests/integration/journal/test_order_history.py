@@ -72,3 +72,26 @@ async def test_engine_keeps_each_users_newest_closed_orders_and_every_open_one(
             await conn.close()
         assert recovered.replayed > 0
         assert recovered.core.to_state() == live_state
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("from_redis", [True, False], ids=["records", "following"])
+async def test_recovered_counts_are_what_redis_keeps_after_the_history_setting_changed(
+    redis_server: RedisServer, redis_client: redis.Redis, from_redis: bool
+) -> None:
+    """Run with a history of 3, restart with 50: each user's count of kept closed orders must be
+    what Redis holds (3 or fewer), by either way of recovering; a replay that follows the orders
+    cannot know what the live trims removed. Found by a second reading."""
+    lines = random_stream(seed=5, length=1000)
+    async with running_engine(redis_server.url, batch=13, order_history=3, snapshot_every=400):
+        ids = journal(redis_client, lines)
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+    conn = await Connection.open(redis_server.url)
+    try:
+        recovered = await recover(conn, CONFIG, orders_from_redis=from_redis, history=50)
+    finally:
+        await conn.close()
+    assert recovered.replayed > 0
+    in_redis = {user: redis_client.zcard(keys.closed_orders(user)) for user in recovered.core.engine.balances}
+    assert recovered.core.accounts._closed_kept == {user: n for user, n in in_redis.items() if n}
+    assert max(in_redis.values()) == 3

@@ -214,3 +214,29 @@ def test_core_with_a_short_order_history_trims_as_a_silent_replay_then_live_batc
     ops = live.batch(entries[2000:], EPOCH)
     assert any(op[0] == "EVALSHA" for op in ops)
     assert silent.batch(entries[2000:], EPOCH) == ops
+
+
+def test_core_from_a_snapshot_holding_an_unflushed_order_that_the_tail_fills_counts_it_closed_once() -> None:
+    """Accounts.to_state promises to hold the unflushed work: bob's order is accepted (dirty, open)
+    when the state is taken, and filled in the tail. The live flush counts one closed order for bob;
+    the restored core counts it in the silent replay (a fill closes it), and must not count it again
+    in settle()'s flush (it was still unflushed there, now FILLED). Found by a second reading."""
+    commands = [
+        {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"},
+        {"type": "deposit", "user": "bob", "asset": "BTC", "amount": "5"},
+        {"type": "new_order", "user": "bob", "market": "BTC-USDT", "side": "sell", "kind": "limit",
+         "qty": "1", "price": "100"},
+        {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
+         "qty": "1", "price": "100"},
+    ]  # fmt: skip
+    entries = _entries([orjson.dumps(command) for command in commands])
+    live = Core(CONFIG)
+    live.batch(entries[:2], EPOCH)
+    live.apply(entries[2])  # part of a batch: not flushed yet
+    snapshot = live.to_state()
+    live.batch(entries[3:], EPOCH)  # the batch's flush writes bob's order, filled
+    silent = Core.from_state(CONFIG, snapshot)
+    silent.replay(entries[3:])
+    silent.settle()
+    assert silent.accounts._closed_kept == live.accounts._closed_kept == {"alice": 1, "bob": 1}
+    assert silent.to_state() == live.to_state()
