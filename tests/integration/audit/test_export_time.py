@@ -12,7 +12,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
-from tests.integration.journal.support import running_engine, wait_applied
+from tests.integration.journal.support import ONE_TRADE, running_engine, wait_applied
 from tradewire import keys
 from tradewire.cli import app
 from tradewire.journal.entries import command_fields
@@ -27,14 +27,7 @@ async def test_export_rows_carry_the_exchange_time_the_engine_gave_the_trade(
     """The taker's gateway clock is a day ahead: the engine holds the trade's time (myTrades, the
     order record) within a second of Redis's clock, and `audit export` must say the same time for
     the trade (it said the gateway's stamp: found by a second reading)."""
-    commands = [
-        {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"},
-        {"type": "deposit", "user": "bob", "asset": "BTC", "amount": "5"},
-        {"type": "new_order", "user": "bob", "market": "BTC-USDT", "side": "sell", "kind": "limit",
-         "qty": "1", "price": "100"},
-        {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
-         "qty": "1", "price": "100"},
-    ]  # fmt: skip
+    commands = ONE_TRADE
     async with running_engine(redis_server.url, batch=10):
         last = b""
         for index, command in enumerate(commands):

@@ -25,6 +25,16 @@ from tradewire.journal.streams import iter_events, iter_journal, replay_line
 from tradewire.replay import replay_lines
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
+
+ONE_TRADE: list[dict[str, str]] = [
+    {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"},
+    {"type": "deposit", "user": "bob", "asset": "BTC", "amount": "5"},
+    {"type": "new_order", "user": "bob", "market": "BTC-USDT", "side": "sell", "kind": "limit",
+     "qty": "1", "price": "100"},
+    {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
+     "qty": "1", "price": "100"},
+]  # fmt: skip
+"""Funds, bob's resting sell, alice's buy that takes it: the smallest stream with a trade."""
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -6,7 +6,7 @@ import msgspec
 import orjson
 import pytest
 
-from tests.integration.journal.support import load_stream
+from tests.integration.journal.support import ONE_TRADE, load_stream
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
 from tradewire.engine import ExchangeConfig
@@ -221,14 +221,7 @@ def test_core_from_a_snapshot_holding_an_unflushed_order_that_the_tail_fills_cou
     when the state is taken, and filled in the tail. The live flush counts one closed order for bob;
     the restored core counts it in the silent replay (a fill closes it), and must not count it again
     in settle()'s flush (it was still unflushed there, now FILLED). Found by a second reading."""
-    commands = [
-        {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1000"},
-        {"type": "deposit", "user": "bob", "asset": "BTC", "amount": "5"},
-        {"type": "new_order", "user": "bob", "market": "BTC-USDT", "side": "sell", "kind": "limit",
-         "qty": "1", "price": "100"},
-        {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
-         "qty": "1", "price": "100"},
-    ]  # fmt: skip
+    commands = ONE_TRADE
     entries = _entries([orjson.dumps(command) for command in commands])
     live = Core(CONFIG)
     live.batch(entries[:2], EPOCH)
