@@ -34,6 +34,8 @@ from tradewire.gateway.auth import ApiKey, check_signature, check_time, parse_pa
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.openapi import openapi_document
 from tradewire.gateway.service import Gateway
+from tradewire.gateway.trading import ORDER_COUNTS
+from tradewire.journal.quota import OrderCounts
 from tradewire.ops import http as ops_http
 from tradewire.ops.logging import AUTH_FAILED, REQUEST_REJECTED, audit_log
 from tradewire.ops.metrics import HTTP_REQUESTS, RATE_LIMIT_HITS
@@ -178,6 +180,8 @@ class Outcome:
     body: bytes
     used: int
     retry_after: int | None = None
+    orders: OrderCounts | None = None
+    """The account's order counts when the request placed (or was refused) a new order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,7 @@ async def run(
     name = endpoint.path
     used = 0
     key: ApiKey | None = None
+    ORDER_COUNTS.set(None)  # set by the handler of a new order (several requests share a task)
     try:
         weight = endpoint.weight if isinstance(endpoint.weight, int) else endpoint.weight(params)
         used = gateway.weights.spend(ip, weight, public.now_ms())
@@ -251,18 +256,18 @@ async def run(
         HTTP_REQUESTS.labels(name, "503").inc()
         return Outcome(503, error.body(), used)
     except ApiError as exc:
-        if exc.status == 429:
+        if exc.status == 429 and exc.code != -1015:  # (orders over the account's limit: counted apart)
             RATE_LIMIT_HITS.labels("rest_weight").inc()
             used = gateway.weights.used(ip, public.now_ms())
         audit_log(REQUEST_REJECTED, ip=ip, endpoint=name, code=exc.code, reason=exc.msg,
                   who=key.key[:8] if key is not None else "-", status=exc.status)  # fmt: skip
         HTTP_REQUESTS.labels(name, str(exc.status)).inc()
-        return Outcome(exc.status, exc.body(), used, exc.retry_after)
+        return Outcome(exc.status, exc.body(), used, exc.retry_after, ORDER_COUNTS.get())
     ok = _ANSWERED.get(name)
     if ok is None:
         ok = _ANSWERED[name] = HTTP_REQUESTS.labels(name, "200")
     ok.inc()
-    return Outcome(200, content, used)
+    return Outcome(200, content, used, None, ORDER_COUNTS.get())
 
 
 async def serve(
@@ -279,6 +284,9 @@ async def serve(
     headers = _headers(outcome.body, outcome.used)
     if outcome.retry_after is not None:
         headers.append((b"retry-after", str(outcome.retry_after).encode()))
+    if outcome.orders is not None:
+        headers.append((b"x-mbx-order-count-10s", b"%d" % outcome.orders.ten_seconds))
+        headers.append((b"x-mbx-order-count-1d", b"%d" % outcome.orders.day))
     return Answer(outcome.status, outcome.body, headers)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from tradewire.gateway.errors import ApiError
+from tradewire.journal.quota import ORDERS_PER_10S, ORDERS_PER_DAY
 
 DEFAULT_WEIGHT_PER_MINUTE: Final = 6000
 DEFAULT_MESSAGES_PER_SECOND: Final = 10
@@ -40,6 +41,10 @@ class Limits:
     ping_interval: float = 20.0
     idle_timeout: float = 60.0
     """Seconds a connection may stay with no stream, no user data and no message before it is closed."""
+    orders_per_10s: int = ORDERS_PER_10S
+    """New orders one account may place in a 10-second window, over all gateways (``-1015``)."""
+    orders_per_day: int = ORDERS_PER_DAY
+    """... and in a day (UTC)."""
     session_check: float = 10.0
     """Seconds between checks that the listen keys and API keys followed here still exist: how long
     a stream may outlive an expired listen key, or a key revoked while this gateway missed the notice."""

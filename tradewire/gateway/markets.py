@@ -15,6 +15,7 @@ import orjson
 
 from tradewire.engine.config import ExchangeConfig, Market
 from tradewire.gateway.streams import symbol_of
+from tradewire.journal.quota import ORDERS_PER_10S, ORDERS_PER_DAY
 
 ORDER_TYPES: Final = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 STP_MODES: Final = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
@@ -64,10 +65,18 @@ def symbol_info(market: Market) -> dict[str, Any]:
     }
 
 
-def rate_limits() -> list[dict[str, Any]]:
+def rate_limits(
+    weight_per_minute: int = RATE_LIMITS_PER_MINUTE,
+    orders_per_10s: int = ORDERS_PER_10S,
+    orders_per_day: int = ORDERS_PER_DAY,
+) -> list[dict[str, Any]]:
+    """``exchangeInfo``'s ``rateLimits``: the request weight per IP and minute, the new orders per
+    account and 10 seconds and per day."""
     return [
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-         "limit": RATE_LIMITS_PER_MINUTE},
+         "limit": weight_per_minute},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": orders_per_10s},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": orders_per_day},
     ]  # fmt: skip
 
 
@@ -93,13 +102,15 @@ class Markets:
         name = self.symbols.get(symbol.lower())
         return None if name is None else self.config.markets[name]
 
-    def exchange_info(self, server_time: int, only: list[str] | None = None) -> bytes:
+    def exchange_info(
+        self, server_time: int, only: list[str] | None = None, limits: list[dict[str, Any]] | None = None
+    ) -> bytes:
         symbols = list(self.infos.values()) if only is None else [self.infos[s] for s in only]
         return orjson.dumps(
             {
                 "timezone": "UTC",
                 "serverTime": server_time,
-                "rateLimits": rate_limits(),
+                "rateLimits": rate_limits() if limits is None else limits,
                 "exchangeFilters": [],
                 "symbols": symbols,
             }

@@ -20,6 +20,7 @@ from tradewire import keys
 from tradewire.engine.config import Market
 from tradewire.engine.decimals import to_text, to_units
 from tradewire.gateway import errors
+from tradewire.gateway.markets import rate_limits
 from tradewire.gateway.params import int_param, limit_param, required
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
@@ -259,4 +260,6 @@ async def book_ticker(gateway: Gateway, params: Params) -> bytes:
 async def exchange_info(gateway: Gateway, params: Params) -> bytes:
     only = [symbol_of(m.name) for m in markets_of(gateway, params)]
     everything = not params.get("symbol") and not params.get("symbols")
-    return gateway.markets.exchange_info(now_ms(), None if everything else only)
+    limits = gateway.limits
+    rates = rate_limits(limits.weight_per_minute, limits.orders_per_10s, limits.orders_per_day)
+    return gateway.markets.exchange_info(now_ms(), None if everything else only, rates)

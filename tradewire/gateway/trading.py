@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -27,8 +28,10 @@ from tradewire.gateway.errors import ApiError
 from tradewire.gateway.public import market_of
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import symbol_of
+from tradewire.journal.entries import Reply
+from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders
 from tradewire.journal.submit import SubmitError, SubmitTimeout
-from tradewire.ops.metrics import ORDER_ACK_SECONDS
+from tradewire.ops.metrics import ORDER_ACK_SECONDS, RATE_LIMIT_HITS
 
 Params = Mapping[str, str]
 
@@ -38,9 +41,20 @@ def _require_trade(key: ApiKey) -> None:
         raise errors.error(errors.REJECTED_API_KEY, 401)
 
 
-async def _submit(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Any:
+ORDER_COUNTS: ContextVar[OrderCounts | None] = ContextVar("order_counts", default=None)
+"""The account's order counts after the new order this request placed, for the answer's
+``X-MBX-ORDER-COUNT-*`` headers or WebSocket ``rateLimits`` (set by :func:`new_order`)."""
+
+
+async def _submit(
+    gateway: Gateway, command: Any, key: ApiKey, ip: str, quota: OrderQuota | None = None
+) -> Reply:
     try:
-        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip)
+        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip, quota=quota)
+    except TooManyOrders as exc:
+        RATE_LIMIT_HITS.labels("orders").inc()
+        ORDER_COUNTS.set(exc.counts)
+        raise ApiError(-1015, str(exc), 429) from None
     except SubmitTimeout as exc:
         raise errors.error(errors.TIMEOUT, 503) from exc
     except SubmitError as exc:
@@ -55,7 +69,11 @@ async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test
     kind = p.response_type(params, params.get("type", "").upper())
     if test:
         return b"{}"
-    reply = await _submit(gateway, command, key, ip)
+    limits = gateway.limits
+    reply = await _submit(
+        gateway, command, key, ip, OrderQuota(key.user, limits.orders_per_10s, limits.orders_per_day)
+    )
+    ORDER_COUNTS.set(reply.order_counts)
     try:
         body = binance_order_response(command, reply.events, reply.ts, gateway.markets.config, kind)
     except OrderRejected as exc:

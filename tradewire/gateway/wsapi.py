@@ -242,10 +242,16 @@ def signing(params: dict[str, str]) -> Signing:
 
 
 def envelope(
-    request_id: bytes, outcome: Outcome, limit: int, rate_limits: bool = True, now_ms: int = 0
+    request_id: bytes,
+    outcome: Outcome,
+    limit: int,
+    rate_limits: bool = True,
+    now_ms: int = 0,
+    order_limits: tuple[int, int] | None = None,
 ) -> bytes:
     """The answer frame: ``result`` for a 200, ``error`` (Binance's ``{"code", "msg"}``) otherwise;
-    a 429's error says, as Binance's does, when to come back (``data.retryAfter``, Unix ms)."""
+    a 429's error says, as Binance's does, when to come back (``data.retryAfter``, Unix ms). A new
+    order's answer also counts the account's orders against ``order_limits`` (10 s, 1 day)."""
     body = outcome.body
     if outcome.retry_after is not None and body.endswith(b"}"):
         body = body[:-1] + b',"data":{"serverTime":%d,"retryAfter":%d}}' % (
@@ -257,8 +263,15 @@ def envelope(
     if rate_limits:
         out += (
             b',"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,'
-            b'"limit":%d,"count":%d}]' % (limit, outcome.used)
+            b'"limit":%d,"count":%d}' % (limit, outcome.used)
         )
+        if outcome.orders is not None and order_limits is not None:
+            out += (
+                b',{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":%d,"count":%d}'
+                b',{"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":%d,"count":%d}'
+                % (order_limits[0], outcome.orders.ten_seconds, order_limits[1], outcome.orders.day)
+            )
+        out += b"]"
     return out + b"}"
 
 
@@ -301,6 +314,7 @@ async def answer(
         return _refused(gateway, ip, request.id, unknown)
     params = request.params
     outcome = await run(gateway, endpoint, ip, params, params.get("apiKey"), lambda: signing(params))
-    limit = gateway.limits.weight_per_minute
+    limits = gateway.limits
     now = public.now_ms() if outcome.retry_after is not None else 0
-    return envelope(request.id, outcome, limit, request.rate_limits, now)
+    orders = (limits.orders_per_10s, limits.orders_per_day)
+    return envelope(request.id, outcome, limits.weight_per_minute, request.rate_limits, now, orders)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import secrets
 import time
@@ -36,6 +37,7 @@ import structlog
 from redis.backoff import NoBackoff
 
 from tradewire import keys
+from tradewire.journal import quota as quota_script
 from tradewire.journal.entries import (
     Reply,
     StreamFields,
@@ -43,6 +45,7 @@ from tradewire.journal.entries import (
     parse_replies,
     reply_from_events_entry,
 )
+from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, append_op, appended
 from tradewire.journal.streams import xrange, xrange_sync
 from tradewire.journal.wire import Connection, WireError
 from tradewire.ops.metrics import REDIS_ERRORS
@@ -78,6 +81,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_Pending = tuple[StreamFields, OrderQuota | None, int, "asyncio.Future[tuple[str, OrderCounts | None]]"]
+"""An entry waiting for the next round trip: its fields, its quota and stamp, its future."""
+
 SEND_TIMEOUT = 10.0
 """Seconds a round trip of XADDs may take before its commands fail with :class:`SubmitError`."""
 
@@ -95,13 +101,17 @@ class _Appender:
     def __init__(self, url: str) -> None:
         self._url = url
         self._wire: Connection | None = None
-        self._pending: list[tuple[StreamFields, asyncio.Future[str]]] = []
+        self._pending: list[_Pending] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
-    async def append(self, fields: StreamFields) -> str:
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append((fields, future))
+    async def append(
+        self, fields: StreamFields, quota: OrderQuota | None = None, ts: int = 0
+    ) -> tuple[str, OrderCounts | None]:
+        """The entry id, and the account's order counts when ``quota`` counts it (stamped ``ts``);
+        :class:`TooManyOrders` when the order would pass its account's limit (not appended)."""
+        future: asyncio.Future[tuple[str, OrderCounts | None]] = asyncio.get_running_loop().create_future()
+        self._pending.append((fields, quota, ts, future))
         if not self._flushing:
             self._flushing = True
             self._task = asyncio.get_running_loop().create_task(self._flush())
@@ -120,31 +130,44 @@ class _Appender:
         finally:
             self._flushing = False
 
-    async def _send(self, batch: list[tuple[StreamFields, asyncio.Future[str]]]) -> None:
-        commands = [
-            (b"XADD", keys.COMMANDS, b"*", *[part for item in fields.items() for part in item])
-            for fields, _ in batch
-        ]
+    async def _send(self, batch: list[_Pending]) -> None:
+        commands: list[tuple[Any, ...]] = []
+        for fields, quota, ts, _ in batch:
+            flat = [part for item in fields.items() for part in item]
+            if quota is None:
+                commands.append((b"XADD", keys.COMMANDS, b"*", *flat))
+            else:
+                commands.append(append_op(quota, ts, flat))  # type: ignore[arg-type]
+        counted = any(quota is not None for _, quota, _, _ in batch)
+        if counted:  # a Redis restarted since may have lost the script: load it in the same trip
+            commands.insert(0, quota_script.LOAD)
         try:
             if self._wire is None or self._wire.broken:
                 self._wire = await Connection.open(
                     self._url, timeout=SEND_TIMEOUT, name="tradewire-submitter"
                 )
-            results = await self._wire.pipeline(commands)  # type: ignore[arg-type]
+            results = await self._wire.pipeline(commands)
         except WireError as exc:
             REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
-            for _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(SubmitError(f"could not journal the command: {exc}"))
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        if counted:
+            results = results[1:]
+        for (_, quota, _, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
                 REDIS_ERRORS.labels("submitter", type(result).__name__).inc()
                 future.set_exception(SubmitError(f"could not journal the command: {result}"))
+            elif quota is None:
+                future.set_result((_text(result), None))
             else:
-                future.set_result(_text(result))
+                try:
+                    future.set_result(appended(quota, result))
+                except TooManyOrders as refused:
+                    future.set_exception(refused)
 
 
 class Submitter:
@@ -214,26 +237,36 @@ class Submitter:
 
     # -- submitting --------------------------------------------------------------------------------
 
-    async def submit(self, command: Mapping[str, Any], *, who: str, ip: str = "-") -> Reply:
-        """Journal ``command`` (a spec command object) and return the engine's outcome."""
-        cmd, future = await self.submit_nowait(command, who=who, ip=ip)
-        return await self.wait(cmd, future)
+    async def submit(
+        self, command: Mapping[str, Any], *, who: str, ip: str = "-", quota: OrderQuota | None = None
+    ) -> Reply:
+        """Journal ``command`` (a spec command object) and return the engine's outcome; with
+        ``quota`` (a new order) it is counted against its account's order limits first, and the
+        reply carries the counts (:class:`~tradewire.journal.quota.TooManyOrders` if refused)."""
+        cmd, future, counts = await self._journal(command, who, ip, quota)
+        reply = await self.wait(cmd, future)
+        return reply if counts is None else dataclasses.replace(reply, order_counts=counts)
 
     async def submit_nowait(
         self, command: Mapping[str, Any], *, who: str, ip: str = "-"
     ) -> tuple[str, asyncio.Future[Reply]]:
         """Journal ``command`` and return its command id and the future of its outcome."""
+        cmd, future, _ = await self._journal(command, who, ip, None)
+        return cmd, future
+
+    async def _journal(
+        self, command: Mapping[str, Any], who: str, ip: str, quota: OrderQuota | None
+    ) -> tuple[str, asyncio.Future[Reply], OrderCounts | None]:
         if self._listener is None:
             raise SubmitError("Submitter.start() must be awaited before submitting")
         rid = f"{self._rid_prefix}{next(self._rid_counter):016x}"
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
-        fields = command_fields(
-            orjson.dumps(command), ts=self._clock(), rid=rid, src=self.source, who=who, ip=ip
-        )
+        ts = self._clock()
+        fields = command_fields(orjson.dumps(command), ts=ts, rid=rid, src=self.source, who=who, ip=ip)
         try:
-            cmd = await self._appender.append(fields)
-        except SubmitError:
+            cmd, counts = await self._appender.append(fields, quota, ts)
+        except (SubmitError, TooManyOrders):
             self._waiting.pop(rid, None)
             raise
         if future.done():
@@ -241,7 +274,7 @@ class Submitter:
         else:
             self._commands[rid] = cmd
         future.add_done_callback(lambda _: (self._waiting.pop(rid, None), self._commands.pop(rid, None)))
-        return cmd, future
+        return cmd, future, counts
 
     async def wait(self, cmd: str, future: asyncio.Future[Reply]) -> Reply:
         """The outcome of the journalled command ``cmd``; :class:`SubmitTimeout` after ``timeout``."""

@@ -13,6 +13,7 @@ from tests.conftest import RedisServer
 from tests.integration.journal.support import running_engine
 from tradewire import keys
 from tradewire.journal.entries import CommandEntry, events_fields, parse_command_entry, reply_payload
+from tradewire.journal.quota import OrderQuota, TooManyOrders, counters
 from tradewire.journal.streams import xrange, xrange_sync, xread_entries
 from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, submit_sync
 
@@ -130,3 +131,32 @@ async def test_submitter_whose_subscription_dropped_still_gets_the_outcome(
             reply = await submitter.wait(cmd, future)
     assert reply.cmd == cmd
     assert reply.events == orjson.loads(EVENTS)
+
+
+@pytest.mark.asyncio
+async def test_two_submitters_racing_an_account_past_its_order_limit_journal_exactly_the_limit(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """Two gateways' submitters, twelve orders each for one account at once, a limit of 7 per 10 s:
+    the count and the append are one script, so exactly seven are journalled, every other one is
+    refused with its counts, and the refused are not counted (the window ends at the limit)."""
+    order = {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
+             "qty": "1", "price": "100"}  # fmt: skip
+    quota = OrderQuota("alice", per_10s=7, per_day=1000)
+    clock = lambda: 1_700_000_005_000  # noqa: E731 - one window for all
+    async with (
+        Submitter(redis_server.url, "gw-a", timeout=0.2, clock=clock) as a,
+        Submitter(redis_server.url, "gw-b", timeout=0.2, clock=clock) as b,
+    ):
+        results = await asyncio.gather(
+            *(submitter.submit(order, who="k", quota=quota) for submitter in (a, b) for _ in range(12)),
+            return_exceptions=True,
+        )
+    refused = [r for r in results if isinstance(r, TooManyOrders)]
+    journalled = [r for r in results if isinstance(r, SubmitTimeout)]  # no engine: appended, unanswered
+    assert len(journalled) == 7 and len(refused) == 17
+    assert all(r.counts.ten_seconds == 7 and r.interval == "10 SECOND" for r in refused)
+    assert redis_client.xlen(keys.COMMANDS) == 7
+    ten, day = counters("alice", 1_700_000_005_000)
+    assert redis_client.get(ten) == b"7" and redis_client.get(day) == b"7"
+    assert 0 < redis_client.pttl(ten) <= 20_000
