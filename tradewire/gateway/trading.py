@@ -46,11 +46,26 @@ ORDER_COUNTS: ContextVar[OrderCounts | None] = ContextVar("order_counts", defaul
 ``X-MBX-ORDER-COUNT-*`` headers or WebSocket ``rateLimits`` (set by :func:`new_order`)."""
 
 
-async def _submit(
-    gateway: Gateway, command: Any, key: ApiKey, ip: str, quota: OrderQuota | None = None
-) -> Reply:
+async def _submit(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply:
     try:
-        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip, quota=quota)
+        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip)
+    except SubmitTimeout as exc:
+        raise errors.error(errors.TIMEOUT, 503) from exc
+    except SubmitError as exc:
+        raise errors.error(errors.DISCONNECTED, 503) from exc
+
+
+async def _submit_order(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply:
+    """:func:`_submit` of a new order, counted against its account's order limits (off when the
+    10-second limit is set to 0); the counts go to :data:`ORDER_COUNTS` for the answer."""
+    limits = gateway.limits
+    quota = (
+        OrderQuota(key.user, limits.orders_per_10s, limits.orders_per_day) if limits.orders_per_10s else None
+    )
+    try:
+        reply, counts = await gateway.submitter.submit_order(
+            msgspec.to_builtins(command), quota, who=key.key, ip=ip
+        )
     except TooManyOrders as exc:
         RATE_LIMIT_HITS.labels("orders").inc()
         ORDER_COUNTS.set(exc.counts)
@@ -59,6 +74,8 @@ async def _submit(
         raise errors.error(errors.TIMEOUT, 503) from exc
     except SubmitError as exc:
         raise errors.error(errors.DISCONNECTED, 503) from exc
+    ORDER_COUNTS.set(counts)
+    return reply
 
 
 async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test: bool = False) -> bytes:
@@ -69,11 +86,7 @@ async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test
     kind = p.response_type(params, params.get("type", "").upper())
     if test:
         return b"{}"
-    limits = gateway.limits
-    reply = await _submit(
-        gateway, command, key, ip, OrderQuota(key.user, limits.orders_per_10s, limits.orders_per_day)
-    )
-    ORDER_COUNTS.set(reply.order_counts)
+    reply = await _submit_order(gateway, command, key, ip)
     try:
         body = binance_order_response(command, reply.events, reply.ts, gateway.markets.config, kind)
     except OrderRejected as exc:

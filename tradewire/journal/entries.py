@@ -19,7 +19,6 @@ import orjson
 from redis.typing import EncodableT, FieldT
 
 from tradewire import keys
-from tradewire.journal.quota import OrderCounts
 
 _EVENTS = keys.EVENTS.encode()
 
@@ -49,8 +48,6 @@ class Reply:
     ts: int
     events: list[dict[str, Any]]
     """The replay spec's events, e.g. ``[{"type": "accepted", ...}, {"type": "trade", ...}]``."""
-    order_counts: OrderCounts | None = None
-    """For a new order counted against its account's limits: the counts after it."""
 
     @property
     def accepted(self) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import secrets
 import time
@@ -104,6 +103,7 @@ class _Appender:
         self._pending: list[_Pending] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
+        self._script_loaded = False
 
     async def append(
         self, fields: StreamFields, quota: OrderQuota | None = None, ts: int = 0
@@ -138,14 +138,17 @@ class _Appender:
                 commands.append((b"XADD", keys.COMMANDS, b"*", *flat))
             else:
                 commands.append(append_op(quota, ts, flat))  # type: ignore[arg-type]
-        counted = any(quota is not None for _, quota, _, _ in batch)
-        if counted:  # a Redis restarted since may have lost the script: load it in the same trip
-            commands.insert(0, quota_script.LOAD)
         try:
             if self._wire is None or self._wire.broken:
                 self._wire = await Connection.open(
                     self._url, timeout=SEND_TIMEOUT, name="tradewire-submitter"
                 )
+                self._script_loaded = False
+            # the counting script, loaded in the same round trip on each new connection (a Redis
+            # restarted since lost it) and after Redis said it had not got it (SCRIPT FLUSH)
+            load = not self._script_loaded and any(quota is not None for _, quota, _, _ in batch)
+            if load:
+                commands.insert(0, quota_script.LOAD)
             results = await self._wire.pipeline(commands)
         except WireError as exc:
             REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
@@ -153,13 +156,16 @@ class _Appender:
                 if not future.done():
                     future.set_exception(SubmitError(f"could not journal the command: {exc}"))
             return
-        if counted:
+        if load:
+            self._script_loaded = not isinstance(results[0], Exception)
             results = results[1:]
         for (_, quota, _, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
                 REDIS_ERRORS.labels("submitter", type(result).__name__).inc()
+                if str(result).startswith("NOSCRIPT"):
+                    self._script_loaded = False
                 future.set_exception(SubmitError(f"could not journal the command: {result}"))
             elif quota is None:
                 future.set_result((_text(result), None))
@@ -237,15 +243,19 @@ class Submitter:
 
     # -- submitting --------------------------------------------------------------------------------
 
-    async def submit(
-        self, command: Mapping[str, Any], *, who: str, ip: str = "-", quota: OrderQuota | None = None
-    ) -> Reply:
-        """Journal ``command`` (a spec command object) and return the engine's outcome; with
-        ``quota`` (a new order) it is counted against its account's order limits first, and the
-        reply carries the counts (:class:`~tradewire.journal.quota.TooManyOrders` if refused)."""
+    async def submit(self, command: Mapping[str, Any], *, who: str, ip: str = "-") -> Reply:
+        """Journal ``command`` (a spec command object) and return the engine's outcome."""
+        cmd, future, _ = await self._journal(command, who, ip, None)
+        return await self.wait(cmd, future)
+
+    async def submit_order(
+        self, command: Mapping[str, Any], quota: OrderQuota | None, *, who: str, ip: str = "-"
+    ) -> tuple[Reply, OrderCounts | None]:
+        """:meth:`submit` of a new order, counted first against its account's order limits when
+        ``quota`` says so; also returns the counts (:class:`~tradewire.journal.quota.TooManyOrders`
+        when refused: not journalled)."""
         cmd, future, counts = await self._journal(command, who, ip, quota)
-        reply = await self.wait(cmd, future)
-        return reply if counts is None else dataclasses.replace(reply, order_counts=counts)
+        return await self.wait(cmd, future), counts
 
     async def submit_nowait(
         self, command: Mapping[str, Any], *, who: str, ip: str = "-"

@@ -149,7 +149,7 @@ async def test_two_submitters_racing_an_account_past_its_order_limit_journal_exa
         Submitter(redis_server.url, "gw-b", timeout=0.2, clock=clock) as b,
     ):
         results = await asyncio.gather(
-            *(submitter.submit(order, who="k", quota=quota) for submitter in (a, b) for _ in range(12)),
+            *(submitter.submit_order(order, quota, who="k") for submitter in (a, b) for _ in range(12)),
             return_exceptions=True,
         )
     refused = [r for r in results if isinstance(r, TooManyOrders)]
