@@ -75,9 +75,17 @@ def rate_limits(
     return [
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
          "limit": weight_per_minute},
-        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": orders_per_10s},
-        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": orders_per_day},
+        *order_limits(orders_per_10s, orders_per_day),
     ]  # fmt: skip
+
+
+def order_limits(per_10s: int, per_day: int) -> list[dict[str, Any]]:
+    """The ``ORDERS`` rate limits in force (a limit of 0 is none, and not listed)."""
+    return [
+        {"rateLimitType": "ORDERS", "interval": interval, "intervalNum": number, "limit": limit}
+        for interval, number, limit in (("SECOND", 10, per_10s), ("DAY", 1, per_day))
+        if limit
+    ]
 
 
 @dataclass

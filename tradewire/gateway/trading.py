@@ -56,12 +56,12 @@ async def _submit(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply
 
 
 async def _submit_order(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply:
-    """:func:`_submit` of a new order, counted against its account's order limits (off when the
-    10-second limit is set to 0); the counts go to :data:`ORDER_COUNTS` for the answer."""
+    """:func:`_submit` of a new order, counted against its account's order limits (a limit of 0 is
+    none; both 0: not counted); the counts go to :data:`ORDER_COUNTS` for the answer."""
     limits = gateway.limits
-    quota = (
-        OrderQuota(key.user, limits.orders_per_10s, limits.orders_per_day) if limits.orders_per_10s else None
-    )
+    quota = None
+    if limits.orders_per_10s or limits.orders_per_day:
+        quota = OrderQuota(key.user, limits.orders_per_10s, limits.orders_per_day)
     try:
         reply, counts = await gateway.submitter.submit_order(
             msgspec.to_builtins(command), quota, who=key.key, ip=ip

@@ -266,11 +266,17 @@ def envelope(
             b'"limit":%d,"count":%d}' % (limit, outcome.used)
         )
         if outcome.orders is not None and order_limits is not None:
-            out += (
-                b',{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":%d,"count":%d}'
-                b',{"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":%d,"count":%d}'
-                % (order_limits[0], outcome.orders.ten_seconds, order_limits[1], outcome.orders.day)
-            )
+            per_10s, per_day = order_limits
+            if per_10s:
+                out += (
+                    b',{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":%d,'
+                    b'"count":%d}' % (per_10s, outcome.orders.ten_seconds)
+                )
+            if per_day:
+                out += (
+                    b',{"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":%d,'
+                    b'"count":%d}' % (per_day, outcome.orders.day)
+                )
         out += b"]"
     return out + b"}"
 

@@ -8,10 +8,12 @@ orders per 10 SECOND.") before it reaches the journal.
 
 The count and the append are one server-side script (:data:`SCRIPT`), sent in the submitter's
 pipeline in place of the plain ``XADD``: no extra round trip, and no window in which two gateways
-could both let the hundred-and-first order through. A refused order is not counted. The windows
-are fixed (Unix time divided by the window's length, from the gateway's stamp), as Binance's
-counters reset on the interval. Keys carry the journal's hash tag so that the script's keys share a
-Redis Cluster slot with the journal.
+could both let the hundred-and-first order through. The windows are fixed (Unix time divided by the
+window's length), as Binance's counters reset on the interval, and their time is Redis's own
+(``TIME`` in the script), not the gateways': two gateways whose clocks differ count in the same
+windows. A refused order is not counted and writes nothing (nothing reaches the append-only file
+for an account that keeps knocking). An account's counts are one hash with the journal's hash tag,
+so the script's keys share a Redis Cluster slot with the journal.
 """
 
 from __future__ import annotations
@@ -24,28 +26,27 @@ from tradewire import keys
 
 ORDERS_PER_10S: Final = 100
 ORDERS_PER_DAY: Final = 200_000
-TEN_SECONDS_MS: Final = 10_000
-DAY_MS: Final = 86_400_000
 
 SCRIPT: Final = b"""
-local tens = redis.call('INCR', KEYS[2])
-if tens == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-local days = redis.call('INCR', KEYS[3])
-if days == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[4]) end
-local over = 0
-if tens > tonumber(ARGV[1]) then over = 1 elseif days > tonumber(ARGV[2]) then over = 2 end
-if over > 0 then
-  redis.call('DECR', KEYS[2])
-  redis.call('DECR', KEYS[3])
-  return {0, tens - 1, days - 1, over}
-end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local ten, day = math.floor(now / 10000), math.floor(now / 86400000)
+local held = redis.call('HMGET', KEYS[2], 'w10', 'c10', 'w1d', 'c1d')
+local tens = (tonumber(held[1]) == ten) and tonumber(held[2]) or 0
+local days = (tonumber(held[3]) == day) and tonumber(held[4]) or 0
+local per10, perday = tonumber(ARGV[1]), tonumber(ARGV[2])
+if per10 > 0 and tens >= per10 then return {0, tens, days, 1} end
+if perday > 0 and days >= perday then return {0, tens, days, 2} end
+tens, days = tens + 1, days + 1
+redis.call('HSET', KEYS[2], 'w10', ten, 'c10', tens, 'w1d', day, 'c1d', days)
+redis.call('PEXPIRE', KEYS[2], 90000000)
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 return {id, tens, days, 0}
 """
-"""KEYS: the journal, the account's 10-second and 1-day counters. ARGV: the two limits, the two
-counters' lifetimes (ms), then the entry's fields and values. Returns ``{id, count 10 s, count 1 d,
-0}``, or ``{0, count 10 s, count 1 d, 1 | 2}`` when the order would pass the 10-second (1) or the
-daily (2) limit and was not appended."""
+"""KEYS: the journal, the account's counts (hash: window and count of each interval). ARGV: the two
+limits (0: none), then the entry's fields and values. Returns ``{id, count 10 s, count 1 d, 0}``,
+or ``{0, count 10 s, count 1 d, 1 | 2}`` when the order would pass the 10-second (1) or the daily
+(2) limit and was not appended (the counts are then those before it)."""
 
 SHA: Final = hashlib.sha1(SCRIPT).hexdigest().encode()
 LOAD: Final = (b"SCRIPT", b"LOAD", SCRIPT)
@@ -57,7 +58,9 @@ class OrderQuota:
 
     user: str
     per_10s: int = ORDERS_PER_10S
+    """0: no 10-second limit."""
     per_day: int = ORDERS_PER_DAY
+    """0: no daily limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,21 +82,14 @@ class TooManyOrders(Exception):
         self.counts = counts
 
 
-def counters(user: str, ts: int) -> tuple[str, str]:
-    """The account's counter keys for the windows holding exchange time ``ts`` (ms)."""
-    return (
-        f"tw:{{0}}:quota:{user}:10s:{ts // TEN_SECONDS_MS}",
-        f"tw:{{0}}:quota:{user}:1d:{ts // DAY_MS}",
-    )
+def counts_key(user: str) -> str:
+    """The account's counts: a hash of each interval's current window and count."""
+    return f"tw:{{0}}:quota:{user}"
 
 
-def append_op(quota: OrderQuota, ts: int, fields: list[bytes | str]) -> tuple[Any, ...]:
+def append_op(quota: OrderQuota, fields: list[bytes | str]) -> tuple[Any, ...]:
     """The ``EVALSHA`` that counts the order and appends its entry (``fields``) if it may pass."""
-    ten, day = counters(quota.user, ts)
-    return (
-        b"EVALSHA", SHA, 3, keys.COMMANDS, ten, day, quota.per_10s, quota.per_day,
-        TEN_SECONDS_MS + 10_000, DAY_MS + 3_600_000, *fields,
-    )  # fmt: skip
+    return (b"EVALSHA", SHA, 2, keys.COMMANDS, counts_key(quota.user), quota.per_10s, quota.per_day, *fields)
 
 
 def appended(quota: OrderQuota, reply: Any) -> tuple[str, OrderCounts]:
@@ -103,7 +99,7 @@ def appended(quota: OrderQuota, reply: Any) -> tuple[str, OrderCounts]:
     if over == 1:
         raise TooManyOrders(quota.per_10s, "10 SECOND", counts)
     if over:
-        raise TooManyOrders(quota.per_day, "DAY", counts)
+        raise TooManyOrders(quota.per_day, "1 DAY", counts)
     return (entry.decode() if isinstance(entry, bytes) else str(entry)), counts
 
 
@@ -115,5 +111,5 @@ __all__ = [
     "TooManyOrders",
     "append_op",
     "appended",
-    "counters",
+    "counts_key",
 ]

@@ -106,12 +106,12 @@ class _Appender:
         self._script_loaded = False
 
     async def append(
-        self, fields: StreamFields, quota: OrderQuota | None = None, ts: int = 0
+        self, fields: StreamFields, quota: OrderQuota | None = None
     ) -> tuple[str, OrderCounts | None]:
-        """The entry id, and the account's order counts when ``quota`` counts it (stamped ``ts``);
+        """The entry id, and the account's order counts when ``quota`` counts it;
         :class:`TooManyOrders` when the order would pass its account's limit (not appended)."""
         future: asyncio.Future[tuple[str, OrderCounts | None]] = asyncio.get_running_loop().create_future()
-        self._pending.append((fields, quota, ts, future))
+        self._pending.append((fields, quota, False, future))
         if not self._flushing:
             self._flushing = True
             self._task = asyncio.get_running_loop().create_task(self._flush())
@@ -132,12 +132,12 @@ class _Appender:
 
     async def _send(self, batch: list[_Pending]) -> None:
         commands: list[tuple[Any, ...]] = []
-        for fields, quota, ts, _ in batch:
+        for fields, quota, _, _ in batch:
             flat = [part for item in fields.items() for part in item]
             if quota is None:
                 commands.append((b"XADD", keys.COMMANDS, b"*", *flat))
             else:
-                commands.append(append_op(quota, ts, flat))  # type: ignore[arg-type]
+                commands.append(append_op(quota, flat))  # type: ignore[arg-type]
         try:
             if self._wire is None or self._wire.broken:
                 self._wire = await Connection.open(
@@ -159,13 +159,19 @@ class _Appender:
         if load:
             self._script_loaded = not isinstance(results[0], Exception)
             results = results[1:]
-        for (_, quota, _, future), result in zip(batch, results, strict=True):
+        again: list[_Pending] = []
+        for item, result in zip(batch, results, strict=True):
+            fields, quota, retried, future = item
             if future.done():
                 continue
             if isinstance(result, Exception):
-                REDIS_ERRORS.labels("submitter", type(result).__name__).inc()
-                if str(result).startswith("NOSCRIPT"):
+                if str(result).startswith("NOSCRIPT") and not retried:
+                    # the script did not run (the cache was emptied under a live connection):
+                    # send it again with the script loaded, once
                     self._script_loaded = False
+                    again.append((fields, quota, True, future))
+                    continue
+                REDIS_ERRORS.labels("submitter", type(result).__name__).inc()
                 future.set_exception(SubmitError(f"could not journal the command: {result}"))
             elif quota is None:
                 future.set_result((_text(result), None))
@@ -174,6 +180,7 @@ class _Appender:
                     future.set_result(appended(quota, result))
                 except TooManyOrders as refused:
                     future.set_exception(refused)
+        self._pending[:0] = again
 
 
 class Submitter:
@@ -275,7 +282,7 @@ class Submitter:
         ts = self._clock()
         fields = command_fields(orjson.dumps(command), ts=ts, rid=rid, src=self.source, who=who, ip=ip)
         try:
-            cmd, counts = await self._appender.append(fields, quota, ts)
+            cmd, counts = await self._appender.append(fields, quota)
         except (SubmitError, TooManyOrders):
             self._waiting.pop(rid, None)
             raise

@@ -91,3 +91,18 @@ async def test_websocket_api_order_place_counts_orders_in_rate_limits_and_refuse
         {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": LIMIT, "count": 3},
         {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 1000, "count": 3},
     ]
+
+
+@pytest.fixture(scope="module")
+def unlimited_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    env = {"TRADEWIRE_LIMIT_ORDERS_PER_10S": "0", "TRADEWIRE_LIMIT_ORDERS_PER_DAY": "0"}
+    with Exchange(Path(tmp_path_factory.mktemp("unlimited")), gateway_env=env) as ex:
+        yield ex
+
+
+def test_limits_of_0_count_nothing_and_advertise_nothing(unlimited_exchange: Exchange) -> None:
+    dave = new_trader(unlimited_exchange)
+    answers = [_order(dave, price=f"{100 + i}") for i in range(3)]
+    assert all(r.status_code == 200 and "x-mbx-order-count-10s" not in r.headers for r in answers)
+    limits = httpx.get(f"{unlimited_exchange.http_url}/api/v3/exchangeInfo").json()["rateLimits"]
+    assert [limit["rateLimitType"] for limit in limits] == ["REQUEST_WEIGHT"]
