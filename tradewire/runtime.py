@@ -78,6 +78,17 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
         except orjson.JSONDecodeError as exc:
             raise RuntimeSetupError(f"config: {path} is not valid JSON: {exc}") from exc
     try:
-        return ExchangeConfig.from_dict(raw), raw
+        config = ExchangeConfig.from_dict(raw)
     except ConfigError as exc:
         raise RuntimeSetupError(f"config: {exc}") from exc
+    symbols: dict[str, str] = {}
+    for name, market in config.markets.items():
+        symbol = (market.base.name + market.quote.name).upper()
+        if symbol in symbols:
+            # the replay spec allows it; the exchange cannot: Binance clients name a market by its
+            # symbol, and each account's fills of a market are one stream keyed by it
+            raise RuntimeSetupError(
+                f"config: markets.{name}: its Binance symbol {symbol} is also markets.{symbols[symbol]}'s"
+            )
+        symbols[symbol] = name
+    return config, raw

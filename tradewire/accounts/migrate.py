@@ -67,11 +67,13 @@ def split_fills(user: str, entries: Sequence[tuple[bytes, Sequence[bytes]]]) -> 
     return ops
 
 
-async def _scan(conn: Connection, pattern: bytes) -> list[bytes]:
+async def _scan(conn: Connection, pattern: bytes, kind: bytes) -> list[bytes]:
+    """The keys matching ``pattern`` of type ``kind``: a key of another type (written by hand) is
+    not a view to migrate, and reading it would fail the engine's start for ever."""
     found: list[bytes] = []
     cursor = b"0"
     while True:
-        cursor, batch = await conn.call(b"SCAN", cursor, b"MATCH", pattern, b"COUNT", 1000)
+        cursor, batch = await conn.call(b"SCAN", cursor, b"MATCH", pattern, b"COUNT", 1000, b"TYPE", kind)
         found += batch
         if cursor == b"0":
             return sorted(set(found))
@@ -84,12 +86,34 @@ async def _run(conn: Connection, ops: Sequence[Sequence[Any]]) -> None:
                 raise reply
 
 
+async def _split(conn: Connection, key: bytes, user: str) -> None:
+    """Rebuild one layout-1 fills stream as streams per market, each built in a scratch key and
+    renamed over the target: fills the engine already wrote there (an engine of layout 2 that ran
+    before this migration) come after the old ones, whose trade ids are lower; entries a migration
+    cut short left there are not written twice."""
+    ops = split_fills(user, await conn.call(b"XRANGE", key, b"-", b"+"))
+    by_target: dict[str, list[tuple[Any, ...]]] = {}
+    for op in ops:
+        by_target.setdefault(op[1], []).append(op)
+    for target, appends in sorted(by_target.items()):
+        scratch = target + ":migrating"
+        last = appends[-1][5]
+        kept = await conn.call(b"XRANGE", target, b"(" + last.encode(), b"+")
+        later = [
+            ("XADD", scratch, "MAXLEN", "~", MY_TRADES_MAXLEN, entry_id, *flat) for entry_id, flat in kept
+        ]
+        await _run(conn, [("DEL", scratch)])
+        await _run(conn, [(op[0], scratch, *op[2:]) for op in appends] + later)
+        await _run(conn, [("RENAME", scratch, target)])
+    await _run(conn, [("DEL", key)])
+
+
 async def migrate_accounts(conn: Connection) -> bool:
     """Move layout-1 account views to layout 2 (see the module); ``False`` if nothing was to do."""
     if await conn.call(b"GET", LAYOUT_KEY) == LAYOUT:
         return False
     users = 0
-    for key in await _scan(conn, _ORDERS + b"*"):
+    for key in await _scan(conn, _ORDERS + b"*", b"hash"):
         records: list[bytes] = (await conn.call(b"HGETALL", key))[1::2]
         members = closed_members(records)
         user = key[len(_ORDERS) :].decode()
@@ -97,16 +121,11 @@ async def migrate_accounts(conn: Connection) -> bool:
             await _run(conn, [("ZADD", keys.closed_orders(user), *members[start : start + 2 * _CHUNK])])
         users += 1
     streams = 0
-    for key in await _scan(conn, _TRADES + b"*"):
+    for key in await _scan(conn, _TRADES + b"*", b"stream"):
         user = key[len(_TRADES) :].decode()
         if ":" in user:  # already a stream per market (user names have no ':')
             continue
-        ops = split_fills(user, await conn.call(b"XRANGE", key, b"-", b"+"))
-        targets = sorted({op[1] for op in ops})
-        if targets:
-            await _run(conn, [("DEL", *targets)])  # a migration cut short left some: start again
-        await _run(conn, ops)
-        await _run(conn, [("DEL", key)])
+        await _split(conn, key, user)
         streams += 1
     await conn.call(b"SET", LAYOUT_KEY, LAYOUT)
     log.info("account views migrated to layout 2", users=users, fills_streams=streams)

@@ -264,7 +264,9 @@ async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
 
     async def walk(from_id: int | None) -> AsyncIterator[dict[str, Any]]:
         """The fills by trade id (their entry ids), a page at a time."""
-        bound = str(from_id) if from_id is not None else "+"
+        if from_id is not None and from_id >= 2**64:  # beyond any stream id: no fill
+            return
+        bound = str(max(from_id, 0)) if from_id is not None else "+"
         while True:
             if from_id is not None:
                 entries: Any = await gateway.client.xrange(stream, bound, "+", count=page)

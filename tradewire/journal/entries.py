@@ -111,8 +111,8 @@ def unclamped(first_id: bytes, last_id: bytes) -> tuple[int, int]:
     entry, 5 % of a recovery)."""
     try:
         return (
-            int(last_id[: last_id.find(b"-")]) - CLOCK_TOLERANCE_MS,
-            int(first_id[: first_id.find(b"-")]) + CLOCK_TOLERANCE_MS,
+            int(last_id.partition(b"-")[0]) - CLOCK_TOLERANCE_MS,
+            int(first_id.partition(b"-")[0]) + CLOCK_TOLERANCE_MS,
         )
     except ValueError:
         return 1, 0

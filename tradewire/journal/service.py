@@ -385,14 +385,31 @@ class EngineService:
             if self._generation != self._trusted:  # just reconnected: check first
                 continue
             try:
-                await conn.transaction(ops)
+                replies = await conn.transaction(ops)
                 self.applied = last
+                self._report_refused(ops, replies)
                 return
             except WireError as exc:
                 self._redis_error(exc, "committing a batch")
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
             verify = True  # the transaction may have run before the connection failed
+
+    def _report_refused(self, ops: list[Op], replies: list[Any]) -> None:
+        """Commands Redis refused inside an EXEC that ran (the rest of the batch is committed): a
+        bug or a hand-edited key (a wrong type), never silent."""
+        refused = [
+            (op[0], op[1] if len(op) > 1 else b"", reply)
+            for op, reply in zip(ops, replies, strict=False)
+            if isinstance(reply, ReplyError)
+        ]
+        if refused:
+            REDIS_ERRORS.labels("engine", "refused_in_transaction").inc(len(refused))
+            log.error(
+                "redis refused commands inside a committed batch",
+                count=len(refused),
+                first=[f"{name!r} {key!r}: {reply}" for name, key, reply in refused[:3]],
+            )
 
     async def _check_not_rewound(self) -> None:
         """Raise :class:`JournalRewound` if a connection was opened since Redis was last seen holding

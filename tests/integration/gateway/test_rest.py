@@ -329,6 +329,8 @@ def test_my_trades_pages_by_trade_id_and_time_as_filtering_every_fill_would(exch
         {"fromId": middle["id"], "endTime": later["time"], "limit": 500},
         {"orderId": middle["orderId"], "limit": 3},
         {"fromId": every[-1]["id"] + 1000, "limit": 10},
+        {"fromId": -1, "limit": 500},  # not stream ids: a filter, as before (found by a second reading)
+        {"fromId": 2**64, "limit": 10},
     ]
     for case in cases:
         answer = taker.get("/api/v3/myTrades", symbol="BTCUSDT", **case)

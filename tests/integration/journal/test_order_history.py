@@ -7,6 +7,7 @@ import asyncio
 import orjson
 import pytest
 import redis
+import structlog.testing
 
 from tests.conftest import RedisServer
 from tests.integration.journal.support import CONFIG, journal, running_engine, wait_applied
@@ -95,3 +96,20 @@ async def test_recovered_counts_are_what_redis_keeps_after_the_history_setting_c
     in_redis = {user: redis_client.zcard(keys.closed_orders(user)) for user in recovered.core.engine.balances}
     assert recovered.core.accounts._closed_kept == {user: n for user, n in in_redis.items() if n}
     assert max(in_redis.values()) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_command_redis_refuses_inside_a_committed_batch_is_reported(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """A key of the wrong type (written by hand) makes one command of the batch's MULTI/EXEC fail
+    while the rest commits: the engine says so (log and metric) instead of going on silently."""
+    redis_client.set(keys.balances("alice"), "not a hash")
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(redis_server.url):
+            ids = journal(
+                redis_client, ['{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "5"}']
+            )
+            await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+    [error] = [entry for entry in logs if entry["event"] == "redis refused commands inside a committed batch"]
+    assert error["count"] == 1 and "tw:bal:alice" in error["first"][0] and "WRONGTYPE" in error["first"][0]

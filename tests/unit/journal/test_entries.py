@@ -99,3 +99,5 @@ def test_stamps_between_a_batchs_unclamped_bounds_are_what_exchange_time_gives_e
         if lo <= stamp <= hi:
             assert exchange_time(entry_id, stamp) == stamp, (entry_id, ms, stamp)
     assert unclamped(b"junk", ids[-1]) == (1, 0)
+    lo, hi = unclamped(b"5000", b"5000")  # an id without a sequence (none that Redis makes)
+    assert all(exchange_time(b"5000", stamp) == stamp for stamp in (lo, hi, 4500))
