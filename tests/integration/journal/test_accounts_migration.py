@@ -23,6 +23,15 @@ def _fill(trade_id: int, symbol: str, order_id: int, maker: bool) -> bytes:
     return orjson.dumps({"symbol": symbol, "id": trade_id, "orderId": order_id, "isMaker": maker})
 
 
+async def _migrate(url: str) -> bool:
+    """One migration on its own connection, as the engine's start runs it."""
+    conn = await Connection.open(url)
+    try:
+        return await migrate_accounts(conn)
+    finally:
+        await conn.close()
+
+
 def _layout_one(client: redis.Redis) -> None:
     """What an engine of layout 1 left: records, and one fills stream per user (with a self-trade)."""
     client.hset(
@@ -99,18 +108,14 @@ async def test_migration_keeps_the_per_market_fills_an_engine_of_layout_two_alre
     for trade_id in (8, 9):
         redis_client.xadd(keys.user_trades("alice", "BTCUSDT"), {"t": _fill(trade_id, "BTCUSDT", 2, False)},
                           id=f"{trade_id}-0")  # fmt: skip
-    conn = await Connection.open(redis_server.url)
-    try:
-        assert await migrate_accounts(conn) is True
-        ids = [entry_id for entry_id, _ in redis_client.xrange(keys.user_trades("alice", "BTCUSDT"))]
-        assert ids == [b"7-0", b"8-0", b"9-0"]
-        redis_client.delete(LAYOUT_KEY)  # cut short before the old stream went: run again
-        redis_client.xadd("tw:mytrades:alice", {"t": _fill(7, "BTCUSDT", 1, False)})
-        assert await migrate_accounts(conn) is True
-        ids = [entry_id for entry_id, _ in redis_client.xrange(keys.user_trades("alice", "BTCUSDT"))]
-        assert ids == [b"7-0", b"8-0", b"9-0"]
-    finally:
-        await conn.close()
+    assert await _migrate(redis_server.url) is True
+    ids = [entry_id for entry_id, _ in redis_client.xrange(keys.user_trades("alice", "BTCUSDT"))]
+    assert ids == [b"7-0", b"8-0", b"9-0"]
+    redis_client.delete(LAYOUT_KEY)  # cut short before the old stream went: run again
+    redis_client.xadd("tw:mytrades:alice", {"t": _fill(7, "BTCUSDT", 1, False)})
+    assert await _migrate(redis_server.url) is True
+    ids = [entry_id for entry_id, _ in redis_client.xrange(keys.user_trades("alice", "BTCUSDT"))]
+    assert ids == [b"7-0", b"8-0", b"9-0"]
 
 
 @pytest.mark.asyncio
@@ -121,9 +126,5 @@ async def test_migration_passes_over_keys_of_another_type(
     engine's start retry for ever. Found by a second reading."""
     redis_client.set("tw:mytrades:bob", "x")
     redis_client.set("tw:orders:bob", "x")
-    conn = await Connection.open(redis_server.url)
-    try:
-        assert await migrate_accounts(conn) is True
-    finally:
-        await conn.close()
+    assert await _migrate(redis_server.url) is True
     assert redis_client.get("tw:mytrades:bob") == b"x"
