@@ -124,9 +124,9 @@ class Accounts:
     Listeners: Binance user-data streams are live only (nothing is replayed to a late subscriber), so
     ``executionReport``, ``outboundAccountPosition`` and ``balanceUpdate`` are rendered and published
     only for the users given to ``listening`` before the batch (``None``, the default, is everyone).
-    The engine service passes the users whose ``tw:user:<user>`` channel has subscribers, from a
-    ``PUBSUB CHANNELS tw:user:*`` sent in the pipeline of each ``XREAD``; gateways subscribe before
-    they acknowledge a user-data connection, so a stream open when its batch was read gets all of the
+    The engine service passes the users whose ``tw:user:<user>`` channel has subscribers (read
+    again whenever gateways say they changed, ``tw:listeners:version``, which they bump before they
+    acknowledge a user-data connection), so a stream open when its batch was read gets all of the
     batch's payloads. Order records, open-order sets, client ids, fills and balances are written for
     every user. The set is not part of ``to_state``: the service sets it for every batch.
     """

@@ -15,9 +15,10 @@ the last one to leave unsubscribes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 
@@ -147,6 +148,8 @@ class Hub:
 
     def __init__(self) -> None:
         self.subscriber: Subscriber | None = None
+        self.listeners_changed: Callable[[], Awaitable[Any]] | None = None
+        """Tells the engine that the users followed here changed (``keys.LISTENERS_VERSION``)."""
         self.channels: dict[bytes, dict[str, StreamFollowers]] = {}
         self.users: dict[str, dict[Follower, str]] = {}
         """User -> the connections that follow the user's data stream, with the listen key."""
@@ -236,6 +239,8 @@ class Hub:
                     pending = self._user_pending[user] = asyncio.get_running_loop().create_future()
                     try:
                         await self.subscriber.subscribe_plain(keys.user_channel(user).encode())
+                        if self.listeners_changed is not None:
+                            await self.listeners_changed()
                     except BaseException:
                         if not self.users.get(user):
                             self.users.pop(user, None)  # the next follower subscribes again
@@ -268,6 +273,9 @@ class Hub:
     async def _unsubscribe_user_later(self, user: str) -> None:
         if user not in self.users and self.subscriber is not None:  # not followed again meanwhile
             await self.subscriber.unsubscribe(keys.user_channel(user).encode())
+            if self.listeners_changed is not None:
+                with contextlib.suppress(Exception):  # only spares the engine some rendering
+                    await self.listeners_changed()
 
     # -- delivery (called by the subscriber) ----------------------------------------------------------
 

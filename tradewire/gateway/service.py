@@ -67,6 +67,7 @@ class Gateway:
             self.hub.flush,
         )
         self.hub.subscriber = self.subscriber
+        self.hub.listeners_changed = lambda: self.client.incr(keys.LISTENERS_VERSION)
         master: bytes | None
         try:
             master = load_master_key(data_dir)

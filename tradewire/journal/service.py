@@ -67,7 +67,12 @@ HEARTBEAT_TTL = 10
 MAX_BACKOFF = 2.0
 _USER_CHANNEL_PREFIX = keys.user_channel("").encode()
 _LISTENERS = (b"PUBSUB", b"CHANNELS", _USER_CHANNEL_PREFIX + b"*")
-"""The users with an open user-data stream: asked right after each ``XREAD``."""
+"""The users with an open user-data stream: asked when ``_LISTENERS_VERSION`` moved."""
+_LISTENERS_VERSION = (b"GET", keys.LISTENERS_VERSION)
+"""Asked right after each ``XREAD``: gateways bump it before they acknowledge a user-data stream."""
+LISTENERS_REFRESH = 1.0
+"""Seconds after which the listeners are read again even if the version did not move (a gateway
+of an older version that does not bump it, a Redis restart that reset it to a value seen before)."""
 _NOBODY: frozenset[str] = frozenset()
 
 
@@ -109,6 +114,9 @@ class EngineService:
         self._generation = 0
         self._read_generation = 0
         """Connections opened so far: a change since a batch was read means Redis may have restarted."""
+        self._listeners: frozenset[str] = _NOBODY
+        self._listeners_read: tuple[bytes | None, int, float] | None = None
+        """The version, reader generation and time the listeners were last read at."""
         self._trusted = 0
         """The generation at which Redis was last seen holding everything this engine committed: a
         connection opened since (Redis may have restarted and lost writes, even while no command
@@ -294,9 +302,11 @@ class EngineService:
 
     async def _read(self, after: bytes) -> tuple[list[CommandEntry], frozenset[str]]:
         """The next entries after ``after``, waiting up to ``block_ms``, and the users whose
-        user-data channel has subscribers right after they were read (``PUBSUB CHANNELS`` pipelined
-        behind the ``XREAD``: gateways subscribe before they acknowledge a user-data connection, so
-        every stream open when the entries were read is in the set). Retried until Redis answers."""
+        user-data channel had subscribers when they were read: gateways subscribe, then bump
+        ``tw:listeners:version``, before they acknowledge a user-data connection, and the version is
+        read right behind the ``XREAD``; when it moved the set is read again (``PUBSUB CHANNELS``,
+        whose cost grows with every channel subscribed: 1 ms at 10,000, so not per batch). Every
+        stream open when the entries were read is in the set. Retried until Redis answers."""
         delay = 0.05
         read = (
             b"XREAD",
@@ -312,12 +322,17 @@ class EngineService:
             conn = await self._connection("reader")
             self._read_generation = self._generation
             try:
-                reply, channels = await conn.pipeline(
-                    (read, _LISTENERS), timeout=self.settings.block_ms / 1000 + 10.0
+                reply, version = await conn.pipeline(
+                    (read, _LISTENERS_VERSION), timeout=self.settings.block_ms / 1000 + 10.0
                 )
-                for answer in (reply, channels):
+                for answer in (reply, version):
                     if isinstance(answer, ReplyError):
                         raise answer
+                if reply and self._listeners_stale(version):
+                    channels = await conn.call(*_LISTENERS)
+                    skip = len(_USER_CHANNEL_PREFIX)
+                    self._listeners = frozenset(c[skip:].decode("utf-8", "replace") for c in channels)
+                    self._listeners_read = (version, self._read_generation, time.monotonic())
             except WireError as exc:
                 self._redis_error(exc, "reading the journal")
                 await self._sleep(delay)
@@ -327,9 +342,20 @@ class EngineService:
                 continue
             if not reply:
                 return [], _NOBODY
-            skip = len(_USER_CHANNEL_PREFIX)
-            users = frozenset(channel[skip:].decode("utf-8", "replace") for channel in channels)
-            return parse_page(reply[0][1]), users
+            return parse_page(reply[0][1]), self._listeners
+
+    def _listeners_stale(self, version: bytes | None) -> bool:
+        """Whether the users with an open user-data stream must be read again: the gateways'
+        version moved since (the version is read after the entries, so a stream acknowledged before
+        they were read has moved it), the reader reconnected, or it is :data:`LISTENERS_REFRESH` old."""
+        if self._listeners_read is None:
+            return True
+        seen, generation, at = self._listeners_read
+        return (
+            version != seen
+            or generation != self._read_generation
+            or time.monotonic() - at >= LISTENERS_REFRESH
+        )
 
     def _prepare(self, entries: list[CommandEntry], listeners: frozenset[str]) -> tuple[list[Op], bool]:
         """Apply one batch to the core, with user-data payloads for ``listeners`` only: its
