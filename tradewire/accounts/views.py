@@ -244,19 +244,11 @@ class Accounts:
         for members in removed.values():
             ops.append(("ZREM", *members))
         if closed:
-            history = self.history
-            kept = self._closed_kept
             trims: list[RedisOp] = []
             for user, members in closed.items():
                 ops.append(("ZADD", *members))
-                count = kept.get(user, 0) + (len(members) - 1) // 2
-                if count > history:
-                    trims.append(trim_op(user, history))
-                    count = history
-                if count:
-                    kept[user] = count
-                else:
-                    kept.pop(user, None)
+                if self._count_closed(user, (len(members) - 1) // 2):
+                    trims.append(trim_op(user, self.history))
             if trims:
                 ops.append(LOAD_OP)
                 ops += trims
@@ -395,13 +387,18 @@ class Accounts:
         self._dirty.pop(order.order_id, None)
         self._count_closed(order.user)
 
-    def _count_closed(self, user: str) -> None:
-        """One more closed order of ``user`` kept, as the flushes count them (at most ``history``)."""
-        count = self._closed_kept.get(user, 0) + 1
-        if count > self.history:
+    def _count_closed(self, user: str, closed: int = 1) -> bool:
+        """``closed`` more closed orders of ``user`` kept, at most ``history``: whether that took the
+        user past it (the flush then trims the user's history down to it)."""
+        count = self._closed_kept.get(user, 0) + closed
+        over = count > self.history
+        if over:
             count = self.history
         if count:
             self._closed_kept[user] = count
+        else:
+            self._closed_kept.pop(user, None)
+        return over
 
     def restore_closed_counts(self, counts: Mapping[str, int]) -> None:
         """Take the number of closed orders each user has in Redis (``ZCARD tw:closed:<user>``)

@@ -10,8 +10,10 @@ another's orders.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -43,16 +45,24 @@ def _require_trade(key: ApiKey) -> None:
 
 ORDER_COUNTS: ContextVar[OrderCounts | None] = ContextVar("order_counts", default=None)
 """The account's order counts after the new order this request placed, for the answer's
-``X-MBX-ORDER-COUNT-*`` headers or WebSocket ``rateLimits`` (set by :func:`new_order`)."""
+``X-MBX-ORDER-COUNT-*`` headers or WebSocket ``rateLimits`` (set by :func:`_submit_order`)."""
 
 
-async def _submit(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply:
+@contextlib.contextmanager
+def _journalling() -> Iterator[None]:
+    """A command that could not be journalled, or whose outcome did not come in time, as Binance's
+    errors."""
     try:
-        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip)
+        yield
     except SubmitTimeout as exc:
         raise errors.error(errors.TIMEOUT, 503) from exc
     except SubmitError as exc:
         raise errors.error(errors.DISCONNECTED, 503) from exc
+
+
+async def _submit(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply:
+    with _journalling():
+        return await gateway.submitter.submit(msgspec.to_builtins(command), who=key.key, ip=ip)
 
 
 async def _submit_order(gateway: Gateway, command: Any, key: ApiKey, ip: str) -> Reply:
@@ -63,17 +73,14 @@ async def _submit_order(gateway: Gateway, command: Any, key: ApiKey, ip: str) ->
     if limits.orders_per_10s or limits.orders_per_day:
         quota = OrderQuota(key.user, limits.orders_per_10s, limits.orders_per_day)
     try:
-        reply, counts = await gateway.submitter.submit_order(
-            msgspec.to_builtins(command), quota, who=key.key, ip=ip
-        )
+        with _journalling():
+            reply, counts = await gateway.submitter.submit_order(
+                msgspec.to_builtins(command), quota, who=key.key, ip=ip
+            )
     except TooManyOrders as exc:
         RATE_LIMIT_HITS.labels("orders").inc()
         ORDER_COUNTS.set(exc.counts)
         raise ApiError(-1015, str(exc), 429) from None
-    except SubmitTimeout as exc:
-        raise errors.error(errors.TIMEOUT, 503) from exc
-    except SubmitError as exc:
-        raise errors.error(errors.DISCONNECTED, 503) from exc
     ORDER_COUNTS.set(counts)
     return reply
 
@@ -223,10 +230,16 @@ async def _walk(
     is given once; one trimmed during it may be missed, as with any paged read of a moving history."""
     forwards = from_id is not None
     symbol = symbol_of(market.name)
-    pending = sorted(
-        (r for r in await _open_records(gateway, user, market) if not forwards or r["orderId"] >= from_id),
-        key=lambda r: int(r["orderId"]),
-        reverse=not forwards,
+    pending = deque(
+        sorted(
+            (
+                r
+                for r in await _open_records(gateway, user, market)
+                if not forwards or r["orderId"] >= from_id
+            ),
+            key=lambda r: int(r["orderId"]),
+            reverse=not forwards,
+        )
     )
     closed, wanted = keys.closed_orders(user), symbol.encode()
     bound: int | str = from_id if from_id is not None else "+inf"
@@ -244,9 +257,9 @@ async def _walk(
         records = [orjson.loads(raw) for raw in raws if raw is not None]
         for record in records:  # merged by id with the open orders
             while pending and (pending[0]["orderId"] < record["orderId"]) == forwards:
-                yield pending.pop(0)
+                yield pending.popleft()
             if pending and pending[0]["orderId"] == record["orderId"]:
-                pending.pop(0)  # it closed during the walk: once, as it is now
+                pending.popleft()  # it closed during the walk: once, as it is now
             yield record
         if len(members) < page:
             break

@@ -91,9 +91,8 @@ def exchange_time(entry_id: bytes, ts: int) -> int:
     ahead would otherwise carry every later candle and ticker window there for good, and one far
     behind would hold them back. Both inputs are in the journal, so a replay gives the same times.
     An id without a number of milliseconds (none that Redis makes) leaves the stamp as it is."""
-    dash = entry_id.find(b"-")
     try:
-        appended = int(entry_id[:dash] if dash >= 0 else entry_id)
+        appended = int(entry_id.partition(b"-")[0])
     except ValueError:
         return ts
     if ts > appended + CLOCK_TOLERANCE_MS:

@@ -80,8 +80,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-_Pending = tuple[StreamFields, OrderQuota | None, int, "asyncio.Future[tuple[str, OrderCounts | None]]"]
-"""An entry waiting for the next round trip: its fields, its quota and stamp, its future."""
+_Pending = tuple[StreamFields, OrderQuota | None, bool, "asyncio.Future[tuple[str, OrderCounts | None]]"]
+"""An entry waiting for the next round trip: its fields, its quota, whether it is being sent again
+after ``NOSCRIPT``, its future."""
 
 SEND_TIMEOUT = 10.0
 """Seconds a round trip of XADDs may take before its commands fail with :class:`SubmitError`."""
