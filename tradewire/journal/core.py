@@ -43,7 +43,7 @@ from tradewire.journal.entries import (
     unclamped,
 )
 from tradewire.journal.render import EventsRenderer
-from tradewire.marketdata.builder import MarketData
+from tradewire.marketdata.builder import SLOW_STREAMS_MS, MarketData
 
 Op = tuple[bytes | str | int, ...]
 
@@ -165,15 +165,29 @@ class Core:
                 if payloads is None:
                     payloads = replies[src] = []
                 payloads.append(reply_payload(entry, events_json))
+        slow = ts // SLOW_STREAMS_MS != self.ts // SLOW_STREAMS_MS
         self.ts = ts
         self.count += len(entries)
         ops += self.accounts.flush()
-        ops += _publications(self.marketdata.flush(), epoch)
+        ops += _publications(self.marketdata.flush(slow), epoch)
         for src, payloads in replies.items():
             ops.append((b"PUBLISH", b"tw:reply:" + src, b"\n".join(payloads)))
         if entries:
             ops.append((b"SET", keys.APPLIED, entries[-1].entry_id))
         return ops
+
+    def holds(self) -> bool:
+        """Whether kline or ticker publications wait for exchange time to enter a new slot (see
+        :meth:`tick`)."""
+        return self.marketdata.holds()
+
+    def tick(self, epoch: bytes) -> list[Op]:
+        """The transaction that makes the kline and ticker publications batches held back, for the
+        shell to run when no command came for a while (empty when none wait): a batch makes them
+        only when it takes exchange time into a new slot of ``SLOW_STREAMS_MS``."""
+        if not self.marketdata.holds():
+            return []
+        return [load_op(), *_publications(self.marketdata.flush(slow=True), epoch)]
 
     def replay(self, entries: Sequence[CommandEntry]) -> None:
         """Apply ``entries`` whose effects are already in Redis, rebuilding state only; end the

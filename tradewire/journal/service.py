@@ -45,6 +45,7 @@ from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
 from tradewire.journal.wire import Connection, ReplyError, WireError
+from tradewire.marketdata.builder import SLOW_STREAMS_MS
 from tradewire.ops.metrics import (
     COMMANDS,
     ENGINE_APPLY_SECONDS,
@@ -190,6 +191,9 @@ class EngineService:
             lambda c: recover(c, self.settings.config, history=self.settings.order_history),
         )
         self.core = recovered.core
+        if recovered.applied != b"0-0":
+            # the kline and ticker publications it held back when it stopped were never made
+            self.core.marketdata.refresh()
         self.applied = recovered.applied
         self._trusted = self._generation
         self._since_snapshot = recovered.replayed
@@ -264,22 +268,29 @@ class EngineService:
         pending: asyncio.Future[tuple[list[CommandEntry], frozenset[str]]] | None = None
         inflight: asyncio.Future[None] | None = None
         position = self.applied
+        core = self.core
+        assert core is not None
         try:
             while not self.stopping.is_set():
                 if pending is None:
-                    pending = asyncio.ensure_future(self._read(position))
+                    pending = asyncio.ensure_future(self._read(position, self._block_ms()))
                 entries, listeners = await pending
                 pending = None
                 if entries:
                     generation = self._read_generation
                     position = entries[-1].entry_id
                     ops, snapshot = self._prepare(entries, listeners)
-                    pending = asyncio.ensure_future(self._read(position))
+                    pending = asyncio.ensure_future(self._read(position, self._block_ms()))
                     if inflight is not None:
                         await inflight
                     inflight = asyncio.ensure_future(
                         self._commit(ops, position, verify=generation != self._generation, snapshot=snapshot)
                     )
+                elif core.holds():
+                    # no command for SLOW_STREAMS_MS: the kline and ticker publications held back
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.ensure_future(self._commit_tick(core.tick(self.epoch)))
                 if time.monotonic() - self._housekeeping_at >= HEARTBEAT_SECONDS or not entries:
                     if inflight is not None:
                         await inflight
@@ -300,7 +311,15 @@ class EngineService:
             await self._reader.close()
             self._reader = None
 
-    async def _read(self, after: bytes) -> tuple[list[CommandEntry], frozenset[str]]:
+    def _block_ms(self) -> int:
+        """How long the next ``XREAD`` may wait: not past the slot in which held-back kline and
+        ticker publications are due."""
+        core = self.core
+        if core is not None and core.holds():
+            return min(self.settings.block_ms, SLOW_STREAMS_MS)
+        return self.settings.block_ms
+
+    async def _read(self, after: bytes, block_ms: int) -> tuple[list[CommandEntry], frozenset[str]]:
         """The next entries after ``after``, waiting up to ``block_ms``, and the users whose
         user-data channel had subscribers when they were read: gateways subscribe, then bump
         ``tw:listeners:version``, before they acknowledge a user-data connection, and the version is
@@ -313,7 +332,7 @@ class EngineService:
             b"COUNT",
             self.settings.batch,
             b"BLOCK",
-            self.settings.block_ms,
+            block_ms,
             b"STREAMS",
             keys.COMMANDS,
             after,
@@ -323,7 +342,7 @@ class EngineService:
             self._read_generation = self._generation
             try:
                 reply, version = await conn.pipeline(
-                    (read, _LISTENERS_VERSION), timeout=self.settings.block_ms / 1000 + 10.0
+                    (read, _LISTENERS_VERSION), timeout=block_ms / 1000 + 10.0
                 )
                 for answer in (reply, version):
                     if isinstance(answer, ReplyError):
@@ -390,6 +409,19 @@ class EngineService:
         JOURNAL_APPEND_SECONDS.observe(time.perf_counter() - started)
         if snapshot:
             self._snapshot_written()
+
+    async def _commit_tick(self, ops: list[Op]) -> None:
+        """Run a :meth:`Core.tick` transaction once. It holds publications only, no command and no
+        cache write, so a failure loses nothing for good: every market's bars and ticker are then
+        published again by the next one (a publication may come twice, with the same content)."""
+        try:
+            conn = await self._connection("writer")
+            replies = await conn.transaction(ops)
+            self._report_refused(ops, replies)
+        except WireError as exc:
+            self._redis_error(exc, "publishing klines and tickers")
+            assert self.core is not None
+            self.core.marketdata.refresh()
 
     async def _commit_once(self, ops: list[Op], last: bytes, *, verify: bool) -> None:
         delay = 0.05

@@ -53,6 +53,7 @@ from tradewire.marketdata.ticker import MINUTE, RollingTicker, TickerState
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
     DepthSnapshot,
+    Kline,
     KlineUpdate,
     PriceLevel,
     TradeUpdate,
@@ -63,6 +64,9 @@ TRADES_KEPT = 1000
 """Recent trades cached per market (``md:{M}:trades``)."""
 PARTIAL_DEPTH = 20
 """Levels per side of the ``depth20`` stream."""
+SLOW_STREAMS_MS = 100
+"""Kline and ticker publications go out when exchange time enters a new slot of this many ms (and
+when commands stop coming): see :meth:`MarketData.flush`."""
 STATE_VERSION = 1
 
 Best = tuple[int, int, int, int]
@@ -80,6 +84,8 @@ class MarketState(msgspec.Struct, array_like=True):
     best: Best
     top: tuple[list[PriceLevel], list[PriceLevel]]
     dirty: bool
+    held_bars: list[list[Kline]] = []
+    held_ticker: bool = False
 
 
 class BuilderState(msgspec.Struct, array_like=True):
@@ -99,6 +105,9 @@ class _MarketView:
         "depth",
         "dirty",
         "heads",
+        "held_bars",
+        "held_ticker",
+        "holding",
         "keys",
         "minute",
         "minute_last_qty",
@@ -135,6 +144,13 @@ class _MarketView:
         the other side moved."""
         self.dirty = False
         """Whether the next flush has something to say about this market."""
+        self.held_bars: list[list[Kline]] = [[] for _ in self.series]
+        """Per interval, the bars whose publication waits for a flush with ``slow`` (oldest first,
+        the latest version of each)."""
+        self.held_ticker = False
+        """Whether the ticker changed since it was last published."""
+        self.holding = False
+        """Whether publications wait in ``held_bars`` or ``held_ticker``."""
         name = market.name
         self.keys = {
             "bids": md(name, "bids"),
@@ -197,7 +213,9 @@ class _MarketView:
         if self.ticker.changed:
             self.dirty = True
 
-    def flush(self, now: int, ops: list[RedisOp]) -> None:
+    def flush(self, now: int, ops: list[RedisOp], slow: bool = True) -> None:
+        """Render what changed; with ``slow`` false, kline and ticker publications wait (the cache
+        is written all the same)."""
         if self.minute.bar is not None:  # live after a silent replay that was not settled
             self.fold_minute()
         name, keys, render = self.name, self.keys, self.render
@@ -240,25 +258,49 @@ class _MarketView:
             ops.append(("LPUSH", keys["trades"], *(render.trade_rest(t) for t in trades)))
             ops.append(("LTRIM", keys["trades"], 0, TRADES_KEPT - 1))
             ops.extend((MDPUB, name, "trade", render.trade(t)) for t in trades)
-        for series in self.series:
+        held_bars = self.held_bars
+        waiting = False
+        for index, series in enumerate(self.series):
             bars = series.take_updates()
-            if not bars:
+            held = held_bars[index]
+            if bars:
+                key = keys[series.interval]
+                for bar in bars:
+                    ops.append(("ZREMRANGEBYSCORE", key, bar.open_time, bar.open_time))
+                    ops.append(("ZADD", key, bar.open_time, render.kline_rest(bar)))
+                    if held and held[-1].open_time == bar.open_time:
+                        held[-1] = bar  # a later version of the same bar
+                    else:
+                        held.append(bar)
+                ops.append(("ZREMRANGEBYRANK", key, 0, -KLINE_HISTORY - 1))
+            if not held:
                 continue
-            key, stream = keys[series.interval], f"kline_{series.interval}"
-            for bar in bars:
-                ops.append(("ZREMRANGEBYSCORE", key, bar.open_time, bar.open_time))
-                ops.append(("ZADD", key, bar.open_time, render.kline_rest(bar)))
-                update = KlineUpdate(name, stream, series.interval, now, bar)
-                ops.append((MDPUB, name, stream, render.kline(update)))
-            ops.append(("ZREMRANGEBYRANK", key, 0, -KLINE_HISTORY - 1))
+            if slow:
+                stream = f"kline_{series.interval}"
+                for bar in held:
+                    update = KlineUpdate(name, stream, series.interval, now, bar)
+                    ops.append((MDPUB, name, stream, render.kline(update)))
+                held_bars[index] = []
+            else:
+                waiting = True
         ticker = self.ticker
+        stats = None
         if ticker.changed or best_moved:
             stats = ticker.stats(name, now, bid, ask)
             ops.append(("SET", keys["ticker"], render.ticker_rest(stats)))
             if ticker.changed:
+                self.held_ticker = True
+                ticker.changed = False
+        if self.held_ticker:
+            if slow:
+                if stats is None:
+                    stats = ticker.stats(name, now, bid, ask)
                 ops.append((MDPUB, name, "ticker", render.ticker(stats)))
                 ops.append((MDPUB, name, "miniTicker", render.mini_ticker(mini_ticker(stats))))
-                ticker.changed = False
+                self.held_ticker = False
+            else:
+                waiting = True
+        self.holding = waiting
         self.dirty = False
 
     def partial_depth(self, last_update_id: int, heads: tuple[list[PriceLevel], list[PriceLevel]]) -> bytes:
@@ -284,6 +326,9 @@ class _MarketView:
             series.pending = []
             series.touched = False
         self.ticker.changed = False
+        self.held_bars = [[] for _ in self.series]
+        self.held_ticker = False
+        self.holding = False
         self.dirty = False
 
     def to_state(self) -> MarketState:
@@ -297,6 +342,8 @@ class _MarketView:
             self.best,
             self.top,
             self.dirty,
+            [list(bars) for bars in self.held_bars],
+            self.held_ticker,
         )
 
     @classmethod
@@ -312,6 +359,10 @@ class _MarketView:
         view.best = state.best
         view.top = state.top
         view.dirty = state.dirty
+        if len(state.held_bars) == len(view.series):
+            view.held_bars = [list(bars) for bars in state.held_bars]
+        view.held_ticker = state.held_ticker
+        view.holding = view.held_ticker or any(view.held_bars)
         return view
 
 
@@ -441,14 +492,38 @@ class MarketData:
             if view not in touched:
                 touched.append(view)
 
-    def flush(self) -> list[RedisOp]:
-        """Every cache write and publication since the last flush, in order."""
+    def flush(self, slow: bool = True) -> list[RedisOp]:
+        """Every cache write and publication since the last flush, in order.
+
+        With ``slow`` false, kline and ticker publications (six bars and two tickers to render per
+        market and flush, each a dozen Redis calls in the bus script) wait for a later flush, which
+        publishes each bar and the ticker as they stand then: the engine service passes ``slow`` at
+        most every :data:`SLOW_STREAMS_MS` of exchange time, and when commands stop coming (Binance
+        pushes these streams every 1 to 2 s). The cache, depth, trades and the best bid and ask are
+        never held back, so a REST read after an order's answer sees its trades."""
         ops: list[RedisOp] = []
         now = self._ts
         for view in self._markets:
-            if view.dirty:
-                view.flush(now, ops)
+            if view.dirty or (slow and view.holding):
+                view.flush(now, ops, slow)
         return ops
+
+    def holds(self) -> bool:
+        """Whether kline or ticker publications wait for a flush with ``slow``."""
+        return any(view.holding for view in self._markets)
+
+    def refresh(self) -> None:
+        """Publish every market's open bars, last closed bars and ticker at the next flush with
+        ``slow``: for the engine service after a recovery, since the publications a stopped engine
+        held back were never made, and the state a silent replay rebuilds does not know which."""
+        for view in self._markets:
+            for index, series in enumerate(view.series):
+                bars = [series.history[-1]] if series.history else []
+                if series.bar is not None:
+                    bars.append(series.bar.freeze(closed=False))
+                view.held_bars[index] = bars
+            view.held_ticker = True
+            view.holding = True
 
     def settle(self, books: Mapping[str, tuple[list[PriceLevel], list[PriceLevel]]]) -> None:
         """End a silent replay (:meth:`replay`): reach the state :meth:`flush` leaves, rendering

@@ -19,6 +19,7 @@ import redis
 from tests.strategies import VECTORS_CONFIG
 from tradewire import keys
 from tradewire.engine import ExchangeConfig
+from tradewire.journal.core import Core
 from tradewire.journal.entries import command_fields
 from tradewire.journal.service import EngineService, Settings
 from tradewire.journal.streams import iter_events, iter_journal, replay_line
@@ -56,6 +57,18 @@ async def running_engine(url: str, **overrides: Any) -> AsyncIterator[EngineServ
     finally:
         service.stopping.set()
         await asyncio.wait_for(task, 30)
+
+
+async def idle_core(service: EngineService, timeout: float = 10.0) -> Core:
+    """The engine's core once it has made the kline and ticker publications its last batch held
+    back (it does when no command comes for a while): the state a recovery settles to."""
+    deadline = time.monotonic() + timeout
+    core = service.core
+    assert core is not None
+    while core.holds():
+        assert time.monotonic() < deadline, "the engine kept publications held back"
+        await asyncio.sleep(0.01)
+    return core
 
 
 def journal(

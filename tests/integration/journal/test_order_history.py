@@ -10,7 +10,7 @@ import redis
 import structlog.testing
 
 from tests.conftest import RedisServer
-from tests.integration.journal.support import CONFIG, journal, running_engine, wait_applied
+from tests.integration.journal.support import CONFIG, idle_core, journal, running_engine, wait_applied
 from tests.strategies import random_stream
 from tradewire import keys
 from tradewire.journal.recovery import recover
@@ -42,9 +42,9 @@ async def test_engine_keeps_each_users_newest_closed_orders_and_every_open_one(
     async with running_engine(redis_server.url, batch=13, order_history=kept, snapshot_every=1100) as service:
         ids = journal(redis_client, lines)
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-        assert service.core is not None
-        open_ids = set(service.core.accounts.open)
-        live_state = service.core.to_state()
+        core = await idle_core(service)
+        open_ids = set(core.accounts.open)
+        live_state = core.to_state()
     placed = _orders_placed(lines)
     trimmed_users = 0
     for user, orders in placed.items():

@@ -21,9 +21,11 @@ from typer.testing import CliRunner
 from tests.conftest import RedisServer, free_port
 from tests.integration.journal.support import (
     CONFIG,
+    ONE_TRADE,
     assert_balances_conserved,
     assert_redis_matches_replay,
     engine_process,
+    idle_core,
     journal,
     running_engine,
     wait_applied,
@@ -112,9 +114,7 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
             ids.append(redis_client.execute_command("XADD", keys.COMMANDS, "*", *flat))
         ids += journal(redis_client, lines[10:])
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-        live = service.core
-        assert live is not None
-        live_state = live.to_state()
+        live_state = (await idle_core(service)).to_state()
     conn = await Connection.open(redis_server.url)
     try:
         recovered = await recover(conn, CONFIG)
@@ -163,8 +163,7 @@ async def test_recovery_takes_the_open_orders_from_their_records_as_following_th
     async with running_engine(redis_server.url, batch=9, snapshot_every=700) as service:
         ids = journal(redis_client, lines, step_ms=7)  # order times and update times differ
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-        live = service.core
-        assert live is not None
+        live = await idle_core(service)
         live_state = live.to_state()
         open_orders = list(live.accounts.open.values())
     assert any(order.update_time != order.time for order in open_orders)
@@ -257,6 +256,47 @@ async def test_engine_publications_carry_consecutive_offsets_and_one_epoch_with_
     history = xrange_sync(redis_client, keys.md_history("BTC-USDT", "depth"))
     assert [entry_id for entry_id, _ in history] == [f"{o}-0".encode() for o in offsets]
     assert [fields[b"m"] for _, fields in history] == messages
+
+
+@pytest.mark.asyncio
+async def test_engine_publishes_the_klines_and_ticker_a_batch_held_back_once_no_command_follows(
+    redis_server: RedisServer, redis_client: redis.Redis, aredis: redis.asyncio.Redis
+) -> None:
+    """A second trade stamped in the first one's 100-ms slot: its batch writes the bars and ticker
+    to the cache and publishes depth and the trade, but holds the kline and ticker publications
+    back; with no command after it, the engine makes them."""
+    pubsub = aredis.pubsub()
+    await pubsub.subscribe(keys.md("BTC-USDT", "kline_1m"), keys.md("BTC-USDT", "ticker"))
+    for _ in range(2):
+        confirmation = await pubsub.get_message(timeout=5)
+        assert confirmation is not None and confirmation["type"] == "subscribe"
+    stamp = time.time_ns() // 1_000_000
+
+    def append(commands: list[dict[str, str]]) -> bytes:
+        pipe = redis_client.pipeline(transaction=False)
+        for i, command in enumerate(commands):
+            fields = command_fields(
+                orjson.dumps(command), ts=stamp, rid=f"{stamp}{i}", src="t", who="t", ip="-"
+            )
+            pipe.xadd(keys.COMMANDS, fields)  # type: ignore[arg-type]
+        return pipe.execute()[-1]  # type: ignore[no-any-return]
+
+    async def next_counts(wait: float) -> dict[str, int]:
+        """The trade count of each publication until none comes for ``wait`` s, by channel."""
+        counts: dict[str, int] = {}
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)) is not None:
+            payload = orjson.loads(message["data"].split(b" ", 2)[2])
+            counts[message["channel"].decode()] = payload["k"]["n"] if "k" in payload else payload["n"]
+        return counts
+
+    async with running_engine(redis_server.url):
+        await asyncio.to_thread(wait_applied, redis_client, append(ONE_TRADE))
+        assert await next_counts(1.0) == {"md:{BTC-USDT}:kline_1m": 1, "md:{BTC-USDT}:ticker": 1}
+        await asyncio.to_thread(wait_applied, redis_client, append([ONE_TRADE[2], ONE_TRADE[3]]))
+        [bar] = redis_client.zrange(keys.md("BTC-USDT", "klines:1m"), -1, -1)
+        assert orjson.loads(bar)[8] == 2, "the cache has the second trade as soon as it is applied"
+        assert await next_counts(1.0) == {"md:{BTC-USDT}:kline_1m": 2, "md:{BTC-USDT}:ticker": 2}
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _errors(kind: str) -> float:

@@ -10,8 +10,9 @@ from tests.integration.journal.support import ONE_TRADE, load_stream
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
 from tradewire.engine import ExchangeConfig
-from tradewire.journal.core import Core
+from tradewire.journal.core import Core, Op
 from tradewire.journal.entries import CLOCK_TOLERANCE_MS, CommandEntry, parse_replies
+from tradewire.marketdata.builder import SLOW_STREAMS_MS
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
 EPOCH = b"0123456789abcdef"
@@ -232,4 +233,67 @@ def test_core_from_a_snapshot_holding_an_unflushed_order_that_the_tail_fills_cou
     silent.replay(entries[3:])
     silent.settle()
     assert silent.accounts._closed_kept == live.accounts._closed_kept == {"alice": 1, "bob": 1}
+    live.tick(EPOCH)  # the klines and ticker its last batch held back (recovery renders them anew)
     assert silent.to_state() == live.to_state()
+
+
+def _published_streams(ops: list[Op]) -> set[str]:
+    """The market-data channels the batch's script calls publish on."""
+    return {
+        arg
+        for op in ops
+        if op[0] == b"EVALSHA"
+        for arg in op
+        if isinstance(arg, str) and arg.startswith("md:")
+    }
+
+
+def _payloads(op: Op, channel: str) -> list[bytes]:
+    """The payloads a bus script call publishes on ``channel``: ARGV is the epoch, the history
+    length, then per channel its name, its count and its payloads."""
+    args = list(op[3 + int(op[2]) :])  # after EVALSHA, the SHA, the key count and the keys
+    at = 2
+    while at < len(args):
+        name, count = args[at], int(args[at + 1])
+        if name == channel:
+            return [
+                bytes(p) if isinstance(p, bytes) else str(p).encode() for p in args[at + 2 : at + 2 + count]
+            ]
+        at += 2 + count
+    return []
+
+
+def test_core_publishes_klines_and_tickers_when_exchange_time_enters_a_new_slot_or_on_tick() -> None:
+    """Two trades 1 ms apart in one 100-ms slot: the first batch enters the slot and publishes the
+    bars, the second writes them to the cache but holds their publication back (depth and the trade
+    still go out) until the next slot's batch or a tick, whichever comes first; a tick with nothing
+    held back is empty."""
+    lines = [orjson.dumps(command) for command in ONE_TRADE]
+    lines += [orjson.dumps(ONE_TRADE[2]), orjson.dumps(ONE_TRADE[3])]
+    start = (1_700_000_000_000 // SLOW_STREAMS_MS + 1) * SLOW_STREAMS_MS  # a slot's first ms
+    stamps = [start, start, start, start + 1, start + 1, start + 2]
+    entries = [
+        CommandEntry(b"%d-%d" % (ts, i), line, ts, b"%032x" % i, b"gw")
+        for i, (ts, line) in enumerate(zip(stamps, lines, strict=True))
+    ]
+    core = Core(CONFIG)
+    first = core.batch(entries[:4], EPOCH)
+    assert "md:{BTC-USDT}:kline_1m" in _published_streams(first)
+    assert not core.holds()
+    held = core.batch(entries[4:], EPOCH)  # bob sells again and alice takes it, in the same slot
+    assert "md:{BTC-USDT}:kline_1m" not in _published_streams(held)
+    assert "md:{BTC-USDT}:trade" in _published_streams(held)
+    [bar] = [orjson.loads(op[3]) for op in held if op[:2] == ("ZADD", "md:{BTC-USDT}:klines:1m")]
+    assert bar[8] == 2, "the cache counts both trades at once"
+    assert core.holds()
+    later = Core.from_state(CONFIG, core.to_state())
+    tick = core.tick(EPOCH)
+    assert "md:{BTC-USDT}:kline_1m" in _published_streams(tick)
+    [[payload]] = [_payloads(op, "md:{BTC-USDT}:kline_1m") for op in tick if op[0] == b"EVALSHA"]
+    assert orjson.loads(payload)["k"]["n"] == 2, "the bar's latest version, once"
+    assert not core.holds() and core.tick(EPOCH) == []
+    # the same held publications go out with the next slot's batch, when one comes before a tick
+    ts = start + SLOW_STREAMS_MS
+    next_slot = CommandEntry(b"%d-9" % ts, lines[0], ts, b"9" * 32, b"gw")
+    assert "md:{BTC-USDT}:kline_1m" in _published_streams(later.batch([next_slot], EPOCH))
+    assert not later.holds()

@@ -106,8 +106,8 @@ class Exchange:
             for asset, amount in (("USDT", "1000000"), ("BTC", "1000"), ("ETH", "1000")):
                 self.send({"type": "deposit", "user": user, "asset": asset, "amount": amount}, ts)
 
-    def flush(self) -> list[RedisOp]:
-        ops = self.md.flush()
+    def flush(self, slow: bool = True) -> list[RedisOp]:
+        ops = self.md.flush(slow)
         self.cache.run(ops)
         return ops
 

@@ -11,6 +11,7 @@ import pytest
 from tests.strategies import VECTORS_CONFIG
 from tests.unit.marketdata.harness import DAY0, MINUTE, Exchange, cancel, limit, market_order, streams
 from tradewire.engine import Accepted, Canceled, ExchangeConfig, Expired, Trade, decode
+from tradewire.keys import MDPUB
 from tradewire.marketdata.builder import MarketData
 from tradewire.marketdata.depth import InconsistentEvents
 
@@ -205,6 +206,52 @@ def test_trade_takes_maker_level_and_publishes_trade_kline_and_tickers() -> None
         "v": "1.5",
         "q": "150.5",
     }
+
+
+def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their_cache() -> None:
+    """Depth, trades, the best bid/ask and every cache write go out at once (a REST read after an
+    order's answer sees its trade); the bars' and the ticker's publications wait for a slow flush,
+    which publishes each as it stands then: the latest version of each bar, once."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
+    ex.flush()
+    ex.send(limit("bob", "buy", "100", "0.4"), DAY0 + 20)  # trades 0.4 at 100
+    assert streams(ex.flush(slow=False)) == ["depth", "depth20", "bookTicker", "trade"]
+    ex.send(limit("bob", "buy", "100", "0.1"), DAY0 + 30)
+    assert streams(ex.flush(slow=False)) == ["depth", "depth20", "bookTicker", "trade"]
+    [bar] = ex.cache.klines("md:{BTC-USDT}:klines:1m")
+    assert (bar[5], bar[8]) == ("0.5", 2), "the cache has both trades"
+    assert orjson.loads(ex.cache.strings["md:{BTC-USDT}:ticker"])["count"] == 2
+    assert ex.md.holds()
+    published = ex.flush()
+    assert not ex.md.holds()
+    assert sorted(streams(published)) == sorted(
+        ["kline_1m", "kline_5m", "kline_15m", "kline_1h", "kline_4h", "kline_1d", "ticker", "miniTicker"]
+    )
+    assert all(op[0] == MDPUB for op in published), "the cache was written already"
+    [kline] = ex.cache.payloads("BTC-USDT", "kline_1m")
+    assert (kline["k"]["v"], kline["k"]["n"]) == ("0.5", 2)
+    [ticker] = ex.cache.payloads("BTC-USDT", "ticker")
+    assert ticker["n"] == 2
+    assert ex.flush() == [], "nothing published twice"
+
+
+def test_refresh_publishes_the_last_closed_and_open_bars_and_the_ticker_again() -> None:
+    """What the engine asks for after a recovery: the publications a stopped engine held back."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "2"), DAY0 + 10)
+    ex.send(limit("bob", "buy", "100", "1"), DAY0 + 20)
+    ex.flush()
+    ex.send(limit("bob", "buy", "100", "1"), DAY0 + MINUTE + 5)  # closes the first 1m bar
+    ex.flush()
+    ex.md.refresh()
+    ops = ex.flush()
+    assert all(op[0] == MDPUB for op in ops), "publications only: the cache is current"
+    minute = [orjson.loads(op[3])["k"] for op in ops if op[2] == "kline_1m"]
+    assert [(k["t"], k["x"]) for k in minute] == [(DAY0, True), (DAY0 + MINUTE, False)]
+    assert {"ticker", "miniTicker"} <= set(streams(ops))
 
 
 def test_crossing_limit_rests_only_what_it_did_not_take() -> None:
