@@ -86,6 +86,7 @@ class MarketState(msgspec.Struct, array_like=True):
     dirty: bool
     held_bars: list[list[Kline]] = []
     held_ticker: bool = False
+    holding: bool = False
 
 
 class BuilderState(msgspec.Struct, array_like=True):
@@ -150,7 +151,8 @@ class _MarketView:
         self.held_ticker = False
         """Whether the ticker changed since it was last published."""
         self.holding = False
-        """Whether publications wait in ``held_bars`` or ``held_ticker``."""
+        """Whether publications wait: ``held_bars``, ``held_ticker``, or a partial book whose
+        ``heads`` moved since ``depth20`` was last published."""
         name = market.name
         self.keys = {
             "bids": md(name, "bids"),
@@ -214,12 +216,13 @@ class _MarketView:
             self.dirty = True
 
     def flush(self, now: int, ops: list[RedisOp], slow: bool = True) -> None:
-        """Render what changed; with ``slow`` false, kline and ticker publications wait (the cache
-        is written all the same)."""
+        """Render what changed; with ``slow`` false, partial-book, kline and ticker publications
+        wait (the cache is written all the same)."""
         if self.minute.bar is not None:  # live after a silent replay that was not settled
             self.fold_minute()
         name, keys, render = self.name, self.keys, self.render
         depth = self.depth
+        waiting = False
         diff = depth.take_diff()
         if diff is not None:
             price_text, qty_text = render.price, render.qty
@@ -237,14 +240,17 @@ class _MarketView:
                     ops.append(("HDEL", keys[side], *gone))
             ops.append(("SET", keys["depth:u"], diff.last_update_id))
             ops.append((MDPUB, name, "depth", render.depth_update(diff)))
-            heads = depth.top  # the best levels the checksum was taken over
-            bids, asks = heads
-            if bids is not self.heads[0] or asks is not self.heads[1]:
+        heads = depth.top  # the best levels the last checksum was taken over
+        bids, asks = heads
+        if bids is not self.heads[0] or asks is not self.heads[1]:
+            if slow:
                 top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
                 if top != self.top:
                     self.top = top
-                    ops.append((MDPUB, name, "depth20", self.partial_depth(diff.last_update_id, heads)))
+                    ops.append((MDPUB, name, "depth20", self.partial_depth(depth.published_id, heads)))
                 self.heads = heads
+            else:
+                waiting = True
         bid, ask = depth.bids.best(), depth.asks.best()
         best = (bid[0], bid[1], ask[0], ask[1])
         best_moved = best != self.best
@@ -259,7 +265,6 @@ class _MarketView:
             ops.append(("LTRIM", keys["trades"], 0, TRADES_KEPT - 1))
             ops.extend((MDPUB, name, "trade", render.trade(t)) for t in trades)
         held_bars = self.held_bars
-        waiting = False
         for index, series in enumerate(self.series):
             bars = series.take_updates()
             held = held_bars[index]
@@ -317,8 +322,8 @@ class _MarketView:
         depth = self.depth
         if depth.pending:
             depth.settle()
-            bids, asks = self.heads = depth.top
-            self.top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
+        bids, asks = self.heads = depth.top  # as a flush that publishes depth20 leaves them
+        self.top = (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH])
         bid, ask = depth.bids.best(), depth.asks.best()
         self.best = (bid[0], bid[1], ask[0], ask[1])
         self.trades = []
@@ -344,6 +349,7 @@ class _MarketView:
             self.dirty,
             [list(bars) for bars in self.held_bars],
             self.held_ticker,
+            self.holding,
         )
 
     @classmethod
@@ -358,11 +364,14 @@ class _MarketView:
         view.trades = list(state.trades)
         view.best = state.best
         view.top = state.top
+        bids, asks = view.depth.top
+        if (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH]) == view.top:
+            view.heads = view.depth.top  # else depth20 waits to be published, as it did
         view.dirty = state.dirty
         if len(state.held_bars) == len(view.series):
             view.held_bars = [list(bars) for bars in state.held_bars]
         view.held_ticker = state.held_ticker
-        view.holding = view.held_ticker or any(view.held_bars)
+        view.holding = state.holding or view.held_ticker or any(view.held_bars)
         return view
 
 
@@ -495,12 +504,13 @@ class MarketData:
     def flush(self, slow: bool = True) -> list[RedisOp]:
         """Every cache write and publication since the last flush, in order.
 
-        With ``slow`` false, kline and ticker publications (six bars and two tickers to render per
-        market and flush, each a dozen Redis calls in the bus script) wait for a later flush, which
-        publishes each bar and the ticker as they stand then: the engine service passes ``slow`` at
-        most every :data:`SLOW_STREAMS_MS` of exchange time, and when commands stop coming (Binance
-        pushes these streams every 1 to 2 s). The cache, depth, trades and the best bid and ask are
-        never held back, so a REST read after an order's answer sees its trades."""
+        With ``slow`` false, the ``depth20``, kline and ticker publications (a partial book, six bars
+        and two tickers to render per market and flush, each publication five Redis calls in the
+        bus script) wait for a later flush, which publishes each as it stands then: the engine
+        service passes ``slow`` at most every :data:`SLOW_STREAMS_MS` of exchange time, and when
+        commands stop coming (Binance pushes partial books every 100 ms or 1 s, klines and tickers
+        every 1 to 2 s). The cache, depth diffs, trades and the best bid and ask are never held
+        back, so a REST read after an order's answer sees its trades."""
         ops: list[RedisOp] = []
         now = self._ts
         for view in self._markets:
@@ -513,10 +523,13 @@ class MarketData:
         return any(view.holding for view in self._markets)
 
     def refresh(self) -> None:
-        """Publish every market's open bars, last closed bars and ticker at the next flush with
-        ``slow``: for the engine service after a recovery, since the publications a stopped engine
-        held back were never made, and the state a silent replay rebuilds does not know which."""
+        """Publish every market's partial book, open bars, last closed bars and ticker at the next
+        flush with ``slow``: for the engine service after a recovery, since the publications a
+        stopped engine held back were never made, and the state a silent replay rebuilds does not
+        know which."""
         for view in self._markets:
+            view.heads = (None, None)
+            view.top = ([], [])
             for index, series in enumerate(view.series):
                 bars = [series.history[-1]] if series.history else []
                 if series.bar is not None:

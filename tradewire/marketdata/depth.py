@@ -279,6 +279,8 @@ class DepthBook:
         book.event_time = state.event_time
         book._bids_touched = set(state.touched_bids)
         book._asks_touched = set(state.touched_asks)
+        # the levels as of the last diff unless changes are pending, and then the next diff sets it
+        book.top = (book.bids.head(), book.asks.head())
         return book
 
 

@@ -297,3 +297,23 @@ def test_core_publishes_klines_and_tickers_when_exchange_time_enters_a_new_slot_
     next_slot = CommandEntry(b"%d-9" % ts, lines[0], ts, b"9" * 32, b"gw")
     assert "md:{BTC-USDT}:kline_1m" in _published_streams(later.batch([next_slot], EPOCH))
     assert not later.holds()
+
+
+def test_core_restored_from_a_snapshot_publishes_no_partial_book_before_its_book_moves() -> None:
+    """A restored core's first flush that enters a new slot with no depth change (a deposit in the
+    next minute closes bars only) publishes what the original does: no ``depth20``. The depth
+    book's best levels were not part of its state, so a restored one compared the published
+    partial book with an empty one and published an empty book (found by a second reading)."""
+    entries = _entries(_lines(5, 600))
+    original = Core(CONFIG)
+    for start in range(0, 600, 100):
+        original.batch(entries[start : start + 100], EPOCH)
+    original.tick(EPOCH)
+    restored = Core.from_state(CONFIG, original.to_state())
+    ts = entries[-1].ts + 60_000
+    deposit = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "1"}
+    later = [CommandEntry(b"%d-0" % ts, orjson.dumps(deposit), ts, b"d" * 32, b"gw")]
+    ops = restored.batch(later, EPOCH)
+    assert ops == original.batch(later, EPOCH)
+    assert not any(_payloads(op, "md:{BTC-USDT}:depth20") for op in ops if op[0] == b"EVALSHA")
+    assert any(_payloads(op, "md:{BTC-USDT}:kline_1m") for op in ops if op[0] == b"EVALSHA")

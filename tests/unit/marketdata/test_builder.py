@@ -217,9 +217,9 @@ def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their
     ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
     ex.flush()
     ex.send(limit("bob", "buy", "100", "0.4"), DAY0 + 20)  # trades 0.4 at 100
-    assert streams(ex.flush(slow=False)) == ["depth", "depth20", "bookTicker", "trade"]
+    assert streams(ex.flush(slow=False)) == ["depth", "bookTicker", "trade"]
     ex.send(limit("bob", "buy", "100", "0.1"), DAY0 + 30)
-    assert streams(ex.flush(slow=False)) == ["depth", "depth20", "bookTicker", "trade"]
+    assert streams(ex.flush(slow=False)) == ["depth", "bookTicker", "trade"]
     [bar] = ex.cache.klines("md:{BTC-USDT}:klines:1m")
     assert (bar[5], bar[8]) == ("0.5", 2), "the cache has both trades"
     assert orjson.loads(ex.cache.strings["md:{BTC-USDT}:ticker"])["count"] == 2
@@ -227,7 +227,17 @@ def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their
     published = ex.flush()
     assert not ex.md.holds()
     assert sorted(streams(published)) == sorted(
-        ["kline_1m", "kline_5m", "kline_15m", "kline_1h", "kline_4h", "kline_1d", "ticker", "miniTicker"]
+        [
+            "depth20",
+            "kline_1m",
+            "kline_5m",
+            "kline_15m",
+            "kline_1h",
+            "kline_4h",
+            "kline_1d",
+            "ticker",
+            "miniTicker",
+        ]
     )
     assert all(op[0] == MDPUB for op in published), "the cache was written already"
     [kline] = ex.cache.payloads("BTC-USDT", "kline_1m")
@@ -237,11 +247,11 @@ def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their
     assert ex.flush() == [], "nothing published twice"
 
 
-def test_refresh_publishes_the_last_closed_and_open_bars_and_the_ticker_again() -> None:
+def test_refresh_publishes_the_partial_book_last_closed_and_open_bars_and_the_ticker_again() -> None:
     """What the engine asks for after a recovery: the publications a stopped engine held back."""
     ex = Exchange()
     ex.fund()
-    ex.send(limit("alice", "sell", "100", "2"), DAY0 + 10)
+    ex.send(limit("alice", "sell", "100", "3"), DAY0 + 10)  # 1 stays in the book
     ex.send(limit("bob", "buy", "100", "1"), DAY0 + 20)
     ex.flush()
     ex.send(limit("bob", "buy", "100", "1"), DAY0 + MINUTE + 5)  # closes the first 1m bar
@@ -251,7 +261,7 @@ def test_refresh_publishes_the_last_closed_and_open_bars_and_the_ticker_again() 
     assert all(op[0] == MDPUB for op in ops), "publications only: the cache is current"
     minute = [orjson.loads(op[3])["k"] for op in ops if op[2] == "kline_1m"]
     assert [(k["t"], k["x"]) for k in minute] == [(DAY0, True), (DAY0 + MINUTE, False)]
-    assert {"ticker", "miniTicker"} <= set(streams(ops))
+    assert {"depth20", "ticker", "miniTicker"} <= set(streams(ops))
 
 
 def test_crossing_limit_rests_only_what_it_did_not_take() -> None:
