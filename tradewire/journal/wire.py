@@ -60,28 +60,36 @@ lengths and arguments left to fill: one bytes ``%`` is about twice as fast as hi
 
 
 def pack_ops(ops: Sequence[Sequence[Arg]]) -> list[bytes]:
-    """:func:`pack` of each op; ops of three or eleven ``bytes`` arguments through a template."""
+    """:func:`pack` of each op; ops of three or eleven ``bytes`` arguments through a template.
+
+    The types are checked before the template is tried: an op with a ``str`` or ``int`` argument
+    (the views' and the market data's ``SET`` and ``PUBLISH``) made bytes formatting raise, and
+    raising and catching that ``TypeError`` cost more than packing the op (26 vs 10 us for a
+    batch's fifteen typical ops)."""
     packer: Any = hiredis.pack_command
-    templates = _TEMPLATES
+    three, eleven = _TEMPLATES[3], _TEMPLATES[11]
     out: list[bytes] = []
     append = out.append
     for op in ops:
-        template = templates.get(len(op))
-        if template is not None:
-            try:
-                if len(op) == 3:
-                    a, b, c = op
-                    append(template % (len(a), a, len(b), b, len(c), c))  # type: ignore[arg-type]
-                else:
-                    a, b, c, d, e, f, g, h, i, j, k = op
-                    append(
-                        template
-                        % (len(a), a, len(b), b, len(c), c, len(d), d, len(e), e, len(f), f,  # type: ignore[arg-type]
-                           len(g), g, len(h), h, len(i), i, len(j), j, len(k), k)  # type: ignore[arg-type]
-                    )  # fmt: skip
+        size = len(op)
+        if size == 3:
+            a, b, c = op
+            if type(a) is bytes and type(b) is bytes and type(c) is bytes:
+                append(three % (len(a), a, len(b), b, len(c), c))
                 continue
-            except TypeError:  # a str or int argument: bytes formatting takes bytes only
-                pass
+        elif size == 11:
+            a, b, c, d, e, f, g, h, i, j, k = op
+            if not (type(a) is bytes and type(b) is bytes and type(c) is bytes and type(d) is bytes
+                    and type(e) is bytes and type(f) is bytes and type(g) is bytes and type(h) is bytes
+                    and type(i) is bytes and type(j) is bytes and type(k) is bytes):  # fmt: skip
+                append(packer(op))
+                continue
+            append(
+                eleven
+                % (len(a), a, len(b), b, len(c), c, len(d), d, len(e), e, len(f), f,
+                   len(g), g, len(h), h, len(i), i, len(j), j, len(k), k)
+            )  # fmt: skip
+            continue
         append(packer(op))
     return out
 
