@@ -8,7 +8,9 @@ whole transaction the shell must run, in this order:
 2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
    id, so anyone finds a command's outcome with one ``XRANGE id id``);
 3. the accounts views' ops, then the market-data cache writes, then one call of the bus script per
-   market with all its publications of the batch (depth, trades, klines, tickers), in order;
+   market with all its publications of the batch, in order: depth diffs, book tickers and trades
+   always; partial books, klines and tickers only when the batch takes exchange time into a new
+   100-ms slot (or the shell says they waited long enough), else they wait (:meth:`Core.tick`);
 4. per source, one ``PUBLISH tw:reply:<src>`` with the replies to its commands in the batch, one
    JSON object per line (a gateway's thousand replies cost one message, not a thousand);
 5. ``SET tw:{0}:applied <last command id>``, and the snapshot when one is due.
@@ -122,11 +124,19 @@ class Core:
         return self.render(events)
 
     def batch(
-        self, entries: Sequence[CommandEntry], epoch: bytes, stats: BatchStats | None = None
+        self,
+        entries: Sequence[CommandEntry],
+        epoch: bytes,
+        stats: BatchStats | None = None,
+        *,
+        slow: bool = False,
     ) -> list[Op]:
         """Apply ``entries`` (in journal order) and return the batch's transaction (see the module).
 
-        The same as :meth:`apply` per entry, with the loop's lookups hoisted out of it."""
+        The same as :meth:`apply` per entry, with the loop's lookups hoisted out of it. The
+        partial-book, kline and ticker publications held back go out when exchange time enters a
+        new slot of ``SLOW_STREAMS_MS``, or with ``slow`` (the shell's say: they waited long enough
+        while exchange time stood still)."""
         ops: list[Op] = [load_op()]
         replies: dict[bytes, list[bytes]] = {}
         engine_apply = self.engine.apply
@@ -165,7 +175,7 @@ class Core:
                 if payloads is None:
                     payloads = replies[src] = []
                 payloads.append(reply_payload(entry, events_json))
-        slow = ts // SLOW_STREAMS_MS != self.ts // SLOW_STREAMS_MS
+        slow = slow or ts // SLOW_STREAMS_MS != self.ts // SLOW_STREAMS_MS
         self.ts = ts
         self.count += len(entries)
         ops += self.accounts.flush()

@@ -118,6 +118,13 @@ class EngineService:
         self._listeners: frozenset[str] = _NOBODY
         self._listeners_read: tuple[bytes | None, int, float] | None = None
         """The version, reader generation and time the listeners were last read at."""
+        self._held_since: float | None = None
+        """When (monotonic) the publications held back began to wait, while they do: a batch makes
+        them once they waited :data:`SLOW_STREAMS_MS` even if exchange time did not move (it can
+        stand still while commands keep coming: a gateway's clock ahead, or Redis's clock behind
+        the last entry id's, which ``XADD *`` then keeps)."""
+        self._tick_after = 0.0
+        """No tick before this (monotonic): one failed, so wait a second before the next."""
         self._trusted = 0
         """The generation at which Redis was last seen holding everything this engine committed: a
         connection opened since (Redis may have restarted and lost writes, even while no command
@@ -286,7 +293,7 @@ class EngineService:
                     inflight = asyncio.ensure_future(
                         self._commit(ops, position, verify=generation != self._generation, snapshot=snapshot)
                     )
-                elif core.holds():
+                elif core.holds() and time.monotonic() >= self._tick_after:
                     # no command for SLOW_STREAMS_MS: the kline and ticker publications held back
                     if inflight is not None:
                         await inflight
@@ -383,8 +390,15 @@ class EngineService:
         assert core is not None
         core.accounts.listening(listeners)
         stats = BatchStats()
+        now = time.monotonic()
+        if not core.holds():
+            self._held_since = None
+        held_since = self._held_since
+        slow = held_since is not None and now - held_since >= SLOW_STREAMS_MS / 1000
         started = time.perf_counter()
-        ops = core.batch(entries, self.epoch, stats)
+        ops = core.batch(entries, self.epoch, stats, slow=slow)
+        if core.holds() and self._held_since is None:
+            self._held_since = now
         ENGINE_APPLY_SECONDS.observe((time.perf_counter() - started) / len(entries))
         self._since_snapshot += len(entries)
         snapshot = self._snapshot_due()
@@ -412,13 +426,20 @@ class EngineService:
 
     async def _commit_tick(self, ops: list[Op]) -> None:
         """Run a :meth:`Core.tick` transaction once. It holds publications only, no command and no
-        cache write, so a failure loses nothing for good: every market's bars and ticker are then
-        published again by the next one (a publication may come twice, with the same content)."""
+        cache write, so a failure loses nothing for good: every market's partial book, bars and
+        ticker are then published again by the next one, a second later (a publication may come
+        twice, with the same content).
+
+        Like a commit, it first checks that Redis still holds what this engine committed when a
+        connection was opened since (raising :class:`JournalRewound`): published on a Redis that
+        lost writes, its bars and tickers would count lost commands, under the old epoch."""
         try:
             conn = await self._connection("writer")
+            await self._check_not_rewound()  # after: a connection it just opened is checked too
             replies = await conn.transaction(ops)
             self._report_refused(ops, replies)
         except WireError as exc:
+            self._tick_after = time.monotonic() + 1.0
             self._redis_error(exc, "publishing klines and tickers")
             assert self.core is not None
             self.core.marketdata.refresh()

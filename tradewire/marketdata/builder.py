@@ -25,6 +25,10 @@ in every market.
    window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
    moved (the best bid/ask in a ``ticker`` payload are those of that moment).
 
+A flush without ``slow`` holds the ``depth20``, kline and ticker publications back (their caches
+are written all the same) for a later flush with it, which publishes each as it stands then (see
+:meth:`MarketData.flush`).
+
 A publication is ``("MDPUB", market, stream, payload)``; the shell runs it through the bus script.
 
 Snapshots and recovery. ``to_state`` captures everything, unflushed changes included, and
@@ -523,10 +527,10 @@ class MarketData:
         return any(view.holding for view in self._markets)
 
     def refresh(self) -> None:
-        """Publish every market's partial book, open bars, last closed bars and ticker at the next
-        flush with ``slow``: for the engine service after a recovery, since the publications a
-        stopped engine held back were never made, and the state a silent replay rebuilds does not
-        know which."""
+        """Publish every market's partial book, open bars, last closed bars and ticker (once it
+        traded) at the next flush with ``slow``: for the engine service after a recovery, since the
+        publications a stopped engine held back were never made, and the state a silent replay
+        rebuilds does not know which."""
         for view in self._markets:
             view.heads = (None, None)
             view.top = ([], [])
@@ -535,8 +539,9 @@ class MarketData:
                 if series.bar is not None:
                     bars.append(series.bar.freeze(closed=False))
                 view.held_bars[index] = bars
-            view.held_ticker = True
-            view.holding = True
+            view.held_ticker = view.ticker.last_price != 0  # not a ticker of zeros: it never traded
+            bids, asks = view.depth.top
+            view.holding = view.held_ticker or any(view.held_bars) or bool(bids or asks)
 
     def settle(self, books: Mapping[str, tuple[list[PriceLevel], list[PriceLevel]]]) -> None:
         """End a silent replay (:meth:`replay`): reach the state :meth:`flush` leaves, rendering

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -272,31 +273,125 @@ async def test_engine_publishes_the_klines_and_ticker_a_batch_held_back_once_no_
         assert confirmation is not None and confirmation["type"] == "subscribe"
     stamp = time.time_ns() // 1_000_000
 
-    def append(commands: list[dict[str, str]]) -> bytes:
+    def append(commands: list[dict[str, str]], ts: int) -> bytes:
         pipe = redis_client.pipeline(transaction=False)
         for i, command in enumerate(commands):
-            fields = command_fields(
-                orjson.dumps(command), ts=stamp, rid=f"{stamp}{i}", src="t", who="t", ip="-"
-            )
+            fields = command_fields(orjson.dumps(command), ts=ts, rid=f"{ts}{i}", src="t", who="t", ip="-")
             pipe.xadd(keys.COMMANDS, fields)  # type: ignore[arg-type]
         return pipe.execute()[-1]  # type: ignore[no-any-return]
 
-    async def next_counts(wait: float) -> dict[str, int]:
-        """The trade count of each publication until none comes for ``wait`` s, by channel."""
-        counts: dict[str, int] = {}
-        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)) is not None:
-            payload = orjson.loads(message["data"].split(b" ", 2)[2])
-            counts[message["channel"].decode()] = payload["k"]["n"] if "k" in payload else payload["n"]
-        return counts
+    counts: dict[str, int] = {}
 
-    async with running_engine(redis_server.url):
-        await asyncio.to_thread(wait_applied, redis_client, append(ONE_TRADE))
-        assert await next_counts(1.0) == {"md:{BTC-USDT}:kline_1m": 1, "md:{BTC-USDT}:ticker": 1}
-        await asyncio.to_thread(wait_applied, redis_client, append([ONE_TRADE[2], ONE_TRADE[3]]))
+    async def counts_reach(expected: dict[str, int]) -> dict[str, int]:
+        """The trade count of the latest publication by channel, once they are ``expected`` (or
+        after 5 s)."""
+        deadline = time.monotonic() + 5
+        while counts != expected and time.monotonic() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+            if message is not None:
+                payload = orjson.loads(message["data"].split(b" ", 2)[2])
+                counts[message["channel"].decode()] = payload["k"]["n"] if "k" in payload else payload["n"]
+        return dict(counts)
+
+    kline, ticker = "md:{BTC-USDT}:kline_1m", "md:{BTC-USDT}:ticker"
+    async with running_engine(redis_server.url) as service:
+        await asyncio.to_thread(wait_applied, redis_client, append(ONE_TRADE, stamp))
+        assert await counts_reach({kline: 1, ticker: 1}) == {kline: 1, ticker: 1}
+        assert service.core is not None
+        # stamped with the exchange time the engine is at, well within a second of Redis's clock
+        # (else held to it): the same 100-ms slot, so the batch holds its publications back
+        second = append([ONE_TRADE[2], ONE_TRADE[3]], service.core.ts)
+        await asyncio.to_thread(wait_applied, redis_client, second)
         [bar] = redis_client.zrange(keys.md("BTC-USDT", "klines:1m"), -1, -1)
         assert orjson.loads(bar)[8] == 2, "the cache has the second trade as soon as it is applied"
-        assert await next_counts(1.0) == {"md:{BTC-USDT}:kline_1m": 2, "md:{BTC-USDT}:ticker": 2}
+        assert await counts_reach({kline: 2, ticker: 2}) == {kline: 2, ticker: 2}
     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.asyncio
+async def test_engine_holding_klines_when_redis_lost_its_last_writes_finds_out_before_publishing_them(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """Redis killed while a batch's kline and ticker publications are held back, and back with an
+    AOF that ends before that batch (``appendfsync everysec`` and a machine failure). The engine
+    must find out that Redis lost writes before it makes them, as it does before a commit: else
+    subscribers get, under the old epoch, a bar counting a trade that Redis no longer has."""
+    async with running_engine(redis_server.url) as service:
+        ids = journal(redis_client, [orjson.dumps(command) for command in ONE_TRADE])
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        core = await idle_core(service)
+        old_epoch = redis_client.hget(keys.md_meta("BTC-USDT", "kline_1m"), "epoch")
+        assert old_epoch is not None
+        aof = redis_server.directory / "appendonlydir"
+        kept = redis_server.directory.parent / "aof-copy"
+        shutil.copytree(aof, kept)
+        pipe = redis_client.pipeline(transaction=False)
+        for i, command in enumerate([ONE_TRADE[2], ONE_TRADE[3]]):  # the same trade, in the first's slot
+            line = orjson.dumps(command)
+            fields = command_fields(line, ts=core.ts, rid=f"held{i}", src="t", who="t", ip="-")
+            pipe.xadd(keys.COMMANDS, fields)  # type: ignore[arg-type]
+        held = pipe.execute()[-1]
+        deadline = time.monotonic() + 10
+        while service.applied != held:
+            assert time.monotonic() < deadline, "the engine did not commit the batch"
+            await asyncio.sleep(0.001)
+        assert core.holds()
+        redis_server.kill()  # within the 100 ms before its tick (the loop waits for these calls)
+        shutil.rmtree(aof)
+        shutil.copytree(kept, aof)
+        redis_server.restart()
+        client = redis_server.async_client()
+        pubsub = client.pubsub()
+        await pubsub.subscribe(keys.md("BTC-USDT", "kline_1m"))
+        confirmation = await pubsub.get_message(timeout=5)
+        assert confirmation is not None and confirmation["type"] == "subscribe"
+        bars: list[tuple[bytes, int]] = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=3.0)) is not None:
+            _, epoch, payload = message["data"].split(b" ", 2)
+            bars.append((epoch, orjson.loads(payload)["k"]["n"]))
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await client.aclose()
+    assert bars, "the bar was never published again"
+    assert all(epoch != old_epoch for epoch, _ in bars), f"published under the old epoch: {bars}"
+    assert bars[-1][1] == 1, "the bar as Redis has it: the first trade only"
+
+
+@pytest.mark.asyncio
+async def test_engine_publishes_klines_while_commands_keep_coming_in_one_slot_of_exchange_time(
+    redis_server: RedisServer, redis_client: redis.Redis, aredis: redis.asyncio.Redis
+) -> None:
+    """Exchange time can stand still while commands keep coming: when Redis's clock steps back,
+    ``XADD *`` keeps the last id's milliseconds and counts the sequence up, and every stamp is held
+    within a second of that. A trade every 30 ms then never takes exchange time into a new 100-ms
+    slot and never leaves the engine 100 ms without a command: kline publications must not wait
+    for a pause in the commands."""
+    pubsub = aredis.pubsub()
+    await pubsub.subscribe(keys.md("BTC-USDT", "kline_1m"))
+    confirmation = await pubsub.get_message(timeout=5)
+    assert confirmation is not None and confirmation["type"] == "subscribe"
+    sell = {"type": "new_order", "user": "bob", "market": "BTC-USDT", "side": "sell", "kind": "limit",
+            "qty": "1", "price": "100"}  # fmt: skip
+    buy = {**sell, "user": "alice", "side": "buy"}
+    commands = [{"type": "deposit", "user": "bob", "asset": "BTC", "amount": "100"}] + [sell, buy] * 40
+    published: list[int] = []
+    async with running_engine(redis_server.url):
+        deposit = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100000"}
+        stamp = time.time_ns() // 1_000_000
+        first = redis_client.xadd(
+            keys.COMMANDS,
+            command_fields(orjson.dumps(deposit), ts=stamp, rid="r", src="t", who="t", ip="-"),  # type: ignore[arg-type]
+        )
+        assert isinstance(first, bytes)
+        ms, seq = (int(part) for part in first.split(b"-"))
+        for i, command in enumerate(commands):
+            fields = command_fields(orjson.dumps(command), ts=ms, rid=f"r{i}", src="t", who="t", ip="-")
+            redis_client.xadd(keys.COMMANDS, fields, id=f"{ms}-{seq + 1 + i}")  # type: ignore[arg-type]
+            if i % 2 == 0:  # after each sell and buy that trade
+                await asyncio.sleep(0.03)
+            while (message := await pubsub.get_message(True, timeout=0)) is not None:
+                published.append(orjson.loads(message["data"].split(b" ", 2)[2])["k"]["n"])
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert len(published) >= 4, f"kline_1m publications while 40 trades came in 1.2 s: {published}"
 
 
 def _errors(kind: str) -> float:

@@ -264,6 +264,19 @@ def test_refresh_publishes_the_partial_book_last_closed_and_open_bars_and_the_ti
     assert {"depth20", "ticker", "miniTicker"} <= set(streams(ops))
 
 
+def test_refresh_publishes_no_ticker_for_a_market_that_never_traded() -> None:
+    """After a recovery the engine publishes every market's ticker once more: not a ticker of zeros
+    (last price 0) for a market without a trade, which never had one published. Its partial book
+    is published again (it has a book)."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)  # rests: a book, no trade
+    ex.flush()
+    ex.md.refresh()
+    assert streams(ex.flush()) == ["depth20"]
+    assert not ex.md.holds()
+
+
 def test_crossing_limit_rests_only_what_it_did_not_take() -> None:
     ex = Exchange()
     ex.fund()
