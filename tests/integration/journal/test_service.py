@@ -319,9 +319,10 @@ async def test_engine_holding_klines_when_redis_lost_its_last_writes_finds_out_b
     async with running_engine(redis_server.url) as service:
         ids = journal(redis_client, [orjson.dumps(command) for command in ONE_TRADE])
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-        core = await idle_core(service)
-        old_epoch = redis_client.hget(keys.md_meta("BTC-USDT", "kline_1m"), "epoch")
-        assert old_epoch is not None
+        core = await idle_core(service)  # its tick computed; committed a moment later
+        meta = keys.md_meta("BTC-USDT", "kline_1m")
+        await _wait_for(lambda: redis_client.hget(meta, "epoch") is not None, timeout=5)
+        old_epoch = redis_client.hget(meta, "epoch")
         aof = redis_server.directory / "appendonlydir"
         kept = redis_server.directory.parent / "aof-copy"
         shutil.copytree(aof, kept)
