@@ -187,14 +187,14 @@ class Core:
         return ops
 
     def holds(self) -> bool:
-        """Whether kline or ticker publications wait for exchange time to enter a new slot (see
-        :meth:`tick`)."""
+        """Whether partial-book, kline or ticker publications wait for exchange time to enter a new
+        slot (see :meth:`tick`)."""
         return self.marketdata.holds()
 
     def tick(self, epoch: bytes) -> list[Op]:
-        """The transaction that makes the kline and ticker publications batches held back, for the
-        shell to run when no command came for a while (empty when none wait): a batch makes them
-        only when it takes exchange time into a new slot of ``SLOW_STREAMS_MS``."""
+        """The transaction that makes the partial-book, kline and ticker publications batches held
+        back, for the shell to run when no command came for a while (empty when none wait): a batch
+        makes them only when it takes exchange time into a new slot of ``SLOW_STREAMS_MS``."""
         if not self.marketdata.holds():
             return []
         return [load_op(), *_publications(self.marketdata.flush(slow=True), epoch)]

@@ -69,12 +69,15 @@ TRADES_KEPT = 1000
 PARTIAL_DEPTH = 20
 """Levels per side of the ``depth20`` stream."""
 SLOW_STREAMS_MS = 100
-"""Kline and ticker publications go out when exchange time enters a new slot of this many ms (and
-when commands stop coming): see :meth:`MarketData.flush`."""
+"""Partial-book, kline and ticker publications go out when exchange time enters a new slot of this
+many ms (and when commands stop coming): see :meth:`MarketData.flush`."""
 STATE_VERSION = 1
 
 Best = tuple[int, int, int, int]
 """``(bid price, bid qty, ask price, ask qty)``; 0s for an empty side."""
+UNKNOWN_TOP: tuple[list[PriceLevel], list[PriceLevel]] = ([(0, 0)], [(0, 0)])
+"""``_MarketView.top`` when what subscribers hold is unknown (after :meth:`MarketData.refresh`):
+no book has a level of qty 0, so the next flush with ``slow`` publishes ``depth20``, empty or not."""
 
 
 class MarketState(msgspec.Struct, array_like=True):
@@ -523,7 +526,7 @@ class MarketData:
         return ops
 
     def holds(self) -> bool:
-        """Whether kline or ticker publications wait for a flush with ``slow``."""
+        """Whether partial-book, kline or ticker publications wait for a flush with ``slow``."""
         return any(view.holding for view in self._markets)
 
     def refresh(self) -> None:
@@ -533,15 +536,18 @@ class MarketData:
         rebuilds does not know which."""
         for view in self._markets:
             view.heads = (None, None)
-            view.top = ([], [])
             for index, series in enumerate(view.series):
                 bars = [series.history[-1]] if series.history else []
                 if series.bar is not None:
                     bars.append(series.bar.freeze(closed=False))
                 view.held_bars[index] = bars
             view.held_ticker = view.ticker.last_price != 0  # not a ticker of zeros: it never traded
-            bids, asks = view.depth.top
-            view.holding = view.held_ticker or any(view.held_bars) or bool(bids or asks)
+            depth = view.depth
+            bids, asks = depth.top
+            # a book that ever changed may have been published non-empty: publish it, empty or not
+            book = bool(bids or asks or depth.published_id)
+            view.top = UNKNOWN_TOP if book else ([], [])
+            view.holding = view.held_ticker or any(view.held_bars) or book
 
     def settle(self, books: Mapping[str, tuple[list[PriceLevel], list[PriceLevel]]]) -> None:
         """End a silent replay (:meth:`replay`): reach the state :meth:`flush` leaves, rendering

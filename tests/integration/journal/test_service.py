@@ -36,7 +36,7 @@ from tradewire import keys
 from tradewire.accounts.records import OrderState
 from tradewire.cli import app
 from tradewire.journal.core import Core
-from tradewire.journal.entries import command_fields
+from tradewire.journal.entries import CommandEntry, command_fields
 from tradewire.journal.recovery import Recovered, recover
 from tradewire.journal.streams import xrange_sync
 from tradewire.journal.submit import Submitter
@@ -405,6 +405,43 @@ async def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> Non
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+@pytest.mark.asyncio
+async def test_engine_restarted_publishes_the_emptied_partial_book_its_predecessor_held_back(
+    redis_server: RedisServer, redis_client: redis.Redis, aredis: redis.asyncio.Redis
+) -> None:
+    """The book empties in a batch that stays in the 100-ms slot of the one before, so it holds its
+    ``depth20``, and the engine stops before its tick. The next engine must publish the empty
+    partial book after its recovery: else ``@depth5/10/20`` subscribers keep the ask that is gone
+    (Binance-style clients have no diff on those streams to correct it) until the book moves."""
+    async with running_engine(redis_server.url) as service:
+        ids = journal(redis_client, [orjson.dumps(command) for command in ONE_TRADE[1:3]])  # bob's sell
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        ts = (await idle_core(service)).ts
+        epoch = service.epoch
+    # the engine that stops: the cancel's batch, in the sell's slot, committed as that engine does
+    cancel = {"type": "cancel", "user": "bob", "market": "BTC-USDT", "order_id": 1}
+    fields = command_fields(orjson.dumps(cancel), ts=ts, rid="c", src="t", who="t", ip="-")
+    entry_id = redis_client.xadd(keys.COMMANDS, fields)  # type: ignore[arg-type]
+    assert isinstance(entry_id, bytes)
+    conn = await Connection.open(redis_server.url)
+    try:
+        core = (await recover(conn, CONFIG)).core
+        ops = core.batch([CommandEntry(entry_id, orjson.dumps(cancel), ts, b"c", b"t")], epoch)
+        assert core.holds(), "the cancel's batch holds its depth20"
+        await conn.transaction(ops)
+    finally:
+        await conn.close()
+    pubsub = aredis.pubsub()
+    await pubsub.subscribe(keys.md("BTC-USDT", "depth20"))
+    confirmation = await pubsub.get_message(timeout=5)
+    assert confirmation is not None and confirmation["type"] == "subscribe"
+    async with running_engine(redis_server.url):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=3.0)
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert message is not None, "the emptied partial book was never published"
+    assert orjson.loads(message["data"].split(b" ", 2)[2]) == {"lastUpdateId": 2, "bids": [], "asks": []}
 
 
 @pytest.mark.asyncio

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.strategies import VECTORS_CONFIG
-from tests.unit.marketdata.harness import DAY0, MINUTE, Exchange, cancel, limit, market_order, streams
+from tests.unit.marketdata.harness import CONFIG, DAY0, MINUTE, Exchange, cancel, limit, market_order, streams
 from tradewire.engine import Accepted, Canceled, ExchangeConfig, Expired, Trade, decode
 from tradewire.keys import MDPUB
 from tradewire.marketdata.builder import MarketData
@@ -275,6 +275,47 @@ def test_refresh_publishes_no_ticker_for_a_market_that_never_traded() -> None:
     ex.md.refresh()
     assert streams(ex.flush()) == ["depth20"]
     assert not ex.md.holds()
+
+
+def test_refresh_publishes_an_emptied_partial_book_that_a_stopped_engine_held_back() -> None:
+    """The book empties in a batch that holds its ``depth20`` (same 100-ms slot), and the engine
+    stops before it publishes it. Recovery (snapshot, silent replay, settle, refresh) must publish
+    the empty partial book: else ``@depth5/10/20`` subscribers keep the ask that is gone, with no
+    later publication to set it right until the book moves again."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
+    ex.flush()
+    assert ex.cache.payloads("BTC-USDT", "depth20")[-1]["asks"] == [["100", "1"]]
+    ex.send(cancel("alice", 1), DAY0 + 20)
+    assert streams(ex.flush(slow=False)) == ["depth", "bookTicker"]  # depth20 held
+    assert ex.md.holds()
+    # the engine stops here; it recovers from a snapshot taken after that batch
+    recovered = MarketData.from_state(CONFIG, ex.md.to_state())
+    books = ex.engine.books
+    recovered.settle({name: (book.bids.depth(), book.asks.depth()) for name, book in books.items()})
+    recovered.refresh()
+    ops = recovered.flush()
+    ex.cache.run(ops)
+    assert ex.cache.payloads("BTC-USDT", "depth20")[-1] == {"lastUpdateId": 2, "bids": [], "asks": []}
+    assert not recovered.holds()
+    assert recovered.flush() == [], "published once"
+
+
+def test_refresh_after_a_failed_tick_publishes_the_emptied_partial_book_again() -> None:
+    """A tick that fails is followed by ``refresh()``: whatever it carried is published again, an
+    empty partial book too."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
+    ex.flush()
+    ex.send(cancel("alice", 1), DAY0 + 20)
+    ex.flush(slow=False)
+    tick = ex.md.flush()  # the tick's transaction, which fails: never applied to the cache
+    assert streams(tick) == ["depth20"]
+    ex.md.refresh()
+    ex.flush()
+    assert ex.cache.payloads("BTC-USDT", "depth20")[-1] == {"lastUpdateId": 2, "bids": [], "asks": []}
 
 
 def test_crossing_limit_rests_only_what_it_did_not_take() -> None:

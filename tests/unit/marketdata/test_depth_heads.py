@@ -247,3 +247,83 @@ def test_builder_depth20_and_checksums_equal_a_computation_from_scratch(
             md.settle({MARKET: (ranked(driver.model[True], True), ranked(driver.model[False], False))})
             published = driver.expected_top(PARTIAL_DEPTH)
     flush()
+
+
+held_ops_strategy: st.SearchStrategy[list[Op]] = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.booleans(), st.integers(0, GRID - 1), qtys),
+        rank_strategy,
+        st.tuples(st.just("diff")),  # a batch that enters a new slot: publishes what waits
+        st.tuples(st.just("hold")),  # a batch in the same slot: holds depth20
+        st.tuples(st.just("lost")),  # a batch that holds, then a tick that fails, then refresh()
+        st.tuples(st.just("restore")),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(initial=initial_strategy, ops=held_ops_strategy)
+@example(initial=([1], []), ops=[("rank", True, 0, 0, 0), ("lost",)])  # the book emptied, lost
+@example(initial=([1], []), ops=[("rank", True, 0, 0, 0), ("hold",), ("restore",), ("lost",)])
+def test_held_depth20_carries_the_last_diff_id_and_subscribers_end_with_the_book(
+    initial: tuple[list[int], list[int]], ops: list[Op]
+) -> None:
+    """A flush without ``slow`` publishes no ``depth20``; one with it publishes the book as of the
+    last diff, with that diff's ``u`` as ``lastUpdateId``. A tick whose transaction failed, followed
+    by ``refresh()`` (as the engine service does), loses nothing: after a last flush with ``slow``
+    a ``depth20`` subscriber holds the book, an empty one too."""
+    driver = Driver(initial)
+    md = MarketData(CONFIG)
+    published: tuple[list[PriceLevel], list[PriceLevel]] = ([], [])
+    last_u = 0
+    ts = 0
+
+    def change(is_bid: bool, price: int, qty: int) -> None:
+        delta = driver.delta(is_bid, price, qty)
+        if delta:
+            view = md._views[MARKET]
+            view.depth.change(is_bid, price, delta)
+            view.dirty = True
+
+    def flush(slow: bool) -> None:
+        nonlocal published, last_u, ts
+        ts += 1
+        md._views[MARKET].depth.end_command(ts)
+        ops = md.flush(slow)
+        for diff in published_on(ops, "depth"):
+            assert diff["pu"] == last_u
+            last_u = diff["u"]
+        depth20 = published_on(ops, "depth20")
+        assert slow or not depth20, "held"
+        expected = driver.expected_top(PARTIAL_DEPTH)
+        render = md._views[MARKET].render
+        for payload in depth20:
+            assert payload["lastUpdateId"] == last_u
+            assert (payload["bids"], payload["asks"]) == (
+                render.levels(expected[0]),
+                render.levels(expected[1]),
+            )
+            published = expected
+
+    for is_bid, price, qty in driver.initial:
+        change(is_bid, price, qty)
+    flush(True)
+    for op in ops:
+        if op[0] in ("set", "rank"):
+            change(*driver.target(op))
+        elif op[0] == "diff":
+            flush(True)
+        elif op[0] == "hold":
+            flush(False)
+        elif op[0] == "lost":
+            flush(False)
+            md.flush(True)  # the tick's transaction fails: nobody sees it
+            md.refresh()
+        else:  # a snapshot, flushed or not
+            ts += 1
+            md._views[MARKET].depth.end_command(ts)
+            md = MarketData.from_state(CONFIG, md.to_state())
+    flush(True)
+    assert published == driver.expected_top(PARTIAL_DEPTH)
+    assert not md.holds()
