@@ -199,7 +199,7 @@ class EngineService:
         )
         self.core = recovered.core
         if recovered.applied != b"0-0":
-            # the kline and ticker publications it held back when it stopped were never made
+            # the publications it held back when it stopped were never made
             self.core.marketdata.refresh()
         self.applied = recovered.applied
         self._trusted = self._generation
@@ -294,7 +294,7 @@ class EngineService:
                         self._commit(ops, position, verify=generation != self._generation, snapshot=snapshot)
                     )
                 elif core.holds() and time.monotonic() >= self._tick_after:
-                    # no command for SLOW_STREAMS_MS: the kline and ticker publications held back
+                    # no command for SLOW_STREAMS_MS: the publications held back
                     if inflight is not None:
                         await inflight
                     inflight = asyncio.ensure_future(self._commit_tick(core.tick(self.epoch)))
@@ -319,8 +319,8 @@ class EngineService:
             self._reader = None
 
     def _block_ms(self) -> int:
-        """How long the next ``XREAD`` may wait: not past the slot in which held-back kline and
-        ticker publications are due."""
+        """How long the next ``XREAD`` may wait: not past the slot in which held-back publications
+        are due."""
         core = self.core
         if core is not None and core.holds():
             return min(self.settings.block_ms, SLOW_STREAMS_MS)

@@ -143,5 +143,9 @@ def cancel(user: str, order_id: int, market: str = "BTC-USDT") -> dict[str, Any]
     return {"type": "cancel", "user": user, "market": market, "order_id": order_id}
 
 
+KLINE_STREAMS = ["kline_1m", "kline_5m", "kline_15m", "kline_1h", "kline_4h", "kline_1d"]
+"""The kline channels of a market, shortest interval first (as a flush publishes them)."""
+
+
 def streams(ops: list[RedisOp]) -> list[str]:
     return [str(op[2]) for op in ops if op[0] == MDPUB]

@@ -9,7 +9,17 @@ import orjson
 import pytest
 
 from tests.strategies import VECTORS_CONFIG
-from tests.unit.marketdata.harness import CONFIG, DAY0, MINUTE, Exchange, cancel, limit, market_order, streams
+from tests.unit.marketdata.harness import (
+    CONFIG,
+    DAY0,
+    KLINE_STREAMS,
+    MINUTE,
+    Exchange,
+    cancel,
+    limit,
+    market_order,
+    streams,
+)
 from tradewire.engine import Accepted, Canceled, ExchangeConfig, Expired, Trade, decode
 from tradewire.keys import MDPUB
 from tradewire.marketdata.builder import MarketData
@@ -226,19 +236,7 @@ def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their
     assert ex.md.holds()
     published = ex.flush()
     assert not ex.md.holds()
-    assert sorted(streams(published)) == sorted(
-        [
-            "depth20",
-            "kline_1m",
-            "kline_5m",
-            "kline_15m",
-            "kline_1h",
-            "kline_4h",
-            "kline_1d",
-            "ticker",
-            "miniTicker",
-        ]
-    )
+    assert sorted(streams(published)) == sorted(["depth20", *KLINE_STREAMS, "ticker", "miniTicker"])
     assert all(op[0] == MDPUB for op in published), "the cache was written already"
     [kline] = ex.cache.payloads("BTC-USDT", "kline_1m")
     assert (kline["k"]["v"], kline["k"]["n"]) == ("0.5", 2)
@@ -410,16 +408,7 @@ def test_empty_command_advances_time_and_ticker_window() -> None:
     ex.flush()
     ex.md.apply([], DAY0 + 86_400_000 + MINUTE)
     ops = ex.flush()
-    assert streams(ops) == [
-        "kline_1m",
-        "kline_5m",
-        "kline_15m",
-        "kline_1h",
-        "kline_4h",
-        "kline_1d",
-        "ticker",
-        "miniTicker",
-    ]
+    assert streams(ops) == [*KLINE_STREAMS, "ticker", "miniTicker"]
     ticker = ex.cache.payloads("BTC-USDT", "ticker")[-1]
     assert (ticker["n"], ticker["v"], ticker["c"], ticker["o"], ticker["x"], ticker["F"]) == (
         0,
