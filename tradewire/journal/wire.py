@@ -106,34 +106,105 @@ def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
     return context
 
 
-class Connection:
-    """One RESP2 connection; use :meth:`open`, then :meth:`call`, :meth:`pipeline`, :meth:`transaction`."""
+class _Link(asyncio.Protocol):
+    """The socket's side of a :class:`Connection`: what Redis sends goes straight into hiredis, and
+    whoever waits for replies is woken once all of them have come.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._parser = hiredis.Reader(replyError=ReplyError)
+    A protocol rather than asyncio's streams: a ``StreamReader`` read, an ``asyncio.timeout`` block
+    and a ``drain`` per round trip cost the engine about 30 us of CPU each time (70-90 us per
+    ``PING`` against 40-48 here), twice per batch, and the gateway once per journalled order."""
+
+    def __init__(self) -> None:
+        self.parser = hiredis.Reader(replyError=ReplyError)
+        self.transport: asyncio.Transport | None = None
+        self.waiting: tuple[int, list[Any], asyncio.Future[list[Any]]] | None = None
+        self.lost: WireConnectionError | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        if self.waiting is not None:
+            self.serve()
+
+    def serve(self) -> None:
+        """Hand the waiter its replies once all of them are parsed (the rest stay in the parser)."""
+        assert self.waiting is not None
+        count, out, future = self.waiting
+        gets = self.parser.gets
+        try:
+            while len(out) < count:
+                reply = gets()
+                if reply is False:
+                    return
+                out.append(reply)
+        except hiredis.ProtocolError as exc:
+            self.fail(WireConnectionError(f"ProtocolError: {exc}"))
+            return
+        self.waiting = None
+        if not future.done():
+            future.set_result(out)
+
+    def fail(self, error: WireConnectionError) -> None:
+        """The connection is done for: the waiter gets ``error``, and so does every later call."""
+        if self.lost is None:
+            self.lost = error
+        if self.waiting is not None:
+            future = self.waiting[2]
+            self.waiting = None
+            if not future.done():
+                future.set_exception(self.lost)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if exc is not None else "Redis closed the connection"
+        self.fail(WireConnectionError(reason))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+def _expire(future: asyncio.Future[list[Any]]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("no reply in time"))
+
+
+class Connection:
+    """One RESP2 connection; use :meth:`open`, then :meth:`call`, :meth:`pipeline`, :meth:`transaction`.
+
+    One request at a time: a caller waits for its replies before the next request (the engine's
+    reader and writer are two connections). A request that fails, times out or is cancelled breaks
+    the connection (its replies could otherwise be read as the next request's)."""
+
+    def __init__(self, link: _Link, timeout: float) -> None:
+        self._link = link
         self.timeout = timeout
-        self.broken = False
+
+    @property
+    def broken(self) -> bool:
+        return self._link.lost is not None
 
     @classmethod
     async def open(cls, url: str, *, timeout: float = 10.0, name: str = "tradewire-engine") -> Connection:
         """Connect, authenticate and select the URL's database; :class:`WireError` on failure."""
         options = dict(parse_redis_url(url).options)
         connect_timeout = float(options.get("socket_connect_timeout") or timeout)
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(connect_timeout):
                 if "unix_socket_path" in options:
-                    reader, writer = await asyncio.open_unix_connection(options["unix_socket_path"])
+                    _, link = await loop.create_unix_connection(_Link, options["unix_socket_path"])
                 else:
                     context = _ssl_context(options) if options.get("ssl") else None
-                    reader, writer = await asyncio.open_connection(
-                        options["host"], options["port"], ssl=context, limit=1 << 22
+                    _, link = await loop.create_connection(
+                        _Link, options["host"], options["port"], ssl=context
                     )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             where = parse_redis_url(url).url
             raise WireConnectionError(f"cannot connect to Redis at {where}: {exc}") from exc
-        connection = cls(reader, writer, timeout)
+        connection = cls(link, timeout)
         try:
             setup: list[tuple[Arg, ...]] = []
             if options.get("password"):
@@ -151,28 +222,42 @@ class Connection:
         return connection
 
     async def close(self) -> None:
-        self.broken = True
-        self._writer.close()
+        link = self._link
+        link.fail(WireConnectionError("the connection was closed"))
         with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
+            await asyncio.wait_for(asyncio.shield(link.closed), 5.0)
 
-    async def _send(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
+    def _write(self, data: bytes) -> _Link:
+        link = self._link
+        if link.lost is not None:
+            raise WireConnectionError(f"the connection is broken ({link.lost}); open a new one")
+        assert link.transport is not None
+        link.transport.write(data)
+        return link
 
-    async def _replies(self, count: int) -> list[Any]:
-        out: list[Any] = []
-        parser = self._parser
-        while len(out) < count:
-            reply = parser.gets()
-            if reply is False:
-                data = await self._reader.read(1 << 20)
-                if not data:
-                    raise WireConnectionError("Redis closed the connection")
-                parser.feed(data)
-                continue
-            out.append(reply)
-        return out
+    async def _replies(self, link: _Link, count: int, timeout: float | None) -> list[Any]:
+        """Wait for ``count`` replies (the oldest not yet read); any failure breaks the connection."""
+        if link.waiting is not None:
+            raise WireError("another request on this connection is waiting for its replies")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        link.waiting = (count, [], future)
+        link.serve()  # some may be parsed already (pushes, or replies to send_now)
+        if future.done():
+            return future.result()
+        timer = loop.call_later(self.timeout if timeout is None else timeout, _expire, future)
+        try:
+            return await future
+        except WireConnectionError:
+            raise
+        except TimeoutError as exc:
+            link.fail(WireConnectionError(f"TimeoutError: {exc}"))
+            raise link.lost from exc  # type: ignore[misc]
+        except BaseException:  # cancelled: the replies would be read as the next request's
+            link.fail(WireConnectionError("a request was cancelled while waiting for its replies"))
+            raise
+        finally:
+            timer.cancel()
 
     async def pipeline(self, commands: Sequence[Sequence[Arg]], *, timeout: float | None = None) -> list[Any]:
         """Send ``commands`` at once and return their replies in order (errors as :class:`ReplyError`)."""
@@ -180,36 +265,20 @@ class Connection:
 
     async def raw(self, data: bytes, count: int, *, timeout: float | None = None) -> list[Any]:
         """Send packed ``data`` holding ``count`` commands; return their ``count`` replies."""
-        if self.broken:
-            raise WireConnectionError("the connection is broken; open a new one")
-        try:
-            async with asyncio.timeout(self.timeout if timeout is None else timeout):
-                await self._send(data)
-                return await self._replies(count)
-        except (OSError, TimeoutError, hiredis.ProtocolError, WireConnectionError) as exc:
-            await self.close()
-            if isinstance(exc, WireConnectionError):
-                raise
-            raise WireConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        return await self._replies(self._write(data), count, timeout)
 
     def send_now(self, args: Sequence[Arg]) -> None:
         """Write one command to the socket right away, without waiting; read its reply with
         :meth:`reply`. Lets Redis work on it while the caller computes."""
-        if self.broken:
-            raise WireConnectionError("the connection is broken; open a new one")
-        self._writer.write(pack(args))
+        self._write(pack(args))
 
     async def reply(self, *, timeout: float | None = None) -> Any:
-        """The reply to the oldest command sent with :meth:`send_now`; raises :class:`ReplyError`."""
-        try:
-            async with asyncio.timeout(self.timeout if timeout is None else timeout):
-                await self._writer.drain()
-                [reply] = await self._replies(1)
-        except (OSError, TimeoutError, hiredis.ProtocolError, WireConnectionError) as exc:
-            await self.close()
-            if isinstance(exc, WireConnectionError):
-                raise
-            raise WireConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        """The reply to the oldest command sent with :meth:`send_now` (or the next message pushed
+        to a subscribed connection); raises :class:`ReplyError`."""
+        link = self._link
+        if link.lost is not None:
+            raise WireConnectionError(f"the connection is broken ({link.lost}); open a new one")
+        [reply] = await self._replies(link, 1, timeout)
         if isinstance(reply, ReplyError):
             raise reply
         return reply

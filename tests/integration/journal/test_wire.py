@@ -1,0 +1,158 @@
+"""The engine's bare RESP connection against a real redis-server: replies in order however the socket
+cuts them, and a connection that breaks (closed by Redis, timed out, cancelled) says so at once and
+never hands one request's replies to the next."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RedisServer
+from tradewire.journal.wire import Connection, ReplyError, WireConnectionError, WireError, pack
+
+pytestmark = pytest.mark.asyncio
+
+BLOCKING_READ = (b"XREAD", b"BLOCK", b"5000", b"STREAMS", b"tw:test:empty", b"$")
+
+
+async def test_pipelined_replies_cut_across_many_reads_come_back_in_order(redis_server: RedisServer) -> None:
+    big = bytes(range(256)) * 16_384  # 4 MiB: many socket reads
+    conn = await Connection.open(redis_server.url)
+    try:
+        replies = await conn.pipeline(
+            [(b"SET", b"big", big), (b"GET", b"big"), (b"INCR", b"big"), (b"STRLEN", b"big"), (b"PING",)]
+        )
+        assert replies[0] == b"OK"
+        assert replies[1] == big
+        assert isinstance(replies[2], ReplyError)  # an error reply is a value; the rest still come
+        assert replies[3:] == [len(big), b"PONG"]
+        assert not conn.broken
+        assert await conn.call(b"GET", b"big") == big
+    finally:
+        await conn.close()
+
+
+async def test_send_now_then_reply_reads_replies_oldest_first(redis_server: RedisServer) -> None:
+    conn = await Connection.open(redis_server.url)
+    try:
+        for value in (b"1", b"2", b"3"):
+            conn.send_now((b"RPUSH", b"list", value))
+        assert [await conn.reply() for _ in range(3)] == [1, 2, 3]
+        conn.send_now((b"LPOP", b"missing-type-check"))
+        conn.send_now((b"HGET", b"list", b"f"))  # WRONGTYPE
+        assert await conn.reply() is None
+        with pytest.raises(ReplyError, match="WRONGTYPE"):
+            await conn.reply()
+        assert await conn.call(b"LRANGE", b"list", b"0", b"-1") == [b"1", b"2", b"3"]
+    finally:
+        await conn.close()
+
+
+async def test_a_subscribed_connection_reads_pushed_messages(redis_server: RedisServer) -> None:
+    subscriber = await Connection.open(redis_server.url)
+    publisher = await Connection.open(redis_server.url)
+    try:
+        assert await subscriber.call(b"SUBSCRIBE", b"chan") == [b"subscribe", b"chan", 1]
+        assert await publisher.call(b"PUBLISH", b"chan", b"one") == 1
+        assert await publisher.call(b"PUBLISH", b"chan", b"two") == 1
+        assert await subscriber.reply(timeout=5) == [b"message", b"chan", b"one"]
+        assert await subscriber.reply(timeout=5) == [b"message", b"chan", b"two"]
+    finally:
+        await subscriber.close()
+        await publisher.close()
+
+
+async def test_a_connection_redis_closes_fails_the_waiting_request_and_every_later_one(
+    redis_server: RedisServer,
+) -> None:
+    conn = await Connection.open(redis_server.url)
+    admin = await Connection.open(redis_server.url)
+    try:
+        client_id = await conn.call(b"CLIENT", b"ID")
+        waiting = asyncio.ensure_future(conn.pipeline([BLOCKING_READ]))
+        await asyncio.sleep(0.2)
+        assert await admin.call(b"CLIENT", b"KILL", b"ID", str(client_id).encode()) == 1
+        with pytest.raises(WireConnectionError):
+            await asyncio.wait_for(waiting, 5)
+        assert conn.broken
+        with pytest.raises(WireConnectionError, match="broken"):
+            await conn.call(b"PING")
+        with pytest.raises(WireConnectionError, match="broken"):
+            conn.send_now((b"PING",))
+    finally:
+        await conn.close()
+        await admin.close()
+
+
+async def test_a_timed_out_request_breaks_the_connection_and_leaves_redis_usable(
+    redis_server: RedisServer,
+) -> None:
+    conn = await Connection.open(redis_server.url)
+    try:
+        with pytest.raises(WireConnectionError, match="TimeoutError"):
+            await conn.pipeline([BLOCKING_READ], timeout=0.2)
+        assert conn.broken
+        with pytest.raises(WireConnectionError):
+            await conn.call(b"PING")
+    finally:
+        await conn.close()
+    again = await Connection.open(redis_server.url)
+    try:
+        assert await again.call(b"PING") == b"PONG"
+    finally:
+        await again.close()
+
+
+async def test_a_cancelled_request_never_hands_its_reply_to_the_next_one(redis_server: RedisServer) -> None:
+    """Cancelled while Redis still owes its reply: reusing the connection would read that reply
+    (here the ``XREAD``'s) as the answer to the next command, so the connection is broken instead."""
+    conn = await Connection.open(redis_server.url)
+    try:
+        waiting = asyncio.ensure_future(conn.pipeline([(b"XREAD", b"BLOCK", b"300", b"STREAMS", b"s", b"$")]))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert conn.broken
+        with pytest.raises(WireConnectionError):
+            await conn.call(b"GET", b"k")
+    finally:
+        await conn.close()
+
+
+async def test_one_request_at_a_time(redis_server: RedisServer) -> None:
+    conn = await Connection.open(redis_server.url)
+    try:
+        first = asyncio.ensure_future(conn.pipeline([(b"XREAD", b"BLOCK", b"200", b"STREAMS", b"s", b"$")]))
+        await asyncio.sleep(0.05)
+        with pytest.raises(WireError, match="another request"):
+            await conn.call(b"PING")
+        assert await first == [None]  # the first request is not disturbed
+        assert await conn.call(b"PING") == b"PONG"
+    finally:
+        await conn.close()
+
+
+async def test_raw_packed_commands_and_a_transaction_over_a_unix_socket(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    server = RedisServer(
+        tmp_path / "redis", extra={"unixsocket": str(socket_path), "unixsocketperm": "700"}
+    ).start()
+    try:
+        conn = await Connection.open(f"unix://{socket_path}?db=3")
+        try:
+            data = pack((b"SET", b"a", b"1")) + pack((b"INCRBY", b"a", b"41"))
+            assert await conn.raw(data, 2) == [b"OK", 42]
+            assert await conn.transaction([(b"INCR", b"a"), (b"GET", b"a")]) == [43, b"43"]
+            assert await conn.call(b"CLIENT", b"GETNAME") == b"tradewire-engine"
+        finally:
+            await conn.close()
+        db3 = server.client(db=3)
+        try:
+            assert db3.get("a") == b"43"  # the URL's database was selected
+        finally:
+            db3.close()
+    finally:
+        server.stop()
