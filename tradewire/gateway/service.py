@@ -61,6 +61,7 @@ class Gateway:
         self.submitter = Submitter(redis_url, self.instance)
         self.subscriber = Subscriber(
             connect(redis_url, client_name=f"{self.instance}-sub", socket_timeout=None),
+            redis_url,
             self.hub.deliver,
             self.hub.reset,
             self._on_plain,

@@ -3,8 +3,10 @@
 The engine sends one MULTI/EXEC of thousands of commands per batch and reads the journal in pages
 of thousands of entries. redis-py spends several microseconds of Python per command packing and per
 reply reading, which at 50,000 commands per second is most of the budget, so the engine packs RESP
-itself (:func:`pack`) and feeds whole socket reads to ``hiredis.Reader``. Everything else
-(``tradewire admin``, gateways, tests) uses redis-py.
+itself (:func:`pack`) and feeds whole socket reads to ``hiredis.Reader``. Gateways use it for
+their journal appends and their subscriptions (market data, replies), where each order costs a
+round trip or a few messages; everything else (``tradewire admin``, the gateways' other reads,
+tests) uses redis-py.
 
 The connection speaks RESP2 and understands the same URLs as :mod:`tradewire.redisconn`
 (``redis://``, ``rediss://`` with the TLS options, ``unix://``, user/password, db). It never
@@ -106,6 +108,12 @@ def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
     return context
 
 
+UNREAD_LIMIT = 8 << 20
+"""Bytes received and not yet read past which a connection stops reading its socket (what asyncio's
+streams did at their limit): the engine and the appenders always read what they asked for; only a
+subscriber that falls behind reaches it."""
+
+
 class _Link(asyncio.Protocol):
     """The socket's side of a :class:`Connection`: what Redis sends goes straight into hiredis, and
     whoever waits for replies is woken once all of them have come.
@@ -120,20 +128,39 @@ class _Link(asyncio.Protocol):
         self.waiting: tuple[int, list[Any], asyncio.Future[list[Any]]] | None = None
         self.lost: WireConnectionError | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.unread = 0
+        """Bytes received since the parser last ran dry (an estimate of what nobody has read)."""
+        self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
+        self.unread += len(data)
         if self.waiting is not None:
             self.serve()
+        elif self.unread > UNREAD_LIMIT and self.transport is not None:
+            # nobody reads (a subscriber busy or stuck): stop taking more, so that TCP pushes back
+            # and Redis, at its output-buffer limit, drops this client (the gap is then repaired)
+            self.paused = True
+            self.transport.pause_reading()
+
+    def take(self) -> Any:
+        """The next parsed reply, or ``False``; taking them lets a paused socket be read again."""
+        reply = self.parser.gets()
+        if reply is False:
+            self.unread = 0
+            if self.paused and self.transport is not None:
+                self.paused = False
+                self.transport.resume_reading()
+        return reply
 
     def serve(self) -> None:
         """Hand the waiter its replies once all of them are parsed (the rest stay in the parser)."""
         assert self.waiting is not None
         count, out, future = self.waiting
-        gets = self.parser.gets
+        gets = self.take
         try:
             while len(out) < count:
                 reply = gets()
@@ -164,6 +191,20 @@ class _Link(asyncio.Protocol):
         self.fail(WireConnectionError(reason))
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+PING_SECONDS = 30.0
+"""How often :func:`ping_every` pings a subscribed connection by default; a reader waiting for its
+pushes with a timeout of a few times this hears a ``pong`` even when nothing is published."""
+
+
+async def ping_every(conn: Connection, seconds: float = PING_SECONDS) -> None:
+    """``PING`` on ``conn`` every ``seconds`` until it breaks (run it as a task; cancel it when done):
+    a connection whose TCP path died silently is then found out by the reader's timeout."""
+    while not conn.broken:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(WireError):
+            conn.send_now((b"PING",))
 
 
 def _expire(future: asyncio.Future[list[Any]]) -> None:
@@ -207,9 +248,12 @@ class Connection:
         connection = cls(link, timeout)
         try:
             setup: list[tuple[Arg, ...]] = []
-            if options.get("password"):
-                user = options.get("username")
-                setup.append((b"AUTH", user, options["password"]) if user else (b"AUTH", options["password"]))
+            user: str | None = options.get("username")
+            password: str = options.get("password") or ""
+            if user:  # as redis-py: a user without a password authenticates with ""
+                setup.append((b"AUTH", user, password))
+            elif password:
+                setup.append((b"AUTH", password))
             if options.get("db"):
                 setup.append((b"SELECT", int(options["db"])))
             setup.append((b"CLIENT", b"SETNAME", name))
@@ -265,6 +309,8 @@ class Connection:
 
     async def raw(self, data: bytes, count: int, *, timeout: float | None = None) -> list[Any]:
         """Send packed ``data`` holding ``count`` commands; return their ``count`` replies."""
+        if self._link.waiting is not None:  # refused before anything is sent
+            raise WireError("another request on this connection is waiting for its replies")
         return await self._replies(self._write(data), count, timeout)
 
     def send_now(self, args: Sequence[Arg]) -> None:
@@ -282,6 +328,19 @@ class Connection:
         if isinstance(reply, ReplyError):
             raise reply
         return reply
+
+    def pushed(self) -> Any:
+        """A reply already received, without waiting (``None`` when none is): for a subscribed
+        connection, the next message pushed to it if it has come."""
+        link = self._link
+        if link.lost is not None:
+            raise WireConnectionError(f"the connection is broken ({link.lost}); open a new one")
+        try:
+            reply = link.take()
+        except hiredis.ProtocolError as exc:
+            link.fail(WireConnectionError(f"ProtocolError: {exc}"))
+            raise link.lost from exc  # type: ignore[misc]
+        return None if reply is False else reply
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
         """One command's reply; raises :class:`ReplyError` for an error reply."""

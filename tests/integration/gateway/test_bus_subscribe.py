@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio
 
 from tradewire import keys
+from tradewire.bus import subscribe as subscribe_module
 from tradewire.bus.publish import load_op, publish_market_op, publish_op, publish_run_op
 from tradewire.bus.subscribe import Publication, Subscriber
 
@@ -54,7 +55,8 @@ class Recorder:
 
 
 async def started(aredis: redis.asyncio.Redis, recorder: Recorder) -> Subscriber:
-    subscriber = Subscriber(aredis, recorder.on_message, recorder.on_reset)
+    port = aredis.connection_pool.connection_kwargs["port"]
+    subscriber = Subscriber(aredis, f"redis://127.0.0.1:{port}/0", recorder.on_message, recorder.on_reset)
     await subscriber.start()
     await subscriber.subscribe(CHANNEL)
     await asyncio.sleep(0.05)
@@ -181,5 +183,73 @@ async def test_subscriber_with_a_new_epoch_asks_for_resnapshot_and_goes_on(
         await publish(aredis, b"new", epoch=b"e2")
         await until(lambda: recorder.resets == ["epoch"])
         assert recorder.messages == [b"old", b"new"]
+    finally:
+        await subscriber.stop()
+
+
+async def test_a_channel_redis_refuses_is_logged_and_the_others_keep_flowing_across_reconnects(
+    aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ACL user may not read ``tw:user:*``: its refusal (``NOPERM``) arrives among market data and
+    must neither stop the subscriber nor make it reconnect for ever."""
+    monkeypatch.setattr(subscribe_module, "CONFIRM_SECONDS", 0.5)
+    await aredis.execute_command(  # type: ignore[no-untyped-call]
+        "ACL", "SETUSER", "gw", "on", ">pw", "~*", "resetchannels", "&md:*", "&tw:gateway:*", "+@all"
+    )
+    port = aredis.connection_pool.connection_kwargs["port"]
+    recorder = Recorder()
+    plain: list[bytes] = []
+    subscriber = Subscriber(
+        aredis,
+        f"redis://gw:pw@127.0.0.1:{port}/0",
+        recorder.on_message,
+        recorder.on_reset,
+        on_plain=lambda channel, data: plain.append(data),
+    )
+    await subscriber.start()
+    try:
+        await subscriber.subscribe(CHANNEL)
+        await publish(aredis, b"m1")
+        await subscriber.subscribe_plain(b"tw:user:bob")  # refused; gives up after CONFIRM_SECONDS
+        await publish(aredis, b"m2")
+        await until(lambda: recorder.messages == [b"m1", b"m2"])
+        assert subscriber.connected
+        await aredis.client_kill_filter(_type="pubsub")  # the reconnect asks for bob's channel again
+        await publish(aredis, b"m3")
+        await until(lambda: subscriber.connected and recorder.messages == [b"m1", b"m2", b"m3"])
+        await publish(aredis, b"m4")
+        await until(lambda: len(recorder.messages) == 4)
+        assert recorder.resets == [] and plain == []
+    finally:
+        await subscriber.stop()
+
+
+async def test_a_channel_followed_while_reconnecting_is_subscribed_before_it_says_connected(
+    aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = subscribe_module._next_message
+
+    async def slow_answer(conn: Any, timeout: float) -> Any:
+        await asyncio.sleep(0.1)  # a slow Redis: subscriptions confirmed late
+        return await answer(conn, timeout)
+
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    other = keys.md("ETH-USDT", "trade").encode()
+    seen: list[bytes] = []
+    try:
+        monkeypatch.setattr(subscribe_module, "_next_message", slow_answer)
+        await aredis.client_kill_filter(_type="pubsub")
+        await until(lambda: not subscriber.connected)
+        await asyncio.sleep(0.15)  # the new connection is waiting for its confirmations
+        recorder.messages.clear()
+        following = asyncio.ensure_future(subscriber.subscribe_plain(other))
+        await until(lambda: subscriber.connected)
+        await following
+        numsub = await aredis.pubsub_numsub(other)
+        assert numsub == [(other, 1)]
+        subscriber._on_plain = lambda channel, data: seen.append(data)
+        await aredis.publish(other, b"hello")
+        await until(lambda: seen == [b"hello"])
     finally:
         await subscriber.stop()

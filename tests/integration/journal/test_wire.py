@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RedisServer
-from tradewire.journal.wire import Connection, ReplyError, WireConnectionError, WireError, pack
+from tradewire.journal.wire import (
+    Connection,
+    ReplyError,
+    WireConnectionError,
+    WireError,
+    pack,
+    ping_every,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,9 +66,33 @@ async def test_a_subscribed_connection_reads_pushed_messages(redis_server: Redis
         assert await publisher.call(b"PUBLISH", b"chan", b"two") == 1
         assert await subscriber.reply(timeout=5) == [b"message", b"chan", b"one"]
         assert await subscriber.reply(timeout=5) == [b"message", b"chan", b"two"]
+        assert subscriber.pushed() is None  # nothing more has come
+        await publisher.pipeline([(b"PUBLISH", b"chan", b"three"), (b"PUBLISH", b"chan", b"four")])
+        assert await subscriber.reply(timeout=5) == [b"message", b"chan", b"three"]
+        for _ in range(100):  # what has come is taken without waiting, once it is there
+            four = subscriber.pushed()
+            if four is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert four == [b"message", b"chan", b"four"]
+        assert subscriber.pushed() is None
     finally:
         await subscriber.close()
         await publisher.close()
+
+
+async def test_ping_every_makes_a_quiet_subscribed_connection_hear_pongs(redis_server: RedisServer) -> None:
+    conn = await Connection.open(redis_server.url)
+    pinger = asyncio.create_task(ping_every(conn, 0.05))
+    try:
+        await conn.call(b"SUBSCRIBE", b"quiet")
+        assert await conn.reply(timeout=5) == [b"pong", b""]
+        assert await conn.reply(timeout=5) == [b"pong", b""]
+    finally:
+        pinger.cancel()
+        await conn.close()
+    await asyncio.sleep(0.1)
+    assert pinger.done()
 
 
 async def test_a_connection_redis_closes_fails_the_waiting_request_and_every_later_one(
@@ -128,9 +159,10 @@ async def test_one_request_at_a_time(redis_server: RedisServer) -> None:
         first = asyncio.ensure_future(conn.pipeline([(b"XREAD", b"BLOCK", b"200", b"STREAMS", b"s", b"$")]))
         await asyncio.sleep(0.05)
         with pytest.raises(WireError, match="another request"):
-            await conn.call(b"PING")
+            await conn.call(b"INCR", b"refused")
         assert await first == [None]  # the first request is not disturbed
-        assert await conn.call(b"PING") == b"PONG"
+        assert await conn.call(b"ECHO", b"next") == b"next"  # not the refused command's reply
+        assert await conn.call(b"GET", b"refused") is None  # which was never sent
     finally:
         await conn.close()
 
@@ -156,3 +188,31 @@ async def test_raw_packed_commands_and_a_transaction_over_a_unix_socket(tmp_path
             db3.close()
     finally:
         server.stop()
+
+
+async def test_a_subscriber_that_reads_nothing_stops_reading_so_redis_drops_it(
+    redis_server: RedisServer,
+) -> None:
+    """Nobody reads (a stuck subscriber): the connection stops taking data past ``UNREAD_LIMIT``, TCP
+    pushes back, and Redis cuts the client at its Pub/Sub output-buffer limit, as it would a slow
+    redis-py or streams reader; the gateway's gap repair takes it from there."""
+    subscriber = await Connection.open(redis_server.url)
+    publisher = await Connection.open(redis_server.url)
+    try:
+        await publisher.call(b"CONFIG", b"SET", b"client-output-buffer-limit", b"pubsub 4mb 0 0")
+        assert await subscriber.call(b"SUBSCRIBE", b"firehose") == [b"subscribe", b"firehose", 1]
+        payload = b"x" * (256 << 10)
+        for _ in range(256):  # 64 MiB, far more than the limit and the kernel's socket buffers
+            await publisher.call(b"PUBLISH", b"firehose", payload)
+        for _ in range(500):
+            if await publisher.call(b"PUBSUB", b"NUMSUB", b"firehose") == [b"firehose", 0]:
+                break
+            await asyncio.sleep(0.01)
+        assert await publisher.call(b"PUBSUB", b"NUMSUB", b"firehose") == [b"firehose", 0]  # cut off
+        with pytest.raises(WireConnectionError):  # what came before the cut, then the end
+            while True:
+                assert await subscriber.reply(timeout=5) == [b"message", b"firehose", payload]
+        assert subscriber.broken
+    finally:
+        await subscriber.close()
+        await publisher.close()
