@@ -213,27 +213,29 @@ class Subscriber:
         await self._subscribe(channel)
 
     async def _subscribe(self, channel: bytes) -> None:
-        if self._pubsub is None or not self.connected:
-            # (re)connecting: _run subscribes to every followed channel, this one included, before
-            # it says it is connected
-            if self._task is not None and not self._task.done():
+        conn = self._pubsub
+        if conn is not None and self.connected:
+            confirmed = self._confirmations.setdefault(channel, asyncio.Event())
+            try:
+                conn.send_now((b"SUBSCRIBE", channel))  # the read loop sees the confirmation
+            except WireError:
+                self._connected.clear()  # broken, and _run has not seen it yet: wait for it below
+            else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._connected.wait(), CONFIRM_SECONDS)
-            return
-        confirmed = self._confirmations.setdefault(channel, asyncio.Event())
-        try:
-            self._pubsub.send_now((b"SUBSCRIBE", channel))  # the read loop sees the confirmation
-        except WireError:
-            return  # lost: _run reconnects and subscribes to every followed channel
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(confirmed.wait(), CONFIRM_SECONDS)
+                    await asyncio.wait_for(confirmed.wait(), CONFIRM_SECONDS)
+                return
+        # (re)connecting: _run subscribes to every followed channel, this one included, before it
+        # says it is connected
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), CONFIRM_SECONDS)
 
     async def unsubscribe(self, channel: bytes) -> None:
         found = self._trackers.pop(channel, None) is not None
         if channel in self._plain:
             self._plain.discard(channel)
             found = True
-        if found and self._pubsub is not None and self.connected:
+        if found and self._pubsub is not None:  # connected or still subscribing (_subscribe_all)
             with contextlib.suppress(WireError):
                 self._pubsub.send_now((b"UNSUBSCRIBE", channel))
 
@@ -277,8 +279,12 @@ class Subscriber:
         while pending:
             for channel in pending:
                 conn.send_now((b"SUBSCRIBE", channel))
-            for _ in pending:
-                await self._handle(await _next_message(conn, CONFIRM_SECONDS))
+            answered = 0
+            while answered < len(pending):  # publications on channels already confirmed come too
+                message = await _next_message(conn, CONFIRM_SECONDS)
+                if isinstance(message, ReplyError) or message[0] == b"subscribe":
+                    answered += 1
+                await self._handle(message)
             done.update(pending)
             pending = [channel for channel in (*self._trackers, *self._plain) if channel not in done]
 

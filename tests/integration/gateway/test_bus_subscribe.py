@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio
 
 from tradewire import keys
 from tradewire.bus import subscribe as subscribe_module
 from tradewire.bus.publish import load_op, publish_market_op, publish_op, publish_run_op
 from tradewire.bus.subscribe import Publication, Subscriber
+from tradewire.journal.wire import Connection, WireConnectionError
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -251,5 +254,95 @@ async def test_a_channel_followed_while_reconnecting_is_subscribed_before_it_say
         subscriber._on_plain = lambda channel, data: seen.append(data)
         await aredis.publish(other, b"hello")
         await until(lambda: seen == [b"hello"])
+    finally:
+        await subscriber.stop()
+
+
+OTHER = b"tw:user:bob"
+
+
+async def test_a_publication_read_while_subscribing_is_not_taken_for_a_confirmation(
+    aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a reconnect, a publication on a channel already confirmed arrives before a later
+    channel's confirmation: counted as an answer, the subscriber said connected (and read offsets)
+    while OTHER was not yet subscribed."""
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    await subscriber.subscribe_plain(OTHER)
+    await publish(aredis, b"m1")
+    await until(lambda: recorder.messages == [b"m1"])
+    port = aredis.connection_pool.connection_kwargs["port"]
+    sync = redis.Redis(port=port)
+    original = Connection.send_now
+    armed = True
+
+    def send_now(self: Connection, args: Any) -> None:
+        nonlocal armed
+        if armed and tuple(args) == (b"SUBSCRIBE", OTHER):
+            armed = False
+            time.sleep(0.05)  # Redis has handled SUBSCRIBE CHANNEL by now
+            sync.execute_command(*load_op())
+            sync.execute_command(*publish_op(MARKET, "trade", b"m2", b"e1"))
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.5, original, self, args)  # OTHER's SUBSCRIBE a little late on the wire
+            return
+        original(self, args)
+
+    monkeypatch.setattr(Connection, "send_now", send_now)
+    try:
+        await aredis.client_kill_filter(_type="pubsub")
+        await until(lambda: not subscriber.connected)
+        await until(lambda: subscriber.connected)
+        numsub = await aredis.pubsub_numsub(OTHER)
+        assert numsub == [(OTHER, 1)], "connected before OTHER's subscription was confirmed"
+    finally:
+        sync.close()
+        await subscriber.stop()
+
+
+async def test_a_channel_left_while_reconnecting_is_unsubscribed_in_redis_too(
+    aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last follower leaves while the new connection's subscriptions are being confirmed: the
+    channel must not stay subscribed in Redis for the connection's life (for ``tw:user:*`` the
+    engine would go on rendering that user's payloads)."""
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    answer = subscribe_module._next_message
+    reading = asyncio.Event()
+
+    async def slow_answer(conn: Any, timeout: float) -> Any:
+        reading.set()
+        await asyncio.sleep(0.1)
+        return await answer(conn, timeout)
+
+    try:
+        monkeypatch.setattr(subscribe_module, "_next_message", slow_answer)
+        await aredis.client_kill_filter(_type="pubsub")
+        await reading.wait()  # _subscribe_all has sent SUBSCRIBE CHANNEL
+        await subscriber.unsubscribe(CHANNEL)  # the last follower left
+        await until(lambda: subscriber.connected)
+        await asyncio.sleep(0.3)
+        assert subscriber.tracker(CHANNEL) is None
+        assert await aredis.pubsub_numsub(CHANNEL) == [(CHANNEL, 0)], "still subscribed in Redis"
+    finally:
+        await subscriber.stop()
+
+
+async def test_following_on_a_connection_just_broken_waits_for_the_reconnect(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """The link broke and the read loop has not seen it yet: following a channel must wait for the
+    reconnect (which subscribes it) instead of returning unsubscribed."""
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        assert subscriber._pubsub is not None
+        subscriber._pubsub._link.fail(
+            WireConnectionError("Redis closed the connection")
+        )  # as connection_lost
+        await subscriber.subscribe_plain(OTHER)  # "returns once Redis confirmed the subscription"
+        assert await aredis.pubsub_numsub(OTHER) == [(OTHER, 1)]
     finally:
         await subscriber.stop()
