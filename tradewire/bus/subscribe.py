@@ -223,6 +223,8 @@ class Subscriber:
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(confirmed.wait(), CONFIRM_SECONDS)
+                if not confirmed.is_set() and self._confirmations.get(channel) is confirmed:
+                    del self._confirmations[channel]  # refused or lost: no event kept per channel
                 return
         # (re)connecting: _run subscribes to every followed channel, this one included, before it
         # says it is connected

@@ -214,6 +214,7 @@ async def test_a_channel_redis_refuses_is_logged_and_the_others_keep_flowing_acr
         await subscriber.subscribe(CHANNEL)
         await publish(aredis, b"m1")
         await subscriber.subscribe_plain(b"tw:user:bob")  # refused; gives up after CONFIRM_SECONDS
+        assert subscriber._confirmations == {}  # nothing kept for a refused channel
         await publish(aredis, b"m2")
         await until(lambda: recorder.messages == [b"m1", b"m2"])
         assert subscriber.connected
