@@ -146,9 +146,19 @@ class _Link(asyncio.Protocol):
             self.paused = True
             self.transport.pause_reading()
 
+    def alive(self) -> None:
+        """Raise :class:`WireConnectionError` if the connection is done for."""
+        if self.lost is not None:
+            raise WireConnectionError(f"the connection is broken ({self.lost}); open a new one")
+
     def take(self) -> Any:
-        """The next parsed reply, or ``False``; taking them lets a paused socket be read again."""
-        reply = self.parser.gets()
+        """The next parsed reply, or ``False`` (also once a protocol error broke the connection);
+        taking them lets a paused socket be read again."""
+        try:
+            reply = self.parser.gets()
+        except hiredis.ProtocolError as exc:
+            self.fail(WireConnectionError(f"ProtocolError: {exc}"))
+            return False
         if reply is False:
             self.unread = 0
             if self.paused and self.transport is not None:
@@ -160,16 +170,12 @@ class _Link(asyncio.Protocol):
         """Hand the waiter its replies once all of them are parsed (the rest stay in the parser)."""
         assert self.waiting is not None
         count, out, future = self.waiting
-        gets = self.take
-        try:
-            while len(out) < count:
-                reply = gets()
-                if reply is False:
-                    return
-                out.append(reply)
-        except hiredis.ProtocolError as exc:
-            self.fail(WireConnectionError(f"ProtocolError: {exc}"))
-            return
+        take = self.take
+        while len(out) < count:
+            reply = take()
+            if reply is False:
+                return  # more to come (or the connection failed, which told the waiter)
+            out.append(reply)
         self.waiting = None
         if not future.done():
             future.set_result(out)
@@ -273,8 +279,7 @@ class Connection:
 
     def _write(self, data: bytes) -> _Link:
         link = self._link
-        if link.lost is not None:
-            raise WireConnectionError(f"the connection is broken ({link.lost}); open a new one")
+        link.alive()
         assert link.transport is not None
         link.transport.write(data)
         return link
@@ -322,8 +327,7 @@ class Connection:
         """The reply to the oldest command sent with :meth:`send_now` (or the next message pushed
         to a subscribed connection); raises :class:`ReplyError`."""
         link = self._link
-        if link.lost is not None:
-            raise WireConnectionError(f"the connection is broken ({link.lost}); open a new one")
+        link.alive()
         [reply] = await self._replies(link, 1, timeout)
         if isinstance(reply, ReplyError):
             raise reply
@@ -333,13 +337,9 @@ class Connection:
         """A reply already received, without waiting (``None`` when none is): for a subscribed
         connection, the next message pushed to it if it has come."""
         link = self._link
-        if link.lost is not None:
-            raise WireConnectionError(f"the connection is broken ({link.lost}); open a new one")
-        try:
-            reply = link.take()
-        except hiredis.ProtocolError as exc:
-            link.fail(WireConnectionError(f"ProtocolError: {exc}"))
-            raise link.lost from exc  # type: ignore[misc]
+        link.alive()
+        reply = link.take()
+        link.alive()  # a protocol error just now
         return None if reply is False else reply
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
