@@ -161,6 +161,8 @@ class Accounts:
         self._closed_kept: dict[str, int] = {}
         """Closed orders each user has in Redis after the last flush (never 0): a user's trim runs
         only in a batch that takes it past :attr:`history`, not at every closure."""
+        self._first_fills: dict[str, int] = {}
+        """Orders per user that traded for the first time since the last flush."""
 
     # -- the whole interface -------------------------------------------------------------------
 
@@ -199,6 +201,12 @@ class Accounts:
         if touched:
             self._ledger = balance_of
             self._balances_changed(touched, ts, balance_of)
+
+    def first_fills(self) -> dict[str, int]:
+        """Orders per user that traded for the first time (as taker or maker) since the last flush:
+        what comes off the users' unfilled-order counts (``tradewire/journal/quota.py``). Read it
+        before the flush, which forgets it with the rest of the batch."""
+        return self._first_fills
 
     def flush(self) -> list[RedisOp]:
         """The Redis ops of everything applied since the last flush, and forget the closed orders.
@@ -285,6 +293,7 @@ class Accounts:
         self._cids = []
         self._dirty_balances = {}
         self._stream = []
+        self._first_fills = {}
         return ops
 
     def to_state(self) -> bytes:
@@ -517,6 +526,8 @@ class Accounts:
                 commission, asset = quote_text[fee], quote_json
             order = self.open.get(order_id)
             if order is not None:
+                if not order.executed:
+                    self._first_fills[user] = self._first_fills.get(user, 0) + 1
                 order.executed += e.qty
                 order.cum_quote += e.notional
                 order.update_time = ts

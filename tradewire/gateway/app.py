@@ -162,6 +162,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
              "All your orders of a symbol."),
     Endpoint("GET", f"{API}/myTrades", _signed(trading.my_trades), 20, "signed", "Your fills of a symbol."),
     Endpoint("GET", f"{API}/account", _signed(trading.account), 20, "signed", "Your balances."),
+    Endpoint("GET", f"{API}/rateLimit/order", _signed(trading.order_rate_limits), 40, "signed",
+             "Your unfilled-order counts in the current ORDERS rate-limit windows."),
     Endpoint("POST", f"{API}/userDataStream", _signed(_create_listen_key), 2, "key",
              "Create a listenKey for the user data stream (valid 60 minutes)."),
     Endpoint("PUT", f"{API}/userDataStream", _signed(_keep_alive_listen_key), 2, "key",

@@ -27,11 +27,12 @@ from tradewire.gateway import errors
 from tradewire.gateway import params as p
 from tradewire.gateway.auth import ApiKey
 from tradewire.gateway.errors import ApiError
+from tradewire.gateway.markets import order_limits
 from tradewire.gateway.public import market_of
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import symbol_of
 from tradewire.journal.entries import Reply
-from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders
+from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, counts_at, counts_key
 from tradewire.journal.submit import SubmitError, SubmitTimeout
 from tradewire.ops.metrics import ORDER_ACK_SECONDS, RATE_LIMIT_HITS
 
@@ -293,6 +294,22 @@ async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
 
     keep = (lambda trade: trade["orderId"] == order_id) if order_id is not None else (lambda _: True)
     return orjson.dumps(await _select(walk, params, "fromId", keep))
+
+
+async def order_rate_limits(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """``GET /api/v3/rateLimit/order``: the account's unfilled-order counts in the current windows,
+    in Redis's time as the counting script's (an order that traded no longer counts)."""
+    pipe = gateway.client.pipeline(transaction=False)
+    pipe.time()
+    pipe.hmget(counts_key(key.user), "w10", "c10", "w1d", "c1d")
+    (seconds, micros), held = await pipe.execute()
+    counts = counts_at(seconds * 1000 + micros // 1000, held)
+    limits = gateway.limits
+    answer = []
+    for limit in order_limits(limits.orders_per_10s, limits.orders_per_day):
+        count = counts.ten_seconds if limit["interval"] == "SECOND" else counts.day
+        answer.append({**limit, "count": count})
+    return orjson.dumps(answer)
 
 
 async def account(gateway: Gateway, params: Params, key: ApiKey) -> bytes:

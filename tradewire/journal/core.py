@@ -7,10 +7,12 @@ whole transaction the shell must run, in this order:
 1. ``SCRIPT LOAD`` of the bus script (so the ``EVALSHA`` calls below cannot miss it);
 2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
    id, so anyone finds a command's outcome with one ``XRANGE id id``);
-3. the accounts views' ops, then the market-data cache writes, then one call of the bus script per
-   market with all its publications of the batch, in order: depth diffs, book tickers and trades
-   always; partial books, klines and tickers only when the batch takes exchange time into a new
-   100-ms slot (or the shell says they waited long enough), else they wait (:meth:`Core.tick`);
+3. when orders traded for the first time, the script that takes them off their accounts'
+   unfilled-order counts (``tradewire/journal/quota.py``); the accounts views' ops, then the
+   market-data cache writes, then one call of the bus script per market with all its publications
+   of the batch, in order: depth diffs, book tickers and trades always; partial books, klines and
+   tickers only when the batch takes exchange time into a new 100-ms slot (or the shell says they
+   waited long enough), else they wait (:meth:`Core.tick`);
 4. per source, one ``PUBLISH tw:reply:<src>`` with the replies to its commands in the batch, one
    JSON object per line (a gateway's thousand replies cost one message, not a thousand);
 5. ``SET tw:{0}:applied <last command id>``, and the snapshot when one is due.
@@ -44,6 +46,7 @@ from tradewire.journal.entries import (
     reply_payload,
     unclamped,
 )
+from tradewire.journal.quota import filled_ops
 from tradewire.journal.render import EventsRenderer
 from tradewire.marketdata.builder import SLOW_STREAMS_MS, MarketData
 
@@ -178,6 +181,7 @@ class Core:
         slow = slow or ts // SLOW_STREAMS_MS != self.ts // SLOW_STREAMS_MS
         self.ts = ts
         self.count += len(entries)
+        ops += filled_ops(ts, self.accounts.first_fills())
         ops += self.accounts.flush()
         ops += _publications(self.marketdata.flush(slow), epoch)
         for src, payloads in replies.items():

@@ -14,6 +14,12 @@ window's length), as Binance's counters reset on the interval, and their time is
 windows. A refused order is not counted and writes nothing (nothing reaches the append-only file
 for an account that keeps knocking). An account's counts are one hash with the journal's hash tag,
 so the script's keys share a Redis Cluster slot with the journal.
+
+The limit is on *unfilled* orders, as Binance's is: when an order trades for the first time (as
+taker or maker), its account's counts in the current windows drop by one (never below zero), so an
+account whose orders trade can go on placing them. The engine service does that in its batch's
+transaction (:func:`filled_ops`), with the exchange time of the batch's last command for "current":
+the same journal gives the same writes, and that time is Redis's clock at the append.
 """
 
 from __future__ import annotations
@@ -50,6 +56,27 @@ or ``{0, count 10 s, count 1 d, 1 | 2}`` when the order would pass the 10-second
 
 SHA: Final = hashlib.sha1(SCRIPT).hexdigest().encode()
 LOAD: Final = (b"SCRIPT", b"LOAD", SCRIPT)
+
+FILLED_SCRIPT: Final = b"""
+local now = tonumber(ARGV[1])
+local ten, day = math.floor(now / 10000), math.floor(now / 86400000)
+for i = 1, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'w10', 'c10', 'w1d', 'c1d')
+  local n = tonumber(ARGV[i + 1])
+  if tonumber(held[1]) == ten and tonumber(held[2]) > 0 then
+    redis.call('HSET', KEYS[i], 'c10', math.max(tonumber(held[2]) - n, 0))
+  end
+  if tonumber(held[3]) == day and tonumber(held[4]) > 0 then
+    redis.call('HSET', KEYS[i], 'c1d', math.max(tonumber(held[4]) - n, 0))
+  end
+end
+return 0
+"""
+"""KEYS: the counts of each account whose orders traded for the first time. ARGV: the exchange time
+(Unix ms), then per key the number of those orders. Counts of other windows, and accounts with no
+counts (nothing counted: orders journalled directly), are left alone."""
+
+FILLED_SHA: Final = hashlib.sha1(FILLED_SCRIPT).hexdigest().encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +119,28 @@ def append_op(quota: OrderQuota, fields: list[bytes | str]) -> tuple[Any, ...]:
     return (b"EVALSHA", SHA, 2, keys.COMMANDS, counts_key(quota.user), quota.per_10s, quota.per_day, *fields)
 
 
+def counts_at(now_ms: int, held: list[bytes | None]) -> OrderCounts:
+    """The counts of the windows ``now_ms`` falls in, from the account's hash as ``HMGET w10 c10 w1d
+    c1d`` reads it (a window that has passed counts 0)."""
+    w10, c10, w1d, c1d = (int(v) if v is not None else None for v in held)
+    return OrderCounts(
+        c10 if c10 is not None and w10 == now_ms // 10_000 else 0,
+        c1d if c1d is not None and w1d == now_ms // 86_400_000 else 0,
+    )
+
+
+def filled_ops(ts: int, first_fills: dict[str, int]) -> list[tuple[Any, ...]]:
+    """The ops that take the orders that traded for the first time off their accounts' counts
+    (none for none); ``ts`` is the exchange time, ``first_fills`` the orders per user."""
+    if not first_fills:
+        return []
+    users = sorted(first_fills)
+    return [
+        (b"SCRIPT", b"LOAD", FILLED_SCRIPT),
+        (b"EVALSHA", FILLED_SHA, len(users), *map(counts_key, users), ts, *(first_fills[u] for u in users)),
+    ]
+
+
 def appended(quota: OrderQuota, reply: Any) -> tuple[str, OrderCounts]:
     """The entry id and counts of :data:`SCRIPT`'s reply; raises :class:`TooManyOrders`."""
     entry, ten, day, over = reply
@@ -111,5 +160,7 @@ __all__ = [
     "TooManyOrders",
     "append_op",
     "appended",
+    "counts_at",
     "counts_key",
+    "filled_ops",
 ]

@@ -71,6 +71,41 @@ def test_orders_past_the_account_limit_are_refused_with_1015_and_never_journalle
     assert {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 1000} in limits
 
 
+def _order_counts(trader: Trader) -> list[dict[str, object]]:
+    answer = trader.get("/api/v3/rateLimit/order")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-mbx-used-weight-1m"]
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_orders_that_trade_stop_counting_so_an_account_whose_orders_fill_goes_on_trading(
+    limited_exchange: Exchange,
+) -> None:
+    """Binance limits *unfilled* orders: an order that trades comes off the count, so twice the
+    limit of orders that fill all pass; orders that rest still count, and the limit still holds.
+    ``GET /api/v3/rateLimit/order`` says the counts."""
+    taker, maker = new_trader(limited_exchange), new_trader(limited_exchange)
+    _fresh_window()
+    assert _order_counts(taker) == [
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": LIMIT, "count": 0},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 1000, "count": 0},
+    ]
+    resting = maker.order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                          quantity="0.2", price="50000")  # fmt: skip
+    assert resting.status_code == 200, resting.text
+    for _ in range(2 * LIMIT):
+        r = taker.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="IOC",
+                        quantity="0.01", price="50000")  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "FILLED"
+        assert r.headers["x-mbx-order-count-10s"] == "1", "the previous orders traded"
+    assert [c["count"] for c in _order_counts(taker)] == [0, 0]
+    assert [c["count"] for c in _order_counts(maker)] == [0, 0], "the maker's order traded too"
+    answers = [_order(taker, price=f"{90 + i}") for i in range(LIMIT + 1)]
+    assert [r.status_code for r in answers] == [200] * LIMIT + [429]
+    assert [c["count"] for c in _order_counts(taker)] == [LIMIT, LIMIT]
+
+
 @pytest.mark.asyncio
 async def test_websocket_api_order_place_counts_orders_in_rate_limits_and_refuses_past_the_limit(
     limited_exchange: Exchange,

@@ -9,7 +9,9 @@ import pytest
 from tests.integration.journal.support import ONE_TRADE, load_stream
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
+from tradewire.bus import publish
 from tradewire.engine import ExchangeConfig
+from tradewire.journal import quota
 from tradewire.journal.core import Core, Op
 from tradewire.journal.entries import CLOCK_TOLERANCE_MS, CommandEntry, parse_replies
 from tradewire.marketdata.builder import SLOW_STREAMS_MS
@@ -75,7 +77,7 @@ def test_core_batch_publishes_each_market_in_one_script_call_with_trades_in_orde
         if trade["type"] == "trade"
     ]
     assert traded, "the batch made no trade"
-    calls = [op for op in ops if op[0] == b"EVALSHA"]
+    calls = [op for op in ops if op[0] == b"EVALSHA" and op[1] == publish.SHA]
     by_market = {str(call[3]).split("{")[1].split("}")[0]: _script_runs(call) for call in calls}
     assert len(by_market) == len(calls), "a market's publications came in more than one call"
     assert {t["market"] for t in traded} <= set(by_market)
@@ -317,3 +319,27 @@ def test_core_restored_from_a_snapshot_publishes_no_partial_book_before_its_book
     assert ops == original.batch(later, EPOCH)
     assert not any(_payloads(op, "md:{BTC-USDT}:depth20") for op in ops if op[0] == b"EVALSHA")
     assert any(_payloads(op, "md:{BTC-USDT}:kline_1m") for op in ops if op[0] == b"EVALSHA")
+
+
+def _filled_calls(ops: list[Op]) -> list[tuple[object, ...]]:
+    return [op for op in ops if op[0] == b"EVALSHA" and op[1] == quota.FILLED_SHA]
+
+
+def test_core_batch_takes_orders_that_traded_for_the_first_time_off_the_unfilled_order_counts() -> None:
+    """Binance's ORDERS limit counts unfilled orders: each order's first trade, as taker or maker,
+    once, in one script call per batch (loaded in the same transaction), at the batch's time."""
+    core = Core(CONFIG)
+    setup = [orjson.dumps(c) for c in ONE_TRADE[:3]]
+    assert _filled_calls(core.batch(_entries(setup), EPOCH)) == []
+    more = {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
+            "qty": "0.5", "price": "100"}  # fmt: skip
+    entries = _entries([orjson.dumps(ONE_TRADE[3] | {"qty": "0.5"}), orjson.dumps(more)], first=4)
+    ops = core.batch(entries, EPOCH)
+    [call] = _filled_calls(ops)
+    alice, bob = quota.counts_key("alice"), quota.counts_key("bob")
+    # bob's sell traded twice but counts once; alice's two buys each once
+    assert call == (b"EVALSHA", quota.FILLED_SHA, 2, alice, bob, entries[-1].ts, 2, 1)
+    assert ops.index((b"SCRIPT", b"LOAD", quota.FILLED_SCRIPT)) < ops.index(call)
+    rest = {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
+            "qty": "1", "price": "90"}  # fmt: skip
+    assert _filled_calls(core.batch(_entries([orjson.dumps(rest)], first=6), EPOCH)) == []
