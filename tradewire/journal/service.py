@@ -118,6 +118,9 @@ class EngineService:
         self._listeners: frozenset[str] = _NOBODY
         self._listeners_read: tuple[bytes | None, int, float] | None = None
         """The version, reader generation and time the listeners were last read at."""
+        self._counted: dict[tuple[str, ...], Any] = {}
+        """Each labelled child of ``COMMANDS`` and ``TRADES`` in use: ``labels()`` takes the metric's
+        lock and builds its key at every call, at every batch."""
         self._held_since: float | None = None
         """When (monotonic) the publications held back began to wait, while they do: a batch makes
         them once they waited :data:`SLOW_STREAMS_MS` even if exchange time did not move (it can
@@ -407,10 +410,17 @@ class EngineService:
             ops += core.snapshot_ops(entries[-1].entry_id)
             self._since_snapshot = 0
             self._snapshot_at = time.monotonic()
-        for (outcome, reason), count in stats.outcomes.items():
-            COMMANDS.labels(outcome, reason).inc(count)
+        counted = self._counted
+        for key, count in stats.outcomes.items():
+            child = counted.get(key)
+            if child is None:
+                child = counted[key] = COMMANDS.labels(*key)
+            child.inc(count)
         for market, count in stats.trades.items():
-            TRADES.labels(market).inc(count)
+            child = counted.get((market,))
+            if child is None:
+                child = counted[(market,)] = TRADES.labels(market)
+            child.inc(count)
         return ops, snapshot
 
     async def _commit(self, ops: list[Op], last: bytes, *, verify: bool, snapshot: bool = False) -> None:

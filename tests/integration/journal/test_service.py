@@ -480,6 +480,11 @@ async def test_engine_with_redis_demanding_a_password_retries_until_it_may_conne
     assert_redis_matches_replay(redis_client)
 
 
+def _metric_sum(text: str, name: str) -> float:
+    """The sum of a metric's samples over all its labels, from the Prometheus text format."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
 def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, tmp_path: Path) -> None:
     port = free_port()
     engine = engine_process(redis_server.url, tmp_path, "--metrics-port", str(port))
@@ -498,6 +503,14 @@ def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, 
         assert ready.status_code == 200 and ready.json()["ready"] is True
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
         assert 'tradewire_commands_total{outcome="accepted",reason=""}' in metrics
+        assert _metric_sum(metrics, "tradewire_commands_total") == len(ids)
+        trades = sum(
+            1
+            for _, fields in client.xrange(keys.EVENTS)
+            for event in orjson.loads(fields[b"e"])
+            if event["type"] == "trade"
+        )
+        assert trades and _metric_sum(metrics, "tradewire_trades_total") == trades
         assert "tradewire_engine_apply_seconds_count" in metrics
         assert "tradewire_journal_append_seconds_count" in metrics
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
