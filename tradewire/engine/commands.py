@@ -81,7 +81,7 @@ def decode(line: bytes | str) -> Command | None:
     """The command on one JSON line, or ``None`` when it is not a valid command."""
     try:
         command: Command = _decoder.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the last: arrays ~1,000 deep
         return None
     kind = type(command)
     valid = _valid_numbers

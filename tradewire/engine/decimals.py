@@ -25,10 +25,14 @@ def to_units(text: str, precision: int) -> int | None:
         whole, frac = text[:point], text[point + 1 :].rstrip("0")
         if len(frac) > precision:
             return None
-    digits = len(whole.lstrip("-").lstrip("0")) + len(frac)
-    if digits > MAX_DIGITS:  # checked before int(), so a megabyte of digits costs no more than a scan
+    sign = ""
+    if whole[:1] == "-":
+        sign, whole = "-", whole[1:]
+    whole = whole.lstrip("0")
+    if len(whole) + len(frac) > MAX_DIGITS:  # before int(): a megabyte of digits costs only a scan
         return None
-    units: int = int(whole + frac) * POW10[precision - len(frac)]
+    # the leading zeros go before int() too: it refuses strings of more than 4,300 characters
+    units: int = int(sign + (whole + frac or "0")) * POW10[precision - len(frac)]
     return units
 
 

@@ -231,3 +231,32 @@ def test_number_texts_are_checked_every_time_whatever_the_memo_of_valid_ones_hol
     for text in malformed:
         assert decode(order(text)) is None, text
     assert decode(order("0.5")) is not None
+
+
+@pytest.mark.parametrize("field", ["amount", "qty", "price", "quote_qty"])
+def test_thousands_of_leading_zeros_are_a_valid_number_not_a_crash(field: str) -> None:
+    """``int()`` refuses texts of more than 4,300 digits: an amount padded with 5,000 zeros (one
+    request from any trader) raised out of the engine, and the command, journalled, raised again at
+    every restart. The zeros are not significant digits; the value is valid."""
+    engine = funded_engine()
+    padded = "0" * 5000 + "2"
+    if field == "amount":
+        events = [CODEC.render(e) for e in engine.apply(decode(money("deposit", amount=padded)))]
+        assert events == [{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "2"}]
+        return
+    fields = {"side": "buy", "kind": "limit", "qty": "0.5", "price": "90"}
+    if field == "quote_qty":
+        fields = {"side": "buy", "kind": "market", "quote_qty": padded}
+    else:
+        fields[field] = padded if field == "price" else "0" * 5000 + "0.5"
+    line = orjson.dumps({"type": "new_order", "user": "alice", "market": "BTC-USDT", **fields})
+    first = CODEC.render(engine.apply(decode(line))[0])
+    assert first["type"] == "accepted", first
+    assert first.get("price", "0") in ("0", "90", "2") and first.get("qty", "0.5") == "0.5"
+
+
+def test_json_nested_a_thousand_deep_is_a_bad_command_and_processing_goes_on() -> None:
+    deep = b'{"type":"deposit","user":"a","asset":"BTC","amount":"1","x":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    out = list(replay_lines(CONFIG, [deep, money("deposit", amount="1").encode()]))
+    assert orjson.loads(out[0]) == {"type": "rejected", "reason": "bad_command"}
+    assert orjson.loads(out[1])["type"] == "deposit"
