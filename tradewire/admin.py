@@ -76,17 +76,23 @@ def valid_user_name(name: str) -> bool:
 def create_user_record(
     client: redis.Redis, name: str, master: bytes, *, new_user: bool = True, read_only: bool = False
 ) -> dict[str, str]:
-    """Write the user (if new) and a fresh API key; returns the JSON line's fields.
+    """Write the user and a fresh API key; returns the JSON line's fields. A name that exists is
+    refused (a second ``create-user`` of a name is more likely a mistake than a wish for a key).
 
     ``new_user=False`` (``create-key``): the user must exist already."""
     if not valid_user_name(name):
         raise AdminError(f"invalid user name {name!r}: 1-64 letters, digits, '-', '_' or '.' (not 'fees')")
-    if not new_user and not client.hexists(keys.USERS, name):
+    now = int(time.time() * 1000)
+    if new_user:
+        # the name is claimed first, alone: of two admins creating one name, one gets an error
+        if not client.hsetnx(keys.USERS, name, orjson.dumps({"created": now})):
+            raise AdminError(
+                f"user {name!r} exists already: give it another key with `tradewire admin create-key {name}`"
+            )
+    elif not client.hexists(keys.USERS, name):
         raise AdminError(f"unknown user {name!r}: create it first with `tradewire admin create-user`")
     api_key, api_secret = new_api_key(), new_api_secret()
-    now = int(time.time() * 1000)
     pipe = client.pipeline(transaction=True)
-    pipe.hsetnx(keys.USERS, name, orjson.dumps({"created": now}))
     pipe.hset(
         keys.api_key(api_key),
         mapping={

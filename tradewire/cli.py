@@ -11,6 +11,8 @@ import typer
 
 from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.engine import ConfigError, ExchangeConfig
+from tradewire.engine.config import loads as config_loads
+from tradewire.engine.config import unknown_fields
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="tradewire: a crypto-exchange core.")
 
@@ -23,18 +25,24 @@ def _root() -> None:
 def load_config(path: Path) -> ExchangeConfig:
     """Read and check a config file, or exit with status 2 and a message naming the field."""
     try:
-        raw = orjson.loads(path.read_bytes())
+        raw = config_loads(path.read_bytes())
     except OSError as exc:
         typer.echo(f"config: cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(2) from exc
     except orjson.JSONDecodeError as exc:
         typer.echo(f"config: {path} is not valid JSON: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     try:
-        return ExchangeConfig.from_dict(raw)
+        config = ExchangeConfig.from_dict(raw)
     except ConfigError as exc:
         typer.echo(f"config: {exc}", err=True)
         raise typer.Exit(2) from exc
+    for field in unknown_fields(raw):
+        typer.echo(f"config: warning: {field} is not a config field; it is ignored", err=True)
+    return config
 
 
 @app.command()

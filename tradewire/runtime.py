@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
 
 from tradewire.demo import DEMO_CONFIG
 from tradewire.engine import ConfigError, ExchangeConfig
+from tradewire.engine.config import loads as config_loads
+from tradewire.engine.config import unknown_fields
 from tradewire.ops.metrics import observe_gc_pauses
 from tradewire.redisconn import AppendFsync, EmbeddedRedis, redis_url_from_env, running_url
+
+log = structlog.get_logger("tradewire")
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -72,11 +77,13 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
         raw: Any = DEMO_CONFIG
     else:
         try:
-            raw = orjson.loads(path.read_bytes())
+            raw = config_loads(path.read_bytes())
         except OSError as exc:
             raise RuntimeSetupError(f"config: cannot read {path}: {exc.strerror}") from exc
         except orjson.JSONDecodeError as exc:
             raise RuntimeSetupError(f"config: {path} is not valid JSON: {exc}") from exc
+        except ConfigError as exc:
+            raise RuntimeSetupError(str(exc)) from exc
     try:
         config = ExchangeConfig.from_dict(raw)
     except ConfigError as exc:
@@ -91,4 +98,6 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
                 f"config: markets.{name}: its Binance symbol {symbol} is also markets.{symbols[symbol]}'s"
             )
         symbols[symbol] = name
+    for field in unknown_fields(raw):
+        log.warning("config field unknown; ignored", field=field)
     return config, raw

@@ -6,9 +6,12 @@ the field. After that the engine works only with the precomputed integer forms h
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from tradewire.engine.decimals import POW10, decimals_of, to_units
 
@@ -76,6 +79,70 @@ class ExchangeConfig:
         return self.raw
 
 
+def loads(data: bytes) -> Any:
+    """A config file's JSON, refused when an object has a key twice (JSON parsers keep the last
+    one silently: a market defined twice would be the second definition, whatever the first said).
+
+    Raises ``ValueError`` for text that is not JSON (``orjson.JSONDecodeError``), ``ConfigError``
+    for a key given twice."""
+    raw = orjson.loads(data)
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConfigError(f"config: the key {key!r} appears twice in one object")
+            seen[key] = value
+        return seen
+
+    json.loads(data, object_pairs_hook=unique)
+    return raw
+
+
+def first_difference(before: Any, after: Any, where: str = "config") -> str | None:
+    """The first place two raw configs differ (keys in sorted order), said as
+    ``"assets.BTC.precision: 8 before, 4 now"``; ``None`` when they are equal.
+
+    A journal means what it means under one config only: replayed under another, a deposit can
+    become invalid, an unknown market known, a fee different, so the engine refuses to recover an
+    exchange's journal under a config that differs from the one it ran with."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after)):
+            path = f"{where}.{key}"
+            if key not in after:
+                return f"{path}: present before, absent now"
+            if key not in before:
+                return f"{path}: absent before, present now"
+            found = first_difference(before[key], after[key], path)
+            if found is not None:
+                return found
+        return None
+    if before == after and type(before) is type(after):
+        return None
+    return f"{where}: {before!r} before, {after!r} now"
+
+
+def unknown_fields(raw: Any) -> list[str]:
+    """Paths of the fields a config has that no rule reads (typos such as ``takerfee``): callers warn,
+    as a misspelt optional field otherwise silently takes its default."""
+    if not isinstance(raw, dict):
+        return []
+    found = [key for key in raw if key not in ("assets", "markets")]
+    for section, allowed in (("assets", _ASSET_FIELDS), ("markets", _MARKET_FIELDS)):
+        entries = raw.get(section)
+        if isinstance(entries, dict):
+            for name, spec in entries.items():
+                if isinstance(spec, dict):
+                    found += [f"{section}.{name}.{key}" for key in spec if key not in allowed]
+    return found
+
+
+_ASSET_FIELDS = frozenset({"precision"})
+_MARKET_FIELDS = frozenset(
+    {"base", "quote", "tick_size", "lot_size", "min_notional", "maker_fee", "taker_fee"}
+)
+
+
 def _number(value: Any, where: str, *, positive: bool = True) -> str:
     if not isinstance(value, str) or not _NUMBER.match(value):
         raise ConfigError(f'{where}: must be a decimal string such as "0.01", got {value!r}')
@@ -107,7 +174,7 @@ def _parse(raw: Any) -> ExchangeConfig:
     for name, spec in _object(root.get("assets"), "assets").items():
         where = f"assets.{name}.precision"
         precision = _object(spec, f"assets.{name}").get("precision")
-        if isinstance(precision, str) and precision.isdigit():
+        if isinstance(precision, str) and precision.isascii() and precision.isdigit():
             precision = int(precision)
         if isinstance(precision, bool) or not isinstance(precision, int):
             raise ConfigError(f"{where}: must be an integer, got {precision!r}")
@@ -154,8 +221,10 @@ def _market(name: str, spec: dict[str, Any], assets: dict[str, Asset]) -> Market
     lot = to_units(lot_size, base.precision)
     mn_places = decimals_of(min_notional)
     mn_exact = to_units(min_notional, mn_places)
-    if tick is None or lot is None or mn_exact is None:
-        raise ConfigError(f"{where}: a size has more than 30 significant digits")
+    for field, units in (("tick_size", tick), ("lot_size", lot), ("min_notional", mn_exact)):
+        if units is None:
+            raise ConfigError(f"{where}.{field}: more than 30 significant digits")
+    assert tick is not None and lot is not None and mn_exact is not None
     # min_notional may be finer than the quote's precision: compare against its ceiling in units.
     if mn_places <= quote.precision:
         mn_units = mn_exact * POW10[quote.precision - mn_places]

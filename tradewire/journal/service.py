@@ -41,6 +41,7 @@ from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.accounts.migrate import migrate_accounts
 from tradewire.bus.publish import new_epoch
 from tradewire.engine import ExchangeConfig
+from tradewire.engine.config import first_difference
 from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
@@ -194,6 +195,18 @@ class EngineService:
         self.state = "recovering"
         config_json = orjson.dumps(self.settings.raw_config)
         await self._check_redis()
+        running, applied = await self._retrying("reading the config", _config_and_applied)
+        if running is not None and applied is not None:
+            try:
+                difference = first_difference(orjson.loads(running), self.settings.raw_config)
+            except orjson.JSONDecodeError:
+                difference = f"{keys.CONFIG} holds no JSON"
+            if difference is not None:
+                raise RecoveryError(
+                    f"this exchange's journal was applied under another config ({difference}): its "
+                    "commands would mean something else under this one. Start the engine with the "
+                    f"exchange's config (it is in {keys.CONFIG}), or start a new exchange for this one"
+                )
         await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
         await self._retrying("migrating the account views", migrate_accounts)
         recovered = await self._retrying(
@@ -657,6 +670,16 @@ def main(
     except RecoveryError as exc:
         typer.echo(f"engine: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+async def _config_and_applied(conn: Connection) -> list[Any]:
+    """``tw:config`` and ``tw:{0}:applied`` as they are (an error reply, such as ``LOADING`` from a
+    Redis reading its append-only file, raised to be retried)."""
+    replies = await conn.pipeline([(b"GET", keys.CONFIG), (b"GET", keys.APPLIED)])
+    for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise reply
+    return replies
 
 
 def run_loop(coroutine: Any) -> None:

@@ -129,6 +129,10 @@ def test_up_with_admin_commands_on_its_data_dir_lets_a_new_user_trade(up: Up) ->
     assert account.status_code == 200, account.text
     balances = {b["asset"]: b["free"] for b in account.json()["balances"]}
     assert balances["USDT"] in ("1000", "1000.00000000")
+    again = _tradewire("admin", "create-user", "alice", "--data-dir", str(up.data_dir), env=up.env)
+    assert again.returncode != 0 and again.stdout == b""
+    assert "user 'alice' exists already" in again.stderr.decode()
+    assert orjson.loads(up.admin("create-key", "alice"))["user"] == "alice"
 
 
 def test_up_with_sigint_stops_everything_it_started(tmp_path: Path) -> None:

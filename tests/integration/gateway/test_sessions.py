@@ -185,7 +185,7 @@ async def test_the_periodic_check_tells_the_three_ends_apart_without_notices(
     ex = checking_exchange
     owner = new_trader(ex)
     closed_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
-    spare = ex.create_user(owner.user.name)  # a second key of the same user
+    spare = ex.create_user(owner.user.name, new=False)  # a second key of the same user
     revoked_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
     async with (
         connect(f"{ex.ws_url}/ws/{closed_key}") as closing,

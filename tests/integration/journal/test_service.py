@@ -547,3 +547,36 @@ async def test_engine_on_a_durable_redis_that_never_evicts_warns_of_nothing(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
     assert await _start_warnings(redis_server, redis_client, "yes", "noeviction") == []
+
+
+def test_engine_refuses_to_recover_a_journal_under_another_config_and_changes_nothing(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A deposit of 1.23456789 BTC confirmed under precision 8 is invalid under precision 4: an
+    engine restarted with that config must not replay the journal into other balances (nor tell the
+    gateways the new config); it says which field differs and exits."""
+    client = redis_server.client()
+    engine = engine_process(redis_server.url, tmp_path)
+    try:
+        deposit = {"type": "deposit", "user": "carol", "asset": "BTC", "amount": "1.23456789"}
+        ids = journal(client, [orjson.dumps(deposit)])
+        wait_applied(client, ids[-1])
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(30) == 0
+    running = client.get(keys.CONFIG)
+    other = orjson.loads(running)
+    other["assets"]["BTC"]["precision"] = 4
+    (tmp_path / "config.json").write_bytes(orjson.dumps(other))
+    refused = engine_process(redis_server.url, tmp_path)
+    try:
+        assert refused.wait(60) == 1
+    finally:
+        if refused.poll() is None:
+            refused.kill()
+    log = (tmp_path / "engine.log").read_text()
+    assert "assets.BTC.precision: 8 before, 4 now" in log, log[-2000:]
+    assert client.get(keys.CONFIG) == running
+    assert client.get(keys.APPLIED) == ids[-1]
+    assert_redis_matches_replay(client)
+    client.close()

@@ -77,6 +77,10 @@ BAD_CONFIGS = [
     ("unknown base asset", ["markets", "BTC-USDT", "base"], "DOGE", "markets.BTC-USDT.base"),
     ("negative precision", ["assets", "USDT", "precision"], -1, "assets.USDT.precision"),
     ("missing markets", ["markets"], ..., "markets"),
+    ("precision in superscript digits", ["assets", "USDT", "precision"], "\u00b2", "assets.USDT.precision"),
+    ("precision in Arabic-Indic digits", ["assets", "USDT", "precision"], "\u0668", "assets.USDT.precision"),
+    ("tick of 31 digits", ["markets", "BTC-USDT", "tick_size"], "1" * 31, "markets.BTC-USDT.tick_size"),
+    ("min notional of 31 digits", ["markets", "BTC-USDT", "min_notional"], "1" * 31, "min_notional"),
 ]
 
 
@@ -100,6 +104,32 @@ def test_replay_with_a_config_that_is_not_json_exits_2(tmp_path: Path) -> None:
     result = run_replay(config)
     assert result.returncode == 2
     assert "not valid JSON" in result.stderr.decode()
+
+
+def test_replay_with_a_config_key_given_twice_exits_2_naming_it(tmp_path: Path) -> None:
+    """JSON parsers keep the last of two equal keys: a market defined twice would silently be its
+    second definition."""
+    config = tmp_path / "twice.json"
+    text = json.dumps(VECTORS_CONFIG)
+    market = json.dumps(VECTORS_CONFIG["markets"]["BTC-USDT"] | {"taker_fee": "0.5"})
+    config.write_text(text.replace('"markets": {', '"markets": {"BTC-USDT": ' + market + ", ", 1))
+    result = run_replay(config, b'{"type": "deposit", "user": "a", "asset": "USDT", "amount": "1"}\n')
+    assert result.returncode == 2, result.stderr
+    assert "'BTC-USDT' appears twice" in result.stderr.decode()
+    assert result.stdout == b""
+
+
+def test_replay_warns_of_config_fields_no_rule_reads_and_still_replays(tmp_path: Path) -> None:
+    """``takerfee`` for ``taker_fee`` would silently be a fee of 0: the field is named on stderr."""
+    config = tmp_path / "typo.json"
+    raw = broken(["markets", "BTC-USDT", "takerfee"], "0.002")
+    raw["note"] = "staging"
+    config.write_text(json.dumps(raw))
+    result = run_replay(config, b'{"type": "deposit", "user": "a", "asset": "USDT", "amount": "1"}\n')
+    assert result.returncode == 0
+    stderr = result.stderr.decode()
+    assert "markets.BTC-USDT.takerfee is not a config field" in stderr and "note is not" in stderr
+    assert result.stdout.count(b"\n") == 2
 
 
 def test_replay_process_with_different_hash_seeds_writes_byte_identical_output(tmp_path: Path) -> None:
