@@ -57,6 +57,11 @@ def _truthy(value: str) -> bool:
     return value.lower() in ("1", "true", "yes", "on")
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes ``"²"``, which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def error_reply(code: int, msg: str, request_id: Any = None) -> bytes:
     return orjson.dumps({"error": {"code": code, "msg": msg}, "id": request_id})
 
@@ -288,12 +293,27 @@ class Connection(asyncio.Protocol):
 
     def _reject(self, status: int, text: str) -> None:
         log.info("websocket refused", ip=self.ip, status=status, reason=text)
-        self.proto.send_response(self.proto.reject(status, text + "\n"))
-        self._flush_protocol()
-        if self.transport is not None:
-            self.transport.close()
+        try:
+            self.proto.send_response(self.proto.reject(status, text + "\n"))
+            self._flush_protocol()
+        finally:
+            if self.transport is not None:
+                self.transport.close()
 
     async def _open(self, request: Request) -> None:
+        """The opening handshake. Whatever fails in it, the client gets an answer (500, or 1011 once
+        the 101 is out) and the connection is let go: a handshake left hanging would hold a socket
+        that no ping, idle timeout or per-IP count ever reaches."""
+        try:
+            await self._handshake(request)
+        except Exception:
+            log.exception("websocket handshake failed", ip=self.ip, path=request.path)
+            if self.opened:
+                self.close(1011, "internal error")
+            else:
+                self._reject(500, "internal error")
+
+    async def _handshake(self, request: Request) -> None:
         self.ip = client_address(self.ip, request.headers.get("X-Forwarded-For"), self.trusted)
         if self.hub.connections_of(self.ip) >= self.limits.connections_per_ip:
             RATE_LIMIT_HITS.labels("connections_per_ip").inc()
@@ -315,7 +335,7 @@ class Connection(asyncio.Protocol):
         path = [] if self.api else segments[1:]
         names = [s for s in path if "@" in s]
         names += [s for s in params.get("streams", "").split("/") if s]
-        others = [s for s in path if "@" not in s and not s.isdigit()]
+        others = [s for s in path if "@" not in s and not _is_number(s)]
         try:
             streams = [parse_stream(name, self.gateway.markets.symbols) for name in names]
         except StreamError as exc:
@@ -362,10 +382,10 @@ class Connection(asyncio.Protocol):
         self.opened = True
         for offset, kind, payload in self.catching.pop(self.listen_key or "", []):
             self.push(self.listen_key or "", kind, payload, offset)
-        since = params.get("since")
+        since = params.get("since", "")
         for stream in streams:
-            resume = since is not None and since.isdigit() and stream.channel in ("depth", "trade")
-            await self._catch_up(stream, int(since) if resume and since is not None else None)
+            resume = _is_number(since) and stream.channel in ("depth", "trade")
+            await self._catch_up(stream, int(since) if resume else None)
 
     async def _follow(self, stream: Stream, since: int | None) -> None:
         """Follow one more stream on an open connection (``SUBSCRIBE``)."""
@@ -518,7 +538,13 @@ class Connection(asyncio.Protocol):
         async with self._control_lock:
             if self.closing:
                 return
-            self.reply(await self._answer(data))
+            try:
+                answer = await self._answer(data)
+            except Exception:  # closed, not left half-subscribed: the client reconnects and resubscribes
+                log.exception("websocket control frame failed", ip=self.ip)
+                self.close(1011, "internal error")
+                return
+            self.reply(answer)
 
     async def _answer(self, data: bytes) -> bytes:
         try:

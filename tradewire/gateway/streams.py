@@ -20,7 +20,7 @@ __all__ = ["KLINE_INTERVALS", "Stream", "StreamError", "parse_stream", "symbol_o
 
 KLINE_INTERVALS: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
 SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
-PARTIAL_LEVELS: Final = (5, 10, 20)
+PARTIAL_LEVELS: Final = ("5", "10", "20")
 SPEEDS: Final = ("100ms", "1000ms")
 
 
@@ -52,7 +52,14 @@ def symbol_table(markets: Iterable[str]) -> dict[str, str]:
 
 
 def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:
-    """The :class:`Stream` for a Binance stream name; raises :class:`StreamError` when unknown."""
+    """The :class:`Stream` for a Binance stream name; raises :class:`StreamError` when unknown.
+
+    Names are ASCII: ``str.isdigit`` and ``str.lower`` know other scripts (``"²".isdigit()``, the
+    Kelvin sign lowers to ``k``), which would let a name through that ``int()`` then refuses or that
+    no client could expect back.
+    """
+    if not name.isascii():
+        raise StreamError(f"invalid stream name {name!r}: stream names are ASCII")
     symbol, sep, rest = name.partition("@")
     if not sep or not rest:
         raise StreamError(f"invalid stream name {name!r}: expected <symbol>@<stream>")
@@ -65,11 +72,11 @@ def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:
     lowered = kind.lower()
     if lowered == "depth":
         return Stream(name, market, "depth")
-    if lowered.startswith("depth") and lowered[5:].isdigit():
-        levels = int(lowered[5:])
-        if levels not in PARTIAL_LEVELS:
+    levels = lowered[5:]
+    if lowered.startswith("depth") and levels.isdigit():
+        if levels not in PARTIAL_LEVELS:  # as written: ``depth05`` is no stream of Binance's
             raise StreamError(f"invalid stream name {name!r}: partial depth is 5, 10 or 20 levels")
-        return Stream(name, market, "depth20", levels)
+        return Stream(name, market, "depth20", int(levels))
     if speed:
         raise StreamError(f"invalid stream name {name!r}: only depth streams take an update speed")
     if lowered.startswith("kline_"):

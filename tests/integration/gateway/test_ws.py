@@ -327,3 +327,18 @@ async def test_unknown_path_or_stream_is_refused_at_the_handshake(ws_exchange: E
         async with connect(f"{ws_exchange.ws_url}/ws/btcusdt@depth7"):
             pass
     assert bad.value.response.status_code == 400
+
+
+async def test_non_ascii_digit_in_a_stream_name_is_refused_not_left_hanging(ws_exchange: Exchange) -> None:
+    for path in ("/ws/btcusdt@depth%C2%B2", "/stream?streams=btcusdt@depth%C2%B2"):
+        with pytest.raises(InvalidStatus) as bad:
+            async with connect(f"{ws_exchange.ws_url}{path}", open_timeout=10):
+                pass
+        assert bad.value.response.status_code == 400
+    async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+        for request_id, name in enumerate(["btcusdt@depth\u00b2", "btcusdt@depth\u0665"]):
+            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": [name], "id": request_id}))
+            refused = await recv_json(ws)
+            assert refused["id"] == request_id and refused["error"]["code"] == 2
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 9}))
+        assert await recv_json(ws) == {"result": [], "id": 9}

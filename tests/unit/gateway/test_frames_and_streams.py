@@ -72,7 +72,8 @@ def test_parse_stream_with_binance_name_maps_to_channel(name: str, channel: str,
 @pytest.mark.parametrize(
     "name",
     ["btcusdt", "dogeusdt@trade", "btcusdt@depth7", "btcusdt@kline_2m", "btcusdt@trade@100ms",
-     "btcusdt@depth@10ms", "btcusdt@aggTrade", "@trade"],
+     "btcusdt@depth@10ms", "btcusdt@aggTrade", "@trade", "btcusdt@depth\u00b2", "btcusdt@depth\u0665",
+     "btcusdt@depth05", "btcusdt@tic\u212aer", "btc\u0131usdt@trade"],
 )  # fmt: skip
 def test_parse_stream_with_unknown_name_raises_a_reason(name: str) -> None:
     with pytest.raises(StreamError, match="invalid stream name"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -72,6 +73,7 @@ class FakeGateway:
     def __init__(self, limits: Limits) -> None:
         self.hub = Hub()
         self.limits = limits
+        self.markets = SimpleNamespace(symbols=SYMBOLS)
 
     def message_rate(self) -> MessageRate:
         return MessageRate(self.limits.messages_per_second)
@@ -192,3 +194,77 @@ async def test_connection_over_its_message_rate_keeps_tcp_open_until_the_clients
     conn.data_received(client_frame(Opcode.CLOSE, (1008).to_bytes(2, "big")))
     assert transport.closed
     await asyncio.sleep(0)
+
+
+def upgrade_request(path: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+async def handshake(path: str) -> tuple[Connection, FakeTransport]:
+    """A connection that was sent an upgrade request for ``path``, once its handshake has run."""
+    conn = Connection(None, ServerState(), {"gateway": FakeGateway(Limits())})
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.data_received(upgrade_request(path))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    return conn, transport
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/btcusdt@depth%C2%B2", "/stream?streams=btcusdt@depth%C2%B2", "/ws/btcusdt@depth%D9%A5"]
+)
+async def test_handshake_with_a_non_ascii_digit_in_a_stream_name_is_refused_with_400(path: str) -> None:
+    conn, transport = await handshake(path)
+    assert b"".join(transport.written).startswith(b"HTTP/1.1 400 ")
+    assert transport.closed and not conn.registered
+
+
+async def test_handshake_that_fails_unexpectedly_answers_500_and_lets_the_connection_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str, symbols: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("tradewire.gateway.connection.parse_stream", broken)
+    conn, transport = await handshake("/ws/btcusdt@trade")
+    assert b"".join(transport.written).startswith(b"HTTP/1.1 500 ")
+    assert transport.closed and not conn.hub.conns
+
+
+async def subscribe(conn: Connection, params: list[Any], request_id: Any = 1) -> None:
+    message = {"method": "SUBSCRIBE", "params": params, "id": request_id}
+    conn.data_received(client_frame(Opcode.TEXT, orjson.dumps(message)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def opened(limits: Limits | None = None) -> tuple[Connection, FakeTransport]:
+    """A connection past its handshake, reading frames."""
+    conn, transport = await open_connection(limits or Limits())
+    conn.proto.parser = Protocol.parse(conn.proto)
+    next(conn.proto.parser)
+    return conn, transport
+
+
+@pytest.mark.parametrize("name", ["btcusdt@depth\u00b2", "btcusdt@depth\u0665", "btcusdt@tic\u212aer"])
+async def test_subscribe_to_a_name_with_non_ascii_characters_is_an_invalid_request(name: str) -> None:
+    conn, transport = await opened()
+    await subscribe(conn, [name])
+    (reply,) = transport.messages()
+    assert reply["id"] == 1 and reply["error"]["code"] == 2 and not conn.streams
+
+
+async def test_control_frame_that_fails_unexpectedly_closes_the_connection_with_1011(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str, symbols: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("tradewire.gateway.connection.parse_stream", broken)
+    conn, transport = await opened()
+    await subscribe(conn, ["btcusdt@trade"])
+    assert transport.messages() == [("close", 1011)] and conn.closing
