@@ -62,6 +62,14 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _each_once(streams: list[Stream]) -> list[Stream]:
+    """Each stream once, under the name first written for it (see ``Stream.key``)."""
+    first: dict[str, Stream] = {}
+    for stream in streams:
+        first.setdefault(stream.key, stream)
+    return list(first.values())
+
+
 def error_reply(code: int, msg: str, request_id: Any = None) -> bytes:
     return orjson.dumps({"error": {"code": code, "msg": msg}, "id": request_id})
 
@@ -97,6 +105,8 @@ class Connection(asyncio.Protocol):
         self.opened = False
         self.registered = False
         self.streams: dict[str, Stream] = {}
+        """The streams followed, by ``Stream.key``: ``BTCUSDT@depth`` after ``btcusdt@depth`` is the
+        same stream, followed once and listed under the name first written."""
         self.catching: dict[str, list[tuple[int, Kind, bytes]]] = {}
         self.backlog = Backlog(self.limits.backlog_bytes)
         self.batch: list[bytes] = []
@@ -251,7 +261,7 @@ class Connection(asyncio.Protocol):
         self.push("", "plain", payload, 0)
 
     def resnapshot(self, stream: str, reason: str) -> None:
-        s = self.streams.get(stream)
+        s = next((s for s in self.streams.values() if s.name == stream), None)
         symbol = s.market.replace("-", "") if s is not None else ""
         payload = orjson.dumps(
             {"e": "resnapshot", "E": int(time.time() * 1000), "s": symbol, "stream": stream, "reason": reason}
@@ -337,7 +347,7 @@ class Connection(asyncio.Protocol):
         names += [s for s in params.get("streams", "").split("/") if s]
         others = [s for s in path if "@" not in s and not _is_number(s)]
         try:
-            streams = [parse_stream(name, self.gateway.markets.symbols) for name in names]
+            streams = _each_once([parse_stream(name, self.gateway.markets.symbols) for name in names])
         except StreamError as exc:
             self._reject(400, str(exc))
             return
@@ -358,7 +368,7 @@ class Connection(asyncio.Protocol):
         self.registered = True
         self.hub.register(self, self.ip)
         for stream in streams:
-            self.streams[stream.name] = stream
+            self.streams[stream.key] = stream
             self.catching[stream.name] = []
         for stream in streams:
             await self.hub.follow(self, stream)
@@ -389,9 +399,9 @@ class Connection(asyncio.Protocol):
 
     async def _follow(self, stream: Stream, since: int | None) -> None:
         """Follow one more stream on an open connection (``SUBSCRIBE``)."""
-        if stream.name in self.streams:
+        if stream.key in self.streams:
             return
-        self.streams[stream.name] = stream
+        self.streams[stream.key] = stream
         self.catching[stream.name] = []
         self._update_fast()
         await self.hub.follow(self, stream)
@@ -562,12 +572,13 @@ class Connection(asyncio.Protocol):
             return await self._subscribe(params, message.get("since"), request_id)
         if method == "UNSUBSCRIBE":
             for name in params:
-                stream = self.streams.pop(str(name), None)
-                if stream is not None:
-                    self.hub.unfollow(self, stream)
+                with contextlib.suppress(StreamError):  # not a stream: not followed either
+                    stream = self.streams.pop(parse_stream(str(name), self.gateway.markets.symbols).key, None)
+                    if stream is not None:
+                        self.hub.unfollow(self, stream)
             return orjson.dumps({"result": None, "id": request_id})
         if method == "LIST_SUBSCRIPTIONS":
-            return orjson.dumps({"result": list(self.streams), "id": request_id})
+            return orjson.dumps({"result": [s.name for s in self.streams.values()], "id": request_id})
         if method == "SET_PROPERTY":
             if len(params) != 2 or params[0] not in ("combined", "batch") or not isinstance(params[1], bool):
                 return error_reply(
@@ -588,10 +599,10 @@ class Connection(asyncio.Protocol):
 
     async def _subscribe(self, params: list[Any], since: Any, request_id: Any) -> bytes:
         try:
-            streams = [parse_stream(str(name), self.gateway.markets.symbols) for name in params]
+            streams = _each_once([parse_stream(str(name), self.gateway.markets.symbols) for name in params])
         except StreamError as exc:
             return error_reply(2, f"Invalid request: {exc}", request_id)
-        new = [s for s in streams if s.name not in self.streams]
+        new = [s for s in streams if s.key not in self.streams]
         if len(self.streams) + len(new) > self.limits.streams_per_connection:
             RATE_LIMIT_HITS.labels("streams_per_connection").inc()
             return error_reply(

@@ -5,7 +5,8 @@ A client names streams the Binance way, ``btcusdt@depth``, ``btcusdt@depth5@100m
 share one channel: ``@depth`` and ``@depth@100ms`` are the same diffs (the engine publishes one diff
 per batch, faster than either Binance cadence), and ``@depth5``/``@depth10``/``@depth20`` are cut
 from the ``depth20`` channel. Parsing is pure and case-insensitive in the symbol; the name the client
-used is kept for the ``stream`` field of combined frames, since clients match on what they sent.
+used is kept for the ``stream`` field of combined frames, since clients match on what they sent, and
+``Stream.key`` says which names are one stream.
 """
 
 from __future__ import annotations
@@ -33,13 +34,20 @@ class Stream:
     """One subscribable stream.
 
     ``name`` is the name as the client wrote it; ``market`` and ``channel`` say where it comes from;
-    ``levels`` is 5/10/20 for partial books (cut from ``depth20``), 0 otherwise.
+    ``levels`` is 5/10/20 for partial books (cut from ``depth20``), 0 otherwise. ``key`` is the name
+    as Binance writes it (lower-case symbol: ``btcusdt@miniTicker``), the same however the client
+    wrote it: a connection follows a stream once per key, or it would get every message twice.
     """
 
     name: str
     market: str
     channel: str
     levels: int = 0
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name)
 
     @property
     def is_diff(self) -> bool:
@@ -69,14 +77,15 @@ def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:
     kind, _, speed = rest.partition("@")
     if speed and speed not in SPEEDS:
         raise StreamError(f"invalid stream name {name!r}: update speed is 100ms or 1000ms")
+    prefix, suffix = symbol.lower() + "@", "@" + speed if speed else ""
     lowered = kind.lower()
     if lowered == "depth":
-        return Stream(name, market, "depth")
+        return Stream(name, market, "depth", key=f"{prefix}depth{suffix}")
     levels = lowered[5:]
     if lowered.startswith("depth") and levels.isdigit():
         if levels not in PARTIAL_LEVELS:  # as written: ``depth05`` is no stream of Binance's
             raise StreamError(f"invalid stream name {name!r}: partial depth is 5, 10 or 20 levels")
-        return Stream(name, market, "depth20", int(levels))
+        return Stream(name, market, "depth20", int(levels), f"{prefix}depth{levels}{suffix}")
     if speed:
         raise StreamError(f"invalid stream name {name!r}: only depth streams take an update speed")
     if lowered.startswith("kline_"):
@@ -85,8 +94,8 @@ def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:
             raise StreamError(
                 f"invalid stream name {name!r}: kline intervals are {', '.join(KLINE_INTERVALS)}"
             )
-        return Stream(name, market, f"kline_{interval}")
+        return Stream(name, market, f"kline_{interval}", key=f"{prefix}kline_{interval}")
     channel = SIMPLE.get(lowered)
     if channel is None:
         raise StreamError(f"invalid stream name {name!r}: unknown stream {kind!r}")
-    return Stream(name, market, channel)
+    return Stream(name, market, channel, key=prefix + channel)

@@ -342,3 +342,25 @@ async def test_non_ascii_digit_in_a_stream_name_is_refused_not_left_hanging(ws_e
             assert refused["id"] == request_id and refused["error"]["code"] == 2
         await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 9}))
         assert await recv_json(ws) == {"result": [], "id": 9}
+
+
+async def test_one_stream_subscribed_in_two_letter_cases_delivers_each_diff_once(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, _ = pair
+    async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+        await ws.send(
+            orjson.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@depth", "ETHUSDT@depth"], "id": 1})
+        )
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+        assert await recv_json(ws) == {"result": ["ethusdt@depth"], "id": 2}
+        for i in range(3):
+            r = await asyncio.to_thread(maker.order, symbol="ETHUSDT", side="BUY", type="LIMIT",
+                                        timeInForce="GTC", quantity="0.01", price=str(900 + i))  # fmt: skip
+            assert r.status_code == 200
+        diffs = [await recv_json(ws) for _ in range(3)]
+        with pytest.raises(TimeoutError):  # nothing repeated after them
+            await recv_json(ws, timeout=0.5)
+    assert [d["e"] for d in diffs] == ["depthUpdate"] * 3
+    assert [d["pu"] for d in diffs[1:]] == [d["u"] for d in diffs[:-1]]

@@ -83,3 +83,24 @@ def test_parse_stream_with_unknown_name_raises_a_reason(name: str) -> None:
 def test_stream_is_diff_only_for_depth_diffs() -> None:
     assert Stream("a", "BTC-USDT", "depth").is_diff
     assert not Stream("a", "BTC-USDT", "depth20", 5).is_diff
+
+
+@pytest.mark.parametrize(
+    ("names", "key"),
+    [
+        (["btcusdt@depth", "BTCUSDT@depth", "BtcUsdt@DEPTH"], "btcusdt@depth"),
+        (["btcusdt@depth5@100ms", "BTCUSDT@Depth5@100ms"], "btcusdt@depth5@100ms"),
+        (["btcusdt@miniTicker", "BTCUSDT@miniticker", "btcusdt@MINITICKER"], "btcusdt@miniTicker"),
+        (["btcusdt@kline_1m", "BTCUSDT@KLINE_1m"], "btcusdt@kline_1m"),
+    ],
+)
+def test_parse_stream_gives_one_key_however_a_name_is_written(names: list[str], key: str) -> None:
+    assert {parse_stream(name, SYMBOLS).key for name in names} == {key}
+    assert parse_stream(names[-1], SYMBOLS).name == names[-1]  # kept for the ``stream`` field
+
+
+def test_parse_stream_keeps_names_binance_serves_apart_as_different_keys() -> None:
+    keys = {
+        parse_stream(name, SYMBOLS).key for name in ("btcusdt@depth", "btcusdt@depth@100ms", "btcusdt@depth5")
+    }
+    assert len(keys) == 3

@@ -97,7 +97,7 @@ async def open_connection(
     gateway.hub.register(conn, conn.ip)
     for name in names:
         stream = parse_stream(name, SYMBOLS)
-        conn.streams[name] = stream
+        conn.streams[stream.key] = stream
         await gateway.hub.follow(conn, stream)
     conn._update_fast()
     return conn, transport
@@ -268,3 +268,25 @@ async def test_control_frame_that_fails_unexpectedly_closes_the_connection_with_
     conn, transport = await opened()
     await subscribe(conn, ["btcusdt@trade"])
     assert transport.messages() == [("close", 1011)] and conn.closing
+
+
+async def control(conn: Connection, message: dict[str, Any]) -> None:
+    conn.data_received(client_frame(Opcode.TEXT, orjson.dumps(message)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_one_stream_written_in_two_cases_is_followed_once_and_listed_as_first_written() -> None:
+    conn, transport = await opened()
+    await subscribe(conn, ["btcusdt@depth", "BTCUSDT@depth"])
+    await subscribe(conn, ["BtcUsdt@depth"], 2)
+    await control(conn, {"method": "LIST_SUBSCRIPTIONS", "id": 3})
+    conn.hub.deliver(DEPTH, Publication(1, b"e", diff(1, 1, [["100", "1"]])))
+    assert transport.messages() == [
+        {"result": None, "id": 1},
+        {"result": None, "id": 2},
+        {"result": ["btcusdt@depth"], "id": 3},
+        orjson.loads(diff(1, 1, [["100", "1"]])),
+    ]
+    await control(conn, {"method": "UNSUBSCRIBE", "params": ["BTCUSDT@DEPTH"], "id": 4})
+    assert not conn.streams and DEPTH not in conn.hub.channels
