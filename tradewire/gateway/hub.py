@@ -187,6 +187,8 @@ class Hub:
     # -- streams -----------------------------------------------------------------------------------
 
     async def follow(self, conn: Follower, stream: Stream) -> None:
+        """Deliver ``stream`` to ``conn``; following it again changes nothing (and counts nothing:
+        :meth:`unfollow` takes it off once)."""
         channel = keys.md(stream.market, stream.channel).encode()
         streams = self.channels.get(channel)
         if streams is None:
@@ -196,8 +198,9 @@ class Hub:
         followers = streams.get(stream.name)
         if followers is None:
             followers = streams[stream.name] = StreamFollowers(stream)
-        followers.conns[conn] = None
-        WS_SUBSCRIPTIONS.inc()
+        if conn not in followers.conns:
+            followers.conns[conn] = None
+            WS_SUBSCRIPTIONS.inc()
 
     def unfollow(self, conn: Follower, stream: Stream) -> None:
         channel = keys.md(stream.market, stream.channel).encode()

@@ -364,3 +364,29 @@ async def test_one_stream_subscribed_in_two_letter_cases_delivers_each_diff_once
             await recv_json(ws, timeout=0.5)
     assert [d["e"] for d in diffs] == ["depthUpdate"] * 3
     assert [d["pu"] for d in diffs[1:]] == [d["u"] for d in diffs[:-1]]
+
+
+def subscriptions_gauge(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    (value,) = [
+        line.split()[1] for line in text.splitlines() if line.startswith("tradewire_ws_subscriptions ")
+    ]
+    return float(value)
+
+
+async def test_stream_twice_in_the_url_is_followed_once_and_the_gauge_returns_after_close(
+    ws_exchange: Exchange,
+) -> None:
+    url = ws_exchange.http_urls[1]
+    await asyncio.sleep(0.5)  # connections of earlier tests are gone
+    before = await asyncio.to_thread(subscriptions_gauge, url)
+    async with connect(f"{ws_exchange.ws_urls[1]}/stream?streams=btcusdt@trade/btcusdt@trade") as ws:
+        assert await asyncio.to_thread(subscriptions_gauge, url) == before + 1
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+        assert await recv_json(ws) == {"result": ["btcusdt@trade"], "id": 1}
+    for _ in range(50):
+        after = await asyncio.to_thread(subscriptions_gauge, url)
+        if after == before:
+            break
+        await asyncio.sleep(0.1)
+    assert after == before

@@ -18,6 +18,7 @@ from tradewire.gateway.connection import CLOSE_SLOW, Connection
 from tradewire.gateway.hub import Hub
 from tradewire.gateway.limits import Limits, MessageRate
 from tradewire.gateway.streams import parse_stream, symbol_table
+from tradewire.ops.metrics import WS_SUBSCRIPTIONS
 
 pytestmark = pytest.mark.asyncio
 SYMBOLS = symbol_table(["BTC-USDT"])
@@ -290,3 +291,27 @@ async def test_one_stream_written_in_two_cases_is_followed_once_and_listed_as_fi
     ]
     await control(conn, {"method": "UNSUBSCRIBE", "params": ["BTCUSDT@DEPTH"], "id": 4})
     assert not conn.streams and DEPTH not in conn.hub.channels
+
+
+def subscriptions_gauge() -> float:
+    return WS_SUBSCRIPTIONS._value.get()  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_following_a_stream_twice_counts_one_subscription_and_unfollowing_returns_the_gauge() -> None:
+    before = subscriptions_gauge()
+    conn, _ = await open_connection(Limits())
+    stream = parse_stream("btcusdt@trade", SYMBOLS)
+    await conn.hub.follow(conn, stream)
+    await conn.hub.follow(conn, stream)
+    assert subscriptions_gauge() == before + 1
+    conn.hub.unfollow(conn, stream)
+    assert subscriptions_gauge() == before
+
+
+async def test_handshake_with_a_stream_twice_in_the_url_follows_it_once() -> None:
+    before = subscriptions_gauge()
+    conn, transport = await handshake("/stream?streams=btcusdt@trade/btcusdt@trade/BTCUSDT@trade")
+    assert b"".join(transport.written).startswith(b"HTTP/1.1 101 ")
+    assert list(conn.streams) == ["btcusdt@trade"] and subscriptions_gauge() == before + 1
+    conn.connection_lost(None)
+    assert subscriptions_gauge() == before
