@@ -27,6 +27,7 @@ import orjson
 import structlog
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.protocol import SEND_EOF
 from websockets.server import ServerProtocol
 
 from tradewire.gateway import wsapi
@@ -48,13 +49,23 @@ _SUBSCRIPTION: Final = "\x00"
 MAX_REQUESTS_IN_FLIGHT: Final = 1024
 """WebSocket API requests one connection may have unanswered; past it the gateway stops reading
 from it until half are answered (TCP then holds the client back)."""
-CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
+CLOSE_INVALID_DATA: Final = 1007
+CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1007, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
 _CONFLATED = WS_MESSAGES.labels("conflated")
 _DROPPED = WS_MESSAGES.labels("dropped")
 
 
 def _truthy(value: str) -> bool:
     return value.lower() in ("1", "true", "yes", "on")
+
+
+def _is_utf8(data: bytes) -> bool:
+    """websockets' sans-I/O protocol leaves text messages undecoded: checking them is ours."""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_number(text: str) -> bool:
@@ -123,6 +134,8 @@ class Connection(asyncio.Protocol):
         self._control_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._fragments: list[bytes] = []
+        self._text = False
+        """The message being received is a text message (its first frame was TEXT)."""
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -193,11 +206,6 @@ class Connection(asyncio.Protocol):
             elif isinstance(event, Frame):
                 self._on_frame(event)
         self._flush_protocol()
-        # Close TCP once the client's close frame is in: closing earlier, while the client may still be
-        # sending, makes the kernel reset the connection and the client lose our close frame and its
-        # reason. A client that never answers our close is aborted by the timer set in close().
-        if self.proto.close_rcvd is not None and self.proto.close_expected() and self.transport is not None:
-            self.transport.close()
 
     def shutdown(self) -> None:
         """uvicorn's shutdown hook: going away."""
@@ -209,6 +217,28 @@ class Connection(asyncio.Protocol):
         out = self.proto.data_to_send()
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(out))
+            if SEND_EOF in out:
+                self._end_stream(self.transport)
+
+    def _end_stream(self, transport: asyncio.Transport) -> None:
+        """The protocol ended the stream: it echoed the client's close, got the answer to ours, or
+        failed the connection itself (1009, 1007, 1002 ...). Nothing more goes out after its close
+        frame. Once the client's close is in, TCP is closed; before (a failure), only our side is
+        (FIN after the close frame): closing the socket while the client may still be sending makes
+        the kernel reset the connection and the client lose our close frame and its reason. A client
+        that never closes its side is aborted after 2 s."""
+        already = self.closing
+        self.closing = True
+        self.fast = False
+        if self.proto.close_rcvd is not None:
+            transport.close()
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+        if not already:  # ``close()`` set the timer when it was us
+            asyncio.get_running_loop().call_later(2.0, transport.abort)
 
     def _update_fast(self) -> None:
         self.fast = self.opened and not (self.paused or self.catching or self.closing)
@@ -438,10 +468,18 @@ class Connection(asyncio.Protocol):
             self.awaiting_pong = False
             return
         if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            if self.closing:  # the close frame is out: no more answers
+                return
+            if event.opcode is not Opcode.CONT:
+                self._text = event.opcode is Opcode.TEXT
             self._fragments.append(bytes(event.data))
             if not event.fin:
                 return
             data, self._fragments = b"".join(self._fragments), []
+            if self._text and not _is_utf8(data):  # RFC 6455 8.1: fail the connection
+                self.proto.fail(CLOSE_INVALID_DATA, "invalid UTF-8 in a text message")
+                self._flush_protocol()
+                return
             if self.api:  # requests are charged by weight per IP, as on REST
                 if self.closing:
                     return

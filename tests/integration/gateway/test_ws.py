@@ -390,3 +390,24 @@ async def test_stream_twice_in_the_url_is_followed_once_and_the_gauge_returns_af
             break
         await asyncio.sleep(0.1)
     assert after == before
+
+
+async def test_frame_over_the_size_limit_closes_with_1009_and_ends_tcp_at_once(ws_exchange: Exchange) -> None:
+    async with connect(f"{ws_exchange.ws_url}/ws/btcusdt@trade", max_size=None, close_timeout=30) as ws:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.send(b"x" * (65 * 1024), text=True)
+            await asyncio.wait_for(ws.recv(), 10)
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert elapsed < 3  # the gateway ended TCP after its close frame, not 30 s later
+
+
+async def test_text_message_with_invalid_utf8_closes_with_1007(ws_exchange: Exchange) -> None:
+    async with connect(f"{ws_exchange.ws_url}/ws", close_timeout=30) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.send(b'\xff\xfe{"method":"LIST_SUBSCRIPTIONS","id":1}', text=True)
+            await asyncio.wait_for(ws.recv(), 10)
+        await asyncio.wait_for(ws.wait_closed(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007

@@ -30,6 +30,7 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []
         self.closed = False
+        self.eof = False
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -48,6 +49,12 @@ class FakeTransport:
 
     def close(self) -> None:
         self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def abort(self) -> None:
         self.closed = True
@@ -315,3 +322,33 @@ async def test_handshake_with_a_stream_twice_in_the_url_follows_it_once() -> Non
     assert list(conn.streams) == ["btcusdt@trade"] and subscriptions_gauge() == before + 1
     conn.connection_lost(None)
     assert subscriptions_gauge() == before
+
+
+async def test_frame_over_the_size_limit_closes_with_1009_ends_the_stream_and_stops_pings() -> None:
+    conn, transport = await opened(Limits(max_frame=1024))
+    conn.data_received(client_frame(Opcode.TEXT, b"x" * 2000))
+    assert transport.messages() == [("close", 1009)]
+    assert transport.eof and conn.closing and not conn.fast  # FIN after the close frame, not 30 s later
+    before = len(transport.written)
+    conn.tick(10**9)
+    assert len(transport.written) == before  # no ping after the close frame
+    conn.data_received(client_frame(Opcode.CLOSE, (1009).to_bytes(2, "big")))
+    assert len(transport.written) == before
+    await asyncio.sleep(0)
+
+
+async def test_text_message_with_invalid_utf8_closes_with_1007() -> None:
+    conn, transport = await opened()
+    conn.data_received(client_frame(Opcode.TEXT, b'\xff\xfe{"method":"LIST_SUBSCRIPTIONS","id":1}'))
+    await asyncio.sleep(0)
+    assert transport.messages() == [("close", 1007)] and transport.eof and conn.closing
+
+
+async def test_text_message_split_inside_a_character_is_checked_whole() -> None:
+    conn, transport = await opened()
+    first, rest = b'{"method":"LIST_SUBSCRIPTIONS","id":"\xc3', b'\xa9"}'
+    conn.data_received(Frame(Opcode.TEXT, first, fin=False).serialize(mask=True, extensions=[]))
+    conn.data_received(Frame(Opcode.CONT, rest).serialize(mask=True, extensions=[]))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert transport.messages() == [{"result": [], "id": "\u00e9"}] and not transport.eof
