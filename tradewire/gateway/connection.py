@@ -50,6 +50,7 @@ MAX_REQUESTS_IN_FLIGHT: Final = 1024
 """WebSocket API requests one connection may have unanswered; past it the gateway stops reading
 from it until half are answered (TCP then holds the client back)."""
 CLOSE_INVALID_DATA: Final = 1007
+PROPERTIES: Final = ("combined", "batch")
 CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1007, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
 _CONFLATED = WS_MESSAGES.labels("conflated")
 _DROPPED = WS_MESSAGES.labels("dropped")
@@ -71,6 +72,20 @@ def _is_utf8(data: bytes) -> bool:
 def _is_number(text: str) -> bool:
     """ASCII digits only: ``str.isdigit`` also takes ``"²"``, which ``int()`` refuses."""
     return text.isascii() and text.isdigit()
+
+
+def _property_error(params: list[Any], setting: bool) -> tuple[int, str] | None:
+    """What is wrong with ``SET_PROPERTY``/``GET_PROPERTY`` params, with Binance's codes: 2 for a
+    malformed request, 0 for an unknown property, 1 for a value that is not a boolean."""
+    if not params or not isinstance(params[0], str):
+        return 2, "Invalid request: property name must be a string"
+    if len(params) > (2 if setting else 1):
+        return 2, "Invalid request: too many parameters"
+    if params[0] not in PROPERTIES:
+        return 0, f"Unknown property: the properties are {', '.join(PROPERTIES)}"
+    if setting and (len(params) < 2 or not isinstance(params[1], bool)):
+        return 1, "Invalid value type: expected Boolean"
+    return None
 
 
 def _each_once(streams: list[Stream]) -> list[Stream]:
@@ -601,7 +616,9 @@ class Connection(asyncio.Protocol):
             return error_reply(3, "Invalid JSON: the message is not valid JSON")
         if not isinstance(message, dict):
             return error_reply(3, "Invalid JSON: expected an object")
-        request_id = message.get("id")
+        if "id" not in message or not wsapi.valid_request_id(message["id"]):
+            return error_reply(2, "Invalid request: request ID must be an unsigned integer")
+        request_id = message["id"]
         method = message.get("method")
         params = message.get("params", [])
         if not isinstance(params, list):
@@ -617,11 +634,11 @@ class Connection(asyncio.Protocol):
             return orjson.dumps({"result": None, "id": request_id})
         if method == "LIST_SUBSCRIPTIONS":
             return orjson.dumps({"result": [s.name for s in self.streams.values()], "id": request_id})
+        if method in ("SET_PROPERTY", "GET_PROPERTY"):
+            refused = _property_error(params, method == "SET_PROPERTY")
+            if refused is not None:
+                return error_reply(*refused, request_id)
         if method == "SET_PROPERTY":
-            if len(params) != 2 or params[0] not in ("combined", "batch") or not isinstance(params[1], bool):
-                return error_reply(
-                    2, "Invalid request: SET_PROPERTY takes [combined|batch, bool]", request_id
-                )
             if params[0] == "combined":
                 self.combined = params[1]
             else:
@@ -629,8 +646,6 @@ class Connection(asyncio.Protocol):
                 self._update_fast()
             return orjson.dumps({"result": None, "id": request_id})
         if method == "GET_PROPERTY":
-            if len(params) != 1 or params[0] not in ("combined", "batch"):
-                return error_reply(2, "Invalid request: GET_PROPERTY takes [combined|batch]", request_id)
             value = self.combined if params[0] == "combined" else self.batched
             return orjson.dumps({"result": value, "id": request_id})
         return error_reply(2, f"Invalid request: unknown method {method!r}", request_id)

@@ -164,6 +164,17 @@ _MAX_ID_TEXT: Final = 36
 _ID_RANGE: Final = range(-(2**63), 2**63)
 
 
+def valid_request_id(request_id: Any) -> bool:
+    """Binance's request ids, on the WebSocket API and stream connections alike: null, a string
+    of up to 36 characters or a 64-bit integer (not a float, a bool or a number past 64 bits,
+    which JSON libraries would echo changed)."""
+    return (
+        request_id is None
+        or (isinstance(request_id, str) and len(request_id) <= _MAX_ID_TEXT)
+        or (type(request_id) is int and request_id in _ID_RANGE)
+    )
+
+
 def _text(name: str, value: Any, floats: dict[str, Any] | None) -> str:
     """A parameter's value as the text the signature covers (and the REST handlers read): a JSON
     number as the client wrote it (``floats`` holds the frame's params as text, read again when a
@@ -201,11 +212,7 @@ def parse_request(data: bytes | str) -> Request:
     if "id" not in message:
         raise BadRequest(mandatory("id"))
     request_id = message["id"]
-    if not (
-        request_id is None
-        or (isinstance(request_id, str) and len(request_id) <= _MAX_ID_TEXT)
-        or (type(request_id) is int and request_id in _ID_RANGE)
-    ):
+    if not valid_request_id(request_id):
         raise BadRequest(bad_param("id", "expected a string of 36 characters at most, an int64 or null."))
     echo = orjson.dumps(request_id)
     method = message.get("method")

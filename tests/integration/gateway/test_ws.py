@@ -411,3 +411,15 @@ async def test_text_message_with_invalid_utf8_closes_with_1007(ws_exchange: Exch
             await asyncio.wait_for(ws.recv(), 10)
         await asyncio.wait_for(ws.wait_closed(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+
+
+async def test_bad_ids_and_properties_are_refused_with_binances_codes(ws_exchange: Exchange) -> None:
+    async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+        await ws.send(b'{"method":"LIST_SUBSCRIPTIONS","id":123456789012345678901234567890}')
+        refused = await recv_json(ws)
+        assert refused["id"] is None and refused["error"]["code"] == 2
+        assert refused["error"]["msg"] == "Invalid request: request ID must be an unsigned integer"
+        await ws.send(orjson.dumps({"method": "SET_PROPERTY", "params": ["combined", 1], "id": 2}))
+        assert (await recv_json(ws))["error"]["code"] == 1
+        await ws.send(orjson.dumps({"method": "SET_PROPERTY", "params": ["foo", True], "id": 3}))
+        assert (await recv_json(ws))["error"]["code"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -279,7 +280,7 @@ async def test_control_frame_that_fails_unexpectedly_closes_the_connection_with_
 
 
 async def control(conn: Connection, message: dict[str, Any]) -> None:
-    conn.data_received(client_frame(Opcode.TEXT, orjson.dumps(message)))
+    conn.data_received(client_frame(Opcode.TEXT, json.dumps(message).encode()))  # ints past 64 bits too
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -352,3 +353,42 @@ async def test_text_message_split_inside_a_character_is_checked_whole() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert transport.messages() == [{"result": [], "id": "\u00e9"}] and not transport.eof
+
+
+BAD_ID = {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
+
+
+@pytest.mark.parametrize(
+    "request_id", [1.5, {"a": [1]}, True, 2**63, 123456789012345678901234567890, "x" * 37]
+)
+async def test_control_frame_with_an_id_binance_refuses_is_an_invalid_request(request_id: Any) -> None:
+    conn, transport = await opened()
+    await control(conn, {"method": "LIST_SUBSCRIPTIONS", "id": request_id})
+    await control(conn, {"method": "LIST_SUBSCRIPTIONS"})
+    assert transport.messages() == [{"error": BAD_ID, "id": None}] * 2
+
+
+@pytest.mark.parametrize("request_id", [None, 0, -1, 2**63 - 1, "a1", "7d3b9b46-5f4f-4c8b-9a2d-0a8f9a4a0f5b"])
+async def test_control_frame_with_an_int64_string_or_null_id_gets_it_back(request_id: Any) -> None:
+    conn, transport = await opened()
+    await control(conn, {"method": "LIST_SUBSCRIPTIONS", "id": request_id})
+    assert transport.messages() == [{"result": [], "id": request_id}]
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "code"),
+    [
+        ("SET_PROPERTY", ["combined", 1], 1),
+        ("SET_PROPERTY", ["combined"], 1),
+        ("SET_PROPERTY", ["foo", True], 0),
+        ("GET_PROPERTY", ["foo"], 0),
+        ("SET_PROPERTY", [1, True], 2),
+        ("GET_PROPERTY", [], 2),
+        ("SET_PROPERTY", ["combined", True, 3], 2),
+    ],
+)
+async def test_property_frames_refused_with_binances_codes(method: str, params: list[Any], code: int) -> None:
+    conn, transport = await opened()
+    await control(conn, {"method": method, "params": params, "id": 7})
+    (reply,) = transport.messages()
+    assert reply["id"] == 7 and reply["error"]["code"] == code and not conn.combined
