@@ -33,6 +33,7 @@ from tradewire.gateway import errors, public, trading
 from tradewire.gateway.auth import ApiKey, check_signature, check_time, parse_params, signed_payload
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.openapi import openapi_document
+from tradewire.gateway.params import limit_param
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.trading import ORDER_COUNTS
 from tradewire.journal.quota import OrderCounts
@@ -43,6 +44,9 @@ from tradewire.ops.metrics import HTTP_REQUESTS, RATE_LIMIT_HITS
 log = structlog.get_logger(__name__)
 
 JSON: Final = "application/json"
+MAX_REQUEST_BYTES: Final = 65536
+"""The most a REST request's query string and body may hold together: Binance requests are a few
+hundred bytes, and what a parameter holds may end up in the journal, which keeps it for good."""
 WEB_ROOT: Final = Path(__file__).resolve().parent.parent / "web"
 Security = Literal["none", "key", "signed"]
 Handler = Callable[[Gateway, dict[str, str], ApiKey | None, str], Awaitable[bytes]]
@@ -117,9 +121,9 @@ async def _close_listen_key(gateway: Gateway, params: dict[str, str], key: ApiKe
 
 def _depth_weight(params: dict[str, str]) -> int:
     try:
-        return public.depth_weight(int(params.get("limit") or 100))
-    except ValueError:
-        return 5
+        return public.depth_weight(limit_param(params, 100, 5000))
+    except ApiError:
+        return 5  # the request is refused for its limit, at the smallest weight
 
 
 def _all_or_one(one: int, every: int) -> Callable[[dict[str, str]], int]:
@@ -231,15 +235,20 @@ async def run(
     params: dict[str, str],
     api_key: str | None,
     signing: Callable[[], Signing],
+    refusal: ApiError | None = None,
 ) -> Outcome:
     """One request to ``endpoint``, whichever transport carried it: its weight charged to ``ip``,
     the key, signature and time window checked, the handler run, a refusal turned into Binance's
-    error body with its status. ``signing`` is asked only for signed endpoints."""
+    error body with its status. ``signing`` is asked only for signed endpoints. A request whose
+    parameters could not be read comes with its ``refusal``: charged weight 1, and answered so."""
     name = endpoint.path
     used = 0
     key: ApiKey | None = None
     ORDER_COUNTS.set(None)  # set by the handler of a new order (several requests share a task)
     try:
+        if refusal is not None:
+            used = gateway.weights.spend(ip, 1, public.now_ms())
+            raise refusal
         weight = endpoint.weight if isinstance(endpoint.weight, int) else endpoint.weight(params)
         used = gateway.weights.spend(ip, weight, public.now_ms())
         if endpoint.security != "none":
@@ -272,17 +281,37 @@ async def run(
     return Outcome(200, content, used, None, ORDER_COUNTS.get())
 
 
+REQUEST_TOO_LARGE: Final = ApiError(
+    -1101,
+    f"Too many parameters sent for this endpoint: the query string and body may hold {MAX_REQUEST_BYTES} "
+    "bytes together.",
+    413,
+)
+
+
 async def serve(
-    gateway: Gateway, endpoint: Endpoint, ip: str, query: bytes, body: bytes, api_key: str | None
+    gateway: Gateway,
+    endpoint: Endpoint,
+    ip: str,
+    query: bytes,
+    body: bytes,
+    api_key: str | None,
+    refusal: ApiError | None = None,
 ) -> Answer:
     """One REST request: parameters from the query and the form body together (as Binance reads
-    them), the signature over both as sent; :func:`run`, then the answer's headers."""
-    params = parse_params(query, body)
+    them), the signature over both as sent; :func:`run`, then the answer's headers. ``refusal``:
+    the request is refused before its parameters are read (too large)."""
+    params: dict[str, str] = {}
+    if refusal is None:
+        try:
+            params = parse_params(query, body)
+        except ApiError as exc:
+            refusal = exc
 
     def signing() -> Signing:
         return Signing(params, *signed_payload(query, body))
 
-    outcome = await run(gateway, endpoint, ip, params, api_key, signing)
+    outcome = await run(gateway, endpoint, ip, params, api_key, signing, refusal)
     headers = _headers(outcome.body, outcome.used)
     if outcome.retry_after is not None:
         headers.append((b"retry-after", str(outcome.retry_after).encode()))
@@ -324,7 +353,9 @@ class ApiFront:
         await self.inner(scope, receive, send)
 
     async def _api(self, endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
+        query: bytes = scope.get("query_string", b"")
         body = b""
+        refusal: ApiError | None = None
         more = True
         while more:
             message = await receive()
@@ -332,6 +363,9 @@ class ApiFront:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
+            if len(query) + len(body) > MAX_REQUEST_BYTES:
+                refusal, body = REQUEST_TOO_LARGE, b""  # the rest is not read
+                break
         api_key: str | None = None
         for name, value in scope["headers"]:
             if name == b"x-mbx-apikey":
@@ -339,7 +373,7 @@ class ApiFront:
                 break
         client = scope.get("client")
         ip = client[0] if client else "-"
-        answer = await serve(self.gateway, endpoint, ip, scope.get("query_string", b""), body, api_key)
+        answer = await serve(self.gateway, endpoint, ip, query, body, api_key, refusal)
         await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
         await send({"type": "http.response.body", "body": answer.body if scope["method"] != "HEAD" else b""})
 

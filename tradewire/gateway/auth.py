@@ -24,6 +24,7 @@ import redis.asyncio
 from tradewire import keys
 from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
+from tradewire.gateway.params import parse_int
 from tradewire.gateway.secrets import SecretError, decrypt_secret
 
 DEFAULT_RECV_WINDOW: Final = 5000
@@ -70,10 +71,7 @@ def check_time(params: dict[str, str], now_ms: int) -> None:
     raw = params.get("timestamp")
     if not raw:
         raise errors.mandatory("timestamp")
-    try:
-        timestamp = int(raw)
-    except ValueError:
-        raise errors.mandatory("timestamp") from None
+    timestamp = parse_int(raw, "timestamp")
     window_raw = params.get("recvWindow")
     window = DEFAULT_RECV_WINDOW
     if window_raw:

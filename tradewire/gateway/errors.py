@@ -36,6 +36,10 @@ def illegal(name: str, detail: str = "") -> ApiError:
     return ApiError(-1100, f"Illegal characters found in parameter '{name}';{extra}".rstrip(";"))
 
 
+def out_of_range(name: str, legal: str) -> ApiError:
+    return ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.")
+
+
 def bad_param(name: str, detail: str) -> ApiError:
     return ApiError(-1100, f"Illegal characters found in parameter '{name}'; {detail}")
 

@@ -24,6 +24,10 @@ from tradewire.gateway.errors import ApiError
 
 _NUMBER: Final = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
 _CLIENT_ID: Final = re.compile(r"\A[.A-Za-z0-9:/_-]{1,36}\Z")
+CLIENT_ID_RANGE: Final = "^[.A-Za-z0-9:/_-]{1,36}$"
+_INTEGER: Final = re.compile(r"\A-?[0-9]{1,20}\Z")
+INT64_MAX: Final = 2**63 - 1
+INT32_MAX: Final = 2**31 - 1
 SIDES: Final = {"BUY": "buy", "SELL": "sell"}
 TIFS: Final = ("GTC", "IOC", "FOK")
 STP: Final = {"NONE": "none", "EXPIRE_TAKER": "expire_taker", "EXPIRE_MAKER": "expire_maker",
@@ -59,30 +63,43 @@ def decimal_param(params: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def int_param(params: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+def parse_int(text: str, name: str, low: int = 0, high: int = INT64_MAX) -> int:
+    """``text`` as an integer from ``low`` to ``high``: ASCII digits only, a minus sign only where a
+    negative value is legal (``int()`` also takes ``+1``, `` 1 ``, ``1_000`` and other scripts'
+    digits, and any size: a 20-digit order id must be refused here, not crash the journal)."""
+    if _INTEGER.match(text) is None or (text[0] == "-" and low >= 0) or not low <= int(text) <= high:
+        raise errors.out_of_range(name, f"{low} to {high}")
+    return int(text)
+
+
+def int_param(
+    params: Mapping[str, str], name: str, default: int | None = None, low: int = 0, high: int = INT64_MAX
+) -> int | None:
+    """An integer parameter within ``low``..``high`` (by default an int64 id or time that cannot
+    be negative), or ``default`` when absent."""
     value = params.get(name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise errors.bad_param(name, f"{value!r} is not an integer.") from None
+    return parse_int(value, name, low, high)
 
 
 def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
-    value = int_param(params, "limit", default)
+    """``limit``: 0 is the default, more than ``maximum`` is ``maximum`` (as Binance's depth)."""
+    value = int_param(params, "limit", default, high=INT32_MAX)
     assert value is not None
-    if value <= 0:
+    if value == 0:
         return default
     return min(value, maximum)
 
 
 def client_id_param(params: Mapping[str, str], name: str) -> str | None:
+    """A client order id (new or original): Binance's characters, at most 36, before it reaches a
+    Redis lookup or the journal."""
     value = params.get(name)
     if value is None or value == "":
         return None
     if not _CLIENT_ID.match(value):
-        raise errors.bad_param(name, "must match ^[.A-Z:/a-z0-9_-]{1,36}$.")
+        raise errors.out_of_range(name, CLIENT_ID_RANGE)
     return value
 
 
@@ -155,11 +172,21 @@ def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
     raise ApiError(-1116, "Invalid orderType.")
 
 
-def cancel(params: Mapping[str, str], user: str, market: str) -> Cancel:
+def order_reference(params: Mapping[str, str]) -> tuple[int | None, str | None]:
+    """The ``orderId`` and ``origClientOrderId`` naming an order to cancel or query, at least one."""
     order_id = int_param(params, "orderId")
-    client_id = params.get("origClientOrderId") or None
+    client_id = client_id_param(params, "origClientOrderId")
+    if order_id is None and client_id is None:
+        raise ApiError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
+    return order_id, client_id
+
+
+def cancel(params: Mapping[str, str], user: str, market: str) -> Cancel:
+    """The engine's ``cancel``, by ``orderId`` when given (the caller checks that an
+    ``origClientOrderId`` sent with it names the same order)."""
+    order_id, client_id = order_reference(params)
     if order_id is not None:
         return Cancel(user=user, market=market, order_id=order_id)
-    if client_id is not None:
-        return Cancel(user=user, market=market, client_id=client_id)
-    raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+    return Cancel(user=user, market=market, client_id=client_id)  # type: ignore[arg-type]

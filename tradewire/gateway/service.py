@@ -163,7 +163,7 @@ class Gateway:
     async def listen_key_owner(self, listen_key: str) -> ListenKey | None:
         """The live listen key's owner and creator; ``None`` when it expired, was closed, or the
         API key that created it was revoked (``tradewire.gateway.sessions``)."""
-        if not listen_key.isalnum() or len(listen_key) > 128:
+        if not (listen_key.isascii() and listen_key.isalnum()) or len(listen_key) > 128:
             return None
         value: Any = await self.client.get(keys.listen_key(listen_key))
         state = parse_listen_key(value)

@@ -132,14 +132,10 @@ async def cancel_open_orders(gateway: Gateway, params: Params, key: ApiKey, ip: 
 
 
 async def _order_id_of(gateway: Gateway, params: Params, user: str) -> int:
-    order_id = p.int_param(params, "orderId")
+    order_id, client_id = p.order_reference(params)
     if order_id is not None:
         return order_id
-    client_id = params.get("origClientOrderId")
-    if not client_id:
-        raise ApiError(
-            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-        )
+    assert client_id is not None
     found = await gateway.client.hget(keys.client_ids(user), client_id)
     if found is None:
         raise errors.error(errors.UNKNOWN_ORDER)
@@ -278,9 +274,7 @@ async def my_trades(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
 
     async def walk(from_id: int | None) -> AsyncIterator[dict[str, Any]]:
         """The fills by trade id (their entry ids), a page at a time."""
-        if from_id is not None and from_id >= 2**64:  # beyond any stream id: no fill
-            return
-        bound = str(max(from_id, 0)) if from_id is not None else "+"
+        bound = str(from_id) if from_id is not None else "+"
         while True:
             if from_id is not None:
                 entries: Any = await gateway.client.xrange(stream, bound, "+", count=page)

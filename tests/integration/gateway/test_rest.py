@@ -329,12 +329,77 @@ def test_my_trades_pages_by_trade_id_and_time_as_filtering_every_fill_would(exch
         {"fromId": middle["id"], "endTime": later["time"], "limit": 500},
         {"orderId": middle["orderId"], "limit": 3},
         {"fromId": every[-1]["id"] + 1000, "limit": 10},
-        {"fromId": -1, "limit": 500},  # not stream ids: a filter, as before (found by a second reading)
-        {"fromId": 2**64, "limit": 10},
+        {"fromId": 2**63 - 1, "limit": 10},
     ]
     for case in cases:
         answer = taker.get("/api/v3/myTrades", symbol="BTCUSDT", **case)
         assert answer.status_code == 200, answer.text
         assert [t["id"] for t in answer.json()] == expected(case), case
+    for from_id in (-1, 2**63, 2**64):  # not trade ids: refused before they reach the stream read
+        answer = taker.get("/api/v3/myTrades", symbol="BTCUSDT", fromId=from_id)
+        assert answer.status_code == 400 and answer.json()["code"] == -1100, answer.text
     assert all(t["isBuyer"] and not t["isMaker"] for t in every)
     assert {t["orderId"] for t in every} <= set(taker_orders)
+
+
+def _journal_length(ex: Exchange) -> int:
+    client = redis.Redis.from_url(ex.redis_url)
+    try:
+        return int(client.xlen(keys.COMMANDS))
+    finally:
+        client.close()
+
+
+def test_cancel_with_a_malformed_client_id_or_an_order_id_over_64_bits_journals_nothing(
+    module_exchange: Exchange,
+) -> None:
+    """Every cancel command is journalled for good: one with a megabyte of client id, or an order id
+    orjson cannot write (which answered a 500 with a traceback), must be refused before it."""
+    t = new_trader(module_exchange)
+    placed = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                     price="10000")  # fmt: skip
+    order_id = placed.json()["orderId"]
+    before = _journal_length(module_exchange)
+    for client_id in ("x" * 60_000, "\x00\xff\"'<>"):
+        r = t.delete("/api/v3/order", symbol="BTCUSDT", origClientOrderId=client_id)
+        assert r.status_code == 400 and r.json()["code"] == -1100, r.text
+        assert "'origClientOrderId'; legal range is '^[.A-Za-z0-9:/_-]{1,36}$'" in r.json()["msg"]
+    for bad_id in ("99999999999999999999", f"+{order_id}", f" {order_id}", "-1"):
+        r = t.delete("/api/v3/order", symbol="BTCUSDT", orderId=bad_id)
+        assert r.status_code == 400 and r.headers["content-type"] == "application/json", r.text
+        assert r.json() == {
+            "code": -1100,
+            "msg": "Illegal characters found in parameter 'orderId'; "
+            "legal range is '0 to 9223372036854775807'.",
+        }
+    r = t.get("/api/v3/order", symbol="BTCUSDT", origClientOrderId="y" * 37)
+    assert r.json()["code"] == -1100
+    r = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                price="10000", newClientOrderId="z" * 37)  # fmt: skip
+    assert r.json()["code"] == -1100
+    assert _journal_length(module_exchange) == before
+    assert t.get("/api/v3/order", symbol="BTCUSDT", orderId=order_id).json()["status"] == "NEW"
+
+
+def test_integer_parameters_take_ascii_digits_only(trader: Trader) -> None:
+    base = str(trader.http.base_url).rstrip("/")
+    for query in ("symbol=BTCUSDT&limit=%2B5", "symbol=BTCUSDT&limit=5_0", "symbol=BTCUSDT&limit=-5"):
+        r = httpx.get(f"{base}/api/v3/depth?{query}")
+        assert r.status_code == 400 and r.json()["code"] == -1100, query
+    stamp = str(int(time.time() * 1000))
+    for timestamp in (f"+{stamp}", f" {stamp} ", f"{stamp[:3]}_{stamp[3:]}"):
+        r = trader.http.get(f"/api/v3/account?{trader.sign({}, timestamp=timestamp)}")  # type: ignore[arg-type]
+        assert r.status_code == 400 and r.json()["code"] == -1100, timestamp
+        assert "'timestamp'" in r.json()["msg"]
+
+
+def test_a_request_over_64_kib_is_refused_with_413_before_it_is_read(trader: Trader) -> None:
+    padding = "x" * 70_000
+    r = trader.post("/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                    quantity="0.001", price="10000", newClientOrderId=padding)  # fmt: skip
+    assert r.status_code == 413 and r.json()["code"] == -1101, r.text
+    assert "65536 bytes" in r.json()["msg"]
+    half = "x" * 40_000  # uvicorn itself refuses a request line over 64 KiB; the limit counts both parts
+    r = trader.http.post(f"/api/v3/order?pad={half}", content=f"pad2={half}")
+    assert r.status_code == 413 and r.json()["code"] == -1101
+    assert trader.get("/api/v3/openOrders", symbol="BTCUSDT").json() == []

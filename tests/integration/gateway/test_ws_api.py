@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import hmac
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -187,6 +188,22 @@ async def test_one_user_cannot_see_or_cancel_anothers_order(
     cancel = await call(ws, "order.cancel", signed(other, {"symbol": "ETHUSDT", "orderId": order_id}))
     assert cancel["error"]["code"] == -2011
     assert owner.get("/api/v3/order", symbol="ETHUSDT", orderId=order_id).json()["status"] == "NEW"
+
+
+async def test_an_order_id_over_64_bits_is_refused_not_a_500(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    """orjson cannot journal an integer over 64 bits: the cancel used to fail inside the gateway."""
+    trader = new_trader(api_exchange)
+    params = signed(trader, {"symbol": "BTCUSDT", "orderId": str(10**25)})  # signed as the number's text
+    frame = json.dumps({"id": "big", "method": "order.cancel", "params": {**params, "orderId": 10**25}})
+    await ws.send(frame)
+    answer = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+    assert answer["status"] == 400, answer
+    assert answer["error"] == {
+        "code": -1100,
+        "msg": "Illegal characters found in parameter 'orderId'; legal range is '0 to 9223372036854775807'.",
+    }
 
 
 async def test_requests_in_flight_on_one_connection_are_all_answered_by_id(

@@ -12,7 +12,7 @@ from msgspec import UNSET
 from tradewire.gateway.auth import check_signature, check_time, parse_params, signed_payload, strip_signature
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.limits import MessageRate, WeightWindow
-from tradewire.gateway.params import cancel, new_order, response_type
+from tradewire.gateway.params import cancel, int_param, limit_param, new_order, response_type
 from tradewire.gateway.secrets import SecretError, decrypt_secret, encrypt_secret, load_master_key
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -177,3 +177,66 @@ def test_load_master_key_without_file_or_env_refuses(tmp_path: Path, monkeypatch
         load_master_key(tmp_path)
     monkeypatch.setenv("TRADEWIRE_MASTER_KEY", "ab" * 32)
     assert load_master_key(None) == bytes.fromhex("ab" * 32)
+
+
+@pytest.mark.parametrize(
+    "text", ["+1490", " 1490 ", "1490\n", "177_000", "\u0661\u0664\u0669\u0660", "1.0", "0x10", "-1", "", "-"]
+)
+def test_int_param_takes_only_ascii_digits(text: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        int_param({"orderId": text or "-0-"}, "orderId")
+    assert refused.value.code == -1100
+    assert refused.value.msg == (
+        "Illegal characters found in parameter 'orderId'; legal range is '0 to 9223372036854775807'."
+    )
+
+
+def test_int_param_refuses_values_beyond_its_range_and_signs_only_where_negatives_are_legal() -> None:
+    assert int_param({"orderId": "9223372036854775807"}, "orderId") == 2**63 - 1
+    assert int_param({"orderId": "0001490"}, "orderId") == 1490
+    for text in ("9223372036854775808", "99999999999999999999", "1" * 5000):
+        with pytest.raises(ApiError, match="legal range is '0 to 9223372036854775807'"):
+            int_param({"orderId": text}, "orderId")
+    assert int_param({"offset": "-5"}, "offset", low=-10, high=10) == -5
+    with pytest.raises(ApiError, match="legal range is '-10 to 10'"):
+        int_param({"offset": "11"}, "offset", low=-10, high=10)
+
+
+@pytest.mark.parametrize("text", ["+5", " 5", "5_0", "-5", "2147483648"])
+def test_limit_param_with_a_malformed_or_huge_limit_refuses(text: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        limit_param({"limit": text}, 100, 5000)
+    assert refused.value.code == -1100 and "'limit'" in refused.value.msg
+    assert limit_param({"limit": "0"}, 100, 5000) == 100
+    assert limit_param({"limit": "2147483647"}, 100, 5000) == 5000
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["+10000", " 10000", "10_000", "\u0661\u0660\u0660\u0660\u0660", "-10000", "1" * 30]
+)
+def test_check_time_with_a_timestamp_not_in_ascii_digits_refuses(timestamp: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        check_time({"timestamp": timestamp}, now_ms=10_000)
+    assert refused.value.code == -1100 and "'timestamp'" in refused.value.msg
+
+
+@pytest.mark.parametrize(
+    "client_id", ["x" * 1_000_000, "x" * 37, "\x00\xff\"'<>", "a b", "ab\n", "\uff41\uff42"]
+)
+def test_cancel_and_new_order_with_a_client_id_beyond_binance_characters_refuse(client_id: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        cancel({"origClientOrderId": client_id}, "u", "M")
+    assert refused.value.code == -1100
+    assert refused.value.msg == (
+        "Illegal characters found in parameter 'origClientOrderId'; "
+        "legal range is '^[.A-Za-z0-9:/_-]{1,36}$'."
+    )
+    base = {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1"}
+    with pytest.raises(ApiError, match="'newClientOrderId'"):
+        new_order({**base, "newClientOrderId": client_id}, "u", "BTC-USDT")
+
+
+def test_cancel_with_an_order_id_over_64_bits_refuses() -> None:
+    with pytest.raises(ApiError) as refused:
+        cancel({"orderId": "99999999999999999999"}, "u", "M")
+    assert refused.value.code == -1100 and "'orderId'" in refused.value.msg
