@@ -104,9 +104,16 @@ async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test
 
 
 async def cancel_order(gateway: Gateway, params: Params, key: ApiKey, ip: str) -> bytes:
+    """Cancel by ``orderId`` or ``origClientOrderId``; with both, as Binance, only the order that
+    has both (an order's client id never changes, so checking it before the cancel is enough)."""
     _require_trade(key)
     market = market_of(gateway, params)
     command = p.cancel(params, key.user, market.name)
+    order_id, client_id = p.order_reference(params)
+    if order_id is not None and client_id is not None:
+        record = await _record(gateway, key.user, order_id)
+        if record is None or record.get("clientOrderId") != client_id:
+            raise errors.error(errors.CANCEL_REJECTED)
     reply = await _submit(gateway, command, key, ip)
     error = rejection(reply.events)
     if error is not None:
@@ -131,22 +138,27 @@ async def cancel_open_orders(gateway: Gateway, params: Params, key: ApiKey, ip: 
     return orjson.dumps(out)
 
 
-async def _order_id_of(gateway: Gateway, params: Params, user: str) -> int:
-    order_id, client_id = p.order_reference(params)
-    if order_id is not None:
-        return order_id
-    assert client_id is not None
-    found = await gateway.client.hget(keys.client_ids(user), client_id)
-    if found is None:
-        raise errors.error(errors.UNKNOWN_ORDER)
-    return int(found)
+async def _record(gateway: Gateway, user: str, order_id: int) -> dict[str, Any] | None:
+    raw: Any = await gateway.client.hget(keys.orders(user), str(order_id))
+    return orjson.loads(raw) if raw is not None else None
 
 
 async def query_order(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """The order named by ``orderId`` or ``origClientOrderId``; with both, only if it has both."""
     market = market_of(gateway, params)
-    order_id = await _order_id_of(gateway, params, key.user)
+    order_id, client_id = p.order_reference(params)
+    if order_id is None:
+        found = await gateway.client.hget(keys.client_ids(key.user), client_id)  # type: ignore[arg-type]
+        if found is None:
+            raise errors.error(errors.UNKNOWN_ORDER)
+        order_id = int(found)
     raw: Any = await gateway.client.hget(keys.orders(key.user), str(order_id))
-    if raw is None or orjson.loads(raw).get("symbol") != symbol_of(market.name):
+    record = orjson.loads(raw) if raw is not None else None
+    if (
+        record is None
+        or record.get("symbol") != symbol_of(market.name)
+        or (client_id is not None and record.get("clientOrderId") != client_id)
+    ):
         raise errors.error(errors.UNKNOWN_ORDER)
     return bytes(raw)
 

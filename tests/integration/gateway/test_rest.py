@@ -403,3 +403,29 @@ def test_a_request_over_64_kib_is_refused_with_413_before_it_is_read(trader: Tra
     r = trader.http.post(f"/api/v3/order?pad={half}", content=f"pad2={half}")
     assert r.status_code == 413 and r.json()["code"] == -1101
     assert trader.get("/api/v3/openOrders", symbol="BTCUSDT").json() == []
+
+
+def test_order_id_and_client_id_that_name_different_orders_cancel_and_find_nothing(
+    module_exchange: Exchange,
+) -> None:
+    """Binance: with both, the order found by ``orderId`` must also have ``origClientOrderId``."""
+    t = new_trader(module_exchange)
+    ids = {}
+    for client_id in ("pair-a", "pair-b"):
+        r = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                    price="10000", newClientOrderId=client_id)  # fmt: skip
+        ids[client_id] = r.json()["orderId"]
+    a, b = ids["pair-a"], ids["pair-b"]
+    for client_id in ("pair-b", "nonexistent"):
+        r = t.get("/api/v3/order", symbol="BTCUSDT", orderId=a, origClientOrderId=client_id)
+        assert r.status_code == 400 and r.json() == {"code": -2013, "msg": "Order does not exist."}
+        before = _journal_length(module_exchange)
+        r = t.delete("/api/v3/order", symbol="BTCUSDT", orderId=a, origClientOrderId=client_id)
+        assert r.status_code == 400 and r.json() == {"code": -2011, "msg": "Unknown order sent."}
+        assert _journal_length(module_exchange) == before
+    assert {o["orderId"] for o in t.get("/api/v3/openOrders", symbol="BTCUSDT").json()} == {a, b}
+    r = t.get("/api/v3/order", symbol="BTCUSDT", orderId=b, origClientOrderId="pair-b")
+    assert r.json()["orderId"] == b
+    r = t.delete("/api/v3/order", symbol="BTCUSDT", orderId=b, origClientOrderId="pair-b")
+    assert r.status_code == 200 and r.json()["orderId"] == b and r.json()["status"] == "CANCELED"
+    assert [o["orderId"] for o in t.get("/api/v3/openOrders", symbol="BTCUSDT").json()] == [a]
