@@ -17,7 +17,7 @@ import hmac
 import time
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 import redis.asyncio
 
@@ -87,24 +87,51 @@ def check_time(params: dict[str, str], now_ms: int) -> None:
         raise errors.error(errors.OUTSIDE_RECV_WINDOW)
 
 
-def _parse_form(raw: bytes, into: dict[str, str]) -> None:
-    text = raw.decode("latin-1")
-    if "%" in text or "+" in text:
-        into.update(parse_qsl(text, keep_blank_values=True))
-        return
-    for pair in text.split("&"):
+DUPLICATE_PARAMETER: Final = (-1101, "Duplicate values for a parameter detected.")
+
+
+def _form_text(part: bytes, name: bytes | None = None) -> str:
+    """One name or value of a form: ``+`` and percent-escapes decoded, then UTF-8 (an invalid
+    sequence is refused, not turned into other characters)."""
+    try:
+        return unquote_to_bytes(part.replace(b"+", b" ")).decode()
+    except UnicodeDecodeError:
+        shown = unquote_to_bytes(name if name is not None else part).decode(errors="replace")[:64]
+        raise errors.out_of_range(shown, "UTF-8 text") from None
+
+
+def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
+    if b"%" not in raw and b"+" not in raw:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            pass  # the careful way below names the parameter
+        else:
+            return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
+    pairs = []
+    for pair in raw.split(b"&"):
         if pair:
-            name, _, value = pair.partition("=")
-            into[name] = value
+            name, _, value = pair.partition(b"=")
+            pairs.append((_form_text(name), _form_text(value, name)))
+    return pairs
+
+
+def _parse_form(raw: bytes) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in _form_pairs(raw):
+        if name in params:
+            raise errors.error(DUPLICATE_PARAMETER)
+        params[name] = value
+    return params
 
 
 def parse_params(query: bytes, body: bytes) -> dict[str, str]:
-    """All parameters of a request, query and form body together (the body wins on a clash)."""
-    params: dict[str, str] = {}
-    if query:
-        _parse_form(query, params)
+    """All parameters of a request, query and form body together, as Binance reads them: a name
+    twice in either is refused; one in both is the query's."""
+    params = _parse_form(query) if query else {}
     if body:
-        _parse_form(body, params)
+        for name, value in _parse_form(body).items():
+            params.setdefault(name, value)
     return params
 
 

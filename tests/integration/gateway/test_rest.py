@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from typing import Any
 
@@ -429,3 +431,48 @@ def test_order_id_and_client_id_that_name_different_orders_cancel_and_find_nothi
     r = t.delete("/api/v3/order", symbol="BTCUSDT", orderId=b, origClientOrderId="pair-b")
     assert r.status_code == 200 and r.json()["orderId"] == b and r.json()["status"] == "CANCELED"
     assert [o["orderId"] for o in t.get("/api/v3/openOrders", symbol="BTCUSDT").json()] == [a]
+
+
+def _signed_raw(t: Trader, query: str, body: str) -> httpx.Response:
+    """A POST /api/v3/order signed over the query string and body exactly as written."""
+    body += f"&timestamp={int(time.time() * 1000)}"
+    signature = hmac.new(t.user.api_secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+    return t.http.post(f"/api/v3/order?{query}", content=f"{body}&signature={signature}",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+
+
+def test_a_parameter_twice_is_refused_and_the_query_wins_over_the_body(module_exchange: Exchange) -> None:
+    t = new_trader(module_exchange)
+    order = "symbol=BTCUSDT&type=LIMIT&timeInForce=GTC&quantity=0.001&price=10000"
+    before = _journal_length(module_exchange)
+    r = _signed_raw(t, "", f"{order}&side=SELL&side=BUY")
+    assert r.status_code == 400 and r.json() == {
+        "code": -1101,
+        "msg": "Duplicate values for a parameter detected.",
+    }
+    r = _signed_raw(t, "side=SELL&side=BUY", order)
+    assert r.json()["code"] == -1101
+    assert _journal_length(module_exchange) == before
+    r = _signed_raw(
+        t, "side=BUY&newClientOrderId=from-query", f"{order}&side=SELL&newClientOrderId=from-body"
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["side"], r.json()["clientOrderId"]) == ("BUY", "from-query")
+
+
+def test_a_form_body_is_utf8_and_invalid_utf8_is_refused(module_exchange: Exchange) -> None:
+    t = new_trader(module_exchange)
+    order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=10000"
+    for quantity in ("\u0663", "%D9%A3"):  # ARABIC-INDIC DIGIT THREE, raw and percent-encoded
+        r = _signed_raw(t, "", f"{order}&quantity={quantity}")
+        assert r.status_code == 400 and r.json()["code"] == -1100, r.text
+        assert "'\u0663'" in r.json()["msg"]
+    for quantity in ("%FF", "%C3"):
+        r = _signed_raw(t, "", f"{order}&quantity={quantity}")
+        assert r.status_code == 400 and r.json()["code"] == -1100
+        assert "'quantity'; legal range is 'UTF-8 text'" in r.json()["msg"]
+    raw = f"{order}&quantity=1".encode() + b"&newClientOrderId=\xff"
+    r = t.http.post(
+        "/api/v3/order", content=raw, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status_code == 400 and r.json()["code"] == -1100

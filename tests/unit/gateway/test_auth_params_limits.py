@@ -76,8 +76,38 @@ def test_check_time_with_oversized_window_or_missing_timestamp_refuses() -> None
         check_time({}, now_ms=1)
 
 
-def test_parse_params_with_query_and_body_merges_them() -> None:
-    assert parse_params(b"a=1&b=2", b"b=3&c=%20") == {"a": "1", "b": "3", "c": " "}
+def test_parse_params_with_query_and_body_merges_them_the_query_first() -> None:
+    assert parse_params(b"a=1&b=2", b"b=3&c=%20") == {"a": "1", "b": "2", "c": " "}
+    assert parse_params(b"", b"b=3&c=x+y") == {"b": "3", "c": "x y"}
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [(b"side=SELL&side=BUY", b""), (b"", b"side=SELL&side=BUY"), (b"a=1&a=1", b""), (b"a=%31&a=", b"")],
+)
+def test_parse_params_with_a_name_twice_in_one_part_refuses_with_1101(query: bytes, body: bytes) -> None:
+    with pytest.raises(ApiError) as refused:
+        parse_params(query, body)
+    assert (refused.value.code, refused.value.msg) == (-1101, "Duplicate values for a parameter detected.")
+
+
+def test_parse_params_decodes_utf8_raw_or_percent_encoded() -> None:
+    three = "\u0663"  # ARABIC-INDIC DIGIT THREE
+    assert parse_params(b"quantity=\xd9\xa3", b"") == {"quantity": three}
+    assert parse_params(b"", b"quantity=%D9%A3&x=1") == {"quantity": three, "x": "1"}
+    with pytest.raises(ApiError, match="'quantity'") as refused:
+        new_order({"side": "BUY", "type": "MARKET", **parse_params(b"quantity=\xd9\xa3", b"")}, "u", "M")
+    assert three in refused.value.msg
+
+
+@pytest.mark.parametrize(
+    "raw", [b"quantity=\xff", b"quantity=%FF", b"quantity=1&quantity2=%C3", b"quantity=\xd9"]
+)
+def test_parse_params_with_invalid_utf8_refuses_with_1100(raw: bytes) -> None:
+    with pytest.raises(ApiError) as refused:
+        parse_params(b"", raw)
+    assert refused.value.code == -1100 and "legal range is 'UTF-8 text'" in refused.value.msg
+    assert "'quantity" in refused.value.msg
 
 
 def test_new_order_with_limit_maker_is_a_post_only_limit() -> None:
