@@ -157,12 +157,15 @@ def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
         return NewOrder(user=user, market=market, side=side, kind="limit", qty=quantity, price=price,
                         post_only=True, stp=stp, client_id=client_id)  # type: ignore[arg-type]  # fmt: skip
     if order_type == "MARKET":
-        if price is not None:
-            raise ApiError(-1106, "Parameter 'price' sent when not required.")
-        if (quantity is None) == (quote_qty is None):
+        for name, value in (("price", price), ("timeInForce", tif_raw)):
+            if value:
+                raise ApiError(-1106, f"Parameter '{name}' sent when not required.")
+        if quantity is None and quote_qty is None:
             raise ApiError(
                 -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
             )
+        if quantity is not None and quote_qty is not None:
+            raise ApiError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
         if quote_qty is not None and side == "sell":
             raise ApiError(-1013, "quoteOrderQty is only supported for MARKET BUY orders on this exchange.")
         return NewOrder(user=user, market=market, side=side, kind="market", stp=stp,  # type: ignore[arg-type]

@@ -148,6 +148,22 @@ def test_new_order_with_bad_parameters_raises_binance_code(params: dict[str, str
     assert refused.value.code == code
 
 
+@pytest.mark.parametrize(
+    ("extra", "msg"),
+    [
+        ({"quantity": "1", "timeInForce": "GTC"}, "Parameter 'timeInForce' sent when not required."),
+        ({"quoteOrderQty": "1", "timeInForce": "IOC"}, "Parameter 'timeInForce' sent when not required."),
+        ({"quantity": "1", "quoteOrderQty": "1"}, "Parameter 'quoteOrderQty' sent when not required."),
+    ],
+)
+def test_market_order_with_a_parameter_it_does_not_take_refuses_with_1106(
+    extra: dict[str, str], msg: str
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        new_order({"side": "BUY", "type": "MARKET", **extra}, "u", "BTC-USDT")
+    assert (refused.value.code, refused.value.msg) == (-1106, msg)
+
+
 def test_client_order_ids_take_binance_characters() -> None:
     base = {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1"}
     for client_id in ("web:1/2", "x-TKT5PX2F.a_b-c", "Z" * 36):
