@@ -92,6 +92,15 @@ def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
     return min(value, maximum)
 
 
+def time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """``startTime`` and ``endTime``, refused when the window is upside down."""
+    start = int_param(params, "startTime")
+    end = int_param(params, "endTime")
+    if start is not None and end is not None and start > end:
+        raise ApiError(-1023, "Start time is greater than end time.")
+    return start, end
+
+
 def client_id_param(params: Mapping[str, str], name: str) -> str | None:
     """A client order id (new or original): Binance's characters, at most 36, before it reaches a
     Redis lookup or the journal."""

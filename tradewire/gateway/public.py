@@ -21,7 +21,7 @@ from tradewire.engine.config import Market
 from tradewire.engine.decimals import to_text, to_units
 from tradewire.gateway import errors
 from tradewire.gateway.markets import rate_limits
-from tradewire.gateway.params import int_param, limit_param, required
+from tradewire.gateway.params import int_param, limit_param, required, time_range
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
 
@@ -122,8 +122,7 @@ async def agg_trades(gateway: Gateway, params: Params) -> bytes:
     market = market_of(gateway, params)
     limit = limit_param(params, 500, 1000)
     from_id = int_param(params, "fromId")
-    start = int_param(params, "startTime")
-    end = int_param(params, "endTime")
+    start, end = time_range(params)
     items: Any = await gateway.client.lrange(keys.md(market.name, "trades"), 0, -1)
     chosen = []
     for raw in reversed(items):
@@ -143,8 +142,7 @@ async def klines(gateway: Gateway, params: Params) -> bytes:
     if interval not in KLINE_INTERVALS:
         raise errors.error(errors.INVALID_INTERVAL)
     limit = limit_param(params, 500, 1000)
-    start = int_param(params, "startTime")
-    end = int_param(params, "endTime")
+    start, end = time_range(params)
     key = keys.md(market.name, f"klines:{interval}")
     low: Any = "-inf" if start is None else start
     high: Any = "+inf" if end is None else end

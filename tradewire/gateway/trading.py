@@ -205,8 +205,7 @@ async def _select(
     order, exchange time never runs backwards), so the walk stops where the window ends, and no
     request reads a user's whole history."""
     from_id = p.int_param(params, from_name)
-    start = p.int_param(params, "startTime")
-    end = p.int_param(params, "endTime")
+    start, end = p.time_range(params)
     limit = p.limit_param(params, 500, 1000)
     chosen: list[dict[str, Any]] = []
     if from_id is not None:

@@ -476,3 +476,14 @@ def test_a_form_body_is_utf8_and_invalid_utf8_is_refused(module_exchange: Exchan
         "/api/v3/order", content=raw, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert r.status_code == 400 and r.json()["code"] == -1100
+
+
+def test_a_start_time_after_the_end_time_is_refused_with_1023(trader: Trader) -> None:
+    window = {"startTime": 1_700_000_001_000, "endTime": 1_700_000_000_000}
+    for path, extra in (("klines", {"interval": "1m"}), ("uiKlines", {"interval": "1m"}), ("aggTrades", {})):
+        r = trader.http.get(f"/api/v3/{path}", params={"symbol": "BTCUSDT", **extra, **window})
+        assert r.status_code == 400, (path, r.text)
+        assert r.json() == {"code": -1023, "msg": "Start time is greater than end time."}
+    for path in ("allOrders", "myTrades"):
+        r = trader.get(f"/api/v3/{path}", symbol="BTCUSDT", **window)
+        assert r.status_code == 400 and r.json()["code"] == -1023, (path, r.text)

@@ -12,7 +12,7 @@ from msgspec import UNSET
 from tradewire.gateway.auth import check_signature, check_time, parse_params, signed_payload, strip_signature
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.limits import MessageRate, WeightWindow
-from tradewire.gateway.params import cancel, int_param, limit_param, new_order, response_type
+from tradewire.gateway.params import cancel, int_param, limit_param, new_order, response_type, time_range
 from tradewire.gateway.secrets import SecretError, decrypt_secret, encrypt_secret, load_master_key
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -286,3 +286,11 @@ def test_cancel_with_an_order_id_over_64_bits_refuses() -> None:
     with pytest.raises(ApiError) as refused:
         cancel({"orderId": "99999999999999999999"}, "u", "M")
     assert refused.value.code == -1100 and "'orderId'" in refused.value.msg
+
+
+def test_time_range_upside_down_refuses_with_1023() -> None:
+    assert time_range({"startTime": "5", "endTime": "5"}) == (5, 5)
+    assert time_range({"endTime": "5"}) == (None, 5)
+    with pytest.raises(ApiError) as refused:
+        time_range({"startTime": "6", "endTime": "5"})
+    assert (refused.value.code, refused.value.msg) == (-1023, "Start time is greater than end time.")
