@@ -294,3 +294,24 @@ def test_time_range_upside_down_refuses_with_1023() -> None:
     with pytest.raises(ApiError) as refused:
         time_range({"startTime": "6", "endTime": "5"})
     assert (refused.value.code, refused.value.msg) == (-1023, "Start time is greater than end time.")
+
+
+@pytest.mark.parametrize("window", ["0", "-5", "0.000", "abc", "1e3", "nan", "5000.1234", " 5000", "+5000"])
+def test_check_time_with_a_recv_window_too_small_or_malformed_says_what_is_legal(window: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        check_time({"timestamp": "10000", "recvWindow": window}, now_ms=10_000)
+    assert (refused.value.code, refused.value.msg) == (
+        -1100,
+        "Illegal characters found in parameter 'recvWindow'; "
+        "legal range is 'more than 0 and at most 60000 (ms, up to 3 decimal places)'.",
+    )
+
+
+def test_check_time_with_a_fractional_recv_window_keeps_its_fraction() -> None:
+    check_time({"timestamp": "10000", "recvWindow": "0.5"}, now_ms=10_000)
+    check_time({"timestamp": "1000", "recvWindow": "9000.001"}, now_ms=10_000)
+    with pytest.raises(ApiError, match="outside of the recvWindow"):
+        check_time({"timestamp": "1000", "recvWindow": "8999.999"}, now_ms=10_000)
+    with pytest.raises(ApiError, match="recvWindow must be less than 60000") as refused:
+        check_time({"timestamp": "1000", "recvWindow": "60000.001"}, now_ms=10_000)
+    assert refused.value.code == -1131
