@@ -19,6 +19,8 @@ from typing import Any, Final, Literal
 from msgspec import UNSET
 
 from tradewire.engine.commands import Cancel, NewOrder
+from tradewire.engine.config import Market
+from tradewire.engine.decimals import positive_units
 from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
 
@@ -202,3 +204,24 @@ def cancel(params: Mapping[str, str], user: str, market: str) -> Cancel:
     if order_id is not None:
         return Cancel(user=user, market=market, order_id=order_id)
     return Cancel(user=user, market=market, client_id=client_id)  # type: ignore[arg-type]
+
+
+def filter_failure(order: NewOrder, market: Market) -> str | None:
+    """The engine's reject reason for an order that breaks a filter known without the book or the
+    balances (LOT_SIZE, PRICE_FILTER, NOTIONAL), by the engine's rules (``Engine._new_order``), so
+    that ``POST /api/v3/order/test`` refuses what ``POST /api/v3/order`` would; ``None`` if none."""
+    qty = 0
+    if isinstance(order.quote_qty, str):
+        if not positive_units(order.quote_qty, market.quote.precision):
+            return "invalid_qty"
+    else:
+        qty = positive_units(order.qty, market.base.precision) if isinstance(order.qty, str) else 0
+        if not qty or qty % market.lot:
+            return "invalid_qty"
+    if order.kind == "limit":
+        price = positive_units(order.price, market.quote.precision) if isinstance(order.price, str) else 0
+        if not price or price % market.tick:
+            return "invalid_price"
+        if price * qty // market.base_scale < market.min_notional_units:
+            return "min_notional"
+    return None

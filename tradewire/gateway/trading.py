@@ -21,6 +21,7 @@ import msgspec
 import orjson
 
 from tradewire import keys
+from tradewire.accounts.errors import binance_error
 from tradewire.accounts.responses import OrderRejected, binance_order_response, cancel_response, rejection
 from tradewire.engine.config import Market
 from tradewire.gateway import errors
@@ -93,6 +94,10 @@ async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test
     command = p.new_order(params, key.user, market.name)
     kind = p.response_type(params, params.get("type", "").upper())
     if test:
+        reason = p.filter_failure(command, market)
+        if reason is not None:
+            error = binance_error(reason)
+            raise ApiError(error.code, error.msg, error.http_status)
         return b"{}"
     reply = await _submit_order(gateway, command, key, ip)
     try:

@@ -487,3 +487,35 @@ def test_a_start_time_after_the_end_time_is_refused_with_1023(trader: Trader) ->
     for path in ("allOrders", "myTrades"):
         r = trader.get(f"/api/v3/{path}", symbol="BTCUSDT", **window)
         assert r.status_code == 400 and r.json()["code"] == -1023, (path, r.text)
+
+
+def test_a_test_order_is_refused_by_the_filters_as_the_real_order_is(module_exchange: Exchange) -> None:
+    """``/order/test`` checks LOT_SIZE, PRICE_FILTER and NOTIONAL as the engine does (it answered
+    {} to all of these), with the same answers, and sends nothing."""
+    t = new_trader(module_exchange)
+    limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+    market = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}
+    cases: list[tuple[dict[str, str], str]] = [
+        ({**limit, "quantity": "0", "price": "10000"}, "LOT_SIZE"),
+        ({**limit, "quantity": "1" + "0" * 39, "price": "10000"}, "LOT_SIZE"),
+        ({**limit, "quantity": "0.000001", "price": "10000"}, "LOT_SIZE"),
+        ({**limit, "quantity": "0.001", "price": "10000.001"}, "PRICE_FILTER"),
+        ({**limit, "quantity": "0.001", "price": "0"}, "PRICE_FILTER"),
+        ({**limit, "quantity": "0.0001", "price": "10000"}, "NOTIONAL"),
+        ({**market, "quantity": "0.000001"}, "LOT_SIZE"),
+        ({**market, "quoteOrderQty": "0"}, "LOT_SIZE"),
+    ]
+    before = _journal_length(module_exchange)
+    for params, failed in cases:
+        tested = t.post("/api/v3/order/test", **params)
+        assert tested.status_code == 400, (params, tested.text)
+        assert tested.json() == {"code": -1013, "msg": f"Filter failure: {failed}"}, params
+    assert _journal_length(module_exchange) == before
+    for params, _ in cases:
+        real = t.order(**params)
+        assert real.json() == t.post("/api/v3/order/test", **params).json(), params
+    before = _journal_length(module_exchange)
+    for params in ({**limit, "quantity": "0.001", "price": "10000.01"}, {**market, "quoteOrderQty": "5"}):
+        passed = t.post("/api/v3/order/test", **params)
+        assert passed.status_code == 200 and passed.json() == {}, passed.text
+    assert _journal_length(module_exchange) == before
