@@ -25,6 +25,10 @@ from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
 
 _NUMBER: Final = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
+_DECIMAL_RANGE: Final = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+"""Binance's legal range for quantities and prices: a kilobyte of digits is refused here, before it
+reaches the journal (the engine would refuse it too, but only after it was journalled for good)."""
+_DECIMAL: Final = re.compile(_DECIMAL_RANGE.replace("^", "\\A").replace("$", "\\Z"))
 _CLIENT_ID: Final = re.compile(r"\A[.A-Za-z0-9:/_-]{1,36}\Z")
 CLIENT_ID_RANGE: Final = "^[.A-Za-z0-9:/_-]{1,36}$"
 _INTEGER: Final = re.compile(r"\A-?[0-9]{1,20}\Z")
@@ -62,6 +66,8 @@ def decimal_param(params: Mapping[str, str], name: str) -> str | None:
         return None
     if not _NUMBER.match(value):
         raise errors.bad_param(name, f"{value!r} is not a decimal number.")
+    if not _DECIMAL.match(value):
+        raise errors.out_of_range(name, _DECIMAL_RANGE)
     return value
 
 

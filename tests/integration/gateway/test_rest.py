@@ -519,3 +519,28 @@ def test_a_test_order_is_refused_by_the_filters_as_the_real_order_is(module_exch
         passed = t.post("/api/v3/order/test", **params)
         assert passed.status_code == 200 and passed.json() == {}, passed.text
     assert _journal_length(module_exchange) == before
+
+
+def test_quantities_and_prices_beyond_binances_legal_range_are_refused_before_the_journal(
+    module_exchange: Exchange,
+) -> None:
+    """A quantity padded with 5,000 zeros stopped the engine at every start (fixed in the engine);
+    the gateway refuses what Binance refuses (20 digits each side of the point) before journalling
+    it, so such text never becomes a command for good."""
+    t = new_trader(module_exchange)
+    before = _journal_length(module_exchange)
+    legal = "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'."
+    for field, value in (
+        ("quantity", "0" * 5000 + "1"),
+        ("price", "1" * 21),
+        ("quantity", "0." + "0" * 20 + "1"),
+    ):
+        params = {"quantity": "0.001", "price": "10000"} | {field: value}
+        r = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", **params)
+        assert r.status_code == 400, r.text
+        assert r.json() == {"code": -1100, "msg": f"Illegal characters found in parameter '{field}'; {legal}"}
+    assert _journal_length(module_exchange) == before
+    padded = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                     quantity="0000000000000000001", price="10000.0000000000000000000")  # fmt: skip
+    assert padded.status_code == 200, padded.text
+    assert (padded.json()["origQty"], padded.json()["price"]) == ("1", "10000")
