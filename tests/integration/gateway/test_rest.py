@@ -497,7 +497,7 @@ def test_a_test_order_is_refused_by_the_filters_as_the_real_order_is(module_exch
     market = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}
     cases: list[tuple[dict[str, str], str]] = [
         ({**limit, "quantity": "0", "price": "10000"}, "LOT_SIZE"),
-        ({**limit, "quantity": "1" + "0" * 39, "price": "10000"}, "LOT_SIZE"),
+        ({**limit, "quantity": "1" * 20 + "." + "1" * 20, "price": "10000"}, "LOT_SIZE"),  # 40 digits
         ({**limit, "quantity": "0.000001", "price": "10000"}, "LOT_SIZE"),
         ({**limit, "quantity": "0.001", "price": "10000.001"}, "PRICE_FILTER"),
         ({**limit, "quantity": "0.001", "price": "0"}, "PRICE_FILTER"),
