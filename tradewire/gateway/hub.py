@@ -194,7 +194,13 @@ class Hub:
         if streams is None:
             streams = self.channels[channel] = {}
             if self.subscriber is not None:
-                await self.subscriber.subscribe(channel)
+                try:
+                    await self.subscriber.subscribe(channel)
+                except BaseException:  # cancelled (the client left) or failed: nobody follows yet
+                    if not self.channels.get(channel):
+                        self.channels.pop(channel, None)
+                        self._drop_channel(channel)
+                    raise
         followers = streams.get(stream.name)
         if followers is None:
             followers = streams[stream.name] = StreamFollowers(stream)

@@ -392,3 +392,35 @@ async def test_property_frames_refused_with_binances_codes(method: str, params: 
     await control(conn, {"method": method, "params": params, "id": 7})
     (reply,) = transport.messages()
     assert reply["id"] == 7 and reply["error"]["code"] == code and not conn.combined
+
+
+class HangingSubscriber:
+    """A subscriber whose Redis confirmation never comes (the follower gives up first)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.unsubscribed: list[bytes] = []
+
+    async def subscribe(self, channel: bytes) -> None:
+        self.entered.set()
+        await asyncio.Event().wait()
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        self.unsubscribed.append(channel)
+
+
+async def test_a_follow_cancelled_while_its_channel_is_subscribed_leaves_no_channel_behind() -> None:
+    """A client that leaves during its handshake cancels the follow: the hub must not keep the
+    channel's (empty) entry, which nobody would ever unfollow, nor the Redis subscription."""
+    hub = Hub()
+    subscriber = HangingSubscriber()
+    hub.subscriber = subscriber  # type: ignore[assignment]
+    stream = parse_stream("btcusdt@trade", SYMBOLS)
+    follow = asyncio.create_task(hub.follow(object(), stream))  # type: ignore[arg-type]
+    await subscriber.entered.wait()
+    follow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await follow
+    await asyncio.sleep(0)
+    assert TRADE not in hub.channels
+    assert subscriber.unsubscribed == [TRADE]
