@@ -79,6 +79,11 @@ def _is_number(text: str) -> bool:
 
 def decode(line: bytes | str) -> Command | None:
     """The command on one JSON line, or ``None`` when it is not a valid command."""
+    if type(line) is bytes and not line.isascii():
+        try:  # msgspec skips unknown fields unread: invalid UTF-8 there would pass for JSON
+            line.decode()
+        except UnicodeDecodeError:
+            return None
     try:
         command: Command = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the last: arrays ~1,000 deep

@@ -260,3 +260,11 @@ def test_json_nested_a_thousand_deep_is_a_bad_command_and_processing_goes_on() -
     out = list(replay_lines(CONFIG, [deep, money("deposit", amount="1").encode()]))
     assert orjson.loads(out[0]) == {"type": "rejected", "reason": "bad_command"}
     assert orjson.loads(out[1])["type"] == "deposit"
+
+
+def test_invalid_utf8_anywhere_on_the_line_is_a_bad_command_even_in_a_field_no_one_reads() -> None:
+    """Not UTF-8 is not JSON; msgspec skips an unknown field's value without reading it."""
+    line = b'{"type":"deposit","user":"alice","asset":"USDT","amount":"1","x":"\xff\xfe"}'
+    assert decode(line) is None
+    accented = '{"type":"deposit","user":"\u00e9l\u00e8ve","asset":"USDT","amount":"1"}'.encode()
+    assert decode(accented) is not None
