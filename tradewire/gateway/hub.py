@@ -190,17 +190,21 @@ class Hub:
         """Deliver ``stream`` to ``conn``; following it again changes nothing (and counts nothing:
         :meth:`unfollow` takes it off once)."""
         channel = keys.md(stream.market, stream.channel).encode()
-        streams = self.channels.get(channel)
-        if streams is None:
+        while (streams := self.channels.get(channel)) is None:
             streams = self.channels[channel] = {}
-            if self.subscriber is not None:
-                try:
-                    await self.subscriber.subscribe(channel)
-                except BaseException:  # cancelled (the client left) or failed: nobody follows yet
-                    if not self.channels.get(channel):
-                        self.channels.pop(channel, None)
-                        self._drop_channel(channel)
-                    raise
+            if self.subscriber is None:
+                break
+            try:
+                await self.subscriber.subscribe(channel)
+            except BaseException:  # cancelled (the client left) or failed: nobody follows yet
+                if not self.channels.get(channel):
+                    self.channels.pop(channel, None)
+                    self._drop_channel(channel)
+                raise
+            if self.channels.get(channel) is streams:
+                break
+            # followers that came meanwhile all left, and took the channel (and its subscription)
+            # with them: subscribe again rather than follow a dict the hub no longer holds
         followers = streams.get(stream.name)
         if followers is None:
             followers = streams[stream.name] = StreamFollowers(stream)

@@ -424,3 +424,46 @@ async def test_a_follow_cancelled_while_its_channel_is_subscribed_leaves_no_chan
     await asyncio.sleep(0)
     assert TRADE not in hub.channels
     assert subscriber.unsubscribed == [TRADE]
+
+
+class GatedSubscriber:
+    """A subscriber whose Redis confirmation waits for ``gate``; it logs what it sends."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.sent: list[str] = []
+        self.followed: set[bytes] = set()
+
+    async def subscribe(self, channel: bytes) -> None:
+        if channel in self.followed:
+            return
+        self.followed.add(channel)
+        self.sent.append("subscribe")
+        await self.gate.wait()
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        if channel in self.followed:
+            self.followed.discard(channel)
+            self.sent.append("unsubscribe")
+
+
+async def test_a_follower_whose_channel_was_dropped_while_it_subscribed_is_subscribed_again() -> None:
+    """A waits for the channel's subscription; B follows meanwhile (no wait) and leaves, which drops
+    the channel and unsubscribes it. A must end up following a channel the hub holds, subscribed."""
+    hub = Hub()
+    subscriber = GatedSubscriber()
+    hub.subscriber = subscriber  # type: ignore[assignment]
+    stream = parse_stream("btcusdt@trade", SYMBOLS)
+    a, b = object(), object()
+    before = subscriptions_gauge()
+    first = asyncio.create_task(hub.follow(a, stream))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    await hub.follow(b, stream)  # type: ignore[arg-type]
+    hub.unfollow(b, stream)  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the scheduled UNSUBSCRIBE runs
+    subscriber.gate.set()
+    await first
+    assert a in hub.channels[TRADE]["btcusdt@trade"].conns
+    assert TRADE in subscriber.followed and subscriber.sent == ["subscribe", "unsubscribe", "subscribe"]
+    hub.unfollow(a, stream)  # type: ignore[arg-type]
+    assert subscriptions_gauge() == before
