@@ -77,8 +77,41 @@ def _is_number(text: str) -> bool:
     return True
 
 
+MAX_NESTING = 128
+"""Arrays and objects deeper than this make a line ``bad_command`` (a command is one level deep).
+A fixed bound, checked on the bytes of the rare line longer than twice as many bytes: msgspec's
+own limit is the interpreter's recursion limit, which depends on how deep the caller's stack is,
+so a line near it could be valid live and invalid in recovery (``decode`` called from elsewhere)."""
+
+
+def _nesting(line: bytes) -> int:
+    """How deep the line's arrays and objects go (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte == 0x5B or byte == 0x7B:  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte == 0x5D or byte == 0x7D:  # ] }
+            depth -= 1
+    return deepest
+
+
 def decode(line: bytes | str) -> Command | None:
     """The command on one JSON line, or ``None`` when it is not a valid command."""
+    if len(line) > 2 * MAX_NESTING:  # nesting deeper than MAX_NESTING takes that many brackets
+        raw = line.encode(errors="surrogatepass") if isinstance(line, str) else line
+        if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _nesting(raw) > MAX_NESTING:
+            return None
     if type(line) is bytes and not line.isascii():
         try:  # msgspec skips unknown fields unread: invalid UTF-8 there would pass for JSON
             line.decode()
@@ -86,7 +119,7 @@ def decode(line: bytes | str) -> Command | None:
             return None
     try:
         command: Command = _decoder.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the last: arrays ~1,000 deep
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the last: a backstop
         return None
     kind = type(command)
     valid = _valid_numbers

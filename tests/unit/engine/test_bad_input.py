@@ -268,3 +268,30 @@ def test_invalid_utf8_anywhere_on_the_line_is_a_bad_command_even_in_a_field_no_o
     assert decode(line) is None
     accented = '{"type":"deposit","user":"\u00e9l\u00e8ve","asset":"USDT","amount":"1"}'.encode()
     assert decode(accented) is not None
+
+
+def _nested(depth: int) -> bytes:
+    """A deposit with an unknown field nested ``depth`` arrays deep (the line: one more)."""
+    head = b'{"type":"deposit","user":"a","asset":"BTC","amount":"1","x":'
+    return head + b"[" * depth + b"]" * depth + b"}"
+
+
+def _at_depth(frames: int, line: bytes) -> object:
+    """``decode(line)`` called ``frames`` Python frames deeper than here."""
+    if frames:
+        return _at_depth(frames - 1, line)
+    return decode(line)
+
+
+@pytest.mark.parametrize("depth", [900, 128])
+def test_a_line_nested_past_the_bound_is_a_bad_command_whatever_the_callers_stack(depth: int) -> None:
+    """msgspec's own limit is the interpreter's recursion limit, which counts the caller's frames: a
+    line 900 deep decoded from a shallow stack and not from a deep one (live vs recovery)."""
+    assert decode(_nested(depth)) is None
+    assert _at_depth(300, _nested(depth)) is None
+
+
+def test_a_line_nested_to_the_bound_or_with_brackets_inside_strings_stays_a_command() -> None:
+    assert _at_depth(300, _nested(127)) is not None and decode(_nested(127)) is not None
+    in_text = b'{"type":"deposit","user":"a","asset":"BTC","amount":"1","x":"' + b"[{" * 600 + b'\\""}'
+    assert decode(in_text) is not None
