@@ -666,5 +666,5 @@ class Connection(asyncio.Protocol):
         resume = since if isinstance(since, dict) else {}
         for stream in new:
             value = resume.get(stream.name)
-            await self._follow(stream, int(value) if isinstance(value, int) else None)
+            await self._follow(stream, value if type(value) is int else None)  # not True: 1
         return orjson.dumps({"result": None, "id": request_id})

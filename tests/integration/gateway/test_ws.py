@@ -229,6 +229,41 @@ async def test_reconnect_with_since_on_another_gateway_gets_missed_diffs_once(
     assert [d["b"][0][0] for d in missed] == [str(16000 + i) for i in range(5)]
 
 
+async def test_subscribe_frame_with_since_gets_the_missed_diffs_and_a_boolean_since_is_no_resume(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    """``since`` in a SUBSCRIBE frame resumes from that update id; ``true`` is not the update id
+    1 (a JSON boolean is an integer to Python): it resumes nothing."""
+    maker, _ = pair
+
+    def rest(count: int, base: int) -> None:
+        for i in range(count):
+            maker.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                        quantity="0.01", price=str(base + i))  # fmt: skip
+
+    async with connect(f"{ws_exchange.ws_url}/ws/ethusdt@depth") as ws:
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(rest, 2, 1100)
+        seen = [await recv_json(ws) for _ in range(2)]
+    await asyncio.to_thread(rest, 3, 1200)  # published while nobody of ours was connected
+    for since, missed in ((seen[-1]["u"], 3), (True, 0)):
+        async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+            frame = {
+                "method": "SUBSCRIBE",
+                "params": ["ethusdt@depth"],
+                "since": {"ethusdt@depth": since},
+                "id": 1,
+            }
+            await ws.send(orjson.dumps(frame))
+            answers = [await recv_json(ws) for _ in range(missed + 1)]  # the catch-up comes first
+            assert answers[-1] == {"result": None, "id": 1}
+            got = answers[:-1]
+            await asyncio.to_thread(rest, 1, 1300 + missed)
+            live = await recv_json(ws)
+        assert [d["b"][0][0] for d in got] == [str(1200 + i) for i in range(missed)]
+        assert live["b"][0][0] == str(1300 + missed), (since, live)
+
+
 async def test_reconnect_with_unknown_update_id_is_told_to_resnapshot(ws_exchange: Exchange) -> None:
     async with connect(f"{ws_exchange.ws_url}/stream?streams=btcusdt@depth&since=999999999") as ws:
         message = await recv_json(ws)
