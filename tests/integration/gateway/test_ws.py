@@ -239,14 +239,17 @@ async def test_subscribe_frame_with_since_gets_the_missed_diffs_and_a_boolean_si
     def rest(count: int, base: int) -> None:
         for i in range(count):
             maker.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                        quantity="0.01", price=str(base + i))  # fmt: skip
+                        quantity="0.1", price=str(base + i))  # fmt: skip
+
+    def bids(diffs: list[Any]) -> list[str]:
+        return [price for d in diffs for price, _ in d["b"]]
 
     async with connect(f"{ws_exchange.ws_url}/ws/ethusdt@depth") as ws:
         await asyncio.sleep(0.2)
-        await asyncio.to_thread(rest, 2, 1100)
-        seen = [await recv_json(ws) for _ in range(2)]
-    await asyncio.to_thread(rest, 3, 1200)  # published while nobody of ours was connected
-    for since, missed in ((seen[-1]["u"], 3), (True, 0)):
+        await asyncio.to_thread(rest, 2, 500)  # below every other test's prices
+        last_seen = (await recv_until(ws, lambda m: "501" in bids([m])))["u"]
+    await asyncio.to_thread(rest, 3, 510)  # published while nobody of ours was connected
+    for since, resumed in ((last_seen, ["510", "511", "512"]), (True, [])):
         async with connect(f"{ws_exchange.ws_url}/ws") as ws:
             frame = {
                 "method": "SUBSCRIBE",
@@ -255,13 +258,14 @@ async def test_subscribe_frame_with_since_gets_the_missed_diffs_and_a_boolean_si
                 "id": 1,
             }
             await ws.send(orjson.dumps(frame))
-            answers = [await recv_json(ws) for _ in range(missed + 1)]  # the catch-up comes first
-            assert answers[-1] == {"result": None, "id": 1}
-            got = answers[:-1]
-            await asyncio.to_thread(rest, 1, 1300 + missed)
-            live = await recv_json(ws)
-        assert [d["b"][0][0] for d in got] == [str(1200 + i) for i in range(missed)]
-        assert live["b"][0][0] == str(1300 + missed), (since, live)
+            before_reply = []  # the catch-up comes before the answer
+            while (message := await recv_json(ws)) != {"result": None, "id": 1}:
+                before_reply.append(message)
+            assert [p for p in bids(before_reply) if p in ("510", "511", "512")] == resumed, since
+            assert all(d["U"] > last_seen for d in before_reply), "nothing older than asked for"
+            live_price = "520" if resumed else "521"
+            await asyncio.to_thread(rest, 1, int(live_price))
+            await recv_until(ws, lambda m, price=live_price: price in bids([m]))  # type: ignore[misc]
 
 
 async def test_reconnect_with_unknown_update_id_is_told_to_resnapshot(ws_exchange: Exchange) -> None:
