@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tradewire.engine.decimals import POW10, decimals_of, to_units
+from tradewire.engine.decimals import POW10, decimals_of, positive_units, to_units
 
 _NUMBER = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
 MAX_PRECISION = 30
@@ -63,6 +63,18 @@ class Market:
     maker_fee: Fee
     taker_fee: Fee
     base_scale: int
+
+    def qty_units(self, text: str) -> int:
+        """A quantity in base units if positive and a multiple of the lot size, else 0 (the
+        engine's ``invalid_qty``; Binance's LOT_SIZE)."""
+        units = positive_units(text, self.base.precision)
+        return 0 if units % self.lot else units
+
+    def price_units(self, text: str) -> int:
+        """A price in quote units if positive and a multiple of the tick size, else 0 (the
+        engine's ``invalid_price``; Binance's PRICE_FILTER)."""
+        units = positive_units(text, self.quote.precision)
+        return 0 if units % self.tick else units
 
 
 @dataclass(frozen=True, slots=True)

@@ -522,16 +522,10 @@ class _Venue:
         """Parsed prices: units if positive and a multiple of the tick size, else 0."""
 
     def parse_qty(self, text: str) -> int:
-        units = positive_units(text, self.market.base.precision)
-        if units % self.market.lot:
-            units = 0
-        return _remember(self.qty_units, text, units)
+        return _remember(self.qty_units, text, self.market.qty_units(text))
 
     def parse_price(self, text: str) -> int:
-        units = positive_units(text, self.market.quote.precision)
-        if units % self.market.tick:
-            units = 0
-        return _remember(self.price_units, text, units)
+        return _remember(self.price_units, text, self.market.price_units(text))
 
 
 def _remember(cache: dict[str, int], text: str, units: int) -> int:

@@ -214,19 +214,20 @@ def cancel(params: Mapping[str, str], user: str, market: str) -> Cancel:
 
 def filter_failure(order: NewOrder, market: Market) -> str | None:
     """The engine's reject reason for an order that breaks a filter known without the book or the
-    balances (LOT_SIZE, PRICE_FILTER, NOTIONAL), by the engine's rules (``Engine._new_order``), so
+    balances (LOT_SIZE, PRICE_FILTER, NOTIONAL), by the engine's own rules (``Market.qty_units``,
+    ``Market.price_units``, the notional as ``Engine._new_order`` takes it), so
     that ``POST /api/v3/order/test`` refuses what ``POST /api/v3/order`` would; ``None`` if none."""
     qty = 0
     if isinstance(order.quote_qty, str):
         if not positive_units(order.quote_qty, market.quote.precision):
             return "invalid_qty"
     else:
-        qty = positive_units(order.qty, market.base.precision) if isinstance(order.qty, str) else 0
-        if not qty or qty % market.lot:
+        qty = market.qty_units(order.qty) if isinstance(order.qty, str) else 0
+        if not qty:
             return "invalid_qty"
     if order.kind == "limit":
-        price = positive_units(order.price, market.quote.precision) if isinstance(order.price, str) else 0
-        if not price or price % market.tick:
+        price = market.price_units(order.price) if isinstance(order.price, str) else 0
+        if not price:
             return "invalid_price"
         if price * qty // market.base_scale < market.min_notional_units:
             return "min_notional"
