@@ -273,6 +273,7 @@ class _MarketView:
             ops.extend((MDPUB, name, "trade", render.trade(t)) for t in trades)
         held_bars = self.held_bars
         for index, series in enumerate(self.series):
+            grows = series.fresh
             bars = series.take_updates()
             held = held_bars[index]
             if bars:
@@ -284,7 +285,8 @@ class _MarketView:
                         held[-1] = bar  # a later version of the same bar
                     else:
                         held.append(bar)
-                ops.append(("ZREMRANGEBYRANK", key, 0, -KLINE_HISTORY - 1))
+                if grows:  # a bar the cache has not seen: the only time it can pass its history
+                    ops.append(("ZREMRANGEBYRANK", key, 0, -KLINE_HISTORY - 1))
             if not held:
                 continue
             if slow:
@@ -337,6 +339,7 @@ class _MarketView:
         for series in self.series:
             series.pending = []
             series.touched = False
+            series.fresh = False
         self.ticker.changed = False
         self.held_bars = [[] for _ in self.series]
         self.held_ticker = False

@@ -129,12 +129,15 @@ class SeriesState(msgspec.Struct, array_like=True):
     touched: bool
     history: list[Kline]
     pending: list[Kline]
+    fresh: bool = True
+    """A state without it (an older snapshot) says a bar may be new: one trim too many, never one
+    too few."""
 
 
 class KlineSeries:
     """The bars of one market at one interval, and what the next flush has to say about them."""
 
-    __slots__ = ("bar", "history", "interval", "length", "pending", "touched")
+    __slots__ = ("bar", "fresh", "history", "interval", "length", "pending", "touched")
 
     def __init__(self, interval: str, history: int = KLINE_HISTORY) -> None:
         self.interval = interval
@@ -145,12 +148,16 @@ class KlineSeries:
         """Bars closed since the last flush, oldest first."""
         self.touched = False
         """Whether the open bar changed since the last flush."""
+        self.fresh = False
+        """Whether a bar began since the last flush: the next one writes a bar the cache has not
+        seen (a new member of its sorted set), the only time the cache can grow past its history."""
 
     def add(self, ts: int, price: int, qty: int, notional: int, taker_buys: bool, trade_id: int) -> None:
         """Count one trade; ``advance(ts)`` must already have closed a bar that ended before ``ts``."""
         bar = self.bar
         buy_qty, buy_notional = (qty, notional) if taker_buys else (0, 0)
         if bar is None:
+            self.fresh = True
             start = ts - ts % self.length
             self.bar = OpenBar(
                 Kline(
@@ -191,6 +198,7 @@ class KlineSeries:
         into every interval, instead of adding each trade six times."""
         bar = self.bar
         if bar is None:
+            self.fresh = True
             start = part.open_time - part.open_time % self.length
             bar = self.bar = OpenBar.__new__(OpenBar)
             bar.open_time, bar.close_time = start, start + self.length - 1
@@ -218,12 +226,14 @@ class KlineSeries:
             self.touched = False
 
     def take_updates(self) -> list[Kline]:
-        """Bars to publish: each bar closed since the last call, then the open bar if it changed."""
+        """Bars to publish: each bar closed since the last call, then the open bar if it changed.
+        Read :attr:`fresh` first: this call clears it."""
         out = self.pending
         self.pending = []
         if self.touched and self.bar is not None:
             out.append(self.bar.freeze(closed=False))
         self.touched = False
+        self.fresh = False
         return out
 
     def query(
@@ -246,7 +256,9 @@ class KlineSeries:
 
     def to_state(self) -> SeriesState:
         bar = None if self.bar is None else self.bar.freeze(closed=False)
-        return SeriesState(self.interval, bar, self.touched, list(self.history), list(self.pending))
+        return SeriesState(
+            self.interval, bar, self.touched, list(self.history), list(self.pending), self.fresh
+        )
 
     @classmethod
     def from_state(cls, state: SeriesState, history: int) -> KlineSeries:
@@ -255,4 +267,5 @@ class KlineSeries:
         series.touched = state.touched
         series.history.extend(state.history)
         series.pending = list(state.pending)
+        series.fresh = state.fresh
         return series

@@ -482,3 +482,39 @@ def test_restored_state_keeps_known_markets_drops_removed_and_adds_new_ones() ->
     assert restored.depth_snapshot("ETH-BTC") == (0, [], [])
     with pytest.raises(KeyError):
         restored.depth_snapshot("ETH-USDT")
+
+
+def test_kline_cache_is_trimmed_only_when_a_bar_begins_and_never_passes_its_history() -> None:
+    from tradewire.marketdata.klines import KLINE_HISTORY
+
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "100"), DAY0)
+    ex.flush()
+    key = "md:{BTC-USDT}:klines:1m"
+    trims = 0
+    for minute in range(KLINE_HISTORY + 3):
+        ts = DAY0 + minute * MINUTE
+        ex.send(market_order("bob", "buy", "0.01"), ts)
+        begun = [op for op in ex.flush() if op[0] == "ZREMRANGEBYRANK" and op[1] == key]
+        ex.send(market_order("bob", "buy", "0.01"), ts + 1)  # the same bar again: nothing new to trim
+        again = [op for op in ex.flush() if op[0] == "ZREMRANGEBYRANK" and op[1] == key]
+        assert len(begun) == 1 and again == [], minute
+        trims += len(begun)
+    assert trims == KLINE_HISTORY + 3
+    rows = ex.cache.klines(key)
+    assert len(rows) == KLINE_HISTORY  # the oldest three bars went, the newest is the open one
+    assert rows[-1][0] == DAY0 + (KLINE_HISTORY + 2) * MINUTE and rows[0][0] == DAY0 + 3 * MINUTE
+
+
+def test_state_taken_when_a_bar_began_and_before_its_flush_still_trims_after_restore() -> None:
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 1_000)
+    ex.flush()
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 2 * MINUTE)  # a new 1m bar, unflushed
+    restored = MarketData.from_state(ex.md.config, ex.md.to_state())
+    ops = restored.flush()
+    assert ops == ex.md.flush()
+    assert ("ZREMRANGEBYRANK", "md:{BTC-USDT}:klines:1m", 0, -1001) in ops
