@@ -184,16 +184,37 @@ def revoke_key(api_key: str, data_dir: DataDir = None) -> None:
     run(api_key, data_dir)
 
 
+journal_app = typer.Typer(no_args_is_help=True, help="The command journal kept in Redis.")
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("archive")
+def journal_archive(
+    directory: Annotated[Path, typer.Argument(help="Where the journal's segments are kept.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Move the journal entries a snapshot covers out of Redis into segment files in DIRECTORY."""
+    from tradewire.journal.archive import run_archive
+
+    run_archive(directory, data_dir)
+
+
 audit_app = typer.Typer(no_args_is_help=True, help="Prove and export what the exchange did.")
 app.add_typer(audit_app, name="audit")
 
 
+ArchiveDir = Annotated[
+    Path | None,
+    typer.Option("--archive", help="The journal's segments (`tradewire journal archive`), replayed first."),
+]
+
+
 @audit_app.command("verify")
-def audit_verify(config: ConfigFile = None, data_dir: DataDir = None) -> None:
+def audit_verify(config: ConfigFile = None, data_dir: DataDir = None, archive: ArchiveDir = None) -> None:
     """Replay the journal and prove it reproduces the recorded events; report the first divergence."""
     from tradewire.audit.shell import verify as run
 
-    run(config, data_dir)
+    run(config, data_dir, archive)
 
 
 @audit_app.command("export")
@@ -204,11 +225,12 @@ def audit_export(
     until: Annotated[int | None, typer.Option(help="Up to this exchange time (Unix ms).")] = None,
     user: Annotated[str | None, typer.Option(help="Only this user.")] = None,
     data_dir: DataDir = None,
+    archive: ArchiveDir = None,
 ) -> None:
     """Write trades and balance changes per user as CSV or JSONL for a period."""
     from tradewire.audit.shell import export as run
 
-    run(out, fmt, since, until, user, data_dir)
+    run(out, fmt, since, until, user, data_dir, archive)
 
 
 def main() -> None:

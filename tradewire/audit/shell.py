@@ -16,8 +16,9 @@ names one.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from tradewire.audit.export import FORMATS, Exporter, encoder, selected
 from tradewire.audit.replay import Divergence, JournalAudit, Summary, entry_order
 from tradewire.audit.source import JournalEntry
 from tradewire.engine import ConfigError, Engine, Event, ExchangeConfig
+from tradewire.journal.archive import ArchiveError, Segment, read_archive, segments
 from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
 from tradewire.runtime import RuntimeSetupError, find_redis, load_config
 
@@ -46,17 +48,34 @@ class Outcome:
 
 
 def audit_journal(
-    client: redis.Redis, config: ExchangeConfig, *, balances: bool = True, on_step: OnStep | None = None
+    client: redis.Redis,
+    config: ExchangeConfig,
+    *,
+    balances: bool = True,
+    on_step: OnStep | None = None,
+    archive: Sequence[Segment] = (),
 ) -> Outcome:
-    """Replay the journal up to the applied mark against the record; the first divergence, if any."""
+    """Replay the journal up to the applied mark against the record; the first divergence, if any.
+
+    ``archive``: the segments of the entries archived out of Redis (:func:`archived_segments`),
+    replayed first."""
     cut = source.balance_cut(client)
     audit = JournalAudit(config)
-    recorded = source.recorded_events(client)
-    commands = source.journal(client, end=cut.applied) if cut.applied is not None else iter(())
+    archived = list(archive)
+    old_commands, old_recorded = itertools.tee(read_archive(archived))
+    recorded = itertools.chain(
+        (source.recorded_entry(entry_id, f) for entry_id, _, f in old_recorded),
+        source.recorded_events(client),
+    )
+    in_redis = source.journal(client, end=cut.applied) if cut.applied is not None else iter(())
+    commands = itertools.chain(
+        (source.journal_entry(entry_id, f) for entry_id, f, _ in old_commands), in_redis
+    )
+    moved = sum(segment.entries for segment in archived)
 
     def outcome(divergence: Divergence | None) -> Outcome:
         summary = audit.finish()
-        pending = max(source.journal_length(client) - summary.entries, 0)
+        pending = max(source.journal_length(client) + moved - summary.entries, 0)
         return Outcome(summary, divergence, cut.applied, pending)
 
     for entry in commands:
@@ -130,10 +149,49 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def verify(config: Path | None, data_dir: Path | None) -> None:
+def archived_segments(client: redis.Redis, directory: Path | None) -> list[Segment]:
+    """The segments holding what was archived out of Redis; exit 2 when they are needed and not
+    given, or do not end where Redis's journal begins."""
+    mark = source.archived_mark(client)
+    if directory is None:
+        if mark is not None:
+            raise _fail(
+                f"audit: the journal up to {mark} was archived out of Redis: pass --archive DIR, the "
+                "directory `tradewire journal archive` wrote its segments to"
+            )
+        return []
+    try:
+        found = segments(directory)
+    except ArchiveError as exc:
+        raise _fail(f"audit: {exc}") from exc
+    last = found[-1].last.decode() if found else None
+    if last != mark:
+        raise _fail(
+            f"audit: the segments in {directory} end at {last or 'nothing'}, but Redis's journal "
+            f"continues after {mark or 'nothing'} (tw:{{0}}:archived)"
+        )
+    return found
+
+
+def _audited(
+    client: redis.Redis,
+    exchange: ExchangeConfig,
+    archive: Path | None,
+    *,
+    balances: bool = True,
+    on_step: OnStep | None = None,
+) -> Outcome:
+    found = archived_segments(client, archive)
+    try:
+        return audit_journal(client, exchange, balances=balances, on_step=on_step, archive=found)
+    except ArchiveError as exc:
+        raise _fail(f"audit: {exc}") from exc
+
+
+def verify(config: Path | None, data_dir: Path | None, archive: Path | None = None) -> None:
     """Prove that the journal reproduces the recorded events and balances; exit 1 at a divergence."""
     with _exchange(config, data_dir) as (client, exchange):
-        result = audit_journal(client, exchange)
+        result = _audited(client, exchange, archive)
     s = result.summary
     if result.divergence is not None:
         typer.echo(result.divergence.describe())
@@ -152,7 +210,13 @@ def verify(config: Path | None, data_dir: Path | None) -> None:
 
 
 def export(
-    out: Path, fmt: str, since: int | None, until: int | None, user: str | None, data_dir: Path | None
+    out: Path,
+    fmt: str,
+    since: int | None,
+    until: int | None,
+    user: str | None,
+    data_dir: Path | None,
+    archive: Path | None = None,
 ) -> None:
     """Write trades and balance changes per user for ``since <= ts <= until`` as CSV or JSON lines."""
     if fmt not in FORMATS:
@@ -173,7 +237,7 @@ def export(
                         counts[str(row["record"])] += 1
                         fh.write(encode(row))
 
-            result = audit_journal(client, exchange, balances=False, on_step=write)
+            result = _audited(client, exchange, archive, balances=False, on_step=write)
         if result.divergence is not None:
             typer.echo(result.divergence.describe(), err=True)
             raise _fail("audit export: the record does not match the journal; nothing written", 1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -75,30 +75,46 @@ def _int(value: bytes | None) -> int:
         return -1
 
 
+def journal_entry(entry_id: bytes, f: dict[bytes, bytes]) -> JournalEntry:
+    """One command entry, from Redis or from an archived segment."""
+    return JournalEntry(
+        id=entry_id.decode(),
+        command=f.get(b"c", b""),
+        ts=entry_int(f.get(b"ts")),  # as the engine read it: 0 when malformed
+        rid=_text(f.get(b"rid")),
+        src=_text(f.get(b"src")),
+        who=_text(f.get(b"who")),
+        ip=_text(f.get(b"ip")),
+    )
+
+
+def recorded_entry(entry_id: bytes, f: dict[bytes, bytes]) -> RecordedEvents:
+    """One events entry, from Redis or from an archived segment."""
+    return RecordedEvents(
+        id=entry_id.decode(),
+        cmd=_text(f.get(b"cmd")),
+        ts=_int(f.get(b"ts")),
+        rid=_text(f.get(b"rid")),
+        events=f.get(b"e", b""),
+    )
+
+
 def journal(client: redis.Redis, end: str = "+") -> Iterator[JournalEntry]:
-    """The command journal in order, up to entry ``end`` included."""
+    """The command journal in Redis in order, up to entry ``end`` included."""
     for entry_id, f in iter_journal(client, end=end.encode()):
-        yield JournalEntry(
-            id=entry_id.decode(),
-            command=f.get(b"c", b""),
-            ts=entry_int(f.get(b"ts")),  # as the engine read it: 0 when malformed
-            rid=_text(f.get(b"rid")),
-            src=_text(f.get(b"src")),
-            who=_text(f.get(b"who")),
-            ip=_text(f.get(b"ip")),
-        )
+        yield journal_entry(entry_id, f)
 
 
 def recorded_events(client: redis.Redis) -> Iterator[RecordedEvents]:
-    """The events stream in order."""
+    """The events stream in Redis in order."""
     for entry_id, f in iter_events(client):
-        yield RecordedEvents(
-            id=entry_id.decode(),
-            cmd=_text(f.get(b"cmd")),
-            ts=_int(f.get(b"ts")),
-            rid=_text(f.get(b"rid")),
-            events=f.get(b"e", b""),
-        )
+        yield recorded_entry(entry_id, f)
+
+
+def archived_mark(client: redis.Redis) -> str | None:
+    """The last entry archived out of Redis (``tw:{0}:archived``), if any."""
+    raw = client.get(keys.ARCHIVED)
+    return None if raw is None else _text(cast(bytes, raw))
 
 
 def journal_length(client: redis.Redis) -> int:

@@ -4,6 +4,8 @@
   journal a command and wait for its outcome;
 - ``streams``: :func:`iter_journal`, :func:`iter_events` and :func:`export_commands` read the
   journal back (``tradewire replay``, the audit);
+- ``archive``: ``tradewire journal archive`` moves the entries a snapshot covers out of Redis into
+  segment files, which the audit reads back;
 - ``service``: ``tradewire engine``; ``core`` (pure), ``recovery``, ``render`` (pure), ``wire``.
 """
 

@@ -170,9 +170,20 @@ async def _recover(
 ) -> tuple[Core, bytes, bytes, int] | None:
     """:func:`recover`'s work: the core, ``applied``, the snapshot's position and the commands
     replayed; ``None`` when the open orders' records are unusable (a warning says why)."""
-    pos, state, applied = await conn.pipeline(
-        [(b"HGET", keys.SNAPSHOT, b"pos"), (b"HGET", keys.SNAPSHOT, b"state"), (b"GET", keys.APPLIED)]
+    pos, state, applied, archived = await conn.pipeline(
+        [
+            (b"HGET", keys.SNAPSHOT, b"pos"),
+            (b"HGET", keys.SNAPSHOT, b"state"),
+            (b"GET", keys.APPLIED),
+            (b"GET", keys.ARCHIVED),
+        ]
     )
+    if archived is not None and (state is None or pos is None or _id_key(pos) <= _id_key(archived)):
+        raise RecoveryError(
+            f"the journal up to {archived.decode()} was archived out of Redis ({keys.ARCHIVED}) and no "
+            f"snapshot in {keys.SNAPSHOT} covers it: restore the snapshot from a backup of Redis (an "
+            "engine started from the rest of the journal alone would begin with empty balances)"
+        )
     if state is not None and pos is not None:
         try:
             core = Core.from_state(config, state)

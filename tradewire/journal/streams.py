@@ -133,8 +133,9 @@ def replay_line(command: bytes) -> bytes:
 
 
 def export_commands(client: redis.Redis, out: Any) -> int:
-    """Write the journal's commands as JSON lines (the input of ``tradewire replay``) to the binary
-    file ``out``; returns how many."""
+    """Write the journal's commands in Redis as JSON lines (the input of ``tradewire replay``) to the
+    binary file ``out``; returns how many. Entries archived out of Redis are in their segments
+    (``tradewire.journal.archive.read_archive``)."""
     count = 0
     for _, fields in iter_journal(client):
         out.write(replay_line(fields.get(b"c", b"")) + b"\n")

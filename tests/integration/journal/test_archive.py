@@ -1,0 +1,129 @@
+"""``tradewire journal archive``: old journal entries leave Redis for segment files, and nothing is lost.
+
+A real redis-server and the real engine service: the journal is fed, the engine applies it and writes
+snapshots, the archive moves what the snapshot covers out of Redis, and then the audit (which replays
+every command since the first) and a restarted engine must still agree with the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from tests.conftest import RedisServer
+from tests.integration.audit.recorder import workload
+from tests.integration.journal.support import CONFIG, journal, running_engine
+from tradewire import keys
+from tradewire.cli import app
+from tradewire.journal import archive as archive_module
+from tradewire.journal.archive import id_key
+from tradewire.journal.recovery import RecoveryError, recover
+from tradewire.journal.wire import Connection
+
+pytestmark = pytest.mark.asyncio
+
+
+def _lines(seed: int, n: int) -> list[bytes]:
+    return [c if isinstance(c, bytes) else orjson.dumps(c) for c in workload(seed=seed, n=n)]
+
+
+def _cli(server: RedisServer, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env={"REDIS_URL": server.url})
+    return result.exit_code, result.stdout + result.stderr
+
+
+async def _apply(server: RedisServer, client: redis.Redis, lines: list[bytes]) -> bytes:
+    """Journal ``lines`` and run the engine (a snapshot every 50 commands) until it applied them."""
+    last = journal(client, lines)[-1]
+    async with running_engine(server.url, snapshot_every=50) as engine:
+        deadline = time.monotonic() + 60
+        while engine.applied != last:  # the engine runs in this loop: wait without blocking it
+            assert time.monotonic() < deadline, f"engine stuck at {engine.applied!r}"
+            await asyncio.sleep(0.02)
+    return last
+
+
+async def test_archive_moves_what_the_snapshot_covers_out_of_redis_and_the_audit_still_replays_it_all(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "segments"
+    first_part = _lines(seed=3, n=300)
+    await _apply(redis_server, redis_client, first_part)
+    before = redis_client.xlen(keys.COMMANDS)
+    pos = redis_client.hget(keys.SNAPSHOT, "pos")
+    assert pos is not None
+
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
+    done = orjson.loads(out.strip().splitlines()[-1])
+    kept = redis_client.xrange(keys.COMMANDS, count=1)[0][0]
+    assert kept == pos and done["kept_from"] == pos.decode()  # the snapshot's own entry stays
+    assert done["archived"] > 0 and redis_client.xlen(keys.COMMANDS) == before - done["archived"]
+    assert redis_client.xrange(keys.EVENTS, count=1)[0][0] == pos
+    assert redis_client.get(keys.ARCHIVED) == done["last"].encode()
+    [name] = done["files"]
+    segment = archive / name
+    with gzip.open(segment, "rb") as data:
+        lines = data.read().splitlines()
+    assert len(lines) == done["archived"] + 1  # the header, then one line per entry
+    assert orjson.loads(lines[1])["c"]["c"] == first_part[0].decode()
+
+    # the audit needs the segments now, and says so; with them it replays every command
+    status, out = _cli(redis_server, "audit", "verify")
+    assert status == 2 and "--archive" in out, out
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 0, out
+    assert f"verified: {len(first_part)} journal entries" in out
+
+    # a restarted engine recovers from the snapshot and the tail, and goes on as the record says
+    second_part = _lines(seed=4, n=200)
+    await _apply(redis_server, redis_client, second_part)
+    monkeypatch.setattr(archive_module, "SEGMENT_ENTRIES", 64)  # several segments in one run
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
+    second = orjson.loads(out.strip().splitlines()[-1])
+    assert id_key(second["first"].encode()) > id_key(done["last"].encode())
+    assert len(second["files"]) == -(-second["archived"] // 64) > 1
+    assert len(list(archive.iterdir())) == 1 + len(second["files"])
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 0, out
+    total = len(first_part) + len(second_part)
+    assert f"verified: {total} journal entries" in out  # whichever side of Redis they are on
+
+    # a segment that goes missing is named, not skipped over
+    segment.unlink()
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 2 and "a segment is missing" in out, out
+
+
+async def test_archive_without_a_snapshot_changes_nothing(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    journal(redis_client, _lines(seed=5, n=20))
+    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
+    assert status == 2 and "no snapshot" in out, out
+    assert redis_client.xlen(keys.COMMANDS) == 32 and redis_client.get(keys.ARCHIVED) is None
+    assert list((tmp_path / "segments").glob("journal-*")) == []
+
+
+async def test_engine_refuses_to_recover_once_the_snapshot_covering_the_archive_is_gone(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    await _apply(redis_server, redis_client, _lines(seed=6, n=120))
+    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
+    assert status == 0, out
+    conn = await Connection.open(redis_server.url)
+    try:
+        await recover(conn, CONFIG)  # with the snapshot: fine
+        redis_client.delete(keys.SNAPSHOT)
+        with pytest.raises(RecoveryError, match="archived out of Redis"):
+            await recover(conn, CONFIG)
+    finally:
+        await conn.close()
