@@ -32,7 +32,7 @@ from tradewire.audit.export import FORMATS, Exporter, encoder, selected
 from tradewire.audit.replay import Divergence, JournalAudit, Summary, entry_order
 from tradewire.audit.source import JournalEntry
 from tradewire.engine import ConfigError, Engine, Event, ExchangeConfig
-from tradewire.journal.archive import ArchiveError, Segment, read_archive, segments
+from tradewire.journal.archive import ArchiveError, Segment, read_archive, segments, up_to
 from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
 from tradewire.runtime import RuntimeSetupError, find_redis, load_config
 
@@ -161,7 +161,7 @@ def archived_segments(client: redis.Redis, directory: Path | None) -> list[Segme
             )
         return []
     try:
-        found = segments(directory)
+        found, _ = up_to(segments(directory), None if mark is None else mark.encode())
     except ArchiveError as exc:
         raise _fail(f"audit: {exc}") from exc
     last = found[-1].last.decode() if found else None

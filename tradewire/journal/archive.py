@@ -223,6 +223,17 @@ def segments(directory: Path) -> list[Segment]:
     return found
 
 
+def up_to(found: list[Segment], mark: bytes | None) -> tuple[list[Segment], list[Segment]]:
+    """Split ``found`` at Redis's archived ``mark``: the segments whose entries left Redis, and those
+    past it, written by an archive run that stopped before its transaction (its entries are still
+    in Redis: such a segment is only a leftover)."""
+    if mark is None:
+        return [], found
+    key = id_key(mark)
+    kept = [segment for segment in found if id_key(segment.last) <= key]
+    return kept, found[len(kept) :]
+
+
 def read_archive(found: Iterable[Segment]) -> Iterator[ArchivedEntry]:
     for segment in found:
         yield from read_segment(segment)
@@ -248,6 +259,9 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
         pos = cast(bytes | None, pipe.hget(keys.SNAPSHOT, "pos"))
         state = cast(bytes | None, pipe.hget(keys.SNAPSHOT, "state"))
         config_json = cast(bytes | None, pipe.get(keys.CONFIG))
+        found, leftovers = up_to(found, marker)
+        for segment in leftovers:  # a run that died before its transaction: Redis kept the entries
+            segment.path.unlink()
         tail = found[-1].last if found else None
         if marker != tail:
             raise ArchiveError(

@@ -23,7 +23,7 @@ from tests.integration.journal.support import CONFIG, journal, running_engine
 from tradewire import keys
 from tradewire.cli import app
 from tradewire.journal import archive as archive_module
-from tradewire.journal.archive import id_key
+from tradewire.journal.archive import id_key, write_segment
 from tradewire.journal.recovery import RecoveryError, recover
 from tradewire.journal.wire import Connection
 
@@ -127,3 +127,30 @@ async def test_engine_refuses_to_recover_once_the_snapshot_covering_the_archive_
             await recover(conn, CONFIG)
     finally:
         await conn.close()
+
+
+async def test_a_run_that_died_before_its_transaction_leaves_a_segment_the_next_run_replaces(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    archive = tmp_path / "segments"
+    await _apply(redis_server, redis_client, _lines(seed=7, n=150))
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
+    mark = redis_client.get(keys.ARCHIVED)
+    await _apply(redis_server, redis_client, _lines(seed=8, n=150))
+    # what a run killed between writing its segment and its transaction leaves behind
+    pos = redis_client.hget(keys.SNAPSHOT, "pos")
+    assert mark is not None and pos is not None
+    entries = redis_client.xrange(keys.COMMANDS, min=b"(" + mark, max=b"(" + pos)
+    events = dict(redis_client.xrange(keys.EVENTS, min=b"(" + mark, max=b"(" + pos))
+    write_segment(archive, [(i, f, events[i]) for i, f in entries], mark)
+
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 0, out  # the leftover's entries are read from Redis, once
+    assert "verified: 324 journal entries" in out
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
+    done = orjson.loads(out.strip().splitlines()[-1])
+    assert done["archived"] == len(entries) and len(list(archive.iterdir())) == 2
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 0 and "verified: 324 journal entries" in out, out
