@@ -99,6 +99,8 @@ class _State(msgspec.Struct, array_like=True):
     """Ops rendered but not flushed; msgpack keeps ``str`` and ``bytes`` apart."""
     closed_kept: list[tuple[str, int]] = []
     """Closed orders each user has in Redis (``tw:closed:<user>``), as the flushes left them."""
+    outbox: list[tuple[str, list[str]]] = []
+    """User-data payloads rendered but not flushed, per user in order of first payload."""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -156,6 +158,8 @@ class Accounts:
         self._ledger: BalanceOf | None = None
         """The last ``balance_of`` given: the flush reads ``_pending`` through it."""
         self._stream: list[RedisOp] = []
+        self._outbox: dict[str, list[str]] = {}
+        """The batch's user-data payloads per user: one ``PUBLISH`` each at the flush (:meth:`_publish`)."""
         self.history = ORDER_HISTORY
         """Closed orders kept per user (``tradewire/accounts/history.py``); open ones always stay."""
         self._closed_kept: dict[str, int] = {}
@@ -288,6 +292,14 @@ class Accounts:
         for fields in by_user.values():
             ops.append(("HSET", *fields))
         ops += self._stream
+        if self._outbox:
+            channels = self._channels
+            for user, payloads in self._outbox.items():
+                channel = channels.get(user)
+                if channel is None:
+                    channel = channels[user] = keys.user_channel(user)
+                ops.append(("PUBLISH", channel, payloads[0] if len(payloads) == 1 else "\n".join(payloads)))
+            self._outbox = {}
         self._dirty = {}
         self._frames = {}
         self._cids = []
@@ -315,6 +327,7 @@ class Accounts:
             dirty_balances=dirty_balances,
             stream=list(self._stream),
             closed_kept=sorted(self._closed_kept.items()),
+            outbox=[(user, list(payloads)) for user, payloads in self._outbox.items()],
         )
         return _encoder.encode(state)
 
@@ -334,6 +347,7 @@ class Accounts:
         }
         accounts._stream = [tuple(op) for op in state.stream]
         accounts._closed_kept = dict(state.closed_kept)
+        accounts._outbox = {user: list(payloads) for user, payloads in state.outbox}
         return accounts
 
     # -- recovery ------------------------------------------------------------------------------
@@ -454,10 +468,16 @@ class Accounts:
     # -- events --------------------------------------------------------------------------------
 
     def _publish(self, user: str, payload: str) -> None:
-        channel = self._channels.get(user)
-        if channel is None:
-            channel = self._channels[user] = keys.user_channel(user)
-        self._stream.append(("PUBLISH", channel, payload))
+        """Queue a payload for the user's channel. A batch's payloads for one user leave in one
+        message, one JSON text per line (JSON texts hold no raw newline): a command that trades
+        sends its taker three (``NEW``, ``TRADE``, the balances) and a batch of many commands a
+        busy account dozens; one ``PUBLISH`` each cost the engine a packed command, Redis a
+        command and the gateways a message."""
+        payloads = self._outbox.get(user)
+        if payloads is None:
+            self._outbox[user] = [payload]
+        else:
+            payloads.append(payload)
 
     def _frame_of(self, order: OrderState, sym: Symbol) -> str:
         frame = self._frames.get(order.order_id)

@@ -318,9 +318,16 @@ class Hub:
                 conn.resnapshot(followers.stream.name, reason)
 
     def deliver_user(self, channel: bytes, payload: bytes) -> None:
+        """One message of a user's channel: the engine's payloads for the user in one batch, one
+        JSON text per line; each goes out as a message of its own, in order."""
         user = channel.decode()[len(keys.user_channel("")) :]
-        for conn, listen_key in list(self.users.get(user, {}).items()):
-            conn.push(listen_key, "plain", payload, 0)
+        followers = self.users.get(user)
+        if not followers:
+            return
+        payloads = payload.split(b"\n") if b"\n" in payload else (payload,)
+        for conn, listen_key in list(followers.items()):
+            for part in payloads:
+                conn.push(listen_key, "plain", part, 0)
 
     def tick(self) -> None:
         """Heartbeats and idle checks, for every connection (called every second or so)."""

@@ -68,9 +68,10 @@ def published(ops: Iterable[RedisOp], user: str, event: str | None = None) -> li
     out = []
     for op in ops:
         if op[0] == "PUBLISH" and op[1] == f"tw:user:{user}":
-            payload = orjson.loads(op[2])  # type: ignore[arg-type]
-            if event is None or payload["e"] == event:
-                out.append(payload)
+            for line in str(op[2]).split("\n"):  # a batch's payloads for one user, one per line
+                payload = orjson.loads(line)
+                if event is None or payload["e"] == event:
+                    out.append(payload)
     return out
 
 

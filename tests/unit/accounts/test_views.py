@@ -431,3 +431,28 @@ def test_flush_with_batch_of_commands_writes_each_orders_final_record_once() -> 
     assert [r["X"] for r in reports(ops, "alice")] == ["NEW", "FILLED"]
     assert len(published(ops, "alice", "outboundAccountPosition")) == 2
     assert ex.accounts.flush() == []
+
+
+def test_a_batch_sends_each_user_one_message_with_its_payloads_in_order() -> None:
+    ex = Exchange()
+    ex.fund("alice", USDT="1000")
+    ex.fund("bob", BTC="1")
+    ex.apply(
+        '{"type":"new_order","user":"bob","market":"BTC-USDT","side":"sell","kind":"limit","qty":"1","price":"100"}'
+    )
+    ex.apply('{"type":"deposit","user":"alice","asset":"USDT","amount":"5"}')
+    ex.apply(
+        '{"type":"new_order","user":"alice","market":"BTC-USDT","side":"buy","kind":"limit","qty":"1","price":"100"}'
+    )
+    ops = ex.accounts.flush()  # three commands in one batch
+    messages = ops_on(ops, "PUBLISH", "tw:user:alice")
+    assert len(messages) == 1 and len(ops_on(ops, "PUBLISH", "tw:user:bob")) == 1
+    kinds = [(p["e"], p.get("x")) for p in published(ops, "alice")]
+    assert kinds == [
+        ("balanceUpdate", None),
+        ("outboundAccountPosition", None),
+        ("executionReport", "NEW"),
+        ("executionReport", "TRADE"),
+        ("outboundAccountPosition", None),
+    ]
+    assert str(messages[0][2]).count("\n") == len(kinds) - 1  # one JSON text per line

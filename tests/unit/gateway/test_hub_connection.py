@@ -467,3 +467,16 @@ async def test_a_follower_whose_channel_was_dropped_while_it_subscribed_is_subsc
     assert TRADE in subscriber.followed and subscriber.sent == ["subscribe", "unsubscribe", "subscribe"]
     hub.unfollow(a, stream)  # type: ignore[arg-type]
     assert subscriptions_gauge() == before
+
+
+async def test_a_user_message_with_several_payloads_goes_out_as_one_frame_each_in_order() -> None:
+    conn, transport = await open_connection(Limits())
+    conn.hub.users["alice"] = {conn: "listen-key"}
+    channel = keys.user_channel("alice").encode()
+    conn.hub.deliver_user(channel, b'{"e":"executionReport","x":"NEW"}\n{"e":"outboundAccountPosition"}')
+    conn.hub.deliver_user(channel, b'{"e":"balanceUpdate"}')
+    assert transport.messages() == [
+        {"e": "executionReport", "x": "NEW"},
+        {"e": "outboundAccountPosition"},
+        {"e": "balanceUpdate"},
+    ]
