@@ -276,6 +276,7 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
             )
         _check_snapshot(state, config_json)
         written: list[Segment] = []
+        sent = False
         try:
             previous = marker
             while batch := _entries_before(pipe, previous, pos, SEGMENT_ENTRIES):
@@ -291,13 +292,24 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
             pipe.set(keys.ARCHIVED, written[-1].last)
             pipe.xtrim(keys.COMMANDS, minid=pos.decode(), approximate=False)
             pipe.xtrim(keys.EVENTS, minid=pos.decode(), approximate=False)
+            sent = True
             pipe.execute()
         except BaseException as exc:
-            for segment in written:  # Redis still holds them all: the segments would only mislead
-                segment.path.unlink(missing_ok=True)
-            if isinstance(exc, redis.exceptions.WatchError):
-                raise ArchiveError("another archive ran meanwhile: run it again") from exc
-            raise
+            # A connection lost after EXEC was sent (redis-py says WatchError then too) may hide a
+            # transaction that ran: ask Redis before the segments go, and keep them when it cannot say.
+            ran = _ran(client, written[-1].last) if sent else False
+            if ran is None:
+                raise ArchiveError(
+                    f"the transaction's outcome is unknown ({exc!r}); the segments are kept: run it again"
+                ) from exc
+            if not ran:
+                for segment in written:  # Redis still holds them all: the segments would only mislead
+                    segment.path.unlink(missing_ok=True)
+                if isinstance(exc, redis.exceptions.WatchError):
+                    raise ArchiveError("another archive ran meanwhile: run it again") from exc
+                raise
+            if not isinstance(exc, redis.exceptions.RedisError):
+                raise
     return {
         "archived": sum(segment.entries for segment in written),
         "first": written[0].first.decode(),
@@ -306,6 +318,14 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
         "bytes": sum(segment.path.stat().st_size for segment in written),
         "kept_from": pos.decode(),
     }
+
+
+def _ran(client: redis.Redis, last: bytes) -> bool | None:
+    """Whether the transaction that archives up to ``last`` ran (``None``: Redis cannot say now)."""
+    try:
+        return client.get(keys.ARCHIVED) == last
+    except redis.exceptions.RedisError:
+        return None
 
 
 def _check_snapshot(state: bytes, config_json: bytes | None) -> None:

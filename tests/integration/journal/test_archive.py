@@ -8,13 +8,17 @@ every command since the first) and a restarted engine must still agree with the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import socket
+import threading
 import time
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
+import redis.exceptions
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
@@ -23,9 +27,10 @@ from tests.integration.journal.support import CONFIG, journal, running_engine
 from tradewire import keys
 from tradewire.cli import app
 from tradewire.journal import archive as archive_module
-from tradewire.journal.archive import id_key, write_segment
+from tradewire.journal.archive import ArchiveError, archive_journal, id_key, segments, write_segment
 from tradewire.journal.recovery import RecoveryError, recover
 from tradewire.journal.wire import Connection
+from tradewire.redisconn import connect_sync
 
 pytestmark = pytest.mark.asyncio
 
@@ -154,3 +159,69 @@ async def test_a_run_that_died_before_its_transaction_leaves_a_segment_the_next_
     assert done["archived"] == len(entries) and len(list(archive.iterdir())) == 2
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0 and "verified: 324 journal entries" in out, out
+
+
+class _DropsExecReply:
+    """A TCP relay to a real redis-server that, once, passes a client's ``EXEC`` on and then cuts the
+    connection before the reply comes back: what a network failure or a client timeout does to a
+    transaction that Redis ran."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.armed = True
+        self.dropping = False
+        self.cut = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, to_redis: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if not to_redis and self.dropping:
+                    continue
+                if to_redis and self.armed and b"EXEC\r\n" in data:
+                    self.armed, self.dropping = False, True
+                    target.sendall(data)
+                    time.sleep(0.5)  # Redis runs the transaction; its reply is never relayed
+                    for end in (source, target):
+                        end.shutdown(socket.SHUT_RDWR)
+                    self.dropping = False
+                    self.cut.set()
+                    return
+                target.sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+async def test_a_transaction_that_ran_but_whose_reply_was_lost_keeps_its_segments(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    archive = tmp_path / "segments"
+    lines = _lines(seed=9, n=150)
+    await _apply(redis_server, redis_client, lines)
+    relay = _DropsExecReply(redis_server.port)
+    client = connect_sync(f"redis://127.0.0.1:{relay.port}/0")
+    try:
+        with contextlib.suppress(ArchiveError, redis.exceptions.RedisError):
+            archive_journal(client, archive)
+    finally:
+        client.close()
+        relay.close()
+    assert relay.cut.is_set()
+    mark = redis_client.get(keys.ARCHIVED)
+    assert mark is not None  # Redis ran the transaction: the entries up to the mark left it
+    assert [segment.last for segment in segments(archive)] == [mark]  # and they are in a segment
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 0 and f"verified: {len(lines)} journal entries" in out, out
