@@ -261,6 +261,8 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
         config_json = cast(bytes | None, pipe.get(keys.CONFIG))
         found, leftovers = up_to(found, marker)
         for segment in leftovers:  # a run that died before its transaction: Redis kept the entries
+            _check_in_redis(pipe, segment)
+        for segment in leftovers:
             segment.path.unlink()
         tail = found[-1].last if found else None
         if marker != tail:
@@ -326,6 +328,17 @@ def _ran(client: redis.Redis, last: bytes) -> bool | None:
         return client.get(keys.ARCHIVED) == last
     except redis.exceptions.RedisError:
         return None
+
+
+def _check_in_redis(pipe: Any, segment: Segment) -> None:
+    """Refuse to replace a segment past the archived mark unless Redis holds its entries: else it is
+    the only copy of them (another exchange's, or one whose Redis started over)."""
+    for entry_id in (segment.first, segment.last):
+        if not pipe.xrange(keys.COMMANDS, min=entry_id, max=entry_id):
+            raise ArchiveError(
+                f"{segment.path} holds entry {entry_id.decode()}, which is not in Redis's journal: it "
+                "is no leftover of an archive run of this Redis; move it to another directory"
+            )
 
 
 def _check_snapshot(state: bytes, config_json: bytes | None) -> None:

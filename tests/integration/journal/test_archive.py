@@ -225,3 +225,20 @@ async def test_a_transaction_that_ran_but_whose_reply_was_lost_keeps_its_segment
     assert [segment.last for segment in segments(archive)] == [mark]  # and they are in a segment
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0 and f"verified: {len(lines)} journal entries" in out, out
+
+
+async def test_a_directory_of_segments_redis_never_held_is_refused_not_emptied(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    archive = tmp_path / "segments"
+    await _apply(redis_server, redis_client, _lines(seed=10, n=120))
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
+    before = sorted(path.name for path in archive.iterdir())
+    # another exchange (or this one started over on an empty Redis) archives into the same directory
+    redis_client.flushall()
+    await _apply(redis_server, redis_client, _lines(seed=11, n=120))
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 2 and "not in Redis" in out, out
+    assert sorted(path.name for path in archive.iterdir()) == before  # the only copy of those entries
+    assert redis_client.get(keys.ARCHIVED) is None
