@@ -24,6 +24,9 @@ SNAPSHOT: Final = "tw:{0}:snapshot"
 ARCHIVED: Final = "tw:{0}:archived"
 """String: the last command entry moved out of Redis into journal segments (``tradewire journal
 archive``); the journal and the events stream in Redis start after it."""
+ARCHIVED_ENTRIES: Final = "tw:{0}:archived:entries"
+"""String: how many command entries were archived out of Redis, in all (counted in the transaction
+that moves ``ARCHIVED``): the engine's journal lag is ``XLEN`` plus these, minus what it applied."""
 CONFIG: Final = "tw:config"
 """String: the exchange config JSON the engine runs with; gateways read markets from it."""
 ENGINE_HEARTBEAT: Final = "tw:{0}:engine:heartbeat"

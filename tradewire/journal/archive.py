@@ -292,6 +292,7 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
                 }
             pipe.multi()
             pipe.set(keys.ARCHIVED, written[-1].last)
+            pipe.incrby(keys.ARCHIVED_ENTRIES, sum(segment.entries for segment in written))
             pipe.xtrim(keys.COMMANDS, minid=pos.decode(), approximate=False)
             pipe.xtrim(keys.EVENTS, minid=pos.decode(), approximate=False)
             sent = True

@@ -576,11 +576,15 @@ class EngineService:
         beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
         try:
             conn = await self._connection("writer")
-            _, length = await conn.pipeline(
-                [(b"SET", keys.ENGINE_HEARTBEAT, beat, b"EX", HEARTBEAT_TTL), (b"XLEN", keys.COMMANDS)]
+            _, length, archived = await conn.pipeline(
+                [
+                    (b"SET", keys.ENGINE_HEARTBEAT, beat, b"EX", HEARTBEAT_TTL),
+                    (b"XLEN", keys.COMMANDS),
+                    (b"GET", keys.ARCHIVED_ENTRIES),  # the entries that left Redis still count
+                ]
             )
-            if isinstance(length, int):
-                JOURNAL_LAG.set(max(0, length - core.count))
+            if isinstance(length, int) and isinstance(archived, bytes | None):
+                JOURNAL_LAG.set(max(0, length + int(archived or 0) - core.count))
         except WireError as exc:
             self._redis_error(exc, "heartbeat")
 

@@ -23,13 +23,15 @@ from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
 from tests.integration.audit.recorder import workload
-from tests.integration.journal.support import CONFIG, journal, running_engine
+from tests.integration.journal.support import CONFIG, journal, running_engine, settings
 from tradewire import keys
 from tradewire.cli import app
 from tradewire.journal import archive as archive_module
 from tradewire.journal.archive import ArchiveError, archive_journal, id_key, segments, write_segment
 from tradewire.journal.recovery import RecoveryError, recover
+from tradewire.journal.service import EngineService
 from tradewire.journal.wire import Connection
+from tradewire.ops.metrics import JOURNAL_LAG
 from tradewire.redisconn import connect_sync
 
 pytestmark = pytest.mark.asyncio
@@ -242,3 +244,20 @@ async def test_a_directory_of_segments_redis_never_held_is_refused_not_emptied(
     assert status == 2 and "not in Redis" in out, out
     assert sorted(path.name for path in archive.iterdir()) == before  # the only copy of those entries
     assert redis_client.get(keys.ARCHIVED) is None
+
+
+async def test_the_engines_journal_lag_still_counts_the_unapplied_entries_after_an_archive(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    await _apply(redis_server, redis_client, _lines(seed=12, n=120))
+    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
+    assert status == 0, out
+    service = EngineService(settings(redis_server.url))
+    try:
+        await service.start()
+        journal(redis_client, _lines(seed=13, n=40)[:30])  # journalled, not yet applied
+        service._housekeeping_at = 0.0
+        await service._housekeeping()
+    finally:
+        await service.close()
+    assert JOURNAL_LAG._value.get() == 30  # the alerts' "engine behind", not 0 for ever
