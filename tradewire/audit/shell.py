@@ -72,8 +72,14 @@ def audit_journal(
         (source.journal_entry(entry_id, f) for entry_id, f, _ in old_commands), in_redis
     )
     moved = sum(segment.entries for segment in archived)
+    mark = archived[-1].last.decode() if archived else None
 
     def outcome(divergence: Divergence | None) -> Outcome:
+        if source.archived_mark(client) != mark:  # Redis's journal was cut short while being read
+            raise ArchiveError(
+                f"an archive ran during the audit (tw:{{0}}:archived moved past {mark or 'nothing'}): "
+                "what it read of Redis may have missed entries; run it again"
+            )
         summary = audit.finish()
         pending = max(source.journal_length(client) + moved - summary.entries, 0)
         return Outcome(summary, divergence, cut.applied, pending)

@@ -25,6 +25,7 @@ from tests.conftest import RedisServer
 from tests.integration.audit.recorder import workload
 from tests.integration.journal.support import CONFIG, journal, running_engine, settings
 from tradewire import keys
+from tradewire.audit.shell import archived_segments, audit_journal
 from tradewire.cli import app
 from tradewire.journal import archive as archive_module
 from tradewire.journal.archive import ArchiveError, archive_journal, id_key, segments, write_segment
@@ -261,3 +262,25 @@ async def test_the_engines_journal_lag_still_counts_the_unapplied_entries_after_
     finally:
         await service.close()
     assert JOURNAL_LAG._value.get() == 30  # the alerts' "engine behind", not 0 for ever
+
+
+async def test_an_archive_that_runs_during_an_audit_is_reported_not_taken_for_a_divergence(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    archive = tmp_path / "segments"
+    await _apply(redis_server, redis_client, _lines(seed=14, n=120))
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
+    await _apply(redis_server, redis_client, _lines(seed=15, n=120))
+    found = archived_segments(redis_client, archive)
+    ran: list[dict[str, object]] = []
+
+    def archive_meanwhile(*_: object) -> None:  # cron's run, while the audit reads the first segment
+        if not ran:
+            ran.append(archive_journal(redis_client, archive))
+
+    with pytest.raises(ArchiveError, match="an archive ran during the audit"):
+        audit_journal(redis_client, CONFIG, on_step=archive_meanwhile, archive=found)
+    assert ran and ran[0]["archived"]
+    status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
+    assert status == 0, out  # run again, it verifies
