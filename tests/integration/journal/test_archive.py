@@ -284,3 +284,23 @@ async def test_an_archive_that_runs_during_an_audit_is_reported_not_taken_for_a_
     assert ran and ran[0]["archived"]
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0, out  # run again, it verifies
+
+
+async def test_the_audits_digest_and_pending_count_are_the_same_before_and_after_an_archive(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    lines = _lines(seed=16, n=120)
+    lines[5:5] = [b'{"type":"deposit","user":"\xff\xfe","asset":"USDT","amount":"1"}', b"\xc3(not json"]
+    await _apply(redis_server, redis_client, lines)
+    journal(redis_client, _lines(seed=17, n=10)[:3])  # pending: no engine runs now
+
+    def summary(*archive: str) -> list[str]:
+        status, out = _cli(redis_server, "audit", "verify", *archive)
+        assert status == 0, out
+        return [line for line in out.splitlines() if line.startswith(("verified", "pending", "digest"))]
+
+    before = summary()
+    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
+    assert status == 0 and orjson.loads(out.strip().splitlines()[-1])["archived"] > 5, out
+    assert summary("--archive", str(tmp_path / "segments")) == before
+    assert "pending: 3 entries" in before[1]
