@@ -26,6 +26,7 @@ engine read them.
 from __future__ import annotations
 
 import base64
+import fcntl
 import gzip
 import os
 import sys
@@ -242,6 +243,8 @@ def read_archive(found: Iterable[Segment]) -> Iterator[ArchivedEntry]:
 # -- the shell: from Redis to a segment ---------------------------------------------------------------
 
 PAGE = 10_000
+LOCK = ".lock"
+"""Held (``flock``) by the run archiving into the directory."""
 SEGMENT_ENTRIES = 200_000
 """Entries per segment file: what one archive run holds in memory at a time (a few hundred MB at most)."""
 
@@ -252,6 +255,15 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
     nothing safe to archive from (no snapshot, one this tradewire cannot load, a record with a
     command but no events entry) or another archive ran meanwhile; Redis is then untouched."""
     directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK).open("a") as lock:
+        try:  # two runs at once (a slow one and the next from cron) would share temporary files
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ArchiveError(f"another archive is running on {directory}") from exc
+        return _archive_locked(client, directory)
+
+
+def _archive_locked(client: redis.Redis, directory: Path) -> dict[str, Any]:
     found = segments(directory)
     with client.pipeline(transaction=True) as pipe:
         pipe.watch(keys.ARCHIVED)  # type: ignore[no-untyped-call]

@@ -99,7 +99,7 @@ async def test_archive_moves_what_the_snapshot_covers_out_of_redis_and_the_audit
     second = orjson.loads(out.strip().splitlines()[-1])
     assert id_key(second["first"].encode()) > id_key(done["last"].encode())
     assert len(second["files"]) == -(-second["archived"] // 64) > 1
-    assert len(list(archive.iterdir())) == 1 + len(second["files"])
+    assert len(list(archive.glob("journal-*"))) == 1 + len(second["files"])
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0, out
     total = len(first_part) + len(second_part)
@@ -159,7 +159,7 @@ async def test_a_run_that_died_before_its_transaction_leaves_a_segment_the_next_
     status, out = _cli(redis_server, "journal", "archive", str(archive))
     assert status == 0, out
     done = orjson.loads(out.strip().splitlines()[-1])
-    assert done["archived"] == len(entries) and len(list(archive.iterdir())) == 2
+    assert done["archived"] == len(entries) and len(list(archive.glob("journal-*"))) == 2
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0 and "verified: 324 journal entries" in out, out
 
@@ -304,3 +304,21 @@ async def test_the_audits_digest_and_pending_count_are_the_same_before_and_after
     assert status == 0 and orjson.loads(out.strip().splitlines()[-1])["archived"] > 5, out
     assert summary("--archive", str(tmp_path / "segments")) == before
     assert "pending: 3 entries" in before[1]
+
+
+async def test_a_second_run_on_the_same_directory_while_one_runs_is_refused(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    import fcntl
+
+    await _apply(redis_server, redis_client, _lines(seed=9, n=80))
+    archive = tmp_path / "segments"
+    archive.mkdir()
+    before = redis_client.xlen(keys.COMMANDS)
+    with (archive / ".lock").open("a") as held:  # as a run still writing its segments holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 2 and "another archive is running" in out, out
+    assert redis_client.xlen(keys.COMMANDS) == before
+    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    assert status == 0, out
