@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -165,22 +165,54 @@ def revoke_key(api_key: str, data_dir: Path | None) -> None:
 
 
 def deposit_command(name: str, asset: str, amount: str, kind: str = "deposit") -> dict[str, Any]:
-    return {"type": kind, "user": name, "asset": asset.upper(), "amount": amount}
+    """The journal command; ``asset`` as the config names it (see :func:`configured_asset`)."""
+    return {"type": kind, "user": name, "asset": asset, "amount": amount}
+
+
+def configured_asset(asset: str, assets: Collection[str]) -> str:
+    """The config's name for ``asset``: the name itself when the config has it, else the one
+    configured name it matches ignoring letter case (``usdt`` for ``USDT``). An asset the config
+    does not have, or one that matches several names, is refused naming the configured assets."""
+    if asset in assets:
+        return asset
+    matches = sorted(name for name in assets if name.lower() == asset.lower())
+    if len(matches) == 1:
+        return matches[0]
+    listed = ", ".join(sorted(assets)) or "none"
+    if matches:
+        several = ", ".join(matches)
+        raise AdminError(f"asset {asset!r} matches several assets of the config: {several}; give one exactly")
+    raise AdminError(f"unknown asset {asset!r}: the exchange's config has {listed}")
+
+
+def stored_assets(client: redis.Redis) -> list[str]:
+    """The asset names of the exchange's config (``tw:config``, written by the engine)."""
+    raw = client.get(keys.CONFIG)
+    if raw is None:
+        raise AdminError(f"the exchange has no config in Redis yet ({keys.CONFIG}): start the engine first")
+    try:
+        assets = orjson.loads(cast("bytes", raw)).get("assets")
+    except (orjson.JSONDecodeError, AttributeError):
+        assets = None
+    if not isinstance(assets, dict):
+        raise AdminError(f"the exchange's config ({keys.CONFIG}) names no assets")
+    return list(assets)
 
 
 def deposit(name: str, asset: str, amount: str, data_dir: Path | None, *, kind: str = "deposit") -> None:
     """Submit a deposit (or, with ``kind="withdraw"``, a withdrawal) and print the engine's outcome."""
     configure_logging("admin")
 
-    def submit() -> Reply:
+    def submit() -> tuple[str, Reply]:
         client = _client(data_dir)
         if not client.hexists(keys.USERS, name):
             raise AdminError(f"unknown user {name!r}: create it first with `tradewire admin create-user`")
-        return submit_sync(client, deposit_command(name, asset, amount, kind), who="admin")
+        named = configured_asset(asset, stored_assets(client))  # refused before anything is journalled
+        return named, submit_sync(client, deposit_command(name, named, amount, kind), who="admin")
 
-    reply = _attempt(submit)
+    named, reply = _attempt(submit)
     outcome = reply.events[0] if reply.events else {"type": "rejected", "reason": "no outcome"}
-    audit_log(ADMIN_ACTION, action=kind, user=name, asset=asset, amount=amount, who="admin",
+    audit_log(ADMIN_ACTION, action=kind, user=name, asset=named, amount=amount, who="admin",
               outcome=outcome.get("type"))  # fmt: skip
     print(orjson.dumps({"cmd": reply.cmd, "ts": reply.ts, **outcome}).decode(), flush=True)
     if outcome.get("type") == "rejected":

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.fixtures.exchange import Exchange, User
 from tests.integration.gateway.conftest import Trader
+from tradewire import keys
+from tradewire.demo import DEMO_CONFIG
 
 
 def admin(ex: Exchange, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -38,10 +42,61 @@ def test_deposit_refused_by_the_engine_or_for_an_unknown_user_exits_non_zero(
     module_exchange: Exchange,
 ) -> None:
     assert admin(module_exchange, "create-user", "dan").returncode == 0
-    refused = admin(module_exchange, "deposit", "dan", "DOGE", "1")
-    assert refused.returncode == 1 and orjson.loads(refused.stdout)["reason"] == "unknown_asset"
+    refused = admin(module_exchange, "deposit", "dan", "USDT", "0.000000001")  # finer than its precision
+    assert refused.returncode == 1 and orjson.loads(refused.stdout)["reason"] == "invalid_amount"
     unknown = admin(module_exchange, "deposit", "nobody", "USDT", "1")
     assert unknown.returncode == 2 and "unknown user" in unknown.stderr
+
+
+def test_deposit_of_an_asset_the_config_lacks_is_refused_naming_the_assets_before_the_journal(
+    module_exchange: Exchange,
+) -> None:
+    assert admin(module_exchange, "create-user", "dot").returncode == 0
+    client = module_exchange.redis.client()
+    try:
+        before = client.xlen(keys.COMMANDS)
+        for kind in ("deposit", "withdraw"):
+            refused = admin(module_exchange, kind, "dot", "DOGE", "1")
+            assert refused.returncode == 2 and refused.stdout == ""
+            assert "unknown asset 'DOGE': the exchange's config has BTC, ETH, USDT" in refused.stderr
+        assert client.xlen(keys.COMMANDS) == before
+    finally:
+        client.close()
+
+
+def test_deposit_and_withdraw_take_the_asset_in_any_letter_case_when_it_is_unambiguous(
+    module_exchange: Exchange,
+) -> None:
+    line = orjson.loads(admin(module_exchange, "create-user", "uma").stdout)
+    deposited = admin(module_exchange, "deposit", "uma", "usdt", "10")
+    assert deposited.returncode == 0, deposited.stderr
+    assert orjson.loads(deposited.stdout)["asset"] == "USDT"
+    withdrawn = admin(module_exchange, "withdraw", "uma", "Usdt", "4")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    trader = Trader(module_exchange.http_url, User("uma", line["api_key"], line["api_secret"]))
+    balances = {b["asset"]: b["free"] for b in trader.get("/api/v3/account").json()["balances"]}
+    assert balances["USDT"] == "6"
+
+
+@pytest.fixture(scope="module")
+def lower_case_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """An exchange whose config names an asset in lower case (beside the demo's)."""
+    config = {**DEMO_CONFIG, "assets": {**DEMO_CONFIG["assets"], "usdc": {"precision": 6}}}
+    with Exchange(tmp_path_factory.mktemp("lower"), config=config) as ex:
+        yield ex
+
+
+def test_deposit_credits_an_asset_the_config_names_in_lower_case(lower_case_exchange: Exchange) -> None:
+    line = orjson.loads(admin(lower_case_exchange, "create-user", "lou").stdout)
+    for typed in ("usdc", "USDC"):
+        deposited = admin(lower_case_exchange, "deposit", "lou", typed, "2.5")
+        assert deposited.returncode == 0, deposited.stderr
+        assert orjson.loads(deposited.stdout) | {"cmd": "", "ts": 0} == {
+            "cmd": "", "ts": 0, "type": "deposit", "user": "lou", "asset": "usdc", "amount": "2.5",
+        }  # fmt: skip
+    trader = Trader(lower_case_exchange.http_url, User("lou", line["api_key"], line["api_secret"]))
+    balances = {b["asset"]: b["free"] for b in trader.get("/api/v3/account").json()["balances"]}
+    assert balances["usdc"] == "5"
 
 
 def test_create_user_with_data_dir_keeps_the_master_key_there_with_mode_0600(
