@@ -12,16 +12,18 @@ engine's outcome, so they are durable and replayable exactly as orders are.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, Final, NoReturn, TypeVar, cast
 
 import orjson
 import redis
 
 from tradewire import keys
+from tradewire.engine.engine import FEES_USER
 from tradewire.gateway.secrets import (
     SecretError,
     encrypt_secret,
@@ -69,8 +71,19 @@ def _client(data_dir: Path | None) -> redis.Redis:
     return connect_sync(url)
 
 
+_USER_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+USER_NAME_RULE: Final = (
+    f"1-64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit, "
+    f"and not {FEES_USER!r} (the exchange's fee account) in any letter case"
+)
+
+
 def valid_user_name(name: str) -> bool:
-    return 0 < len(name) <= 64 and all(ch.isalnum() or ch in "-_." for ch in name) and name != "fees"
+    """The rule for every user an operator creates (:data:`USER_NAME_RULE`): ASCII only, so that two
+    names that look alike in an audit log are one name (``str.isalnum`` takes ``²``, ``é`` and
+    Cyrillic letters); never ``.``/``..`` nor a leading ``-``, which every later ``tradewire admin``
+    command would read as an option; never the engine's fee account, which holds every fee."""
+    return _USER_NAME.fullmatch(name) is not None and name.lower() != FEES_USER
 
 
 def create_user_record(
@@ -79,11 +92,12 @@ def create_user_record(
     """Write the user and a fresh API key; returns the JSON line's fields. A name that exists is
     refused (a second ``create-user`` of a name is more likely a mistake than a wish for a key).
 
-    ``new_user=False`` (``create-key``): the user must exist already."""
-    if not valid_user_name(name):
-        raise AdminError(f"invalid user name {name!r}: 1-64 letters, digits, '-', '_' or '.' (not 'fees')")
+    ``new_user=False`` (``create-key``): the user must exist already (whatever rule its name was
+    created under)."""
     now = int(time.time() * 1000)
     if new_user:
+        if not valid_user_name(name):
+            raise AdminError(f"invalid user name {name!r}: {USER_NAME_RULE}")
         # the name is claimed first, alone: of two admins creating one name, one gets an error
         if not client.hsetnx(keys.USERS, name, orjson.dumps({"created": now})):
             raise AdminError(

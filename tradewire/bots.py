@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import redis.asyncio
@@ -28,6 +28,11 @@ from tradewire.journal.submit import SubmitError, Submitter
 from tradewire.redisconn import connect
 
 log = structlog.get_logger("tradewire.bots")
+
+MAKER_USER: Final = "demo-maker"
+TAKER_USER: Final = "demo-taker"
+"""The bots' accounts: journal-only users (no API key), named by the rule of ``tradewire admin
+create-user`` (``tradewire.admin.valid_user_name``) like every other user."""
 
 REFERENCE_PRICES = {"BTC": 97_000, "ETH": 3_500, "SOL": 180}
 """Where a demo market starts when it never traded, in whole quote units (default 100)."""
@@ -189,11 +194,11 @@ async def run_bots(url: str, config: ExchangeConfig, *, seed: int = 7, period: f
     submitter = Submitter(url, f"bots-{rng.getrandbits(40):010x}")
     await submitter.start()
     try:
-        for user in ("maker", "taker"):
+        for user in (MAKER_USER, TAKER_USER):
             for asset in config.assets:
                 amount = BOT_FUNDS.get(asset, "1000000")
                 await submitter.submit(
-                    {"type": "deposit", "user": f"demo-{user}", "asset": asset, "amount": amount}, who="bot"
+                    {"type": "deposit", "user": user, "asset": asset, "amount": amount}, who="bot"
                 )
         makers: list[tuple[MarketMaker, Taker]] = []
         for market in config.markets.values():
@@ -203,8 +208,8 @@ async def run_bots(url: str, config: ExchangeConfig, *, seed: int = 7, period: f
                 start = whole * 10**market.quote.precision
             makers.append(
                 (
-                    MarketMaker(market, "demo-maker", random.Random(rng.random()), start),
-                    Taker(market, "demo-taker", random.Random(rng.random())),
+                    MarketMaker(market, MAKER_USER, random.Random(rng.random()), start),
+                    Taker(market, TAKER_USER, random.Random(rng.random())),
                 )
             )
         log.info("bots trading", markets=[m.market.name for m, _ in makers])

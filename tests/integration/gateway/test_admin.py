@@ -163,3 +163,23 @@ def test_list_keys_shows_a_users_keys_without_secrets_and_forgets_a_revoked_one(
     assert after == [second["api_key"]]
     unknown = admin(module_exchange, "list-keys", "nobody")
     assert unknown.returncode == 2 and "unknown user" in unknown.stderr
+
+
+def test_create_user_refuses_names_outside_the_rule_saying_it_and_writes_nothing(
+    module_exchange: Exchange,
+) -> None:
+    client = module_exchange.redis.client()
+    try:
+        for name in ("..", "-x", "FEES", "jos\u00e9", "\u0430lice"):  # "-x" after "--", as typer wants
+            refused = admin(module_exchange, "create-user", "--", name)
+            assert refused.returncode == 2 and refused.stdout == "", (name, refused.stderr)
+            assert f"invalid user name {name!r}: 1-64 ASCII letters, digits" in refused.stderr
+            assert "starting with a letter or digit" in refused.stderr
+            assert not client.hexists(keys.USERS, name)
+        # a user created under the old rule keeps getting keys
+        client.hset(keys.USERS, "zo\u00eb", orjson.dumps({"created": 1}))
+        created = admin(module_exchange, "create-key", "zo\u00eb")
+        assert created.returncode == 0, created.stderr
+        assert orjson.loads(created.stdout)["user"] == "zo\u00eb"
+    finally:
+        client.close()
