@@ -39,7 +39,7 @@ import orjson
 
 from tradewire.gateway import errors, public
 from tradewire.gateway.app import API, ENDPOINTS, Endpoint, Outcome, Signing, run
-from tradewire.gateway.auth import ApiKey
+from tradewire.gateway.auth import DUPLICATE_PARAMETER, ApiKey
 from tradewire.gateway.errors import ApiError, bad_param, mandatory
 from tradewire.gateway.service import Gateway
 
@@ -201,6 +201,48 @@ def _float_texts(data: bytes | str) -> dict[str, Any] | None:
     return params if isinstance(params, dict) else None
 
 
+class _Repeated(dict[str, Any]):
+    """A JSON object in which a name came twice (what the stdlib parser makes of one)."""
+
+
+def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(items)
+    return _Repeated(found) if len(found) != len(items) else found
+
+
+def _may_repeat_a_name(data: bytes | str, message: dict[str, Any]) -> bool:
+    """Whether the frame may name something twice in one object (orjson keeps the last value,
+    silently): about what orjson takes to parse the frame, a sixth of what the stdlib parser that
+    can tell takes (an order frame: 1.5 against 10 us, on a busy small machine).
+
+    Never wrong in the direction that matters: in a frame without a backslash every ``"`` opens or
+    closes a string and no string holds a ``"``, so the frame has as many ``"`` as the parsed
+    message written again, unless parsing dropped a string: a name given twice drops at least
+    itself. A frame with a backslash is always read again (:func:`_repeats_a_param`)."""
+    if isinstance(data, bytes):
+        if b"\\" in data:
+            return True
+        quotes = data.count(b'"')
+    else:
+        if "\\" in data:
+            return True
+        quotes = data.count('"')
+    try:
+        return quotes != orjson.dumps(message).count(b'"')
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: read it again
+        return True
+
+
+def _repeats_a_param(data: bytes | str) -> bool:
+    """Whether the frame's ``params`` object names a parameter twice (the stdlib parser hands every
+    object's pairs over, duplicates included; orjson and msgspec do not)."""
+    try:
+        message = json.loads(data, object_pairs_hook=_pairs)
+    except RecursionError:  # nesting orjson took but the stdlib's recursion limit does not
+        return False
+    return isinstance(message, dict) and isinstance(message.get("params"), _Repeated)
+
+
 def parse_request(data: bytes | str) -> Request:
     """The request in one text frame; raises :class:`BadRequest` saying what is wrong."""
     try:
@@ -223,6 +265,8 @@ def parse_request(data: bytes | str) -> Request:
         raw = {}
     if not isinstance(raw, dict):
         raise BadRequest(bad_param("params", "expected an object."), echo)
+    if _may_repeat_a_name(data, message) and _repeats_a_param(data):
+        raise BadRequest(errors.error(DUPLICATE_PARAMETER), echo)  # as REST answers a name sent twice
     floats = _float_texts(data) if any(type(v) is float for v in raw.values()) else None
     params: dict[str, str] = {}
     try:

@@ -158,6 +158,33 @@ async def test_refusals_carry_binance_codes_and_change_nothing(
     assert (await call(ws, "ping"))["status"] == 200  # and the connection still serves
 
 
+async def test_a_parameter_sent_twice_is_refused_with_1101_as_rest_does(
+    api_exchange: Exchange, ws: ClientConnection
+) -> None:
+    """orjson keeps the last of two values of one name; a signature over the last one must not
+    place an order the client may have meant otherwise (REST refuses the same with -1101)."""
+    trader = new_trader(api_exchange)
+    order = signed(trader, {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+                            "price": "90000", "quantity": "0.01"})  # fmt: skip
+    body = orjson.dumps(order).decode()
+    for index, twice in enumerate(['"side":"BUY",', '"s\\u0069de" : "BUY", ']):
+        frame = f'{{"id":"dup-{index}","method":"order.place","params":{{{twice}{body[1:]}}}'
+        assert orjson.loads(frame)["params"] == order  # what the last value alone would have placed
+        await ws.send(frame)
+        answer = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+        assert (answer["id"], answer["status"]) == (f"dup-{index}", 400), answer
+        assert answer["error"] == {"code": -1101, "msg": "Duplicate values for a parameter detected."}
+    unsigned = {k: v for k, v in order.items() if k != "signature"}
+    rest = trader.http.post(
+        "/api/v3/order", content="side=BUY&" + trader.sign(unsigned),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert (rest.status_code, rest.json()["code"]) == (400, -1101)
+    assert trader.get("/api/v3/openOrders", symbol="BTCUSDT").json() == []  # nothing placed
+    placed = await call(ws, "order.place", order)  # the same request without the repeat
+    assert placed["status"] == 200 and placed["result"]["side"] == "SELL", placed
+
+
 async def test_either_form_of_the_signed_pairs_is_accepted(
     api_exchange: Exchange, ws: ClientConnection
 ) -> None:

@@ -85,6 +85,39 @@ def test_a_frame_that_is_not_a_request_is_refused_with_the_id_when_readable(
     assert caught.value.request_id == echo
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"id":5,"method":"order.place","params":{"side":"BUY","side":"SELL"}}',
+        b'{"id":5,"method":"order.place","params":{"side" : "BUY", "quantity":1, "side" :"SELL"}}',
+        b'{"id":5,"method":"order.place","params":{"side":"BUY","s\\u0069de":"SELL"}}',  # escaped name
+        b'{"id":5,"method":"order.place","params":{"price":1.5,"price":2.5}}',  # numbers, re-read for text
+        b'{"id":5,"method":"order.place","params":{"newClientOrderId":null,"newClientOrderId":"x"}}',
+        b'{"id":5,"method":"order.place","params":{"a":"\\"","a":"b"}}',  # a backslash in a value
+        '{"id":5,"method":"order.place","params":{"symbol":"\u00e9","symbol":"BTCUSDT"}}',  # a str frame
+    ],
+)
+def test_a_parameter_named_twice_is_refused_as_rest_refuses_it(frame: bytes | str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_request(frame)
+    error = caught.value.error
+    assert (error.code, error.msg, error.status) == (-1101, "Duplicate values for a parameter detected.", 400)
+    assert caught.value.request_id == b"5"
+
+
+@pytest.mark.parametrize(
+    ("frame", "params"),
+    [
+        (b'{"id":5,"method":"ping","params":{"a":"x\\"y","b":"\\u0041"}}', {"a": 'x"y', "b": "A"}),
+        (b'{"id":5,"method":"ping","params":{"a":"a","b":"a"},"x":{"k":[1,{"k":2}]}}', {"a": "a", "b": "a"}),
+        (b'{"id":5,"method":"ping","params":{"a":"1"},"x":{"k":1,"k":2}}', {"a": "1"}),  # not params
+        (b'{"id":5,"method":"ping","params":{"params":"1"},"x":"params"}', {"params": "1"}),
+    ],
+)
+def test_frames_that_only_look_like_repeats_are_read_as_usual(frame: bytes, params: dict[str, str]) -> None:
+    assert parse_request(frame).params == params
+
+
 def test_numbers_are_signed_as_the_client_wrote_them() -> None:
     request = parse_request(
         b'{"id":1,"method":"order.place","params":{"price":10000.50,"quantity":1e-05,"timestamp":1700000000000,'
