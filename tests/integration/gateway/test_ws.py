@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -322,6 +323,30 @@ async def test_user_data_stream_delivers_own_execution_reports_only(
     with pytest.raises(InvalidStatus):
         async with connect(f"{ws_exchange.ws_url}/ws/{listen_key}"):
             pass
+
+
+async def test_a_non_ascii_or_over_long_listen_key_is_refused_clearly_on_rest_and_websocket(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    alice, _ = pair
+    live = alice.http.post("/api/v3/userDataStream").json()["listenKey"]
+    # other scripts' letters and digits (isalnum, not ASCII), a live key with one more letter that
+    # looks like an ASCII one, over the 128 characters a key may have, and far over them
+    refused_keys = ["\u00e9" * 8, "\u0661\u0662\u0663", live + "\u0430", "k" * 129, live * 100]
+    for listen_key in refused_keys:
+        for method in ("PUT", "DELETE"):
+            answer = alice.http.request(method, "/api/v3/userDataStream", params={"listenKey": listen_key})
+            assert answer.status_code == 400, (method, listen_key[:20], answer.text)
+            assert answer.json() == {"code": -1125, "msg": "This listenKey does not exist."}
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{ws_exchange.ws_url}/ws/{quote(listen_key)}"):
+                pass
+        assert refused.value.response.status_code == 400
+        assert b"invalid listen key" in refused.value.response.body
+    # the gateway is none the worse, and the live key still works
+    assert alice.http.put("/api/v3/userDataStream", params={"listenKey": live}).json() == {}
+    async with connect(f"{ws_exchange.ws_url}/ws/{live}") as ws:
+        await ws.ping()
 
 
 async def test_too_many_streams_or_messages_are_refused_clearly(ws_exchange: Exchange) -> None:
