@@ -91,6 +91,6 @@ def page_exchange(web_installed: Path, tmp_path_factory: pytest.TempPathFactory)
     with Exchange(
         tmp_path_factory.mktemp("exchange"),
         gateways=2,
-        gateway_env={"TRADEWIRE_REST_WEIGHT_PER_MINUTE": "1000000"},
+        gateway_env={"TRADEWIRE_LIMIT_WEIGHT_PER_MINUTE": "1000000"},
     ) as ex:
         yield ex

@@ -54,7 +54,7 @@ new PerformanceObserver((list) => {
 @pytest.fixture
 def load_exchange(web_installed: Path, tmp_path: Path) -> Iterator[Exchange]:
     """One gateway only: a second one would take its share of the CPU the browser needs."""
-    with Exchange(tmp_path / "exchange", gateway_env={"TRADEWIRE_REST_WEIGHT_PER_MINUTE": "1000000"}) as ex:
+    with Exchange(tmp_path / "exchange", gateway_env={"TRADEWIRE_LIMIT_WEIGHT_PER_MINUTE": "1000000"}) as ex:
         yield ex
 
 
