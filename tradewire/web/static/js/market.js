@@ -249,8 +249,35 @@ export class MarketFeed {
         this.ticker = tickerFromStream(data);
         this.invalidate("ticker");
         break;
+      case "resnapshot":
+        this._onServerResnapshot(String(data.stream || msg.stream || ""), data.reason);
+        break;
       default:
         break;
+    }
+  }
+
+  /**
+   * The exchange says what the page holds of one stream cannot be continued: a gap the gateway could
+   * not fill, or a new epoch (Redis lost data; update and trade ids start again from lower values,
+   * so the messages after this one would look old). Start that stream over from REST.
+   */
+  _onServerResnapshot(stream, reason) {
+    const why = `resnapshot: ${reason || "asked by the exchange"}`;
+    if (stream.includes("@depth")) {
+      this._onResync(why);
+    } else if (stream.endsWith("@trade")) {
+      this.trades = [];
+      this.tradeIds.clear();
+      this.lastTrade = null;
+      this.invalidate("tape");
+      this._loadTrades(this.generation);
+    } else if (stream.includes("@kline_")) {
+      this.pendingBars.clear();
+      this.barsLoaded = false;
+      this._loadBars(this.generation);
+    } else if (stream.endsWith("@ticker")) {
+      this._loadTicker(this.generation);
     }
   }
 
