@@ -29,6 +29,7 @@ from tests.e2e.support import (
     sign_in,
 )
 from tests.fixtures.exchange import Exchange, User
+from tradewire.admin import revoke_key_record
 
 SYMBOL = "BTCUSDT"
 
@@ -296,6 +297,28 @@ def test_amount_presets_with_a_balance_fill_the_exact_share_floored_to_the_lot(
     page.click("[data-pct='50']")
     assert page.input_value("#amount") == "0.06172"  # half of 0.123456, floored to the lot
     expect(page.locator("#avail")).to_have_text("0.123456 BTC")
+
+
+def test_api_key_revoked_while_signed_in_signs_the_page_out_and_says_why(
+    browser_page: Page, page_exchange: Exchange
+) -> None:
+    """The user data stream ends with its key (``tradewire admin revoke-key``); the page must not
+    go on asking for listen keys with a key the exchange refuses, showing the last balances as if
+    they were still followed."""
+    page = browser_page
+    user, _ = new_user(page_exchange, "revoked-user", USDT="1000")
+    sign_in(page, user.api_key, user.api_secret)
+    expect(page.locator("#balances tbody tr[data-asset=USDT] .free")).to_have_text("1000")
+    client = page_exchange.redis.client()
+    try:
+        revoke_key_record(client, user.api_key)
+    finally:
+        client.close()
+    expect(page.locator("#account-error")).to_contain_text("code -2015", timeout=20_000)
+    expect(page.locator("#signin-btn")).to_have_text("Sign in")
+    expect(page.locator("#account-empty")).to_be_visible()
+    assert page.evaluate("tradewire.user.state") == "signed-out"
+    assert page.evaluate("sessionStorage.getItem('tradewire.apiSecret')") is None
 
 
 def test_page_at_360_pixels_wide_fits_without_sideways_scrolling(

@@ -94,11 +94,12 @@ async function main() {
   const accountView = new AccountView($("#account"), {
     api,
     user,
-    onError: (text) => {
-      accountError.textContent = text;
-      accountError.hidden = !text;
-    },
+    onError: (text) => showAccountError(text),
   });
+  function showAccountError(text) {
+    accountError.textContent = text;
+    accountError.hidden = !text;
+  }
 
   // The ladder and the tape at up to 10 paints a second (Binance's own depth cadence, and faster than
   // anyone reads them), 5 when more than 300 updates a second arrive; status and ticker at 4, the depth
@@ -189,21 +190,23 @@ async function main() {
   function signedIn() {
     signInButton.textContent = "Sign out";
     signInButton.setAttribute("aria-label", `Sign out (key ${api.apiKey.slice(0, 6)}…)`);
+    showAccountError("");
     user.start(feed.symbol);
     invalidate("account");
   }
-  signInButton.addEventListener("click", () => {
-    if (api.signedIn) {
-      user.stop();
-      api.clearCredentials();
-      clearCredentials();
-      signInButton.textContent = "Sign in";
-      signInButton.removeAttribute("aria-label");
-      invalidate("account");
-    } else {
-      signIn.open();
-    }
-  });
+  function signOut() {
+    user.stop();
+    api.clearCredentials();
+    clearCredentials();
+    signInButton.textContent = "Sign in";
+    signInButton.removeAttribute("aria-label");
+    invalidate("account");
+  }
+  signInButton.addEventListener("click", () => (api.signedIn ? signOut() : signIn.open()));
+  user.onRejected = (err) => {
+    signOut();
+    showAccountError(`Signed out: the exchange refused the API key: ${err.display}`);
+  };
   $("#account-signin").addEventListener("click", () => signIn.open());
 
   const fromHash = location.hash.slice(1).toUpperCase();

@@ -5,8 +5,11 @@
 // `outboundAccountPosition`. At every (re)connection the page refetches the account, the open
 // orders, and the current market's order history and fills, so that whatever happened while it was
 // disconnected shows up; Account's merges make the overlap harmless. A key that keeps failing to
-// connect (e.g. it expired while the gateway was down) is replaced by a new one.
+// connect (e.g. it expired while the gateway was down) is replaced by a new one. An API key the
+// exchange no longer accepts (revoked: its stream was closed) ends the feed and is reported through
+// `onRejected`, instead of asking for listen keys forever.
 
+import { ApiError } from "./api.js";
 import { Account } from "./account.js";
 import { Backoff, Socket, socketUrl } from "./socket.js";
 
@@ -25,6 +28,7 @@ export class UserFeed {
     this.keyTimer = null;
     this.keyBackoff = new Backoff(1000, 15000);
     this.active = false;
+    this.onRejected = () => {};
     this.socket = new Socket({
       url: () => socketUrl(`/ws/${this.listenKey}`),
       onOpen: () => {
@@ -77,6 +81,7 @@ export class UserFeed {
       this.keyBackoff.reset();
     } catch (err) {
       console.warn(`tradewire: listenKey: ${err.message}`);
+      if (this._rejected(err)) return;
       this.state = "waiting";
       this.invalidate("status");
       clearTimeout(this.keyTimer);
@@ -95,9 +100,17 @@ export class UserFeed {
     try {
       const { listenKey } = await this.api.createListenKey();
       this.listenKey = listenKey; // the next connection attempt uses it
-    } catch {
-      // the socket keeps retrying; the next failures try again
+    } catch (err) {
+      this._rejected(err); // else the socket keeps retrying; the next failures try again
     }
+  }
+
+  /** Whether `err` says the API key itself is refused (-2014, -2015: HTTP 401); if so, stop. */
+  _rejected(err) {
+    if (!(err instanceof ApiError && err.status === 401) || !this.active) return false;
+    this.stop();
+    this.onRejected(err);
+    return true;
   }
 
   /** Refetch everything the stream may have missed. */
