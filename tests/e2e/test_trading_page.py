@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Playwright, expect
+from playwright.sync_api import Page, Playwright, Route, expect
 
 from tests.e2e.support import (
     OrderFlow,
@@ -279,6 +279,53 @@ def test_market_selector_and_interval_switcher_with_clicks_show_the_chosen_marke
     expect(page.locator("#amount-unit")).to_have_text("ETH")
     assert page.evaluate("location.hash") == "#ETHUSDT"
     maker.cancel_all("ETHUSDT")
+
+
+def test_answers_for_the_market_left_do_not_reach_the_market_chosen(
+    browser_page: Page, page_exchange: Exchange, market: dict[str, Any]
+) -> None:
+    """A trader leaves a market while its trades, candles and ticker are still on their way, and the
+    next market's stream cannot open at once (its gateway just went down); the answers for the
+    market left come meanwhile and must not land in the chosen market's tape, chart or header."""
+    page = browser_page
+    _, maker = new_user(page_exchange, "switch-maker", ETH="1")
+    _, trader = new_user(page_exchange, "switch-taker", USDT="100000")
+    for price in ("3100.5", "3100.75"):
+        maker.order("ETHUSDT", "SELL", "0.02", price)
+        trader.order("ETHUSDT", "BUY", "0.02", price)
+    held: list[Route] = []
+    slow = re.compile(r"/api/v3/(trades|klines|ticker/24hr)\?symbol=BTCUSDT")
+    page.route(slow, lambda route: held.append(route))
+    page.select_option("#market-select", "ETHUSDT")
+    page.wait_for_function("tradewire.feed.symbol === 'ETHUSDT' && tradewire.feed.sync.live")
+    page.select_option("#market-select", "BTCUSDT")
+    for _ in range(200):  # Playwright calls the route handler while it waits, not while we sleep
+        if len(held) == 3:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 3, "the BTCUSDT page asks for its trades, candles and ticker"
+    page_exchange.gateways[0].kill()
+    page_exchange.gateways[0].wait()
+    page.select_option("#market-select", "ETHUSDT")
+    other = page_exchange.http_urls[1]
+    for route in held:  # answered now, by the other gateway
+        path = route.request.url[route.request.url.index("/api/") :]
+        with page.expect_event("requestfinished", lambda r, path=path: r.url.endswith(path)):
+            route.continue_(url=other + path)
+    page.evaluate("new Promise((resolve) => setTimeout(resolve, 200))")  # their handlers have run
+    page.unroute(slow)
+    page_exchange.start_gateway(0)
+    page_exchange.wait_ready()
+    page.wait_for_function("tradewire.feed.symbol === 'ETHUSDT' && tradewire.feed.sync.live", timeout=20_000)
+    page.wait_for_function("tradewire.feed.trades.length > 0 && tradewire.feed.barsLoaded")
+
+    trades = httpx.get(f"{page_exchange.http_url}/api/v3/trades", params={"symbol": "ETHUSDT"}).json()
+    tape = page.evaluate("tradewire.feed.trades.map((t) => [t.id, t.price])")
+    assert tape == [[t["id"], t["price"]] for t in reversed(trades)]
+    assert page.evaluate("tradewire.feed.ticker.last") == "3100.75"
+    bars = page.evaluate("tradewire.feed.bars.map((b) => b.close)")
+    assert bars and all(close.startswith("3100.") for close in bars)
+    page.select_option("#market-select", "BTCUSDT")
 
 
 def test_amount_presets_with_a_balance_fill_the_exact_share_floored_to_the_lot(

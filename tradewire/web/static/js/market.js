@@ -102,6 +102,7 @@ export class MarketFeed {
   /** Switch to a market (also the first start). */
   open(symbol) {
     this.symbol = symbol;
+    this.generation++; // what is still on its way for the market left is not this one's
     this.sync = new DepthSync();
     this.trades = [];
     this.tradeIds.clear();
