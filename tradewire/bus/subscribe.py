@@ -141,7 +141,9 @@ async def _next_message(conn: Connection, timeout: float) -> list[Any] | ReplyEr
 OnMessage = Callable[[bytes, Publication], None]
 """Called with the channel and each publication, in offset order, exactly once per offset."""
 OnReset = Callable[[bytes, str], None]
-"""Called with the channel and a reason when a gap cannot be filled: subscribers must resnapshot."""
+"""Called with the channel and a reason when a gap cannot be filled: subscribers must resnapshot.
+A plain channel has no history: every reconnect is such a gap (reason :data:`RECONNECTED`)."""
+RECONNECTED: Final = "reconnected"
 
 
 class Subscriber:
@@ -249,6 +251,8 @@ class Subscriber:
 
     async def _run(self) -> None:
         delay = 0.05
+        lost: set[bytes] = set()
+        """The plain channels followed when the last connection broke: what they carried meanwhile is gone."""
         while not self._stopping:
             try:
                 self._pubsub = conn = await Connection.open(
@@ -256,6 +260,9 @@ class Subscriber:
                 )
                 await self._subscribe_all(conn)
                 self._connected.set()
+                for channel in lost & self._plain:
+                    self._on_reset(channel, RECONNECTED)
+                lost = set()
                 await self._catch_up_all()
                 if self._on_flush is not None:
                     self._on_flush()
@@ -266,6 +273,8 @@ class Subscriber:
             except (redis.exceptions.RedisError, OSError, WireError) as exc:
                 REDIS_ERRORS.labels("gateway", type(exc).__name__).inc()
                 log.warning("pubsub connection lost (%s); reconnecting in %.2fs", exc, delay)
+            if self._connected.is_set():
+                lost = set(self._plain)
             self._connected.clear()
             await self._close_pubsub()
             await asyncio.sleep(delay)

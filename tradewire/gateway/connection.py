@@ -35,6 +35,7 @@ from tradewire.gateway.backlog import Backlog, Kind
 from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.proxies import client_address, trusted_proxies
 from tradewire.gateway.resume import resume_plan
+from tradewire.gateway.sessions import stream_terminated
 from tradewire.gateway.streams import Stream, StreamError, parse_stream
 from tradewire.ops.logging import DISCONNECT, audit_log
 from tradewire.ops.metrics import RATE_LIMIT_HITS, WS_DISCONNECTS, WS_MESSAGES
@@ -50,6 +51,7 @@ MAX_REQUESTS_IN_FLIGHT: Final = 1024
 """WebSocket API requests one connection may have unanswered; past it the gateway stops reading
 from it until half are answered (TCP then holds the client back)."""
 CLOSE_INVALID_DATA: Final = 1007
+USER_DATA_LOST: Final = "user data interrupted: reconnect and fetch the account"
 PROPERTIES: Final = ("combined", "batch")
 CLOSE_LABELS: Final = frozenset({1000, 1001, 1006, 1007, 1008, 1009, 1011, CLOSE_SLOW, CLOSE_IDLE})
 _CONFLATED = WS_MESSAGES.labels("conflated")
@@ -573,6 +575,19 @@ class Connection(asyncio.Protocol):
         self.hub.unfollow_user(self, user)
         if not self.streams:  # after what is queued for the client: the batch, the backlog
             asyncio.get_running_loop().call_soon(self._close_after_queue, reason)
+
+    def user_data_lost(self, stream: str) -> None:
+        """The gateway's subscription to the user's events broke and came back: what was published
+        meanwhile is gone, and the client must be told to fetch the account again (what a Binance
+        client does after every reconnect). A listen-key stream's connection is closed (1011); a
+        WebSocket API subscription ends with ``eventStreamTerminated``, the connection stays."""
+        if stream[:1] == _SUBSCRIPTION:
+            number = int(stream[1:])
+            if number in self.subscriptions:
+                self.push(stream, "plain", stream_terminated(int(time.time() * 1000)), 0)
+                self.unsubscribe_user(number)
+        elif stream == self.listen_key:
+            self.close(1011, USER_DATA_LOST)
 
     def _close_after_queue(self, reason: str) -> None:
         if self.paused:

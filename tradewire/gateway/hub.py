@@ -69,6 +69,8 @@ class Follower(Protocol):
 
     def resnapshot(self, stream: str, reason: str) -> None: ...
 
+    def user_data_lost(self, stream: str) -> None: ...
+
     def tick(self, now: float) -> None: ...
 
     @property
@@ -312,7 +314,13 @@ class Hub:
             followers.flush()
 
     def reset(self, channel: bytes, reason: str) -> None:
-        """The channel lost messages that cannot be recovered: its followers must resnapshot."""
+        """The channel lost messages that cannot be recovered: its followers must resnapshot (a
+        user's channel: its followers must fetch the account again, see ``user_data_lost``)."""
+        prefix = keys.user_channel("").encode()
+        if channel.startswith(prefix):
+            for conn, stream in list(self.users.get(channel[len(prefix) :].decode(), {}).items()):
+                conn.user_data_lost(stream)
+            return
         for followers in list(self.channels.get(channel, {}).values()):
             for conn in list(followers.conns):
                 conn.resnapshot(followers.stream.name, reason)

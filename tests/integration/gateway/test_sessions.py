@@ -19,6 +19,7 @@ from tests.fixtures.exchange import Exchange, User
 from tests.integration.gateway.conftest import Trader, new_trader
 from tests.integration.gateway.test_admin import admin
 from tests.integration.gateway.test_ws_api import signed
+from tradewire.gateway.connection import USER_DATA_LOST
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -211,3 +212,38 @@ async def test_the_periodic_check_tells_the_three_ends_apart_without_notices(
         async with connect(f"{ex.ws_url}/ws/{revoked_key}"):
             pass
     assert info.value.response.status_code == 400
+
+
+async def test_a_gateway_whose_redis_subscription_broke_tells_user_data_clients_to_fetch_again(
+    exchange: Exchange,
+) -> None:
+    """A user's events are plain Pub/Sub, with no history: what the engine published while a gateway
+    was reconnecting its subscription (Redis restarted, a network cut, Redis's Pub/Sub output buffer
+    limit) never reaches that gateway's clients, whose sockets stayed open. They were not told: an
+    order's executionReport could be missing for good. Now a listen-key stream is closed (1011) and a
+    WebSocket API subscription ends, so that the client fetches the account again, as after any
+    reconnect. Its own exchange: the test breaks every gateway's subscription."""
+    ex = exchange
+    owner = new_trader(ex)
+    listen_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    async with (
+        connect(f"{ex.ws_url}/ws/{listen_key}") as stream,
+        connect(f"{ex.ws_url}/ws-api/v3") as api,
+    ):
+        first = await subscribe(api, owner)
+        client = ex.redis.client()
+        try:
+            assert client.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+        finally:
+            client.close()
+        assert await closed(stream) == (1011, USER_DATA_LOST)
+        ended = await next_message(api)
+        assert ended["subscriptionId"] == first and ended["event"]["e"] == "eventStreamTerminated"
+        # the connection stays: subscribing again follows the user's next events
+        again = await subscribe(api, owner)
+        ex.deposit(owner.user.name, "USDT", "1")
+        event = await next_message(api)
+        assert event["subscriptionId"] == again and event["event"]["e"] == "balanceUpdate"
+    async with connect(f"{ex.ws_url}/ws/{listen_key}") as reopened:  # the listen key is still good
+        ex.deposit(owner.user.name, "USDT", "1")
+        assert (await next_message(reopened))["e"] == "balanceUpdate"
