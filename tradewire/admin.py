@@ -86,6 +86,10 @@ def valid_user_name(name: str) -> bool:
     return _USER_NAME.fullmatch(name) is not None and name.lower() != FEES_USER
 
 
+def _user_names(client: redis.Redis) -> list[str]:
+    return [raw.decode() for raw in cast(list[bytes], client.hkeys(keys.USERS))]
+
+
 def create_user_record(
     client: redis.Redis, name: str, master: bytes, *, new_user: bool = True, read_only: bool = False
 ) -> dict[str, str]:
@@ -98,6 +102,10 @@ def create_user_record(
     if new_user:
         if not valid_user_name(name):
             raise AdminError(f"invalid user name {name!r}: {USER_NAME_RULE}")
+        folded = name.lower()
+        twin = next((n for n in _user_names(client) if n.lower() == folded and n != name), None)
+        if twin is not None:  # "Alice" beside "alice": one person to every reader of a log or a screen
+            raise AdminError(f"user {twin!r} exists already: names may not differ only in letter case")
         # the name is claimed first, alone: of two admins creating one name, one gets an error
         if not client.hsetnx(keys.USERS, name, orjson.dumps({"created": now})):
             raise AdminError(

@@ -183,3 +183,17 @@ def test_create_user_refuses_names_outside_the_rule_saying_it_and_writes_nothing
         assert orjson.loads(created.stdout)["user"] == "zo\u00eb"
     finally:
         client.close()
+
+
+def test_create_user_refuses_a_name_that_differs_from_a_user_only_in_letter_case(
+    module_exchange: Exchange,
+) -> None:
+    assert admin(module_exchange, "create-user", "CaseTwin").returncode == 0
+    refused = admin(module_exchange, "create-user", "casetwin")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+    assert "user 'CaseTwin' exists already: names may not differ only in letter case" in refused.stderr
+    client = module_exchange.redis.client()
+    try:
+        assert not client.hexists(keys.USERS, "casetwin")
+    finally:
+        client.close()
