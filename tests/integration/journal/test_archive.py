@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -42,6 +43,14 @@ def _lines(seed: int, n: int) -> list[bytes]:
     return [c if isinstance(c, bytes) else orjson.dumps(c) for c in workload(seed=seed, n=n)]
 
 
+def _archived(server: RedisServer, directory: Path) -> dict[str, Any]:
+    """Run ``tradewire journal archive`` and return its JSON line; it must succeed."""
+    status, out = _cli(server, "journal", "archive", str(directory))
+    assert status == 0, out
+    done: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
+    return done
+
+
 def _cli(server: RedisServer, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), env={"REDIS_URL": server.url})
     return result.exit_code, result.stdout + result.stderr
@@ -68,9 +77,7 @@ async def test_archive_moves_what_the_snapshot_covers_out_of_redis_and_the_audit
     pos = redis_client.hget(keys.SNAPSHOT, "pos")
     assert pos is not None
 
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
-    done = orjson.loads(out.strip().splitlines()[-1])
+    done = _archived(redis_server, archive)
     kept = redis_client.xrange(keys.COMMANDS, count=1)[0][0]
     assert kept == pos and done["kept_from"] == pos.decode()  # the snapshot's own entry stays
     assert done["archived"] > 0 and redis_client.xlen(keys.COMMANDS) == before - done["archived"]
@@ -94,9 +101,7 @@ async def test_archive_moves_what_the_snapshot_covers_out_of_redis_and_the_audit
     second_part = _lines(seed=4, n=200)
     await _apply(redis_server, redis_client, second_part)
     monkeypatch.setattr(archive_module, "SEGMENT_ENTRIES", 64)  # several segments in one run
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
-    second = orjson.loads(out.strip().splitlines()[-1])
+    second = _archived(redis_server, archive)
     assert id_key(second["first"].encode()) > id_key(done["last"].encode())
     assert len(second["files"]) == -(-second["archived"] // 64) > 1
     assert len(list(archive.glob("journal-*"))) == 1 + len(second["files"])
@@ -125,8 +130,7 @@ async def test_engine_refuses_to_recover_once_the_snapshot_covering_the_archive_
     redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     await _apply(redis_server, redis_client, _lines(seed=6, n=120))
-    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
-    assert status == 0, out
+    _archived(redis_server, tmp_path / "segments")
     conn = await Connection.open(redis_server.url)
     try:
         await recover(conn, CONFIG)  # with the snapshot: fine
@@ -142,8 +146,7 @@ async def test_a_run_that_died_before_its_transaction_leaves_a_segment_the_next_
 ) -> None:
     archive = tmp_path / "segments"
     await _apply(redis_server, redis_client, _lines(seed=7, n=150))
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
+    _archived(redis_server, archive)
     mark = redis_client.get(keys.ARCHIVED)
     await _apply(redis_server, redis_client, _lines(seed=8, n=150))
     # what a run killed between writing its segment and its transaction leaves behind
@@ -156,9 +159,7 @@ async def test_a_run_that_died_before_its_transaction_leaves_a_segment_the_next_
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0, out  # the leftover's entries are read from Redis, once
     assert "verified: 324 journal entries" in out
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
-    done = orjson.loads(out.strip().splitlines()[-1])
+    done = _archived(redis_server, archive)
     assert done["archived"] == len(entries) and len(list(archive.glob("journal-*"))) == 2
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
     assert status == 0 and "verified: 324 journal entries" in out, out
@@ -235,8 +236,7 @@ async def test_a_directory_of_segments_redis_never_held_is_refused_not_emptied(
 ) -> None:
     archive = tmp_path / "segments"
     await _apply(redis_server, redis_client, _lines(seed=10, n=120))
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
+    _archived(redis_server, archive)
     before = sorted(path.name for path in archive.iterdir())
     # another exchange (or this one started over on an empty Redis) archives into the same directory
     redis_client.flushall()
@@ -251,8 +251,7 @@ async def test_the_engines_journal_lag_still_counts_the_unapplied_entries_after_
     redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     await _apply(redis_server, redis_client, _lines(seed=12, n=120))
-    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
-    assert status == 0, out
+    _archived(redis_server, tmp_path / "segments")
     service = EngineService(settings(redis_server.url))
     try:
         await service.start()
@@ -269,8 +268,7 @@ async def test_an_archive_that_runs_during_an_audit_is_reported_not_taken_for_a_
 ) -> None:
     archive = tmp_path / "segments"
     await _apply(redis_server, redis_client, _lines(seed=14, n=120))
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
+    _archived(redis_server, archive)
     await _apply(redis_server, redis_client, _lines(seed=15, n=120))
     found = archived_segments(redis_client, archive)
     ran: list[dict[str, object]] = []
@@ -320,5 +318,4 @@ async def test_a_second_run_on_the_same_directory_while_one_runs_is_refused(
         status, out = _cli(redis_server, "journal", "archive", str(archive))
     assert status == 2 and "another archive is running" in out, out
     assert redis_client.xlen(keys.COMMANDS) == before
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
-    assert status == 0, out
+    _archived(redis_server, archive)
