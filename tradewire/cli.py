@@ -192,11 +192,14 @@ app.add_typer(journal_app, name="journal")
 def journal_archive(
     directory: Annotated[Path, typer.Argument(help="Where the journal's segments are kept.")],
     data_dir: DataDir = None,
+    keep_seconds: Annotated[
+        float, typer.Option(min=0, help="Entries journalled in the last this many seconds stay in Redis.")
+    ] = 600.0,
 ) -> None:
     """Move the journal entries a snapshot covers out of Redis into segment files in DIRECTORY."""
     from tradewire.journal.archive import run_archive
 
-    run_archive(directory, data_dir)
+    run_archive(directory, data_dir, keep_seconds)
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="Prove and export what the exchange did.")

@@ -245,11 +245,17 @@ def read_archive(found: Iterable[Segment]) -> Iterator[ArchivedEntry]:
 PAGE = 10_000
 LOCK = ".lock"
 """Held (``flock``) by the run archiving into the directory."""
+KEEP_SECONDS = 600.0
+"""Entries journalled in the last this many seconds (by their ids, Redis's clock) stay in Redis:
+a gateway or ``tradewire admin`` that missed the engine's reply looks its outcome up in the events
+stream, and an outcome gone from it reads as none (an operator would submit a deposit again)."""
 SEGMENT_ENTRIES = 200_000
 """Entries per segment file: what one archive run holds in memory at a time (a few hundred MB at most)."""
 
 
-def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
+def archive_journal(
+    client: redis.Redis, directory: Path, keep_seconds: float = KEEP_SECONDS
+) -> dict[str, Any]:
     """Move the entries before the snapshot's position from Redis into a new segment in
     ``directory``; what was done, as a JSON-able dict. Raises :class:`ArchiveError` when there is
     nothing safe to archive from (no snapshot, one this tradewire cannot load, a record with a
@@ -260,10 +266,10 @@ def archive_journal(client: redis.Redis, directory: Path) -> dict[str, Any]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise ArchiveError(f"another archive is running on {directory}") from exc
-        return _archive_locked(client, directory)
+        return _archive_locked(client, directory, keep_seconds)
 
 
-def _archive_locked(client: redis.Redis, directory: Path) -> dict[str, Any]:
+def _archive_locked(client: redis.Redis, directory: Path, keep_seconds: float) -> dict[str, Any]:
     found = segments(directory)
     with client.pipeline(transaction=True) as pipe:
         pipe.watch(keys.ARCHIVED)  # type: ignore[no-untyped-call]
@@ -289,6 +295,10 @@ def _archive_locked(client: redis.Redis, directory: Path) -> dict[str, Any]:
                 "(the engine writes one every --snapshot-every commands or --snapshot-seconds)"
             )
         _check_snapshot(state, config_json)
+        seconds, micros = pipe.time()
+        recent = b"%d-0" % (seconds * 1000 + micros // 1000 - int(keep_seconds * 1000))
+        if id_key(recent) < id_key(pos):
+            pos = recent  # the newest entries stay, whatever the snapshot covers
         written: list[Segment] = []
         sent = False
         try:
@@ -389,7 +399,7 @@ def _entries_before(pipe: Any, marker: bytes | None, pos: bytes, limit: int) -> 
     return out
 
 
-def run_archive(directory: Path, data_dir: Path | None) -> None:
+def run_archive(directory: Path, data_dir: Path | None, keep_seconds: float = KEEP_SECONDS) -> None:
     """``tradewire journal archive``: one JSON line on success; a message and status 2 otherwise."""
     from tradewire.ops.logging import ADMIN_ACTION, audit_log, configure_logging
     from tradewire.redisconn import connect_sync
@@ -400,7 +410,7 @@ def run_archive(directory: Path, data_dir: Path | None) -> None:
         url, _ = find_redis(data_dir)
         client = connect_sync(url)
         try:
-            done = archive_journal(client, directory)
+            done = archive_journal(client, directory, keep_seconds)
         finally:
             client.close()
     except (ArchiveError, RuntimeSetupError, redis.exceptions.RedisError, OSError) as exc:

@@ -45,7 +45,7 @@ def _lines(seed: int, n: int) -> list[bytes]:
 
 def _archived(server: RedisServer, directory: Path) -> dict[str, Any]:
     """Run ``tradewire journal archive`` and return its JSON line; it must succeed."""
-    status, out = _cli(server, "journal", "archive", str(directory))
+    status, out = _cli(server, "journal", "archive", "--keep-seconds", "0", str(directory))
     assert status == 0, out
     done: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
     return done
@@ -120,7 +120,7 @@ async def test_archive_without_a_snapshot_changes_nothing(
     redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     journal(redis_client, _lines(seed=5, n=20))
-    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
+    status, out = _cli(redis_server, "journal", "archive", "--keep-seconds", "0", str(tmp_path / "segments"))
     assert status == 2 and "no snapshot" in out, out
     assert redis_client.xlen(keys.COMMANDS) == 32 and redis_client.get(keys.ARCHIVED) is None
     assert list((tmp_path / "segments").glob("journal-*")) == []
@@ -219,7 +219,7 @@ async def test_a_transaction_that_ran_but_whose_reply_was_lost_keeps_its_segment
     client = connect_sync(f"redis://127.0.0.1:{relay.port}/0")
     try:
         with contextlib.suppress(ArchiveError, redis.exceptions.RedisError):
-            archive_journal(client, archive)
+            archive_journal(client, archive, keep_seconds=0)
     finally:
         client.close()
         relay.close()
@@ -241,7 +241,7 @@ async def test_a_directory_of_segments_redis_never_held_is_refused_not_emptied(
     # another exchange (or this one started over on an empty Redis) archives into the same directory
     redis_client.flushall()
     await _apply(redis_server, redis_client, _lines(seed=11, n=120))
-    status, out = _cli(redis_server, "journal", "archive", str(archive))
+    status, out = _cli(redis_server, "journal", "archive", "--keep-seconds", "0", str(archive))
     assert status == 2 and "not in Redis" in out, out
     assert sorted(path.name for path in archive.iterdir()) == before  # the only copy of those entries
     assert redis_client.get(keys.ARCHIVED) is None
@@ -275,7 +275,7 @@ async def test_an_archive_that_runs_during_an_audit_is_reported_not_taken_for_a_
 
     def archive_meanwhile(*_: object) -> None:  # cron's run, while the audit reads the first segment
         if not ran:
-            ran.append(archive_journal(redis_client, archive))
+            ran.append(archive_journal(redis_client, archive, keep_seconds=0))
 
     with pytest.raises(ArchiveError, match="an archive ran during the audit"):
         audit_journal(redis_client, CONFIG, on_step=archive_meanwhile, archive=found)
@@ -298,7 +298,7 @@ async def test_the_audits_digest_and_pending_count_are_the_same_before_and_after
         return [line for line in out.splitlines() if line.startswith(("verified", "pending", "digest"))]
 
     before = summary()
-    status, out = _cli(redis_server, "journal", "archive", str(tmp_path / "segments"))
+    status, out = _cli(redis_server, "journal", "archive", "--keep-seconds", "0", str(tmp_path / "segments"))
     assert status == 0 and orjson.loads(out.strip().splitlines()[-1])["archived"] > 5, out
     assert summary("--archive", str(tmp_path / "segments")) == before
     assert "pending: 3 entries" in before[1]
@@ -315,7 +315,28 @@ async def test_a_second_run_on_the_same_directory_while_one_runs_is_refused(
     before = redis_client.xlen(keys.COMMANDS)
     with (archive / ".lock").open("a") as held:  # as a run still writing its segments holds it
         fcntl.flock(held, fcntl.LOCK_EX)
-        status, out = _cli(redis_server, "journal", "archive", str(archive))
+        status, out = _cli(redis_server, "journal", "archive", "--keep-seconds", "0", str(archive))
     assert status == 2 and "another archive is running" in out, out
     assert redis_client.xlen(keys.COMMANDS) == before
     _archived(redis_server, archive)
+
+
+async def test_entries_of_the_last_minutes_stay_in_redis_whatever_the_snapshot_covers(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    now_ms = int(redis_client.time()[0]) * 1000
+    old = _lines(seed=12, n=60)
+    then = now_ms - 1_200_000  # twenty minutes ago (entry ids are Redis's clock)
+    pipe = redis_client.pipeline(transaction=False)
+    for index, line in enumerate(old):
+        pipe.xadd(keys.COMMANDS, {"c": line, "ts": str(then)}, id=f"{then}-{index}")
+    pipe.execute()
+    await _apply(redis_server, redis_client, _lines(seed=13, n=60))  # now; a snapshot covers it all
+    segments_dir = str(tmp_path / "segments")
+    status, out = _cli(redis_server, "journal", "archive", "--keep-seconds", "300", segments_dir)
+    assert status == 0, out
+    done = orjson.loads(out.strip().splitlines()[-1])
+    assert done["archived"] == len(old)  # the old ones left; the recent ones stay for reply lookups
+    assert id_key(redis_client.xrange(keys.COMMANDS, count=1)[0][0]) >= (now_ms - 300_000, 0)
+    status, out = _cli(redis_server, "audit", "verify", "--archive", segments_dir)
+    assert status == 0 and f"verified: {len(old) + 72} journal entries" in out, out
