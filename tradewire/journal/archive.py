@@ -42,7 +42,7 @@ import redis.exceptions
 from tradewire import keys
 from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.journal.core import Core
-from tradewire.journal.streams import entries
+from tradewire.journal.streams import entries, id_order
 
 FORMAT = "tradewire-journal-segment"
 VERSION = 1
@@ -64,11 +64,6 @@ class Segment:
     last: bytes
     entries: int
     previous: bytes | None
-
-
-def id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or b"0")
 
 
 def _value(raw: bytes) -> str | dict[str, str]:
@@ -178,7 +173,7 @@ def read_segment(segment: Segment) -> Iterator[ArchivedEntry]:
             for line in data:
                 item = orjson.loads(line)
                 entry_id = item["id"].encode()
-                if last is not None and id_key(entry_id) <= id_key(last):
+                if last is not None and id_order(entry_id) <= id_order(last):
                     raise ArchiveError(f"{segment.path}: entry {entry_id.decode()} out of order")
                 if last is None and entry_id != segment.first:
                     raise ArchiveError(
@@ -210,7 +205,7 @@ def segments(directory: Path) -> list[Segment]:
     if not directory.is_dir():
         raise ArchiveError(f"{directory}: no such directory")
     found = sorted(
-        (read_header(path) for path in directory.glob(f"journal-*{SUFFIX}")), key=lambda s: id_key(s.first)
+        (read_header(path) for path in directory.glob(f"journal-*{SUFFIX}")), key=lambda s: id_order(s.first)
     )
     previous: bytes | None = None
     for segment in found:
@@ -230,8 +225,8 @@ def up_to(found: list[Segment], mark: bytes | None) -> tuple[list[Segment], list
     in Redis: such a segment is only a leftover)."""
     if mark is None:
         return [], found
-    key = id_key(mark)
-    kept = [segment for segment in found if id_key(segment.last) <= key]
+    key = id_order(mark)
+    kept = [segment for segment in found if id_order(segment.last) <= key]
     return kept, found[len(kept) :]
 
 
@@ -297,7 +292,7 @@ def _archive_locked(client: redis.Redis, directory: Path, keep_seconds: float) -
         _check_snapshot(state, config_json)
         seconds, micros = pipe.time()
         recent = b"%d-0" % (seconds * 1000 + micros // 1000 - int(keep_seconds * 1000))
-        if id_key(recent) < id_key(pos):
+        if id_order(recent) < id_order(pos):
             pos = recent  # the newest entries stay, whatever the snapshot covers
         written: list[Segment] = []
         sent = False

@@ -31,6 +31,7 @@ from tradewire.engine import ExchangeConfig
 from tradewire.engine.book import Order
 from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, parse_flat_entry
+from tradewire.journal.streams import id_order
 from tradewire.journal.wire import Connection, ReplyError
 
 log = structlog.get_logger(__name__)
@@ -60,11 +61,6 @@ class Recovered:
 def parse_page(reply: list[list[object]] | None) -> list[CommandEntry]:
     """An ``XRANGE``/``XREAD`` entries list (RESP2) as command entries."""
     return [parse_flat_entry(entry_id, flat) for entry_id, flat in reply or ()]  # type: ignore[arg-type]
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
 
 
 def _agrees(state: OrderState, order: Order) -> bool:
@@ -178,7 +174,7 @@ async def _recover(
             (b"GET", keys.ARCHIVED),
         ]
     )
-    if archived is not None and (state is None or pos is None or _id_key(pos) <= _id_key(archived)):
+    if archived is not None and (state is None or pos is None or id_order(pos) <= id_order(archived)):
         raise RecoveryError(
             f"the journal up to {archived.decode()} was archived out of Redis ({keys.ARCHIVED}) and no "
             f"snapshot in {keys.SNAPSHOT} covers it: restore the snapshot from a backup of Redis (an "
@@ -196,7 +192,7 @@ async def _recover(
         core, pos = Core(config), _START
     core.accounts.history = history
     applied = applied or _START
-    if _id_key(applied) < _id_key(pos):
+    if id_order(applied) < id_order(pos):
         raise RecoveryError(
             f"{keys.APPLIED} is {applied.decode()} but the snapshot covers up to {pos.decode()}: the two are "
             "written in one transaction, so Redis's data was edited by hand"

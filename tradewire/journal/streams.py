@@ -75,6 +75,12 @@ def xrange_sync(
     return entries(client.xrange(key, min=start, max=end, count=count))
 
 
+def id_order(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id as a key that sorts as Redis orders ids (``10-0`` after ``9-5``)."""
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or b"0")
+
+
 def after(entry_id: bytes) -> bytes:
     """The exclusive start ``(id`` for ``XRANGE`` after ``entry_id``."""
     return b"(" + entry_id

@@ -22,7 +22,7 @@ from tradewire.engine import ExchangeConfig
 from tradewire.journal.core import Core
 from tradewire.journal.entries import command_fields
 from tradewire.journal.service import EngineService, Settings
-from tradewire.journal.streams import iter_events, iter_journal, replay_line
+from tradewire.journal.streams import id_order, iter_events, iter_journal, replay_line
 from tradewire.replay import replay_lines
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
@@ -92,20 +92,15 @@ def journal(
 
 def wait_applied(client: redis.Redis, entry_id: bytes, timeout: float = 30.0) -> None:
     """Wait until the engine's ``applied`` marker reaches ``entry_id``."""
-    target = _id_key(entry_id)
+    target = id_order(entry_id)
     deadline = time.monotonic() + timeout
     while True:
         applied = client.get(keys.APPLIED)
-        if applied is not None and _id_key(applied) >= target:  # type: ignore[arg-type]
+        if applied is not None and id_order(applied) >= target:  # type: ignore[arg-type]
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"engine did not apply up to {entry_id!r} in {timeout}s (at {applied!r})")
         time.sleep(0.02)
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq)
 
 
 def replay_journal(client: redis.Redis) -> tuple[list[Any], dict[str, Any]]:

@@ -29,9 +29,10 @@ from tradewire import keys
 from tradewire.audit.shell import archived_segments, audit_journal
 from tradewire.cli import app
 from tradewire.journal import archive as archive_module
-from tradewire.journal.archive import ArchiveError, archive_journal, id_key, segments, write_segment
+from tradewire.journal.archive import ArchiveError, archive_journal, segments, write_segment
 from tradewire.journal.recovery import RecoveryError, recover
 from tradewire.journal.service import EngineService
+from tradewire.journal.streams import id_order
 from tradewire.journal.wire import Connection
 from tradewire.ops.metrics import JOURNAL_LAG
 from tradewire.redisconn import connect_sync
@@ -102,7 +103,7 @@ async def test_archive_moves_what_the_snapshot_covers_out_of_redis_and_the_audit
     await _apply(redis_server, redis_client, second_part)
     monkeypatch.setattr(archive_module, "SEGMENT_ENTRIES", 64)  # several segments in one run
     second = _archived(redis_server, archive)
-    assert id_key(second["first"].encode()) > id_key(done["last"].encode())
+    assert id_order(second["first"].encode()) > id_order(done["last"].encode())
     assert len(second["files"]) == -(-second["archived"] // 64) > 1
     assert len(list(archive.glob("journal-*"))) == 1 + len(second["files"])
     status, out = _cli(redis_server, "audit", "verify", "--archive", str(archive))
@@ -337,6 +338,6 @@ async def test_entries_of_the_last_minutes_stay_in_redis_whatever_the_snapshot_c
     assert status == 0, out
     done = orjson.loads(out.strip().splitlines()[-1])
     assert done["archived"] == len(old)  # the old ones left; the recent ones stay for reply lookups
-    assert id_key(redis_client.xrange(keys.COMMANDS, count=1)[0][0]) >= (now_ms - 300_000, 0)
+    assert id_order(redis_client.xrange(keys.COMMANDS, count=1)[0][0]) >= (now_ms - 300_000, 0)
     status, out = _cli(redis_server, "audit", "verify", "--archive", segments_dir)
     assert status == 0 and f"verified: {len(old) + 72} journal entries" in out, out
