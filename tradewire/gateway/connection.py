@@ -390,9 +390,15 @@ class Connection(asyncio.Protocol):
             params = {}
         self.batched = _truthy(params.get("batch", ""))
         path = [] if self.api else segments[1:]
-        names = [s for s in path if "@" in s]
-        names += [s for s in params.get("streams", "").split("/") if s]
-        others = [s for s in path if "@" not in s and not _is_number(s)]
+        listed = [s for s in params.get("streams", "").split("/") if s]
+        names = [s for s in path + listed if "@" in s]
+        # Listen keys: in the path their events come bare (``/ws/<key>``); listed in ``streams=``
+        # they come wrapped as the market streams do (Binance's ``/stream?streams=<key>``).
+        keys = [(s, True) for s in path if "@" not in s and not _is_number(s)]
+        keys += [(s, False) for s in listed if "@" not in s]
+        if len({key for key, _ in keys}) > 1:
+            self._reject(400, "one listen key per connection")
+            return
         try:
             streams = _each_once([parse_stream(name, self.gateway.markets.symbols) for name in names])
         except StreamError as exc:
@@ -401,13 +407,13 @@ class Connection(asyncio.Protocol):
         if len(streams) > self.limits.streams_per_connection:
             self._reject(400, f"too many streams: at most {self.limits.streams_per_connection}")
             return
-        for candidate in others:
+        for candidate, bare in keys[:1]:
             owner = await self.gateway.listen_key_owner(candidate)
             if owner is None:
                 self._reject(400, "invalid listen key")
                 return
             self.user, self.listen_key, self.listen_key_creator = owner.user, candidate, owner.creator
-            self._bare = candidate
+            self._bare = candidate if bare else None
         if self.transport is None or self.transport.is_closing():
             return
         # Follow everything before answering 101: once the client sees the handshake complete, its

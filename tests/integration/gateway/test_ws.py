@@ -325,6 +325,41 @@ async def test_user_data_stream_delivers_own_execution_reports_only(
             pass
 
 
+async def test_a_listen_key_among_combined_streams_comes_wrapped_like_the_market_streams(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    """Binance's ``/stream?streams=<listenKey>/btcusdt@trade``: the user's events arrive as
+    ``{"stream": <listenKey>, "data": event}``, beside the market streams' messages."""
+    alice, _ = pair
+    listen_key = alice.http.post("/api/v3/userDataStream").json()["listenKey"]
+    other_key = alice.http.post("/api/v3/userDataStream").json()["listenKey"]
+    async with connect(f"{ws_exchange.ws_url}/stream?streams={listen_key}/btcusdt@depth") as ws:
+        placed = await asyncio.to_thread(
+            alice.order, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+            quantity="0.001", price="10999.01",
+        )  # fmt: skip
+        assert placed.status_code == 200, placed.text
+        report = await recv_until(ws, lambda m: m.get("data", {}).get("e") == "executionReport")
+        diff = await recv_until(
+            ws, lambda m: any(Decimal(p) == Decimal("10999.01") for p, _ in m["data"].get("b", []))
+        )
+    assert report["stream"] == listen_key and report["data"]["i"] == placed.json()["orderId"]
+    assert diff["stream"] == "btcusdt@depth" and set(diff) == {"stream", "data"}
+    # one listen key per connection, as one user's events per connection: two are refused clearly
+    for url in (f"/stream?streams={listen_key}/{other_key}", f"/ws/{listen_key}?streams={other_key}"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{ws_exchange.ws_url}{url}"):
+                pass
+        assert refused.value.response.status_code == 400
+        assert b"one listen key per connection" in refused.value.response.body
+    # a listen key that does not exist is refused as in the path
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ws_exchange.ws_url}/stream?streams=btcusdt@trade/{'k' * 60}"):
+            pass
+    assert refused.value.response.status_code == 400
+    assert b"invalid listen key" in refused.value.response.body
+
+
 async def test_a_non_ascii_or_over_long_listen_key_is_refused_clearly_on_rest_and_websocket(
     ws_exchange: Exchange, pair: tuple[Trader, Trader]
 ) -> None:
