@@ -114,11 +114,23 @@ def up(
     fsync: Annotated[
         str, typer.Option(help="Embedded Redis appendfsync: always (durable) or everysec (faster, weaker).")
     ] = "always",
+    archive_every: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Every this many seconds, move the journal entries a snapshot covers out of Redis into "
+            "<data-dir>/journal-archive (`tradewire journal archive`); 0: never (archive from cron).",
+        ),
+    ] = 600.0,
+    archive_keep_seconds: Annotated[
+        float, typer.Option(min=0, help="Entries of the last this many seconds stay in Redis.")
+    ] = 600.0,
 ) -> None:
     """Run the whole exchange: embedded Redis (without REDIS_URL), the engine and a gateway."""
+    from tradewire.up import Archiving
     from tradewire.up import main as run
 
-    run(host, port, data_dir, config, demo, _fsync(fsync))
+    run(host, port, data_dir, config, demo, _fsync(fsync), Archiving(archive_every, archive_keep_seconds))
 
 
 def _fsync(value: str) -> Literal["always", "everysec"]:

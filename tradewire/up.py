@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -19,10 +20,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 import redis.asyncio
 import structlog
 import typer
@@ -30,6 +33,7 @@ import typer
 from tradewire import keys
 from tradewire.bots import run_bots
 from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
+from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
 from tradewire.ops.logging import configure_logging
 from tradewire.redisconn import EmbeddedRedisError, connect, redact_url
 from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, load_config
@@ -77,6 +81,50 @@ class Child:
             log.warning("did not stop in time; killing", process=self.name, pid=self.process.pid)
             self.process.kill()
             self.process.wait()
+
+
+@dataclass(frozen=True)
+class Archiving:
+    """How often ``up`` archives the journal, as an operator's cron job would (docs/operations.md)."""
+
+    every: float
+    """Seconds between runs of ``tradewire journal archive``; 0: never."""
+    keep_seconds: float
+
+    def engine_args(self) -> list[str]:
+        """Only what a snapshot covers can leave Redis: the engine snapshots at least as often."""
+        return ["--snapshot-seconds", str(min(60.0, self.every))] if self.every else []
+
+
+async def archive_periodically(
+    archiving: Archiving, directory: Path, root: Path, env: dict[str, str]
+) -> None:
+    """Run ``tradewire journal archive`` every ``archiving.every`` seconds and log what it did.
+
+    A child process, not a call: the archive is the operator's command, crash-safe at any instant,
+    and its synchronous Redis and file work stays off the supervisor's loop.
+    """
+    while True:
+        await asyncio.sleep(archiving.every)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tradewire.cli", "journal", "archive", str(directory),
+            "--data-dir", str(root), "--keep-seconds", str(archiving.keep_seconds),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, err = await process.communicate()
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()  # safe at any instant: Redis keeps what no transaction moved
+            await process.wait()
+            raise
+        if process.returncode == 0:
+            log.info("journal archived", **orjson.loads(out.splitlines()[-1]))
+        else:
+            message = err.decode(errors="replace").strip().splitlines()
+            log.warning(
+                "journal archive failed", status=process.returncode, error=message[-1] if message else ""
+            )
 
 
 WEB_ROOT = Path(__file__).parent / "web"
@@ -128,15 +176,24 @@ async def _wait_engine(client: redis.asyncio.Redis, child: Child, timeout: float
 
 
 async def _supervise(
-    url: str, base: str, children: list[Child], demo: bool, config_path: Path | None, stop: asyncio.Event
+    url: str,
+    base: str,
+    children: list[Child],
+    demo: bool,
+    config_path: Path | None,
+    stop: asyncio.Event,
+    archiver: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     client = connect(url)
     engine, gateway = children
+    archiving: asyncio.Task[None] | None = None
     try:
         engine.start()
         await _wait_engine(client, engine, 120)
         gateway.start()
         await asyncio.to_thread(_wait_http, f"{base}/api/v3/ping", gateway, 60)
+        if archiver is not None:
+            archiving = asyncio.create_task(archiver())
         bots: asyncio.Task[None] | None = None
         if demo:
             config, _ = load_config(config_path)
@@ -167,6 +224,9 @@ async def _supervise(
             elif not bots.cancelled() and bots.exception() is not None:
                 log.warning("demo bots ended with an error", error=str(bots.exception()))
     finally:
+        if archiving is not None:
+            archiving.cancel()
+            await asyncio.wait({archiving})
         await client.aclose()
 
 
@@ -177,6 +237,7 @@ def main(
     config: Path | None,
     demo: bool,
     fsync: Literal["always", "everysec"],
+    archiving: Archiving = Archiving(every=0, keep_seconds=KEEP_SECONDS),
 ) -> None:
     configure_logging("up")
     root = data_dir_or_default(data_dir)
@@ -198,7 +259,7 @@ def main(
     env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
     config_args = ["--config", str(config.absolute())] if config else []
     children = [
-        Child("engine", ["engine", "--data-dir", str(root), *config_args], env),
+        Child("engine", ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args()], env),
         Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
     ]
     stop = asyncio.Event()
@@ -208,7 +269,11 @@ def main(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        await _supervise(url, f"http://{shown}:{port}", children, demo, config, stop)
+        archiver = None
+        if archiving.every:
+            directory = root / DEFAULT_DIRECTORY
+            archiver = functools.partial(archive_periodically, archiving, directory, root, env)
+        await _supervise(url, f"http://{shown}:{port}", children, demo, config, stop, archiver)
 
     status = 0
     try:

@@ -32,9 +32,9 @@ from tradewire.audit.export import FORMATS, Exporter, encoder, selected
 from tradewire.audit.replay import Divergence, JournalAudit, Summary, entry_order
 from tradewire.audit.source import JournalEntry
 from tradewire.engine import ConfigError, Engine, Event, ExchangeConfig
-from tradewire.journal.archive import ArchiveError, Segment, read_archive, segments, up_to
+from tradewire.journal.archive import DEFAULT_DIRECTORY, ArchiveError, Segment, read_archive, segments, up_to
 from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
-from tradewire.runtime import RuntimeSetupError, find_redis, load_config
+from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, load_config
 
 OnStep = Callable[[JournalEntry, list[Event], Engine], None]
 
@@ -155,15 +155,21 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def archived_segments(client: redis.Redis, directory: Path | None) -> list[Segment]:
+def archived_segments(
+    client: redis.Redis, directory: Path | None, default: Path | None = None
+) -> list[Segment]:
     """The segments holding what was archived out of Redis; exit 2 when they are needed and not
-    given, or do not end where Redis's journal begins."""
+    given, or do not end where Redis's journal begins. ``default``: where ``tradewire up`` archives,
+    read when no directory is given and it exists."""
     mark = source.archived_mark(client)
+    if directory is None and mark is not None and default is not None and default.is_dir():
+        directory = default
     if directory is None:
         if mark is not None:
             raise _fail(
                 f"audit: the journal up to {mark} was archived out of Redis: pass --archive DIR, the "
-                "directory `tradewire journal archive` wrote its segments to"
+                "directory `tradewire journal archive` wrote its segments to (`tradewire up` archives "
+                f"into <data-dir>/{DEFAULT_DIRECTORY})"
             )
         return []
     try:
@@ -183,11 +189,12 @@ def _audited(
     client: redis.Redis,
     exchange: ExchangeConfig,
     archive: Path | None,
+    data_dir: Path | None,
     *,
     balances: bool = True,
     on_step: OnStep | None = None,
 ) -> Outcome:
-    found = archived_segments(client, archive)
+    found = archived_segments(client, archive, data_dir_or_default(data_dir) / DEFAULT_DIRECTORY)
     try:
         return audit_journal(client, exchange, balances=balances, on_step=on_step, archive=found)
     except ArchiveError as exc:
@@ -197,7 +204,7 @@ def _audited(
 def verify(config: Path | None, data_dir: Path | None, archive: Path | None = None) -> None:
     """Prove that the journal reproduces the recorded events and balances; exit 1 at a divergence."""
     with _exchange(config, data_dir) as (client, exchange):
-        result = _audited(client, exchange, archive)
+        result = _audited(client, exchange, archive, data_dir)
     s = result.summary
     if result.divergence is not None:
         typer.echo(result.divergence.describe())
@@ -243,7 +250,7 @@ def export(
                         counts[str(row["record"])] += 1
                         fh.write(encode(row))
 
-            result = _audited(client, exchange, archive, balances=False, on_step=write)
+            result = _audited(client, exchange, archive, data_dir, balances=False, on_step=write)
         if result.divergence is not None:
             typer.echo(result.divergence.describe(), err=True)
             raise _fail("audit export: the record does not match the journal; nothing written", 1)

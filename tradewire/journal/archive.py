@@ -240,6 +240,8 @@ def read_archive(found: Iterable[Segment]) -> Iterator[ArchivedEntry]:
 PAGE = 10_000
 LOCK = ".lock"
 """Held (``flock``) by the run archiving into the directory."""
+DEFAULT_DIRECTORY = "journal-archive"
+"""Under the data directory: where ``tradewire up`` archives, and where the audit looks by default."""
 KEEP_SECONDS = 600.0
 """Entries journalled in the last this many seconds (by their ids, Redis's clock) stay in Redis:
 a gateway or ``tradewire admin`` that missed the engine's reply looks its outcome up in the events
