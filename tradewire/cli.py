@@ -224,6 +224,20 @@ ArchiveDir = Annotated[
 ]
 
 
+@journal_app.command("export")
+def journal_export(
+    data_dir: DataDir = None,
+    archive: ArchiveDir = None,
+    config_out: Annotated[
+        Path | None, typer.Option("--config-out", help="Also write the exchange config, for --config.")
+    ] = None,
+) -> None:
+    """Write the applied journal's commands (archived ones first) as `tradewire replay` reads them."""
+    from tradewire.audit.shell import export_journal as run
+
+    run(data_dir, archive, config_out)
+
+
 @audit_app.command("verify")
 def audit_verify(config: ConfigFile = None, data_dir: DataDir = None, archive: ArchiveDir = None) -> None:
     """Replay the journal and prove it reproduces the recorded events; report the first divergence."""

@@ -18,21 +18,26 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
+import orjson
 import redis
 import redis.exceptions
 import typer
 
+from tradewire import keys
 from tradewire.audit import source
 from tradewire.audit.export import FORMATS, Exporter, encoder, selected
 from tradewire.audit.replay import Divergence, JournalAudit, Summary, entry_order
 from tradewire.audit.source import JournalEntry
 from tradewire.engine import ConfigError, Engine, Event, ExchangeConfig
 from tradewire.journal.archive import DEFAULT_DIRECTORY, ArchiveError, Segment, read_archive, segments, up_to
+from tradewire.journal.streams import iter_journal, replay_line
 from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
 from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, load_config
 
@@ -262,3 +267,35 @@ def export(
         raise
     tmp.replace(out)
     typer.echo(f"wrote {counts['trade']} trade sides and {counts['balance']} balance changes to {out}")
+
+
+def export_journal(data_dir: Path | None, archive: Path | None, config_out: Path | None) -> None:
+    """``tradewire journal export``: the commands up to the applied mark, archived ones first, one
+    per line on stdout, so that ``tradewire replay`` of them gives the events the engine recorded."""
+    out = sys.stdout.buffer
+    with _exchange(None, data_dir) as (client, _):
+        found = archived_segments(client, archive, data_dir_or_default(data_dir) / DEFAULT_DIRECTORY)
+        mark = found[-1].last.decode() if found else None
+        applied = cast(bytes | None, client.get(keys.APPLIED))
+        if config_out is not None:
+            config_out.write_bytes(orjson.dumps(source.stored_config(client), option=orjson.OPT_INDENT_2))
+        archived = sum(segment.entries for segment in found)
+        in_redis = iter_journal(client, end=applied) if applied is not None else iter(())
+        count = 0
+        try:
+            commands = itertools.chain(
+                (fields.get(b"c", b"") for _, fields, _ in read_archive(found)),
+                (fields.get(b"c", b"") for _, fields in in_redis),
+            )
+            for command in commands:
+                out.write(replay_line(command) + b"\n")
+                count += 1
+        except ArchiveError as exc:
+            raise _fail(f"journal export: {exc}") from exc
+        if source.archived_mark(client) != mark:
+            raise _fail("journal export: an archive ran meanwhile, so this may miss entries: run it again")
+        pending = max(source.journal_length(client) + archived - count, 0)
+    out.flush()
+    typer.echo(
+        f"exported {count} commands ({archived} from segments); {pending} pending (not applied yet)", err=True
+    )

@@ -28,6 +28,7 @@ from tests.integration.journal.support import CONFIG, journal, running_engine, s
 from tradewire import keys
 from tradewire.audit.shell import archived_segments, audit_journal
 from tradewire.cli import app
+from tradewire.engine import ExchangeConfig
 from tradewire.journal import archive as archive_module
 from tradewire.journal.archive import ArchiveError, archive_journal, segments, write_segment
 from tradewire.journal.recovery import RecoveryError, recover
@@ -36,6 +37,7 @@ from tradewire.journal.streams import id_order
 from tradewire.journal.wire import Connection
 from tradewire.ops.metrics import JOURNAL_LAG
 from tradewire.redisconn import connect_sync
+from tradewire.replay import replay_lines
 
 pytestmark = pytest.mark.asyncio
 
@@ -341,3 +343,36 @@ async def test_entries_of_the_last_minutes_stay_in_redis_whatever_the_snapshot_c
     assert id_order(redis_client.xrange(keys.COMMANDS, count=1)[0][0]) >= (now_ms - 300_000, 0)
     status, out = _cli(redis_server, "audit", "verify", "--archive", segments_dir)
     assert status == 0 and f"verified: {len(old) + 72} journal entries" in out, out
+
+
+def _exported(server: RedisServer, *args: str) -> tuple[int, bytes, str]:
+    """``tradewire journal export``: status, what it wrote to stdout, what it said on stderr."""
+    result = CliRunner().invoke(app, ["journal", "export", *args], env={"REDIS_URL": server.url})
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+async def test_journal_export_writes_what_replays_into_the_recorded_events_before_and_after_an_archive(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """The journal is the truth: its export, fed to ``tradewire replay`` with the exported config,
+    gives the events the engine recorded, whether the entries are still in Redis or in segments."""
+    await _apply(redis_server, redis_client, _lines(seed=8, n=150))
+    config_file = tmp_path / "config.json"
+    status, before, said = _exported(redis_server, "--config-out", str(config_file))
+    assert status == 0, said
+    lines = before.splitlines()
+    assert len(lines) == redis_client.xlen(keys.COMMANDS) and f"{len(lines)} commands" in said
+    exchange = ExchangeConfig.from_dict(orjson.loads(config_file.read_bytes()))
+    replayed = [orjson.loads(line) for line in replay_lines(exchange, lines)][:-1]
+    recorded = [
+        event for _, fields in redis_client.xrange(keys.EVENTS) for event in orjson.loads(fields[b"e"])
+    ]
+    assert replayed == recorded and len(recorded) > len(lines)
+
+    archive = tmp_path / "segments"
+    assert _archived(redis_server, archive)["archived"] > 0
+    status, _, said = _exported(redis_server)
+    assert status == 2 and "--archive" in said  # the segments are part of the journal: never skipped
+    status, after, said = _exported(redis_server, "--archive", str(archive))
+    assert status == 0, said
+    assert after == before
