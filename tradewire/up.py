@@ -106,25 +106,37 @@ async def archive_periodically(
     """
     while True:
         await asyncio.sleep(archiving.every)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tradewire.cli", "journal", "archive", str(directory),
-            "--data-dir", str(root), "--keep-seconds", str(archiving.keep_seconds),
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-        )  # fmt: skip
         try:
-            out, err = await process.communicate()
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()  # safe at any instant: Redis keeps what no transaction moved
-            await process.wait()
-            raise
-        if process.returncode == 0:
+            status, out, err = await _archive_once(archiving, directory, root, env)
+        except OSError as exc:  # could not start it (out of processes, memory): try again next time
+            log.warning("journal archive failed", error=str(exc))
+            continue
+        said = err.decode(errors="replace").strip().splitlines()
+        if status != 0:
+            log.warning("journal archive failed", status=status, error=said[-1] if said else "")
+            continue
+        try:
             log.info("journal archived", **orjson.loads(out.splitlines()[-1]))
-        else:
-            message = err.decode(errors="replace").strip().splitlines()
-            log.warning(
-                "journal archive failed", status=process.returncode, error=message[-1] if message else ""
-            )
+        except (orjson.JSONDecodeError, IndexError, TypeError):
+            log.info("journal archived", output=out.decode(errors="replace").strip())
+
+
+async def _archive_once(
+    archiving: Archiving, directory: Path, root: Path, env: dict[str, str]
+) -> tuple[int, bytes, bytes]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tradewire.cli", "journal", "archive", str(directory),
+        "--data-dir", str(root), "--keep-seconds", str(archiving.keep_seconds),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = await process.communicate()
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()  # safe at any instant: Redis keeps what no transaction moved
+        await process.wait()
+        raise
+    return process.returncode or 0, out, err
 
 
 WEB_ROOT = Path(__file__).parent / "web"

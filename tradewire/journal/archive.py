@@ -257,6 +257,8 @@ def archive_journal(
     ``directory``; what was done, as a JSON-able dict. Raises :class:`ArchiveError` when there is
     nothing safe to archive from (no snapshot, one this tradewire cannot load, a record with a
     command but no events entry) or another archive ran meanwhile; Redis is then untouched."""
+    if directory.exists() and not directory.is_dir():
+        raise ArchiveError(f"{directory} is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / LOCK).open("a") as lock:
         try:  # two runs at once (a slow one and the next from cron) would share temporary files

@@ -192,3 +192,17 @@ def test_up_archives_the_journal_by_itself_then_recovers_and_audits_from_the_seg
         assert b"balances:" in audit.stdout and b"match the replay" in audit.stdout
     finally:
         assert again.stop() == 0, again.log_tail()
+
+
+def test_up_says_when_its_archive_fails_and_goes_on_serving(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "journal-archive").write_text("not a directory")
+    running = Up(tmp_path, "--archive-every", "1")
+    try:
+        running.wait_ready()
+        _eventually(lambda: '"event":"journal archive failed"' in Path(running.log.name).read_text())
+        assert httpx.get(f"{running.base}/api/v3/ping", timeout=5).status_code == 200
+    finally:
+        assert running.stop() == 0, running.log_tail()
+    failed = [line for line in Path(running.log.name).read_text().splitlines() if "archive failed" in line]
+    assert "journal-archive is not a directory" in failed[0]  # the archive's own message
