@@ -378,3 +378,52 @@ def test_page_at_360_pixels_wide_fits_without_sideways_scrolling(
             box = page.locator(panel).bounding_box()
             assert box is not None and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= 360
         expect(page.locator("#bids .lrow").first.locator(".p")).not_to_be_empty()
+
+
+def test_answers_for_a_user_signed_out_never_reach_the_next_user_signed_in(
+    browser_page: Page, page_exchange: Exchange
+) -> None:
+    """One user signs out and another signs in, in the same tab, while the first one's account,
+    orders and listen key are still on their way: none of them may show as, or feed, the second's."""
+    page = browser_page
+    first, first_api = new_user(page_exchange, "leaving-user", ETH="7")
+    first_api.order("ETHUSDT", "SELL", "0.5", "4321")
+    second, _ = new_user(page_exchange, "arriving-user", USDT="2000")
+    sign_in(page, first.api_key, first.api_secret)
+    expect(page.locator("#balances tbody tr[data-asset=ETH] .free")).to_have_text("6.5")
+
+    held: list[Route] = []
+
+    def hold_the_first_users(route: Route) -> None:
+        if route.request.headers.get("x-mbx-apikey") == first.api_key:
+            held.append(route)
+        else:
+            route.continue_()
+
+    account_paths = re.compile(r"/api/v3/(account|openOrders|allOrders|myTrades|userDataStream)")
+    page.route(account_paths, hold_the_first_users)
+    page.evaluate("() => { tradewire.user.refresh(); tradewire.user._renewKey(); }")  # not awaited: held
+    for _ in range(200):  # Playwright calls the route handler while it waits, not while we sleep
+        if len(held) >= 5:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) >= 5, "the page asks for the account, its orders, fills and a listen key"
+
+    page.click("#signin-btn")  # sign out
+    sign_in(page, second.api_key, second.api_secret)
+    expect(page.locator("#balances tbody tr[data-asset=USDT] .free")).to_have_text("2000")
+    for route in held:  # the first user's answers arrive now
+        with page.expect_event("requestfinished", lambda r, url=route.request.url: r.url == url):
+            route.continue_()
+    page.evaluate("new Promise((resolve) => setTimeout(resolve, 300))")  # their handlers have run
+    page.unroute(account_paths)
+
+    assert set(balances_shown(page)) == {"USDT"}
+    assert page.evaluate("[...tradewire.user.account.orders.values()].length") == 0
+    listen_key = page.evaluate("tradewire.user.listenKey")
+    kept = httpx.put(
+        f"{page_exchange.http_url}/api/v3/userDataStream",
+        params={"listenKey": listen_key},
+        headers={"X-MBX-APIKEY": second.api_key},
+    )
+    assert kept.status_code == 200, "the stream followed must be the second user's"

@@ -28,6 +28,9 @@ export class UserFeed {
     this.keyTimer = null;
     this.keyBackoff = new Backoff(1000, 15000);
     this.active = false;
+    // Bumped at every start and stop: an answer asked for in an earlier session (another user's,
+    // signed out meanwhile in this tab) is dropped when it lands, never shown as this one's.
+    this.session = 0;
     this.onRejected = () => {};
     this.socket = new Socket({
       url: () => socketUrl(`/ws/${this.listenKey}`),
@@ -47,6 +50,7 @@ export class UserFeed {
   async start(symbol) {
     this.symbol = symbol;
     this.active = true;
+    this.session += 1;
     this.account.clear();
     this.state = "connecting";
     this.invalidate("account");
@@ -56,6 +60,7 @@ export class UserFeed {
 
   stop() {
     this.active = false;
+    this.session += 1;
     clearInterval(this.keepAliveTimer);
     clearTimeout(this.keyTimer);
     this.socket.stop();
@@ -74,12 +79,14 @@ export class UserFeed {
 
   async _openWithNewKey() {
     if (!this.active) return;
+    const session = this.session;
     try {
       const { listenKey } = await this.api.createListenKey();
-      if (!this.active) return;
+      if (session !== this.session) return;
       this.listenKey = listenKey;
       this.keyBackoff.reset();
     } catch (err) {
+      if (session !== this.session) return;
       console.warn(`tradewire: listenKey: ${err.message}`);
       if (this._rejected(err)) return;
       this.state = "waiting";
@@ -97,11 +104,12 @@ export class UserFeed {
 
   async _renewKey() {
     if (!this.active) return;
+    const session = this.session;
     try {
       const { listenKey } = await this.api.createListenKey();
-      this.listenKey = listenKey; // the next connection attempt uses it
+      if (session === this.session) this.listenKey = listenKey; // the next connection attempt uses it
     } catch (err) {
-      this._rejected(err); // else the socket keeps retrying; the next failures try again
+      if (session === this.session) this._rejected(err); // else the socket retries; so do later failures
     }
   }
 
@@ -119,8 +127,11 @@ export class UserFeed {
   }
 
   async refreshAccount() {
+    const session = this.session;
     try {
-      this.account.accountSnapshot(await this.api.account());
+      const account = await this.api.account();
+      if (session !== this.session) return;
+      this.account.accountSnapshot(account);
       this.invalidate("account");
     } catch (err) {
       console.warn(`tradewire: account: ${err.message}`);
@@ -128,9 +139,12 @@ export class UserFeed {
   }
 
   async refreshOpen() {
+    const session = this.session;
     try {
       const fetchedAt = this.api.now();
-      this.account.openOrders(await this.api.openOrders(), fetchedAt - 1000);
+      const open = await this.api.openOrders();
+      if (session !== this.session) return;
+      this.account.openOrders(open, fetchedAt - 1000);
       this.invalidate("account");
     } catch (err) {
       console.warn(`tradewire: openOrders: ${err.message}`);
@@ -139,8 +153,10 @@ export class UserFeed {
 
   async refreshMarket() {
     const symbol = this.symbol;
+    const session = this.session;
     try {
       const [orders, fills] = await Promise.all([this.api.allOrders(symbol), this.api.myTrades(symbol)]);
+      if (session !== this.session) return;
       for (const o of orders) this.account.order(o);
       for (const f of fills) this.account.fill({ ...f, symbol: f.symbol || symbol });
       this.invalidate("account");
