@@ -36,7 +36,7 @@ from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.proxies import client_address, trusted_proxies
 from tradewire.gateway.resume import resume_plan
 from tradewire.gateway.sessions import stream_terminated
-from tradewire.gateway.streams import Stream, StreamError, parse_stream
+from tradewire.gateway.streams import Stream, StreamError, agg_trade_payload, parse_stream
 from tradewire.ops.logging import DISCONNECT, audit_log
 from tradewire.ops.metrics import RATE_LIMIT_HITS, WS_DISCONNECTS, WS_MESSAGES
 
@@ -473,7 +473,9 @@ class Connection(asyncio.Protocol):
                     self.resnapshot(stream.name, "too old" if plan.too_old else "unknown update id")
                 kind: Kind = "diff" if stream.is_diff else "plain"
                 for payload in plan.messages:
-                    self.push(stream.name, kind, payload, 0)
+                    self.push(
+                        stream.name, kind, agg_trade_payload(payload) if stream.aggregate else payload, 0
+                    )
                 last_offset = plan.last_offset
             else:
                 buffered = self.catching.pop(stream.name, [])

@@ -26,7 +26,7 @@ from tradewire import keys
 from tradewire.bus.subscribe import Publication
 from tradewire.gateway.backlog import Kind
 from tradewire.gateway.frames import batch, combined, frame
-from tradewire.gateway.streams import Stream
+from tradewire.gateway.streams import Stream, agg_trade_payload
 from tradewire.ops.metrics import (
     PUBLISH_TO_SEND_SECONDS,
     WS_CONNECTIONS,
@@ -99,6 +99,8 @@ class StreamFollowers:
         payload = publication.payload
         if self.stream.levels and self.stream.levels < 20:
             payload = cut_levels(payload, self.stream.levels)
+        elif self.stream.aggregate:
+            payload = agg_trade_payload(payload)
         raw: bytes | None = None
         wrapped: bytes | None = None
         name = self.stream.name

@@ -15,9 +15,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+import orjson
+
 from tradewire.marketdata.binance import symbol_of
 
-__all__ = ["KLINE_INTERVALS", "Stream", "StreamError", "parse_stream", "symbol_of", "symbol_table"]
+__all__ = [
+    "KLINE_INTERVALS",
+    "Stream",
+    "StreamError",
+    "agg_trade_payload",
+    "parse_stream",
+    "symbol_of",
+    "symbol_table",
+]
 
 KLINE_INTERVALS: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
 SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
@@ -34,7 +44,8 @@ class Stream:
     """One subscribable stream.
 
     ``name`` is the name as the client wrote it; ``market`` and ``channel`` say where it comes from;
-    ``levels`` is 5/10/20 for partial books (cut from ``depth20``), 0 otherwise. ``key`` is the name
+    ``levels`` is 5/10/20 for partial books (cut from ``depth20``), 0 otherwise; ``aggregate`` marks
+    ``@aggTrade``, the ``trade`` channel reshaped by :func:`agg_trade_payload`. ``key`` is the name
     as Binance writes it (lower-case symbol: ``btcusdt@miniTicker``), the same however the client
     wrote it: a connection follows a stream once per key, or it would get every message twice.
     """
@@ -44,6 +55,7 @@ class Stream:
     channel: str
     levels: int = 0
     key: str = ""
+    aggregate: bool = False
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -52,6 +64,16 @@ class Stream:
     @property
     def is_diff(self) -> bool:
         return self.channel == "depth"
+
+
+def agg_trade_payload(trade: bytes) -> bytes:
+    """An ``@aggTrade`` event for one ``@trade`` payload: tradewire aggregates nothing, so the
+    aggregate id and its first and last trade ids are the trade's id (as ``GET /aggTrades``)."""
+    t = orjson.loads(trade)
+    return orjson.dumps(
+        {"e": "aggTrade", "E": t["E"], "s": t["s"], "a": t["t"], "p": t["p"], "q": t["q"], "f": t["t"],
+         "l": t["t"], "T": t["T"], "m": t["m"], "M": t.get("M", True)}
+    )  # fmt: skip
 
 
 def symbol_table(markets: Iterable[str]) -> dict[str, str]:
@@ -95,6 +117,8 @@ def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:
                 f"invalid stream name {name!r}: kline intervals are {', '.join(KLINE_INTERVALS)}"
             )
         return Stream(name, market, f"kline_{interval}", key=f"{prefix}kline_{interval}")
+    if lowered == "aggtrade":
+        return Stream(name, market, "trade", key=prefix + "aggTrade", aggregate=True)
     channel = SIMPLE.get(lowered)
     if channel is None:
         raise StreamError(f"invalid stream name {name!r}: unknown stream {kind!r}")

@@ -8,7 +8,9 @@ import random
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+import websockets
 from binance import (  # type: ignore[import-untyped]
     AsyncClient,
     BinanceSocketManager,
@@ -152,5 +154,41 @@ async def test_user_socket_follows_the_account_over_the_websocket_api(module_exc
         report = seen["executionReport"]
         assert (report["c"], report["X"], report["p"]) == ("pb-user-socket", "NEW", "900")
         assert {"a": "USDT", "f": "998200", "l": "1800"} in seen["outboundAccountPosition"]["B"]
+    finally:
+        await client.close_connection()
+
+
+def _socket_manager(ex: Exchange) -> tuple[AsyncClient, BinanceSocketManager]:
+    client = AsyncClient()
+    client.API_URL = f"{ex.http_url}/api"
+    manager = BinanceSocketManager(client)
+    manager.STREAM_URL = f"{ex.ws_url}/"
+    return client, manager
+
+
+@pytest.mark.asyncio
+async def test_aggtrade_socket_gets_each_trade_as_an_aggregate_trade(module_exchange: Exchange) -> None:
+    """``aggtrade_socket`` opens ``<symbol>@aggTrade``: one ``aggTrade`` event per trade, its ``a``,
+    ``f`` and ``l`` the trade's id (tradewire aggregates nothing), as ``GET /aggTrades`` answers;
+    ``since=<a>`` resumes it as it does ``@trade``."""
+    ex = module_exchange
+    maker, taker = new_trader(ex), new_trader(ex)
+    client, manager = _socket_manager(ex)
+    try:
+        async with manager.aggtrade_socket("ETHUSDT") as stream:
+            maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.4",
+                        price="3111")  # fmt: skip
+            r = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.4")
+            assert r.json()["status"] == "FILLED", r.text
+            event = await asyncio.wait_for(stream.recv(), 10)
+        trade_id = r.json()["fills"][0]["tradeId"]
+        assert event["e"] == "aggTrade" and event["s"] == "ETHUSDT"
+        assert (event["a"], event["f"], event["l"]) == (trade_id, trade_id, trade_id)
+        assert (event["p"], event["q"], event["m"]) == ("3111", "0.4", False)
+        assert event["T"] == event["E"] > 0
+        rest = await client.get_aggregate_trades(symbol="ETHUSDT", fromId=trade_id, limit=1)
+        assert rest == [{k: event[k] for k in ("a", "p", "q", "f", "l", "T", "m", "M")}]
+        async with websockets.connect(f"{ex.ws_url}/ws/ethusdt@aggTrade?since={trade_id - 1}") as ws:
+            assert orjson.loads(await asyncio.wait_for(ws.recv(), 10)) == event  # resumed from history
     finally:
         await client.close_connection()

@@ -61,6 +61,7 @@ def test_combined_and_batch_envelopes_are_valid_json() -> None:
         ("btcusdt@ticker", "ticker", 0),
         ("btcusdt@miniTicker", "miniTicker", 0),
         ("btcusdt@bookTicker", "bookTicker", 0),
+        ("btcusdt@aggTrade", "trade", 0),
     ],
 )
 def test_parse_stream_with_binance_name_maps_to_channel(name: str, channel: str, levels: int) -> None:
@@ -72,7 +73,7 @@ def test_parse_stream_with_binance_name_maps_to_channel(name: str, channel: str,
 @pytest.mark.parametrize(
     "name",
     ["btcusdt", "dogeusdt@trade", "btcusdt@depth7", "btcusdt@kline_2m", "btcusdt@trade@100ms",
-     "btcusdt@depth@10ms", "btcusdt@aggTrade", "@trade", "btcusdt@depth\u00b2", "btcusdt@depth\u0665",
+     "btcusdt@depth@10ms", "btcusdt@aggTrade@100ms", "@trade", "btcusdt@depth\u00b2", "btcusdt@depth\u0665",
      "btcusdt@depth05", "btcusdt@tic\u212aer", "btc\u0131usdt@trade"],
 )  # fmt: skip
 def test_parse_stream_with_unknown_name_raises_a_reason(name: str) -> None:
