@@ -139,6 +139,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("GET", f"{API}/depth", _public(public.depth), _depth_weight, "none",
              "Order book snapshot with lastUpdateId (limit up to 5000)."),
     Endpoint("GET", f"{API}/trades", _public(public.trades), 25, "none", "Recent trades (up to 1000)."),
+    Endpoint("GET", f"{API}/historicalTrades", _public(public.historical_trades), 25, "none",
+             "Trades from fromId on (of the last 1000)."),
     Endpoint("GET", f"{API}/aggTrades", _public(public.agg_trades), 4, "none",
              "Recent trades in the aggregate shape (one trade per item)."),
     Endpoint("GET", f"{API}/klines", _public(public.klines), 2, "none", "Candlesticks (1m 5m 15m 1h 4h 1d)."),

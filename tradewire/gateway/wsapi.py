@@ -49,6 +49,7 @@ METHODS: Final[dict[str, tuple[str, str]]] = {
     "exchangeInfo": ("GET", "exchangeInfo"),
     "depth": ("GET", "depth"),
     "trades.recent": ("GET", "trades"),
+    "trades.historical": ("GET", "historicalTrades"),
     "trades.aggregate": ("GET", "aggTrades"),
     "klines": ("GET", "klines"),
     "uiKlines": ("GET", "uiKlines"),

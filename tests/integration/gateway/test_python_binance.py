@@ -192,3 +192,22 @@ async def test_aggtrade_socket_gets_each_trade_as_an_aggregate_trade(module_exch
             assert orjson.loads(await asyncio.wait_for(ws.recv(), 10)) == event  # resumed from history
     finally:
         await client.close_connection()
+
+
+def test_get_historical_trades_pages_forward_from_an_id(module_exchange: Exchange) -> None:
+    """``get_historical_trades`` (``GET /api/v3/historicalTrades``) reads the trades from ``fromId``
+    on, oldest first, as ``/trades`` writes them; without ``fromId`` the newest ones."""
+    ex = module_exchange
+    maker, taker = new_trader(ex), new_trader(ex)
+    client = client_for(ex, maker)
+    sold = maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.3",
+                       price="3222")  # fmt: skip
+    assert sold.status_code == 200, sold.text
+    for _ in range(3):
+        r = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.1")
+        assert r.json()["status"] == "FILLED", r.text
+    recent = client.get_recent_trades(symbol="ETHUSDT", limit=3)
+    first = recent[0]["id"]
+    assert client.get_historical_trades(symbol="ETHUSDT", fromId=first, limit=2) == recent[:2]
+    assert client.get_historical_trades(symbol="ETHUSDT", fromId=first + 2) == recent[2:]
+    assert client.get_historical_trades(symbol="ETHUSDT", limit=3) == recent

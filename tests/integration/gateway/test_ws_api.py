@@ -473,3 +473,19 @@ async def test_a_request_that_cannot_reach_redis_is_a_503_on_both_transports(tmp
                     break
                 await asyncio.sleep(0.1)
             assert answer["status"] == 200 and answer["result"]["balances"]
+
+
+async def test_ccxt_fetch_trades_ws_reads_trades_historical(api_exchange: Exchange) -> None:
+    """ccxt's ``fetch_trades_ws`` asks for ``trades.historical`` (``GET /historicalTrades``)."""
+    maker = new_trader(api_exchange)
+    sold = maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.2",
+                       price="3333")  # fmt: skip
+    assert sold.status_code == 200, sold.text
+    async with ccxt_pro(api_exchange) as (taker, client):
+        bought = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.2").json()
+        trades = await client.fetch_trades_ws("ETH/USDT", None, 5)
+        trade_id = bought["fills"][0]["tradeId"]
+        assert trades[-1]["id"] == str(trade_id) and trades[-1]["price"] == 3333
+        assert trades[-1]["amount"] == 0.2 and trades[-1]["side"] == "buy"
+        older = await client.fetch_trades_ws("ETH/USDT", None, 1, {"fromId": trade_id})
+        assert [t["id"] for t in older] == [str(trade_id)]
