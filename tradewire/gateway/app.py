@@ -157,6 +157,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
              "New order: LIMIT, MARKET (quantity or quoteOrderQty), LIMIT_MAKER; GTC/IOC/FOK."),
     Endpoint("POST", f"{API}/order/test", _with_ip(_order_test), 1, "signed",
              "Validate a new order without sending it to the engine."),
+    Endpoint("POST", f"{API}/order/cancelReplace", _with_ip(trading.cancel_replace), 1, "signed",
+             "Cancel an order and place a new one (cancelReplaceMode STOP_ON_FAILURE or ALLOW_FAILURE)."),
     Endpoint("DELETE", f"{API}/order", _with_ip(trading.cancel_order), 1, "signed",
              "Cancel an order by orderId or origClientOrderId."),
     Endpoint("GET", f"{API}/order", _signed(trading.query_order), 4, "signed", "Query one of your orders."),

@@ -8,22 +8,33 @@ Binance clients already handle (ccxt maps ``code`` to its exception classes, pyt
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
 
 class ApiError(Exception):
-    """A refusal with Binance's code and message and the HTTP status to answer with."""
+    """A refusal with Binance's code and message and the HTTP status to answer with; ``data`` is
+    what Binance adds to some refusals (a cancel-replace's two outcomes)."""
 
-    def __init__(self, code: int, msg: str, status: int = 400, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        msg: str,
+        status: int = 400,
+        retry_after: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(msg)
         self.code = code
         self.msg = msg
         self.status = status
         self.retry_after = retry_after
+        self.data = data
 
     def body(self) -> bytes:
+        if self.data is not None:
+            return orjson.dumps({"code": self.code, "msg": self.msg, "data": self.data})
         return orjson.dumps({"code": self.code, "msg": self.msg})
 
 

@@ -61,6 +61,7 @@ METHODS: Final[dict[str, tuple[str, str]]] = {
     "order.test": ("POST", "order/test"),
     "order.status": ("GET", "order"),
     "order.cancel": ("DELETE", "order"),
+    "order.cancelReplace": ("POST", "order/cancelReplace"),
     "openOrders.status": ("GET", "openOrders"),
     "openOrders.cancelAll": ("DELETE", "openOrders"),
     "allOrders": ("GET", "allOrders"),

@@ -186,3 +186,19 @@ async def test_watch_trades_ticker_and_ohlcv_receive_a_trade(module_exchange: Ex
         assert candles[-1][4] == 2600
     finally:
         await watcher.close()
+
+
+def test_edit_order_cancels_and_replaces_through_cancel_replace(pair: tuple[Any, Any]) -> None:
+    """ccxt's ``edit_order`` on spot is ``POST /api/v3/order/cancelReplace``: the old order ends
+    canceled, the new one rests; a refused cancel places nothing (STOP_ON_FAILURE) and says so."""
+    maker, _ = pair
+    old = maker.create_order("ETH/USDT", "limit", "sell", 1, 2711)
+    new = maker.edit_order(old["id"], "ETH/USDT", "limit", "sell", 0.5, 2712)
+    assert new["id"] != old["id"] and new["status"] == "open"
+    assert (new["price"], new["amount"]) == (2712, 0.5)
+    assert maker.fetch_order(old["id"], "ETH/USDT")["status"] == "canceled"
+    assert [o["id"] for o in maker.fetch_open_orders("ETH/USDT")] == [new["id"]]
+    with pytest.raises(ccxt.ExchangeError) as refused:
+        maker.edit_order(old["id"], "ETH/USDT", "limit", "sell", 0.5, 2713)
+    assert '"cancelResult":"FAILURE"' in str(refused.value) and '"NOT_ATTEMPTED"' in str(refused.value)
+    assert [o["id"] for o in maker.fetch_open_orders("ETH/USDT")] == [new["id"]]

@@ -211,3 +211,41 @@ def test_get_historical_trades_pages_forward_from_an_id(module_exchange: Exchang
     assert client.get_historical_trades(symbol="ETHUSDT", fromId=first, limit=2) == recent[:2]
     assert client.get_historical_trades(symbol="ETHUSDT", fromId=first + 2) == recent[2:]
     assert client.get_historical_trades(symbol="ETHUSDT", limit=3) == recent
+
+
+def test_cancel_replace_order_reports_each_outcome(module_exchange: Exchange) -> None:
+    """``cancel_replace_order``: both outcomes in one answer; with ALLOW_FAILURE a refused cancel
+    still places the new order, answered 409 with ``-2021`` and both outcomes in ``data``."""
+    trader = new_trader(module_exchange)
+    client = client_for(module_exchange, trader)
+    old = client.order_limit_buy(symbol="BTCUSDT", quantity="0.01", price="17011", newClientOrderId="pb-cr-1")
+    done = client.cancel_replace_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.02",
+        price="17012",
+        cancelReplaceMode="STOP_ON_FAILURE",
+        cancelOrigClientOrderId="pb-cr-1",
+        newClientOrderId="pb-cr-2",
+    )
+    assert (done["cancelResult"], done["newOrderResult"]) == ("SUCCESS", "SUCCESS")
+    assert done["cancelResponse"]["orderId"] == old["orderId"]
+    assert done["cancelResponse"]["status"] == "CANCELED"
+    assert done["newOrderResponse"]["clientOrderId"] == "pb-cr-2"
+    assert done["newOrderResponse"]["price"] == "17012" and done["newOrderResponse"]["status"] == "NEW"
+    with pytest.raises(BinanceAPIException) as partly:
+        client.cancel_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                    quantity="0.01", price="17013", cancelReplaceMode="ALLOW_FAILURE",
+                                    cancelOrderId=old["orderId"], newClientOrderId="pb-cr-3")  # fmt: skip
+    assert (partly.value.code, partly.value.status_code) == (-2021, 409)
+    data = partly.value.response.json()["data"]
+    assert data["cancelResult"] == "FAILURE" and data["cancelResponse"]["code"] == -2011
+    assert data["newOrderResult"] == "SUCCESS" and data["newOrderResponse"]["clientOrderId"] == "pb-cr-3"
+    opened = {o["clientOrderId"] for o in client.get_open_orders(symbol="BTCUSDT")}
+    assert opened == {"pb-cr-2", "pb-cr-3"}
+    with pytest.raises(BinanceAPIException) as missing:
+        client.cancel_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                    quantity="0.01", price="17014", cancelOrderId=old["orderId"])  # fmt: skip
+    assert missing.value.code == -1102  # cancelReplaceMode is mandatory

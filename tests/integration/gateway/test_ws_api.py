@@ -489,3 +489,12 @@ async def test_ccxt_fetch_trades_ws_reads_trades_historical(api_exchange: Exchan
         assert trades[-1]["amount"] == 0.2 and trades[-1]["side"] == "buy"
         older = await client.fetch_trades_ws("ETH/USDT", None, 1, {"fromId": trade_id})
         assert [t["id"] for t in older] == [str(trade_id)]
+
+
+async def test_ccxt_edit_order_ws_is_order_cancel_replace(api_exchange: Exchange) -> None:
+    async with ccxt_pro(api_exchange) as (_, client):
+        old = await client.create_order_ws("BTC/USDT", "limit", "buy", 0.02, 21311)
+        new = await client.edit_order_ws(old["id"], "BTC/USDT", "limit", "buy", 0.03, 21312)
+        assert new["id"] != old["id"] and (new["price"], new["amount"]) == (21312, 0.03)
+        assert (await client.fetch_order_ws(old["id"], "BTC/USDT"))["status"] == "canceled"
+        assert [o["id"] for o in await client.fetch_open_orders_ws("BTC/USDT")] == [new["id"]]
