@@ -202,3 +202,46 @@ def test_edit_order_cancels_and_replaces_through_cancel_replace(pair: tuple[Any,
         maker.edit_order(old["id"], "ETH/USDT", "limit", "sell", 0.5, 2713)
     assert '"cancelResult":"FAILURE"' in str(refused.value) and '"NOT_ATTEMPTED"' in str(refused.value)
     assert [o["id"] for o in maker.fetch_open_orders("ETH/USDT")] == [new["id"]]
+
+
+def test_unified_methods_a_bot_calls_answer_as_on_binance(exchange: Exchange) -> None:
+    """The ccxt methods a trading bot calls beyond create/fetch/cancel: order book limits, client
+    order ids, cost-based market buys, post-only, open orders of every symbol, closed and canceled
+    orders, cancel-all, tickers, bids/asks and last prices of several symbols, trades since."""
+    maker, taker = (rest_client(exchange, new_trader(exchange)) for _ in range(2))  # a book of their own
+    maker.options["fetchOpenOrders"] = {
+        **maker.options.get("fetchOpenOrders", {}),
+        "warnWithoutSymbol": False,
+    }
+    since = maker.milliseconds() - 1000
+    ask = maker.create_order("BTC/USDT", "limit", "sell", 0.5, 41111, {"clientOrderId": "ccxt-cov-ask"})
+    for limit in (5, 10, 20, 50, 100, 500, 1000, 5000):
+        assert maker.fetch_order_book("BTC/USDT", limit)["asks"] == [[41111, 0.5]]
+    assert maker.fetch_order(None, "BTC/USDT", {"clientOrderId": "ccxt-cov-ask"})["id"] == ask["id"]
+    bid = maker.create_order("ETH/USDT", "limit", "buy", 1, 1111, {"postOnly": True})
+    assert bid["info"]["type"] == "LIMIT_MAKER"
+    with pytest.raises(ccxt.OrderImmediatelyFillable):
+        taker.create_order("BTC/USDT", "limit", "buy", 0.01, 41111, {"timeInForce": "PO"})
+    assert {o["id"] for o in maker.fetch_open_orders()} == {ask["id"], bid["id"]}
+    bought = taker.create_market_buy_order_with_cost("BTC/USDT", 411.11)
+    assert bought["filled"] == 0.01 and bought["cost"] == pytest.approx(411.11)
+    ioc = taker.create_order("BTC/USDT", "limit", "buy", 0.01, 41111, {"timeInForce": "IOC"})
+    assert ioc["status"] == "closed" and ioc["filled"] == 0.01
+    mine = taker.fetch_my_trades("BTC/USDT", since, 1)
+    assert [t["order"] for t in mine] == [bought["id"]]  # the oldest from since, as Binance
+    assert [t["id"] for t in taker.fetch_trades("BTC/USDT", since)][-2:] == [
+        t["id"] for t in taker.fetch_my_trades("BTC/USDT", since)
+    ]
+    assert [o["id"] for o in taker.fetch_closed_orders("BTC/USDT", since)] == [bought["id"], ioc["id"]]
+    canceled = maker.cancel_all_orders("BTC/USDT")
+    assert [o["id"] for o in canceled] == [ask["id"]] and canceled[0]["status"] == "canceled"
+    assert (
+        maker.cancel_order(None, "ETH/USDT", {"clientOrderId": bid["clientOrderId"]})["status"] == "canceled"
+    )
+    assert {o["id"] for o in maker.fetch_canceled_orders("BTC/USDT")} == {ask["id"]}
+    assert maker.fetch_open_orders() == []
+    assert abs(maker.fetch_time() - maker.milliseconds()) < 5000
+    tickers = taker.fetch_tickers(["BTC/USDT", "ETH/USDT"])
+    assert set(tickers) == {"BTC/USDT", "ETH/USDT"} and tickers["BTC/USDT"]["last"] == 41111
+    assert set(taker.fetch_bids_asks(["BTC/USDT", "ETH/USDT"])) == {"BTC/USDT", "ETH/USDT"}
+    assert taker.fetch_last_prices(["BTC/USDT"])["BTC/USDT"]["price"] == 41111
