@@ -178,6 +178,8 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
         outcome["newOrderResponse"] = orjson.loads(await new_order(gateway, params, key, ip))
         outcome["newOrderResult"] = "SUCCESS"
     except ApiError as exc:
+        if exc.status >= 500:  # its outcome is unknown (it may be in the journal): never say FAILURE
+            raise
         outcome["newOrderResult"], outcome["newOrderResponse"] = "FAILURE", {"code": exc.code, "msg": exc.msg}
     if outcome["cancelResult"] == outcome["newOrderResult"] == "SUCCESS":
         return orjson.dumps(_in_order(outcome))
