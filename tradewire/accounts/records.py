@@ -109,6 +109,13 @@ class OrderState(msgspec.Struct, array_like=True, gc=False):
         return self.tif == "GTC" and self.type != "MARKET"
 
 
+def spent_to_the_lot(remaining_quote: int, last_price: int, lot: int, base_scale: int) -> bool:
+    """Whether a market buy by quote quantity that expired with ``remaining_quote`` left had spent all
+    it could: the rest cannot pay one lot even at its last fill's price (each further order asks at
+    least that). Binance calls such an order FILLED; one that ran out of book, EXPIRED."""
+    return remaining_quote * base_scale < last_price * lot
+
+
 @dataclass(frozen=True, slots=True)
 class Symbol:
     """What rendering needs of one market: the Binance symbol, its assets and their precisions."""

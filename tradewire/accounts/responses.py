@@ -29,6 +29,7 @@ from tradewire.accounts.records import (
     SIDES,
     STP_MODES,
     order_type,
+    spent_to_the_lot,
 )
 from tradewire.engine.commands import NewOrder
 from tradewire.engine.config import ExchangeConfig
@@ -88,10 +89,11 @@ def binance_order_response(
     buys = command.side == "buy"
     fee_asset, fee_places = (market.base.name, bp) if buys else (market.quote.name, qp)
     previous: SpecEvent | None = None
+    last_price = 0
     for event in events:
         kind = event.get("type")
         if kind == "trade" and event.get("taker_order_id") == order_id:
-            price = _units(event["price"], qp)
+            price = last_price = _units(event["price"], qp)
             qty = _units(event["qty"], bp)
             executed += qty
             cum_quote += price * qty // market.base_scale
@@ -105,7 +107,12 @@ def binance_order_response(
                 }
             )
         elif kind == "expired" and event.get("order_id") == order_id:
-            status = EXPIRED_IN_MATCH if _met_itself(command, previous) else EXPIRED
+            left = event.get("remaining_quote_qty")
+            spent = last_price and left is not None
+            if spent and spent_to_the_lot(_units(left, qp), last_price, market.lot, market.base_scale):
+                status = FILLED
+            else:
+                status = EXPIRED_IN_MATCH if _met_itself(command, previous) else EXPIRED
         previous = event
 
     qty = _units(command.qty, bp) if command.qty is not UNSET else 0

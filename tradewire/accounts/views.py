@@ -63,6 +63,7 @@ from tradewire.accounts.records import (
     Symbol,
     json_text,
     order_type,
+    spent_to_the_lot,
     symbols,
 )
 from tradewire.engine.commands import Command, NewOrder
@@ -525,7 +526,11 @@ class Accounts:
             if type(event) is Trade:
                 last_fill = index
             elif type(event) is Expired:
-                return -1
+                left = event.remaining_quote_qty
+                if last_fill < 0 or left is None:
+                    return -1
+                last_price = events[last_fill].price  # type: ignore[union-attr]
+                return last_fill if spent_to_the_lot(left, last_price, sym.lot, sym.base_scale) else -1
         return last_fill
 
     def _trade(self, e: Trade, ts: int, touched: list[tuple[str, str]], last_fill: bool) -> None:

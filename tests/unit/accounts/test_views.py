@@ -342,6 +342,23 @@ def test_market_buy_with_quote_spent_is_filled_with_bought_qty_as_orig_qty() -> 
     assert records(ops, "bob")[1]["status"] == "PARTIALLY_FILLED"
 
 
+def test_market_buy_with_quote_left_below_one_lot_is_filled_not_expired() -> None:
+    """Binance answers FILLED to a market buy by quote whose leftover cannot pay one more lot (the
+    engine expires that dust): origQty is what it bought, and no EXPIRED report follows its fill."""
+    ex = Exchange()
+    ex.fund("alice", USDT="1000")
+    ex.fund("bob", BTC="1")
+    ex.limit("bob", "sell", "1", "100")
+    ops = ex.send(
+        type="new_order", user="alice", market="BTC-USDT", side="buy", kind="market", quote_qty="50.009999"
+    )
+    record = records(ops, "alice")[2]
+    assert (record["status"], record["origQty"], record["executedQty"]) == ("FILLED", "0.5", "0.5")
+    assert (record["origQuoteOrderQty"], record["cummulativeQuoteQty"]) == ("50.009999", "50")
+    assert [r["X"] for r in reports(ops, "alice")] == ["NEW", "FILLED"]
+    assert balances(ops, "alice")["USDT"] == {"free": "950", "locked": "0"}
+
+
 def test_market_buy_with_quote_beyond_the_book_is_expired_after_its_fills() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000")
