@@ -258,7 +258,7 @@ class EngineService:
         while True:
             cursor, found = await conn.call(b"SCAN", cursor, b"MATCH", b"md:*:meta", b"COUNT", 1000)
             if found:
-                await conn.pipeline([(b"HSET", key, b"epoch", self.epoch) for key in found])
+                _raise_refused(await conn.pipeline([(b"HSET", key, b"epoch", self.epoch) for key in found]))
             if cursor == b"0":
                 return
 
@@ -569,22 +569,24 @@ class EngineService:
 
             async def write(conn: Connection) -> None:
                 await self._check_not_rewound()  # a snapshot ahead of Redis's journal could not be used
-                await conn.pipeline(ops)
+                _raise_refused(await conn.pipeline(ops))
 
             await self._retrying("writing a snapshot", write)
             self._snapshot_written()
         beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
         try:
             conn = await self._connection("writer")
-            _, length, archived = await conn.pipeline(
+            replies = await conn.pipeline(
                 [
                     (b"SET", keys.ENGINE_HEARTBEAT, beat, b"EX", HEARTBEAT_TTL),
                     (b"XLEN", keys.COMMANDS),
                     (b"GET", keys.ARCHIVED_ENTRIES),  # the entries that left Redis still count
                 ]
             )
+            _, length, archived = replies
             if isinstance(length, int) and isinstance(archived, bytes | None):
                 JOURNAL_LAG.set(max(0, length + int(archived or 0) - core.count))
+            _raise_refused(replies)
         except WireError as exc:
             self._redis_error(exc, "heartbeat")
 
@@ -676,13 +678,19 @@ def main(
         raise typer.Exit(1) from exc
 
 
+def _raise_refused(replies: list[Any]) -> None:
+    """Raise the first error among a pipeline's replies: a write Redis refused (``OOM``,
+    ``READONLY``, ``MISCONF``) comes back as a value, and left there it is a write lost silently."""
+    for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise reply
+
+
 async def _config_and_applied(conn: Connection) -> list[Any]:
     """``tw:config`` and ``tw:{0}:applied`` as they are (an error reply, such as ``LOADING`` from a
     Redis reading its append-only file, raised to be retried)."""
     replies = await conn.pipeline([(b"GET", keys.CONFIG), (b"GET", keys.APPLIED)])
-    for reply in replies:
-        if isinstance(reply, ReplyError):
-            raise reply
+    _raise_refused(replies)
     return replies
 
 

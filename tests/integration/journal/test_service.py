@@ -464,6 +464,27 @@ async def test_engine_with_redis_out_of_memory_retries_until_it_has_room_and_app
 
 
 @pytest.mark.asyncio
+async def test_engine_idle_on_a_redis_out_of_memory_reports_it_and_writes_its_snapshot_once_it_has_room(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """No command comes, so the only writes are the heartbeat and the snapshot that falls due: a
+    refused one is reported and retried, never logged as written."""
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(redis_server.url, snapshot_seconds=2.0):
+            ids = journal(redis_client, random_stream(seed=9, length=50))
+            await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+            before = _errors("OOM")
+            redis_client.config_set("maxmemory", "1")
+            assert redis_client.hget(keys.SNAPSHOT, "pos") != ids[-1], "snapshot before the test's OOM"
+            await _wait_for(lambda: any(e.get("doing") == "writing a snapshot" for e in logs))
+            assert _errors("OOM") >= before + 2  # the heartbeat's and the snapshot's
+            assert not [e for e in logs if e["event"] == "snapshot written"]
+            redis_client.config_set("maxmemory", "0")
+            await _wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") == ids[-1])
+    assert [e["pos"] for e in logs if e["event"] == "snapshot written"] == [ids[-1].decode()]
+
+
+@pytest.mark.asyncio
 async def test_engine_with_redis_demanding_a_password_retries_until_it_may_connect(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
