@@ -41,7 +41,7 @@ from tradewire.journal.quota import (
     counts_at,
     counts_key,
 )
-from tradewire.journal.submit import SubmitError, SubmitTimeout
+from tradewire.journal.submit import SubmitError, SubmitTimeout, SubmitUnknown
 from tradewire.ops.metrics import ORDER_ACK_SECONDS, RATE_LIMIT_HITS
 
 Params = Mapping[str, str]
@@ -60,10 +60,11 @@ ORDER_COUNTS: ContextVar[OrderCounts | None] = ContextVar("order_counts", defaul
 @contextlib.contextmanager
 def _journalling() -> Iterator[None]:
     """A command that could not be journalled, or whose outcome did not come in time, as Binance's
-    errors."""
+    errors: "try again" (-1001) only when it is known not to be in the journal, else "status
+    unknown" (-1007), so that a client looks before it sends an order twice."""
     try:
         yield
-    except SubmitTimeout as exc:
+    except (SubmitTimeout, SubmitUnknown) as exc:
         raise errors.error(errors.TIMEOUT, 503) from exc
     except SubmitError as exc:
         raise errors.error(errors.DISCONNECTED, 503) from exc

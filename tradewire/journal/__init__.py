@@ -11,12 +11,13 @@
 
 from tradewire.journal.entries import Reply
 from tradewire.journal.streams import export_commands, iter_events, iter_journal
-from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, submit_sync
+from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, SubmitUnknown, submit_sync
 
 __all__ = [
     "Reply",
     "SubmitError",
     "SubmitTimeout",
+    "SubmitUnknown",
     "Submitter",
     "export_commands",
     "iter_events",

@@ -9,8 +9,10 @@ Two failure rules matter:
 
 * The ``XADD`` is sent exactly once, on a connection without automatic retries: an auto-id ``XADD``
   that is retried after its first attempt reached the server would journal the command twice. A
-  connection error therefore surfaces as :class:`SubmitError` and the caller decides (a client can
-  resend with the same ``clientOrderId``, which the engine refuses to duplicate while it is open).
+  failure surfaces as :class:`SubmitError` when the command is known not to be journalled (Redis
+  refused it, or the connection failed before it went out), and as :class:`SubmitUnknown` when the
+  connection failed after it went out; the caller decides (a client can look the order up by its
+  ``clientOrderId``, or resend with it, which the engine refuses to duplicate while it is open).
 * A reply can be missed while the subscription is down. After every resubscription, and when a wait
   times out, the submitter looks the outcome up in ``tw:{0}:events``, whose entry ids equal the
   command ids, so a command that was applied is never reported as lost.
@@ -50,7 +52,7 @@ from tradewire.journal.wire import PING_SECONDS, Connection, WireError, ping_eve
 from tradewire.ops.metrics import REDIS_ERRORS
 from tradewire.redisconn import connect
 
-__all__ = ["Reply", "SubmitError", "SubmitTimeout", "Submitter", "submit_sync"]
+__all__ = ["Reply", "SubmitError", "SubmitTimeout", "SubmitUnknown", "Submitter", "submit_sync"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,8 +60,14 @@ REDIS_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutErro
 
 
 class SubmitError(RuntimeError):
-    """The command could not be journalled (Redis refused or the connection failed); nothing is known
-    to have been appended, but a connection that failed after sending may have appended it."""
+    """The command was not journalled: Redis refused it, or the connection failed before it was sent
+    (the subclasses are the exceptions: :class:`SubmitUnknown`, :class:`SubmitTimeout`)."""
+
+
+class SubmitUnknown(SubmitError):
+    """The command was sent but the connection failed (or Redis stalled past :data:`SEND_TIMEOUT`)
+    before Redis answered: it may be in the journal, and applied. Sent again, it could be applied
+    twice: the caller finds out first (Binance's -1007, "execution status unknown")."""
 
 
 class SubmitTimeout(SubmitError):
@@ -139,6 +147,7 @@ class _Appender:
                 commands.append((b"XADD", keys.COMMANDS, b"*", *flat))
             else:
                 commands.append(append_op(quota, flat))  # type: ignore[arg-type]
+        sent = False
         try:
             if self._wire is None or self._wire.broken:
                 self._wire = await Connection.open(
@@ -150,12 +159,17 @@ class _Appender:
             load = not self._script_loaded and any(quota is not None for _, quota, _, _ in batch)
             if load:
                 commands.insert(0, quota_script.LOAD)
+            sent = True  # (the connection is open: nothing can fail between here and the write)
             results = await self._wire.pipeline(commands)
         except WireError as exc:
             REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
             for *_, future in batch:
                 if not future.done():
-                    future.set_exception(SubmitError(f"could not journal the command: {exc}"))
+                    future.set_exception(
+                        SubmitUnknown(f"the command may be in the journal: Redis did not answer ({exc})")
+                        if sent
+                        else SubmitError(f"could not journal the command: {exc}")
+                    )
             return
         if load:
             self._script_loaded = not isinstance(results[0], Exception)
@@ -407,8 +421,9 @@ def submit_sync(
 
     Subscribes to a private reply channel (``admin-<hex>`` unless ``source`` is given) before the
     ``XADD``, which is sent once, without retries. Raises :class:`SubmitError` when the command could
-    not be journalled and :class:`SubmitTimeout` when no outcome arrived within ``timeout`` seconds
-    (the events stream is checked before giving up).
+    not be journalled, :class:`SubmitUnknown` when the connection failed while it was being sent, and
+    :class:`SubmitTimeout` when no outcome arrived within ``timeout`` seconds (the events stream is
+    checked before giving up).
     """
     source = source or f"admin-{uuid.uuid4().hex[:12]}"
     rid = uuid.uuid4().hex
@@ -430,8 +445,14 @@ def submit_sync(
         fields = command_fields(orjson.dumps(command), ts=now_ms(), rid=rid, src=source, who=who, ip=ip)
         try:
             cmd = _text(writer.xadd(keys.COMMANDS, fields))
-        except (redis.exceptions.RedisError, OSError) as exc:
+        except (redis.exceptions.ResponseError, redis.exceptions.AuthenticationError) as exc:
+            # Redis refused it (OOM, READONLY, MISCONF), or the writer's connection was refused
             raise SubmitError(f"could not journal the command: {exc}") from exc
+        except (redis.exceptions.RedisError, OSError) as exc:  # it may have gone out before
+            raise SubmitUnknown(
+                f"the command may be in the journal (request id {rid}): the connection to Redis "
+                f"failed ({exc}); check its effect before running it again"
+            ) from exc
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import orjson
@@ -13,10 +15,11 @@ import redis.asyncio
 from tests.conftest import RedisServer
 from tests.integration.journal.support import running_engine
 from tradewire import keys
+from tradewire.journal import submit
 from tradewire.journal.entries import CommandEntry, events_fields, parse_command_entry, reply_payload
 from tradewire.journal.quota import OrderQuota, TooManyOrders, counts_key
 from tradewire.journal.streams import xrange, xrange_sync, xread_entries
-from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, submit_sync
+from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, SubmitUnknown, submit_sync
 
 DEPOSIT = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}
 EVENTS = orjson.dumps([{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}])
@@ -102,6 +105,36 @@ async def test_submitter_with_redis_gone_raises_submit_error_appends_nothing_and
 
 
 @pytest.mark.asyncio
+async def test_submitter_whose_redis_stalls_after_the_send_says_the_outcome_is_unknown_not_refused(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis stops answering (a stall, a network cut) after the XADD went out: the command may be
+    journalled, as here once Redis goes on, so a caller told "not journalled" would send it twice.
+    A Redis that stalls before the send (its connection is being opened) refuses the command."""
+    monkeypatch.setattr(submit, "SEND_TIMEOUT", 0.5)
+    assert redis_server.pid is not None
+    submitter = Submitter(redis_server.url, "gw-1", timeout=0.5)
+    await submitter.start()
+    futures = []
+    try:
+        futures.append((await submitter.submit_nowait(DEPOSIT, who="admin"))[1])  # its connection is open
+        os.kill(redis_server.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(SubmitUnknown, match="may be in the journal"):
+                await submitter.submit(DEPOSIT, who="admin")
+            with pytest.raises(SubmitError) as refused:  # on a new connection, whose setup stalls
+                await submitter.submit(DEPOSIT, who="admin")
+            assert not isinstance(refused.value, SubmitUnknown)
+        finally:
+            os.kill(redis_server.pid, signal.SIGCONT)
+        assert len(await xrange(aredis, keys.COMMANDS)) == 2  # the first and the unknown one
+    finally:
+        for future in futures:
+            future.cancel()  # no engine will answer them
+        await submitter.close()
+
+
+@pytest.mark.asyncio
 async def test_submitter_before_start_refuses_to_submit(redis_server: RedisServer) -> None:
     with pytest.raises(SubmitError, match="start"):
         await Submitter(redis_server.url, "gw-1").submit(DEPOSIT, who="admin")
@@ -118,6 +151,20 @@ def test_submit_sync_with_no_engine_times_out_after_journalling(redis_client: re
     [(entry_id, fields)] = xrange_sync(redis_client, keys.COMMANDS)
     assert raised.value.cmd == entry_id.decode()
     assert fields[b"src"].startswith(b"admin-")
+
+
+def test_submit_sync_whose_redis_stalls_after_the_send_says_the_outcome_is_unknown(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """``tradewire admin deposit`` told "could not journal" would be run again: a deposit twice."""
+    client = redis_server.client(socket_timeout=0.3)
+    try:
+        redis_client.execute_command("CLIENT", "PAUSE", "2000", "WRITE")  # XADD waits, SUBSCRIBE not
+        with pytest.raises(SubmitUnknown, match="request id"):
+            submit_sync(client, DEPOSIT, who="admin", timeout=0.2)
+    finally:
+        redis_client.execute_command("CLIENT", "UNPAUSE")
+        client.close()
 
 
 @pytest.mark.asyncio
