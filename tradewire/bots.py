@@ -191,7 +191,7 @@ async def run_bots(url: str, config: ExchangeConfig, *, seed: int = 7, period: f
     """Trade every market until cancelled: fund the bot users once, then quote and take forever."""
     rng = random.Random(seed)
     client = connect(url)
-    submitter = Submitter(url, f"bots-{rng.getrandbits(40):010x}")
+    submitter = Submitter(url, f"bots-{rng.getrandbits(40):010x}", role="bots")
     await submitter.start()
     try:
         for user in (MAKER_USER, TAKER_USER):

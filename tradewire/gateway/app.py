@@ -39,7 +39,7 @@ from tradewire.gateway.trading import ORDER_COUNTS
 from tradewire.journal.quota import OrderCounts
 from tradewire.ops import http as ops_http
 from tradewire.ops.logging import AUTH_FAILED, REQUEST_REJECTED, audit_log
-from tradewire.ops.metrics import HTTP_REQUESTS, RATE_LIMIT_HITS
+from tradewire.ops.metrics import HTTP_REQUESTS, RATE_LIMIT_HITS, REDIS_ERRORS
 
 log = structlog.get_logger(__name__)
 
@@ -266,6 +266,7 @@ async def run(
                 raise
         content = await endpoint.handler(gateway, params, key, ip)
     except RedisError as exc:  # a read the request needed (key, order, book) failed: say so, keep serving
+        REDIS_ERRORS.labels("gateway", type(exc).__name__).inc()
         log.warning("redis unavailable for a request", endpoint=name, error=str(exc))
         error = errors.error(errors.DISCONNECTED, 503)
         HTTP_REQUESTS.labels(name, "503").inc()

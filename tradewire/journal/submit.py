@@ -48,7 +48,7 @@ from tradewire.journal.entries import (
 )
 from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, append_op, appended
 from tradewire.journal.streams import xrange, xrange_sync
-from tradewire.journal.wire import PING_SECONDS, Connection, WireError, ping_every
+from tradewire.journal.wire import PING_SECONDS, Connection, ReplyError, WireError, ping_every
 from tradewire.ops.metrics import REDIS_ERRORS
 from tradewire.redisconn import connect
 
@@ -79,6 +79,14 @@ class SubmitTimeout(SubmitError):
         self.cmd = cmd
 
 
+def _kind(exc: BaseException) -> str:
+    """The ``kind`` label of a Redis error: Redis's code (``OOM``, ``NOAUTH``, ``READONLY``,
+    ``MISCONF``), as the engine counts it, or ``connection``."""
+    if isinstance(exc, ReplyError):
+        return exc.code
+    return "connection" if isinstance(exc, WireError) else type(exc).__name__
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -106,8 +114,9 @@ class _Appender:
     first needed and again after a failure: a redis-py pipeline cost about 80 µs more per round
     trip, on every order of a gateway."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, role: str) -> None:
         self._url = url
+        self._role = role
         self._wire: Connection | None = None
         self._pending: list[_Pending] = []
         self._flushing = False
@@ -162,7 +171,7 @@ class _Appender:
             sent = True  # (the connection is open: nothing can fail between here and the write)
             results = await self._wire.pipeline(commands)
         except WireError as exc:
-            REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+            self._failed(exc, len(batch), sent=sent)
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(
@@ -175,6 +184,7 @@ class _Appender:
             self._script_loaded = not isinstance(results[0], Exception)
             results = results[1:]
         again: list[_Pending] = []
+        refused: list[Exception] = []
         for item, result in zip(batch, results, strict=True):
             fields, quota, retried, future = item
             if future.done():
@@ -186,16 +196,29 @@ class _Appender:
                     self._script_loaded = False
                     again.append((fields, quota, True, future))
                     continue
-                REDIS_ERRORS.labels("submitter", type(result).__name__).inc()
+                refused.append(result)
                 future.set_exception(SubmitError(f"could not journal the command: {result}"))
             elif quota is None:
                 future.set_result((_text(result), None))
             else:
                 try:
                     future.set_result(appended(quota, result))
-                except TooManyOrders as refused:
-                    future.set_exception(refused)
+                except TooManyOrders as exc:
+                    future.set_exception(exc)
+        if refused:
+            self._failed(refused[0], len(refused), sent=False)
         self._pending[:0] = again
+
+    def _failed(self, exc: Exception, commands: int, *, sent: bool) -> None:
+        """Count and log a round trip's failure, once, with Redis's own words: the operator's only
+        sign of an ``OOM`` or ``NOAUTH`` is here (the client is told -1001 or -1007)."""
+        REDIS_ERRORS.labels(self._role, _kind(exc)).inc(commands)
+        log.warning(
+            "commands not journalled" if not sent else "journal append unanswered: outcome unknown",
+            commands=commands,
+            kind=_kind(exc),
+            error=str(exc),
+        )
 
 
 class Submitter:
@@ -212,6 +235,7 @@ class Submitter:
         *,
         timeout: float = 10.0,
         clock: Callable[[], int] = now_ms,
+        role: str = "gateway",
     ) -> None:
         if not source or any(ch.isspace() for ch in source):
             raise ValueError(f"a submitter source is a non-empty word, not {source!r}")
@@ -220,7 +244,9 @@ class Submitter:
         self.timeout = timeout
         self._url = url
         self._client = connect(url, client_name=f"tradewire-submitter-{source}")
-        self._appender = _Appender(url)
+        self._role = role
+        """The ``role`` label of the Redis errors it counts (``tradewire_redis_errors_total``)."""
+        self._appender = _Appender(url, role)
         self._clock = clock
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
         self._rid_prefix = secrets.token_hex(8)
@@ -371,7 +397,7 @@ class Submitter:
             except asyncio.CancelledError:
                 raise
             except (WireError, SubmitError) as exc:
-                REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+                REDIS_ERRORS.labels(self._role, _kind(exc.__cause__ or exc)).inc()
                 log.warning("reply subscription lost; resubscribing", channel=self.channel, error=str(exc))
                 await self._unsubscribe()
                 await asyncio.sleep(delay)
@@ -403,7 +429,7 @@ class Submitter:
         try:
             found = await xrange(self._client, keys.EVENTS, cmd, cmd, 1)
         except (*REDIS_FAILURES, redis.exceptions.RedisError) as exc:
-            REDIS_ERRORS.labels("submitter", type(exc).__name__).inc()
+            REDIS_ERRORS.labels(self._role, _kind(exc)).inc()
             return None
         return reply_from_events_entry(*found[0]) if found else None
 

@@ -3,14 +3,20 @@ what it is told is true (an order answered "try again" is not in the journal).""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import signal
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from typer.testing import CliRunner
 
 from tests.fixtures.exchange import Exchange
 from tests.integration.gateway.conftest import Trader, new_trader
+from tradewire.cli import app
 
 ORDER = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
          "price": "50000"}  # fmt: skip
@@ -46,3 +52,62 @@ def test_an_order_sent_while_redis_stalls_is_answered_status_unknown_since_it_ma
     found = _eventually(trader, "/api/v3/order", symbol="BTCUSDT", origClientOrderId="stalled")
     assert found.json()["status"] == "NEW"  # it was journalled after all, once
     assert len(trader.get("/api/v3/allOrders", symbol="BTCUSDT").json()) == 2
+
+
+def _metric(exchange: Exchange, name: str, labels: str) -> float:
+    text = httpx.get(f"{exchange.http_url}/metrics", timeout=5).text
+    found = re.search(re.escape(f"{name}{{{labels}}}") + r" ([0-9.e+-]+)", text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_orders_while_redis_is_out_of_memory_are_refused_at_once_reported_and_none_lost_or_doubled(
+    exchange: Exchange,
+) -> None:
+    """Four clients place orders while Redis refuses writes (``maxmemory`` reached, ``noeviction``)
+    for a moment: each is answered at once, an order answered 200 is there exactly once, one
+    answered "try again" (-1001) is not, and the operator sees ``OOM`` in the metrics and the log."""
+    trader = new_trader(exchange)
+    names = itertools.count()
+    answers: list[tuple[str, int, int | None]] = []
+    stop = threading.Event()
+
+    def place() -> None:
+        while not stop.is_set():
+            cid = f"c{next(names)}"
+            started = time.monotonic()
+            answer = trader.order(**ORDER, newClientOrderId=cid)
+            assert time.monotonic() - started < 5, "an order waited for Redis"
+            answers.append((cid, answer.status_code, answer.json().get("code")))
+
+    redis = exchange.redis.client()
+    with ThreadPoolExecutor(4) as pool:
+        placing = [pool.submit(place) for _ in range(4)]
+        try:
+            time.sleep(0.3)
+            redis.config_set("maxmemory", "1")
+            time.sleep(1.0)
+            refused = trader.post("/api/v3/userDataStream")  # a read-write request of its own
+            redis.config_set("maxmemory", "0")
+            time.sleep(0.3)
+        finally:
+            redis.config_set("maxmemory", "0")
+            stop.set()
+            for future in placing:
+                future.result()
+    assert (refused.status_code, refused.json()["code"]) == (503, -1001)
+    outcomes = {(status, code) for _, status, code in answers}
+    assert outcomes <= {(200, None), (503, -1001), (503, -1007)}, outcomes
+    assert (503, -1001) in outcomes and (200, None) in outcomes
+    placed = {
+        o["clientOrderId"] for o in trader.get("/api/v3/allOrders", symbol="BTCUSDT", limit=1000).json()
+    }
+    acknowledged = {cid for cid, status, _ in answers if status == 200}
+    assert acknowledged <= placed
+    assert not placed & {cid for cid, _, code in answers if code == -1001}
+    assert len(placed) == len(trader.get("/api/v3/openOrders", symbol="BTCUSDT").json())  # none twice
+    assert _metric(exchange, "tradewire_redis_errors_total", 'kind="OOM",role="gateway"') > 0
+    assert _metric(exchange, "tradewire_redis_errors_total", 'kind="OutOfMemoryError",role="gateway"') > 0
+    log = (exchange.directory / "gateway-0.log").read_text()
+    assert "command not allowed when used memory > 'maxmemory'" in log and "journal" in log
+    audit = CliRunner().invoke(app, ["audit", "verify"], env={"REDIS_URL": exchange.redis_url})
+    assert audit.exit_code == 0, audit.output  # the engine's records and balances match the journal
