@@ -82,6 +82,11 @@ class JournalRewound(RuntimeError):
     """Redis's ``applied`` marker is behind what this engine committed: Redis lost writes."""
 
 
+class _Stopped(Exception):
+    """Asked to stop while Redis refuses or is away: stop rather than retry (the work left is in
+    the journal; the next engine recovers it from ``applied``, as after a crash)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     url: str
@@ -157,6 +162,7 @@ class EngineService:
                 )
             except WireError as exc:
                 self._redis_error(exc, f"connecting the {role}")
+                self._unless_stopping(f"connecting the {role}")
                 await self._sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
@@ -172,6 +178,12 @@ class EngineService:
         REDIS_ERRORS.labels("engine", kind).inc()
         log.warning("redis error; retrying", doing=doing, kind=kind, error=str(exc))
 
+    def _unless_stopping(self, doing: str) -> None:
+        """Raise :class:`_Stopped` once a stop was asked for: a retry loop would otherwise spin, its
+        back-off sleeps cut short by the stop, and never end."""
+        if self.stopping.is_set():
+            raise _Stopped(f"stopped while {doing}")
+
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
@@ -185,6 +197,7 @@ class EngineService:
                 return await action(conn)
             except WireError as exc:
                 self._redis_error(exc, doing)
+            self._unless_stopping(doing)
             await self._sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
 
@@ -266,8 +279,8 @@ class EngineService:
 
     async def run(self) -> None:
         """Recover, then apply batches until :attr:`stopping` is set."""
-        await self.start()
         try:
+            await self.start()
             while True:
                 self.state = "live"
                 log.info("engine live", applied=self.applied.decode(), epoch=self.epoch.decode())
@@ -278,6 +291,8 @@ class EngineService:
                     log.error("redis lost committed writes; recovering again", error=str(exc))
                     await self._drop_reader()
                     await self._recover_after_rewind()
+        except _Stopped as exc:
+            log.warning("engine stopped before redis took its writes", reason=str(exc))
         finally:
             await self.close()
 
@@ -327,7 +342,7 @@ class EngineService:
             for future in (pending, inflight):
                 if future is not None and not future.done():
                     future.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, WireError, JournalRewound):
+                    with contextlib.suppress(asyncio.CancelledError, WireError, JournalRewound, _Stopped):
                         await future
 
     async def _drop_reader(self) -> None:
@@ -477,6 +492,7 @@ class EngineService:
                     committed = await self._committed(last)
                 except WireError as exc:
                     self._redis_error(exc, "checking the journal")
+                    self._unless_stopping("checking the journal")
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, MAX_BACKOFF)
                     continue
@@ -494,6 +510,7 @@ class EngineService:
                 return
             except WireError as exc:
                 self._redis_error(exc, "committing a batch")
+            self._unless_stopping("committing a batch")
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
             verify = True  # the transaction may have run before the connection failed

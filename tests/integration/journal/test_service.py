@@ -601,3 +601,30 @@ def test_engine_refuses_to_recover_a_journal_under_another_config_and_changes_no
     assert client.get(keys.APPLIED) == ids[-1]
     assert_redis_matches_replay(client)
     client.close()
+
+
+def test_engine_given_a_read_only_replica_says_so_with_back_off_and_stops_on_sigterm(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A replica as ``REDIS_URL`` refuses every write (``READONLY``): the engine retries with its
+    back-off and says why, and SIGTERM stops it (it ignored SIGTERM and retried without pausing,
+    thousands of log lines a second, until killed)."""
+    replica = RedisServer(tmp_path / "replica", extra={"replicaof": f"127.0.0.1 {redis_server.port}"})
+    replica.start()
+    engine = engine_process(replica.url, tmp_path)
+    log = tmp_path / "engine.log"
+    try:
+        deadline = time.monotonic() + 20
+        while "READONLY" not in log.read_text():
+            assert time.monotonic() < deadline and engine.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.05)
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(10) == 0
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
+        replica.stop()
+    lines = log.read_text().splitlines()
+    assert len(lines) < 30, lines[-3:]
+    assert redis_server.client().get(keys.CONFIG) is None  # nothing reached the primary either
