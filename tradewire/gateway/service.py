@@ -82,6 +82,9 @@ class Gateway:
         self._ticker: asyncio.Task[None] | None = None
         self._session_task: asyncio.Task[None] | None = None
         self._config_task: asyncio.Task[None] | None = None
+        self._role_task: asyncio.Task[None] | None = None
+        self.replica = False
+        """Redis is a replica, which refuses every journal append (``READONLY``): not ready."""
         self.started = False
 
     @property
@@ -94,6 +97,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.client.ping()
+        await self._check_role()
         await self._load_config()
         if self.markets_or_none is None:
             self._config_task = asyncio.create_task(self._wait_for_config())
@@ -103,10 +107,11 @@ class Gateway:
         self._ticker = asyncio.create_task(self._tick())
         self._session_task = asyncio.create_task(self.sessions.run(self.limits.session_check))
         self._clock_task = asyncio.create_task(self.clock.run(CLOCK_CHECK_SECONDS))
+        self._role_task = asyncio.create_task(self._watch_role())
         self.started = True
 
     async def stop(self) -> None:
-        for task in (self._ticker, self._config_task, self._session_task, self._clock_task):
+        for task in (self._ticker, self._config_task, self._session_task, self._clock_task, self._role_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -133,6 +138,24 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self._load_config()
 
+    async def _check_role(self) -> None:
+        """Whether Redis is a replica now (``ROLE``; a Redis that refuses it is taken for a primary),
+        said in the log when that changes: a replica as ``REDIS_URL``, or one a failover left behind."""
+        with contextlib.suppress(Exception):
+            role: Any = await self.client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+            replica = role[0] in (b"slave", "slave")
+            if replica != self.replica:
+                if replica:
+                    log.error("redis is a read-only replica: every order would be refused; not ready")
+                else:
+                    log.warning("redis is a primary again: ready")
+            self.replica = replica
+
+    async def _watch_role(self) -> None:
+        while True:
+            await asyncio.sleep(CLOCK_CHECK_SECONDS)
+            await self._check_role()
+
     async def _tick(self) -> None:
         interval = max(0.05, min(1.0, self.limits.ping_interval))
         last_ping = time.monotonic()
@@ -148,6 +171,11 @@ class Gateway:
             return False, "starting"
         if self.markets_or_none is None:
             return False, "no market configuration in Redis yet (is the engine running?)"
+        if self.replica:
+            return (
+                False,
+                "redis is a read-only replica: orders would be refused (point REDIS_URL at the primary)",
+            )
         if not self.subscriber.connected:
             return False, "market-data subscription down"
         return True, "ok"

@@ -3,6 +3,7 @@ what it is told is true (an order answered "try again" is not in the journal).""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -10,10 +11,12 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
+from tests.conftest import RedisServer, free_port
 from tests.fixtures.exchange import Exchange
 from tests.integration.gateway.conftest import Trader, new_trader
 from tradewire.cli import app
@@ -111,3 +114,27 @@ def test_orders_while_redis_is_out_of_memory_are_refused_at_once_reported_and_no
     assert "command not allowed when used memory > 'maxmemory'" in log and "journal" in log
     audit = CliRunner().invoke(app, ["audit", "verify"], env={"REDIS_URL": exchange.redis_url})
     assert audit.exit_code == 0, audit.output  # the engine's records and balances match the journal
+
+
+def test_a_gateway_given_a_read_only_replica_is_not_ready(exchange: Exchange, tmp_path: Path) -> None:
+    """Every order it took would be refused (``READONLY``): a load balancer must not send it any
+    (it answered ``/readyz`` 200)."""
+    replica = RedisServer(tmp_path / "replica", extra={"replicaof": f"127.0.0.1 {exchange.redis.port}"})
+    replica.start()
+    try:
+        port = free_port()
+        command = ["gateway", "--host", "127.0.0.1", "--port", str(port)]
+        exchange.gateways.append(exchange._spawn("gateway-replica", command, {"REDIS_URL": replica.url}))
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                if answer.status_code == 200 or "replica" in answer.json()["reason"]:
+                    break
+            assert time.monotonic() < deadline, exchange.logs()
+            time.sleep(0.1)
+        assert answer.status_code == 503, answer.text
+        assert "read-only replica" in answer.json()["reason"]
+    finally:
+        exchange.stop_gateway(len(exchange.gateways) - 1)
+        replica.stop()
