@@ -35,7 +35,7 @@ from tradewire.gateway.sessions import revoked_notice
 from tradewire.journal.entries import Reply
 from tradewire.journal.submit import SubmitError, submit_sync
 from tradewire.ops.logging import ADMIN_ACTION, audit_log, configure_logging
-from tradewire.redisconn import connect_sync
+from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
 from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis
 
 T = TypeVar("T")
@@ -57,7 +57,7 @@ def _attempt(action: Callable[[], T]) -> T:
         return action()
     except (AdminError, SecretError) as exc:
         _fail(str(exc), 2)
-    except SubmitError as exc:
+    except (SubmitError, RedisConnectError) as exc:
         _fail(str(exc))
     except redis.exceptions.RedisError as exc:
         _fail(f"Redis error: {exc}")
@@ -68,7 +68,9 @@ def _client(data_dir: Path | None) -> redis.Redis:
         url, _ = find_redis(data_dir)
     except RuntimeSetupError as exc:
         raise AdminError(str(exc)) from exc
-    return connect_sync(url)
+    client = connect_sync(url)
+    verify_connection_sync(client, url)  # an exchange out of reach is said as such, before any change
+    return client
 
 
 _USER_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -146,8 +148,9 @@ def create_user(name: str, data_dir: Path | None, *, new_user: bool = True, read
     configure_logging("admin")
 
     def create() -> dict[str, str]:
+        client = _client(data_dir)  # first: without an exchange to reach, no master key is created
         master = load_master_key(data_dir_or_default(data_dir), create=True)
-        return create_user_record(_client(data_dir), name, master, new_user=new_user, read_only=read_only)
+        return create_user_record(client, name, master, new_user=new_user, read_only=read_only)
 
     line = _attempt(create)
     audit_log(ADMIN_ACTION, action="create_user" if new_user else "create_key", user=name, who="admin",

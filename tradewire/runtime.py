@@ -23,7 +23,14 @@ from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.engine.config import loads as config_loads
 from tradewire.engine.config import unknown_fields
 from tradewire.ops.metrics import observe_gc_pauses
-from tradewire.redisconn import AppendFsync, EmbeddedRedis, redis_url_from_env, running_url
+from tradewire.redisconn import (
+    REDIS_URL_ENV,
+    AppendFsync,
+    EmbeddedRedis,
+    parse_redis_url,
+    redis_url_from_env,
+    running_url,
+)
 
 log = structlog.get_logger("tradewire")
 
@@ -54,9 +61,16 @@ def data_dir_or_default(data_dir: Path | None) -> Path:
 def find_redis(
     data_dir: Path | None, *, may_start: bool = False, fsync: AppendFsync = "always"
 ) -> tuple[str, EmbeddedRedis | None]:
-    """The Redis URL to use and, when this call started it, the embedded server to stop at exit."""
+    """The Redis URL to use and, when this call started it, the embedded server to stop at exit.
+
+    A ``REDIS_URL`` that is not a Redis URL is refused here, naming the variable, before any command
+    touches a file or a server (each caller turns this error into its one-line message)."""
     url = redis_url_from_env()
     if url:
+        try:
+            parse_redis_url(url)
+        except ValueError as exc:
+            raise RuntimeSetupError(f"${REDIS_URL_ENV}: {exc}") from exc
         return url, None
     root = data_dir_or_default(data_dir)
     url = running_url(root)
