@@ -4,8 +4,10 @@ line on stderr, a non-zero status (2 for usage and config errors), no traceback,
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,27 @@ def test_admin_commands_with_no_exchange_to_reach_say_so_and_create_nothing(tmp_
     )
     assert f"cannot reach Redis at {closed}" in message
     assert not data.exists()  # no master key was made for an exchange that was not there
+
+
+def test_engine_waiting_for_an_unreachable_redis_stops_at_sigterm(tmp_path: Path) -> None:
+    """It retries with back-off until Redis answers; a stop asked meanwhile ended the back-off's
+    sleeps, so it retried in a tight loop, logging each try, and never stopped."""
+    log = tmp_path / "engine.log"
+    env = {k: v for k, v in os.environ.items() if k != "TRADEWIRE_MASTER_KEY"}
+    env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}"
+    with log.open("wb") as out:
+        engine = subprocess.Popen(
+            [sys.executable, "-m", "tradewire.cli", "engine"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while b"redis error; retrying" not in log.read_bytes():
+            assert engine.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(10) == 0
+        assert log.read_text().count("redis error; retrying") < 50
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
