@@ -10,6 +10,8 @@ One rule for all of them, so that ``tradewire up``, ``tradewire engine``, ``trad
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import os
 from pathlib import Path
@@ -58,21 +60,61 @@ def data_dir_or_default(data_dir: Path | None) -> Path:
     return (data_dir or Path(os.environ.get("TRADEWIRE_DATA_DIR", DEFAULT_DATA_DIR))).absolute()
 
 
-def find_redis(
-    data_dir: Path | None, *, may_start: bool = False, fsync: AppendFsync = "always"
-) -> tuple[str, EmbeddedRedis | None]:
-    """The Redis URL to use and, when this call started it, the embedded server to stop at exit.
+UP_LOCK_FILE = "up.lock"
 
-    A ``REDIS_URL`` that is not a Redis URL is refused here, naming the variable, before any command
-    touches a file or a server (each caller turns this error into its one-line message)."""
+
+def hold_data_dir(root: Path) -> int:
+    """Take ``<data-dir>/up.lock`` for the life of this process (the kernel lets go when it exits,
+    however it exits), or refuse: a second ``tradewire up`` on one directory would start a second
+    engine on the first one's Redis, two writers of one journal. Returns the lock's descriptor."""
+    if root.exists() and not root.is_dir():
+        raise RuntimeSetupError(f"data directory {root} is not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / UP_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise RuntimeSetupError(f"data directory {root}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = b""
+        with contextlib.suppress(OSError):
+            holder = os.pread(fd, 32, 0).strip()
+        os.close(fd)
+        pid = f" (pid {holder.decode(errors='replace')})" if holder else ""
+        raise RuntimeSetupError(
+            f"another tradewire up{pid} is running on data directory {root}: stop it first, "
+            "or give this one another --data-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def redis_url() -> str | None:
+    """``$REDIS_URL`` when it is set, refused naming the variable when it is not a Redis URL, before
+    any command touches a file or a server (each caller turns the error into its one-line message)."""
     url = redis_url_from_env()
     if url:
         try:
             parse_redis_url(url)
         except ValueError as exc:
             raise RuntimeSetupError(f"${REDIS_URL_ENV}: {exc}") from exc
+    return url
+
+
+def find_redis(
+    data_dir: Path | None, *, may_start: bool = False, fsync: AppendFsync = "always"
+) -> tuple[str, EmbeddedRedis | None]:
+    """The Redis URL to use and, when this call started it, the embedded server to stop at exit.
+
+    A ``REDIS_URL`` that is not a Redis URL is refused (:func:`redis_url`)."""
+    url = redis_url()
+    if url:
         return url, None
     root = data_dir_or_default(data_dir)
+    if root.exists() and not root.is_dir():
+        raise RuntimeSetupError(f"data directory {root} is not a directory")
     url = running_url(root)
     if url:
         return url, None

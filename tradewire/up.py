@@ -36,7 +36,14 @@ from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
 from tradewire.ops.logging import configure_logging
 from tradewire.redisconn import EmbeddedRedisError, connect, redact_url
-from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, load_config
+from tradewire.runtime import (
+    RuntimeSetupError,
+    data_dir_or_default,
+    find_redis,
+    hold_data_dir,
+    load_config,
+    redis_url,
+)
 
 log = structlog.get_logger("tradewire.up")
 
@@ -242,6 +249,11 @@ async def _supervise(
         await client.aclose()
 
 
+def _already_stopping(signum: int, _: object) -> None:
+    """A signal during the stop: it goes on (each step is bounded); interrupted, it left Redis running."""
+    log.info("already stopping; wait for it", signal=signal.Signals(signum).name)
+
+
 def main(
     host: str,
     port: int,
@@ -255,6 +267,8 @@ def main(
     root = data_dir_or_default(data_dir)
     try:
         load_config(config)
+        redis_url()  # a bad REDIS_URL is refused before the data directory is touched
+        hold_data_dir(root)
         url, server = find_redis(root, may_start=True, fsync=fsync)
     except (RuntimeSetupError, EmbeddedRedisError) as exc:
         typer.echo(f"tradewire up: {exc}", err=True)
@@ -294,6 +308,8 @@ def main(
         typer.echo(f"tradewire up: {exc}", err=True)
         status = 1
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stop short
+            signal.signal(signum, _already_stopping)
         for child in reversed(children):
             child.stop()
         if server is not None:

@@ -206,3 +206,41 @@ def test_up_says_when_its_archive_fails_and_goes_on_serving(tmp_path: Path) -> N
         assert running.stop() == 0, running.log_tail()
     failed = [line for line in Path(running.log.name).read_text().splitlines() if "archive failed" in line]
     assert "journal-archive is not a directory" in failed[0]  # the archive's own message
+
+
+def test_a_second_up_on_the_same_data_dir_is_refused_and_the_first_runs_on(up: Up) -> None:
+    """It found the first one's Redis running and started a second engine on it: two writers of
+    one journal."""
+    args = ["up", "--port", str(free_port()), "--data-dir", str(up.data_dir)]
+    second = subprocess.Popen(
+        [sys.executable, "-m", "tradewire.cli", *args],
+        env=up.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _, err = second.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        second.send_signal(signal.SIGINT)
+        second.communicate(timeout=60)
+        raise AssertionError("a second tradewire up ran on a data directory in use") from None
+    message = err.decode()
+    assert second.returncode == 2, message
+    assert (
+        f"another tradewire up (pid {up.process.pid}) is running on data directory {up.data_dir}" in message
+    )
+    assert "Traceback" not in message
+    assert httpx.get(f"{up.base}/api/v3/ping", timeout=5).status_code == 200
+
+
+def test_up_with_a_second_sigint_while_stopping_still_stops_redis(tmp_path: Path) -> None:
+    """The second Ctrl-C interrupted the stop half-way and left the embedded Redis running."""
+    running = Up(tmp_path)
+    running.wait_ready()
+    redis_pid = int((running.data_dir / "redis" / "redis.pid").read_text())
+    running.process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    running.process.send_signal(signal.SIGINT)
+    assert running.stop() == 0, running.log_tail()
+    with pytest.raises(ProcessLookupError):
+        os.kill(redis_pid, 0)

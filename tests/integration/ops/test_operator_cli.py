@@ -97,3 +97,12 @@ def test_engine_waiting_for_an_unreachable_redis_stops_at_sigterm(tmp_path: Path
         if engine.poll() is None:
             engine.kill()
             engine.wait()
+
+
+@pytest.mark.parametrize("command", [["up"], ["engine"], ["admin", "create-user", "ann"]])
+def test_a_data_dir_that_is_a_file_is_refused_saying_so(tmp_path: Path, command: list[str]) -> None:
+    file = tmp_path / "data"
+    file.write_text("not a directory")
+    message = refused(tradewire(*command, "--data-dir", str(file)))
+    assert f"data directory {file} is not a directory" in message
+    assert file.read_text() == "not a directory"
