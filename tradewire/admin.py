@@ -23,6 +23,8 @@ import orjson
 import redis
 
 from tradewire import keys
+from tradewire.engine import ConfigError, ExchangeConfig
+from tradewire.engine.decimals import MAX_DIGITS, decimals_of, to_units
 from tradewire.engine.engine import FEES_USER
 from tradewire.gateway.secrets import (
     SecretError,
@@ -210,18 +212,38 @@ def configured_asset(asset: str, assets: Collection[str]) -> str:
     raise AdminError(f"unknown asset {asset!r}: the exchange's config has {listed}")
 
 
-def stored_assets(client: redis.Redis) -> list[str]:
-    """The asset names of the exchange's config (``tw:config``, written by the engine)."""
+def stored_assets(client: redis.Redis) -> dict[str, int]:
+    """The assets of the exchange's config (``tw:config``, written by the engine), with their precision."""
     raw = client.get(keys.CONFIG)
     if raw is None:
         raise AdminError(f"the exchange has no config in Redis yet ({keys.CONFIG}): start the engine first")
     try:
-        assets = orjson.loads(cast("bytes", raw)).get("assets")
-    except (orjson.JSONDecodeError, AttributeError):
-        assets = None
-    if not isinstance(assets, dict):
-        raise AdminError(f"the exchange's config ({keys.CONFIG}) names no assets")
-    return list(assets)
+        return ExchangeConfig.from_dict(orjson.loads(cast("bytes", raw))).precisions()
+    except (orjson.JSONDecodeError, ConfigError) as exc:
+        raise AdminError(f"the exchange's config ({keys.CONFIG}) cannot be read: {exc}") from None
+
+
+_AMOUNT: Final = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def amount_problem(amount: str, asset: str, precision: int) -> str | None:
+    """Why ``amount`` of ``asset`` cannot be deposited or withdrawn, or None: the engine's rule, said
+    before anything is journalled (a malformed amount reached the journal as ``bad_command``, the
+    alert for writers that break the journal's contract, and told the operator nothing)."""
+    if not _AMOUNT.fullmatch(amount):
+        return (
+            f"invalid amount {amount!r}: a plain decimal number such as 250.5 "
+            "(no sign, exponent, spaces or thousands separators)"
+        )
+    places = decimals_of(amount)
+    if places > precision:
+        return f"amount {amount} has {places} decimals, more than the precision {precision} of {asset}"
+    units = to_units(amount, precision)
+    if units is None:
+        return f"amount {amount} has more than {MAX_DIGITS} significant digits"
+    if units == 0:
+        return f"amount {amount} must be positive"
+    return None
 
 
 def deposit(name: str, asset: str, amount: str, data_dir: Path | None, *, kind: str = "deposit") -> None:
@@ -232,7 +254,11 @@ def deposit(name: str, asset: str, amount: str, data_dir: Path | None, *, kind: 
         client = _client(data_dir)
         if not client.hexists(keys.USERS, name):
             raise AdminError(f"unknown user {name!r}: create it first with `tradewire admin create-user`")
-        named = configured_asset(asset, stored_assets(client))  # refused before anything is journalled
+        assets = stored_assets(client)
+        named = configured_asset(asset, assets)  # refused before anything is journalled
+        problem = amount_problem(amount, named, assets[named])
+        if problem is not None:
+            raise AdminError(problem)
         return named, submit_sync(client, deposit_command(name, named, amount, kind), who="admin")
 
     named, reply = _attempt(submit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tradewire.admin import AdminError, configured_asset, deposit_command, valid_user_name
+from tradewire.admin import AdminError, amount_problem, configured_asset, deposit_command, valid_user_name
 from tradewire.bots import MAKER_USER, TAKER_USER
 
 
@@ -44,3 +44,27 @@ def test_user_names_of_ascii_letters_digits_dash_underscore_dot_are_valid(name: 
 )  # fmt: skip
 def test_user_names_outside_the_rule_are_invalid(name: str) -> None:
     assert not valid_user_name(name)
+
+
+@pytest.mark.parametrize(
+    ("amount", "says"),
+    [
+        ("1e3", "invalid amount '1e3': a plain decimal number"),
+        ("+5", "invalid amount '+5'"), (" 1", "invalid amount ' 1'"), ("1,5", "invalid amount '1,5'"),
+        (".5", "invalid amount '.5'"), ("5.", "invalid amount '5.'"), ("NaN", "invalid amount 'NaN'"),
+        ("", "invalid amount ''"), ("\u0661", "invalid amount"),  # an Arabic-Indic 1
+        ("1.000000001", "amount 1.000000001 has 9 decimals, more than the precision 8 of USDT"),
+        ("9" * 31, "more than 30 significant digits"),
+        ("0", "amount 0 must be positive"), ("0.000", "amount 0.000 must be positive"),
+    ],
+)  # fmt: skip
+def test_deposit_amounts_the_engine_would_refuse_are_refused_naming_what_is_wrong(
+    amount: str, says: str
+) -> None:
+    problem = amount_problem(amount, "USDT", 8)
+    assert problem is not None and says in problem
+
+
+@pytest.mark.parametrize("amount", ["1", "250.5", "0.00000001", "1.500000000", "007", "9" * 30])
+def test_deposit_amounts_the_engine_takes_pass(amount: str) -> None:
+    assert amount_problem(amount, "USDT", 8) is None

@@ -90,6 +90,10 @@ class ExchangeConfig:
     def to_dict(self) -> dict[str, Any]:
         return self.raw
 
+    def precisions(self) -> dict[str, int]:
+        """Each asset's precision (decimal places), by name."""
+        return {name: asset.precision for name, asset in self.assets.items()}
+
 
 def loads(data: bytes) -> Any:
     """A config file's JSON, refused when an object has a key twice (JSON parsers keep the last

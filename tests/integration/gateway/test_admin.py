@@ -42,10 +42,32 @@ def test_deposit_refused_by_the_engine_or_for_an_unknown_user_exits_non_zero(
     module_exchange: Exchange,
 ) -> None:
     assert admin(module_exchange, "create-user", "dan").returncode == 0
-    refused = admin(module_exchange, "deposit", "dan", "USDT", "0.000000001")  # finer than its precision
-    assert refused.returncode == 1 and orjson.loads(refused.stdout)["reason"] == "invalid_amount"
+    refused = admin(module_exchange, "withdraw", "dan", "USDT", "1")  # more than dan has
+    assert refused.returncode == 1 and orjson.loads(refused.stdout)["reason"] == "insufficient_balance"
     unknown = admin(module_exchange, "deposit", "nobody", "USDT", "1")
     assert unknown.returncode == 2 and "unknown user" in unknown.stderr
+
+
+def test_deposit_of_an_amount_the_engine_would_refuse_is_refused_saying_why_before_the_journal(
+    module_exchange: Exchange,
+) -> None:
+    """A malformed amount reached the journal as ``bad_command`` (the alert for writers breaking the
+    journal's contract), and the operator read only that word."""
+    assert admin(module_exchange, "create-user", "dee").returncode == 0
+    client = module_exchange.redis.client()
+    try:
+        before = client.xlen(keys.COMMANDS)
+        for kind, amount, says in (
+            ("deposit", "0.000000001", "has 9 decimals, more than the precision 8 of USDT"),
+            ("deposit", "1e3", "invalid amount '1e3': a plain decimal number"),
+            ("withdraw", "0", "amount 0 must be positive"),
+        ):
+            refused = admin(module_exchange, kind, "dee", "USDT", amount)
+            assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+            assert says in refused.stderr and "Traceback" not in refused.stderr
+        assert client.xlen(keys.COMMANDS) == before
+    finally:
+        client.close()
 
 
 def test_deposit_of_an_asset_the_config_lacks_is_refused_naming_the_assets_before_the_journal(
