@@ -20,6 +20,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="tradewire: a
 @app.callback()
 def _root() -> None:
     """tradewire: a crypto-exchange core whose heart is real-time messaging."""
+    from tradewire.ops.logging import LEVEL_ENV, log_level
+
+    try:
+        log_level()  # every command logs: a bad level is refused once, here, not as a traceback
+    except ValueError as exc:
+        typer.echo(f"${LEVEL_ENV}: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def load_config(path: Path) -> ExchangeConfig:
@@ -81,7 +88,9 @@ def engine(
     data_dir: DataDir = None,
     snapshot_every: Annotated[int, typer.Option(help="Write a snapshot every N commands.")] = 100_000,
     snapshot_seconds: Annotated[float, typer.Option(help="... or every T seconds.")] = 60.0,
-    metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz, /readyz (0: none).")] = 0,
+    metrics_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of /metrics, /healthz, /readyz (0: none).")
+    ] = 0,
     order_history: Annotated[
         int, typer.Option(help="Closed orders kept per user for order queries (open ones always).")
     ] = ORDER_HISTORY,
@@ -95,7 +104,7 @@ def engine(
 @app.command()
 def gateway(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the REST + WebSocket server.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the REST + WebSocket server.")] = 8080,
     data_dir: DataDir = None,
 ) -> None:
     """Run a REST + WebSocket gateway (Binance-compatible) against the exchange's Redis."""
@@ -107,7 +116,9 @@ def gateway(
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Address the gateway listens on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the gateway (web page, REST, WebSocket).")] = 8080,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the gateway (web page, REST, WebSocket).")
+    ] = 8080,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     demo: Annotated[bool, typer.Option("--demo", help="Also run market-maker and taker bots.")] = False,

@@ -32,6 +32,7 @@ import typer
 
 from tradewire import keys
 from tradewire.bots import run_bots
+from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
 from tradewire.ops.logging import configure_logging
@@ -267,10 +268,11 @@ def main(
     root = data_dir_or_default(data_dir)
     try:
         load_config(config)
+        limits_from_env(os.environ)  # the gateway's: refused here rather than by each of its restarts
         redis_url()  # a bad REDIS_URL is refused before the data directory is touched
         hold_data_dir(root)
         url, server = find_redis(root, may_start=True, fsync=fsync)
-    except (RuntimeSetupError, EmbeddedRedisError) as exc:
+    except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
         typer.echo(f"tradewire up: {exc}", err=True)
         raise typer.Exit(2) from exc
     if fsync == "everysec" and server is not None:

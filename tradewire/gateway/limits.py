@@ -9,6 +9,7 @@ round trip per request.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
@@ -54,12 +55,22 @@ def limits_from_env(env: Mapping[str, str]) -> Limits:
     """:class:`Limits` with overrides from ``TRADEWIRE_LIMIT_<FIELD>`` environment variables.
 
     For example ``TRADEWIRE_LIMIT_CONNECTIONS_PER_IP=50`` or ``TRADEWIRE_LIMIT_PING_INTERVAL=5``.
-    """
+    A value that is not a number, or is negative or not finite, raises ``ValueError`` naming the
+    variable (it was a traceback, or a limit that refused everything)."""
     overrides: dict[str, Any] = {}
     for item in fields(Limits):
-        raw = env.get(f"TRADEWIRE_LIMIT_{item.name.upper()}")
+        name = f"TRADEWIRE_LIMIT_{item.name.upper()}"
+        raw = env.get(name)
         if raw:
-            overrides[item.name] = float(raw) if item.type in ("float", float) else int(raw)
+            whole = item.type not in ("float", float)
+            try:
+                value: float = int(raw) if whole else float(raw)
+            except ValueError:
+                kind = "a whole number" if whole else "a number"
+                raise ValueError(f"{name}: must be {kind} >= 0, not {raw!r}") from None
+            if not 0 <= value < math.inf:
+                raise ValueError(f"{name}: must be >= 0 and finite, not {raw!r}")
+            overrides[item.name] = value
     return Limits(**overrides)
 
 

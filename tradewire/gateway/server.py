@@ -42,11 +42,12 @@ def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
 def main(host: str, port: int, data_dir: Path | None) -> None:
     configure_logging("gateway")
     try:
+        limits = limits_from_env(os.environ)
         url, _ = find_redis(data_dir)
-    except RuntimeSetupError as exc:
+    except (RuntimeSetupError, ValueError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    gateway = Gateway(url, data_dir_or_default(data_dir), limits_from_env(os.environ))
+    gateway = Gateway(url, data_dir_or_default(data_dir), limits)
     server = build_server(host, port, gateway)
     tune_gc()
     server.run()

@@ -90,6 +90,11 @@ def _dumps(obj: Any, **_: Any) -> str:
     return orjson.dumps(obj, default=repr).decode()
 
 
+def log_level(level: str | None = None) -> int:
+    """The threshold: ``level``, else ``$TRADEWIRE_LOG_LEVEL``, else info; ``ValueError`` when unknown."""
+    return _level(level)
+
+
 def _level(level: str | None) -> int:
     name = (level or os.environ.get(LEVEL_ENV) or "info").upper()
     number = logging.getLevelNamesMapping().get(name)
