@@ -36,7 +36,13 @@ from tradewire.gateway.frames import batch, combined, frame
 from tradewire.gateway.proxies import client_address, trusted_proxies
 from tradewire.gateway.resume import resume_plan
 from tradewire.gateway.sessions import stream_terminated
-from tradewire.gateway.streams import Stream, StreamError, agg_trade_payload, parse_stream
+from tradewire.gateway.streams import (
+    Stream,
+    StreamError,
+    agg_trade_payload,
+    is_stream_name,
+    parse_streams,
+)
 from tradewire.ops.logging import DISCONNECT, audit_log
 from tradewire.ops.metrics import RATE_LIMIT_HITS, WS_DISCONNECTS, WS_MESSAGES
 
@@ -88,6 +94,11 @@ def _property_error(params: list[Any], setting: bool) -> tuple[int, str] | None:
     if setting and (len(params) < 2 or not isinstance(params[1], bool)):
         return 1, "Invalid value type: expected Boolean"
     return None
+
+
+def _count(streams: list[Stream]) -> int:
+    """Streams as the client counts them: an all-market stream is one."""
+    return len({stream.group for stream in streams})
 
 
 def _each_once(streams: list[Stream]) -> list[Stream]:
@@ -391,20 +402,20 @@ class Connection(asyncio.Protocol):
         self.batched = _truthy(params.get("batch", ""))
         path = [] if self.api else segments[1:]
         listed = [s for s in params.get("streams", "").split("/") if s]
-        names = [s for s in path + listed if "@" in s]
+        names = [s for s in path + listed if is_stream_name(s)]
         # Listen keys: in the path their events come bare (``/ws/<key>``); listed in ``streams=``
         # they come wrapped as the market streams do (Binance's ``/stream?streams=<key>``).
-        keys = [(s, True) for s in path if "@" not in s and not _is_number(s)]
-        keys += [(s, False) for s in listed if "@" not in s]
+        keys = [(s, True) for s in path if not is_stream_name(s) and not _is_number(s)]
+        keys += [(s, False) for s in listed if not is_stream_name(s)]
         if len({key for key, _ in keys}) > 1:
             self._reject(400, "one listen key per connection")
             return
         try:
-            streams = _each_once([parse_stream(name, self.gateway.markets.symbols) for name in names])
+            streams = self._parse(names)
         except StreamError as exc:
             self._reject(400, str(exc))
             return
-        if len(streams) > self.limits.streams_per_connection:
+        if _count(streams) > self.limits.streams_per_connection:
             self._reject(400, f"too many streams: at most {self.limits.streams_per_connection}")
             return
         for candidate, bare in keys[:1]:
@@ -651,12 +662,14 @@ class Connection(asyncio.Protocol):
         if method == "UNSUBSCRIBE":
             for name in params:
                 with contextlib.suppress(StreamError):  # not a stream: not followed either
-                    stream = self.streams.pop(parse_stream(str(name), self.gateway.markets.symbols).key, None)
-                    if stream is not None:
-                        self.hub.unfollow(self, stream)
+                    for named in parse_streams(str(name), self.gateway.markets.symbols):
+                        stream = self.streams.pop(named.key, None)
+                        if stream is not None:
+                            self.hub.unfollow(self, stream)
             return orjson.dumps({"result": None, "id": request_id})
         if method == "LIST_SUBSCRIPTIONS":
-            return orjson.dumps({"result": [s.name for s in self.streams.values()], "id": request_id})
+            names = list(dict.fromkeys(s.name for s in self.streams.values()))  # an all-market one once
+            return orjson.dumps({"result": names, "id": request_id})
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             refused = _property_error(params, method == "SET_PROPERTY")
             if refused is not None:
@@ -673,13 +686,17 @@ class Connection(asyncio.Protocol):
             return orjson.dumps({"result": value, "id": request_id})
         return error_reply(2, f"Invalid request: unknown method {method!r}", request_id)
 
+    def _parse(self, names: list[str]) -> list[Stream]:
+        symbols = self.gateway.markets.symbols
+        return _each_once([stream for name in names for stream in parse_streams(name, symbols)])
+
     async def _subscribe(self, params: list[Any], since: Any, request_id: Any) -> bytes:
         try:
-            streams = _each_once([parse_stream(str(name), self.gateway.markets.symbols) for name in params])
+            streams = self._parse([str(name) for name in params])
         except StreamError as exc:
             return error_reply(2, f"Invalid request: {exc}", request_id)
         new = [s for s in streams if s.key not in self.streams]
-        if len(self.streams) + len(new) > self.limits.streams_per_connection:
+        if _count([*self.streams.values(), *new]) > self.limits.streams_per_connection:
             RATE_LIMIT_HITS.labels("streams_per_connection").inc()
             return error_reply(
                 4,

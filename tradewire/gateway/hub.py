@@ -101,6 +101,8 @@ class StreamFollowers:
             payload = cut_levels(payload, self.stream.levels)
         elif self.stream.aggregate:
             payload = agg_trade_payload(payload)
+        elif self.stream.array:
+            payload = b"[" + payload + b"]"
         raw: bytes | None = None
         wrapped: bytes | None = None
         name = self.stream.name

@@ -25,6 +25,7 @@ __all__ = [
     "StreamError",
     "agg_trade_payload",
     "parse_stream",
+    "parse_streams",
     "symbol_of",
     "symbol_table",
 ]
@@ -33,6 +34,12 @@ KLINE_INTERVALS: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
 SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
 PARTIAL_LEVELS: Final = ("5", "10", "20")
 SPEEDS: Final = ("100ms", "1000ms")
+ALL_MARKETS: Final = {
+    "!miniticker@arr": ("!miniTicker@arr", "miniTicker", True),
+    "!ticker@arr": ("!ticker@arr", "ticker", True),
+    "!bookticker": ("!bookTicker", "bookTicker", False),
+}
+"""All-market streams: lower-cased name -> (Binance's spelling, channel, whether events come in arrays)."""
 
 
 class StreamError(ValueError):
@@ -45,9 +52,12 @@ class Stream:
 
     ``name`` is the name as the client wrote it; ``market`` and ``channel`` say where it comes from;
     ``levels`` is 5/10/20 for partial books (cut from ``depth20``), 0 otherwise; ``aggregate`` marks
-    ``@aggTrade``, the ``trade`` channel reshaped by :func:`agg_trade_payload`. ``key`` is the name
-    as Binance writes it (lower-case symbol: ``btcusdt@miniTicker``), the same however the client
-    wrote it: a connection follows a stream once per key, or it would get every message twice.
+    ``@aggTrade``, the ``trade`` channel reshaped by :func:`agg_trade_payload`; ``array`` wraps each
+    event in a JSON array (``!miniTicker@arr``). ``key`` is the name as Binance writes it (lower-case
+    symbol: ``btcusdt@miniTicker``), the same however the client wrote it: a connection follows a
+    stream once per key, or it would get every message twice. An all-market stream is one ``Stream``
+    per market, all with its name, keyed ``<name>|<market>``: its ``group`` is the stream the client
+    counts.
     """
 
     name: str
@@ -56,6 +66,7 @@ class Stream:
     levels: int = 0
     key: str = ""
     aggregate: bool = False
+    array: bool = False
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -64,6 +75,10 @@ class Stream:
     @property
     def is_diff(self) -> bool:
         return self.channel == "depth"
+
+    @property
+    def group(self) -> str:
+        return self.key.partition("|")[0]
 
 
 def agg_trade_payload(trade: bytes) -> bytes:
@@ -79,6 +94,30 @@ def agg_trade_payload(trade: bytes) -> bytes:
 def symbol_table(markets: Iterable[str]) -> dict[str, str]:
     """Lower-case Binance symbol -> market, for parsing stream names and REST ``symbol`` params."""
     return {symbol_of(market).lower(): market for market in markets}
+
+
+def parse_streams(name: str, symbols: Mapping[str, str]) -> list[Stream]:
+    """The streams behind one name: one, or one per market for an all-market stream (``!ticker@arr``:
+    every market's ticker channel, which is what Binance's are made of)."""
+    if not name.startswith("!"):
+        return [parse_stream(name, symbols)]
+    lowered = name.lower() if name.isascii() else ""
+    base, _, speed = lowered.rpartition("@")
+    if speed not in SPEEDS or not ALL_MARKETS.get(base, ("", "", False))[2]:  # python-binance: @1000ms
+        base, speed = lowered, ""
+    found = ALL_MARKETS.get(base)
+    if found is None:
+        known = ", ".join(spelled for spelled, _, _ in ALL_MARKETS.values())
+        raise StreamError(f"invalid stream name {name!r}: the all-market streams are {known}")
+    spelled, channel, array = found
+    group = f"{spelled}@{speed}" if speed else spelled
+    markets = sorted(set(symbols.values()))
+    return [Stream(name, market, channel, key=f"{group}|{market}", array=array) for market in markets]
+
+
+def is_stream_name(name: str) -> bool:
+    """A stream name rather than a listen key: ``<symbol>@<stream>`` or an all-market ``!...``."""
+    return "@" in name or name.startswith("!")
 
 
 def parse_stream(name: str, symbols: Mapping[str, str]) -> Stream:

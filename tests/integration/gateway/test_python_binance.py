@@ -194,6 +194,29 @@ async def test_aggtrade_socket_gets_each_trade_as_an_aggregate_trade(module_exch
         await client.close_connection()
 
 
+@pytest.mark.asyncio
+async def test_miniticker_socket_gets_every_markets_mini_tickers_in_arrays(module_exchange: Exchange) -> None:
+    """``miniticker_socket`` opens ``!miniTicker@arr``: arrays of ``24hrMiniTicker`` events, whichever
+    market traded."""
+    ex = module_exchange
+    maker, taker = new_trader(ex), new_trader(ex)
+    client, manager = _socket_manager(ex)
+    try:
+        async with manager.miniticker_socket() as stream:
+            for symbol, price in (("ETHUSDT", "3222"), ("BTCUSDT", "32222")):
+                maker.order(symbol=symbol, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                            price=price)  # fmt: skip
+                r = taker.order(symbol=symbol, side="BUY", type="MARKET", quantity="0.01")
+                assert r.json()["status"] == "FILLED", r.text
+                while True:
+                    events = await asyncio.wait_for(stream.recv(), 10)
+                    assert isinstance(events, list) and all(e["e"] == "24hrMiniTicker" for e in events)
+                    if any(e["s"] == symbol and e["c"] == price for e in events):
+                        break
+    finally:
+        await client.close_connection()
+
+
 def test_get_historical_trades_pages_forward_from_an_id(module_exchange: Exchange) -> None:
     """``get_historical_trades`` (``GET /api/v3/historicalTrades``) reads the trades from ``fromId``
     on, oldest first, as ``/trades`` writes them; without ``fromId`` the newest ones."""

@@ -77,6 +77,56 @@ async def test_raw_trade_stream_delivers_the_binance_trade_payload(
     assert (message["p"], message["q"], message["m"]) == ("1500", "0.1", False)
 
 
+async def test_all_market_streams_carry_every_markets_events_in_binances_shapes(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    """``!miniTicker@arr`` and ``!ticker@arr`` (arrays of events) and ``!bookTicker`` (single
+    events), raw or combined, over every market: what ccxt's ``watch_tickers()`` without symbols
+    and python-binance's ``miniticker_socket`` ask for."""
+    maker, taker = pair
+    async with (
+        connect(f"{ws_exchange.ws_url}/ws/!miniTicker@arr") as raw,
+        connect(f"{ws_exchange.ws_url}/stream?streams=!ticker@arr/!bookTicker") as both,
+    ):
+        await asyncio.sleep(0.2)
+        books: list[Any] = []  # !bookTicker's events, kept while looking for the tickers
+
+        def seen(message: dict[str, Any]) -> bool:
+            if message["stream"] == "!bookTicker":
+                books.append(message["data"])
+            return bool(message["stream"] == "!ticker@arr")
+
+        for symbol, price in (("BTCUSDT", "20101.01"), ("ETHUSDT", "1501.01")):
+            await asyncio.to_thread(cross, maker, taker, symbol, price, "0.01")
+            mini = await recv_until(raw, lambda m, s=symbol, p=price: m[0]["s"] == s and m[0]["c"] == p)
+            assert isinstance(mini, list) and len(mini) == 1 and mini[0]["e"] == "24hrMiniTicker"
+            full = await recv_until(both, lambda m, p=price: seen(m) and m["data"][0]["c"] == p)
+            assert full["data"][0]["e"] == "24hrTicker" and full["data"][0]["s"] == symbol
+        assert books and all(isinstance(b, dict) and b["s"] in ("BTCUSDT", "ETHUSDT") for b in books)
+
+        await raw.send(
+            orjson.dumps({"method": "SUBSCRIBE", "params": ["!bookTicker", "btcusdt@trade"], "id": 1})
+        )
+        assert await recv_until(raw, lambda m: isinstance(m, dict) and m.get("id") == 1) == {
+            "result": None,
+            "id": 1,
+        }
+        await raw.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+        listed = await recv_until(raw, lambda m: isinstance(m, dict) and m.get("id") == 2)
+        assert listed["result"] == ["!miniTicker@arr", "!bookTicker", "btcusdt@trade"]  # each once
+        await raw.send(orjson.dumps({"method": "UNSUBSCRIBE", "params": ["!miniTicker@arr"], "id": 3}))
+        await raw.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 4}))
+        listed = await recv_until(raw, lambda m: isinstance(m, dict) and m.get("id") == 4)
+        assert listed["result"] == ["!bookTicker", "btcusdt@trade"]
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ws_exchange.ws_url}/ws/!allTrades@arr"):
+            pass
+    assert refused.value.response.status_code == 400
+    assert (
+        b"the all-market streams are !miniTicker@arr, !ticker@arr, !bookTicker" in refused.value.response.body
+    )
+
+
 async def test_subscribe_list_and_unsubscribe_with_ids_reply_in_order(ws_exchange: Exchange) -> None:
     async with connect(f"{ws_exchange.ws_url}/ws") as ws:
         await ws.send(

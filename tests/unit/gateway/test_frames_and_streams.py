@@ -8,7 +8,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from tradewire.gateway.frames import batch, close_frame, combined, frame
-from tradewire.gateway.streams import Stream, StreamError, parse_stream, symbol_table
+from tradewire.gateway.streams import Stream, StreamError, parse_stream, parse_streams, symbol_table
 
 SYMBOLS = symbol_table(["BTC-USDT", "ETH-USDT"])
 
@@ -105,3 +105,22 @@ def test_parse_stream_keeps_names_binance_serves_apart_as_different_keys() -> No
         parse_stream(name, SYMBOLS).key for name in ("btcusdt@depth", "btcusdt@depth@100ms", "btcusdt@depth5")
     }
     assert len(keys) == 3
+
+
+def test_all_market_stream_names_stand_for_one_stream_per_market() -> None:
+    symbols = symbol_table(["BTC-USDT", "ETH-USDT"])
+    mini = parse_streams("!miniTicker@arr", symbols)
+    assert [(s.name, s.market, s.channel, s.array) for s in mini] == [
+        ("!miniTicker@arr", "BTC-USDT", "miniTicker", True),
+        ("!miniTicker@arr", "ETH-USDT", "miniTicker", True),
+    ]
+    assert {s.group for s in mini} == {"!miniTicker@arr"}
+    # any letter case; python-binance's speed suffix; !bookTicker's events are not arrays
+    assert [s.key for s in parse_streams("!MINITICKER@ARR", symbols)] == [s.key for s in mini]
+    assert {s.group for s in parse_streams("!miniTicker@arr@1000ms", symbols)} == {"!miniTicker@arr@1000ms"}
+    assert [s.array for s in parse_streams("!bookTicker", symbols)] == [False, False]
+    assert [s.channel for s in parse_streams("!ticker@arr", symbols)] == ["ticker", "ticker"]
+    assert [s.key for s in parse_streams("btcusdt@trade", symbols)] == ["btcusdt@trade"]
+    for bad in ("!trade@arr", "!bookTicker@1000ms", "!miniTicker@arr@5s", "!", "!miniTicker\u00b2@arr"):
+        with pytest.raises(StreamError, match="all-market streams are"):
+            parse_streams(bad, symbols)

@@ -238,7 +238,7 @@ async def test_handshake_that_fails_unexpectedly_answers_500_and_lets_the_connec
     def broken(name: str, symbols: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("tradewire.gateway.connection.parse_stream", broken)
+    monkeypatch.setattr("tradewire.gateway.connection.parse_streams", broken)
     conn, transport = await handshake("/ws/btcusdt@trade")
     assert b"".join(transport.written).startswith(b"HTTP/1.1 500 ")
     assert transport.closed and not conn.hub.conns
@@ -273,7 +273,7 @@ async def test_control_frame_that_fails_unexpectedly_closes_the_connection_with_
     def broken(name: str, symbols: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("tradewire.gateway.connection.parse_stream", broken)
+    monkeypatch.setattr("tradewire.gateway.connection.parse_streams", broken)
     conn, transport = await opened()
     await subscribe(conn, ["btcusdt@trade"])
     assert transport.messages() == [("close", 1011)] and conn.closing
