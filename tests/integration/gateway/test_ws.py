@@ -98,9 +98,14 @@ async def test_all_market_streams_carry_every_markets_events_in_binances_shapes(
 
         for symbol, price in (("BTCUSDT", "20101.01"), ("ETHUSDT", "1501.01")):
             await asyncio.to_thread(cross, maker, taker, symbol, price, "0.01")
-            mini = await recv_until(raw, lambda m, s=symbol, p=price: m[0]["s"] == s and m[0]["c"] == p)
+            # the trade's price: the module's other tests may have left cheaper asks than ``price``
+            last = httpx.get(f"{ws_exchange.http_url}/api/v3/ticker/price", params={"symbol": symbol}).json()
+            traded = Decimal(last["price"])
+            mini = await recv_until(
+                raw, lambda m, s=symbol, p=traded: m[0]["s"] == s and Decimal(m[0]["c"]) == p
+            )
             assert isinstance(mini, list) and len(mini) == 1 and mini[0]["e"] == "24hrMiniTicker"
-            full = await recv_until(both, lambda m, p=price: seen(m) and m["data"][0]["c"] == p)
+            full = await recv_until(both, lambda m, p=traded: seen(m) and Decimal(m["data"][0]["c"]) == p)
             assert full["data"][0]["e"] == "24hrTicker" and full["data"][0]["s"] == symbol
         assert books and all(isinstance(b, dict) and b["s"] in ("BTCUSDT", "ETHUSDT") for b in books)
 
