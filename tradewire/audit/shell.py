@@ -190,6 +190,11 @@ def archived_segments(
     return found
 
 
+def _segments(client: redis.Redis, archive: Path | None, data_dir: Path | None) -> list[Segment]:
+    """:func:`archived_segments`, looking where ``tradewire up`` archives when ``archive`` is not given."""
+    return archived_segments(client, archive, data_dir_or_default(data_dir) / DEFAULT_DIRECTORY)
+
+
 def _audited(
     client: redis.Redis,
     exchange: ExchangeConfig,
@@ -199,7 +204,7 @@ def _audited(
     balances: bool = True,
     on_step: OnStep | None = None,
 ) -> Outcome:
-    found = archived_segments(client, archive, data_dir_or_default(data_dir) / DEFAULT_DIRECTORY)
+    found = _segments(client, archive, data_dir)
     try:
         return audit_journal(client, exchange, balances=balances, on_step=on_step, archive=found)
     except ArchiveError as exc:
@@ -274,7 +279,7 @@ def export_journal(data_dir: Path | None, archive: Path | None, config_out: Path
     per line on stdout, so that ``tradewire replay`` of them gives the events the engine recorded."""
     out = sys.stdout.buffer
     with _exchange(None, data_dir) as (client, _):
-        found = archived_segments(client, archive, data_dir_or_default(data_dir) / DEFAULT_DIRECTORY)
+        found = _segments(client, archive, data_dir)
         mark = found[-1].last.decode() if found else None
         applied = cast(bytes | None, client.get(keys.APPLIED))
         if config_out is not None:

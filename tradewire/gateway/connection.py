@@ -39,7 +39,6 @@ from tradewire.gateway.sessions import stream_terminated
 from tradewire.gateway.streams import (
     Stream,
     StreamError,
-    agg_trade_payload,
     is_stream_name,
     parse_streams,
 )
@@ -484,9 +483,7 @@ class Connection(asyncio.Protocol):
                     self.resnapshot(stream.name, "too old" if plan.too_old else "unknown update id")
                 kind: Kind = "diff" if stream.is_diff else "plain"
                 for payload in plan.messages:
-                    self.push(
-                        stream.name, kind, agg_trade_payload(payload) if stream.aggregate else payload, 0
-                    )
+                    self.push(stream.name, kind, stream.shape(payload), 0)
                 last_offset = plan.last_offset
             else:
                 buffered = self.catching.pop(stream.name, [])

@@ -20,13 +20,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import orjson
-
 from tradewire import keys
 from tradewire.bus.subscribe import Publication
 from tradewire.gateway.backlog import Kind
 from tradewire.gateway.frames import batch, combined, frame
-from tradewire.gateway.streams import Stream, agg_trade_payload
+from tradewire.gateway.streams import Stream
 from tradewire.ops.metrics import (
     PUBLISH_TO_SEND_SECONDS,
     WS_CONNECTIONS,
@@ -46,15 +44,6 @@ def kind_of(channel: str) -> Kind:
     if channel == "depth":
         return "diff"
     return "latest" if channel in LATEST else "plain"
-
-
-def cut_levels(payload: bytes, levels: int) -> bytes:
-    """A partial-book payload with only its best ``levels`` levels per side."""
-    book = orjson.loads(payload)
-    for side in ("bids", "asks", "b", "a"):
-        if side in book:
-            book[side] = book[side][:levels]
-    return orjson.dumps(book)
 
 
 class Follower(Protocol):
@@ -96,13 +85,7 @@ class StreamFollowers:
 
     def send(self, publication: Publication) -> bool:
         """Deliver to the unbatched followers; True when batched ones wait for :meth:`flush`."""
-        payload = publication.payload
-        if self.stream.levels and self.stream.levels < 20:
-            payload = cut_levels(payload, self.stream.levels)
-        elif self.stream.aggregate:
-            payload = agg_trade_payload(payload)
-        elif self.stream.array:
-            payload = b"[" + payload + b"]"
+        payload = self.stream.shape(publication.payload)
         raw: bytes | None = None
         wrapped: bytes | None = None
         name = self.stream.name

@@ -80,6 +80,25 @@ class Stream:
     def group(self) -> str:
         return self.key.partition("|")[0]
 
+    def shape(self, payload: bytes) -> bytes:
+        """The stream's message for one publication on its channel (live or from the history)."""
+        if self.levels and self.levels < 20:
+            return _cut_levels(payload, self.levels)
+        if self.aggregate:
+            return agg_trade_payload(payload)
+        if self.array:
+            return b"[" + payload + b"]"
+        return payload
+
+
+def _cut_levels(payload: bytes, levels: int) -> bytes:
+    """A partial-book payload with only its best ``levels`` levels per side."""
+    book = orjson.loads(payload)
+    for side in ("bids", "asks", "b", "a"):
+        if side in book:
+            book[side] = book[side][:levels]
+    return orjson.dumps(book)
+
 
 def agg_trade_payload(trade: bytes) -> bytes:
     """An ``@aggTrade`` event for one ``@trade`` payload: tradewire aggregates nothing, so the
@@ -103,7 +122,7 @@ def parse_streams(name: str, symbols: Mapping[str, str]) -> list[Stream]:
         return [parse_stream(name, symbols)]
     lowered = name.lower() if name.isascii() else ""
     base, _, speed = lowered.rpartition("@")
-    if speed not in SPEEDS or not ALL_MARKETS.get(base, ("", "", False))[2]:  # python-binance: @1000ms
+    if speed not in SPEEDS or not base.endswith("@arr"):  # python-binance asks for ``@arr@1000ms``
         base, speed = lowered, ""
     found = ALL_MARKETS.get(base)
     if found is None:
