@@ -134,6 +134,9 @@ class Connection(asyncio.Protocol):
         """WebSocket API user data subscriptions: id -> the user followed and the API keys that asked
         for it (it ends when the last of them is revoked)."""
         self._next_subscription = 0
+        self._revoked_on_the_way: dict[int, bool] = {}
+        """Subscriptions still being made -> whether their key was revoked meanwhile (refused) rather
+        than the subscription stopped by the client (made, then stopped: answered with its id)."""
         self._session_methods: dict[str, Any] | None = None
         self._requests = 0
         """WebSocket API requests not answered yet; reading stops at ``MAX_REQUESTS_IN_FLIGHT``."""
@@ -538,16 +541,19 @@ class Connection(asyncio.Protocol):
         subscription = self._next_subscription
         self._next_subscription += 1
         self.subscriptions[subscription] = (user, {api_key})
+        self._revoked_on_the_way[subscription] = False
         try:
             await self.hub.follow_user(self, user, f"{_SUBSCRIPTION}{subscription}")
         except BaseException:  # not followed: a retry must subscribe again, not find this id
             self.subscriptions.pop(subscription, None)
             self.hub.unfollow_user(self, user)
             raise
-        if subscription not in self.subscriptions:  # its key was revoked meanwhile
+        finally:
+            revoked = self._revoked_on_the_way.pop(subscription)
+        if subscription not in self.subscriptions:  # revoked, or stopped by the client, meanwhile
             if all(followed != user for followed, _ in self.subscriptions.values()):
                 self.hub.unfollow_user(self, user)
-            return None
+            return None if revoked else subscription
         return subscription
 
     def unsubscribe_user(self, subscription: int | None) -> bool:
@@ -575,6 +581,8 @@ class Connection(asyncio.Protocol):
             if not asked_by:
                 ended.append(number)
         for number in ended:
+            if number in self._revoked_on_the_way:
+                self._revoked_on_the_way[number] = True
             self.push(f"{_SUBSCRIPTION}{number}", "plain", event, 0)
             self.unsubscribe_user(number)
         return len(ended)

@@ -86,7 +86,8 @@ class Session(Protocol):
     async def subscribe_user(self, user: str, api_key: str) -> int | None:
         """Follow ``user``'s data on this connection until ``api_key`` (and every other key that
         asked for it) is revoked; the subscription's id (the same id again for a user already
-        followed), ``None`` when the key was revoked before the subscription took effect."""
+        followed), ``None`` when the key was revoked before the subscription took effect. One that
+        the client stopped while it was being made was made: it gets its id."""
         ...
 
     def unsubscribe_user(self, subscription: int | None) -> bool:

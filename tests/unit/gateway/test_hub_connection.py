@@ -480,3 +480,46 @@ async def test_a_user_message_with_several_payloads_goes_out_as_one_frame_each_i
         {"e": "outboundAccountPosition"},
         {"e": "balanceUpdate"},
     ]
+
+
+class GatedUserSubscriber:
+    """Redis's confirmation of a user channel's subscription waits for ``gate``."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def subscribe_plain(self, channel: bytes) -> None:
+        self.entered.set()
+        await self.gate.wait()
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        pass
+
+
+async def test_a_user_subscription_stopped_while_it_was_being_made_is_answered_with_its_id() -> None:
+    """``userDataStream.subscribe.signature`` and ``userDataStream.unsubscribe`` sent together: the
+    unsubscribe stops the subscription on its way. The subscribe still succeeded (its key is valid);
+    answering it "invalid API key" (-2015) told the client something false."""
+    conn, _ = await open_connection(Limits())
+    subscriber = GatedUserSubscriber()
+    conn.hub.subscriber = subscriber  # type: ignore[assignment]
+    subscribing = asyncio.create_task(conn.subscribe_user("alice", "key-1"))
+    await subscriber.entered.wait()
+    assert conn.unsubscribe_user(None) is True
+    subscriber.gate.set()
+    assert await subscribing == 0
+    assert conn.user_subscriptions() == []
+    assert "alice" not in conn.hub.users
+
+
+async def test_a_user_subscription_whose_key_was_revoked_while_it_was_being_made_is_refused() -> None:
+    conn, _ = await open_connection(Limits())
+    subscriber = GatedUserSubscriber()
+    conn.hub.subscriber = subscriber  # type: ignore[assignment]
+    subscribing = asyncio.create_task(conn.subscribe_user("alice", "key-1"))
+    await subscriber.entered.wait()
+    assert conn.end_subscriptions("key-1", b'{"e":"eventStreamTerminated"}') == 1
+    subscriber.gate.set()
+    assert await subscribing is None
+    assert "alice" not in conn.hub.users
