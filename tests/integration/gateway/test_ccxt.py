@@ -1,8 +1,8 @@
 """ccxt's ``binance`` class, REST and ``ccxt.pro`` WebSocket, pointed at a tradewire gateway.
 
 Only the base URLs change, as a trader would change them: ``urls['api']`` public/private to the
-gateway's ``/api/v3`` and the spot WebSocket to its ``/stream`` (ccxt appends ``/<n>`` and
-subscribes with frames; a URL without ``/stream`` would make it treat the market as non-spot).
+gateway's ``/api/v3`` and the spot WebSocket to its ``/stream`` or ``/ws`` (ccxt appends ``/<n>``
+and subscribes with frames).
 """
 
 from __future__ import annotations
@@ -184,6 +184,39 @@ async def test_watch_trades_ticker_and_ohlcv_receive_a_trade(module_exchange: Ex
         assert (await asyncio.wait_for(ticker, 10))["last"] == 2600
         candles = await asyncio.wait_for(ohlcv, 10)
         assert candles[-1][4] == 2600
+    finally:
+        await watcher.close()
+
+
+@pytest.mark.asyncio
+async def test_on_the_ws_base_url_watch_tickers_of_every_market_and_the_streams_work(
+    module_exchange: Exchange,
+) -> None:
+    """Binance's own spot URL form, ``/ws``: ccxt takes its messages raw, so ``watch_tickers()``
+    without symbols reads the ``!ticker@arr`` arrays (inside ``/stream``'s wrapper it cannot). With
+    spot markets only loaded, a market id names one market, so ccxt finds it from either URL."""
+    ex = module_exchange
+    maker, taker = new_trader(ex), new_trader(ex)
+    watcher = configure(ccxt.pro.binance(), ex)
+    watcher.urls["api"]["ws"]["spot"] = f"{ex.ws_url}/ws"
+    try:
+        await watcher.load_markets()
+        tickers = asyncio.create_task(watcher.watch_tickers())
+        trades = asyncio.create_task(watcher.watch_trades("ETH/USDT"))
+        for _ in range(20):
+            r = maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.2",
+                            price="2650")  # fmt: skip
+            assert r.status_code == 200
+            r = taker.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.2",
+                            price="2650")  # fmt: skip
+            assert r.json()["status"] == "FILLED", r.text
+            await asyncio.wait({tickers, trades}, timeout=1.0)
+            if tickers.done() and trades.done():
+                break
+        every = await asyncio.wait_for(tickers, 10)
+        assert "ETH/USDT" in every and every["ETH/USDT"]["last"] is not None
+        got = await asyncio.wait_for(trades, 10)
+        assert got[-1]["symbol"] == "ETH/USDT" and got[-1]["amount"] == 0.2
     finally:
         await watcher.close()
 
