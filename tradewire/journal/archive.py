@@ -401,7 +401,7 @@ def _entries_before(pipe: Any, marker: bytes | None, pos: bytes, limit: int) -> 
 def run_archive(directory: Path, data_dir: Path | None, keep_seconds: float = KEEP_SECONDS) -> None:
     """``tradewire journal archive``: one JSON line on success; a message and status 2 otherwise."""
     from tradewire.ops.logging import ADMIN_ACTION, audit_log, configure_logging
-    from tradewire.redisconn import connect_sync
+    from tradewire.redisconn import RedisConnectError, connect_sync, verify_connection_sync
     from tradewire.runtime import RuntimeSetupError, find_redis
 
     configure_logging("admin")
@@ -409,10 +409,11 @@ def run_archive(directory: Path, data_dir: Path | None, keep_seconds: float = KE
         url, _ = find_redis(data_dir)
         client = connect_sync(url)
         try:
+            verify_connection_sync(client, url)  # before the directory is made: nothing to clean up
             done = archive_journal(client, directory, keep_seconds)
         finally:
             client.close()
-    except (ArchiveError, RuntimeSetupError, redis.exceptions.RedisError, OSError) as exc:
+    except (ArchiveError, RuntimeSetupError, RedisConnectError, redis.exceptions.RedisError, OSError) as exc:
         print(f"journal archive: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from exc
     audit_log(

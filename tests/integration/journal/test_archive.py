@@ -376,3 +376,16 @@ async def test_journal_export_writes_what_replays_into_the_recorded_events_befor
     status, after, said = _exported(redis_server, "--archive", str(archive))
     assert status == 0, said
     assert after == before
+
+
+async def test_an_archive_that_cannot_reach_redis_says_so_and_creates_no_directory(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    directory = tmp_path / "segments"
+    result = CliRunner().invoke(
+        app, ["journal", "archive", str(directory)], env={"REDIS_URL": f"redis://127.0.0.1:{port}"}
+    )
+    assert result.exit_code == 2
+    assert "cannot reach Redis at redis://127.0.0.1" in result.stderr
+    assert not directory.exists()
