@@ -18,6 +18,7 @@ from typing import Final
 import orjson
 
 from tradewire.marketdata.binance import symbol_of
+from tradewire.marketdata.klines import INTERVALS
 
 __all__ = [
     "KLINE_INTERVALS",
@@ -30,7 +31,8 @@ __all__ = [
     "symbol_table",
 ]
 
-KLINE_INTERVALS: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
+KLINE_INTERVALS: Final = tuple(INTERVALS)
+"""Binance's intervals, case-sensitive as on Binance: ``1m`` is a minute, ``1M`` a month."""
 SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
 PARTIAL_LEVELS: Final = ("5", "10", "20")
 SPEEDS: Final = ("100ms", "1000ms")

@@ -5,12 +5,11 @@ Theory of operation. The engine service hands the builder the events of each com
 (``flush``), as ``RedisOp`` tuples to put in the batch's MULTI/EXEC pipeline. Nothing here does I/O
 or reads a clock, so the same journal always gives the same ops, byte for byte.
 
-``apply`` does the cheap part only: it moves book levels (``DepthBook``), sums trades per minute
-(merged into the six kline intervals and the rolling ticker once per flush, not per trade), and
+``apply`` does the cheap part only: it moves book levels (``DepthBook``), sums trades per second
+(merged into the sixteen kline intervals and the rolling ticker once per flush, not per trade), and
 remembers which markets changed. Time is ``max(ts, previous ts)``
-so that it never runs backwards; when it enters a new minute (the finest kline interval and the
-ticker's resolution), bars that ended are closed and ticker buckets that left the window dropped,
-in every market.
+so that it never runs backwards; when it enters a new second (the finest kline interval), bars that
+ended are closed and ticker buckets that left the window dropped, in every market.
 
 ``flush`` renders, per changed market and in config order:
 
@@ -52,8 +51,8 @@ from tradewire.engine.events import Accepted, Canceled, Event, Expired, Trade
 from tradewire.keys import MDPUB, RedisOp, md
 from tradewire.marketdata.binance import BinanceRenderer
 from tradewire.marketdata.depth import BookSide, DepthBook, DepthState
-from tradewire.marketdata.klines import INTERVALS, KLINE_HISTORY, KlineSeries, SeriesState
-from tradewire.marketdata.ticker import MINUTE, RollingTicker, TickerState
+from tradewire.marketdata.klines import INTERVALS, KLINE_HISTORY, SECOND, KlineSeries, SeriesState
+from tradewire.marketdata.ticker import RollingTicker, TickerState
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
     DepthSnapshot,
@@ -101,7 +100,8 @@ class BuilderState(msgspec.Struct, array_like=True):
 
     version: int
     ts: int
-    next_minute: int
+    next_second: int
+    """Where the next second starts (the next minute's start in a state from before 1s bars)."""
     markets: list[MarketState]
 
 
@@ -117,11 +117,11 @@ class _MarketView:
         "held_ticker",
         "holding",
         "keys",
-        "minute",
-        "minute_last_qty",
         "name",
         "render",
         "rendered",
+        "second",
+        "second_last_qty",
         "series",
         "ticker",
         "top",
@@ -134,9 +134,9 @@ class _MarketView:
         self.render = BinanceRenderer(market.name, base, quote)
         self.depth = DepthBook(market.name, base, quote)
         self.series = [KlineSeries(interval) for interval in INTERVALS]
-        self.minute = KlineSeries("1m")
-        """The current minute's trades since the last fold, summed (see :meth:`count_trade`)."""
-        self.minute_last_qty = 0
+        self.second = KlineSeries("1s")
+        """The current second's trades since the last fold, summed (see :meth:`count_trade`)."""
+        self.second_last_qty = 0
         self.ticker = RollingTicker(market.base_scale)
         self.trades: list[TradeUpdate] = []
         """Trades since the last flush, oldest first."""
@@ -188,32 +188,32 @@ class _MarketView:
                 trade.taker_order_id,
             )
         )
-        self.minute.add(ts, price, qty, notional, taker_buys, trade_id)
-        self.minute_last_qty = qty
+        self.second.add(ts, price, qty, notional, taker_buys, trade_id)
+        self.second_last_qty = qty
 
     def count_trade(self, trade: Trade, ts: int) -> None:
-        """Count a trade into the minute's sum without keeping it to publish (the silent replay).
+        """Count a trade into the second's sum without keeping it to publish (the silent replay).
 
-        Live or silent, a trade goes into one sum, not into six kline bars and the ticker: the sum is
-        merged into all of them at the next flush, :meth:`advance` or :meth:`settle` (the same as
+        Live or silent, a trade goes into one sum, not into sixteen kline bars and the ticker: the sum
+        is merged into all of them at the next flush, :meth:`advance` or :meth:`settle` (the same as
         adding the trades one by one; ``tests/unit/marketdata/test_minute_sums.py``)."""
         qty = trade.qty
-        self.minute.add(ts, trade.price, qty, trade.notional, trade.taker_side == "buy", trade.trade_id)
-        self.minute_last_qty = qty
+        self.second.add(ts, trade.price, qty, trade.notional, trade.taker_side == "buy", trade.trade_id)
+        self.second_last_qty = qty
 
-    def fold_minute(self) -> None:
-        """Merge the minute's summed trades into every interval's bar and the ticker."""
-        part = self.minute.bar
+    def fold_second(self) -> None:
+        """Merge the second's summed trades into every interval's bar and the ticker."""
+        part = self.second.bar
         if part is not None:
             for series in self.series:
                 series.merge(part)
-            self.ticker.add_minute(part, self.minute_last_qty)
-            self.minute.bar = None
-            self.minute.touched = False
+            self.ticker.add_part(part, self.second_last_qty)
+            self.second.bar = None
+            self.second.touched = False
 
     def advance(self, now: int) -> None:
         """Close the bars that ended before ``now`` and age the ticker's window."""
-        self.fold_minute()
+        self.fold_second()
         for series in self.series:
             series.advance(now)
             if series.pending:
@@ -225,8 +225,8 @@ class _MarketView:
     def flush(self, now: int, ops: list[RedisOp], slow: bool = True) -> None:
         """Render what changed; with ``slow`` false, partial-book, kline and ticker publications
         wait (the cache is written all the same)."""
-        if self.minute.bar is not None:  # live after a silent replay that was not settled
-            self.fold_minute()
+        if self.second.bar is not None:
+            self.fold_second()
         name, keys, render = self.name, self.keys, self.render
         depth = self.depth
         waiting = False
@@ -327,7 +327,7 @@ class _MarketView:
 
     def settle(self) -> None:
         """What :meth:`flush` does to the state, without rendering anything (after a silent replay)."""
-        self.fold_minute()
+        self.fold_second()
         depth = self.depth
         if depth.pending:
             depth.settle()
@@ -347,7 +347,7 @@ class _MarketView:
         self.dirty = False
 
     def to_state(self) -> MarketState:
-        self.fold_minute()
+        self.fold_second()
         return MarketState(
             self.name,
             self.depth.to_state(),
@@ -369,7 +369,15 @@ class _MarketView:
         view.depth = DepthBook.from_state(
             market.name, depth.base_precision, depth.quote_precision, state.depth
         )
-        view.series = [KlineSeries.from_state(s, KLINE_HISTORY) for s in state.series]
+        # by interval: a state from before an interval existed gives it no bars, and its cache
+        # starts with the first trade after the upgrade
+        kept = {series.interval: series for series in state.series}
+        view.series = [
+            KlineSeries.from_state(kept[interval], KLINE_HISTORY)
+            if interval in kept
+            else KlineSeries(interval)
+            for interval in INTERVALS
+        ]
         view.ticker = RollingTicker.from_state(market.base_scale, state.ticker)
         view.trades = list(state.trades)
         view.best = state.best
@@ -378,8 +386,9 @@ class _MarketView:
         if (bids[:PARTIAL_DEPTH], asks[:PARTIAL_DEPTH]) == view.top:
             view.heads = view.depth.top  # else depth20 waits to be published, as it did
         view.dirty = state.dirty
-        if len(state.held_bars) == len(view.series):
-            view.held_bars = [list(bars) for bars in state.held_bars]
+        if len(state.held_bars) == len(state.series):
+            held = {series.interval: bars for series, bars in zip(state.series, state.held_bars, strict=True)}
+            view.held_bars = [list(held.get(interval, [])) for interval in INTERVALS]
         view.held_ticker = state.held_ticker
         view.holding = state.holding or view.held_ticker or any(view.held_bars)
         return view
@@ -388,7 +397,7 @@ class _MarketView:
 class MarketData:
     """Every market's depth, trades, klines and tickers, fed with engine events, flushed as Redis ops."""
 
-    __slots__ = ("_markets", "_next_minute", "_ts", "_views", "config")
+    __slots__ = ("_markets", "_next_second", "_ts", "_views", "config")
 
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
@@ -396,8 +405,8 @@ class MarketData:
         self._markets = list(self._views.values())
         self._ts = 0
         """Exchange time: the latest ``ts`` seen."""
-        self._next_minute = 0
-        """Where the next minute starts: ``apply`` at or past it closes bars and ages tickers."""
+        self._next_second = 0
+        """Where the next second starts: ``apply`` at or past it closes bars and ages tickers."""
 
     @property
     def ts(self) -> int:
@@ -417,10 +426,10 @@ class MarketData:
             ts = self._ts
         else:
             self._ts = ts
-            if ts >= self._next_minute:
+            if ts >= self._next_second:
                 for view in self._markets:
                     view.advance(ts)
-                self._next_minute = ts - ts % MINUTE + MINUTE
+                self._next_second = ts - ts % SECOND + SECOND
         views = self._views
         touched: list[_MarketView] = []
         resting: Accepted | None = None
@@ -466,10 +475,10 @@ class MarketData:
             ts = self._ts
         else:
             self._ts = ts
-            if ts >= self._next_minute:
+            if ts >= self._next_second:
                 for view in self._markets:
                     view.advance(ts)
-                self._next_minute = ts - ts % MINUTE + MINUTE
+                self._next_second = ts - ts % SECOND + SECOND
         views = self._views
         touched: list[_MarketView] = []
         resting: Accepted | None = None
@@ -514,7 +523,7 @@ class MarketData:
     def flush(self, slow: bool = True) -> list[RedisOp]:
         """Every cache write and publication since the last flush, in order.
 
-        With ``slow`` false, the ``depth20``, kline and ticker publications (a partial book, six bars
+        With ``slow`` false, the ``depth20``, kline and ticker publications (a partial book, sixteen bars
         and two tickers to render per market and flush, each publication five Redis calls in the
         bus script) wait for a later flush, which publishes each as it stands then: the engine
         service passes ``slow`` at most every :data:`SLOW_STREAMS_MS` of exchange time, and when
@@ -571,7 +580,7 @@ class MarketData:
 
     def to_state(self) -> bytes:
         state = BuilderState(
-            STATE_VERSION, self._ts, self._next_minute, [view.to_state() for view in self._markets]
+            STATE_VERSION, self._ts, self._next_second, [view.to_state() for view in self._markets]
         )
         return msgspec.msgpack.encode(state)
 
@@ -587,7 +596,7 @@ class MarketData:
             raise ValueError(f"market-data state version {state.version}, expected {STATE_VERSION}")
         builder = cls(config)
         builder._ts = state.ts
-        builder._next_minute = state.next_minute
+        builder._next_second = state.ts - state.ts % SECOND + SECOND if state.next_second else 0
         for market_state in state.markets:
             market = config.markets.get(market_state.market)
             if market is not None:

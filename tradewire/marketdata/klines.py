@@ -1,13 +1,15 @@
 """Klines (candlesticks): per market and interval, the open bar and a bounded history of closed ones.
 
-Bars are aligned to the Unix epoch in exchange time: a trade at ``ts`` belongs to the bar that opens
-at ``ts - ts % interval`` (1d bars open at 00:00 UTC) and whose ``close_time`` is the last
-millisecond before the next bar. A bar exists only once a trade falls in it: an interval without
-trades leaves a gap rather than a bar of zeros, so every bar's open, high, low and close are prices
-that really traded.
+Binance's intervals, aligned as Binance aligns them in exchange time (UTC): a trade at ``ts`` belongs
+to the bar that opens at ``ts - ts % interval`` for the intervals of a fixed length from 1s to 3d
+(1d bars open at 00:00 UTC, 3d bars every third day counted from 1970-01-01), on the Monday 00:00
+before it for 1w, and on the first of its calendar month for 1M; a bar's ``close_time`` is the last
+millisecond before the next bar (:func:`bar_bounds`). A bar exists only once a trade falls in it:
+an interval without trades leaves a gap rather than a bar of zeros, so every bar's open, high, low
+and close are prices that really traded.
 
 Time moves only with data. The builder calls ``advance`` with the exchange time of each command
-(in practice only when that time enters a new minute, the finest interval); an open bar whose
+(in practice only when that time enters a new second, the finest interval); an open bar whose
 ``close_time`` is now past is closed there and then, queued once more for the next flush with
 ``closed=True``, and kept in the history that the REST endpoint reads. A quiet market's last bar
 therefore stays open until some later command (of any kind, in any market) carries a later time; a
@@ -20,21 +22,66 @@ trade's notional) in quote units, the taker-buy volumes over the trades whose ta
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from datetime import date
+from typing import Final, Protocol
 
 import msgspec
 
 from tradewire.marketdata.updates import Kline
 
+SECOND: Final = 1_000
+MINUTE: Final = 60 * SECOND
+HOUR: Final = 60 * MINUTE
+DAY: Final = 24 * HOUR
+WEEK: Final = 7 * DAY
+MONDAY: Final = 4 * DAY
+"""1970-01-05, the first Monday of the epoch (which began on a Thursday): where 1w bars are counted from."""
+
 INTERVALS: dict[str, int] = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
+    "1s": SECOND,
+    "1m": MINUTE,
+    "3m": 3 * MINUTE,
+    "5m": 5 * MINUTE,
+    "15m": 15 * MINUTE,
+    "30m": 30 * MINUTE,
+    "1h": HOUR,
+    "2h": 2 * HOUR,
+    "4h": 4 * HOUR,
+    "6h": 6 * HOUR,
+    "8h": 8 * HOUR,
+    "12h": 12 * HOUR,
+    "1d": DAY,
+    "3d": 3 * DAY,
+    "1w": WEEK,
+    "1M": 0,
 }
-"""Interval name -> length in milliseconds; every length is a whole number of minutes."""
+"""Binance's kline intervals, shortest first -> length in milliseconds (0: calendar months)."""
+
+_OFFSETS: Final = {"1w": MONDAY}
+_EPOCH_DAY: Final = date(1970, 1, 1).toordinal()
+
+
+def _month_start(ts: int) -> int:
+    """00:00 UTC on the first of the month of ``ts`` (integers only: dates, not clocks)."""
+    day = date.fromordinal(_EPOCH_DAY + ts // DAY)
+    return (date(day.year, day.month, 1).toordinal() - _EPOCH_DAY) * DAY
+
+
+def _next_month_start(start: int) -> int:
+    day = date.fromordinal(_EPOCH_DAY + start // DAY)
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return (date(year, month, 1).toordinal() - _EPOCH_DAY) * DAY
+
+
+def bar_bounds(interval: str, ts: int) -> tuple[int, int]:
+    """``(open_time, close_time)`` of the bar of ``interval`` that holds exchange time ``ts``."""
+    length = INTERVALS[interval]
+    if not length:
+        start = _month_start(ts)
+        return start, _next_month_start(start) - 1
+    start = ts - (ts - _OFFSETS.get(interval, 0)) % length
+    return start, start + length - 1
+
 
 KLINE_HISTORY = 1000
 """Closed bars kept per market and interval."""
@@ -137,11 +184,12 @@ class SeriesState(msgspec.Struct, array_like=True):
 class KlineSeries:
     """The bars of one market at one interval, and what the next flush has to say about them."""
 
-    __slots__ = ("bar", "fresh", "history", "interval", "length", "pending", "touched")
+    __slots__ = ("bar", "fresh", "history", "interval", "pending", "touched")
 
     def __init__(self, interval: str, history: int = KLINE_HISTORY) -> None:
+        if interval not in INTERVALS:
+            raise ValueError(f"unknown kline interval {interval!r}")
         self.interval = interval
-        self.length = INTERVALS[interval]
         self.bar: OpenBar | None = None
         self.history: deque[Kline] = deque(maxlen=history)
         self.pending: list[Kline] = []
@@ -158,11 +206,11 @@ class KlineSeries:
         buy_qty, buy_notional = (qty, notional) if taker_buys else (0, 0)
         if bar is None:
             self.fresh = True
-            start = ts - ts % self.length
+            start, end = bar_bounds(self.interval, ts)
             self.bar = OpenBar(
                 Kline(
                     start,
-                    start + self.length - 1,
+                    end,
                     price,
                     price,
                     price,
@@ -194,14 +242,13 @@ class KlineSeries:
     def merge(self, part: OpenBar) -> None:
         """Count at once the trades summed in ``part``, a bar of this one's or a shorter interval
         that falls inside one bar of this one (``advance`` already called): the same as adding
-        them one by one. The silent replay sums a minute's trades once and merges that minute
-        into every interval, instead of adding each trade six times."""
+        them one by one. The builder sums a second's trades once and merges that second into every
+        interval, instead of adding each trade sixteen times."""
         bar = self.bar
         if bar is None:
             self.fresh = True
-            start = part.open_time - part.open_time % self.length
             bar = self.bar = OpenBar.__new__(OpenBar)
-            bar.open_time, bar.close_time = start, start + self.length - 1
+            bar.open_time, bar.close_time = bar_bounds(self.interval, part.open_time)
             bar.open, bar.high, bar.low, bar.close = part.open, part.high, part.low, part.close
             bar.volume, bar.quote_volume, bar.trades = part.volume, part.quote_volume, part.trades
             bar.taker_buy_volume, bar.taker_buy_quote_volume = (

@@ -130,14 +130,16 @@ class RollingTicker:
         self.last_qty = qty
         self.changed = True
 
-    def add_minute(self, part: OpenBar, last_qty: int) -> None:
-        """Count at once the trades of one minute summed in ``part`` (a 1m bar; ``last_qty`` is the
-        last trade's quantity): the same as adding them one by one. For the silent replay."""
+    def add_part(self, part: OpenBar, last_qty: int) -> None:
+        """Count at once the trades summed in ``part``, a bar that lies within one minute (the
+        builder's 1s sums; ``last_qty`` is the last trade's quantity): the same as adding them one
+        by one."""
+        start = part.open_time - part.open_time % MINUTE
         buckets = self.buckets
         bucket = buckets[-1] if buckets else None
-        if bucket is None or bucket.start != part.open_time:
+        if bucket is None or bucket.start != start:
             buckets.append(
-                Bucket(part.open_time, part.open, part.high, part.low, part.close, part.volume,
+                Bucket(start, part.open, part.high, part.low, part.close, part.volume,
                        part.quote_volume, part.trades, part.first_trade_id, part.last_trade_id)
             )  # fmt: skip
         else:

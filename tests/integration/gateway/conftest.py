@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +16,7 @@ import pytest
 
 from tests.fixtures.exchange import Exchange, User, exchange, module_exchange
 
-__all__ = ["Trader", "exchange", "module_exchange", "new_trader"]
+__all__ = ["Trader", "check_bar_bounds", "exchange", "module_exchange", "new_trader"]
 
 _names = count(1)
 
@@ -63,3 +64,19 @@ def trader(module_exchange: Exchange) -> Iterator[Trader]:
         yield t
     finally:
         t.http.close()
+
+
+def check_bar_bounds(interval: str, start: int, end: int) -> None:
+    """Binance's bucket rules, written out with the calendar: 1w from Monday 00:00 UTC, 1M calendar
+    months, the rest a fixed length from the epoch."""
+    opened = datetime.fromtimestamp(start / 1000, UTC)
+    if interval == "1w":
+        assert opened.weekday() == 0 and (opened.hour, opened.minute, opened.second) == (0, 0, 0)
+        assert end == start + 7 * 86_400_000 - 1
+    elif interval == "1M":
+        assert (opened.day, opened.hour, opened.minute, opened.second) == (1, 0, 0, 0)
+        after = datetime.fromtimestamp((end + 1) / 1000, UTC)
+        assert (after.day, after.hour) == (1, 0) and (after.month - opened.month) % 12 == 1
+    else:
+        length = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[interval[-1]] * int(interval[:-1])
+        assert start % length == 0 and end == start + length - 1

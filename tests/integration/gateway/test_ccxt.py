@@ -278,3 +278,19 @@ def test_unified_methods_a_bot_calls_answer_as_on_binance(exchange: Exchange) ->
     assert set(tickers) == {"BTC/USDT", "ETH/USDT"} and tickers["BTC/USDT"]["last"] == 41111
     assert set(taker.fetch_bids_asks(["BTC/USDT", "ETH/USDT"])) == {"BTC/USDT", "ETH/USDT"}
     assert taker.fetch_last_prices(["BTC/USDT"])["BTC/USDT"]["price"] == 41111
+
+
+def test_fetch_ohlcv_in_every_timeframe_binance_serves(module_exchange: Exchange) -> None:
+    """ccxt's binance timeframes, 1s to 1M, each a candle that holds the last trade."""
+    maker, taker = (rest_client(module_exchange, new_trader(module_exchange)) for _ in range(2))
+    maker.create_order("ETH/USDT", "limit", "sell", 0.2, 2713)
+    bought = taker.create_order("ETH/USDT", "market", "buy", 0.2)
+    assert bought["status"] == "closed"
+    last = taker.fetch_trades("ETH/USDT", limit=1)[-1]
+    assert set(taker.timeframes) == {
+        "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
+    }  # fmt: skip
+    for timeframe in taker.timeframes:
+        candles = taker.fetch_ohlcv("ETH/USDT", timeframe, limit=2)
+        assert candles and candles[-1][4] == last["price"], timeframe
+        assert candles[-1][0] <= last["timestamp"], timeframe

@@ -21,7 +21,7 @@ from binance import (  # type: ignore[import-untyped]
 from binance.exceptions import BinanceAPIException  # type: ignore[import-untyped]
 
 from tests.fixtures.exchange import Exchange
-from tests.integration.gateway.conftest import Trader, new_trader
+from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -274,3 +274,19 @@ def test_cancel_replace_order_reports_each_outcome(module_exchange: Exchange) ->
         client.cancel_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
                                     quantity="0.01", price="17014", cancelOrderId=old["orderId"])  # fmt: skip
     assert missing.value.code == -1102  # cancelReplaceMode is mandatory
+
+
+def test_get_klines_of_every_binance_interval(module_exchange: Exchange) -> None:
+    """python-binance's interval constants, 1s to 1M: each was refused with -1120 but the six."""
+    maker = client_for(module_exchange, new_trader(module_exchange))
+    taker = client_for(module_exchange, new_trader(module_exchange))
+    maker.order_limit_sell(symbol="BTCUSDT", quantity="0.01", price="41234")
+    bought = taker.order_market_buy(symbol="BTCUSDT", quantity="0.01")
+    assert bought["status"] == "FILLED"
+    price = bought["fills"][-1]["price"]
+    intervals = [getattr(Client, name) for name in dir(Client) if name.startswith("KLINE_INTERVAL_")]
+    assert {"1s", "3d", "1w", "1M"} <= set(intervals) and len(intervals) == 16
+    for interval in intervals:
+        bars = taker.get_klines(symbol="BTCUSDT", interval=interval, limit=1)
+        assert len(bars) == 1 and bars[0][4] == price, interval
+        check_bar_bounds(interval, bars[0][0], bars[0][6])

@@ -12,7 +12,7 @@ import orjson
 import redis
 
 from tests.fixtures.exchange import Exchange
-from tests.integration.gateway.conftest import Trader, new_trader
+from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 from tradewire import keys
 
 
@@ -181,6 +181,49 @@ def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) ->
     assert {t["symbol"] for t in everything} == {"BTCUSDT", "ETHUSDT"}
     bad = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "7m"})
     assert bad.status_code == 400 and bad.json()["code"] == -1120
+
+
+BINANCE_INTERVALS = [
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
+    "1M",
+]
+
+
+def test_klines_of_every_binance_interval_hold_the_trade_in_its_bucket(module_exchange: Exchange) -> None:
+    maker, taker = new_trader(module_exchange), new_trader(module_exchange)
+    maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.5", price="35100")
+    r = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.5")
+    assert r.json()["status"] == "FILLED", r.text
+    trade_id = max(fill["tradeId"] for fill in r.json()["fills"])
+    base = module_exchange.http_url
+    for interval in BINANCE_INTERVALS:
+        for path in ("klines", "uiKlines"):
+            got = httpx.get(f"{base}/api/v3/{path}", params={"symbol": "ETHUSDT", "interval": interval})
+            assert got.status_code == 200, (interval, got.text)
+            bar = got.json()[-1]
+            check_bar_bounds(interval, bar[0], bar[6])
+            assert bar[0] <= r.json()["transactTime"] <= bar[6] and bar[8] >= 1
+    last = httpx.get(f"{base}/api/v3/trades", params={"symbol": "ETHUSDT", "limit": 1}).json()[0]
+    assert last["id"] == trade_id
+    month = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "1M"}).json()[-1]
+    assert month[4] == last["price"]
+    for wrong in ("1W", "1h ", "2d", "1y", "60m"):
+        bad = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": wrong})
+        assert bad.status_code == 400 and bad.json()["code"] == -1120, wrong
 
 
 def test_metrics_and_health_endpoints_answer(module_exchange: Exchange) -> None:

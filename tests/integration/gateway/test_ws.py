@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.fixtures.exchange import Exchange
-from tests.integration.gateway.conftest import Trader, new_trader
+from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -75,6 +75,30 @@ async def test_raw_trade_stream_delivers_the_binance_trade_payload(
         message = await recv_until(ws, lambda m: m.get("t") == trade_id)
     assert message["e"] == "trade" and message["s"] == "ETHUSDT"
     assert (message["p"], message["q"], message["m"]) == ("1500", "0.1", False)
+
+
+async def test_kline_streams_of_every_binance_interval_deliver_the_trade(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    maker, taker = pair
+    intervals = ["1s", "3m", "30m", "6h", "12h", "3d", "1w", "1M"]  # the connection's limit is 8 streams
+    names = "/".join(f"ethusdt@kline_{iv}" for iv in intervals)
+    async with connect(f"{ws_exchange.ws_url}/stream?streams={names}") as ws:
+        await asyncio.sleep(0.2)
+        trade_id = await asyncio.to_thread(cross, maker, taker, "ETHUSDT", "1501", "0.1")
+        seen: dict[str, Any] = {}
+
+        def record(message: Any) -> bool:
+            k = message["data"]["k"]
+            if k["L"] >= trade_id:
+                seen[message["stream"]] = k
+            return len(seen) == len(intervals)
+
+        await recv_until(ws, record)
+    for interval in intervals:
+        k = seen[f"ethusdt@kline_{interval}"]
+        assert k["i"] == interval and k["s"] == "ETHUSDT" and k["n"] >= 1
+        check_bar_bounds(interval, k["t"], k["T"])
 
 
 async def test_all_market_streams_carry_every_markets_events_in_binances_shapes(

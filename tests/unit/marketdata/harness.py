@@ -143,7 +143,27 @@ def cancel(user: str, order_id: int, market: str = "BTC-USDT") -> dict[str, Any]
     return {"type": "cancel", "user": user, "market": market, "order_id": order_id}
 
 
-KLINE_STREAMS = ["kline_1m", "kline_5m", "kline_15m", "kline_1h", "kline_4h", "kline_1d"]
+KLINE_STREAMS = [
+    f"kline_{interval}"
+    for interval in [
+        "1s",
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "3d",
+        "1w",
+        "1M",
+    ]
+]
 """The kline channels of a market, shortest interval first (as a flush publishes them)."""
 
 

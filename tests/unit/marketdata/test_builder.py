@@ -408,7 +408,9 @@ def test_empty_command_advances_time_and_ticker_window() -> None:
     ex.flush()
     ex.md.apply([], DAY0 + 86_400_000 + MINUTE)
     ops = ex.flush()
-    assert streams(ops) == [*KLINE_STREAMS, "ticker", "miniTicker"]
+    longer = ("kline_3d", "kline_1w", "kline_1M")  # their bars of DAY0 are still open a day later
+    closed = [stream for stream in KLINE_STREAMS if stream not in longer]
+    assert streams(ops) == [*closed, "ticker", "miniTicker"]
     ticker = ex.cache.payloads("BTC-USDT", "ticker")[-1]
     assert (ticker["n"], ticker["v"], ticker["c"], ticker["o"], ticker["x"], ticker["F"]) == (
         0,
@@ -518,3 +520,34 @@ def test_state_taken_when_a_bar_began_and_before_its_flush_still_trims_after_res
     ops = restored.flush()
     assert ops == ex.md.flush()
     assert ("ZREMRANGEBYRANK", "md:{BTC-USDT}:klines:1m", 0, -1001) in ops
+
+
+def test_state_from_before_the_new_intervals_keeps_its_bars_and_starts_the_new_ones_empty() -> None:
+    """A snapshot of an engine that had six intervals (and counted time by the minute): the six
+    continue with their bars, the others begin with the next trade."""
+    import msgspec
+
+    from tradewire.marketdata.builder import BuilderState
+
+    old = ("1m", "5m", "15m", "1h", "4h", "1d")
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "10"), DAY0)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 1_500)
+    ex.flush(slow=False)  # bars held, as a batch between two 100-ms slots leaves them
+    state = msgspec.msgpack.decode(ex.md.to_state(), type=BuilderState)
+    state.next_second = DAY0 + MINUTE
+    for market in state.markets:
+        pairs = [(s, h) for s, h in zip(market.series, market.held_bars, strict=True) if s.interval in old]
+        market.series, market.held_bars = [s for s, _ in pairs], [h for _, h in pairs]
+    restored = MarketData.from_state(CONFIG, msgspec.msgpack.encode(state))
+    ex.md = restored
+    ops = ex.flush()
+    held = ["depth20", *(f"kline_{interval}" for interval in old), "ticker", "miniTicker"]
+    assert sorted(streams(ops)) == sorted(held)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 2_500)  # a new second: the 1s bar of 1.5 s closed
+    ex.flush()
+    bars = {stream: ex.cache.payloads("BTC-USDT", stream) for stream in KLINE_STREAMS}
+    assert [b["k"]["n"] for b in bars["kline_1m"]] == [1, 2]  # the old intervals go on counting
+    assert [b["k"]["n"] for b in bars["kline_1s"]] == [1]  # the new ones begin now
+    assert [b["k"]["n"] for b in bars["kline_1w"]] == [1]

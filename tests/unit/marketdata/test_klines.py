@@ -1,11 +1,11 @@
-"""Klines: epoch-aligned bars per interval, exact volumes, gaps, closing when time moves on."""
+"""Klines: bars aligned as Binance aligns them, exact volumes, gaps, closing when time moves on."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from tradewire.marketdata.klines import INTERVALS, KlineSeries, SeriesState
+from tradewire.marketdata.klines import INTERVALS, KlineSeries, SeriesState, bar_bounds
 from tradewire.marketdata.updates import Kline
 
 DAY0 = 1_699_920_000_000
@@ -18,15 +18,78 @@ def trade(series: KlineSeries, ts: int, price: int, qty: int, taker_buys: bool, 
     series.add(ts, price, qty, price * qty // 100, taker_buys, trade_id)
 
 
-@pytest.mark.parametrize(("interval", "length"), list(INTERVALS.items()))
-def test_bar_of_each_interval_opens_on_its_epoch_boundary(interval: str, length: int) -> None:
+FIXED = {name: length for name, length in INTERVALS.items() if name not in ("1w", "1M")}
+
+
+@pytest.mark.parametrize(("interval", "length"), list(FIXED.items()))
+def test_bar_of_each_fixed_interval_opens_on_its_epoch_boundary(interval: str, length: int) -> None:
     series = KlineSeries(interval)
     ts = DAY0 + 86_400_000 - 1  # the last millisecond of the day: the last bar of every interval
     trade(series, ts, 100, 3, True, 1)
     (bar,) = series.take_updates()
-    assert bar.open_time == DAY0 + 86_400_000 - length
-    assert bar.close_time == DAY0 + 86_400_000 - 1
+    expected = ts - ts % length
+    assert (bar.open_time, bar.close_time) == (expected, expected + length - 1)
     assert not bar.closed
+
+
+def test_every_binance_kline_interval_is_served() -> None:
+    assert list(INTERVALS) == [
+        "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
+    ]  # fmt: skip
+
+
+HOUR = 60 * MIN
+DAY = 24 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("interval", "ts", "open_time", "close_time"),
+    [
+        ("1s", DAY0 + 1_234, DAY0 + 1_000, DAY0 + 1_999),
+        ("3m", DAY0 + 7 * MIN + 5, DAY0 + 6 * MIN, DAY0 + 9 * MIN - 1),
+        ("30m", DAY0 + 59 * MIN, DAY0 + 30 * MIN, DAY0 + HOUR - 1),
+        ("2h", DAY0 + 3 * HOUR, DAY0 + 2 * HOUR, DAY0 + 4 * HOUR - 1),
+        ("6h", DAY0 + 13 * HOUR, DAY0 + 12 * HOUR, DAY0 + 18 * HOUR - 1),
+        ("8h", DAY0 + 17 * HOUR, DAY0 + 16 * HOUR, DAY0 + DAY - 1),
+        ("12h", DAY0 + 11 * HOUR, DAY0, DAY0 + 12 * HOUR - 1),
+        # 3d: aligned to the epoch (day 19675, DAY0, is the second day of bar 6558)
+        ("3d", DAY0 + 5, DAY0 - DAY, DAY0 + 2 * DAY - 1),
+        ("3d", DAY0 + 2 * DAY, DAY0 + 2 * DAY, DAY0 + 5 * DAY - 1),
+        # 1w: Monday 00:00 UTC to Sunday 23:59:59.999 (DAY0 is a Tuesday)
+        ("1w", DAY0, 1_699_833_600_000, 1_700_438_399_999),
+        ("1w", 1_699_833_600_000, 1_699_833_600_000, 1_700_438_399_999),
+        ("1w", 1_700_438_399_999, 1_699_833_600_000, 1_700_438_399_999),
+        ("1w", 1_700_438_400_000, 1_700_438_400_000, 1_701_043_199_999),
+        ("1w", 5, -3 * DAY, 4 * DAY - 1),  # the epoch was a Thursday
+        # 1M: calendar months, UTC
+        ("1M", DAY0, 1_698_796_800_000, 1_701_388_799_999),
+        ("1M", 1_709_208_000_000, 1_706_745_600_000, 1_709_251_199_999),  # 2024-02-29: a leap February
+        ("1M", 1_704_067_199_999, 1_701_388_800_000, 1_704_067_199_999),  # 2023-12-31 23:59:59.999
+        ("1M", 1_704_067_200_000, 1_704_067_200_000, 1_706_745_599_999),  # 2024-01-01
+    ],
+)
+def test_bars_open_and_close_where_binance_opens_and_closes_them(
+    interval: str, ts: int, open_time: int, close_time: int
+) -> None:
+    assert bar_bounds(interval, ts) == (open_time, close_time)
+    series = KlineSeries(interval)
+    trade(series, max(ts, 0), 100, 1, True, 1)
+    (bar,) = series.take_updates()
+    assert (bar.open_time, bar.close_time) == (open_time, close_time)
+    series.advance(close_time)
+    assert series.bar is not None  # still open on its last millisecond
+    series.advance(close_time + 1)
+    (closed,) = series.take_updates()
+    assert closed.closed and series.bar is None
+
+
+def test_a_month_bar_merged_from_seconds_spans_the_calendar_month() -> None:
+    month, second = KlineSeries("1M"), KlineSeries("1s")
+    second.add(1_709_208_000_123, 100, 1, 100, True, 1)
+    assert second.bar is not None
+    month.merge(second.bar)
+    (bar,) = month.take_updates()
+    assert (bar.open_time, bar.close_time) == (1_706_745_600_000, 1_709_251_199_999)
 
 
 def test_trades_in_one_bar_sum_exactly_and_track_open_high_low_close() -> None:

@@ -9,7 +9,8 @@
 import { DepthSync } from "./depthsync.js";
 import { Backoff, Socket, socketUrl } from "./socket.js";
 
-export const INTERVALS = ["1m", "5m", "15m", "1h", "4h", "1d"];
+export const INTERVALS = ["1s", "1m", "5m", "15m", "1h", "4h", "1d", "1w", "1M"];
+// (the gateway serves all of Binance's intervals, 1s to 1M; the picker offers the common ones)
 const TAPE_SIZE = 80;
 
 /** A REST kline array or a stream kline object as one bar {time (s), open, high, low, close, volume}. */
