@@ -327,6 +327,11 @@ async def serve(
     return Answer(outcome.status, outcome.body, headers)
 
 
+API_PREFIXES: Final = ("/api/", "/sapi/")
+UNSUPPORTED: Final = ApiError(-1020, "This operation is not supported.", 404)
+"""Binance's UNSUPPORTED_OPERATION, for paths it would not serve either (Binance itself answers
+those with an empty or HTML 404 page, which its clients cannot parse)."""
+
 _ANSWERED: Final[dict[str, Any]] = {}
 """The ``200`` child of ``HTTP_REQUESTS`` per endpoint, looked up once rather than per request."""
 
@@ -352,11 +357,27 @@ class ApiFront:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             method = "GET" if scope["method"] == "HEAD" else scope["method"]
-            endpoint = self.routes.get((method, scope["path"]))
+            path = scope["path"]
+            endpoint = self.routes.get((method, path))
             if endpoint is not None:
                 await self._api(endpoint, scope, receive, send)
                 return
+            if path.startswith(API_PREFIXES) or path in ("/api", "/sapi"):
+                await self._unsupported(path, scope, send)
+                return
         await self.inner(scope, receive, send)
+
+    async def _unsupported(self, path: str, scope: Any, send: Any) -> None:
+        """A path under ``/api`` or ``/sapi`` that no endpoint serves: Binance's ``-1020`` as JSON,
+        which Binance clients read as an API error (a plain-text 404 made python-binance report
+        "invalid JSON"); 405 when the path is served for another method."""
+        known = any(route_path == path for _, route_path in self.routes)
+        status = 405 if known else 404
+        HTTP_REQUESTS.labels("unsupported", str(status)).inc()
+        body = UNSUPPORTED.body()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body if scope["method"] != "HEAD" else b""})
 
     async def _api(self, endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
         query: bytes = scope.get("query_string", b"")

@@ -290,3 +290,15 @@ def test_get_klines_of_every_binance_interval(module_exchange: Exchange) -> None
         bars = taker.get_klines(symbol="BTCUSDT", interval=interval, limit=1)
         assert len(bars) == 1 and bars[0][4] == price, interval
         check_bar_bounds(interval, bars[0][0], bars[0][6])
+
+
+def test_an_endpoint_the_gateway_does_not_serve_is_an_api_error_not_invalid_json(
+    module_exchange: Exchange,
+) -> None:
+    """python-binance read the gateway's plain-text 404 as "Invalid JSON error message"."""
+    client = client_for(module_exchange, new_trader(module_exchange))
+    client.MARGIN_API_URL = f"{module_exchange.http_url}/sapi"
+    with pytest.raises(BinanceAPIException) as refused:
+        client.get_all_coins_info()  # GET /sapi/v1/capital/config/getall: a wallet endpoint
+    assert (refused.value.status_code, refused.value.code) == (404, -1020)
+    assert refused.value.message == "This operation is not supported."

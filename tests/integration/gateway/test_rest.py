@@ -587,3 +587,24 @@ def test_quantities_and_prices_beyond_binances_legal_range_are_refused_before_th
                      quantity="0000000000000000001", price="10000.0000000000000000000")  # fmt: skip
     assert padded.status_code == 200, padded.text
     assert (padded.json()["origQty"], padded.json()["price"]) == ("1", "10000")
+
+
+def test_unknown_api_paths_answer_binance_json_errors_not_plain_text(module_exchange: Exchange) -> None:
+    """A path under /api or /sapi that the gateway does not serve is a JSON error a Binance client
+    can read (it was Starlette's plain-text 404, which python-binance reports as invalid JSON); a
+    known path with another method is 405. The trading page's own 404s stay as they were."""
+    base = module_exchange.http_url
+    for method, path in (
+        ("GET", "/api/v3/no-such-endpoint"),
+        ("GET", "/api/v1/ping"),
+        ("POST", "/api/v3/order/oco"),
+        ("GET", "/sapi/v1/capital/config/getall"),
+        ("GET", "/api"),
+    ):
+        r = httpx.request(method, f"{base}{path}")
+        assert r.status_code == 404, (path, r.text)
+        assert r.headers["content-type"] == "application/json"
+        assert r.json() == {"code": -1020, "msg": "This operation is not supported."}
+    wrong = httpx.put(f"{base}/api/v3/ticker/price")
+    assert wrong.status_code == 405 and wrong.json()["code"] == -1020
+    assert httpx.get(f"{base}/apiary").status_code == 404  # not an API path: the page's 404
