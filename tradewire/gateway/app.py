@@ -148,6 +148,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("GET", f"{API}/uiKlines", _public(public.klines), 2, "none", "Candlesticks, as klines."),
     Endpoint("GET", f"{API}/avgPrice", _public(public.avg_price), 2, "none",
              "Volume-weighted average price of the last 5 minutes."),
+    Endpoint("GET", f"{API}/ticker", _public(public.ticker_window), public.ticker_window_weight, "none",
+             "Rolling-window statistics (windowSize 1m..59m, 1h..23h, 1d..7d; type FULL or MINI)."),
     Endpoint("GET", f"{API}/ticker/24hr", _public(public.ticker_24hr), _all_or_one(2, 80), "none",
              "Rolling 24-hour statistics."),
     Endpoint("GET", f"{API}/ticker/price", _public(public.ticker_price), _all_or_one(2, 4), "none",

@@ -16,6 +16,7 @@ PARAMETERS: dict[str, list[str]] = {
     "/api/v3/klines": ["symbol", "interval", "startTime", "endTime", "limit"],
     "/api/v3/uiKlines": ["symbol", "interval", "startTime", "endTime", "limit"],
     "/api/v3/avgPrice": ["symbol"],
+    "/api/v3/ticker": ["symbol", "symbols", "windowSize", "type"],
     "/api/v3/ticker/24hr": ["symbol", "symbols"],
     "/api/v3/ticker/price": ["symbol", "symbols"],
     "/api/v3/ticker/bookTicker": ["symbol", "symbols"],

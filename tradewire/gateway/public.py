@@ -20,10 +20,12 @@ from tradewire import keys
 from tradewire.engine.config import Market
 from tradewire.engine.decimals import to_text, to_units
 from tradewire.gateway import errors
+from tradewire.gateway.errors import ApiError
 from tradewire.gateway.markets import rate_limits
 from tradewire.gateway.params import int_param, limit_param, required, time_range
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
+from tradewire.marketdata.ticker import divide_half_up, percent_change
 
 Params = Mapping[str, str]
 DEPTH_LIMITS: Final = (5, 10, 20, 50, 100, 500, 1000, 5000)
@@ -243,6 +245,102 @@ async def ticker_24hr(gateway: Gateway, params: Params) -> bytes:
         for m, v in zip(markets, values, strict=True)
     ]
     return items[0] if params.get("symbol") else b"[" + b",".join(items) + b"]"
+
+
+WINDOW_UNITS: Final = {"m": (60_000, 59), "h": (3_600_000, 23), "d": (86_400_000, 7)}
+"""``windowSize`` units: milliseconds and the largest count (1m..59m, 1h..23h, 1d..7d, as Binance)."""
+HOUR: Final = 3_600_000
+DAY: Final = 86_400_000
+
+
+def window_size(params: Params) -> int:
+    """``windowSize`` in milliseconds (``1d`` when absent); units cannot be combined."""
+    raw = params.get("windowSize") or "1d"
+    unit, count = WINDOW_UNITS.get(raw[-1]), raw[:-1]
+    if unit is None or not (count.isascii() and count.isdigit()) or count[0] == "0" or int(count) > unit[1]:
+        raise errors.out_of_range("windowSize", "1m..59m, 1h..23h, 1d..7d")
+    return int(count) * unit[0]
+
+
+def ticker_window_weight(params: dict[str, str]) -> int:
+    """2 per symbol, at most 100 (Binance's weight for ``GET /api/v3/ticker``)."""
+    try:
+        names = orjson.loads(params["symbols"]) if params.get("symbols") else [None]
+    except orjson.JSONDecodeError:
+        return 2
+    return min(2 * len(names), 100) if isinstance(names, list) and names else 2
+
+
+def window_ticker(
+    market: Market, rows: list[bytes], last: bytes | None, open_time: int, close_time: int, full: bool
+) -> dict[str, Any]:
+    """The rolling-window statistics of ``rows``, the kline arrays (oldest first) that together
+    hold every trade since ``open_time``; ``last`` is the market's newest cached trade. Trade ids
+    are consecutive per market, so the window's first id is the last one less its count."""
+    base, quote = market.base.precision, market.quote.precision
+    volume = notional = count = 0
+    open_price = high = low = close = 0
+    for index, raw in enumerate(rows):
+        bar = orjson.loads(raw)
+        o, h, lo, c = (to_units(bar[i], quote) or 0 for i in (1, 2, 3, 4))
+        if index == 0:
+            open_price, high, low = o, h, lo
+        high, low, close = max(high, h), min(low, lo), c
+        volume += to_units(bar[5], base) or 0
+        notional += to_units(bar[7], quote) or 0
+        count += bar[8]
+    last_trade = orjson.loads(last) if last is not None else None
+    if not count:
+        open_price = high = low = close = to_units(last_trade["price"], quote) or 0 if last_trade else 0
+    last_id = last_trade["id"] if count and last_trade is not None else -1
+
+    def price(units: int) -> str:
+        return to_text(units, quote)
+
+    out: dict[str, Any] = {"symbol": symbol_of(market.name)}
+    if full:
+        change = close - open_price
+        out["priceChange"] = price(change)
+        out["priceChangePercent"] = percent_change(change, open_price)
+        out["weightedAvgPrice"] = price(divide_half_up(notional * market.base_scale, volume) if volume else 0)
+    out.update({
+        "openPrice": price(open_price), "highPrice": price(high), "lowPrice": price(low),
+        "lastPrice": price(close), "volume": to_text(volume, base), "quoteVolume": price(notional),
+        "openTime": open_time, "closeTime": close_time,
+        "firstId": last_id - count + 1 if count else -1, "lastId": last_id, "count": count,
+    })  # fmt: skip
+    return out
+
+
+async def ticker_window(gateway: Gateway, params: Params) -> bytes:
+    """``GET /api/v3/ticker``: statistics of a rolling window of 1m..7d, from the 1m bars of its
+    first partial hour, the 1h bars up to its first midnight and the 1d bars after it (at most 59,
+    23 and 8 bars: far within the 1,000 kept per interval). The window opens on a minute, as on
+    Binance, and ends now."""
+    if not params.get("symbol") and not params.get("symbols"):
+        raise ApiError(-1102, "Param 'symbol' or 'symbols' must be sent, but both were empty/null!")
+    kind = params.get("type") or "FULL"
+    if kind not in ("FULL", "MINI"):
+        raise ApiError(-1139, "Invalid ticker type.")
+    size = window_size(params)
+    markets = markets_of(gateway, params)
+    now = now_ms()
+    open_time = now - now % 60_000 - size
+    hour = -(-open_time // HOUR) * HOUR
+    day = -(-hour // DAY) * DAY
+    async with gateway.client.pipeline(transaction=True) as pipe:
+        for market in markets:
+            pipe.zrangebyscore(keys.md(market.name, "klines:1m"), open_time, hour - 1)
+            pipe.zrangebyscore(keys.md(market.name, "klines:1h"), hour, day - 1)
+            pipe.zrangebyscore(keys.md(market.name, "klines:1d"), day, "+inf")
+            pipe.lindex(keys.md(market.name, "trades"), 0)
+        replies = await pipe.execute()
+    items = [
+        window_ticker(market, [*replies[4 * i], *replies[4 * i + 1], *replies[4 * i + 2]], replies[4 * i + 3],
+                      open_time, now, kind == "FULL")
+        for i, market in enumerate(markets)
+    ]  # fmt: skip
+    return orjson.dumps(items[0] if params.get("symbol") else items)
 
 
 async def ticker_price(gateway: Gateway, params: Params) -> bytes:

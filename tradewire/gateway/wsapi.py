@@ -54,6 +54,7 @@ METHODS: Final[dict[str, tuple[str, str]]] = {
     "klines": ("GET", "klines"),
     "uiKlines": ("GET", "uiKlines"),
     "avgPrice": ("GET", "avgPrice"),
+    "ticker": ("GET", "ticker"),
     "ticker.24hr": ("GET", "ticker/24hr"),
     "ticker.price": ("GET", "ticker/price"),
     "ticker.book": ("GET", "ticker/bookTicker"),

@@ -188,7 +188,7 @@ class RollingTicker:
             open_price = first_bucket.open
             high, low = self._extremes()
             first_id, last_id = first_bucket.first_trade_id, last_bucket.last_trade_id
-            average = _divide_half_up(self.quote_volume * self.base_scale, self.volume)
+            average = divide_half_up(self.quote_volume * self.base_scale, self.volume)
         else:
             open_price = high = low = last
             first_id = last_id = -1
@@ -241,7 +241,7 @@ class RollingTicker:
         return ticker
 
 
-def _divide_half_up(numerator: int, denominator: int) -> int:
+def divide_half_up(numerator: int, denominator: int) -> int:
     """``numerator / denominator`` rounded half up, for a non-negative numerator."""
     quotient, remainder = divmod(numerator, denominator)
     return quotient + (2 * remainder >= denominator)
@@ -251,7 +251,7 @@ def percent_change(change: int, base: int) -> str:
     """``100 * change / base`` as text with three decimals, rounded half away from zero."""
     if not base:
         return "0.000"
-    thousandths = _divide_half_up(abs(change) * 100_000, base)
+    thousandths = divide_half_up(abs(change) * 100_000, base)
     sign = "-" if change < 0 and thousandths else ""
     whole, fraction = divmod(thousandths, 1000)
     return f"{sign}{whole}.{fraction:03d}"

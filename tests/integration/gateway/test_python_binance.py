@@ -302,3 +302,14 @@ def test_an_endpoint_the_gateway_does_not_serve_is_an_api_error_not_invalid_json
         client.get_all_coins_info()  # GET /sapi/v1/capital/config/getall: a wallet endpoint
     assert (refused.value.status_code, refused.value.code) == (404, -1020)
     assert refused.value.message == "This operation is not supported."
+
+
+def test_get_symbol_ticker_window_reads_the_rolling_window_ticker(module_exchange: Exchange) -> None:
+    """``GET /api/v3/ticker`` was an unknown endpoint."""
+    maker = client_for(module_exchange, new_trader(module_exchange))
+    taker = client_for(module_exchange, new_trader(module_exchange))
+    maker.order_limit_sell(symbol="BTCUSDT", quantity="0.02", price="41321")
+    bought = taker.order_market_buy(symbol="BTCUSDT", quantity="0.02")
+    window = taker.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="15m")
+    assert window["lastPrice"] == bought["fills"][-1]["price"] and window["count"] >= 1
+    assert window["lastId"] == bought["fills"][-1]["tradeId"]

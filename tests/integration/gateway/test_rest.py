@@ -608,3 +608,52 @@ def test_unknown_api_paths_answer_binance_json_errors_not_plain_text(module_exch
     wrong = httpx.put(f"{base}/api/v3/ticker/price")
     assert wrong.status_code == 405 and wrong.json()["code"] == -1020
     assert httpx.get(f"{base}/apiary").status_code == 404  # not an API path: the page's 404
+
+
+def test_rolling_window_ticker_sums_the_windows_trades_from_the_bars(exchange: Exchange) -> None:
+    """``GET /api/v3/ticker`` (ccxt's fetch_ticker with ``rolling``, python-binance's
+    get_symbol_ticker_window): 1m..59m, 1h..23h, 1d..7d, FULL or MINI, one symbol or several."""
+    base = exchange.http_url
+    maker, taker = new_trader(exchange), new_trader(exchange)
+    for qty, price in (("1", "100"), ("3", "200.01")):
+        maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
+        filled = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity=qty)
+        assert filled.json()["status"] == "FILLED", filled.text
+    trades = httpx.get(f"{base}/api/v3/trades", params={"symbol": "ETHUSDT"}).json()
+    for size in ("1m", "59m", "1h", "23h", "1d", "7d"):
+        got = httpx.get(f"{base}/api/v3/ticker", params={"symbol": "ETHUSDT", "windowSize": size})
+        assert got.status_code == 200, got.text
+        t = got.json()
+        assert (t["symbol"], t["openPrice"], t["highPrice"], t["lowPrice"], t["lastPrice"]) == (
+            "ETHUSDT", "100", "200.01", "100", "200.01",
+        )  # fmt: skip
+        assert (t["volume"], t["quoteVolume"], t["count"]) == ("4", "700.03", 2)
+        assert (t["firstId"], t["lastId"]) == (trades[0]["id"], trades[-1]["id"])
+        assert (t["priceChange"], t["priceChangePercent"], t["weightedAvgPrice"]) == (
+            "100.01",
+            "100.010",
+            "175.0075",
+        )
+        unit = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[size[-1]] * int(size[:-1])
+        assert (
+            t["openTime"] % 60_000 == 0
+            and t["closeTime"] - unit - 60_000 < t["openTime"] <= t["closeTime"] - unit
+        )
+        assert "prevClosePrice" not in t and "bidPrice" not in t
+    mini = httpx.get(
+        f"{base}/api/v3/ticker", params={"symbols": '["ETHUSDT","BTCUSDT"]', "type": "MINI"}
+    ).json()
+    assert [m["symbol"] for m in mini] == ["ETHUSDT", "BTCUSDT"]
+    assert "priceChange" not in mini[0] and mini[0]["lastPrice"] == "200.01"
+    assert (mini[1]["count"], mini[1]["firstId"], mini[1]["lastId"], mini[1]["volume"]) == (0, -1, -1, "0")
+    for params, code in (
+        ({"symbol": "ETHUSDT", "windowSize": "60m"}, -1100),
+        ({"symbol": "ETHUSDT", "windowSize": "8d"}, -1100),
+        ({"symbol": "ETHUSDT", "windowSize": "1d2h"}, -1100),
+        ({"symbol": "ETHUSDT", "windowSize": "0m"}, -1100),
+        ({"symbol": "ETHUSDT", "type": "HALF"}, -1139),
+        ({}, -1102),
+        ({"symbol": "DOGEUSDT"}, -1121),
+    ):
+        bad = httpx.get(f"{base}/api/v3/ticker", params=params)
+        assert bad.status_code == 400 and bad.json()["code"] == code, (params, bad.text)
