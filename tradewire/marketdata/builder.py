@@ -42,7 +42,7 @@ published twice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import msgspec
 
@@ -77,6 +77,12 @@ Best = tuple[int, int, int, int]
 UNKNOWN_TOP: tuple[list[PriceLevel], list[PriceLevel]] = ([(0, 0)], [(0, 0)])
 """``_MarketView.top`` when what subscribers hold is unknown (after :meth:`MarketData.refresh`):
 no book has a level of qty 0, so the next flush with ``slow`` publishes ``depth20``, empty or not."""
+
+
+HELD_BARS: Final = 1
+"""Closed bars a series keeps in memory (and in snapshots): the builder reads only the last one,
+to publish it again after a recovery (:meth:`MarketData.refresh`); the history that REST reads is
+the cache in Redis. A thousand bars of sixteen intervals per market made every snapshot carry them."""
 
 
 class MarketState(msgspec.Struct, array_like=True):
@@ -133,8 +139,8 @@ class _MarketView:
         base, quote = market.base.precision, market.quote.precision
         self.render = BinanceRenderer(market.name, base, quote)
         self.depth = DepthBook(market.name, base, quote)
-        self.series = [KlineSeries(interval) for interval in INTERVALS]
-        self.second = KlineSeries("1s")
+        self.series = [KlineSeries(interval, HELD_BARS) for interval in INTERVALS]
+        self.second = KlineSeries("1s", HELD_BARS)
         """The current second's trades since the last fold, summed (see :meth:`count_trade`)."""
         self.second_last_qty = 0
         self.ticker = RollingTicker(market.base_scale)
@@ -373,9 +379,9 @@ class _MarketView:
         # starts with the first trade after the upgrade
         kept = {series.interval: series for series in state.series}
         view.series = [
-            KlineSeries.from_state(kept[interval], KLINE_HISTORY)
+            KlineSeries.from_state(kept[interval], HELD_BARS)
             if interval in kept
-            else KlineSeries(interval)
+            else KlineSeries(interval, HELD_BARS)
             for interval in INTERVALS
         ]
         view.ticker = RollingTicker.from_state(market.base_scale, state.ticker)

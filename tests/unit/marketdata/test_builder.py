@@ -551,3 +551,25 @@ def test_state_from_before_the_new_intervals_keeps_its_bars_and_starts_the_new_o
     assert [b["k"]["n"] for b in bars["kline_1m"]] == [1, 2]  # the old intervals go on counting
     assert [b["k"]["n"] for b in bars["kline_1s"]] == [1]  # the new ones begin now
     assert [b["k"]["n"] for b in bars["kline_1w"]] == [1]
+
+
+def test_the_builders_state_holds_one_closed_bar_per_interval_however_long_it_ran() -> None:
+    """The kline history that REST reads is Redis's cache; the builder reads only its last closed
+    bar (to publish it again after a recovery). Holding 1,000 bars of sixteen intervals per market
+    made every snapshot carry them, written and decoded at each snapshot and recovery."""
+    import msgspec
+
+    from tradewire.marketdata.builder import BuilderState
+
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "100"), DAY0)
+    for minute in range(30):
+        ex.send(market_order("bob", "buy", "0.01"), DAY0 + minute * MINUTE)
+        ex.flush()
+    state = msgspec.msgpack.decode(ex.md.to_state(), type=BuilderState)
+    assert max(len(series.history) for market in state.markets for series in market.series) == 1
+    ex.md = MarketData.from_state(ex.md.config, ex.md.to_state())
+    ex.md.refresh()
+    minute = [orjson.loads(op[3])["k"] for op in ex.flush() if op[2] == "kline_1m"]
+    assert [(k["t"], k["x"]) for k in minute] == [(DAY0 + 28 * MINUTE, True), (DAY0 + 29 * MINUTE, False)]
