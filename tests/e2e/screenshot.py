@@ -20,46 +20,61 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from playwright.sync_api import sync_playwright
 
 from tests.e2e.support import Trader, launch_chromium, open_page, sign_in
 from tests.fixtures.exchange import Exchange
+from tradewire import keys
 from tradewire.bots import run_bots
 from tradewire.engine import ExchangeConfig
-from tradewire.journal.submit import Submitter, now_ms
+from tradewire.journal.entries import command_fields
+from tradewire.journal.submit import now_ms
+from tradewire.redisconn import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY_MINUTES = 180
 
 
 async def journal_history(redis_url: str, market: str, start_price: Decimal) -> None:
-    """Trades over the last HISTORY_MINUTES minutes: a maker quotes, a taker takes, minute by minute."""
-    clock_ms = [now_ms() - HISTORY_MINUTES * 60_000]
-    submitter = Submitter(redis_url, "screenshot-history", clock=lambda: clock_ms[0])
-    await submitter.start()
+    """Trades over the last HISTORY_MINUTES minutes: a maker quotes, a taker takes, minute by minute.
+
+    Exchange time follows the journal entry's id (Redis's clock when it was appended) within a
+    second, whatever a submitter stamps, so the entries are appended with ids from the past: the
+    journal is empty until then, and ids only have to increase."""
+    clock_ms = now_ms() - HISTORY_MINUTES * 60_000
+    client = connect(redis_url)
     rng = random.Random(2026)
+    sequence = 0
+
+    async def append(command: dict[str, Any]) -> None:
+        nonlocal sequence
+        sequence += 1
+        fields = command_fields(orjson.dumps(command), ts=clock_ms, rid=f"history-{sequence}",
+                                src="screenshot-history", who="bot", ip="-")  # fmt: skip
+        await client.xadd(keys.COMMANDS, fields, id=f"{clock_ms}-{sequence}")  # type: ignore[arg-type]
+
     try:
         for user, asset, amount in (("hist-maker", "BTC", "1000"), ("hist-taker", "USDT", "1000000000")):
-            await submitter.submit(
-                {"type": "deposit", "user": user, "asset": asset, "amount": amount}, who="bot"
-            )
+            await append({"type": "deposit", "user": user, "asset": asset, "amount": amount})
         price = start_price
-        for _ in range(HISTORY_MINUTES):
+        end = now_ms() - 5_000  # an id from the future would hold every later entry's id there
+        while clock_ms < end:
             for _ in range(rng.randint(4, 10)):
+                if clock_ms >= end:
+                    break
                 price = max(Decimal("1000"), price + Decimal(rng.gauss(0, 18)).quantize(Decimal("0.01")))
                 qty = Decimal(rng.randint(1, 400)) / 1000
                 maker: dict[str, Any] = {"type": "new_order", "user": "hist-maker", "market": market,
                     "side": "sell", "kind": "limit", "price": str(price), "qty": str(qty)}  # fmt: skip
                 taker = {"type": "new_order", "user": "hist-taker", "market": market, "side": "buy",
                          "kind": "market", "qty": str(qty)}  # fmt: skip
-                await submitter.submit(maker, who="bot")
-                await submitter.submit(taker, who="bot")
-                clock_ms[0] += rng.randint(2_000, 9_000)
-            clock_ms[0] = max(clock_ms[0], clock_ms[0] - clock_ms[0] % 60_000 + 60_000)
-            if clock_ms[0] >= now_ms():
-                break
+                await append(maker)
+                await append(taker)
+                clock_ms += rng.randint(2_000, 9_000)
+            clock_ms = max(clock_ms, clock_ms - clock_ms % 60_000 + 60_000)
     finally:
-        await submitter.close()
+        await client.aclose()
 
 
 def run_demo_bots(redis_url: str, config: ExchangeConfig, stop: threading.Event) -> threading.Thread:
