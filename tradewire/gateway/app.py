@@ -85,6 +85,10 @@ def _with_ip(fn: Callable[[Gateway, dict[str, str], ApiKey, str], Awaitable[byte
     return run
 
 
+async def _system_status(_: Gateway, __: dict[str, str]) -> bytes:
+    return b'{"status":0,"msg":"normal"}'
+
+
 async def _ping(_: Gateway, __: dict[str, str]) -> bytes:
     return b"{}"
 
@@ -131,6 +135,7 @@ def _all_or_one(one: int, every: int) -> Callable[[dict[str, str]], int]:
 
 
 API: Final = "/api/v3"
+SAPI: Final = "/sapi/v1"
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("GET", f"{API}/ping", _public(_ping), 1, "none", "Test connectivity."),
     Endpoint("GET", f"{API}/time", _public(_time), 1, "none", "Server time (Unix ms)."),
@@ -173,6 +178,12 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
              "All your orders of a symbol."),
     Endpoint("GET", f"{API}/myTrades", _signed(trading.my_trades), 20, "signed", "Your fills of a symbol."),
     Endpoint("GET", f"{API}/account", _signed(trading.account), 20, "signed", "Your balances."),
+    Endpoint("GET", f"{API}/account/commission", _signed(trading.commission), 20, "signed",
+             "A symbol's fee rates."),
+    Endpoint("GET", f"{SAPI}/asset/tradeFee", _signed(trading.trade_fee), 1, "signed",
+             "Every symbol's fee rates, or one's."),
+    Endpoint("GET", f"{SAPI}/system/status", _public(_system_status), 1, "none",
+             "Whether the exchange is up: always normal while this answers."),
     Endpoint("GET", f"{API}/rateLimit/order", _signed(trading.order_rate_limits), 40, "signed",
              "Your unfilled-order counts in the current ORDERS rate-limit windows."),
     Endpoint("POST", f"{API}/userDataStream", _signed(_create_listen_key), 2, "key",

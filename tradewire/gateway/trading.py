@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
+from fractions import Fraction
 from typing import Any, Final
 
 import msgspec
@@ -23,7 +24,7 @@ import orjson
 from tradewire import keys
 from tradewire.accounts.errors import binance_error
 from tradewire.accounts.responses import OrderRejected, binance_order_response, cancel_response, rejection
-from tradewire.engine.config import Market
+from tradewire.engine.config import Fee, Market
 from tradewire.gateway import errors
 from tradewire.gateway import params as p
 from tradewire.gateway.auth import ApiKey
@@ -397,13 +398,83 @@ async def account(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
         if omit_zero and free == "0" and locked == "0":
             continue
         balances.append({"asset": asset.decode(), "free": free, "locked": locked})
-    rates = {"maker": "0", "taker": "0", "buyer": "0", "seller": "0"}
+    markets = gateway.markets.config.markets.values()
+    maker = max((m.maker_fee for m in markets), key=_fraction, default=_NO_FEE)
+    taker = max((m.taker_fee for m in markets), key=_fraction, default=_NO_FEE)
     return orjson.dumps(
         {
-            "makerCommission": 0, "takerCommission": 0, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": rates, "canTrade": key.can_trade, "canWithdraw": False, "canDeposit": False,
+            "makerCommission": _basis_points(maker), "takerCommission": _basis_points(taker),
+            "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": _rates(maker, taker),
+            "canTrade": key.can_trade, "canWithdraw": False, "canDeposit": False,
             "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
             "updateTime": int(time.time() * 1000), "accountType": "SPOT", "balances": balances,
             "permissions": ["SPOT"], "uid": 0,
         }
     )  # fmt: skip
+
+
+# -- fee rates ------------------------------------------------------------------------------------
+# Fees are per market here; Binance's account answer has one rate for the account: it gets the
+# highest of the markets' (what an order may pay), and the per-symbol endpoints the market's own.
+
+
+_NO_FEE: Final = Fee("0", 0, 1)
+"""The account's rates on an exchange with no market."""
+
+
+def _fraction(fee: Fee) -> Fraction:
+    return Fraction(fee.num, fee.den)
+
+
+def _eight_places(text: str) -> str:
+    """A rate as Binance writes one, with at least eight decimals: ``0.001`` -> ``0.00100000``."""
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.ljust(8, '0')}"
+
+
+def _basis_points(fee: Fee) -> int:
+    """Binance's integer ``makerCommission``: the rate in hundredths of a percent, rounded down."""
+    return fee.num * 10_000 // fee.den
+
+
+def _rates(maker: Fee, taker: Fee) -> dict[str, str]:
+    return {"maker": _eight_places(maker.text), "taker": _eight_places(taker.text),
+            "buyer": "0.00000000", "seller": "0.00000000"}  # fmt: skip
+
+
+async def commission(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """``GET /api/v3/account/commission``: one symbol's rates, in Binance's shape."""
+    market = market_of(gateway, params)
+    zero = {"maker": "0.00000000", "taker": "0.00000000", "buyer": "0.00000000", "seller": "0.00000000"}
+    return orjson.dumps(
+        {
+            "symbol": symbol_of(market.name),
+            "standardCommission": _rates(market.maker_fee, market.taker_fee),
+            "taxCommission": zero,
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": None,
+                "discount": "0.00000000",
+            },
+        }
+    )
+
+
+async def trade_fee(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """``GET /sapi/v1/asset/tradeFee``: every market's rates, or the ``symbol``'s (ccxt's
+    ``fetch_trading_fee(s)`` for spot, python-binance's ``get_trade_fee``)."""
+    markets = (
+        [market_of(gateway, params)] if params.get("symbol") else gateway.markets.config.markets.values()
+    )
+    return orjson.dumps(
+        [
+            {
+                "symbol": symbol_of(m.name),
+                "makerCommission": m.maker_fee.text,
+                "takerCommission": m.taker_fee.text,
+            }
+            for m in markets
+        ]
+    )

@@ -27,6 +27,7 @@ def configure(client: Any, ex: Exchange) -> Any:
     api = dict(client.urls["api"])
     api["public"] = f"{ex.http_url}/api/v3"
     api["private"] = f"{ex.http_url}/api/v3"
+    api["sapi"] = f"{ex.http_url}/sapi/v1"
     if isinstance(api.get("ws"), dict):
         ws_api = {**api["ws"].get("ws-api", {}), "spot": f"{ex.ws_url}/ws-api/v3"}
         api["ws"] = {**api["ws"], "spot": f"{ex.ws_url}/stream", "ws-api": ws_api}
@@ -219,6 +220,15 @@ async def test_on_the_ws_base_url_watch_tickers_of_every_market_and_the_streams_
         assert got[-1]["symbol"] == "ETH/USDT" and got[-1]["amount"] == 0.2
     finally:
         await watcher.close()
+
+
+def test_trading_fees_and_status_come_from_the_sapi_endpoints(pair: tuple[Any, Any]) -> None:
+    client, _ = pair
+    fees = client.fetch_trading_fees()
+    assert {"BTC/USDT", "ETH/USDT"} <= set(fees)
+    assert (fees["BTC/USDT"]["maker"], fees["BTC/USDT"]["taker"]) == (0.001, 0.001)
+    assert client.fetch_trading_fee("ETH/USDT")["taker"] == 0.001
+    assert client.fetch_status()["status"] == "ok"
 
 
 def test_edit_order_cancels_and_replaces_through_cancel_replace(pair: tuple[Any, Any]) -> None:

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.timeout(120)
 def client_for(ex: Exchange, trader: Trader, secret: str | None = None) -> Client:
     client = Client(trader.user.api_key, secret or trader.user.api_secret, ping=False)
     client.API_URL = f"{ex.http_url}/api"
+    client.MARGIN_API_URL = f"{ex.http_url}/sapi"
     return client
 
 
@@ -313,3 +314,12 @@ def test_get_symbol_ticker_window_reads_the_rolling_window_ticker(module_exchang
     window = taker.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="15m")
     assert window["lastPrice"] == bought["fills"][-1]["price"] and window["count"] >= 1
     assert window["lastId"] == bought["fills"][-1]["tradeId"]
+
+
+def test_trade_fees_commission_and_system_status(module_exchange: Exchange) -> None:
+    client = client_for(module_exchange, new_trader(module_exchange))
+    assert client.get_system_status() == {"status": 0, "msg": "normal"}
+    assert client.get_trade_fee(symbol="BTCUSDT") == [
+        {"symbol": "BTCUSDT", "makerCommission": "0.001", "takerCommission": "0.001"}
+    ]
+    assert client.get_account()["commissionRates"]["taker"] == "0.00100000"

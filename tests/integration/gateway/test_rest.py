@@ -14,6 +14,7 @@ import redis
 from tests.fixtures.exchange import Exchange
 from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 from tradewire import keys
+from tradewire.demo import DEMO_CONFIG
 
 
 def test_exchange_info_with_demo_markets_lists_symbols_with_filters(module_exchange: Exchange) -> None:
@@ -657,3 +658,37 @@ def test_rolling_window_ticker_sums_the_windows_trades_from_the_bars(exchange: E
     ):
         bad = httpx.get(f"{base}/api/v3/ticker", params=params)
         assert bad.status_code == 400 and bad.json()["code"] == code, (params, bad.text)
+
+
+def test_fee_rates_are_the_markets_on_account_commission_and_trade_fee_endpoints(tmp_path: Any) -> None:
+    """What ccxt's ``fetch_trading_fee(s)`` (``/sapi/v1/asset/tradeFee``) and python-binance's
+    ``get_trade_fee`` / ``get_account`` read: the configured maker and taker rates, per market; the
+    account-wide figures are the highest of them (what an order may pay). They said "0"."""
+    config = {**DEMO_CONFIG, "markets": {**DEMO_CONFIG["markets"]}}
+    config["markets"]["ETH-USDT"] = {
+        **config["markets"]["ETH-USDT"],
+        "maker_fee": "0.00075",
+        "taker_fee": "0.0025",
+    }
+    with Exchange(tmp_path, config=config) as ex:
+        t = new_trader(ex)
+        account = t.get("/api/v3/account").json()
+        assert (account["makerCommission"], account["takerCommission"]) == (10, 25)
+        assert account["commissionRates"] == {
+            "maker": "0.00100000", "taker": "0.00250000", "buyer": "0.00000000", "seller": "0.00000000"
+        }  # fmt: skip
+        commission = t.get("/api/v3/account/commission", symbol="ETHUSDT").json()
+        assert commission["symbol"] == "ETHUSDT"
+        assert commission["standardCommission"] == {
+            "maker": "0.00075000", "taker": "0.00250000", "buyer": "0.00000000", "seller": "0.00000000"
+        }  # fmt: skip
+        assert t.get("/api/v3/account/commission").json()["code"] == -1102
+        assert t.get("/api/v3/account/commission", symbol="DOGEUSDT").json()["code"] == -1121
+        fees = t.get("/sapi/v1/asset/tradeFee").json()
+        assert fees == [
+            {"symbol": "BTCUSDT", "makerCommission": "0.001", "takerCommission": "0.001"},
+            {"symbol": "ETHUSDT", "makerCommission": "0.00075", "takerCommission": "0.0025"},
+        ]
+        assert t.get("/sapi/v1/asset/tradeFee", symbol="ethusdt").json() == fees[1:]
+        assert httpx.get(f"{ex.http_url}/sapi/v1/asset/tradeFee").json()["code"] == -2014  # unsigned
+        assert httpx.get(f"{ex.http_url}/sapi/v1/system/status").json() == {"status": 0, "msg": "normal"}
