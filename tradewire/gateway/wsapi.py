@@ -68,6 +68,7 @@ METHODS: Final[dict[str, tuple[str, str]]] = {
     "allOrders": ("GET", "allOrders"),
     "myTrades": ("GET", "myTrades"),
     "account.status": ("GET", "account"),
+    "account.commission": ("GET", "account/commission"),
     "account.rateLimits.orders": ("GET", "rateLimit/order"),
     "userDataStream.start": ("POST", "userDataStream"),
     "userDataStream.ping": ("PUT", "userDataStream"),

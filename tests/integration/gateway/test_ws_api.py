@@ -109,6 +109,8 @@ async def test_order_place_status_and_cancel_answer_as_rest_does(
     account = await call(ws, "account.status", signed(trader, {}))
     usdt = next(b for b in account["result"]["balances"] if b["asset"] == "USDT")
     assert (usdt["free"], usdt["locked"]) == ("1000000", "0")
+    commission = await call(ws, "account.commission", signed(trader, {"symbol": "BTCUSDT"}))
+    assert commission["result"]["standardCommission"]["maker"] == "0.00100000"
 
 
 async def test_public_methods_and_rate_limits_opt_out(ws: ClientConnection) -> None:
