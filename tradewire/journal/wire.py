@@ -368,3 +368,28 @@ class Connection:
         if result is None:
             raise ReplyError("EXECABORT transaction discarded (WATCH)")
         return list(result)
+
+    async def fenced_transaction(
+        self, ops: Sequence[Sequence[Arg]], fence: bytes | str, *, timeout: float | None = None
+    ) -> tuple[list[Any] | None, Any]:
+        """Run ``ops`` in one MULTI/EXEC, then ``WATCH fence`` and ``GET fence`` for the next one,
+        all in one write: no round trip more than :meth:`transaction`.
+
+        The caller must have watched ``fence`` (and seen it hold its value) before the first call on
+        this connection; EXEC then runs only if nobody wrote ``fence`` since. Returns EXEC's replies
+        (``None`` when ``fence`` was written since it was watched: nothing ran) and ``fence``'s value
+        right after, now watched for the next call (``None`` when the ``WATCH`` failed). Raises as
+        :meth:`transaction` does otherwise.
+        """
+        tail = pack((b"WATCH", fence)) + pack((b"GET", fence))
+        data = b"".join((_MULTI, *pack_ops(ops), _EXEC, tail))
+        replies = await self.raw(data, len(ops) + 4, timeout=timeout)
+        result, watched, value = replies[-3:]
+        if isinstance(result, ReplyError):
+            for reply in replies[:-3]:
+                if isinstance(reply, ReplyError):
+                    raise ReplyError(f"{reply} ({result})")
+            raise result
+        if isinstance(watched, ReplyError) or isinstance(value, ReplyError):
+            value = None
+        return (None if result is None else list(result)), value

@@ -216,3 +216,26 @@ async def test_a_subscriber_that_reads_nothing_stops_reading_so_redis_drops_it(
     finally:
         await subscriber.close()
         await publisher.close()
+
+
+async def test_fenced_transaction_runs_until_the_fence_is_written_and_watches_it_again_each_time(
+    redis_server: RedisServer,
+) -> None:
+    conn = await Connection.open(redis_server.url)
+    other = await Connection.open(redis_server.url)
+    try:
+        assert await conn.pipeline([(b"WATCH", b"fence"), (b"GET", b"fence")]) == [b"OK", None]
+        replies, value = await conn.fenced_transaction([(b"INCR", b"n"), (b"SET", b"fence", b"1")], b"fence")
+        assert (replies, value) == ([1, b"OK"], b"1")  # its own write does not stop it; watched again
+        replies, value = await conn.fenced_transaction([(b"INCR", b"n")], b"fence")
+        assert (replies, value) == ([2], b"1")
+        await other.call(b"SET", b"fence", b"2")  # another writer moves the fence
+        replies, value = await conn.fenced_transaction([(b"INCR", b"n")], b"fence")
+        assert (replies, value) == (None, b"2")  # nothing ran
+        assert await other.call(b"GET", b"n") == b"2"
+        with pytest.raises(ReplyError, match="EXECABORT"):  # refused while queueing: raised as before
+            await conn.fenced_transaction([(b"INCR",)], b"fence")
+        assert not conn.broken
+    finally:
+        await conn.close()
+        await other.close()
