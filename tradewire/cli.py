@@ -13,6 +13,7 @@ from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.engine.config import loads as config_loads
 from tradewire.engine.config import unknown_fields
+from tradewire.journal.lease import DEFAULT_SECONDS as LEASE_SECONDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="tradewire: a crypto-exchange core.")
 
@@ -94,11 +95,18 @@ def engine(
     order_history: Annotated[
         int, typer.Option(help="Closed orders kept per user for order queries (open ones always).")
     ] = ORDER_HISTORY,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            help="TTL of the engine lease in Redis: one engine applies, others stand by; a standby "
+            "takes over this long after the active engine died without releasing it."
+        ),
+    ] = LEASE_SECONDS,
 ) -> None:
     """Run the matching engine on the Redis journal: apply commands, publish events and market data."""
     from tradewire.journal.service import main as run
 
-    run(config, data_dir, snapshot_every, snapshot_seconds, metrics_port, order_history)
+    run(config, data_dir, snapshot_every, snapshot_seconds, metrics_port, order_history, lease_seconds)
 
 
 @app.command()

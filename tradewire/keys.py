@@ -31,6 +31,14 @@ CONFIG: Final = "tw:config"
 """String: the exchange config JSON the engine runs with; gateways read markets from it."""
 ENGINE_HEARTBEAT: Final = "tw:{0}:engine:heartbeat"
 """String with TTL: set by a live engine (its pid and last position), for readiness checks."""
+ENGINE_LEASE: Final = "tw:{0}:engine:lease"
+"""String with a TTL of a few seconds: the engine allowed to apply commands, as JSON ``{"term",
+"token", "host", "pid", "since"}``; renewed while it runs, deleted on a clean stop
+(``tradewire/journal/lease.py``). Another engine waits as a standby until it is gone."""
+ENGINE_TERM: Final = "tw:{0}:engine:term"
+"""Counter: incremented by every engine that takes the lease. The engine watches it (``WATCH``) in
+front of each of its transactions, so that once another engine has taken over, no transaction of
+the one before commits: the fence."""
 
 
 def reply_channel(source: str) -> str:

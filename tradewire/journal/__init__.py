@@ -6,7 +6,8 @@
   journal back (``tradewire replay``, the audit);
 - ``archive``: ``tradewire journal archive`` moves the entries a snapshot covers out of Redis into
   segment files, which the audit reads back;
-- ``service``: ``tradewire engine``; ``core`` (pure), ``recovery``, ``render`` (pure), ``wire``.
+- ``service``: ``tradewire engine``; ``core`` (pure), ``recovery``, ``render`` (pure), ``wire``;
+  ``lease``: one engine per Redis, the others stand by.
 """
 
 from tradewire.journal.entries import Reply

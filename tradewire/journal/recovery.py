@@ -19,8 +19,11 @@ while Python applies the current one.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
@@ -29,7 +32,7 @@ from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.accounts.records import OrderState
 from tradewire.engine import ExchangeConfig
 from tradewire.engine.book import Order
-from tradewire.journal.core import Core
+from tradewire.journal.core import Core, Op
 from tradewire.journal.entries import CommandEntry, parse_flat_entry
 from tradewire.journal.streams import id_order
 from tradewire.journal.wire import Connection, ReplyError
@@ -40,6 +43,14 @@ PAGE = 5_000
 """Journal entries per ``XRANGE`` while replaying the tail."""
 
 _START = b"0-0"
+
+
+class Write(Protocol):
+    """How the engine sends writes (:meth:`EngineService._fenced`: a transaction fenced by its lease)."""
+
+    def __call__(
+        self, conn: Connection, ops: list[Op], *, timeout: float | None = None
+    ) -> Awaitable[list[Any]]: ...
 
 
 class RecoveryError(RuntimeError):
@@ -118,11 +129,13 @@ async def _restore_open_orders(conn: Connection, core: Core) -> str | None:
     return None
 
 
-async def _rewrite_open_records(conn: Connection, core: Core) -> None:
+async def _rewrite_open_records(conn: Connection, core: Core, write: Write | None) -> None:
     """Write the open orders' records back as the live flushes left them, so that the next recovery
     finds them (and ``GET /api/v3/order`` too); a key Redis refuses (a wrong type) is reported."""
     ops = core.accounts.open_records_ops()
-    replies = await conn.pipeline(ops, timeout=300) if ops else []
+    if not ops:
+        return
+    replies = await (write(conn, ops, timeout=300) if write else conn.pipeline(ops, timeout=300))
     refused = [str(reply) for reply in replies if isinstance(reply, ReplyError)]
     if refused:
         log.warning("order records could not be written back", errors=refused[:5], count=len(refused))
@@ -134,20 +147,22 @@ async def recover(
     *,
     orders_from_redis: bool = True,
     history: int = ORDER_HISTORY,
+    write: Write | None = None,
 ) -> Recovered:
     """Load the snapshot and replay the tail up to ``applied`` (see the module).
 
     ``orders_from_redis``: the accounts' open orders (and the number of closed orders each user
     keeps) are read from Redis at the end rather than followed through the replay (see
     :func:`_restore_open_orders`); if a record is missing or malformed, recovery starts over
-    following them. ``history``: the closed orders kept per user (the engine's setting)."""
+    following them. ``history``: the closed orders kept per user (the engine's setting). ``write``:
+    how the engine writes (fenced by its lease), for the records rewritten; a pipeline if not given."""
     started = time.perf_counter()
     recovered = await _recover(conn, config, orders_from_redis, history)
     if recovered is None:
         orders_from_redis = False
         recovered = await _recover(conn, config, orders_from_redis, history)
         assert recovered is not None
-        await _rewrite_open_records(conn, recovered[0])
+        await _rewrite_open_records(conn, recovered[0], write)
     core, applied, pos, replayed = recovered
     seconds = time.perf_counter() - started
     log.info(
@@ -213,6 +228,7 @@ async def _recover(
             conn.send_now((b"XRANGE", keys.COMMANDS, b"(" + last, applied, b"COUNT", PAGE))
         core.replay_raw(page, accounts=not orders_from_redis)
         replayed += len(page)
+        await asyncio.sleep(0)  # a page already read does not yield: let the lease's renewals run
     core.settle()
     if orders_from_redis and replayed:
         problem = await _restore_open_orders(conn, core)

@@ -44,12 +44,15 @@ from tradewire.engine import ExchangeConfig
 from tradewire.engine.config import first_difference
 from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry
+from tradewire.journal.lease import DEFAULT_SECONDS, Lease, Renewal
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
 from tradewire.journal.wire import Connection, ReplyError, WireError
 from tradewire.marketdata.builder import SLOW_STREAMS_MS
 from tradewire.ops.metrics import (
     COMMANDS,
     ENGINE_APPLY_SECONDS,
+    ENGINE_LEASE_HELD,
+    ENGINE_LEASE_LOST,
     JOURNAL_APPEND_SECONDS,
     JOURNAL_LAG,
     REDIS_ERRORS,
@@ -82,6 +85,10 @@ class JournalRewound(RuntimeError):
     """Redis's ``applied`` marker is behind what this engine committed: Redis lost writes."""
 
 
+class LeaseLost(RuntimeError):
+    """Another engine took the lease over: nothing this one still holds may be committed."""
+
+
 class _Stopped(Exception):
     """Asked to stop while Redis refuses or is away: stop rather than retry (the work left is in
     the journal; the next engine recovers it from ``applied``, as after a crash)."""
@@ -98,6 +105,9 @@ class Settings:
     block_ms: int = BLOCK_MS
     order_history: int = ORDER_HISTORY
     """Closed orders kept per user in the accounts views (``tradewire/accounts/history.py``)."""
+    lease_seconds: float = DEFAULT_SECONDS
+    """The engine lease's TTL (``tradewire/journal/lease.py``): how long a standby waits for an engine
+    that died without releasing it, and the longest stall a live engine survives."""
     freeze_recovered: bool = False
     """Move the recovered state out of the garbage collector's walks (the engine's own process only:
     it lives as long as the process)."""
@@ -134,6 +144,16 @@ class EngineService:
         the last entry id's, which ``XADD *`` then keeps)."""
         self._tick_after = 0.0
         """No tick before this (monotonic): one failed, so wait a second before the next."""
+        self.lease = Lease(settings.lease_seconds)
+        self._lease_conn: Connection | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        """Renews the lease while this engine holds it."""
+        self._lost: str | None = None
+        """Why the lease is no longer this engine's, once the keeper found out."""
+        self._watching: Connection | None = None
+        """The writer connection on which ``tw:{0}:engine:term`` is watched and was last seen to be
+        this engine's term: the next transaction on it commits only if it still is."""
+        self._standby = ""
         self._trusted = 0
         """The generation at which Redis was last seen holding everything this engine committed: a
         connection opened since (Redis may have restarted and lost writes, even while no command
@@ -144,6 +164,8 @@ class EngineService:
     def ready(self) -> tuple[bool, str]:
         if self.state == "live":
             return True, f"applied {self.applied.decode()}"
+        if self.state == "standby":
+            return False, f"standby: {self._standby}"
         return False, self.state
 
     # -- connections ------------------------------------------------------------------------------
@@ -220,11 +242,15 @@ class EngineService:
                     "commands would mean something else under this one. Start the engine with the "
                     f"exchange's config (it is in {keys.CONFIG}), or start a new exchange for this one"
                 )
-        await self._retrying("writing the config", lambda c: c.call(b"SET", keys.CONFIG, config_json))
+        await self._retrying(
+            "writing the config", lambda c: self._fenced(c, [(b"SET", keys.CONFIG, config_json)])
+        )
         await self._retrying("migrating the account views", migrate_accounts)
         recovered = await self._retrying(
             "recovering",
-            lambda c: recover(c, self.settings.config, history=self.settings.order_history),
+            lambda c: recover(
+                c, self.settings.config, history=self.settings.order_history, write=self._fenced
+            ),
         )
         self.core = recovered.core
         if recovered.applied != b"0-0":
@@ -271,30 +297,174 @@ class EngineService:
         while True:
             cursor, found = await conn.call(b"SCAN", cursor, b"MATCH", b"md:*:meta", b"COUNT", 1000)
             if found:
-                _raise_refused(await conn.pipeline([(b"HSET", key, b"epoch", self.epoch) for key in found]))
+                _raise_refused(
+                    await self._fenced(conn, [(b"HSET", key, b"epoch", self.epoch) for key in found])
+                )
             if cursor == b"0":
                 return
 
     # -- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Recover, then apply batches until :attr:`stopping` is set."""
+        """Take the lease (standing by while another engine holds it), recover, then apply batches
+        until :attr:`stopping` is set. An engine that finds its lease taken over drops all it
+        applied and stands by again: its memory may be behind what the new holder committed."""
         try:
-            await self.start()
-            while True:
-                self.state = "live"
-                log.info("engine live", applied=self.applied.decode(), epoch=self.epoch.decode())
+            while await self._take_lease():
                 try:
-                    await self._live()
-                    return
-                except JournalRewound as exc:
-                    log.error("redis lost committed writes; recovering again", error=str(exc))
-                    await self._drop_reader()
-                    await self._recover_after_rewind()
+                    await self.start()
+                    while True:
+                        self.state = "live"
+                        log.info("engine live", applied=self.applied.decode(), epoch=self.epoch.decode())
+                        try:
+                            await self._live()
+                            return
+                        except JournalRewound as exc:
+                            log.error("redis lost committed writes; recovering again", error=str(exc))
+                            await self._drop_reader()
+                            await self._recover_after_rewind()
+                except LeaseLost as exc:
+                    ENGINE_LEASE_LOST.inc()
+                    log.error(
+                        "another engine took the lease over: this one commits nothing more, drops its "
+                        "state and stands by",
+                        reason=str(exc),
+                        applied=self.applied.decode(),
+                    )
+                    await self._step_down()
         except _Stopped as exc:
             log.warning("engine stopped before redis took its writes", reason=str(exc))
         finally:
+            await self._let_go()
             await self.close()
+
+    # -- the lease (tradewire/journal/lease.py) ---------------------------------------------------
+
+    async def _lease_connection(self) -> Connection:
+        """The lease's own connection: a renewal must not wait behind a batch's transaction."""
+        conn = self._lease_conn
+        if conn is None or conn.broken:
+            conn = self._lease_conn = await Connection.open(
+                self.settings.url, timeout=max(1.0, self.lease.seconds), name="tradewire-engine-lease"
+            )
+        return conn
+
+    async def _take_lease(self) -> bool:
+        """Stand by until the lease is free, then take it and keep it renewed; ``False`` when asked
+        to stop first. Who holds it is logged once per holder, and ``/readyz`` says it."""
+        delay = 0.05
+        seen: tuple[int, str, int] | None = None
+        while not self.stopping.is_set():
+            try:
+                holder = await self.lease.acquire(await self._lease_connection())
+            except WireError as exc:
+                self._redis_error(exc, "taking the engine lease")
+                await self._sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            delay = 0.05
+            if holder is None:
+                assert self.lease.term is not None
+                self._lost = None
+                ENGINE_LEASE_HELD.set(1)
+                log.info("engine lease taken", term=int(self.lease.term), lease_seconds=self.lease.seconds)
+                self._keeper = asyncio.get_running_loop().create_task(self._keep_lease())
+                return True
+            self.state = "standby"
+            self._standby = f"another engine holds the lease: {holder.describe()}"
+            ENGINE_LEASE_HELD.set(0)
+            if seen != (holder.term, holder.host, holder.pid):
+                seen = (holder.term, holder.host, holder.pid)
+                log.warning(
+                    "another engine holds the lease; standing by until it is free",
+                    holder=holder.describe(),
+                    expires_in=holder.expires_in,
+                )
+            await self._sleep(self.lease.poll_every)
+        return False
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease five times per TTL until cancelled. On finding it taken, say so:
+        :meth:`_live` then steps down (the fence has already stopped every commit)."""
+        while True:
+            await asyncio.sleep(self.lease.renew_every)
+            try:
+                outcome, holder = await self.lease.renew(await self._lease_connection())
+            except WireError as exc:
+                self._redis_error(exc, "renewing the engine lease")
+                continue
+            if outcome is Renewal.RETAKEN:
+                log.warning(
+                    "the engine lease had expired (this engine or Redis stalled) but no other engine "
+                    "took it: taken again",
+                    term=int(self.lease.term or 0),
+                )
+            elif outcome is Renewal.LOST:
+                self._lost = f"the lease is held by {holder.describe()}" if holder else "the lease expired"
+                return
+
+    async def _stop_keeper(self) -> None:
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _step_down(self) -> None:
+        """Forget everything applied (Redis holds what the new holder made of it), close the
+        connections (and with them the watch on the term), and stand by."""
+        await self._stop_keeper()
+        ENGINE_LEASE_HELD.set(0)
+        self.lease.value = None  # not released: it is not ours
+        await self.close()
+        self.core = None
+        self._held_since = None
+        self._listeners_read = None
+        if self.settings.freeze_recovered:
+            gc.unfreeze()  # the state recovered before is garbage now: let the collector see it
+        self.state = "standby"
+        self._standby = "stepped down: another engine took the lease over"
+
+    async def _let_go(self) -> None:
+        """On a stop: stop renewing and delete the lease if it is still this engine's, so that a
+        restart (or a standby) takes over at once instead of after the TTL."""
+        await self._stop_keeper()
+        if self.lease.value is None:
+            return
+        ENGINE_LEASE_HELD.set(0)
+        try:
+            if await self.lease.release(await self._lease_connection()):
+                log.info("engine lease released")
+        except WireError as exc:
+            log.warning(
+                "could not release the engine lease; the next engine waits until it expires",
+                error=str(exc),
+                seconds=self.lease.seconds,
+            )
+
+    async def _fenced(self, conn: Connection, ops: list[Op], *, timeout: float | None = None) -> list[Any]:
+        """Run ``ops`` in one MULTI/EXEC on the writer ``conn`` that commits only while no other
+        engine has taken the lease since this one did: ``tw:{0}:engine:term`` is watched, and
+        watched again (with its value read) in the same write as each ``EXEC``, so that a batch costs
+        no round trip more. Raises :class:`LeaseLost` when the term is no longer this engine's."""
+        term = self.lease.term
+        if term is None:
+            raise LeaseLost("this engine holds no lease")
+        if self._watching is not conn:  # a new connection: watch first (one round trip, rarely)
+            watched, current = await conn.pipeline([(b"WATCH", keys.ENGINE_TERM), (b"GET", keys.ENGINE_TERM)])
+            _raise_refused([watched, current])
+            if current != term:
+                raise LeaseLost(f"{keys.ENGINE_TERM} is {_text(current)}, this engine's is {term.decode()}")
+            self._watching = conn
+        self._watching = None
+        replies, current = await conn.fenced_transaction(ops, keys.ENGINE_TERM, timeout=timeout)
+        if current == term:
+            self._watching = conn
+        if replies is None:
+            if current == term:  # written by hand with the same value: nothing ran, send it again
+                raise ReplyError(f"EXECABORT {keys.ENGINE_TERM} was written meanwhile (WATCH)")
+            raise LeaseLost(f"{keys.ENGINE_TERM} is {_text(current)}, this engine's is {term.decode()}")
+        return replies
 
     async def _live(self) -> None:
         """The loop of the module's docstring, with one overlap: a batch is applied while Redis runs
@@ -311,6 +481,8 @@ class EngineService:
         task = asyncio.get_running_loop().create_task  # not ensure_future: ~4 % of a batch's CPU
         try:
             while not self.stopping.is_set():
+                if self._lost is not None:
+                    raise LeaseLost(self._lost)
                 if pending is None:
                     pending = task(self._read(position, self._block_ms()))
                 entries, listeners = await pending
@@ -342,7 +514,9 @@ class EngineService:
             for future in (pending, inflight):
                 if future is not None and not future.done():
                     future.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, WireError, JournalRewound, _Stopped):
+                    with contextlib.suppress(
+                        asyncio.CancelledError, WireError, JournalRewound, LeaseLost, _Stopped
+                    ):
                         await future
 
     async def _drop_reader(self) -> None:
@@ -475,7 +649,7 @@ class EngineService:
         try:
             conn = await self._connection("writer")
             await self._check_not_rewound()  # after: a connection it just opened is checked too
-            replies = await conn.transaction(ops)
+            replies = await self._fenced(conn, ops)
             self._report_refused(ops, replies)
         except WireError as exc:
             self._tick_after = time.monotonic() + 1.0
@@ -504,7 +678,7 @@ class EngineService:
             if self._generation != self._trusted:  # just reconnected: check first
                 continue
             try:
-                replies = await conn.transaction(ops)
+                replies = await self._fenced(conn, ops)
                 self.applied = last
                 self._report_refused(ops, replies)
                 return
@@ -586,19 +760,20 @@ class EngineService:
 
             async def write(conn: Connection) -> None:
                 await self._check_not_rewound()  # a snapshot ahead of Redis's journal could not be used
-                _raise_refused(await conn.pipeline(ops))
+                _raise_refused(await self._fenced(conn, ops))
 
             await self._retrying("writing a snapshot", write)
             self._snapshot_written()
         beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
         try:
             conn = await self._connection("writer")
-            replies = await conn.pipeline(
+            replies = await self._fenced(
+                conn,
                 [
                     (b"SET", keys.ENGINE_HEARTBEAT, beat, b"EX", HEARTBEAT_TTL),
                     (b"XLEN", keys.COMMANDS),
                     (b"GET", keys.ARCHIVED_ENTRIES),  # the entries that left Redis still count
-                ]
+                ],
             )
             _, length, archived = replies
             if isinstance(length, int) and isinstance(archived, bytes | None):
@@ -608,10 +783,10 @@ class EngineService:
             self._redis_error(exc, "heartbeat")
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (self._reader, self._writer, self._lease_conn):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._reader = self._writer = self._lease_conn = self._watching = None
 
 
 def redis_setting_warnings(config: dict[str, str]) -> list[str]:
@@ -657,6 +832,7 @@ def main(
     snapshot_seconds: float,
     metrics_port: int,
     order_history: int = ORDER_HISTORY,
+    lease_seconds: float = DEFAULT_SECONDS,
 ) -> None:
     """The ``tradewire engine`` command."""
     import typer
@@ -678,6 +854,9 @@ def main(
     if order_history < 0:
         typer.echo("engine: --order-history must be >= 0", err=True)
         raise typer.Exit(2)
+    if lease_seconds < 0.5:
+        typer.echo("engine: --lease-seconds must be >= 0.5", err=True)
+        raise typer.Exit(2)
     settings = Settings(
         url,
         exchange,
@@ -685,6 +864,7 @@ def main(
         snapshot_every=snapshot_every,
         snapshot_seconds=snapshot_seconds,
         order_history=order_history,
+        lease_seconds=lease_seconds,
         freeze_recovered=True,
     )
     tune_gc(freeze=False)  # recovery allocates millions of objects too
@@ -693,6 +873,10 @@ def main(
     except RecoveryError as exc:
         typer.echo(f"engine: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else "absent"
 
 
 def _raise_refused(replies: list[Any]) -> None:
@@ -721,4 +905,4 @@ def run_loop(coroutine: Any) -> None:
     uvloop.run(coroutine)
 
 
-__all__ = ["EngineService", "JournalRewound", "Settings", "main", "serve"]
+__all__ = ["EngineService", "JournalRewound", "LeaseLost", "Settings", "main", "serve"]

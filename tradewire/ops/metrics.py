@@ -63,6 +63,14 @@ COMMANDS = Counter(
 TRADES = Counter("tradewire_trades_total", "Trades executed.", ["market"])
 JOURNAL_LAG = Gauge("tradewire_journal_lag_entries", "Journal entries appended but not yet applied.")
 SNAPSHOT_AGE = Gauge("tradewire_snapshot_age_seconds", "Seconds since the engine last wrote a snapshot.")
+ENGINE_LEASE_HELD = Gauge(
+    "tradewire_engine_lease_held",
+    "1 while this engine holds the engine lease (it applies commands), 0 while it stands by.",
+)
+ENGINE_LEASE_LOST = Counter(
+    "tradewire_engine_lease_lost_total",
+    "Times this engine found another one had taken its lease over, and stepped down.",
+)
 REDIS_ERRORS = Counter(
     "tradewire_redis_errors_total", "Redis errors seen, by process role and kind.", ["role", "kind"]
 )

@@ -103,6 +103,18 @@ def wait_applied(client: redis.Redis, entry_id: bytes, timeout: float = 30.0) ->
         time.sleep(0.02)
 
 
+def wait_live(client: redis.Redis, engine: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until ``engine`` is past start-up: its own heartbeat is in Redis."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beat = client.get(keys.ENGINE_HEARTBEAT)
+        if beat is not None and orjson.loads(beat)["pid"] == engine.pid:
+            return
+        assert engine.poll() is None, "the engine exited"
+        time.sleep(0.05)
+    raise AssertionError("the engine did not go live")
+
+
 def replay_journal(client: redis.Redis) -> tuple[list[Any], dict[str, Any]]:
     """``tradewire replay`` of the journal: its events (in order) and its final state."""
     lines = (replay_line(fields.get(b"c", b"")) for _, fields in iter_journal(client))

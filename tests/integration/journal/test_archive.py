@@ -257,11 +257,13 @@ async def test_the_engines_journal_lag_still_counts_the_unapplied_entries_after_
     _archived(redis_server, tmp_path / "segments")
     service = EngineService(settings(redis_server.url))
     try:
+        assert await service._take_lease()  # its writes are fenced by the lease, as run() takes it
         await service.start()
         journal(redis_client, _lines(seed=13, n=40)[:30])  # journalled, not yet applied
         service._housekeeping_at = 0.0
         await service._housekeeping()
     finally:
+        await service._let_go()
         await service.close()
     assert JOURNAL_LAG._value.get() == 30  # the alerts' "engine behind", not 0 for ever
 

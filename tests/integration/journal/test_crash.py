@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import orjson
 import pytest
 import redis
 import redis.exceptions
@@ -38,12 +37,16 @@ from tests.integration.journal.support import (
     journal,
     load_stream,
     wait_applied,
+    wait_live,
 )
 from tradewire import keys
 from tradewire.journal.entries import command_fields
 from tradewire.journal.streams import iter_journal
 
 CHUNK = 200
+LEASE = ("--lease-seconds", "1")
+"""Engines here are killed and replaced at once: the next one waits for the dead one's lease to
+expire (``tradewire/journal/lease.py``), a second instead of the default five."""
 
 
 class Feeder(threading.Thread):
@@ -128,18 +131,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         raise
 
 
-def wait_live(client: redis.Redis, engine: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Wait until ``engine`` is past start-up: its own heartbeat is in Redis."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        beat = client.get(keys.ENGINE_HEARTBEAT)
-        if beat is not None and orjson.loads(beat)["pid"] == engine.pid:
-            return
-        assert engine.poll() is None, "the engine exited"
-        time.sleep(0.05)
-    raise AssertionError("the engine did not go live")
-
-
 POSTPONED_WRITE_WINDOW = 2.5
 """Redis postpones an ``everysec`` AOF write while an fsync is in flight for at most two seconds
 (``flushAppendOnlyFile`` in ``aof.c``); half a second more for the test's own scheduling."""
@@ -157,7 +148,7 @@ def _finish(
     ``redis_kills`` are the monotonic times redis-server was killed with ``appendfsync everysec``:
     acknowledged entries may be lost only if they were acknowledged just before one of them."""
     journal_ids = [entry_id for entry_id, _ in iter_journal(client)]
-    engine = engine_process(server.url, tmp_path, "--snapshot-every", "5000")
+    engine = engine_process(server.url, tmp_path, "--snapshot-every", "5000", *LEASE)
     try:
         wait_applied(client, journal_ids[-1], timeout=90)
         wait_live(client, engine)
@@ -186,7 +177,7 @@ def test_engine_killed_at_random_moments_under_load_loses_and_doubles_nothing(
     with feeding(redis_server, lines, rate=9_000) as feeder:
         while feeder.is_alive() or kills < 10:
             every = str(rng.randint(700, 4000))
-            engine = engine_process(redis_server.url, tmp_path, "--snapshot-every", every)
+            engine = engine_process(redis_server.url, tmp_path, "--snapshot-every", every, *LEASE)
             if kills % 4 == 3:
                 time.sleep(rng.uniform(0.0, 1.5))  # anywhere: start-up, recovery or live
             else:
