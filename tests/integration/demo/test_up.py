@@ -165,6 +165,28 @@ def test_up_with_fsync_everysec_runs_redis_so_and_warns_what_it_risks(tmp_path: 
     assert "last one to two seconds" in log
 
 
+def test_up_restarted_after_a_clean_stop_goes_live_without_waiting_for_its_engine_lease(
+    tmp_path: Path,
+) -> None:
+    """The engine releases its lease on a clean stop: the next run's engine takes it at once instead of
+    standing by for the lease of an engine that no longer runs (after a kill -9 it would wait up to
+    ``--lease-seconds``, docs/operations.md)."""
+    first = Up(tmp_path)
+    try:
+        first.wait_ready()
+    finally:
+        assert first.stop() == 0, first.log_tail()
+    assert '"event":"engine lease released"' in Path(first.log.name).read_text()
+    again = Up(tmp_path)
+    try:
+        again.wait_ready()
+        log = Path(again.log.name).read_text()
+        assert '"event":"engine lease taken"' in log and '"term":2' in log, again.log_tail()
+        assert "standing by" not in log
+    finally:
+        assert again.stop() == 0, again.log_tail()
+
+
 def test_up_archives_the_journal_by_itself_then_recovers_and_audits_from_the_segments(tmp_path: Path) -> None:
     """A demo left running must not grow Redis for ever: ``up`` moves what a snapshot covers out of
     Redis into ``<data-dir>/journal-archive``, as the cron job of docs/operations.md would. After a
