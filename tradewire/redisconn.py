@@ -38,6 +38,8 @@ import redis.exceptions
 import redis.retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
+from tradewire.ops.children import die_with_parent
+
 __all__ = [
     "DEFAULT_CLIENT_OPTIONS",
     "MIN_SERVER_VERSION",
@@ -364,7 +366,9 @@ class EmbeddedRedis:
     listens beyond loopback and keeps ``protected-mode yes``, which is why it needs no password.
 
     The child runs in its own session so that Ctrl-C in a terminal reaches tradewire only: tradewire
-    flushes and then stops Redis, instead of Redis vanishing under its last writes.
+    flushes and then stops Redis, instead of Redis vanishing under its last writes. With
+    ``die_with_parent`` (Linux; :mod:`tradewire.ops.children`) it is also sent SIGTERM when the
+    process that started it dies without stopping it, killed with SIGKILL say.
     """
 
     SUBDIR: Final = "redis"
@@ -389,6 +393,7 @@ class EmbeddedRedis:
         if_running: IfRunning = "refuse",
         start_timeout: float = 60.0,
         stop_timeout: float = 30.0,
+        die_with_parent: bool = False,
     ) -> None:
         if appendfsync not in ("always", "everysec"):
             raise ValueError(f"appendfsync must be 'always' or 'everysec', not {appendfsync!r}")
@@ -407,6 +412,7 @@ class EmbeddedRedis:
         self._if_running: IfRunning = if_running
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
+        self._die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
         self._adopted_pid: int | None = None
         self._port: int | None = None
@@ -642,28 +648,34 @@ class EmbeddedRedis:
             port = _free_loopback_port() if self._tcp else 0
             _write_atomically(self.config_path, render_config(self._config(port)))
             log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-            with self.log_path.open("ab") as log_fh:
-                # Redis prints config errors to stderr before it opens its log file: keep them too.
-                process = subprocess.Popen(
-                    [str(self._binary), str(self.config_path)],
-                    cwd=self._dir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_fh,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            process: subprocess.Popen[bytes] | None = None
             try:
+                with self.log_path.open("ab") as log_fh:
+                    # Redis prints config errors to stderr before it opens its log file: keep them too.
+                    process = subprocess.Popen(
+                        [str(self._binary), str(self.config_path)],
+                        cwd=self._dir,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_fh,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=die_with_parent() if self._die_with_parent else None,
+                    )
                 self._wait_ready(process, port, log_start)
+                self._process = process
+                self._port = port if self._tcp else None
+                return
             except _PortTaken:
                 if attempt == attempts:
                     raise RedisStartError(
                         f"redis-server could not bind a loopback port after {attempts} tries; "
                         f"see {self.log_path}"
                     ) from None
-                continue
-            self._process = process
-            self._port = port if self._tcp else None
-            return
+            except BaseException:
+                # interrupted (a signal's exception, a timeout): nobody else knows this server
+                if process is not None and self._process is None:
+                    self._end_unrecorded(process)
+                raise
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int, log_start: int) -> None:
         """Wait until the server answers PING and has finished loading its AOF."""
@@ -728,6 +740,31 @@ class EmbeddedRedis:
             if parts.scheme == "redis":
                 self._port = parts.port
         log.info("reusing embedded redis pid %s on %s", pid, ", ".join(urls))
+
+    def _end_unrecorded(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop a server whose start was cut short, before this object recorded it."""
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(self._stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop_left_running(self) -> int | None:
+        """Stop a server still running on this directory that no one will stop (an owner that died
+        without stopping it: its death signal not yet taken, or a system without death signals), and
+        return its pid; None when there is none. SIGTERM first, so that Redis fsyncs its AOF.
+
+        Only for the owner of the directory (``tradewire up`` holding ``up.lock``), which alone
+        starts its Redis: anyone else could stop a server in use."""
+        if not self._dir.is_dir():
+            return None
+        with _dir_lock(self._dir / self.LOCK_FILE, timeout=self._stop_timeout + 5):
+            pid = self._pid_from_file()
+            if pid is not None:
+                self._terminate_foreign(pid)
+        return pid
 
     def _terminate_foreign(self, pid: int) -> None:
         """Stop a server that is not our child: signal it and poll, since we cannot wait() on it."""

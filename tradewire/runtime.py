@@ -123,8 +123,14 @@ def find_redis(
             f"no Redis to use: REDIS_URL is not set and no tradewire is running on data directory {root} "
             "(start one with `tradewire up`, or pass --data-dir / REDIS_URL)"
         )
-    server = EmbeddedRedis.for_data_dir(root, appendfsync=fsync).start()
+    server = embedded_redis(root, fsync).start()
     return server.url, server
+
+
+def embedded_redis(root: Path, fsync: AppendFsync = "always") -> EmbeddedRedis:
+    """The embedded Redis of data directory ``root``, not started: a caller that holds it before
+    :meth:`~EmbeddedRedis.start` can stop it however the start ends. It dies with this process."""
+    return EmbeddedRedis.for_data_dir(root, appendfsync=fsync, die_with_parent=True)
 
 
 def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:

@@ -35,12 +35,13 @@ from tradewire.bots import run_bots
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
+from tradewire.ops.children import die_with_parent
 from tradewire.ops.logging import configure_logging
-from tradewire.redisconn import EmbeddedRedisError, connect, redact_url
+from tradewire.redisconn import EmbeddedRedis, EmbeddedRedisError, connect, redact_url
 from tradewire.runtime import (
     RuntimeSetupError,
     data_dir_or_default,
-    find_redis,
+    embedded_redis,
     hold_data_dir,
     load_config,
     redis_url,
@@ -69,7 +70,10 @@ class Child:
     def start(self) -> None:
         self.starts = [t for t in self.starts if time.monotonic() - t < 60] + [time.monotonic()]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tradewire.cli", *self.args], env=self.env, start_new_session=True
+            [sys.executable, "-m", "tradewire.cli", *self.args],
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         log.info("started", process=self.name, pid=self.process.pid)
 
@@ -136,6 +140,7 @@ async def _archive_once(
         sys.executable, "-m", "tradewire.cli", "journal", "archive", str(directory),
         "--data-dir", str(root), "--keep-seconds", str(archiving.keep_seconds),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        preexec_fn=die_with_parent(),
     )  # fmt: skip
     try:
         out, err = await process.communicate()
@@ -250,6 +255,15 @@ async def _supervise(
         await client.aclose()
 
 
+def _stop_left_running(server: EmbeddedRedis) -> None:
+    """Stop the Redis that an earlier ``up`` on this data directory left running: it died without
+    stopping it (its children take SIGTERM from the kernel then, and this one may still be on its
+    way out). This ``up`` holds ``up.lock``, so no other tradewire uses that server."""
+    pid = server.stop_left_running()
+    if pid is not None:
+        log.warning("stopped the embedded Redis that an earlier tradewire up left running", pid=pid)
+
+
 def _already_stopping(signum: int, _: object) -> None:
     """A signal during the stop: it goes on (each step is bounded); interrupted, it left Redis running."""
     log.info("already stopping; wait for it", signal=signal.Signals(signum).name)
@@ -269,9 +283,13 @@ def main(
     try:
         load_config(config)
         limits_from_env(os.environ)  # the gateway's: refused here rather than by each of its restarts
-        redis_url()  # a bad REDIS_URL is refused before the data directory is touched
+        url = redis_url()  # a bad REDIS_URL is refused before the data directory is touched
         hold_data_dir(root)
-        url, server = find_redis(root, may_start=True, fsync=fsync)
+        server = None
+        if url is None:
+            server = embedded_redis(root, fsync)
+            _stop_left_running(server)
+            url = server.start().url
     except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
         typer.echo(f"tradewire up: {exc}", err=True)
         raise typer.Exit(2) from exc
