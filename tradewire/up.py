@@ -177,26 +177,41 @@ def ensure_page_assets(web_root: Path = WEB_ROOT) -> None:
         log.warning("npm ci failed: the page's chart library is not installed", status=result.returncode)
 
 
-def _wait_http(url: str, child: Child, timeout: float) -> None:
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+        return bool(response.status == 200)
+    return False
+
+
+async def _wait_http(url: str, child: Child, timeout: float, stop: asyncio.Event) -> bool:
+    """Whether ``child`` answered ``url`` before a stop was asked for (False then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stop.is_set():
+            return False
         if child.exited() is not None:
             raise RuntimeSetupError(f"{child.name} exited with status {child.exited()} while starting")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
-            if response.status == 200:
-                return
-        time.sleep(0.1)
+        if await asyncio.to_thread(_answers, url):
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
     raise RuntimeSetupError(f"{child.name} did not answer {url} within {timeout:.0f} s")
 
 
-async def _wait_engine(client: redis.asyncio.Redis, child: Child, timeout: float) -> None:
+async def _wait_engine(
+    client: redis.asyncio.Redis, child: Child, timeout: float, stop: asyncio.Event
+) -> bool:
+    """Whether the engine is live before a stop was asked for (False then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stop.is_set():
+            return False
         if child.exited() is not None:
             raise RuntimeSetupError(f"the engine exited with status {child.exited()} while starting")
         if await client.exists(keys.ENGINE_HEARTBEAT):
-            return
-        await asyncio.sleep(0.1)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
     raise RuntimeSetupError(f"the engine was not ready within {timeout:.0f} s")
 
 
@@ -214,9 +229,13 @@ async def _supervise(
     archiving: asyncio.Task[None] | None = None
     try:
         engine.start()
-        await _wait_engine(client, engine, 120)
+        if not await _wait_engine(client, engine, 120, stop):
+            log.info("stopping while starting")
+            return
         gateway.start()
-        await asyncio.to_thread(_wait_http, f"{base}/api/v3/ping", gateway, 60)
+        if not await _wait_http(f"{base}/api/v3/ping", gateway, 60, stop):
+            log.info("stopping while starting")
+            return
         if archiver is not None:
             archiving = asyncio.create_task(archiver())
         bots: asyncio.Task[None] | None = None
@@ -269,6 +288,17 @@ def _already_stopping(signum: int, _: object) -> None:
     log.info("already stopping; wait for it", signal=signal.Signals(signum).name)
 
 
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM while ``up`` starts, before its loop takes the signals: stop what was started.
+
+    A ``BaseException``, as ``KeyboardInterrupt``, so that no ``except Exception`` on the way (a
+    library's retry, a probe that tolerates errors) takes it for a failure to ignore."""
+
+
+def _interrupt(signum: int, _: object) -> None:
+    raise _Interrupted(signal.Signals(signum).name)
+
+
 def main(
     host: str,
     port: int,
@@ -278,52 +308,46 @@ def main(
     fsync: Literal["always", "everysec"],
     archiving: Archiving = Archiving(every=0, keep_seconds=KEEP_SECONDS),
 ) -> None:
+    # from the first instant: a signal's default action would end this process and leave running
+    # whatever it had started, each child in its own session
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     configure_logging("up")
     root = data_dir_or_default(data_dir)
-    try:
-        load_config(config)
-        limits_from_env(os.environ)  # the gateway's: refused here rather than by each of its restarts
-        url = redis_url()  # a bad REDIS_URL is refused before the data directory is touched
-        hold_data_dir(root)
-        server = None
-        if url is None:
-            server = embedded_redis(root, fsync)
-            _stop_left_running(server)
-            url = server.start().url
-    except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
-        typer.echo(f"tradewire up: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    if fsync == "everysec" and server is not None:
-        log.warning(
-            "appendfsync everysec: faster, weaker durability",
-            risk="a crash of the machine, or of Redis while a slow disk holds back its writes, loses "
-            "the acknowledged commands of the last one to two seconds (docs/operations.md)",
-        )
-    ensure_page_assets()
-    if not os.environ.get(MASTER_KEY_ENV):
-        load_master_key(root, create=True)  # before the gateway starts, so it can verify every key
-    env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
-    config_args = ["--config", str(config.absolute())] if config else []
-    children = [
-        Child("engine", ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args()], env),
-        Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
-    ]
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        archiver = None
-        if archiving.every:
-            directory = root / DEFAULT_DIRECTORY
-            archiver = functools.partial(archive_periodically, archiving, directory, root, env)
-        await _supervise(url, f"http://{shown}:{port}", children, demo, config, stop, archiver)
-
+    server: EmbeddedRedis | None = None
+    children: list[Child] = []
     status = 0
     try:
-        asyncio.run(run())
+        try:
+            load_config(config)
+            limits_from_env(os.environ)  # the gateway's: refused here rather than by each of its restarts
+            url = redis_url()  # a bad REDIS_URL is refused before the data directory is touched
+            hold_data_dir(root)
+            if url is None:
+                server = embedded_redis(root, fsync)
+                _stop_left_running(server)
+                url = server.start().url
+        except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
+            typer.echo(f"tradewire up: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        if fsync == "everysec" and server is not None:
+            log.warning(
+                "appendfsync everysec: faster, weaker durability",
+                risk="a crash of the machine, or of Redis while a slow disk holds back its writes, loses "
+                "the acknowledged commands of the last one to two seconds (docs/operations.md)",
+            )
+        ensure_page_assets()
+        if not os.environ.get(MASTER_KEY_ENV):
+            load_master_key(root, create=True)  # before the gateway starts, so it can verify every key
+        env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
+        config_args = ["--config", str(config.absolute())] if config else []
+        children += [
+            Child("engine", ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args()], env),
+            Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
+        ]
+        asyncio.run(_run(url, host, port, root, env, children, demo, config, archiving))
+    except _Interrupted as exc:
+        log.info("stopping while starting", signal=str(exc))
     except RuntimeSetupError as exc:
         typer.echo(f"tradewire up: {exc}", err=True)
         status = 1
@@ -337,3 +361,34 @@ def main(
         log.info("stopped")
     if status:
         raise typer.Exit(status)
+
+
+async def _run(
+    url: str,
+    host: str,
+    port: int,
+    root: Path,
+    env: dict[str, str],
+    children: list[Child],
+    demo: bool,
+    config: Path | None,
+    archiving: Archiving,
+) -> None:
+    """Supervise the children until SIGINT or SIGTERM, which the loop takes from here on."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        archiver = None
+        if archiving.every:
+            directory = root / DEFAULT_DIRECTORY
+            archiver = functools.partial(archive_periodically, archiving, directory, root, env)
+        await _supervise(url, f"http://{shown}:{port}", children, demo, config, stop, archiver)
+    finally:
+        # closing the loop would put back the signals' default actions, under which a signal ends
+        # this process before it has stopped its children
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, _already_stopping)

@@ -209,3 +209,52 @@ def test_up_stops_the_embedded_redis_an_earlier_up_left_running_and_starts_its_o
         assert not survivors(data_dir)
     finally:
         left.stop()
+
+
+def _log_has(event: str, process: str) -> Callable[[Up], bool]:
+    marker = f'"process":"{process}"'
+
+    def check(up: Up) -> bool:
+        return any(marker in line and f'"event":"{event}"' in line for line in up.output().splitlines())
+
+    return check
+
+
+MOMENTS: dict[str, Callable[[Up], bool]] = {
+    "up took its data directory": lambda up: (up.data_dir / "up.lock").exists(),
+    "redis-server wrote its pid file": lambda up: (up.data_dir / "redis" / "redis.pid").exists(),
+    "the engine was started": _log_has("started", "engine"),
+    "the gateway was started": _log_has("started", "gateway"),
+}
+
+
+@pytest.mark.parametrize(
+    ("moment", "signum"),
+    [
+        ("up took its data directory", signal.SIGTERM),
+        ("redis-server wrote its pid file", signal.SIGTERM),
+        ("redis-server wrote its pid file", signal.SIGINT),
+        ("the engine was started", signal.SIGTERM),
+        ("the gateway was started", signal.SIGTERM),
+    ],
+)
+def test_up_stopped_while_it_starts_stops_what_it_started(
+    tmp_path: Path, moment: str, signum: signal.Signals
+) -> None:
+    """A SIGTERM before ``up`` had its handlers killed it on the spot (redis-server, in its own
+    session, ran on); a SIGINT then was a traceback, and the redis-server being started was lost."""
+    up = Up(tmp_path / "data", free_port(), tmp_path / "up.log")
+    try:
+        eventually(lambda: MOMENTS[moment](up) or up.process.poll() is not None, 90, moment)
+        assert up.process.poll() is None, up.output()[-3000:]
+        up.process.send_signal(signum)
+        status = up.process.wait(60)
+    finally:
+        if up.process.poll() is None:
+            up.process.kill()
+            up.process.wait()
+    output = up.output()
+    assert status == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    eventually(lambda: not survivors(up.data_dir), 10, f"left running: {survivors(up.data_dir)}")
+    assert not (up.data_dir / "redis.url").exists()  # stopped by up, not by chance
