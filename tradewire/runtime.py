@@ -11,9 +11,11 @@ One rule for all of them, so that ``tradewire up``, ``tradewire engine``, ``trad
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gc
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,45 @@ def embedded_redis(root: Path, fsync: AppendFsync = "always") -> EmbeddedRedis:
     """The embedded Redis of data directory ``root``, not started: a caller that holds it before
     :meth:`~EmbeddedRedis.start` can stop it however the start ends. It dies with this process."""
     return EmbeddedRedis.for_data_dir(root, appendfsync=fsync, die_with_parent=True)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse an address the gateway could not listen on, before anything is started: the port taken
+    by another program, a host that is not this machine's. Without this ``up`` started Redis and the
+    engine, then said only "gateway exited with status 3" (uvicorn's status for a failed start).
+
+    Bound as the gateway binds (asyncio: every address the host resolves to, ``SO_REUSEADDR``, so a
+    port that a stopped server left in ``TIME_WAIT`` is free), then let go at once."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise RuntimeSetupError(f"cannot listen on {host}: no such host ({exc.strerror})") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+                sock.listen()  # with SO_REUSEADDR, only listening finds a bound, idle socket
+            except OSError as exc:
+                raise RuntimeSetupError(_listen_refusal(host, port, exc)) from exc
+
+
+def _listen_refusal(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use: another program listens there "
+            "(stop it, or choose another --port)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: it is not an address of this machine (--host)"
+    if exc.errno == errno.EACCES:
+        return (
+            f"cannot listen on port {port} on {host}: permission denied (ports below 1024 need root "
+            "or CAP_NET_BIND_SERVICE)"
+        )
+    return f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
 
 
 def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:

@@ -40,6 +40,7 @@ from tradewire.ops.logging import configure_logging
 from tradewire.redisconn import EmbeddedRedis, EmbeddedRedisError, connect, redact_url
 from tradewire.runtime import (
     RuntimeSetupError,
+    check_listen,
     data_dir_or_default,
     embedded_redis,
     hold_data_dir,
@@ -323,6 +324,7 @@ def main(
             limits_from_env(os.environ)  # the gateway's: refused here rather than by each of its restarts
             url = redis_url()  # a bad REDIS_URL is refused before the data directory is touched
             hold_data_dir(root)
+            check_listen(host, port)
             if url is None:
                 server = embedded_redis(root, fsync)
                 _stop_left_running(server)
@@ -354,11 +356,13 @@ def main(
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stop short
             signal.signal(signum, _already_stopping)
+        started = bool(children) or (server is not None and server.running)
         for child in reversed(children):
             child.stop()
         if server is not None:
             server.stop()
-        log.info("stopped")
+        if started:  # a refusal before anything started stays one line
+            log.info("stopped")
     if status:
         raise typer.Exit(status)
 

@@ -19,7 +19,13 @@ from tradewire.gateway.connection import Connection
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.service import Gateway
 from tradewire.ops.logging import configure_logging
-from tradewire.runtime import RuntimeSetupError, data_dir_or_default, find_redis, tune_gc
+from tradewire.runtime import (
+    RuntimeSetupError,
+    check_listen,
+    data_dir_or_default,
+    find_redis,
+    tune_gc,
+)
 
 
 def build_server(host: str, port: int, gateway: Gateway) -> uvicorn.Server:
@@ -44,6 +50,7 @@ def main(host: str, port: int, data_dir: Path | None) -> None:
     try:
         limits = limits_from_env(os.environ)
         url, _ = find_redis(data_dir)
+        check_listen(host, port)
     except (RuntimeSetupError, ValueError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
