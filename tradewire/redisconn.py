@@ -68,6 +68,7 @@ __all__ = [
     "render_config",
     "running_url",
     "server_version",
+    "unreachable_message",
     "verify_connection",
     "verify_connection_sync",
 ]
@@ -990,6 +991,46 @@ def connect_sync(
     return redis.Redis(**options)
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from or during, innermost last."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """One line for an operator: the Redis at ``url`` (password hidden) could not be reached, why,
+    and what to check when the cause is a classic one. A TLS mismatch otherwise read as a bare
+    timeout (TLS to a plain server) or "connection reset by peer" (plain to a TLS server)."""
+    chain = _causes(exc)
+    text = " ".join(str(cause) for cause in chain).lower()
+    tls = urlsplit(url.strip()).scheme.lower() == "rediss"
+    untrusted = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
+    timed_out = "timeout" in text or "timed out" in text or any(isinstance(c, TimeoutError) for c in chain)
+    if untrusted is not None:
+        why = (
+            f"its TLS certificate is not trusted ({untrusted.verify_message}): name the CA that signed "
+            f"it in ssl_ca_certs or ${TLS_CA_ENV}"
+        )
+    elif "connection refused" in text or any(isinstance(c, ConnectionRefusedError) for c in chain):
+        why = "connection refused: is Redis running there, on that port?"
+    elif tls and (timed_out or any(isinstance(c, ssl.SSLError) for c in chain)):
+        why = (
+            "no TLS handshake: does the server speak TLS? (rediss:// is TLS; a plain server needs "
+            f"redis://) ({exc})"
+        )
+    elif not tls and ("reset by peer" in text or "closed" in text):
+        why = f"the server dropped the connection before answering: if it speaks TLS, use rediss:// ({exc})"
+    elif timed_out:
+        why = f"no answer in time: a wrong address, or a firewall dropping the packets? ({exc})"
+    else:
+        why = str(exc) or type(exc).__name__
+    return f"cannot reach Redis at {redact_url(url)}: {why}"
+
+
 def _auth_message(url: str, exc: Exception) -> str:
     target = parse_redis_url(url, env={})
     if target.has_password:
@@ -1015,7 +1056,7 @@ async def verify_connection(client: redis.asyncio.Redis, url: str) -> None:
             raise RedisAuthError(_auth_message(url, exc)) from exc
         raise RedisConnectError(f"Redis at {redact_url(url)} rejected PING: {exc}") from exc
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        raise RedisConnectError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
+        raise RedisConnectError(unreachable_message(url, exc)) from exc
 
 
 def verify_connection_sync(client: redis.Redis, url: str) -> None:
@@ -1029,7 +1070,7 @@ def verify_connection_sync(client: redis.Redis, url: str) -> None:
             raise RedisAuthError(_auth_message(url, exc)) from exc
         raise RedisConnectError(f"Redis at {redact_url(url)} rejected PING: {exc}") from exc
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        raise RedisConnectError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
+        raise RedisConnectError(unreachable_message(url, exc)) from exc
 
 
 def _quote_path(path: str | os.PathLike[str]) -> str:

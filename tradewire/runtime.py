@@ -31,9 +31,11 @@ from tradewire.redisconn import (
     REDIS_URL_ENV,
     AppendFsync,
     EmbeddedRedis,
+    connect_sync,
     parse_redis_url,
     redis_url_from_env,
     running_url,
+    verify_connection_sync,
 )
 
 log = structlog.get_logger("tradewire")
@@ -172,6 +174,16 @@ def _listen_refusal(host: str, port: int, exc: OSError) -> str:
             "or CAP_NET_BIND_SERVICE)"
         )
     return f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
+
+
+def reach_redis(url: str) -> None:
+    """PING the Redis at ``url`` once, or raise :class:`RedisConnectError` saying in one line which
+    (password hidden) and why: a command that cannot work without it stops before it starts."""
+    client = connect_sync(url, retries=0)
+    try:
+        verify_connection_sync(client, url)
+    finally:
+        client.close()
 
 
 def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:

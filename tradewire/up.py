@@ -37,7 +37,7 @@ from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
 from tradewire.ops.children import die_with_parent
 from tradewire.ops.logging import configure_logging
-from tradewire.redisconn import EmbeddedRedis, EmbeddedRedisError, connect, redact_url
+from tradewire.redisconn import EmbeddedRedis, EmbeddedRedisError, RedisConnectError, connect, redact_url
 from tradewire.runtime import (
     RuntimeSetupError,
     check_listen,
@@ -45,6 +45,7 @@ from tradewire.runtime import (
     embedded_redis,
     hold_data_dir,
     load_config,
+    reach_redis,
     redis_url,
 )
 
@@ -332,6 +333,12 @@ def main(
         except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
             typer.echo(f"tradewire up: {exc}", err=True)
             raise typer.Exit(2) from exc
+        if server is None:
+            try:
+                reach_redis(url)
+            except RedisConnectError as exc:
+                typer.echo(f"tradewire up: {exc}", err=True)
+                raise typer.Exit(1) from exc
         if fsync == "everysec" and server is not None:
             log.warning(
                 "appendfsync everysec: faster, weaker durability",

@@ -19,11 +19,13 @@ from tradewire.gateway.connection import Connection
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.service import Gateway
 from tradewire.ops.logging import configure_logging
+from tradewire.redisconn import RedisConnectError
 from tradewire.runtime import (
     RuntimeSetupError,
     check_listen,
     data_dir_or_default,
     find_redis,
+    reach_redis,
     tune_gc,
 )
 
@@ -54,6 +56,12 @@ def main(host: str, port: int, data_dir: Path | None) -> None:
     except (RuntimeSetupError, ValueError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    try:
+        # here, not in the app's start: there a failure was uvicorn's traceback and exit status 3
+        reach_redis(url)
+    except RedisConnectError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
     gateway = Gateway(url, data_dir_or_default(data_dir), limits)
     server = build_server(host, port, gateway)
     tune_gc()

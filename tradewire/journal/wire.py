@@ -24,7 +24,7 @@ from typing import Any
 
 import hiredis
 
-from tradewire.redisconn import parse_redis_url
+from tradewire.redisconn import parse_redis_url, redact_url, unreachable_message
 
 Arg = bytes | str | int
 
@@ -249,8 +249,7 @@ class Connection:
                         _Link, options["host"], options["port"], ssl=context
                     )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            where = parse_redis_url(url).url
-            raise WireConnectionError(f"cannot connect to Redis at {where}: {exc}") from exc
+            raise WireConnectionError(unreachable_message(url, exc)) from exc
         connection = cls(link, timeout)
         try:
             setup: list[tuple[Arg, ...]] = []
@@ -263,9 +262,14 @@ class Connection:
             if options.get("db"):
                 setup.append((b"SELECT", int(options["db"])))
             setup.append((b"CLIENT", b"SETNAME", name))
-            for reply in await connection.pipeline(setup):
+            try:
+                replies = await connection.pipeline(setup)
+            except WireConnectionError as exc:  # dropped before answering: a TLS server, say
+                raise WireConnectionError(unreachable_message(url, exc)) from exc
+            for reply in replies:
                 if isinstance(reply, ReplyError):
-                    raise reply
+                    # its first word stays the code (WRONGPASS, NOAUTH) that metrics count by
+                    raise ReplyError(f"{reply} (Redis at {redact_url(url)}, connecting)") from reply
         except BaseException:
             await connection.close()
             raise
