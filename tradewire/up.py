@@ -301,6 +301,16 @@ def _interrupt(signum: int, _: object) -> None:
     raise _Interrupted(signal.Signals(signum).name)
 
 
+_signalled: list[int] = []
+"""Signals taken while the event loop is being made, for :func:`_run` to act on once it runs."""
+
+
+def _remember(signum: int, _: object) -> None:
+    """The handler while ``asyncio.run`` makes its loop: an exception raised in there left a loop
+    half made (its ``__del__`` then printed a traceback) and the stop unfinished."""
+    _signalled.append(signum)
+
+
 def main(
     host: str,
     port: int,
@@ -354,6 +364,8 @@ def main(
             Child("engine", ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args()], env),
             Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
         ]
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _remember)
         asyncio.run(_run(url, host, port, root, env, children, demo, config, archiving))
     except _Interrupted as exc:
         log.info("stopping while starting", signal=str(exc))
@@ -391,6 +403,9 @@ async def _run(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
+        if _signalled:  # taken while the loop was being made
+            log.info("stopping while starting", signal=signal.Signals(_signalled[0]).name)
+            return
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         archiver = None
         if archiving.every:
