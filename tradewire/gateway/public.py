@@ -315,8 +315,8 @@ def window_ticker(
 async def ticker_window(gateway: Gateway, params: Params) -> bytes:
     """``GET /api/v3/ticker``: statistics of a rolling window of 1m..7d, from the 1m bars of its
     first partial hour, the 1h bars up to its first midnight and the 1d bars after it (at most 59,
-    23 and 8 bars: far within the 1,000 kept per interval). The window opens on a minute, as on
-    Binance, and ends now."""
+    23 and 8 bars; the 1m cache keeps 7 days and an hour of bars for the first of them: see
+    ``MINUTE_BARS_KEPT``). The window opens on a minute, as on Binance, and ends now."""
     if not params.get("symbol") and not params.get("symbols"):
         raise ApiError(-1102, "Param 'symbol' or 'symbols' must be sent, but both were empty/null!")
     kind = params.get("type") or "FULL"

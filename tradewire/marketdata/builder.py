@@ -19,7 +19,7 @@ ended are closed and ticker buckets that left the window dropped, in every marke
    or ask changed;
 2. each trade: ``LPUSH``/``LTRIM`` of ``md:{M}:trades``, and one ``trade`` publication per trade;
 3. each bar that changed (closed bars first): ``ZREMRANGEBYSCORE`` + ``ZADD`` of the bar, the set
-   trimmed to ``KLINE_HISTORY``, published on ``kline_<interval>``;
+   trimmed to ``BARS_KEPT``, published on ``kline_<interval>``;
 4. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
    window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
    moved (the best bid/ask in a ``ticker`` payload are those of that moment).
@@ -51,7 +51,7 @@ from tradewire.engine.events import Accepted, Canceled, Event, Expired, Trade
 from tradewire.keys import MDPUB, RedisOp, md
 from tradewire.marketdata.binance import BinanceRenderer
 from tradewire.marketdata.depth import BookSide, DepthBook, DepthState
-from tradewire.marketdata.klines import INTERVALS, KLINE_HISTORY, SECOND, KlineSeries, SeriesState
+from tradewire.marketdata.klines import BARS_KEPT, INTERVALS, SECOND, KlineSeries, SeriesState
 from tradewire.marketdata.ticker import RollingTicker, TickerState
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
@@ -292,7 +292,7 @@ class _MarketView:
                     else:
                         held.append(bar)
                 if grows:  # a bar the cache has not seen: the only time it can pass its history
-                    ops.append(("ZREMRANGEBYRANK", key, 0, -KLINE_HISTORY - 1))
+                    ops.append(("ZREMRANGEBYRANK", key, 0, -BARS_KEPT[series.interval] - 1))
             if not held:
                 continue
             if slow:

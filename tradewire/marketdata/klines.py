@@ -84,7 +84,13 @@ def bar_bounds(interval: str, ts: int) -> tuple[int, int]:
 
 
 KLINE_HISTORY = 1000
-"""Closed bars kept per market and interval."""
+"""Bars kept per market and interval in Redis's cache (``md:{M}:klines:<interval>``), but 1m's."""
+MINUTE_BARS_KEPT: Final = 7 * DAY // MINUTE + 60
+"""1m bars kept: seven days and an hour. ``GET /api/v3/ticker`` sums a window of up to 7d that opens
+on a minute from the 1m bars of its first partial hour, so they must still be there 7 days on in a
+market that trades every minute (1,000 bars are not 17 hours of such a market)."""
+BARS_KEPT: Final = {iv: MINUTE_BARS_KEPT if iv == "1m" else KLINE_HISTORY for iv in INTERVALS}
+"""Interval -> bars its cache keeps."""
 
 DEFAULT_LIMIT = 500
 """Bars a klines query returns unless told otherwise (as Binance)."""

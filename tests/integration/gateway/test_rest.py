@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from tests.fixtures.exchange import Exchange
 from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 from tradewire import keys
 from tradewire.demo import DEMO_CONFIG
+from tradewire.journal.entries import command_fields
 
 
 def test_exchange_info_with_demo_markets_lists_symbols_with_filters(module_exchange: Exchange) -> None:
@@ -692,3 +694,54 @@ def test_fee_rates_are_the_markets_on_account_commission_and_trade_fee_endpoints
         assert t.get("/sapi/v1/asset/tradeFee", symbol="ethusdt").json() == fees[1:]
         assert httpx.get(f"{ex.http_url}/sapi/v1/asset/tradeFee").json()["code"] == -2014  # unsigned
         assert httpx.get(f"{ex.http_url}/sapi/v1/system/status").json() == {"status": 0, "msg": "normal"}
+
+
+def test_rolling_window_ticker_counts_a_day_of_trades_in_a_market_trading_every_minute(
+    exchange: Exchange,
+) -> None:
+    """A window of a day or more opens about a day back, on a minute: the trades of its first
+    partial hour are in 1m bars that old. A market trading every minute makes 1,440 of them a day;
+    with 1,000 kept per interval the window lost up to 59 minutes of trades (count, volumes and
+    openPrice wrong, and 1m klines could not be read back that far)."""
+    client = redis.Redis.from_url(exchange.redis_url)
+    start = int(time.time() * 1000) // 60_000 * 60_000 - 26 * 60 * 60_000
+    stamps: list[int] = []
+    sequence = 0
+
+    def append(command: dict[str, Any], ts: int) -> None:
+        nonlocal sequence
+        sequence += 1
+        fields = command_fields(orjson.dumps(command), ts=ts, rid=f"history-{sequence}",
+                                src="history", who="bot", ip="-")  # fmt: skip
+        client.xadd(keys.COMMANDS, fields, id=f"{ts}-{sequence}")  # type: ignore[arg-type]
+
+    # exchange time follows the entry's id: entries appended with ids from the past trade then
+    append({"type": "deposit", "user": "maker", "asset": "ETH", "amount": "1000"}, start)
+    append({"type": "deposit", "user": "taker", "asset": "USDT", "amount": "100000000"}, start)
+    minute = 0
+    while (ts := start + minute * 60_000 + 30_000) < time.time() * 1000 - 5_000:
+        price = str(100 + minute % 50)
+        append({"type": "new_order", "user": "maker", "market": "ETH-USDT", "side": "sell",
+                "kind": "limit", "price": price, "qty": "0.1"}, ts)  # fmt: skip
+        append({"type": "new_order", "user": "taker", "market": "ETH-USDT", "side": "buy",
+                "kind": "market", "qty": "0.1"}, ts)  # fmt: skip
+        stamps.append(ts)
+        minute += 1
+    base = exchange.http_url
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        last = httpx.get(f"{base}/api/v3/trades", params={"symbol": "ETHUSDT", "limit": 1}).json()
+        if last and last[0]["id"] == len(stamps):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the engine did not apply the history")
+    for size in ("1d", "23h", "20h", "2d"):
+        t = httpx.get(f"{base}/api/v3/ticker", params={"symbol": "ETHUSDT", "windowSize": size}).json()
+        inside = [i for i, ts in enumerate(stamps) if ts >= t["openTime"]]
+        assert (t["count"], t["firstId"], t["lastId"]) == (len(inside), inside[0] + 1, len(stamps)), size
+        assert t["openPrice"] == str(100 + inside[0] % 50), size
+        assert t["volume"] == str(Decimal(len(inside)) / 10), size
+        since = {"symbol": "ETHUSDT", "interval": "1m", "startTime": t["openTime"], "limit": 1}
+        bars = httpx.get(f"{base}/api/v3/klines", params=since)
+        assert bars.json()[0][0] == stamps[inside[0]] - 30_000, size

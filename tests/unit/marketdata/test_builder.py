@@ -487,29 +487,46 @@ def test_restored_state_keeps_known_markets_drops_removed_and_adds_new_ones() ->
 
 
 def test_kline_cache_is_trimmed_only_when_a_bar_begins_and_never_passes_its_history() -> None:
-    from tradewire.marketdata.klines import KLINE_HISTORY
+    from tradewire.marketdata.klines import KLINE_HISTORY, SECOND
 
     ex = Exchange()
     ex.fund()
     ex.send(limit("alice", "sell", "100", "100"), DAY0)
     ex.flush()
-    key = "md:{BTC-USDT}:klines:1m"
+    key = "md:{BTC-USDT}:klines:1s"
     trims = 0
-    for minute in range(KLINE_HISTORY + 3):
-        ts = DAY0 + minute * MINUTE
+    for second in range(1, KLINE_HISTORY + 4):
+        ts = DAY0 + second * SECOND
         ex.send(market_order("bob", "buy", "0.01"), ts)
         begun = [op for op in ex.flush() if op[0] == "ZREMRANGEBYRANK" and op[1] == key]
         ex.send(market_order("bob", "buy", "0.01"), ts + 1)  # the same bar again: nothing new to trim
         again = [op for op in ex.flush() if op[0] == "ZREMRANGEBYRANK" and op[1] == key]
-        assert len(begun) == 1 and again == [], minute
+        assert len(begun) == 1 and again == [], second
         trims += len(begun)
     assert trims == KLINE_HISTORY + 3
     rows = ex.cache.klines(key)
     assert len(rows) == KLINE_HISTORY  # the oldest three bars went, the newest is the open one
-    assert rows[-1][0] == DAY0 + (KLINE_HISTORY + 2) * MINUTE and rows[0][0] == DAY0 + 3 * MINUTE
+    assert rows[-1][0] == DAY0 + (KLINE_HISTORY + 3) * SECOND and rows[0][0] == DAY0 + 4 * SECOND
+
+
+def test_the_1m_cache_keeps_seven_days_and_an_hour_of_bars_for_the_rolling_window_ticker() -> None:
+    """``GET /api/v3/ticker`` with windowSize 1d..7d reads the 1m bars of the window's first partial
+    hour, up to 7 days and an hour old: a market trading every minute has that many bars there."""
+    from tradewire.marketdata.klines import BARS_KEPT, KLINE_HISTORY, MINUTE_BARS_KEPT
+
+    assert MINUTE_BARS_KEPT >= 7 * 24 * 60 + 60
+    assert {kept for interval, kept in BARS_KEPT.items() if interval != "1m"} == {KLINE_HISTORY}
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "100"), DAY0)
+    ex.send(market_order("bob", "buy", "0.01"), DAY0 + 1)
+    trims = [op for op in ex.flush() if op[0] == "ZREMRANGEBYRANK" and op[1] == "md:{BTC-USDT}:klines:1m"]
+    assert trims == [("ZREMRANGEBYRANK", "md:{BTC-USDT}:klines:1m", 0, -MINUTE_BARS_KEPT - 1)]
 
 
 def test_state_taken_when_a_bar_began_and_before_its_flush_still_trims_after_restore() -> None:
+    from tradewire.marketdata.klines import MINUTE_BARS_KEPT
+
     ex = Exchange()
     ex.fund()
     ex.send(limit("alice", "sell", "100", "1"), DAY0)
@@ -519,7 +536,7 @@ def test_state_taken_when_a_bar_began_and_before_its_flush_still_trims_after_res
     restored = MarketData.from_state(ex.md.config, ex.md.to_state())
     ops = restored.flush()
     assert ops == ex.md.flush()
-    assert ("ZREMRANGEBYRANK", "md:{BTC-USDT}:klines:1m", 0, -1001) in ops
+    assert ("ZREMRANGEBYRANK", "md:{BTC-USDT}:klines:1m", 0, -MINUTE_BARS_KEPT - 1) in ops
 
 
 def test_state_from_before_the_new_intervals_keeps_its_bars_and_starts_the_new_ones_empty() -> None:
