@@ -262,13 +262,17 @@ def window_size(params: Params) -> int:
     return int(count) * unit[0]
 
 
+WINDOW_SYMBOLS: Final = 100
+"""Symbols one ``GET /api/v3/ticker`` may ask for, as on Binance: each costs a few Redis reads."""
+
+
 def ticker_window_weight(params: dict[str, str]) -> int:
-    """2 per symbol, at most 100 (Binance's weight for ``GET /api/v3/ticker``)."""
+    """4 per symbol, at most 200 (Binance's weight for ``GET /api/v3/ticker``)."""
     try:
         names = orjson.loads(params["symbols"]) if params.get("symbols") else [None]
     except orjson.JSONDecodeError:
-        return 2
-    return min(2 * len(names), 100) if isinstance(names, list) and names else 2
+        return 4
+    return min(4 * len(names), 200) if isinstance(names, list) and names else 4
 
 
 def window_ticker(
@@ -324,6 +328,10 @@ async def ticker_window(gateway: Gateway, params: Params) -> bytes:
         raise ApiError(-1139, "Invalid ticker type.")
     size = window_size(params)
     markets = markets_of(gateway, params)
+    if len(markets) > WINDOW_SYMBOLS:  # at weight 200 whatever their number
+        raise ApiError(
+            -1101, f"Too many values sent for parameter 'symbols', maximum allowed up to {WINDOW_SYMBOLS}."
+        )
     now = now_ms()
     open_time = now - now % 60_000 - size
     hour = -(-open_time // HOUR) * HOUR

@@ -745,3 +745,27 @@ def test_rolling_window_ticker_counts_a_day_of_trades_in_a_market_trading_every_
         since = {"symbol": "ETHUSDT", "interval": "1m", "startTime": t["openTime"], "limit": 1}
         bars = httpx.get(f"{base}/api/v3/klines", params=since)
         assert bars.json()[0][0] == stamps[inside[0]] - 30_000, size
+
+
+def test_rolling_window_ticker_weighs_4_per_symbol_up_to_200_and_takes_at_most_100(
+    module_exchange: Exchange,
+) -> None:
+    """Binance's weight for ``GET /api/v3/ticker`` (4 per symbol, at most 200 from 50 on) and its
+    limit of 100 symbols: with 2 per symbol capped at 100 and no limit, one request of thousands of
+    symbols did thousands of Redis reads for less weight than two order books."""
+    base = module_exchange.http_url
+
+    def weight(params: dict[str, str]) -> tuple[int, httpx.Response]:
+        before = int(httpx.get(f"{base}/api/v3/ping").headers["x-mbx-used-weight-1m"])
+        answer = httpx.get(f"{base}/api/v3/ticker", params=params)
+        after = int(answer.headers["x-mbx-used-weight-1m"])
+        return (after - before if after > before else after), answer  # a new minute began between
+
+    assert weight({"symbol": "ETHUSDT"})[0] == 4
+    assert weight({"symbols": '["ETHUSDT","BTCUSDT"]'})[0] == 8
+    many = orjson.dumps(["ETHUSDT"] * 60).decode()
+    used, answer = weight({"symbols": many})
+    assert used == 200 and answer.status_code == 200 and len(answer.json()) == 60
+    too_many = orjson.dumps(["ETHUSDT", "BTCUSDT"] * 51).decode()
+    used, answer = weight({"symbols": too_many})
+    assert answer.status_code == 400 and answer.json()["code"] == -1101, answer.text
