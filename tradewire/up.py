@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -297,18 +297,40 @@ class _Interrupted(BaseException):
     library's retry, a probe that tolerates errors) takes it for a failure to ignore."""
 
 
-def _interrupt(signum: int, _: object) -> None:
-    raise _Interrupted(signal.Signals(signum).name)
-
-
 _signalled: list[int] = []
-"""Signals taken while the event loop is being made, for :func:`_run` to act on once it runs."""
+"""SIGINT and SIGTERM taken while ``up`` starts, for the next check (:func:`_stop_if_signalled`) or
+for :func:`_run` once the event loop runs."""
+_waiting = False
+"""Whether ``up`` is in one of the long waits of its start, where a signal interrupts at once."""
 
 
 def _remember(signum: int, _: object) -> None:
-    """The handler while ``asyncio.run`` makes its loop: an exception raised in there left a loop
-    half made (its ``__del__`` then printed a traceback) and the stop unfinished."""
+    """The handler while ``up`` starts. An exception raised from a handler lands between any two
+    bytecodes: in a lock's bookkeeping, in ``asyncio.run`` making its loop (whose ``__del__`` then
+    printed a traceback), and the stop could hang or go unfinished. So a signal is remembered and
+    acted on between the steps, and raised only inside the long waits (:func:`_interruptible`)."""
     _signalled.append(signum)
+    if _waiting:
+        raise _Interrupted(signal.Signals(signum).name)
+
+
+def _stop_if_signalled() -> None:
+    if _signalled:
+        raise _Interrupted(signal.Signals(_signalled[0]).name)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """A wait (a Redis starting, a connection, the page's assets fetched) that a signal cuts short;
+    each has its own cleanup for a ``BaseException`` raised inside it."""
+    global _waiting
+    _stop_if_signalled()
+    _waiting = True
+    try:
+        yield
+    finally:
+        _waiting = False
+    _stop_if_signalled()
 
 
 def main(
@@ -323,7 +345,7 @@ def main(
     # from the first instant: a signal's default action would end this process and leave running
     # whatever it had started, each child in its own session
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, _remember)
     configure_logging("up")
     root = data_dir_or_default(data_dir)
     server: EmbeddedRedis | None = None
@@ -338,14 +360,17 @@ def main(
             check_listen(host, port)
             if url is None:
                 server = embedded_redis(root, fsync)
-                _stop_left_running(server)
-                url = server.start().url
+                with _interruptible():
+                    _stop_left_running(server)
+                    url = server.start().url
         except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
             typer.echo(f"tradewire up: {exc}", err=True)
             raise typer.Exit(2) from exc
+        _stop_if_signalled()
         if server is None:
             try:
-                reach_redis(url)
+                with _interruptible():
+                    reach_redis(url)
             except RedisConnectError as exc:
                 typer.echo(f"tradewire up: {exc}", err=True)
                 raise typer.Exit(1) from exc
@@ -355,7 +380,8 @@ def main(
                 risk="a crash of the machine, or of Redis while a slow disk holds back its writes, loses "
                 "the acknowledged commands of the last one to two seconds (docs/operations.md)",
             )
-        ensure_page_assets()
+        with _interruptible():
+            ensure_page_assets()
         if not os.environ.get(MASTER_KEY_ENV):
             load_master_key(root, create=True)  # before the gateway starts, so it can verify every key
         env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
@@ -364,8 +390,7 @@ def main(
             Child("engine", ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args()], env),
             Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
         ]
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, _remember)
+        _stop_if_signalled()
         asyncio.run(_run(url, host, port, root, env, children, demo, config, archiving))
     except _Interrupted as exc:
         log.info("stopping while starting", signal=str(exc))
