@@ -24,7 +24,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -112,6 +112,10 @@ class RedisServerNotFoundError(EmbeddedRedisError):
 
 class RedisStartError(EmbeddedRedisError):
     """``redis-server`` was found but did not come up; the message carries the tail of its log."""
+
+
+class RedisStartInterrupted(EmbeddedRedisError):
+    """The start was called off (``start(interrupted=...)`` said so); the server was stopped."""
 
 
 class RedisAlreadyRunningError(EmbeddedRedisError):
@@ -412,6 +416,7 @@ class EmbeddedRedis:
         self._extra = dict(extra_config or {})
         self._if_running: IfRunning = if_running
         self._start_timeout = start_timeout
+        self._interrupted: Callable[[], bool] | None = None
         self._stop_timeout = stop_timeout
         self._die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
@@ -514,8 +519,13 @@ class EmbeddedRedis:
 
     # -- life cycle ------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Start the server (or adopt a running one) and return once it serves commands."""
+    def start(self, interrupted: Callable[[], bool] | None = None) -> Self:
+        """Start the server (or adopt a running one) and return once it serves commands.
+
+        ``interrupted`` is asked while the server comes up: once it says so, the server is stopped
+        and :class:`RedisStartInterrupted` raised (a caller's signal, taken as a flag: an exception
+        raised from a signal handler could land inside ``fork``'s bookkeeping and leave a lock held)."""
+        self._interrupted = interrupted
         if self._process is not None or self._adopted_pid is not None:
             raise EmbeddedRedisError(f"the embedded Redis in {self._dir} is already started by this object")
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -688,6 +698,8 @@ class EmbeddedRedis:
         delay = 0.01
         try:
             while True:
+                if self._interrupted is not None and self._interrupted():
+                    raise RedisStartInterrupted(f"the start of the Redis in {self._dir} was called off")
                 status = process.poll()
                 if status is not None:
                     tail = _log_tail(self.log_path, log_start)

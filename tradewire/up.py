@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +37,14 @@ from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
 from tradewire.ops.children import die_with_parent
 from tradewire.ops.logging import configure_logging
-from tradewire.redisconn import EmbeddedRedis, EmbeddedRedisError, RedisConnectError, connect, redact_url
+from tradewire.redisconn import (
+    EmbeddedRedis,
+    EmbeddedRedisError,
+    RedisConnectError,
+    RedisStartInterrupted,
+    connect,
+    redact_url,
+)
 from tradewire.runtime import (
     RuntimeSetupError,
     check_listen,
@@ -157,7 +164,7 @@ async def _archive_once(
 WEB_ROOT = Path(__file__).parent / "web"
 
 
-def ensure_page_assets(web_root: Path = WEB_ROOT) -> None:
+def ensure_page_assets(web_root: Path = WEB_ROOT, stop: Callable[[], bool] = lambda: False) -> None:
     """Fetch the page's chart library from the npm registry on the first start (the page's install step).
 
     The library is not copied into the repository; ``package-lock.json`` pins it. Without npm the
@@ -172,11 +179,16 @@ def ensure_page_assets(web_root: Path = WEB_ROOT) -> None:
         log.warning("npm not found: the page's chart library is not installed (install Node.js and npm)")
         return
     typer.echo("fetching the page's chart library from the npm registry (first start only)...")
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=web_root, check=False
-    )
-    if result.returncode != 0:
-        log.warning("npm ci failed: the page's chart library is not installed", status=result.returncode)
+    fetch = subprocess.Popen([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=web_root)
+    while fetch.poll() is None:
+        if stop():  # a stop asked for meanwhile: the next start fetches again
+            fetch.terminate()
+            fetch.wait()
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            fetch.wait(0.1)
+    if fetch.returncode != 0:
+        log.warning("npm ci failed: the page's chart library is not installed", status=fetch.returncode)
 
 
 def _answers(url: str) -> bool:
@@ -298,39 +310,21 @@ class _Interrupted(BaseException):
 
 
 _signalled: list[int] = []
-"""SIGINT and SIGTERM taken while ``up`` starts, for the next check (:func:`_stop_if_signalled`) or
-for :func:`_run` once the event loop runs."""
-_waiting = False
-"""Whether ``up`` is in one of the long waits of its start, where a signal interrupts at once."""
+"""SIGINT and SIGTERM taken while ``up`` starts, acted on between its steps
+(:func:`_stop_if_signalled`), by its waits, and by :func:`_run` once the event loop runs."""
 
 
 def _remember(signum: int, _: object) -> None:
     """The handler while ``up`` starts. An exception raised from a handler lands between any two
-    bytecodes: in a lock's bookkeeping, in ``asyncio.run`` making its loop (whose ``__del__`` then
-    printed a traceback), and the stop could hang or go unfinished. So a signal is remembered and
-    acted on between the steps, and raised only inside the long waits (:func:`_interruptible`)."""
+    bytecodes: inside ``fork``'s bookkeeping (logging's lock, taken before a fork and released in
+    the parent after it, stayed held, and the stop hung), in ``asyncio.run`` making its loop (whose
+    ``__del__`` printed a traceback). So a signal is a flag, which the steps and the waits read."""
     _signalled.append(signum)
-    if _waiting:
-        raise _Interrupted(signal.Signals(signum).name)
 
 
 def _stop_if_signalled() -> None:
     if _signalled:
         raise _Interrupted(signal.Signals(_signalled[0]).name)
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """A wait (a Redis starting, a connection, the page's assets fetched) that a signal cuts short;
-    each has its own cleanup for a ``BaseException`` raised inside it."""
-    global _waiting
-    _stop_if_signalled()
-    _waiting = True
-    try:
-        yield
-    finally:
-        _waiting = False
-    _stop_if_signalled()
 
 
 def main(
@@ -360,17 +354,20 @@ def main(
             check_listen(host, port)
             if url is None:
                 server = embedded_redis(root, fsync)
-                with _interruptible():
-                    _stop_left_running(server)
-                    url = server.start().url
+                _stop_left_running(server)
+                _stop_if_signalled()
+                try:
+                    url = server.start(interrupted=lambda: bool(_signalled)).url
+                except RedisStartInterrupted:
+                    _stop_if_signalled()
+                    raise
         except (RuntimeSetupError, EmbeddedRedisError, ValueError) as exc:
             typer.echo(f"tradewire up: {exc}", err=True)
             raise typer.Exit(2) from exc
         _stop_if_signalled()
         if server is None:
             try:
-                with _interruptible():
-                    reach_redis(url)
+                reach_redis(url)  # at most its connect timeout
             except RedisConnectError as exc:
                 typer.echo(f"tradewire up: {exc}", err=True)
                 raise typer.Exit(1) from exc
@@ -380,8 +377,9 @@ def main(
                 risk="a crash of the machine, or of Redis while a slow disk holds back its writes, loses "
                 "the acknowledged commands of the last one to two seconds (docs/operations.md)",
             )
-        with _interruptible():
-            ensure_page_assets()
+        _stop_if_signalled()
+        ensure_page_assets(stop=lambda: bool(_signalled))
+        _stop_if_signalled()
         if not os.environ.get(MASTER_KEY_ENV):
             load_master_key(root, create=True)  # before the gateway starts, so it can verify every key
         env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}

@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from tests.conftest import free_port
-from tradewire.redisconn import EmbeddedRedis
+from tradewire.redisconn import EmbeddedRedis, RedisStartInterrupted
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -258,3 +258,19 @@ def test_up_stopped_while_it_starts_stops_what_it_started(
     assert "Traceback" not in output, output[-3000:]
     eventually(lambda: not survivors(up.data_dir), 10, f"left running: {survivors(up.data_dir)}")
     assert not (up.data_dir / "redis.url").exists()  # stopped by up, not by chance
+
+
+def test_an_embedded_redis_start_called_off_stops_the_server_it_spawned(tmp_path: Path) -> None:
+    """How ``up`` stops a Redis still coming up: its signal is a flag that the start reads; an
+    exception raised from the handler itself could land inside ``fork``'s bookkeeping."""
+    asked: list[bool] = []
+
+    def interrupted() -> bool:
+        asked.append(True)
+        return True
+
+    server = EmbeddedRedis.for_data_dir(tmp_path / "data")
+    with pytest.raises(RedisStartInterrupted):
+        server.start(interrupted=interrupted)
+    assert asked and not server.running
+    eventually(lambda: not survivors(tmp_path / "data"), 10, f"left running: {survivors(tmp_path / 'data')}")
