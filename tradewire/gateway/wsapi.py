@@ -180,6 +180,10 @@ def valid_request_id(request_id: Any) -> bool:
     )
 
 
+_ARRAYS: Final = frozenset({"symbols", "permissions"})
+"""Parameters that Binance's WebSocket API takes as JSON arrays of strings (REST: their JSON text)."""
+
+
 def _text(name: str, value: Any, floats: dict[str, Any] | None) -> str:
     """A parameter's value as the text the signature covers (and the REST handlers read): a JSON
     number as the client wrote it (``floats`` holds the frame's params as text, read again when a
@@ -192,6 +196,8 @@ def _text(name: str, value: Any, floats: dict[str, Any] | None) -> str:
         text = str(value)
     elif isinstance(value, float) and floats is not None and isinstance(floats.get(name), str):
         text = floats[name]
+    elif name in _ARRAYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = orjson.dumps(value).decode()  # the JSON text REST's ``symbols=["A","B"]`` holds
     else:
         raise BadRequest(bad_param(name, "expected a string, number or boolean."))
     if _UNSAFE.search(text):

@@ -121,6 +121,8 @@ async def test_public_methods_and_rate_limits_opt_out(ws: ClientConnection) -> N
     assert depth["status"] == 200 and "lastUpdateId" in depth["result"]
     quiet = await call(ws, "ticker.price", {"symbol": "ETHUSDT", "returnRateLimits": False})
     assert quiet["result"]["symbol"] == "ETHUSDT" and "rateLimits" not in quiet
+    both = await call(ws, "ticker.price", {"symbols": ["BTCUSDT", "ETHUSDT"]})  # an array, as Binance's
+    assert [t["symbol"] for t in both["result"]] == ["BTCUSDT", "ETHUSDT"]
 
 
 async def test_refusals_carry_binance_codes_and_change_nothing(

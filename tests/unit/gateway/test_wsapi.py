@@ -216,3 +216,13 @@ def test_any_frame_is_a_request_or_a_precise_refusal(frame: bytes) -> None:
     assert all(isinstance(v, str) and not set(v) & set("&=%+") for v in request.params.values())
     assert all(name.isascii() and name.isalnum() for name in request.params)
     orjson.loads(request.id)
+
+
+def test_symbols_as_a_json_array_reach_rest_as_its_json_text() -> None:
+    """Binance's WebSocket API takes ``symbols`` as an array (``ticker.price``, ``ticker.24hr``...)."""
+    request = parse_request(b'{"id":1,"method":"ticker.price","params":{"symbols":["BTCUSDT","ETHUSDT"]}}')
+    assert request.params == {"symbols": '["BTCUSDT","ETHUSDT"]'}
+    with pytest.raises(BadRequest):
+        parse_request(b'{"id":1,"method":"ticker.price","params":{"symbols":["BTCUSDT",1]}}')
+    with pytest.raises(BadRequest):
+        parse_request(b'{"id":1,"method":"order.place","params":{"symbol":["BTCUSDT"]}}')
