@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
 
@@ -427,9 +428,14 @@ def _fraction(fee: Fee) -> Fraction:
     return Fraction(fee.num, fee.den)
 
 
+def _plain(text: str) -> str:
+    """A rate as the config wrote it, without its padding: ``00.0010`` -> ``0.001``."""
+    return format(Decimal(text).normalize(), "f")
+
+
 def _eight_places(text: str) -> str:
     """A rate as Binance writes one, with at least eight decimals: ``0.001`` -> ``0.00100000``."""
-    whole, _, decimals = text.partition(".")
+    whole, _, decimals = _plain(text).partition(".")
     return f"{whole}.{decimals.ljust(8, '0')}"
 
 
@@ -472,8 +478,8 @@ async def trade_fee(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
         [
             {
                 "symbol": symbol_of(m.name),
-                "makerCommission": m.maker_fee.text,
-                "takerCommission": m.taker_fee.text,
+                "makerCommission": _plain(m.maker_fee.text),
+                "takerCommission": _plain(m.taker_fee.text),
             }
             for m in markets
         ]

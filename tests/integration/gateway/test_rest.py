@@ -670,7 +670,7 @@ def test_fee_rates_are_the_markets_on_account_commission_and_trade_fee_endpoints
     config["markets"]["ETH-USDT"] = {
         **config["markets"]["ETH-USDT"],
         "maker_fee": "0.00075",
-        "taker_fee": "0.0025",
+        "taker_fee": "0.00250",  # a trailing zero: answered "0.0025", as Binance writes rates
     }
     with Exchange(tmp_path, config=config) as ex:
         t = new_trader(ex)
