@@ -23,6 +23,7 @@ import orjson
 import redis
 
 from tradewire import keys
+from tradewire.bots import MAKER_USER, TAKER_USER
 from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.engine.decimals import MAX_DIGITS, decimals_of, to_units
 from tradewire.engine.engine import FEES_USER
@@ -82,6 +83,10 @@ USER_NAME_RULE: Final = (
 )
 
 
+_BOT_USERS: Final = frozenset({MAKER_USER, TAKER_USER})
+"""Journal-only accounts that ``--demo`` funds and trades on: never given to an operator."""
+
+
 def valid_user_name(name: str) -> bool:
     """The rule for every user an operator creates (:data:`USER_NAME_RULE`): ASCII only, so that two
     names that look alike in an audit log are one name (``str.isalnum`` takes ``²``, ``é`` and
@@ -106,6 +111,10 @@ def create_user_record(
     if new_user:
         if not valid_user_name(name):
             raise AdminError(f"invalid user name {name!r}: {USER_NAME_RULE}")
+        if name.lower() in _BOT_USERS:  # a key to it would trade the bots' funds, and fund its owner
+            raise AdminError(
+                f"user name {name!r} is the account of the demo bots (`tradewire up --demo`): choose another"
+            )
         folded = name.lower()
         twin = next((n for n in _user_names(client) if n.lower() == folded and n != name), None)
         if twin is not None:  # "Alice" beside "alice": one person to every reader of a log or a screen

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import gc
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tradewire.demo import DEMO_CONFIG
 from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.engine.config import loads as config_loads
 from tradewire.engine.config import unknown_fields
+from tradewire.marketdata.binance import symbol_of
 from tradewire.ops.metrics import observe_gc_pauses
 from tradewire.redisconn import (
     REDIS_URL_ENV,
@@ -186,6 +188,12 @@ def reach_redis(url: str) -> None:
         client.close()
 
 
+_ASSET_NAME = re.compile(r"[A-Za-z0-9]{1,20}")
+ASSET_NAME_RULE = "1-20 ASCII letters or digits"
+_MARKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+MARKET_NAME_RULE = "1-40 ASCII letters, digits, '-' or '_', starting with a letter or digit"
+
+
 def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
     """The checked exchange config (the demo one without a path) and its raw JSON object."""
     if path is None:
@@ -203,7 +211,17 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
         config = ExchangeConfig.from_dict(raw)
     except ConfigError as exc:
         raise RuntimeSetupError(f"config: {exc}") from exc
+    for name in config.assets:
+        if not _ASSET_NAME.fullmatch(name):
+            # an asset is a field of Binance's account and fee replies and part of every symbol
+            raise RuntimeSetupError(f"config: assets.{name!r}: an asset's name is {ASSET_NAME_RULE}")
+    for name in config.markets:
+        if not _MARKET_NAME.fullmatch(name):
+            # a market names Redis keys by hash tag ("md:{BTC-USDT}:depth": a brace would end the
+            # tag early, and Redis Cluster would scatter the market) and, as its symbol, stream paths
+            raise RuntimeSetupError(f"config: markets.{name!r}: a market's name is {MARKET_NAME_RULE}")
     symbols: dict[str, str] = {}
+    streams: dict[str, str] = {}
     for name, market in config.markets.items():
         symbol = (market.base.name + market.quote.name).upper()
         if symbol in symbols:
@@ -213,6 +231,13 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
                 f"config: markets.{name}: its Binance symbol {symbol} is also markets.{symbols[symbol]}'s"
             )
         symbols[symbol] = name
+        stream = symbol_of(name).lower()
+        if stream in streams:
+            raise RuntimeSetupError(
+                f"config: markets.{name}: its stream name {stream} (the name without '-', in lower "
+                f"case) is also markets.{streams[stream]}'s"
+            )
+        streams[stream] = name
     for field in unknown_fields(raw):
         log.warning("config field unknown; ignored", field=field)
     return config, raw

@@ -219,3 +219,18 @@ def test_create_user_refuses_a_name_that_differs_from_a_user_only_in_letter_case
         assert not client.hexists(keys.USERS, "casetwin")
     finally:
         client.close()
+
+
+def test_create_user_refuses_the_demo_bots_accounts(module_exchange: Exchange) -> None:
+    """``--demo`` deposits into and trades on these journal-only accounts: a key to one would trade
+    the bots' funds, and a user created by that name would be funded by them on the next demo."""
+    client = module_exchange.redis.client()
+    try:
+        for name in ("demo-maker", "Demo-Taker"):
+            refused = admin(module_exchange, "create-user", name)
+            assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+            assert f"user name {name!r} is the account of the demo bots" in refused.stderr
+            assert not client.hexists(keys.USERS, name)
+        assert admin(module_exchange, "create-user", "demo-maker2").returncode == 0
+    finally:
+        client.close()
