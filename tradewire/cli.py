@@ -144,12 +144,21 @@ def up(
     archive_keep_seconds: Annotated[
         float, typer.Option(min=0, help="Entries of the last this many seconds stay in Redis.")
     ] = 600.0,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            help="The engine's --lease-seconds: with REDIS_URL shared by several `up`, how long a "
+            "standby engine waits after the active one died without releasing the lease.",
+        ),
+    ] = LEASE_SECONDS,
 ) -> None:
     """Run the whole exchange: embedded Redis (without REDIS_URL), the engine and a gateway."""
     from tradewire.up import Archiving
     from tradewire.up import main as run
 
-    run(host, port, data_dir, config, demo, _fsync(fsync), Archiving(archive_every, archive_keep_seconds))
+    archiving = Archiving(archive_every, archive_keep_seconds)
+    run(host, port, data_dir, config, demo, _fsync(fsync), archiving, lease_seconds)
 
 
 def _fsync(value: str) -> Literal["always", "everysec"]:

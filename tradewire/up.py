@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 import redis.asyncio
@@ -35,6 +35,7 @@ from tradewire.bots import run_bots
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
+from tradewire.journal.lease import Holder
 from tradewire.ops.children import die_with_parent
 from tradewire.ops.logging import configure_logging
 from tradewire.redisconn import (
@@ -88,6 +89,9 @@ class Child:
 
     def exited(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
 
     def may_restart(self) -> bool:
         return len([t for t in self.starts if time.monotonic() - t < 60]) < RESTARTS_PER_MINUTE
@@ -214,19 +218,44 @@ async def _wait_http(url: str, child: Child, timeout: float, stop: asyncio.Event
 
 async def _wait_engine(
     client: redis.asyncio.Redis, child: Child, timeout: float, stop: asyncio.Event
-) -> bool:
-    """Whether the engine is live before a stop was asked for (False then)."""
+) -> Holder | Literal[False] | None:
+    """Once the exchange's engine is live: ``None`` when it is ``child``, the lease's holder when
+    another engine is (``child`` then stands by, as it should: two ``up`` against one ``REDIS_URL``);
+    False when a stop was asked for first.
+
+    Another engine counts only once its heartbeat moves, under the lease: one that died a moment ago
+    leaves both behind for seconds, and ``child`` takes over from it."""
     deadline = time.monotonic() + timeout
+    seen: dict[int, float] = {}
+    """The heartbeat time last read of each other engine (by pid)."""
     while time.monotonic() < deadline:
         if stop.is_set():
             return False
         if child.exited() is not None:
             raise RuntimeSetupError(f"the engine exited with status {child.exited()} while starting")
-        if await client.exists(keys.ENGINE_HEARTBEAT):
-            return True
+        pid, at = _heartbeat(cast("bytes | None", await client.get(keys.ENGINE_HEARTBEAT)))
+        if pid is not None and pid == child.pid():
+            return None
+        holder = Holder.parse(cast("bytes | None", await client.get(keys.ENGINE_LEASE)))
+        if pid is not None and holder is not None and holder.pid == pid:
+            if pid in seen and at > seen[pid]:
+                return holder
+            seen.setdefault(pid, at)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.1)
     raise RuntimeSetupError(f"the engine was not ready within {timeout:.0f} s")
+
+
+def _heartbeat(raw: bytes | None) -> tuple[int | None, float]:
+    """The pid and time of an engine's heartbeat (``tradewire.journal.service``), if readable."""
+    try:
+        beat = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        beat = None
+    if not isinstance(beat, dict) or not isinstance(beat.get("pid"), int):
+        return None, 0.0
+    at = beat.get("at")
+    return beat["pid"], float(at) if isinstance(at, int | float) else 0.0
 
 
 async def _supervise(
@@ -243,7 +272,8 @@ async def _supervise(
     archiving: asyncio.Task[None] | None = None
     try:
         engine.start()
-        if not await _wait_engine(client, engine, 120, stop):
+        active = await _wait_engine(client, engine, 120, stop)
+        if active is False:
             log.info("stopping while starting")
             return
         gateway.start()
@@ -257,6 +287,12 @@ async def _supervise(
             config, _ = load_config(config_path)
             bots = asyncio.create_task(run_bots(url, config))
         typer.echo(f"tradewire is up: {base}/  (Redis {redact_url(url)}; Ctrl-C stops it)")
+        if active is not None:
+            log.warning("engine standing by", active=active.describe())
+            typer.echo(
+                f"its engine stands by: another engine ({active.describe()}) holds this Redis's "
+                "engine lease and runs the exchange; this one takes over if that one stops"
+            )
         while not stop.is_set():
             for child in children:
                 status = child.exited()
@@ -335,6 +371,7 @@ def main(
     demo: bool,
     fsync: Literal["always", "everysec"],
     archiving: Archiving = Archiving(every=0, keep_seconds=KEEP_SECONDS),
+    lease_seconds: float | None = None,
 ) -> None:
     # from the first instant: a signal's default action would end this process and leave running
     # whatever it had started, each child in its own session
@@ -384,8 +421,13 @@ def main(
             load_master_key(root, create=True)  # before the gateway starts, so it can verify every key
         env = {**os.environ, "REDIS_URL": url, "TRADEWIRE_DATA_DIR": str(root)}
         config_args = ["--config", str(config.absolute())] if config else []
+        lease_args = [] if lease_seconds is None else ["--lease-seconds", str(lease_seconds)]
         children += [
-            Child("engine", ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args()], env),
+            Child(
+                "engine",
+                ["engine", "--data-dir", str(root), *config_args, *archiving.engine_args(), *lease_args],
+                env,
+            ),
             Child("gateway", ["gateway", "--host", host, "--port", str(port), "--data-dir", str(root)], env),
         ]
         _stop_if_signalled()

@@ -379,6 +379,7 @@ class EngineService:
                     "another engine holds the lease; standing by until it is free",
                     holder=holder.describe(),
                     expires_in=holder.expires_in,
+                    lease_seconds=self.lease.seconds,
                 )
             await self._sleep(self.lease.poll_every)
         return False

@@ -266,3 +266,41 @@ def test_up_with_a_second_sigint_while_stopping_still_stops_redis(tmp_path: Path
     assert running.stop() == 0, running.log_tail()
     with pytest.raises(ProcessLookupError):
         os.kill(redis_pid, 0)
+
+
+def test_a_second_up_on_the_same_redis_says_its_engine_stands_by_and_serves(up: Up, tmp_path: Path) -> None:
+    """It used to say it was up as soon as any engine's heartbeat was there, the first one's
+    included, while its own engine waited as a standby: nothing told the operator which one ran."""
+    url = running_url(up.data_dir)
+    assert url is not None
+    port = free_port()
+    log_path = tmp_path / "second.log"
+    with log_path.open("wb") as log:
+        second = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tradewire.cli",
+                "up",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "b"),
+                "--lease-seconds",
+                "3",
+            ],
+            env={**up.env, "REDIS_URL": url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _eventually(lambda: "its engine stands by" in log_path.read_text(errors="replace"), timeout=90)
+            said = log_path.read_text(errors="replace")
+            assert "tradewire is up: http://127.0.0.1:" in said, said[-3000:]
+            assert "another engine (pid " in said and "holds this Redis's engine lease" in said, said[-3000:]
+            assert '"lease_seconds":3.0' in said, said[-3000:]  # the engine was given up's --lease-seconds
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=5).status_code == 200
+        finally:
+            second.send_signal(signal.SIGINT)
+            assert second.wait(60) == 0, log_path.read_text(errors="replace")[-3000:]
+    assert httpx.get(f"{up.base}/api/v3/ping", timeout=5).status_code == 200
