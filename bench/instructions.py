@@ -1,0 +1,103 @@
+"""The pure engine's cost per command counted in instructions and cache misses, not timed.
+
+    .venv/bin/python bench/instructions.py --commands 30000
+    .venv/bin/python bench/instructions.py --tree /path/to/another/checkout   # the same count there
+
+Wall-clock figures on a shared virtual machine move by 1.5x from one minute to the next; the number
+of instructions a run executes does not. Under ``valgrind --tool=callgrind`` (and ``cachegrind`` for
+the level-1 data-cache misses, with ``--cache``), the workload of ``workload.py`` runs twice in a
+child process: once with its setup phase only, once with the setup and the first ``--commands``
+commands of its main phase. The difference, divided by ``--commands``, is what one command costs,
+whatever the machine does meanwhile. ``--tree`` runs the child against another checkout of tradewire
+(``PYTHONPATH``), for an A/B of two versions or of a compiled build. Needs Debian's ``valgrind``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _child(workload_file: str, count: int) -> None:
+    """What runs under valgrind: the setup, then ``count`` commands of the main phase."""
+    from tradewire.engine import Engine, ExchangeConfig
+
+    with open(workload_file, "rb") as f:
+        config, setup, main = pickle.load(f)
+    engine = Engine(ExchangeConfig.from_dict(config))
+    apply = engine.apply
+    for command in setup:
+        apply(command)
+    for command in main[:count]:
+        apply(command)
+
+
+def _counted(tool: list[str], pattern: str, workload_file: str, count: int, tree: Path) -> int:
+    with tempfile.TemporaryDirectory() as scratch:
+        done = subprocess.run(
+            [*tool, f"--{tool[1].split('=')[1]}-out-file={scratch}/out", sys.executable, __file__,
+             "--child", workload_file, str(count)],
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )  # fmt: skip
+    found = re.search(pattern, done.stderr)
+    if found is None:
+        raise SystemExit(f"no count in valgrind's output:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Count the pure engine's instructions per command.")
+    parser.add_argument("--commands", type=int, default=30_000, help="commands of the main phase counted")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the tradewire checkout to count")
+    parser.add_argument("--cache", action="store_true", help="also count level-1 data-cache misses")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], int(args.child[1]))
+        return 0
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+
+    from adapters import TradewireAdapter
+    from workload import generate
+
+    workload = generate(commands=args.commands, seed=args.seed)
+    adapter = TradewireAdapter()
+    adapter.prepare(workload)
+    with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
+        pickle.dump((workload.config(), adapter.setup, adapter.commands), f)
+        f.flush()
+        callgrind = ["valgrind", "--tool=callgrind"]
+        instructions = [
+            _counted(callgrind, r"Collected : (\d+)", f.name, n, args.tree) for n in (0, args.commands)
+        ]
+        per_command = (instructions[1] - instructions[0]) / args.commands
+        print(f"tree {args.tree}: {per_command:,.0f} instructions per command")
+        if args.cache:
+            cachegrind = ["valgrind", "--tool=cachegrind", "--cache-sim=yes"]
+            misses = [
+                _counted(cachegrind, r"D1  misses:\s+([\d,]+)", f.name, n, args.tree)
+                for n in (0, args.commands)
+            ]
+            per_command = (misses[1] - misses[0]) / args.commands
+            print(f"tree {args.tree}: {per_command:,.0f} level-1 data-cache misses per command")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
