@@ -297,7 +297,10 @@ class _MarketView:
                 continue
             if slow:
                 stream = f"kline_{series.interval}"
+                last_closed = next((bar for bar in reversed(held) if bar.closed), None)
                 for bar in held:
+                    if bar.closed and not bar.trades and bar is not last_closed:
+                        continue  # a flat bar inside a stretch without trades: the cache has it
                     update = KlineUpdate(name, stream, series.interval, now, bar)
                     ops.append((MDPUB, name, stream, render.kline(update)))
                 held_bars[index] = []

@@ -4,16 +4,22 @@ Binance's intervals, aligned as Binance aligns them in exchange time (UTC): a tr
 to the bar that opens at ``ts - ts % interval`` for the intervals of a fixed length from 1s to 3d
 (1d bars open at 00:00 UTC, 3d bars every third day counted from 1970-01-01), on the Monday 00:00
 before it for 1w, and on the first of its calendar month for 1M; a bar's ``close_time`` is the last
-millisecond before the next bar (:func:`bar_bounds`). A bar exists only once a trade falls in it:
-an interval without trades leaves a gap rather than a bar of zeros, so every bar's open, high, low
-and close are prices that really traded.
+millisecond before the next bar (:func:`bar_bounds`).
+
+Bars are continuous once a market has traded, as Binance's are: an interval without trades is a bar
+of its own, flat at the last close (open = high = low = close, volumes and trade count 0, first and
+last trade ids -1), not a gap, so that a chart's time axis and an indicator's periods count every
+interval. Before a market's first trade it has no bars. A bar's first trade replaces the flat
+values: a bar with trades has the open, high, low and close that really traded in it.
 
 Time moves only with data. The builder calls ``advance`` with the exchange time of each command
 (in practice only when that time enters a new second, the finest interval); an open bar whose
 ``close_time`` is now past is closed there and then, queued once more for the next flush with
-``closed=True``, and kept in the history that the REST endpoint reads. A quiet market's last bar
-therefore stays open until some later command (of any kind, in any market) carries a later time; a
-service that wants bars to close on the wall clock feeds the builder an empty command with that time.
+``closed=True`` and kept in the history that the REST endpoint reads, followed by the flat bars of
+the intervals that passed without trades (at most :data:`FLAT_BARS_MAX` of them, the latest) and
+the flat bar now open. A quiet market's bars therefore move on with any later command (of any kind,
+in any market); in an exchange where no command comes at all, the last bar stays open until one
+does.
 
 Every volume is an exact integer sum: base volume in base units, quote volume (the sum of each
 trade's notional) in quote units, the taker-buy volumes over the trades whose taker bought.
@@ -92,6 +98,15 @@ market that trades every minute (1,000 bars are not 17 hours of such a market)."
 BARS_KEPT: Final = {iv: MINUTE_BARS_KEPT if iv == "1m" else KLINE_HISTORY for iv in INTERVALS}
 """Interval -> bars its cache keeps."""
 
+FLAT_BARS_MAX: Final = KLINE_HISTORY
+"""Flat bars written for one stretch without trades, the latest ones: what the cache keeps of most
+intervals (a week without a single command in the whole exchange leaves older 1m bars out)."""
+PENDING_MAX: Final = max(BARS_KEPT.values())
+"""Closed bars kept for the next flush, the latest: what the longest cache keeps (a silent replay
+of days of exchange time would otherwise hold every bar of them)."""
+NO_TRADE: Final = -1
+"""The first and last trade id of a bar without trades (Binance's ``"f": -1, "L": -1``)."""
+
 DEFAULT_LIMIT = 500
 """Bars a klines query returns unless told otherwise (as Binance)."""
 
@@ -147,6 +162,11 @@ class OpenBar:
             self.last_trade_id,
             closed,
         )
+
+
+def _flat(open_time: int, close_time: int, price: int, *, closed: bool) -> Kline:
+    """A bar without trades: flat at ``price``, the close before it."""
+    return Kline(open_time, close_time, price, price, price, price, 0, 0, 0, 0, 0, NO_TRADE, NO_TRADE, closed)
 
 
 class TradeSummary(Protocol):
@@ -210,8 +230,9 @@ class KlineSeries:
         """Count one trade; ``advance(ts)`` must already have closed a bar that ended before ``ts``."""
         bar = self.bar
         buy_qty, buy_notional = (qty, notional) if taker_buys else (0, 0)
-        if bar is None:
-            self.fresh = True
+        if bar is None or not bar.trades:  # none yet, or a flat one: this trade is its first
+            if bar is None:
+                self.fresh = True
             start, end = bar_bounds(self.interval, ts)
             self.bar = OpenBar(
                 Kline(
@@ -251,8 +272,9 @@ class KlineSeries:
         them one by one. The builder sums a second's trades once and merges that second into every
         interval, instead of adding each trade sixteen times."""
         bar = self.bar
-        if bar is None:
-            self.fresh = True
+        if bar is None or not bar.trades:  # none yet, or a flat one: these are its first trades
+            if bar is None:
+                self.fresh = True
             bar = self.bar = OpenBar.__new__(OpenBar)
             bar.open_time, bar.close_time = bar_bounds(self.interval, part.open_time)
             bar.open, bar.high, bar.low, bar.close = part.open, part.high, part.low, part.close
@@ -269,14 +291,34 @@ class KlineSeries:
         self.touched = True
 
     def advance(self, now: int) -> None:
-        """Close the open bar if ``now`` is past its end."""
+        """Close the open bar if ``now`` is past its end; the intervals up to ``now`` get flat bars."""
         bar = self.bar
-        if bar is not None and now > bar.close_time:
-            kline = bar.freeze(closed=True)
-            self.history.append(kline)
-            self.pending.append(kline)
-            self.bar = None
-            self.touched = False
+        if bar is None or now <= bar.close_time:
+            return
+        kline = bar.freeze(closed=True)
+        closed = [kline, *self._flat_bars(bar.close_time + 1, now, kline.close)]
+        self.history.extend(closed)
+        pending = self.pending
+        pending += closed
+        if len(pending) > PENDING_MAX:  # a silent replay flushes nothing: no cache keeps more
+            del pending[:-PENDING_MAX]
+        self.bar = OpenBar(_flat(*bar_bounds(self.interval, now), kline.close, closed=False))
+        self.touched = True
+        self.fresh = True
+
+    def _flat_bars(self, start: int, now: int, price: int) -> list[Kline]:
+        """The closed flat bars from the one opening at ``start`` to the one before ``now``'s."""
+        until = bar_bounds(self.interval, now)[0]
+        length = INTERVALS[self.interval]
+        if length:
+            starts = list(range(max(start, until - FLAT_BARS_MAX * length), until, length))
+        else:
+            starts = []
+            while start < until:
+                starts.append(start)
+                start = _next_month_start(start)
+            starts = starts[-FLAT_BARS_MAX:]
+        return [_flat(*bar_bounds(self.interval, t), price, closed=True) for t in starts]
 
     def take_updates(self) -> list[Kline]:
         """Bars to publish: each bar closed since the last call, then the open bar if it changed.

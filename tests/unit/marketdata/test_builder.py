@@ -389,15 +389,45 @@ def test_bar_closes_when_a_later_command_of_any_market_enters_a_new_minute() -> 
     ex.flush()
     ex.send(limit("alice", "sell", "20", "1", market="ETH-USDT"), DAY0 + 61_000)
     ops = ex.flush()
-    closed = ex.cache.payloads("BTC-USDT", "kline_1m")[-1]
+    closed, opened = ex.cache.payloads("BTC-USDT", "kline_1m")[-2:]
     assert closed["k"]["x"] is True and closed["E"] == DAY0 + 61_000 and closed["k"]["t"] == DAY0
+    # the next minute opens flat at the last close, as Binance's bars without trades
+    assert opened["k"]["t"] == DAY0 + MINUTE and opened["k"]["x"] is False
+    assert [opened["k"][f] for f in "ohlc"] == [closed["k"]["c"]] * 4
+    assert (opened["k"]["v"], opened["k"]["n"], opened["k"]["f"], opened["k"]["L"]) == ("0", 0, -1, -1)
     assert "kline_5m" not in streams(ops)  # the 5m bar is still open and did not change
     assert ex.cache.klines("md:{BTC-USDT}:klines:1m")[0][0] == DAY0
     ex.send(market_order("bob", "buy", "0.25"), DAY0 + 62_000)
     ex.flush()
     rows = ex.cache.klines("md:{BTC-USDT}:klines:1m")
     assert [r[0] for r in rows] == [DAY0, DAY0 + MINUTE]
+    assert rows[1][8] == 1  # the flat bar took its first trade: one bar, not two
     assert len(ex.cache.klines("md:{BTC-USDT}:klines:5m")) == 1
+
+
+def test_intervals_without_trades_are_flat_bars_in_the_cache_and_only_the_last_is_published() -> None:
+    """Binance's bars are continuous: a minute without trades is a bar (open = high = low = close =
+    the last close, no volume), which charts and indicators count; tradewire left a gap."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 1_000)
+    ex.flush()
+    ex.send(limit("alice", "sell", "20", "1", market="ETH-USDT"), DAY0 + 5 * MINUTE + 1)
+    ex.flush()
+    rows = ex.cache.klines("md:{BTC-USDT}:klines:1m")
+    assert [r[0] for r in rows] == [DAY0 + i * MINUTE for i in range(6)]
+    traded, *flat = rows
+    assert traded[8] == 1 and all(r[8] == 0 and r[5] == "0" for r in flat)
+    assert all(r[1] == r[2] == r[3] == r[4] == traded[4] for r in flat)
+    published = [p["k"] for p in ex.cache.payloads("BTC-USDT", "kline_1m")]
+    # the traded bar's close, the last flat bar closed, the one now open: not each minute between
+    assert [(k["t"], k["x"]) for k in published[-3:]] == [
+        (DAY0, True),
+        (DAY0 + 4 * MINUTE, True),
+        (DAY0 + 5 * MINUTE, False),
+    ]
+    assert (DAY0 + 2 * MINUTE, True) not in [(k["t"], k["x"]) for k in published]
 
 
 def test_empty_command_advances_time_and_ticker_window() -> None:
@@ -410,7 +440,14 @@ def test_empty_command_advances_time_and_ticker_window() -> None:
     ops = ex.flush()
     longer = ("kline_3d", "kline_1w", "kline_1M")  # their bars of DAY0 are still open a day later
     closed = [stream for stream in KLINE_STREAMS if stream not in longer]
-    assert streams(ops) == [*closed, "ticker", "miniTicker"]
+    # each: the bar of DAY0 closed, the last flat bar between closed (1d has none), the flat bar now open
+    assert list(dict.fromkeys(streams(ops))) == [*closed, "ticker", "miniTicker"]
+    published = [orjson.loads(p)["k"] for m, s, p in ex.cache.published if (m, s) == ("BTC-USDT", "kline_1h")]
+    assert [(k["t"], k["x"], k["n"]) for k in published[-3:]] == [
+        (DAY0, True, 1),
+        (DAY0 + 86_400_000 - 3_600_000, True, 0),
+        (DAY0 + 86_400_000, False, 0),
+    ]
     ticker = ex.cache.payloads("BTC-USDT", "ticker")[-1]
     assert (ticker["n"], ticker["v"], ticker["c"], ticker["o"], ticker["x"], ticker["F"]) == (
         0,

@@ -1,11 +1,12 @@
-"""Klines: bars aligned as Binance aligns them, exact volumes, gaps, closing when time moves on."""
+"""Klines: bars aligned as Binance aligns them, exact volumes, flat bars without trades, closing when time
+moves on."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from tradewire.marketdata.klines import INTERVALS, KlineSeries, SeriesState, bar_bounds
+from tradewire.marketdata.klines import FLAT_BARS_MAX, INTERVALS, KlineSeries, SeriesState, bar_bounds
 from tradewire.marketdata.updates import Kline
 
 DAY0 = 1_699_920_000_000
@@ -79,8 +80,11 @@ def test_bars_open_and_close_where_binance_opens_and_closes_them(
     series.advance(close_time)
     assert series.bar is not None  # still open on its last millisecond
     series.advance(close_time + 1)
-    (closed,) = series.take_updates()
-    assert closed.closed and series.bar is None
+    closed, opened = series.take_updates()
+    assert closed.closed and (closed.open_time, closed.close_time) == (open_time, close_time)
+    # the next bar opens flat, before any trade: Binance's bars are continuous
+    assert (opened.open_time, opened.closed, opened.trades, opened.open) == (close_time + 1, False, 0, 100)
+    assert (opened.open_time, opened.close_time) == bar_bounds(interval, close_time + 1)
 
 
 def test_a_month_bar_merged_from_seconds_spans_the_calendar_month() -> None:
@@ -125,26 +129,59 @@ def test_bar_closes_when_time_passes_its_end_and_is_published_once_closed() -> N
     series.advance(DAY0 + 59_999)
     assert series.take_updates() == []
     series.advance(DAY0 + MIN)
-    (closed,) = series.take_updates()
+    closed, opened = series.take_updates()
     assert closed.closed and closed.open_time == DAY0
-    assert series.bar is None
-    series.advance(DAY0 + 2 * MIN)
+    assert not opened.closed and opened.open_time == DAY0 + MIN
+    series.advance(DAY0 + MIN + 59_999)
     assert series.take_updates() == []
+    series.advance(DAY0 + 2 * MIN)
+    assert [(k.open_time, k.closed) for k in series.take_updates()] == [
+        (DAY0 + MIN, True),
+        (DAY0 + 2 * MIN, False),
+    ]
 
 
-def test_minutes_without_trades_leave_a_gap_not_an_empty_bar() -> None:
+def test_a_market_that_never_traded_has_no_bars() -> None:
+    series = KlineSeries("1m")
+    series.advance(DAY0 + 10 * MIN)
+    assert series.take_updates() == [] and series.query() == [] and series.bar is None
+
+
+def test_minutes_without_trades_are_flat_bars_at_the_last_close_as_binance_makes_them() -> None:
+    """Binance's klines are continuous: a minute without trades is a bar with open = high = low =
+    close = the previous close, no volume, no trades and trade ids -1; tradewire left a gap, which
+    made a chart's time axis and an indicator's periods skip the quiet minutes."""
     series = KlineSeries("1m")
     trade(series, DAY0, 100, 1, True, 1)
-    trade(series, DAY0 + 5 * MIN + 1, 110, 1, True, 2)
-    closed, opened = series.take_updates()
-    assert (closed.open_time, closed.closed, opened.open_time, opened.closed) == (
-        DAY0,
-        True,
-        DAY0 + 5 * MIN,
-        False,
-    )
-    assert [k.open_time for k in series.query()] == [DAY0, DAY0 + 5 * MIN]
-    assert opened.open == 110
+    trade(series, DAY0 + 5, 104, 1, True, 2)
+    trade(series, DAY0 + 5 * MIN + 1, 110, 1, True, 3)
+    updates = series.take_updates()
+    assert [(k.open_time, k.closed) for k in updates] == [(DAY0 + i * MIN, i < 5) for i in range(6)]
+    for flat in updates[1:5]:
+        assert flat == Kline(
+            flat.open_time, flat.open_time + MIN - 1, 104, 104, 104, 104, 0, 0, 0, 0, 0, -1, -1, True
+        )
+    opened = updates[5]
+    # the flat bar of the sixth minute took its first trade: its values are that trade's, not the flat ones
+    assert (opened.open, opened.low, opened.trades, opened.first_trade_id) == (110, 110, 1, 3)
+    assert [k.open_time for k in series.query()] == [DAY0 + i * MIN for i in range(6)]
+
+
+def test_a_long_stretch_without_trades_writes_at_most_the_latest_flat_bars() -> None:
+    series = KlineSeries("1s")
+    trade(series, DAY0, 100, 1, True, 1)
+    series.take_updates()
+    series.advance(DAY0 + 3_600_000)  # an hour later: 3,599 seconds without trades
+    closed, *flat, opened = series.take_updates()
+    assert closed.open_time == DAY0 and len(flat) == FLAT_BARS_MAX
+    assert flat[-1].open_time == DAY0 + 3_599_000 and opened.open_time == DAY0 + 3_600_000
+    months = KlineSeries("1M")
+    trade(months, 1_704_067_200_000, 100, 1, True, 1)  # 2024-01
+    months.take_updates()
+    months.advance(1_717_200_000_000)  # 2024-06-01
+    assert [k.open_time for k in months.take_updates()][1:] == [
+        1_706_745_600_000, 1_709_251_200_000, 1_711_929_600_000, 1_714_521_600_000, 1_717_200_000_000,
+    ]  # fmt: skip
 
 
 def test_history_is_capped_and_query_selects_by_open_time_and_limit() -> None:

@@ -24,6 +24,7 @@ from tests.unit.marketdata.harness import CONFIG, DAY0, Exchange
 from tradewire.engine import Trade
 from tradewire.engine.decimals import to_text
 from tradewire.marketdata.builder import MarketData
+from tradewire.marketdata.klines import BARS_KEPT
 
 MARKETS = tuple(CONFIG.markets)
 
@@ -201,7 +202,7 @@ def check_end_state(
         m = CONFIG.markets[market]
         for interval in ("1m", "1d"):
             rows = ex.cache.klines(f"md:{{{market}}}:klines:{interval}")
-            assert len(rows) <= 1000
+            assert len(rows) <= BARS_KEPT[interval]  # 10,140 1m bars, 1,000 of the others
             assert [r[0] for r in rows] == sorted({r[0] for r in rows})
         days = ex.cache.klines(f"md:{{{market}}}:klines:1d")
         assert sum(Decimal(r[5]) for r in days) == Decimal(
