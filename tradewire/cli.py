@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -157,6 +158,9 @@ def up(
     from tradewire.up import Archiving
     from tradewire.up import main as run
 
+    if not lease_seconds < math.inf:  # typer's min=0.5 lets nan and inf through
+        typer.echo(f"up: --lease-seconds must be a number >= 0.5, not {lease_seconds}", err=True)
+        raise typer.Exit(2)
     archiving = Archiving(archive_every, archive_keep_seconds)
     run(host, port, data_dir, config, demo, _fsync(fsync), archiving, lease_seconds)
 

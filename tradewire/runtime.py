@@ -194,8 +194,37 @@ _MARKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MARKET_NAME_RULE = "1-40 ASCII letters, digits, '-' or '_', starting with a letter or digit"
 
 
-def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
-    """The checked exchange config (the demo one without a path) and its raw JSON object."""
+def name_problems(config: ExchangeConfig) -> list[str]:
+    """What breaks the exchange's rules for names, which the replay spec does not have: one line each.
+
+    Applied to a new exchange only (``load_config``, and the engine when Redis holds no config yet):
+    an exchange that already runs under a name these rules came after keeps it, with a warning."""
+    problems: list[str] = []
+    for name in config.assets:
+        if not _ASSET_NAME.fullmatch(name):
+            # an asset is a field of Binance's account and fee replies and part of every symbol
+            problems.append(f"config: assets.{name!r}: an asset's name is {ASSET_NAME_RULE}")
+    streams: dict[str, str] = {}
+    for name in config.markets:
+        if not _MARKET_NAME.fullmatch(name):
+            # a market names Redis keys by hash tag ("md:{BTC-USDT}:depth": a brace would end the
+            # tag early, and Redis Cluster would scatter the market) and, as its symbol, stream paths
+            problems.append(f"config: markets.{name!r}: a market's name is {MARKET_NAME_RULE}")
+        stream = symbol_of(name).lower()
+        if stream in streams:
+            problems.append(
+                f"config: markets.{name}: its stream name {stream} (the name without '-', in lower "
+                f"case) is also markets.{streams[stream]}'s"
+            )
+        streams.setdefault(stream, name)
+    return problems
+
+
+def load_config(path: Path | None, *, names: bool = True) -> tuple[ExchangeConfig, dict[str, Any]]:
+    """The checked exchange config (the demo one without a path) and its raw JSON object.
+
+    ``names=False`` leaves :func:`name_problems` to the caller: the engine, which knows whether the
+    exchange is new, and the audit, which reads an exchange whatever rules it was created under."""
     if path is None:
         raw: Any = DEMO_CONFIG
     else:
@@ -211,17 +240,7 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
         config = ExchangeConfig.from_dict(raw)
     except ConfigError as exc:
         raise RuntimeSetupError(f"config: {exc}") from exc
-    for name in config.assets:
-        if not _ASSET_NAME.fullmatch(name):
-            # an asset is a field of Binance's account and fee replies and part of every symbol
-            raise RuntimeSetupError(f"config: assets.{name!r}: an asset's name is {ASSET_NAME_RULE}")
-    for name in config.markets:
-        if not _MARKET_NAME.fullmatch(name):
-            # a market names Redis keys by hash tag ("md:{BTC-USDT}:depth": a brace would end the
-            # tag early, and Redis Cluster would scatter the market) and, as its symbol, stream paths
-            raise RuntimeSetupError(f"config: markets.{name!r}: a market's name is {MARKET_NAME_RULE}")
     symbols: dict[str, str] = {}
-    streams: dict[str, str] = {}
     for name, market in config.markets.items():
         symbol = (market.base.name + market.quote.name).upper()
         if symbol in symbols:
@@ -231,13 +250,10 @@ def load_config(path: Path | None) -> tuple[ExchangeConfig, dict[str, Any]]:
                 f"config: markets.{name}: its Binance symbol {symbol} is also markets.{symbols[symbol]}'s"
             )
         symbols[symbol] = name
-        stream = symbol_of(name).lower()
-        if stream in streams:
-            raise RuntimeSetupError(
-                f"config: markets.{name}: its stream name {stream} (the name without '-', in lower "
-                f"case) is also markets.{streams[stream]}'s"
-            )
-        streams[stream] = name
+    if names:
+        problems = name_problems(config)
+        if problems:
+            raise RuntimeSetupError(problems[0])
     for field in unknown_fields(raw):
         log.warning("config field unknown; ignored", field=field)
     return config, raw

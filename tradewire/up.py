@@ -35,7 +35,7 @@ from tradewire.bots import run_bots
 from tradewire.gateway.limits import limits_from_env
 from tradewire.gateway.secrets import MASTER_KEY_ENV, load_master_key
 from tradewire.journal.archive import DEFAULT_DIRECTORY, KEEP_SECONDS
-from tradewire.journal.lease import Holder
+from tradewire.journal.lease import HOST, Holder
 from tradewire.ops.children import die_with_parent
 from tradewire.ops.logging import configure_logging
 from tradewire.redisconn import (
@@ -233,11 +233,11 @@ async def _wait_engine(
             return False
         if child.exited() is not None:
             raise RuntimeSetupError(f"the engine exited with status {child.exited()} while starting")
-        pid, at = _heartbeat(cast("bytes | None", await client.get(keys.ENGINE_HEARTBEAT)))
-        if pid is not None and pid == child.pid():
+        pid, host, at = _heartbeat(cast("bytes | None", await client.get(keys.ENGINE_HEARTBEAT)))
+        if pid is not None and pid == child.pid() and host == HOST:
             return None
         holder = Holder.parse(cast("bytes | None", await client.get(keys.ENGINE_LEASE)))
-        if pid is not None and holder is not None and holder.pid == pid:
+        if pid is not None and holder is not None and (holder.pid, holder.host) == (pid, host):
             if pid in seen and at > seen[pid]:
                 return holder
             seen.setdefault(pid, at)
@@ -246,16 +246,20 @@ async def _wait_engine(
     raise RuntimeSetupError(f"the engine was not ready within {timeout:.0f} s")
 
 
-def _heartbeat(raw: bytes | None) -> tuple[int | None, float]:
-    """The pid and time of an engine's heartbeat (``tradewire.journal.service``), if readable."""
+def _heartbeat(raw: bytes | None) -> tuple[int | None, str | None, float]:
+    """The pid, host and time of an engine's heartbeat (``tradewire.journal.service``), if readable."""
     try:
         beat = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         beat = None
     if not isinstance(beat, dict) or not isinstance(beat.get("pid"), int):
-        return None, 0.0
-    at = beat.get("at")
-    return beat["pid"], float(at) if isinstance(at, int | float) else 0.0
+        return None, None, 0.0
+    host, at = beat.get("host"), beat.get("at")
+    return (
+        beat["pid"],
+        host if isinstance(host, str) else None,
+        float(at) if isinstance(at, int | float) else 0.0,
+    )
 
 
 async def _supervise(
@@ -284,7 +288,7 @@ async def _supervise(
             archiving = asyncio.create_task(archiver())
         bots: asyncio.Task[None] | None = None
         if demo:
-            config, _ = load_config(config_path)
+            config, _ = load_config(config_path, names=False)
             bots = asyncio.create_task(run_bots(url, config))
         typer.echo(f"tradewire is up: {base}/  (Redis {redact_url(url)}; Ctrl-C stops it)")
         if active is not None:
@@ -304,7 +308,7 @@ async def _supervise(
                 child.start()
             if bots is not None and bots.done() and not bots.cancelled() and bots.exception() is not None:
                 log.warning("demo bots stopped; restarting them", error=str(bots.exception()))
-                config, _ = load_config(config_path)
+                config, _ = load_config(config_path, names=False)
                 bots = asyncio.create_task(run_bots(url, config))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
@@ -384,7 +388,7 @@ def main(
     status = 0
     try:
         try:
-            load_config(config)
+            load_config(config, names=False)  # the engine applies the name rules to a new exchange
             limits_from_env(os.environ)  # the gateway's: refused here rather than by each of its restarts
             url = redis_url()  # a bad REDIS_URL is refused before the data directory is touched
             hold_data_dir(root)

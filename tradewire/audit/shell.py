@@ -136,7 +136,7 @@ def _exchange(config: Path | None, data_dir: Path | None) -> Iterator[tuple[redi
     try:
         if config is not None:
             try:
-                exchange, _ = load_config(config)
+                exchange, _ = load_config(config, names=False)
             except RuntimeSetupError as exc:
                 raise _fail(f"audit: {exc}") from exc
         else:

@@ -34,6 +34,9 @@ import orjson
 from tradewire import keys
 from tradewire.journal.wire import Connection
 
+HOST = socket.gethostname()
+"""Where this engine runs, in its lease and heartbeat: a pid alone names no process across hosts
+(or containers)."""
 DEFAULT_SECONDS = 5.0
 """How long a lease lasts unrenewed: how long a standby waits after its holder died without
 releasing it (``kill -9``, a machine lost). Longer than any stall of a live engine's event loop."""
@@ -147,7 +150,7 @@ class Lease:
         fields = orjson.dumps(
             {
                 "token": self.token,
-                "host": socket.gethostname(),
+                "host": HOST,
                 "pid": os.getpid(),
                 "since": int(time.time() * 1000),
             }

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import os
 import signal
 import time
@@ -44,7 +45,7 @@ from tradewire.engine import ExchangeConfig
 from tradewire.engine.config import first_difference
 from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry
-from tradewire.journal.lease import DEFAULT_SECONDS, Lease, Renewal
+from tradewire.journal.lease import DEFAULT_SECONDS, HOST, Lease, Renewal
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
 from tradewire.journal.wire import Connection, ReplyError, WireError
 from tradewire.marketdata.builder import SLOW_STREAMS_MS
@@ -53,13 +54,14 @@ from tradewire.ops.metrics import (
     ENGINE_APPLY_SECONDS,
     ENGINE_LEASE_HELD,
     ENGINE_LEASE_LOST,
+    ENGINE_STANDBY,
     JOURNAL_APPEND_SECONDS,
     JOURNAL_LAG,
     REDIS_ERRORS,
     SNAPSHOT_AGE,
     TRADES,
 )
-from tradewire.runtime import tune_gc
+from tradewire.runtime import name_problems, tune_gc
 
 log = structlog.get_logger(__name__)
 
@@ -231,6 +233,10 @@ class EngineService:
         config_json = orjson.dumps(self.settings.raw_config)
         await self._check_redis()
         running, applied = await self._retrying("reading the config", _config_and_applied)
+        for problem in name_problems(self.settings.config):
+            if running is None or applied is None:  # a new exchange: nothing applied under it yet
+                raise RecoveryError(problem)
+            log.warning("config name outside today's rules, kept for this exchange", problem=problem)
         if running is not None and applied is not None:
             try:
                 difference = first_difference(orjson.loads(running), self.settings.raw_config)
@@ -359,6 +365,7 @@ class EngineService:
                 holder = await self.lease.acquire(await self._lease_connection())
             except WireError as exc:
                 self._redis_error(exc, "taking the engine lease")
+                ENGINE_STANDBY.set(0)  # who holds it is unknown: not a standby's to say
                 await self._sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
@@ -367,12 +374,14 @@ class EngineService:
                 assert self.lease.term is not None
                 self._lost = None
                 ENGINE_LEASE_HELD.set(1)
+                ENGINE_STANDBY.set(0)
                 log.info("engine lease taken", term=int(self.lease.term), lease_seconds=self.lease.seconds)
                 self._keeper = asyncio.get_running_loop().create_task(self._keep_lease())
                 return True
             self.state = "standby"
             self._standby = f"another engine holds the lease: {holder.describe()}"
             ENGINE_LEASE_HELD.set(0)
+            ENGINE_STANDBY.set(1)
             if seen != (holder.term, holder.host, holder.pid):
                 seen = (holder.term, holder.host, holder.pid)
                 log.warning(
@@ -765,7 +774,9 @@ class EngineService:
 
             await self._retrying("writing a snapshot", write)
             self._snapshot_written()
-        beat = orjson.dumps({"pid": os.getpid(), "applied": self.applied.decode(), "at": time.time()})
+        beat = orjson.dumps(
+            {"pid": os.getpid(), "host": HOST, "applied": self.applied.decode(), "at": time.time()}
+        )
         try:
             conn = await self._connection("writer")
             replies = await self._fenced(
@@ -845,18 +856,18 @@ def main(
 
     try:
         url, _ = find_redis(data_dir)
-        exchange, raw = load_config(config)
+        exchange, raw = load_config(config, names=False)  # start() applies them to a new exchange
     except RuntimeSetupError as exc:
         typer.echo(f"engine: {exc}", err=True)
         raise typer.Exit(2) from exc
-    if snapshot_every < 1 or snapshot_seconds <= 0:
+    if snapshot_every < 1 or not 0 < snapshot_seconds < math.inf:
         typer.echo("engine: --snapshot-every must be >= 1 and --snapshot-seconds > 0", err=True)
         raise typer.Exit(2)
     if order_history < 0:
         typer.echo("engine: --order-history must be >= 0", err=True)
         raise typer.Exit(2)
-    if lease_seconds < 0.5:
-        typer.echo("engine: --lease-seconds must be >= 0.5", err=True)
+    if not 0.5 <= lease_seconds < math.inf:  # nan and inf too: a TTL in whole milliseconds
+        typer.echo(f"engine: --lease-seconds must be a number >= 0.5, not {lease_seconds}", err=True)
         raise typer.Exit(2)
     settings = Settings(
         url,

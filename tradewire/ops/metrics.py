@@ -67,6 +67,11 @@ ENGINE_LEASE_HELD = Gauge(
     "tradewire_engine_lease_held",
     "1 while this engine holds the engine lease (it applies commands), 0 while it stands by.",
 )
+ENGINE_STANDBY = Gauge(
+    "tradewire_engine_standby",
+    "1 while this engine stands by because another engine holds the lease (Redis said so), else 0: "
+    "an engine that cannot reach Redis does not know, and says 0.",
+)
 ENGINE_LEASE_LOST = Counter(
     "tradewire_engine_lease_lost_total",
     "Times this engine found another one had taken its lease over, and stepped down.",

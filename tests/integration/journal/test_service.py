@@ -628,3 +628,38 @@ def test_engine_given_a_read_only_replica_says_so_with_back_off_and_stops_on_sig
     lines = log.read_text().splitlines()
     assert len(lines) < 30, lines[-3:]
     assert redis_server.client().get(keys.CONFIG) is None  # nothing reached the primary either
+
+
+def test_engine_applies_the_name_rules_to_a_new_exchange_only(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A market name with a slash breaks stream paths: a new exchange is refused it, but one that
+    already runs under it (created before the rule) keeps running, with a warning, rather than being
+    locked out of its own journal."""
+    raw = orjson.loads(orjson.dumps(VECTORS_CONFIG))
+    raw["markets"]["BTC/USDT"] = raw["markets"].pop("BTC-USDT")
+    (tmp_path / "config.json").write_bytes(orjson.dumps(raw))
+    client = redis_server.client()
+    refused = engine_process(redis_server.url, tmp_path)
+    try:
+        assert refused.wait(60) == 1
+    finally:
+        if refused.poll() is None:
+            refused.kill()
+    log = (tmp_path / "engine.log").read_text()
+    assert "config: markets.'BTC/USDT': a market's name is 1-40 ASCII letters, digits" in log, log[-2000:]
+    assert client.get(keys.CONFIG) is None
+    # the same exchange as an older version left it: its config in Redis, its applied mark written
+    client.set(keys.CONFIG, orjson.dumps(raw))
+    client.set(keys.APPLIED, b"0-0")
+    deposit = {"type": "deposit", "user": "carol", "asset": "BTC", "amount": "1"}
+    ids = journal(client, [orjson.dumps(deposit)])
+    running = engine_process(redis_server.url, tmp_path)
+    try:
+        wait_applied(client, ids[-1])
+        log = (tmp_path / "engine.log").read_text()
+        assert "config name outside today's rules, kept for this exchange" in log, log[-2000:]
+    finally:
+        running.send_signal(signal.SIGTERM)
+        assert running.wait(30) == 0
+    client.close()
