@@ -570,6 +570,17 @@ async def test_engine_on_a_durable_redis_that_never_evicts_warns_of_nothing(
     assert await _start_warnings(redis_server, redis_client, "yes", "noeviction") == []
 
 
+def _refused_start(url: str, tmp_path: Path) -> str:
+    """Start an engine that must refuse to start (exit 1); its log."""
+    refused = engine_process(url, tmp_path)
+    try:
+        assert refused.wait(60) == 1
+    finally:
+        if refused.poll() is None:
+            refused.kill()
+    return (tmp_path / "engine.log").read_text()
+
+
 def test_engine_refuses_to_recover_a_journal_under_another_config_and_changes_nothing(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -589,13 +600,7 @@ def test_engine_refuses_to_recover_a_journal_under_another_config_and_changes_no
     other = orjson.loads(running)
     other["assets"]["BTC"]["precision"] = 4
     (tmp_path / "config.json").write_bytes(orjson.dumps(other))
-    refused = engine_process(redis_server.url, tmp_path)
-    try:
-        assert refused.wait(60) == 1
-    finally:
-        if refused.poll() is None:
-            refused.kill()
-    log = (tmp_path / "engine.log").read_text()
+    log = _refused_start(redis_server.url, tmp_path)
     assert "assets.BTC.precision: 8 before, 4 now" in log, log[-2000:]
     assert client.get(keys.CONFIG) == running
     assert client.get(keys.APPLIED) == ids[-1]
@@ -640,13 +645,7 @@ def test_engine_applies_the_name_rules_to_a_new_exchange_only(
     raw["markets"]["BTC/USDT"] = raw["markets"].pop("BTC-USDT")
     (tmp_path / "config.json").write_bytes(orjson.dumps(raw))
     client = redis_server.client()
-    refused = engine_process(redis_server.url, tmp_path)
-    try:
-        assert refused.wait(60) == 1
-    finally:
-        if refused.poll() is None:
-            refused.kill()
-    log = (tmp_path / "engine.log").read_text()
+    log = _refused_start(redis_server.url, tmp_path)
     assert "config: markets.'BTC/USDT': a market's name is 1-40 ASCII letters, digits" in log, log[-2000:]
     assert client.get(keys.CONFIG) is None
     # the same exchange as an older version left it: its config in Redis, its applied mark written
