@@ -451,6 +451,11 @@ def main(
             server.stop()
         if started:  # a refusal before anything started stays one line
             log.info("stopped")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # everything is stopped: a late Ctrl-C has nothing left to stop. Python's exit puts back
+            # the default action of a signal that has a Python handler (not of an ignored one), under
+            # which it would end this process with -SIGINT after a clean stop
+            signal.signal(signum, signal.SIG_IGN)
     if status:
         raise typer.Exit(status)
 

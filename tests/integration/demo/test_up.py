@@ -7,6 +7,7 @@ and the operator commands with the same ``--data-dir``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -304,3 +305,17 @@ def test_a_second_up_on_the_same_redis_says_its_engine_stands_by_and_serves(up: 
             second.send_signal(signal.SIGINT)
             assert second.wait(60) == 0, log_path.read_text(errors="replace")[-3000:]
     assert httpx.get(f"{up.base}/api/v3/ping", timeout=5).status_code == 200
+
+
+def test_up_ctrl_c_pressed_again_after_it_stopped_leaves_a_clean_exit_status(tmp_path: Path) -> None:
+    """A Ctrl-C that came after everything had stopped, while Python was exiting (which puts back
+    the default action of signals with a Python handler), ended `up` with -SIGINT."""
+    running = Up(tmp_path)
+    running.wait_ready()
+    running.process.send_signal(signal.SIGINT)
+    _eventually(lambda: '"event":"stopped"' in Path(running.log.name).read_text(), timeout=60)
+    while running.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            running.process.send_signal(signal.SIGINT)
+        time.sleep(0.001)
+    assert running.stop() == 0, running.log_tail()
