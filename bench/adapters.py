@@ -112,24 +112,43 @@ class TradewireAdapter(Adapter):
         self.setup = [command(op) for op in workload.setup]
         self.commands = [command(op) for op in workload.main]
 
+    pure = False
+    """Run the pure engine even where the native core is built (the in-run baseline)."""
+
     def reset(self) -> None:
         from tradewire.engine import Engine
+        from tradewire.engine.native import fastest_engine
 
-        self.engine = Engine(self.config)
+        self.engine = Engine(self.config) if self.pure else fastest_engine(self.config)
         apply = self.engine.apply
         for command in self.setup:
             apply(command)
 
-    def run(self, start: int, stop: int) -> int | None:
-        books = self.engine.books.values()
-        trades_before = sum(book.next_trade_id for book in books)
-        apply = self.engine.apply
-        for command in self.commands[start:stop]:
-            apply(command)
-        return sum(book.next_trade_id for book in books) - trades_before
+    def trades(self) -> int:
+        """Trades so far, read without handing the native core's state over."""
+        engine = self.engine
+        if hasattr(engine, "next_trade_ids"):
+            return sum(engine.next_trade_ids().values())
+        return sum(book.next_trade_id for book in engine.books.values())
+
+    def resting_orders(self) -> int:
+        return len(self.engine.pure().orders)
 
     def main_ops(self) -> int:
         return len(self.commands)
+
+    def run(self, start: int, stop: int) -> int | None:
+        trades_before = self.trades()
+        apply = self.engine.apply
+        for command in self.commands[start:stop]:
+            apply(command)
+        return self.trades() - trades_before
+
+
+class TradewirePureAdapter(TradewireAdapter):
+    name = "tradewire-pure"
+    notes = ("the same engine without its native core: pure Python objects, the rules' definition",)
+    pure = True
 
 
 class _NeutralAdapter(Adapter):
@@ -414,6 +433,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     cls.name: cls
     for cls in (
         TradewireAdapter,
+        TradewirePureAdapter,
         PyOrderBookAdapter,
         LiquibookAdapter,
         LightMatchingEngineAdapter,

@@ -253,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     tradewire = adapters[0]
     assert isinstance(tradewire, TradewireAdapter)
     memory = traced_memory_mib(tradewire)
-    workload.stats["resting_orders_at_end"] = len(tradewire.engine.orders)
+    workload.stats["resting_orders_at_end"] = tradewire.resting_orders()
     tradewire.reset()
-    workload.stats["resting_orders_after_setup"] = len(tradewire.engine.orders)
+    workload.stats["resting_orders_after_setup"] = tradewire.resting_orders()
     # Best of the passes per percentile: on a shared machine a slow sample is most often a command
     # that lost its core to other work (a 4 ms scheduler tick), which a quieter pass does not repeat.
     passes = [latencies_us(tradewire) for _ in range(0 if args.no_latency else args.rounds)]

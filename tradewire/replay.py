@@ -12,12 +12,13 @@ from typing import Any
 
 import orjson
 
-from tradewire.engine import Engine, EventCodec, ExchangeConfig, decode
+from tradewire.engine import EventCodec, ExchangeConfig, decode
+from tradewire.engine.native import fastest_engine
 
 
 def replay_lines(config: ExchangeConfig, lines: Iterable[bytes | str]) -> Iterator[bytes]:
     """Yield one JSON line (without newline) per event, then the ``state`` line."""
-    engine = Engine(config)
+    engine = fastest_engine(config)
     codec = EventCodec(config)
     render, dumps, apply = codec.render, orjson.dumps, engine.apply
     for line in lines:
@@ -27,7 +28,7 @@ def replay_lines(config: ExchangeConfig, lines: Iterable[bytes | str]) -> Iterat
                 yield dumps(obj)
             except TypeError:  # an integer beyond 64 bits, such as a cancel naming order_id 10**30
                 yield _dumps_big(obj)
-    yield dumps(codec.state(engine))
+    yield dumps(codec.state(engine.pure()))
 
 
 def _dumps_big(obj: Any) -> bytes:

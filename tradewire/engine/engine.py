@@ -87,6 +87,10 @@ class Engine:
             events += apply(command)
         return events
 
+    def pure(self) -> Engine:
+        """This engine (the native one answers with the pure engine it hands its state to)."""
+        return self
+
     # -- ledger --------------------------------------------------------------------------------
 
     def _account(self, user: str, asset: str) -> Balance:
