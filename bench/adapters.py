@@ -73,9 +73,14 @@ class TradewireAdapter(Adapter):
     notes = ("full replay spec: balances, reservations, fees, STP, post-only, FOK, rejections",)
 
     def prepare(self, workload: Workload) -> None:
-        from tradewire.engine import Cancel, Deposit, ExchangeConfig, NewOrder
+        from tradewire.engine import Cancel, Deposit, Engine, ExchangeConfig, NewOrder
+        from tradewire.engine.native import fastest_engine
 
         self.config = ExchangeConfig.from_dict(workload.config())
+        if not self.pure:
+            native = not isinstance(fastest_engine(self.config), Engine)
+            core = "the native core (pure engine's rules over flat C arrays)" if native else "the pure engine"
+            self.notes = (core, *self.notes)
         markets = workload.markets
         names = [m.name for m in markets]
 

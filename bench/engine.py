@@ -501,7 +501,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{_yes(bool(rep) and rep['median_s'] <= floors['replay_s'])} |",
     ]
     for e in summary["engines"][1:]:
-        if e["fills_reported"]:
+        if e["fills_reported"] and not e["name"].startswith("tradewire"):  # not its own baseline
             speedup = e["tradewire_speedup"]
             lines.append(f"| faster than {e['name']} | x{speedup:.2f} | {_yes(speedup > 1)} |")
     lines += ["", "## What each adapter maps", ""]

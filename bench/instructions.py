@@ -1,6 +1,7 @@
-"""The pure engine's cost per command counted in instructions and cache misses, not timed.
+"""The engine's cost per command counted in instructions and cache misses, not timed.
 
-    .venv/bin/python bench/instructions.py --commands 30000
+    .venv/bin/python bench/instructions.py --commands 30000                  # the pure engine
+    .venv/bin/python bench/instructions.py --commands 30000 --engine native  # its native core
     .venv/bin/python bench/instructions.py --tree /path/to/another/checkout   # the same count there
 
 Wall-clock figures on a shared virtual machine move by 1.5x from one minute to the next; the number
@@ -31,11 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _child(workload_file: str, count: int) -> None:
     """What runs under valgrind: the setup, then ``count`` commands of the main phase."""
-    from tradewire.engine import Engine, ExchangeConfig
+    from tradewire.engine import ExchangeConfig
+    from tradewire.engine.native import fastest_engine
 
     with open(workload_file, "rb") as f:
         config, setup, main = pickle.load(f)
-    engine = Engine(ExchangeConfig.from_dict(config))
+    engine = fastest_engine(ExchangeConfig.from_dict(config))
+    if type(engine).__name__ != os.environ["TRADEWIRE_COUNTED"]:
+        raise SystemExit(f"asked to count {os.environ['TRADEWIRE_COUNTED']}, got {type(engine).__name__}")
     apply = engine.apply
     for command in setup:
         apply(command)
@@ -43,12 +47,17 @@ def _child(workload_file: str, count: int) -> None:
         apply(command)
 
 
-def _counted(tool: list[str], pattern: str, workload_file: str, count: int, tree: Path) -> int:
+def _counted(tool: list[str], pattern: str, workload_file: str, count: int, tree: Path, engine: str) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         done = subprocess.run(
             [*tool, f"--{tool[1].split('=')[1]}-out-file={scratch}/out", sys.executable, __file__,
              "--child", workload_file, str(count)],
-            env={**os.environ, "PYTHONPATH": str(tree)},
+            env={
+                **os.environ,
+                "PYTHONPATH": str(tree),
+                "TRADEWIRE_ENGINE": engine,
+                "TRADEWIRE_COUNTED": "NativeEngine" if engine == "native" else "Engine",
+            },
             capture_output=True,
             text=True,
             check=True,
@@ -60,11 +69,12 @@ def _counted(tool: list[str], pattern: str, workload_file: str, count: int, tree
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Count the pure engine's instructions per command.")
+    parser = argparse.ArgumentParser(description="Count the engine's instructions per command.")
     parser.add_argument("--commands", type=int, default=30_000, help="commands of the main phase counted")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tree", type=Path, default=ROOT, help="the tradewire checkout to count")
     parser.add_argument("--cache", action="store_true", help="also count level-1 data-cache misses")
+    parser.add_argument("--engine", choices=("pure", "native"), default="pure", help="which engine to count")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -84,18 +94,20 @@ def main(argv: list[str] | None = None) -> int:
         f.flush()
         callgrind = ["valgrind", "--tool=callgrind"]
         instructions = [
-            _counted(callgrind, r"Collected : (\d+)", f.name, n, args.tree) for n in (0, args.commands)
+            _counted(callgrind, r"Collected : (\d+)", f.name, n, args.tree, args.engine)
+            for n in (0, args.commands)
         ]
         per_command = (instructions[1] - instructions[0]) / args.commands
-        print(f"tree {args.tree}: {per_command:,.0f} instructions per command")
+        print(f"tree {args.tree}, {args.engine} engine: {per_command:,.0f} instructions per command")
         if args.cache:
             cachegrind = ["valgrind", "--tool=cachegrind", "--cache-sim=yes"]
             misses = [
-                _counted(cachegrind, r"D1  misses:\s+([\d,]+)", f.name, n, args.tree)
+                _counted(cachegrind, r"D1  misses:\s+([\d,]+)", f.name, n, args.tree, args.engine)
                 for n in (0, args.commands)
             ]
             per_command = (misses[1] - misses[0]) / args.commands
-            print(f"tree {args.tree}: {per_command:,.0f} level-1 data-cache misses per command")
+            what = "level-1 data-cache misses per command"
+            print(f"tree {args.tree}, {args.engine} engine: {per_command:,.0f} {what}")
     return 0
 
 

@@ -342,6 +342,68 @@ cdef class NativeEngine:
             self._pure = self._export()
         return self._pure
 
+    def as_pure(self):
+        """A pure ``Engine`` in this state, to read (a snapshot, a check); this engine runs on."""
+        return self._pure if self._pure is not None else self._export()
+
+    def balance(self, user, asset):
+        """``(available, locked)`` of ``user`` in ``asset``; ``(0, 0)`` where no balance exists."""
+        if self._pure is not None:
+            return self._pure.balance(user, asset)
+        found = self.uids.get(user)
+        index = self.asset_index.get(asset)
+        if found is None or index is None:
+            return (0, 0)
+        cdef int at = <int>found * self.nassets + <int>index
+        if not self.exists[at]:
+            return (0, 0)
+        return (self.balances[at * 2], self.balances[at * 2 + 1])
+
+    @staticmethod
+    def from_pure(engine):
+        """A native engine in the state of the pure ``engine``, or ``None`` when that state exceeds the
+        native bounds (the pure engine then carries on)."""
+        if not supports(engine.config):
+            return None
+        native = NativeEngine(engine.config)
+        return native if native._load(engine) else None
+
+    cdef bint _load(self, engine) except -1:
+        """Take the state of a fresh pure engine's; nothing is taken unless all of it fits."""
+        cdef int i
+        cdef long long *balance
+        totals = [0] * self.nassets
+        for assets in engine.balances.values():
+            for asset, (available, locked) in assets.items():
+                if not (0 <= available < LIMIT and 0 <= locked < LIMIT):
+                    return False
+                totals[self.asset_index[asset]] += available + locked
+        if any(total >= LIMIT for total in totals) or not 0 < engine.next_order_id < LIMIT:
+            return False
+        for book in engine.books.values():
+            if not 0 < book.next_trade_id < LIMIT:
+                return False
+        for order in engine.orders.values():
+            if not (0 < order.order_id < LIMIT and 0 < order.price < LIMIT and 0 < order.qty < LIMIT):
+                return False
+        self.next_order_id = engine.next_order_id
+        for name, book in engine.books.items():
+            self.markets[<int>self.market_index[name]].next_trade_id = book.next_trade_id
+        for user, assets in engine.balances.items():
+            uid = self._uid(user)
+            for asset, (available, locked) in assets.items():
+                balance = self._account(uid, self.asset_index[asset])
+                balance[0] = available
+                balance[1] = locked
+        for i in range(self.nassets):
+            self.circulating[i] = totals[i]
+        for name, book in engine.books.items():
+            for side in (book.bids, book.asks):
+                for order in side.orders():
+                    self._rest(self.market_index[name], order.order_id, self._uid(order.user), order.is_buy,
+                               order.price, order.qty, order.client_id)
+        return True
+
     # -- ledger --------------------------------------------------------------------------------
 
     cdef int _uid(self, user) except -1:

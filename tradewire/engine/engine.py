@@ -91,6 +91,16 @@ class Engine:
         """This engine (the native one answers with the pure engine it hands its state to)."""
         return self
 
+    def as_pure(self) -> Engine:
+        """This engine (the native one answers with a pure copy of its state, to read)."""
+        return self
+
+    def balance(self, user: str, asset: str) -> tuple[int, int]:
+        """``(available, locked)`` of ``user`` in ``asset``; ``(0, 0)`` where no balance exists."""
+        assets = self.balances.get(user)
+        balance = assets.get(asset) if assets else None
+        return (balance[0], balance[1]) if balance else (0, 0)
+
     # -- ledger --------------------------------------------------------------------------------
 
     def _account(self, user: str, asset: str) -> Balance:

@@ -29,8 +29,16 @@ def built() -> bool:
     return NativeEngine is not None
 
 
+def _wanted(config: ExchangeConfig) -> bool:
+    return NativeEngine is not None and os.environ.get("TRADEWIRE_ENGINE", "") != "pure" and supports(config)
+
+
 def fastest_engine(config: ExchangeConfig) -> AnyEngine:
     """A fresh engine for ``config``: native unless it is not built, not wanted or the config exceeds it."""
-    if NativeEngine is not None and os.environ.get("TRADEWIRE_ENGINE", "") != "pure" and supports(config):
-        return NativeEngine(config)
-    return Engine(config)
+    return NativeEngine(config) if _wanted(config) else Engine(config)
+
+
+def fastest_from(engine: Engine) -> AnyEngine:
+    """An engine that carries on from the state of ``engine`` (a restored snapshot), native if it can."""
+    native = NativeEngine.from_pure(engine) if _wanted(engine.config) else None
+    return native if native is not None else engine

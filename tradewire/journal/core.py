@@ -36,8 +36,9 @@ import msgspec
 from tradewire import keys
 from tradewire.accounts import Accounts
 from tradewire.bus.publish import load_op, publish_market_op
-from tradewire.engine import Engine, ExchangeConfig, Rejected, Trade, decode
+from tradewire.engine import ExchangeConfig, Rejected, Trade, decode
 from tradewire.engine import snapshot as engine_snapshot
+from tradewire.engine.native import AnyEngine, fastest_engine, fastest_from
 from tradewire.journal.entries import (
     CommandEntry,
     command_and_ts,
@@ -86,26 +87,22 @@ class Core:
         self,
         config: ExchangeConfig,
         *,
-        engine: Engine | None = None,
+        engine: AnyEngine | None = None,
         marketdata: MarketData | None = None,
         accounts: Accounts | None = None,
         ts: int = 0,
         count: int = 0,
     ) -> None:
         self.config = config
-        self.engine = engine or Engine(config)
+        self.engine = engine or fastest_engine(config)
         self.marketdata = marketdata or MarketData(config)
         self.accounts = accounts or Accounts(config)
         self.render = EventsRenderer(config).render
         self.ts = ts
         self.count = count
-        self._balances = self.engine.balances
+        self._balance_of = self.engine.balance
 
     # -- applying ---------------------------------------------------------------------------------
-
-    def _balance_of(self, user: str, asset: str) -> tuple[int, int]:
-        balance = self._balances.get(user, {}).get(asset)
-        return (balance[0], balance[1]) if balance else (0, 0)
 
     def apply(self, entry: CommandEntry, stats: BatchStats | None = None) -> bytes:
         """Apply one entry to the engine and both views; return its events as the spec's JSON list."""
@@ -238,8 +235,9 @@ class Core:
 
     def settle(self) -> None:
         """End a replay: the views reach the state a flush leaves, without rendering it."""
-        self.accounts.settle(self.engine.balances)
-        books = self.engine.books
+        engine = self.engine.as_pure()
+        self.accounts.settle(engine.balances)
+        books = engine.books
         self.marketdata.settle({name: (book.bids.depth(), book.asks.depth()) for name, book in books.items()})
 
     # -- snapshots --------------------------------------------------------------------------------
@@ -251,7 +249,7 @@ class Core:
                 format=STATE_FORMAT,
                 ts=self.ts,
                 count=self.count,
-                engine=engine_snapshot.dump(self.engine),
+                engine=engine_snapshot.dump(self.engine.as_pure()),
                 marketdata=self.marketdata.to_state(),
                 accounts=self.accounts.to_state(),
             )
@@ -277,7 +275,7 @@ class Core:
             )
         return cls(
             config,
-            engine=engine_snapshot.load(state.engine, config),
+            engine=fastest_from(engine_snapshot.load(state.engine, config)),
             marketdata=MarketData.from_state(config, state.marketdata),
             accounts=Accounts.from_state(config, state.accounts),
             ts=state.ts,

@@ -99,7 +99,7 @@ async def _restore_open_orders(conn: Connection, core: Core) -> str | None:
     kept = accounts.open
     orders: dict[int, OrderState] = {}
     wanted: dict[str, list[Order]] = {}
-    for order_id, order in core.engine.orders.items():
+    for order_id, order in core.engine.as_pure().orders.items():
         state = kept.get(order_id)
         if state is not None and _agrees(state, order):
             orders[order_id] = state
@@ -244,7 +244,7 @@ async def _restore_closed_counts(conn: Connection, core: Core) -> None:
     left, whatever the replay counted (it does not count on the fast path, and cannot know of trims
     made with another ``--order-history``, or of closed orders migrated from an older layout). Every
     user with an order has a balance in the ledger."""
-    users = sorted(core.engine.balances)
+    users = sorted(core.engine.as_pure().balances)
     if not users:
         return
     replies = await conn.pipeline([(b"ZCARD", keys.closed_orders(user)) for user in users], timeout=300)

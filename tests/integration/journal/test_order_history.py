@@ -93,7 +93,8 @@ async def test_recovered_counts_are_what_redis_keeps_after_the_history_setting_c
     finally:
         await conn.close()
     assert recovered.replayed > 0
-    in_redis = {user: redis_client.zcard(keys.closed_orders(user)) for user in recovered.core.engine.balances}
+    users = recovered.core.engine.as_pure().balances
+    in_redis = {user: redis_client.zcard(keys.closed_orders(user)) for user in users}
     assert recovered.core.accounts._closed_kept == {user: n for user, n in in_redis.items() if n}
     assert max(in_redis.values()) == 3
 

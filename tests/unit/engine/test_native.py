@@ -162,3 +162,34 @@ def test_replay_output_is_the_same_byte_for_byte_with_either_engine(monkeypatch:
     native = list(replay_lines(CONFIG, lines))
     monkeypatch.setenv("TRADEWIRE_ENGINE", "pure")
     assert list(replay_lines(CONFIG, lines)) == native
+
+
+def test_a_restored_state_carries_on_natively_as_the_pure_engine_does() -> None:
+    """The service restores a snapshot into a pure engine and carries on from it with the native core."""
+    first, then = random_stream(41, length=1500), random_stream(42, length=1500)[8:]  # then: no deposits
+    pure = Engine(CONFIG)
+    pure.apply_all(decode(line) for line in first)
+    restored = NativeEngine.from_pure(_copy(pure))
+    assert restored is not None
+    assert state_of(restored.as_pure()) == state_of(pure)
+    for line in then:
+        command = decode(line)
+        assert restored.apply(command) == pure.apply(command), line
+    assert not restored.handed_over
+    assert state_of(restored.as_pure()) == state_of(pure)
+    for user, assets in pure.balances.items():
+        for asset, (available, locked) in assets.items():
+            assert restored.balance(user, asset) == (available, locked)
+    assert restored.balance("nobody", "BTC") == (0, 0) == pure.balance("nobody", "BTC")
+
+
+def test_a_state_beyond_the_native_bounds_is_not_taken() -> None:
+    pure = Engine(CONFIG)
+    pure.apply_all(decode(line) for line in [*BOOK, deposit("carol", "BTC", "50000000000")])
+    assert NativeEngine.from_pure(pure) is None
+
+
+def _copy(engine: Engine) -> Engine:
+    from tradewire.engine import snapshot
+
+    return snapshot.load(snapshot.dump(engine), CONFIG)

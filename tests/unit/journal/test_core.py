@@ -171,7 +171,7 @@ def test_core_replaying_a_balance_that_came_back_to_zero_keeps_it_as_live_did() 
     silent = Core.from_state(CONFIG, snapshot)
     silent.replay(entries[1:])
     silent.settle()
-    assert live.engine.balances["bob"]["BTC"] == [0, 0]
+    assert live.engine.as_pure().balances["bob"]["BTC"] == [0, 0]
     assert silent.to_state() == live.to_state()
 
 

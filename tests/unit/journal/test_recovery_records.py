@@ -50,7 +50,7 @@ def _recovered(entries: list[CommandEntry], snapshot: tuple[int, bytes] | None, 
     core.settle()
     if from_records and tail:
         orders: dict[int, OrderState] = {}
-        for order_id, order in core.engine.orders.items():
+        for order_id, order in core.engine.as_pure().orders.items():
             state_now = core.accounts.open.get(order_id)
             if state_now is None or not _agrees(state_now, order):
                 record = records[f"tw:orders:{order.user}"][str(order_id)]
@@ -58,7 +58,7 @@ def _recovered(entries: list[CommandEntry], snapshot: tuple[int, bytes] | None, 
                 assert _agrees(state_now, order), (order, state_now)
             orders[order_id] = state_now
         core.accounts.restore_open(orders)
-        users = core.engine.balances
+        users = core.engine.as_pure().balances
         core.accounts.restore_closed_counts({u: len(records.get(f"tw:closed:{u}", {})) for u in users})
     return core
 
