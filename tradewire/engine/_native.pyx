@@ -138,7 +138,6 @@ cdef struct COrder:
 cdef struct CLevel:
     long long price
     long long index
-    long long total
     int live
     int head
     int tail
@@ -198,14 +197,14 @@ cdef class NativeEngine:
     cdef list qty_caches
     cdef list price_caches
     # assets and the ledger
-    cdef int nassets
+    cdef Py_ssize_t nassets  # wide, so that uid * nassets + asset never overflows an int
     cdef dict asset_index  # name -> index
     cdef list asset_names
     cdef long long *circulating
     cdef dict uids  # user -> uid
     cdef list user_names
     cdef int nusers
-    cdef int capusers
+    cdef Py_ssize_t capusers
     cdef long long *balances  # [(uid * nassets + asset) * 2]: available, locked
     cdef unsigned char *exists  # [uid * nassets + asset]: the pure engine holds this balance
     cdef int fees_uid
@@ -354,7 +353,7 @@ cdef class NativeEngine:
         index = self.asset_index.get(asset)
         if found is None or index is None:
             return (0, 0)
-        cdef int at = <int>found * self.nassets + <int>index
+        cdef Py_ssize_t at = <int>found * self.nassets + <int>index
         if not self.exists[at]:
             return (0, 0)
         return (self.balances[at * 2], self.balances[at * 2 + 1])
@@ -412,7 +411,7 @@ cdef class NativeEngine:
         if found is not None:
             return found
         cdef int uid = self.nusers
-        cdef int cap
+        cdef Py_ssize_t cap
         if uid == self.capusers:
             cap = self.capusers * 2 if self.capusers else 64
             self.balances = <long long *>_grow(self.balances, cap * self.nassets * 2 * sizeof(long long))
@@ -428,7 +427,7 @@ cdef class NativeEngine:
 
     cdef inline long long *_account(self, int uid, int asset):
         """The balance to credit, which the pure engine creates on first credit."""
-        cdef int at = uid * self.nassets + asset
+        cdef Py_ssize_t at = uid * self.nassets + asset
         self.exists[at] = 1
         return self.balances + at * 2
 
@@ -461,7 +460,7 @@ cdef class NativeEngine:
         if amount is None or amount <= 0:
             return [Rejected("invalid_amount", user, None, "withdraw")]
         found = self.uids.get(user)
-        cdef int at
+        cdef Py_ssize_t at
         if amount >= LIMIT or found is None or not self.exists[<int>found * self.nassets + asset]:
             return [Rejected("insufficient_balance", user, None, "withdraw")]
         at = (<int>found * self.nassets + asset) * 2
@@ -515,7 +514,6 @@ cdef class NativeEngine:
             level = &self.levels[lv]
             level.price = price
             level.index = index
-            level.total = 0
             level.live = 0
             level.head = -1
             level.tail = -1
@@ -546,7 +544,6 @@ cdef class NativeEngine:
         else:
             level.head = slot
         level.tail = slot
-        level.total += qty
         level.live += 1
         if tw_map_put(&self.order_slots, order_id, slot) < 0:
             raise MemoryError()
@@ -620,7 +617,6 @@ cdef class NativeEngine:
         cdef int lv = order.level
         cdef CLevel *level = &self.levels[lv]
         cdef long long remaining = order.qty
-        level.total -= remaining
         level.live -= 1
         self._release(order, remaining, m)
         event = Canceled(
@@ -641,12 +637,15 @@ cdef class NativeEngine:
 
     cdef object _new_order(self, command):
         cdef long long order_id = self.next_order_id
+        if order_id >= C_LIMIT:  # an id the native lookups (cancel by id) could not hold
+            return None
         self.next_order_id = order_id + 1
         user = command.user
         cdef long long qty = 0, quote_qty = 0, price = 0, available = 0, reserve = 0, budget = 0
         cdef long long index, limit_key, remaining, unlock
         cdef long long *paying = NULL
-        cdef int uid = -1, at, stp
+        cdef int uid = -1, stp
+        cdef Py_ssize_t at
         cdef bint is_buy, is_limit, crosses, taker_expired
         cdef CMarket *m
         cdef CSide *opposite
@@ -827,7 +826,7 @@ cdef class NativeEngine:
         cdef int lv, slot, maker_uid
         cdef CLevel *level
         cdef COrder *maker
-        cdef int nassets = self.nassets
+        cdef Py_ssize_t nassets = self.nassets
         cdef int base = m.base, quote = m.quote
         side = "buy" if is_buy else "sell"
         market_name = self.market_names[mi]
@@ -911,7 +910,6 @@ cdef class NativeEngine:
                     )
                 )
                 remaining -= fill
-                level.total -= fill
                 if fill == maker_qty:
                     level.live -= 1
                     self._unlink(slot)
@@ -931,7 +929,6 @@ cdef class NativeEngine:
         """Self-trade prevention cancels the maker at the front of the level being walked."""
         cdef COrder *maker = &self.orders[slot]
         cdef long long remaining = maker.qty
-        level.total -= remaining
         level.live -= 1
         self._release(maker, remaining, m)
         event = Canceled(
@@ -991,7 +988,8 @@ cdef class NativeEngine:
         """A pure ``Engine`` in exactly this state."""
         engine = Engine(self.config)
         engine.next_order_id = self.next_order_id
-        cdef int i, a, k, slot, at
+        cdef int i, a, k, slot
+        cdef Py_ssize_t at
         cdef CMarket *m
         cdef CSide *side
         cdef CLevel *level

@@ -42,3 +42,9 @@ def fastest_from(engine: Engine) -> AnyEngine:
     """An engine that carries on from the state of ``engine`` (a restored snapshot), native if it can."""
     native = NativeEngine.from_pure(engine) if _wanted(engine.config) else None
     return native if native is not None else engine
+
+
+def runs_natively(engine: AnyEngine) -> bool:
+    """Whether ``engine`` applies commands in its native core (not built, not wanted, a config beyond
+    it, or a value beyond its bounds since: the pure engine does)."""
+    return NativeEngine is not None and type(engine) is NativeEngine and not engine.handed_over

@@ -43,6 +43,7 @@ from tradewire.accounts.migrate import migrate_accounts
 from tradewire.bus.publish import new_epoch
 from tradewire.engine import ExchangeConfig
 from tradewire.engine.config import first_difference
+from tradewire.engine.native import runs_natively
 from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry
 from tradewire.journal.lease import DEFAULT_SECONDS, HOST, Lease, Renewal
@@ -54,6 +55,7 @@ from tradewire.ops.metrics import (
     ENGINE_APPLY_SECONDS,
     ENGINE_LEASE_HELD,
     ENGINE_LEASE_LOST,
+    ENGINE_NATIVE,
     ENGINE_STANDBY,
     JOURNAL_APPEND_SECONDS,
     JOURNAL_LAG,
@@ -128,6 +130,8 @@ class EngineService:
         self._writer: Connection | None = None
         self._reader: Connection | None = None
         self._since_snapshot = 0
+        self._native: bool | None = None
+        """Whether the last batch ran in the native core (None before the first)."""
         self._snapshot_at = time.monotonic()
         self._housekeeping_at = 0.0
         self._generation = 0
@@ -616,6 +620,9 @@ class EngineService:
         if core.holds() and self._held_since is None:
             self._held_since = now
         ENGINE_APPLY_SECONDS.observe((time.perf_counter() - started) / len(entries))
+        native = runs_natively(core.engine)
+        if native is not self._native:
+            self._engine_changed(native, entries[-1].entry_id)
         self._since_snapshot += len(entries)
         snapshot = self._snapshot_due()
         if snapshot:
@@ -634,6 +641,20 @@ class EngineService:
                 child = counted[(market,)] = TRADES.labels(market)
             child.inc(count)
         return ops, snapshot
+
+    def _engine_changed(self, native: bool, at: bytes) -> None:
+        """Say which engine applies the commands: at the first batch, and when the native core hands
+        its state over (a value beyond its bounds): same events, several times the CPU per command."""
+        if self._native and not native:
+            log.warning(
+                "the native core handed its state to the pure engine, which applies every command "
+                "from here on (a value beyond the native bounds)",
+                command=at.decode(),
+            )
+        else:
+            log.info("engine core", native=native)
+        self._native = native
+        ENGINE_NATIVE.set(1 if native else 0)
 
     async def _commit(self, ops: list[Op], last: bytes, *, verify: bool, snapshot: bool = False) -> None:
         """Run the batch's transaction exactly once, however long Redis takes to take it.

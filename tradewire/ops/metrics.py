@@ -63,6 +63,11 @@ COMMANDS = Counter(
 TRADES = Counter("tradewire_trades_total", "Trades executed.", ["market"])
 JOURNAL_LAG = Gauge("tradewire_journal_lag_entries", "Journal entries appended but not yet applied.")
 SNAPSHOT_AGE = Gauge("tradewire_snapshot_age_seconds", "Seconds since the engine last wrote a snapshot.")
+ENGINE_NATIVE = Gauge(
+    "tradewire_engine_native",
+    "1 while the engine applies commands in its native core, 0 while the pure engine does (the core "
+    "is not built, TRADEWIRE_ENGINE=pure, or a value went beyond its bounds: the same events, slower).",
+)
 ENGINE_LEASE_HELD = Gauge(
     "tradewire_engine_lease_held",
     "1 while this engine holds the engine lease (it applies commands), 0 while it stands by.",

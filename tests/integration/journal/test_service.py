@@ -534,7 +534,14 @@ def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, 
         assert trades and _metric_sum(metrics, "tradewire_trades_total") == trades
         assert "tradewire_engine_apply_seconds_count" in metrics
         assert "tradewire_journal_append_seconds_count" in metrics
+        assert "\ntradewire_engine_native 1.0\n" in metrics
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+        # a deposit of 5e18 units, beyond the native core's bounds: the pure engine takes over, and says so
+        [whale] = journal(client, ['{"type":"deposit","user":"whale","asset":"BTC","amount":"50000000000"}'])
+        wait_applied(client, whale)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        assert "\ntradewire_engine_native 0.0\n" in metrics
+        assert _metric_sum(metrics, "tradewire_commands_total") == len(ids) + 1
     finally:
         engine.send_signal(signal.SIGTERM)
         assert engine.wait(30) == 0

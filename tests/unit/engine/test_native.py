@@ -183,6 +183,35 @@ def test_a_restored_state_carries_on_natively_as_the_pure_engine_does() -> None:
     assert restored.balance("nobody", "BTC") == (0, 0) == pure.balance("nobody", "BTC")
 
 
+def test_order_ids_reaching_the_bound_hand_over_so_that_every_order_stays_cancellable() -> None:
+    """The native core finds an order by id only below the bound: the order that would take the
+    bound as its id goes to the pure engine, and with it the cancel that names it."""
+    pure = Engine(CONFIG)
+    pure.apply_all(decode(line) for line in BOOK)
+    pure.next_order_id = LIMIT - 1
+    native = NativeEngine.from_pure(_copy(pure))
+    assert native is not None
+    lines = [
+        order("alice", "sell", "110", "0.1"),  # id LIMIT - 1: still native
+        order("alice", "sell", "111", "0.1"),  # id LIMIT: handed over
+        json.dumps({"type": "cancel", "user": "alice", "market": "BTC-USDT", "order_id": LIMIT}),
+        json.dumps({"type": "cancel", "user": "alice", "market": "BTC-USDT", "order_id": LIMIT - 1}),
+    ]
+    for index, line in enumerate(lines):
+        command = decode(line)
+        assert native.apply(command) == pure.apply(command), line
+        assert native.handed_over == (index >= 1)
+    assert state_of(native.pure()) == state_of(pure)
+
+
+def test_a_level_of_bids_whose_quantities_sum_past_a_machine_word_matches() -> None:
+    """Bids at a tiny price reserve little quote, so a level may hold more than 2**63 units of base
+    in all: nothing native sums a level's quantity."""
+    huge = order("alice", "buy", "0.01", "40000000000")  # 4e18 units each, three of them
+    cancel = json.dumps({"type": "cancel", "user": "alice", "market": "BTC-USDT", "order_id": 3})
+    assert not run_both([deposit("alice", "USDT", "2000000000"), huge, huge, huge, cancel, *AFTER])
+
+
 def test_a_state_beyond_the_native_bounds_is_not_taken() -> None:
     pure = Engine(CONFIG)
     pure.apply_all(decode(line) for line in [*BOOK, deposit("carol", "BTC", "50000000000")])
