@@ -1,7 +1,9 @@
-"""Builds the matching engine's native core; everything else about the package is in pyproject.toml.
+"""Builds the matching engine's native core and the engine's RESP packer; everything else about the
+package is in pyproject.toml.
 
-The extension is optional: without a C compiler the install still succeeds and the pure engine runs
-everything (``tradewire.engine.native.built()`` tells which).
+Both extensions are optional: without a C compiler the install still succeeds, the pure engine runs
+everything (``tradewire.engine.native.built()`` tells which) and the transaction is packed in
+Python (``tradewire.journal.wire.PACKER``).
 """
 
 from Cython.Build import cythonize
@@ -9,7 +11,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=cythonize(
-        [Extension("tradewire.engine._native", ["tradewire/engine/_native.pyx"], optional=True)],
+        [
+            Extension("tradewire.engine._native", ["tradewire/engine/_native.pyx"], optional=True),
+            Extension("tradewire.journal._resp", ["tradewire/journal/_resp.pyx"], optional=True),
+        ],
         compiler_directives={"language_level": "3"},
     )
 )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tradewire.journal.wire import Arg, pack, pack_ops
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradewire.journal.wire import PACKER, Arg, pack, pack_commands, pack_ops
 
 
 def test_pack_ops_with_templated_and_other_shapes_gives_hiredis_bytes() -> None:
@@ -17,3 +22,43 @@ def test_pack_ops_with_templated_and_other_shapes_gives_hiredis_bytes() -> None:
         (b"EXEC",),
     ]
     assert pack_ops(ops) == [pack(op) for op in ops]
+
+
+def test_the_c_packer_is_built_here() -> None:
+    """The project's install builds it; a silent fall-back to the Python packer would pass the rest."""
+    assert PACKER == "native"
+
+
+_ARGS = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=40),  # non-ASCII too: UTF-8, as hiredis packs it
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.booleans(),  # hiredis refuses them: so must the C packer
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_ARGS, min_size=1, max_size=12).map(tuple), max_size=30),  # ops are tuples
+    st.binary(max_size=20),
+    st.binary(max_size=20),
+)
+def test_c_packer_with_any_ops_gives_the_python_packers_bytes_or_its_error(
+    ops: list[tuple[Any, ...]], head: bytes, tail: bytes
+) -> None:
+    try:
+        want: bytes | type[Exception] = b"".join((head, *pack_ops(ops), tail))
+    except Exception as exc:
+        want = type(exc)
+    try:
+        got: bytes | type[Exception] = pack_commands(ops, head, tail)
+    except Exception as exc:
+        got = type(exc)
+    assert got == want
+
+
+def test_c_packer_with_lengths_across_every_digit_count_gives_hiredis_bytes() -> None:
+    ops = [(b"SET", b"k" * n, b"v" * (n * 7 + 1)) for n in (0, 1, 9, 10, 99, 100, 999, 1000, 10_000, 123_457)]
+    ops.append(tuple(b"x" for _ in range(1234)))  # an array of four digits
+    assert pack_commands(ops) == b"".join(pack(op) for op in ops)

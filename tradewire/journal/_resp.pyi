@@ -1,0 +1,5 @@
+from collections.abc import Sequence
+
+def pack_commands(
+    ops: Sequence[Sequence[bytes | str | int]], head: bytes = b"", tail: bytes = b""
+) -> bytes: ...

@@ -1,0 +1,93 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""RESP of a whole batch in one pass, in C: the engine's transaction is about 8,000 commands a batch.
+
+The same bytes as ``b"".join((head, *wire.pack_ops(ops), tail))`` (hiredis's packer, argument for
+argument), written straight into one ``bytes`` of the exact size: the Python packer spent about
+10 us per journal command building a string per command and joining them, a fifth of the engine
+process. Arguments other than ``bytes``, ``str`` and ``int`` go through hiredis, so every type packs
+(or is refused) exactly as there.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8String
+from libc.string cimport memcpy
+
+import hiredis
+
+
+cdef inline Py_ssize_t _digits(Py_ssize_t n) noexcept:
+    cdef Py_ssize_t count = 1
+    while n >= 10:
+        n = n // 10
+        count += 1
+    return count
+
+
+cdef inline char *_number(char *at, Py_ssize_t n) noexcept:
+    """Write ``n`` (not negative) in decimal at ``at``; return the end."""
+    cdef Py_ssize_t width = _digits(n)
+    cdef Py_ssize_t i = width
+    while i > 0:
+        i -= 1
+        at[i] = <char>(48 + n % 10)
+        n = n // 10
+    return at + width
+
+
+cdef bytes _as_bytes(object arg):
+    if type(arg) is str:
+        return PyUnicode_AsUTF8String(arg)
+    if type(arg) is int:
+        return str(arg).encode()
+    packed = hiredis.pack_command((arg,))  # b"*1\r\n$<n>\r\n<data>\r\n", or hiredis's TypeError
+    return packed[packed.index(b"\r\n", 4) + 2 : len(packed) - 2]
+
+
+def pack_commands(ops, bytes head=b"", bytes tail=b""):
+    """``head``, every op of ``ops`` as a RESP array of bulk strings, then ``tail``, as one bytes."""
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(head) + PyBytes_GET_SIZE(tail)
+    cdef Py_ssize_t count, length
+    cdef list converted = []
+    """The arguments that were not bytes, as bytes, in the order they come."""
+    cdef object arg
+    for op in ops:
+        count = len(op)
+        size += 3 + _digits(count)
+        for arg in op:
+            if type(arg) is not bytes:
+                arg = _as_bytes(arg)
+                converted.append(arg)
+            length = PyBytes_GET_SIZE(arg)
+            size += 5 + _digits(length) + length
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, size)
+    cdef char *at = PyBytes_AS_STRING(out)
+    cdef Py_ssize_t next_converted = 0
+    length = PyBytes_GET_SIZE(head)
+    memcpy(at, PyBytes_AS_STRING(head), length)
+    at += length
+    for op in ops:
+        at[0] = b"*"
+        at = _number(at + 1, len(op))
+        at[0] = b"\r"
+        at[1] = b"\n"
+        at += 2
+        for arg in op:
+            if type(arg) is not bytes:
+                arg = converted[next_converted]
+                next_converted += 1
+            length = PyBytes_GET_SIZE(arg)
+            at[0] = b"$"
+            at = _number(at + 1, length)
+            at[0] = b"\r"
+            at[1] = b"\n"
+            memcpy(at + 2, PyBytes_AS_STRING(arg), length)
+            at += length + 2
+            at[0] = b"\r"
+            at[1] = b"\n"
+            at += 2
+    length = PyBytes_GET_SIZE(tail)
+    memcpy(at, PyBytes_AS_STRING(tail), length)
+    at += length
+    if at - PyBytes_AS_STRING(out) != size:  # cannot happen unless an op changed under us
+        raise RuntimeError("RESP size mismatch")
+    return out
