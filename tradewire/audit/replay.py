@@ -74,7 +74,11 @@ def _json_or_text(raw: bytes) -> Any:
 
 
 class JournalAudit:
-    """Replays journal entries one by one and checks each against its recorded events."""
+    """Replays journal entries one by one and checks each against its recorded events.
+
+    It replays with the pure engine, on purpose: the engine service runs the native core when it is
+    built, so the audit holds what the service recorded to the definition rather than to itself (a
+    divergence of the native core shows up here as ``events differ``)."""
 
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
