@@ -2,12 +2,8 @@
 
 Theory of operation. The :class:`~tradewire.bus.subscribe.Subscriber` hands every market-data
 publication, in offset order, to :meth:`Hub.deliver`. For each stream name that follows the channel
-the hub builds the frame at most twice (raw and combined) and hands the very same ``bytes`` to every
-connection on the fast path: nothing is encoded per subscriber. Those frames are corked: the hub
-keeps each connection's frames of one group of publications (what the subscriber read at once, say a
-batch's depth diff and its trades) and writes them with one ``write`` at :meth:`Hub.flush`, so that
-a client of two streams costs the gateway one send system call per engine batch, not one per message,
-and the client one wake-up. A connection leaves the fast path
+the hub builds the frame at most twice (raw and combined) and writes the very same ``bytes`` to every
+connection on the fast path: nothing is encoded per subscriber. A connection leaves the fast path
 while its transport is over its buffer limit (it is *paused*), while it catches up from the history
 after a resume, and when it asked for batched frames; then :meth:`Connection.push` takes the message
 and the connection decides (backlog, catch-up buffer, batch).
@@ -54,7 +50,6 @@ class Follower(Protocol):
     """What the hub needs of a connection (``tradewire.gateway.connection.Connection``)."""
 
     fast: bool
-    closing: bool
     combined: bool
     batched: bool
     write: Callable[[bytes], None]
@@ -79,25 +74,21 @@ class StreamFollowers:
     for all of them; the others get one frame per publication as it comes.
     """
 
-    __slots__ = ("conns", "corked", "kind", "name", "pending", "stream")
+    __slots__ = ("conns", "kind", "name", "pending", "stream")
 
-    def __init__(self, stream: Stream, corked: dict[Follower, list[bytes]]) -> None:
+    def __init__(self, stream: Stream) -> None:
         self.stream = stream
-        self.corked = corked
-        """The hub's frames waiting for its flush, per connection (shared by every stream)."""
         self.name = stream.name.encode()
         self.kind = kind_of(stream.channel)
         self.conns: dict[Follower, None] = {}
         self.pending: list[tuple[int, bytes]] = []
 
     def send(self, publication: Publication) -> bool:
-        """Deliver to the unbatched followers (fast ones: corked until the hub's flush); True when
-        batched ones wait for :meth:`flush`."""
+        """Deliver to the unbatched followers; True when batched ones wait for :meth:`flush`."""
         payload = self.stream.shape(publication.payload)
         raw: bytes | None = None
         wrapped: bytes | None = None
         name = self.stream.name
-        corked = self.corked
         batched = False
         for conn in self.conns:
             if conn.batched:
@@ -106,16 +97,11 @@ class StreamFollowers:
                 if conn.combined:
                     if wrapped is None:
                         wrapped = frame(combined(self.name, payload))
-                    out = wrapped
+                    conn.write(wrapped)
                 else:
                     if raw is None:
                         raw = frame(payload)
-                    out = raw
-                frames = corked.get(conn)
-                if frames is None:
-                    corked[conn] = [out]
-                else:
-                    frames.append(out)
+                    conn.write(raw)
             else:
                 conn.push(name, self.kind, payload, publication.offset)
         if batched:
@@ -162,8 +148,6 @@ class Hub:
         self._user_pending: dict[str, asyncio.Future[None]] = {}
         """Users whose channel subscription is on its way to Redis."""
         self._dirty: dict[StreamFollowers, None] = {}
-        self._corked: dict[Follower, list[bytes]] = {}
-        self._flush_scheduled = False
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -212,7 +196,7 @@ class Hub:
             # with them: subscribe again rather than follow a dict the hub no longer holds
         followers = streams.get(stream.name)
         if followers is None:
-            followers = streams[stream.name] = StreamFollowers(stream, self._corked)
+            followers = streams[stream.name] = StreamFollowers(stream)
         if conn not in followers.conns:
             followers.conns[conn] = None
             WS_SUBSCRIPTIONS.inc()
@@ -307,25 +291,11 @@ class Hub:
             if followers.send(publication):
                 self._dirty[followers] = None
             sent += len(followers.conns)
-        if not self._flush_scheduled and (self._corked or self._dirty):
-            # the subscriber flushes after each group; this is the backstop for a delivery that
-            # comes some other way (a catch-up): nothing waits past the loop's next turn
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
         _SENT.inc(sent)
         PUBLISH_TO_SEND_SECONDS.observe(time.perf_counter() - started)
 
     def flush(self) -> None:
-        """Write what was delivered since the last flush: each fast connection's corked frames in
-        one write, and the batched frames."""
-        self._flush_scheduled = False
-        corked = self._corked  # the streams' followers hold this very dict
-        if corked:
-            waiting = list(corked.items())
-            corked.clear()
-            for conn, frames in waiting:
-                if not conn.closing:
-                    conn.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        """Write the batched frames of what was delivered since the last flush."""
         dirty, self._dirty = self._dirty, {}
         for followers in dirty:
             followers.flush()
