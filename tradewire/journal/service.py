@@ -263,6 +263,9 @@ class EngineService:
             ),
         )
         self.core = recovered.core
+        native = runs_natively(self.core.engine)
+        if native is not self._native:
+            self._engine_changed(native, recovered.applied)
         if recovered.applied != b"0-0":
             # the publications it held back when it stopped were never made
             self.core.marketdata.refresh()
@@ -643,7 +646,7 @@ class EngineService:
         return ops, snapshot
 
     def _engine_changed(self, native: bool, at: bytes) -> None:
-        """Say which engine applies the commands: at the first batch, and when the native core hands
+        """Say which engine applies the commands: once recovered, and when the native core hands
         its state over (a value beyond its bounds): same events, several times the CPU per command."""
         if self._native and not native:
             log.warning(
