@@ -654,6 +654,10 @@ cdef class NativeEngine:
             return [Rejected("unknown_market", user, order_id, "new_order")]
         cdef int mi = found
         m = &self.markets[mi]
+        if m.next_trade_id + <long long>self.order_slots.len >= C_LIMIT:
+            # the walk could give a trade id at the bound (one trade per resting order at most)
+            self.next_order_id = order_id
+            return None
         side_text = command.side
         is_buy = side_text == "buy"
         kind_text = command.kind

@@ -204,6 +204,23 @@ def test_order_ids_reaching_the_bound_hand_over_so_that_every_order_stays_cancel
     assert state_of(native.pure()) == state_of(pure)
 
 
+@pytest.mark.parametrize(("below", "hands_over"), [(7, False), (6, True)])
+def test_trade_ids_near_the_bound_hand_over_before_a_walk_could_reach_it(
+    below: int, hands_over: bool
+) -> None:
+    """A walk makes one trade per resting order at most: the native core takes a new order only when
+    the next trade id plus the resting orders (six here) stays below the bound."""
+    pure = Engine(CONFIG)
+    pure.apply_all(decode(line) for line in BOOK)
+    pure.books["BTC-USDT"].next_trade_id = LIMIT - below
+    native = NativeEngine.from_pure(_copy(pure))
+    assert native is not None
+    command = decode(AFTER[2])  # an IOC buy that trades
+    assert native.apply(command) == pure.apply(command)
+    assert native.handed_over is hands_over
+    assert state_of(native.pure()) == state_of(pure)
+
+
 def test_a_level_of_bids_whose_quantities_sum_past_a_machine_word_matches() -> None:
     """Bids at a tiny price reserve little quote, so a level may hold more than 2**63 units of base
     in all: nothing native sums a level's quantity."""
