@@ -651,8 +651,8 @@ class EngineService:
         if self._native and not native:
             log.warning(
                 "the native core handed its state to the pure engine, which applies every command "
-                "from here on (a value beyond the native bounds)",
-                command=at.decode(),
+                "from here on (a value beyond the native bounds, in the batch ending at this command)",
+                batch_end=at.decode(),
             )
         else:
             log.info("engine core", native=native)
