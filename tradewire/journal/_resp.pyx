@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """RESP of a whole batch in one pass, in C: the engine's transaction is about 8,000 commands a batch.
 
-The same bytes as ``b"".join((head, *wire.pack_ops(ops), tail))`` (hiredis's packer, argument for
+The same bytes as hiredis's packer called per op between ``head`` and ``tail`` (argument for
 argument), written straight into one ``bytes`` of the exact size: the Python packer spent about
 5-10 us per journal command building a string per command and joining them, a fifth of the engine
 process. Arguments other than ``bytes``, ``str`` and ``int`` go through hiredis, so every type packs

@@ -56,56 +56,18 @@ def pack(args: Sequence[Arg]) -> bytes:
 _MULTI = pack((b"MULTI",))
 _EXEC = pack((b"EXEC",))
 
-_TEMPLATES = {n: b"*%d\r\n" % n + b"$%d\r\n%s\r\n" * n for n in (3, 11)}
-"""RESP of the batch's most frequent shapes (a ``PUBLISH``, an ``XADD`` of four fields) with the
-lengths and arguments left to fill: one bytes ``%`` is about twice as fast as hiredis's packer."""
-
-
-def pack_ops(ops: Sequence[Sequence[Arg]]) -> list[bytes]:
-    """:func:`pack` of each op; ops of three or eleven ``bytes`` arguments through a template.
-
-    The types are checked before the template is tried: an op with a ``str`` or ``int`` argument
-    (the views' and the market data's ``SET`` and ``PUBLISH``) made bytes formatting raise, and
-    raising and catching that ``TypeError`` cost more than packing the op (26 vs 10 us for a
-    batch's fifteen typical ops)."""
-    packer: Any = hiredis.pack_command
-    three, eleven = _TEMPLATES[3], _TEMPLATES[11]
-    out: list[bytes] = []
-    append = out.append
-    for op in ops:
-        size = len(op)
-        if size == 3:
-            a, b, c = op
-            if type(a) is bytes and type(b) is bytes and type(c) is bytes:
-                append(three % (len(a), a, len(b), b, len(c), c))
-                continue
-        elif size == 11:
-            a, b, c, d, e, f, g, h, i, j, k = op
-            if not (type(a) is bytes and type(b) is bytes and type(c) is bytes and type(d) is bytes
-                    and type(e) is bytes and type(f) is bytes and type(g) is bytes and type(h) is bytes
-                    and type(i) is bytes and type(j) is bytes and type(k) is bytes):  # fmt: skip
-                append(packer(op))
-                continue
-            append(
-                eleven
-                % (len(a), a, len(b), b, len(c), c, len(d), d, len(e), e, len(f), f,
-                   len(g), g, len(h), h, len(i), i, len(j), j, len(k), k)
-            )  # fmt: skip
-            continue
-        append(packer(op))
-    return out
-
 
 def _pack_in_python(ops: Sequence[Sequence[Arg]], head: bytes = b"", tail: bytes = b"") -> bytes:
-    return b"".join((head, *pack_ops(ops), tail))
+    return b"".join((head, *[pack(op) for op in ops], tail))
 
 
 try:
     from tradewire.journal._resp import pack_commands
-except ImportError:  # not built (no C compiler at install): the same bytes, five times the time
+except ImportError:  # not built (no C compiler at install): hiredis's packer per op, the same bytes
     pack_commands = _pack_in_python
 PACKER = "native" if pack_commands is not _pack_in_python else "python"
-"""Which packer makes the transactions: the C one (``_resp.pyx``) when built."""
+"""Which packer makes the transactions: the C one (``_resp.pyx``) when built, about three times
+faster than hiredis's packer called per op."""
 
 
 def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:

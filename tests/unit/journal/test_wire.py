@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradewire.journal.wire import PACKER, Arg, pack, pack_commands, pack_ops
+from tradewire.journal.wire import PACKER, Arg, _pack_in_python, pack, pack_commands
 
 
-def test_pack_ops_with_templated_and_other_shapes_gives_hiredis_bytes() -> None:
+def test_c_packer_with_the_transactions_shapes_gives_hiredis_bytes() -> None:
     events = b'[{"type":"accepted","order_id":7,"user":"\xc3\xa9","market":"BTC-USDT"}]'
     ops: list[tuple[Arg, ...]] = [
         (b"XADD", b"tw:{0}:events", b"1-0", b"cmd", b"1-0", b"ts", b"17", b"rid", b"ab", b"e", events),
@@ -21,7 +21,7 @@ def test_pack_ops_with_templated_and_other_shapes_gives_hiredis_bytes() -> None:
         ("HSET", "tw:orders:u", 7, '{"symbol":"BTCUSDT"}'),
         (b"EXEC",),
     ]
-    assert pack_ops(ops) == [pack(op) for op in ops]
+    assert pack_commands(ops) == b"".join(pack(op) for op in ops)
 
 
 def test_the_c_packer_is_built_here() -> None:
@@ -48,7 +48,7 @@ def test_c_packer_with_any_ops_gives_the_python_packers_bytes_or_its_error(
     ops: list[tuple[Any, ...]], head: bytes, tail: bytes
 ) -> None:
     try:
-        want: bytes | type[Exception] = b"".join((head, *pack_ops(ops), tail))
+        want: bytes | type[Exception] = _pack_in_python(ops, head, tail)
     except Exception as exc:
         want = type(exc)
     try:
