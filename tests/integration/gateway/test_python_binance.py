@@ -20,7 +20,7 @@ from binance import (  # type: ignore[import-untyped]
 )
 from binance.exceptions import BinanceAPIException  # type: ignore[import-untyped]
 
-from tests.fixtures.exchange import Exchange
+from tests.fixtures.exchange import Exchange, bars_settled
 from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 
 pytestmark = pytest.mark.timeout(120)
@@ -311,7 +311,13 @@ def test_get_symbol_ticker_window_reads_the_rolling_window_ticker(module_exchang
     taker = client_for(module_exchange, new_trader(module_exchange))
     maker.order_limit_sell(symbol="BTCUSDT", quantity="0.02", price="41321")
     bought = taker.order_market_buy(symbol="BTCUSDT", quantity="0.02")
-    window = taker.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="15m")
+    window = bars_settled(
+        lambda: taker.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="15m"),
+        lambda window: (
+            (window["lastPrice"], window["lastId"])
+            == (bought["fills"][-1]["price"], bought["fills"][-1]["tradeId"])
+        ),
+    )
     assert window["lastPrice"] == bought["fills"][-1]["price"] and window["count"] >= 1
     assert window["lastId"] == bought["fills"][-1]["tradeId"]
 

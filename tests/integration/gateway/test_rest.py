@@ -12,7 +12,7 @@ import httpx
 import orjson
 import redis
 
-from tests.fixtures.exchange import Exchange
+from tests.fixtures.exchange import Exchange, bars_settled
 from tests.integration.gateway.conftest import Trader, check_bar_bounds, new_trader
 from tradewire import keys
 from tradewire.demo import DEMO_CONFIG
@@ -178,7 +178,10 @@ def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) ->
     assert ticker["lastPrice"] == "35000" and ticker["count"] >= 1
     price = httpx.get(f"{base}/api/v3/ticker/price", params={"symbol": "ETHUSDT"}).json()
     assert price == {"symbol": "ETHUSDT", "price": "35000"}
-    bars = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "1m"}).json()
+    bars = bars_settled(
+        lambda: httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "1m"}).json(),
+        lambda bars: bool(bars) and bars[-1][4] == "35000",
+    )
     assert bars and bars[-1][4] == "35000"
     everything = httpx.get(f"{base}/api/v3/ticker/bookTicker").json()
     assert {t["symbol"] for t in everything} == {"BTCUSDT", "ETHUSDT"}
@@ -213,9 +216,14 @@ def test_klines_of_every_binance_interval_hold_the_trade_in_its_bucket(module_ex
     assert r.json()["status"] == "FILLED", r.text
     trade_id = max(fill["tradeId"] for fill in r.json()["fills"])
     base = module_exchange.http_url
+    at = r.json()["transactTime"]
     for interval in BINANCE_INTERVALS:
         for path in ("klines", "uiKlines"):
-            got = httpx.get(f"{base}/api/v3/{path}", params={"symbol": "ETHUSDT", "interval": interval})
+            params = {"symbol": "ETHUSDT", "interval": interval}
+            got = bars_settled(
+                lambda: httpx.get(f"{base}/api/v3/{path}", params=params),  # noqa: B023 (read at once)
+                lambda got: got.status_code != 200 or got.json()[-1][0] <= at <= got.json()[-1][6],
+            )
             assert got.status_code == 200, (interval, got.text)
             bar = got.json()[-1]
             check_bar_bounds(interval, bar[0], bar[6])
@@ -259,7 +267,10 @@ def test_avg_price_weighs_the_last_five_minutes_trades_by_volume(exchange: Excha
         maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
         filled = taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity=qty)
         assert filled.json()["status"] == "FILLED", filled.text
-    average = httpx.get(f"{base}/api/v3/avgPrice", params={"symbol": "ETHUSDT"}).json()
+    average = bars_settled(
+        lambda: httpx.get(f"{base}/api/v3/avgPrice", params={"symbol": "ETHUSDT"}).json(),
+        lambda average: average["price"] == "175.0075",
+    )
     # (1 x 100 + 3 x 200.01) / 4 = 175.0075, rounded down at USDT's precision
     assert average["mins"] == 5 and average["price"] == "175.0075"
     last = httpx.get(f"{base}/api/v3/trades", params={"symbol": "ETHUSDT", "limit": 1}).json()[0]
@@ -624,7 +635,11 @@ def test_rolling_window_ticker_sums_the_windows_trades_from_the_bars(exchange: E
         assert filled.json()["status"] == "FILLED", filled.text
     trades = httpx.get(f"{base}/api/v3/trades", params={"symbol": "ETHUSDT"}).json()
     for size in ("1m", "59m", "1h", "23h", "1d", "7d"):
-        got = httpx.get(f"{base}/api/v3/ticker", params={"symbol": "ETHUSDT", "windowSize": size})
+        params = {"symbol": "ETHUSDT", "windowSize": size}
+        got = bars_settled(
+            lambda: httpx.get(f"{base}/api/v3/ticker", params=params),  # noqa: B023 (read at once)
+            lambda got: got.status_code != 200 or got.json()["count"] == 2,
+        )
         assert got.status_code == 200, got.text
         t = got.json()
         assert (t["symbol"], t["openPrice"], t["highPrice"], t["lowPrice"], t["lastPrice"]) == (

@@ -263,9 +263,9 @@ async def test_engine_publications_carry_consecutive_offsets_and_one_epoch_with_
 async def test_engine_publishes_the_klines_and_ticker_a_batch_held_back_once_no_command_follows(
     redis_server: RedisServer, redis_client: redis.Redis, aredis: redis.asyncio.Redis
 ) -> None:
-    """A second trade stamped in the first one's 100-ms slot: its batch writes the bars and ticker
-    to the cache and publishes depth and the trade, but holds the kline and ticker publications
-    back; with no command after it, the engine makes them."""
+    """A second trade stamped in the first one's 100-ms slot: its batch writes the ticker to the
+    cache and publishes depth and the trade, but holds the kline and ticker publications and the
+    bars' cache writes back; with no command after it, the engine makes them."""
     pubsub = aredis.pubsub()
     await pubsub.subscribe(keys.md("BTC-USDT", "kline_1m"), keys.md("BTC-USDT", "ticker"))
     for _ in range(2):
@@ -302,9 +302,12 @@ async def test_engine_publishes_the_klines_and_ticker_a_batch_held_back_once_no_
         # (else held to it): the same 100-ms slot, so the batch holds its publications back
         second = append([ONE_TRADE[2], ONE_TRADE[3]], service.core.ts)
         await asyncio.to_thread(wait_applied, redis_client, second)
-        [bar] = redis_client.zrange(keys.md("BTC-USDT", "klines:1m"), -1, -1)
-        assert orjson.loads(bar)[8] == 2, "the cache has the second trade as soon as it is applied"
+        assert orjson.loads(redis_client.get(keys.md("BTC-USDT", "ticker")))["count"] == 2, (
+            "the ticker's cache has the second trade as soon as it is applied"
+        )
         assert await counts_reach({kline: 2, ticker: 2}) == {kline: 2, ticker: 2}
+        [bar] = redis_client.zrange(keys.md("BTC-USDT", "klines:1m"), -1, -1)
+        assert orjson.loads(bar)[8] == 2, "the bar's cache, with its publication"
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 

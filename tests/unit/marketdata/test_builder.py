@@ -24,6 +24,7 @@ from tradewire.engine import Accepted, Canceled, ExchangeConfig, Expired, Trade,
 from tradewire.keys import MDPUB
 from tradewire.marketdata.builder import MarketData
 from tradewire.marketdata.depth import InconsistentEvents
+from tradewire.marketdata.klines import INTERVALS
 
 
 def test_flush_with_nothing_applied_returns_no_ops() -> None:
@@ -218,10 +219,11 @@ def test_trade_takes_maker_level_and_publishes_trade_kline_and_tickers() -> None
     }
 
 
-def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their_cache() -> None:
-    """Depth, trades, the best bid/ask and every cache write go out at once (a REST read after an
-    order's answer sees its trade); the bars' and the ticker's publications wait for a slow flush,
-    which publishes each as it stands then: the latest version of each bar, once."""
+def test_flush_without_slow_holds_the_bars_but_writes_depth_trades_best_and_ticker_at_once() -> None:
+    """Depth, trades and the best bid/ask (cache and streams) and the ticker's cache go out at once:
+    a REST read after an order's answer sees its trade, the book it left and the last price. The
+    bars (cache writes and publications) and the ticker's publications wait for a slow flush, which
+    writes and publishes each as it stands then: the latest version of each bar, once."""
     ex = Exchange()
     ex.fund()
     ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
@@ -229,20 +231,43 @@ def test_flush_without_slow_holds_kline_and_ticker_publications_but_writes_their
     ex.send(limit("bob", "buy", "100", "0.4"), DAY0 + 20)  # trades 0.4 at 100
     assert streams(ex.flush(slow=False)) == ["depth", "bookTicker", "trade"]
     ex.send(limit("bob", "buy", "100", "0.1"), DAY0 + 30)
-    assert streams(ex.flush(slow=False)) == ["depth", "bookTicker", "trade"]
-    [bar] = ex.cache.klines("md:{BTC-USDT}:klines:1m")
-    assert (bar[5], bar[8]) == ("0.5", 2), "the cache has both trades"
-    assert orjson.loads(ex.cache.strings["md:{BTC-USDT}:ticker"])["count"] == 2
+    held = ex.flush(slow=False)
+    assert streams(held) == ["depth", "bookTicker", "trade"]
+    assert not [op for op in held if "klines" in str(op[1])]
+    assert len(ex.cache.lists["md:{BTC-USDT}:trades"]) == 2, "trades are cached at once"
+    assert orjson.loads(ex.cache.strings["md:{BTC-USDT}:ticker"])["count"] == 2, "and the ticker"
+    assert ex.cache.klines("md:{BTC-USDT}:klines:1m") == [], "bars wait for the slow flush"
     assert ex.md.holds()
     published = ex.flush()
     assert not ex.md.holds()
     assert sorted(streams(published)) == sorted(["depth20", *KLINE_STREAMS, "ticker", "miniTicker"])
-    assert all(op[0] == MDPUB for op in published), "the cache was written already"
+    [bar] = ex.cache.klines("md:{BTC-USDT}:klines:1m")
+    assert (bar[5], bar[8]) == ("0.5", 2), "the cache has both trades, in one write"
+    assert sum(1 for op in published if op[0] == "ZADD" and op[1] == "md:{BTC-USDT}:klines:1m") == 1
     [kline] = ex.cache.payloads("BTC-USDT", "kline_1m")
     assert (kline["k"]["v"], kline["k"]["n"]) == ("0.5", 2)
     [ticker] = ex.cache.payloads("BTC-USDT", "ticker")
     assert ticker["n"] == 2
-    assert ex.flush() == [], "nothing published twice"
+    assert ex.flush() == [], "nothing written or published twice"
+
+
+def test_a_batch_that_closes_a_bar_enters_a_new_slot_so_closed_bars_are_never_held() -> None:
+    """A bar closes when exchange time enters a new second, and every second starts a slot of
+    ``SLOW_STREAMS_MS``: the engine's batch that closes it flushes with ``slow``. So only the open
+    bars and the ticker can be waiting when an engine stops (``refresh`` writes those again)."""
+    from tradewire.marketdata.builder import SLOW_STREAMS_MS
+    from tradewire.marketdata.klines import SECOND
+
+    assert SECOND % SLOW_STREAMS_MS == 0
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "3"), DAY0 + 10)
+    ex.send(limit("bob", "buy", "100", "1"), DAY0 + 20)
+    ex.flush(slow=False)
+    ex.send(limit("bob", "buy", "100", "1"), DAY0 + SECOND + 5)  # closes the 1s bar of DAY0
+    ops = ex.flush(slow=(DAY0 + SECOND + 5) // SLOW_STREAMS_MS != (DAY0 + 20) // SLOW_STREAMS_MS)
+    assert [k[0] for k in ex.cache.klines("md:{BTC-USDT}:klines:1s")] == [DAY0, DAY0 + SECOND]
+    assert any(op[0] == MDPUB and op[2] == "kline_1s" for op in ops)
 
 
 def test_refresh_publishes_the_partial_book_last_closed_and_open_bars_and_the_ticker_again() -> None:
@@ -256,8 +281,11 @@ def test_refresh_publishes_the_partial_book_last_closed_and_open_bars_and_the_ti
     ex.flush()
     ex.md.refresh()
     ops = ex.flush()
-    assert all(op[0] == MDPUB for op in ops), "publications only: the cache is current"
-    minute = [orjson.loads(op[3])["k"] for op in ops if op[2] == "kline_1m"]
+    written = {op[1] for op in ops if op[0] != MDPUB}
+    assert written == {f"md:{{BTC-USDT}}:klines:{iv}" for iv in INTERVALS}, (
+        "the bars written again (a stopped engine may have held their writes), nothing else"
+    )
+    minute = [orjson.loads(op[3])["k"] for op in ops if op[0] == MDPUB and op[2] == "kline_1m"]
     assert [(k["t"], k["x"]) for k in minute] == [(DAY0, True), (DAY0 + MINUTE, False)]
     assert {"depth20", "ticker", "miniTicker"} <= set(streams(ops))
 
