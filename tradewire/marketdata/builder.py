@@ -22,9 +22,8 @@ ended are closed and ticker buckets that left the window dropped, in every marke
    ``ZREMRANGEBYSCORE`` + ``ZADD`` of the bar, the set trimmed to ``BARS_KEPT``, published on
    ``kline_<interval>``;
 4. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
-   window) or the best bid/ask moved; published on ``ticker`` and
-   ``miniTicker`` when the statistics moved (the best bid/ask in a ``ticker`` payload are those of
-   that moment).
+   window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
+   moved (the best bid/ask in a ``ticker`` payload are those of that moment).
 
 A flush without ``slow`` holds back ``depth20``, the bars (cache writes and publications) and the
 ticker's publications for a later flush with it, which writes and publishes each as it stands then
