@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ import ccxt.pro  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from tests.fixtures.exchange import Exchange
+from tests.fixtures.exchange import Exchange, bars_settled
 from tests.integration.gateway.conftest import Trader, new_trader
 
 pytestmark = pytest.mark.timeout(180)
@@ -304,10 +303,9 @@ def test_fetch_ohlcv_in_every_timeframe_binance_serves(module_exchange: Exchange
         "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
     }  # fmt: skip
     for timeframe in taker.timeframes:
-        deadline = time.monotonic() + 5
-        candles = taker.fetch_ohlcv("ETH/USDT", timeframe, limit=2)
-        while not (candles and candles[-1][4] == last["price"]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-            candles = taker.fetch_ohlcv("ETH/USDT", timeframe, limit=2)
+        candles = bars_settled(
+            lambda: taker.fetch_ohlcv("ETH/USDT", timeframe, limit=2),  # noqa: B023 (read at once)
+            lambda candles: bool(candles) and candles[-1][4] == last["price"],
+        )
         assert candles and candles[-1][4] == last["price"], timeframe
         assert candles[-1][0] <= last["timestamp"], timeframe

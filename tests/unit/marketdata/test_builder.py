@@ -254,7 +254,7 @@ def test_flush_without_slow_holds_the_bars_but_writes_depth_trades_best_and_tick
 def test_a_batch_that_closes_a_bar_enters_a_new_slot_so_closed_bars_are_never_held() -> None:
     """A bar closes when exchange time enters a new second, and every second starts a slot of
     ``SLOW_STREAMS_MS``: the engine's batch that closes it flushes with ``slow``. So only the open
-    bars and the ticker can be waiting when an engine stops (``refresh`` writes those again)."""
+    bars' writes can be waiting when an engine stops (``refresh`` writes them again)."""
     from tradewire.marketdata.builder import SLOW_STREAMS_MS
     from tradewire.marketdata.klines import SECOND
 
