@@ -47,6 +47,10 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   delaying the others: the figure is the healthy clients' p50/p99 in both phases and their ratio,
   with the gateway's counts of messages dropped and disconnects by reason (from ``/metrics``).
 
+Each ``latency`` and ``slow`` run is preceded by ``--steadiness`` seconds (default 3) of
+``bench/steadiness.py``, whose figures are printed with the run and kept in its record: the share of
+time the machine's cores ran slowed and its longest slow window, against which to read a p99.
+
 Run from the repository root, e.g.::
 
     python bench/gateway.py latency --rate 1000 --clients 100
@@ -93,6 +97,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import steadiness
 
 from tests.fixtures.exchange import Exchange, User
 from tradewire.bus.publish import load_op, publish_op
@@ -911,6 +918,10 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=50, help="slow: stalled connections added")
     parser.add_argument("--payload", type=int, default=1024, help="slow: bytes per published message")
     parser.add_argument("--json", type=Path, help="also write the runs and their medians here")
+    parser.add_argument(
+        "--steadiness", type=float, default=3.0,
+        help="latency, slow: seconds of bench/steadiness.py before each run (0: none)",
+    )  # fmt: skip
     parser.add_argument("--conns", type=int, default=5000, help="fanout: connections")
     parser.add_argument("--batched", action="store_true", help="fanout: connect with ?batch=1")
     parser.add_argument("--burst", type=int, default=1, help="fanout: publications per pipeline")
@@ -932,6 +943,8 @@ def main() -> None:
     ) as progress:  # fmt: skip
         task = progress.add_task("runs", total=args.runs)
         for run in range(args.runs):
+            probed = args.scenario in ("latency", "slow") and args.steadiness > 0
+            machine = steadiness.probe(args.steadiness) if probed else []
             with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
                 root = Path(tmp)
                 if args.scenario == "latency":
@@ -948,8 +961,13 @@ def main() -> None:
                     result = asyncio.run(
                         rest_run(root, args.concurrency, args.seconds, args.client, args.ws_conns)
                     )
+            if machine:
+                result.update(steadiness.summary(machine))
             line = f"run {run + 1}: {orjson.dumps(result).decode()}"
             console.print(line, soft_wrap=True, markup=False, highlight=False)
+            if machine:
+                note = f"  just before it, {steadiness.describe(machine)}"
+                console.print(note, soft_wrap=True, markup=False, highlight=False)
             results.append(result)
             progress.advance(task)
     medians = {

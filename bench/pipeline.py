@@ -18,6 +18,9 @@ always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own proce
   ``--seconds``; the latency of a command is the time from just before its ``XADD`` is written to
   the arrival of its reply on ``tw:reply:<src>``. The reply is published in the same MULTI/EXEC as
   the command's market data, so this is journal-to-publish latency plus one ``XADD`` round trip.
+  Each run is preceded by ``--steadiness`` seconds of ``bench/steadiness.py`` (how much of the time
+  the machine's cores ran slowed, and how long its slow windows were), printed with the run: on a
+  shared machine those windows, not the engine, can set the p99.
 * **recovery**: a snapshot is written after the setup, then the engine applies ``--tail``
   main-phase commands and is killed (``SIGKILL``) before it takes another snapshot; the time is
   :func:`tradewire.journal.recovery.recover` loading the snapshot, silently re-applying the whole
@@ -60,6 +63,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import steadiness
 from workload import Workload, command_dict, generate
 
 from tradewire import keys
@@ -357,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fsync", choices=["always", "everysec"], default="always")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--steadiness", type=float, default=3.0,
+        help="seconds of bench/steadiness.py before each latency run (0: none)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     only = set(args.only or ["throughput", "concurrent", "latency", "recovery"])
 
@@ -436,14 +444,19 @@ def main(argv: list[str] | None = None) -> int:
     if "latency" in only:
         runs = []
         for run in range(args.runs):
+            machine = steadiness.probe(args.steadiness) if args.steadiness > 0 else []
             with redis_server(args.fsync) as url:
                 figures = asyncio.run(latency(url, config_path, setup, main_lines, args.rate, args.seconds))
+            if machine:
+                figures.update(steadiness.summary(machine))
             runs.append(figures)
             print(
                 f"  latency run {run + 1} at {args.rate:,.0f}/s: p50 {figures['p50_ms']:.2f} ms, "
                 f"p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms",
                 flush=True,
             )
+            if machine:
+                print(f"    just before it, {steadiness.describe(machine)}", flush=True)
             progress.advance(bar)
         results["latency"] = {
             "runs": runs,
