@@ -16,7 +16,10 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   keep-alive connections (``LeanHttp``: aiohttp cost this process 0.3 ms of CPU per order, on the
   cores the exchange uses). Latency is from just before the request is written to the moment each
   client has parsed the depth diff that first shows the maker's price, or the trade (one sample per
-  client per order).
+  client per order). Each run also reports the CPU each part took per second while the orders
+  were sent (``cpu_<part>_ms_per_s``: gateway, engine, redis, the client processes together, and
+  this generator; from ``/proc/<pid>/stat``) and ``machine_busy_share``, their sum over all cores:
+  near 1, every hop of an update queues for a core, and the latency measures that queue.
   ``--via journal`` appends the same orders to the journal directly (``Submitter``), which leaves the
   REST order path out and measures journal -> engine -> Redis -> gateway -> clients; ``--via ws``
   sends them as ``order.place`` requests of the WebSocket API on ``HTTP_CONNECTIONS // 8``
@@ -461,6 +464,14 @@ async def latency_run(
                 sent_trade[fill.encode()] = sent
 
         tasks: set[asyncio.Task[None]] = set()
+        processes = {
+            "gateway": [ex.gateways[0].pid],
+            "engine": [ex.engine.pid] if ex.engine is not None else [],
+            "redis": [ex.redis.pid] if ex.redis.pid is not None else [],
+            "clients": [worker.pid for worker, _ in workers if worker.pid is not None],
+            "generator": [os.getpid()],
+        }
+        cpu_before = {name: cpu_of(pids) for name, pids in processes.items()}
         start = time.perf_counter()
         for i, entry in enumerate(schedule):
             delay = start + i / rate - time.perf_counter()
@@ -469,7 +480,12 @@ async def latency_run(
             task = asyncio.create_task(order(entry))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-        achieved = len(schedule) / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        achieved = len(schedule) / elapsed
+        cpu_ms_per_s = {  # while orders were sent: what each part of the run took of the cores
+            f"cpu_{name}_ms_per_s": round((cpu_of(pids) - cpu_before[name]) / elapsed * 1e3)
+            for name, pids in processes.items()
+        }
         await asyncio.gather(*tasks)
         await asyncio.sleep(1.0)
         await http.close()
@@ -497,6 +513,8 @@ async def latency_run(
             "trade_p50_ms": round(percentile(trade_ms, 50), 3),
             "trade_p99_ms": round(percentile(trade_ms, 99), 3),
             "failed_orders": len(failures),
+            **cpu_ms_per_s,
+            "machine_busy_share": round(sum(cpu_ms_per_s.values()) / 1e3 / (os.cpu_count() or 1), 2),
             **({"first_failure": failures[0]} if failures else {}),
         }
     finally:
@@ -718,6 +736,11 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) of these processes so far."""
+    return sum(sum(cpu_seconds(pid)) for pid in pids)
 
 
 def order_params(buyer: User, seller: User, count: int, prefix: str) -> Iterator[tuple[User, dict[str, Any]]]:

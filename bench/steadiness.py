@@ -16,6 +16,10 @@ for ``--seconds``, timing each slice with ``perf_counter``. A slice that takes m
 single preemption by the kernel's own work). Per core: the median slice, the share of time spent in
 slow windows, windows per second, the longest and the median slowdown inside windows.
 
+The probe measures what a process can get of the cores, so other work on the machine shows as slow
+windows too (a test suite running beside it: slowed most of the time, x10 and more); the host's own
+windows are what it shows on a machine that is otherwise idle, as before a bench.
+
     .venv/bin/python bench/steadiness.py --seconds 10
 """
 
