@@ -4,6 +4,11 @@ A snapshot taken after command *k*, restored, then fed commands *k+1..n* gives e
 state of feeding *1..n*: it holds everything that influences the future (balances, every resting order
 in queue order, the order-id and trade-id counters; the client-id index is rebuilt from the orders).
 JSON via msgspec because amounts are unbounded integers, which msgpack cannot carry.
+
+The bytes depend on the state alone, not on how the engine got there: maps are written with their
+keys sorted (users, assets, markets). The pure engine's balances are in the order users were first
+credited, the native core's in the order its tables hold them; a snapshot of the same state taken
+from either, or from a restored engine, is the same bytes, so snapshots compare and hash as states.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class _Snapshot(msgspec.Struct):
     """Every open order, each book side from its best level outwards, each level in queue order."""
 
 
-_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder(order="deterministic")
 _decoder = msgspec.json.Decoder(_Snapshot)
 
 
