@@ -83,7 +83,9 @@ def test_orders_balances_and_trades_through_ccxt_rest(pair: tuple[Any, Any]) -> 
     assert maker.fetch_open_orders("ETH/USDT") == []
     assert len(maker.fetch_orders("ETH/USDT")) == 1
     assert taker.fetch_ticker("ETH/USDT")["last"] == 2500
-    candles = taker.fetch_ohlcv("ETH/USDT", "1m")
+    candles = bars_settled(  # bars may be one slot of exchange time behind an order's answer
+        lambda: taker.fetch_ohlcv("ETH/USDT", "1m"), lambda candles: bool(candles) and candles[-1][4] == 2500
+    )
     assert candles[-1][4] == 2500
 
 
