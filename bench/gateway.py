@@ -19,7 +19,10 @@ machine's cores, so figures are lower bounds of what a gateway does on cores of 
   client per order). Each run also reports the CPU each part took per second while the orders
   were sent (``cpu_<part>_ms_per_s``: gateway, engine, redis, the client processes together, and
   this generator; from ``/proc/<pid>/stat``) and ``machine_busy_share``, their sum over all cores:
-  near 1, every hop of an update queues for a core, and the latency measures that queue.
+  near 1, every hop of an update queues for a core, and the latency measures that queue. With it,
+  ``messages_per_client_per_s`` (the gateway's count of WebSocket messages sent, per client) and
+  ``gateway_writes_per_s`` (its write system calls): how far the engine's batches and the
+  gateway's delivery groups gathered the orders' updates.
   ``--via journal`` appends the same orders to the journal directly (``Submitter``), which leaves the
   REST order path out and measures journal -> engine -> Redis -> gateway -> clients; ``--via ws``
   sends them as ``order.place`` requests of the WebSocket API on ``HTTP_CONNECTIONS // 8``
@@ -472,6 +475,8 @@ async def latency_run(
             "generator": [os.getpid()],
         }
         cpu_before = {name: cpu_of(pids) for name, pids in processes.items()}
+        sent_before = (await asyncio.to_thread(gateway_counts, port)).get("ws_messages:sent", 0.0)
+        writes_before = writes_of(ex.gateways[0].pid)
         start = time.perf_counter()
         for i, entry in enumerate(schedule):
             delay = start + i / rate - time.perf_counter()
@@ -486,6 +491,8 @@ async def latency_run(
             f"cpu_{name}_ms_per_s": round((cpu_of(pids) - cpu_before[name]) / elapsed * 1e3)
             for name, pids in processes.items()
         }
+        gateway_writes = (writes_of(ex.gateways[0].pid) - writes_before) / elapsed
+        sent = (await asyncio.to_thread(gateway_counts, port)).get("ws_messages:sent", 0.0) - sent_before
         await asyncio.gather(*tasks)
         await asyncio.sleep(1.0)
         await http.close()
@@ -514,6 +521,8 @@ async def latency_run(
             "trade_p99_ms": round(percentile(trade_ms, 99), 3),
             "failed_orders": len(failures),
             **cpu_ms_per_s,
+            "messages_per_client_per_s": round(sent / elapsed / max(1, clients)),
+            "gateway_writes_per_s": round(gateway_writes),
             "machine_busy_share": round(sum(cpu_ms_per_s.values()) / 1e3 / (os.cpu_count() or 1), 2),
             **({"first_failure": failures[0]} if failures else {}),
         }
@@ -736,6 +745,15 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def writes_of(pid: int) -> int:
+    """Write system calls a process has made so far (``syscw`` of ``/proc/<pid>/io``): a gateway's
+    sends to its WebSocket clients, each carrying one frame or several."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+    return 0
 
 
 def cpu_of(pids: list[int]) -> float:
