@@ -112,6 +112,12 @@ def machine_note(machine: dict[str, Any]) -> str:
         load = machine.get(key)
         if isinstance(load, list) and load:
             parts.append(f"load average {float(load[0]):.1f}{when}")
+    steady = machine.get("steadiness")
+    if isinstance(steady, dict) and "steadiness_slowed_share" in steady:
+        parts.append(
+            f"cores slowed {float(steady['steadiness_slowed_share']):.0%} of the probe's time "
+            f"(longest window {float(steady.get('steadiness_longest_window_ms', 0)):.0f} ms)"
+        )
     return ", ".join(parts)
 
 

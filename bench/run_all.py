@@ -3,7 +3,8 @@
     .venv/bin/python bench/run_all.py                 # about 2-3 minutes
     .venv/bin/python bench/run_all.py --no-plot       # the record only
 
-Runs, one after another (never two at once, so that they do not measure each other):
+Runs, one after another (never two at once, so that they do not measure each other), after
+``--steadiness`` seconds of ``bench/steadiness.py`` whose summary goes into the record's ``machine``:
 
 * ``bench/engine.py`` on tradewire alone (``--commands``, one round, no replay timing, ``--doc -`` so
   that ``docs/benchmarks/engine.md`` keeps its reference figures);
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import plot  # bench/plot.py: this script's directory is on the path when it runs
+import steadiness
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -119,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=10, help="gateway latency: WebSocket clients")
     parser.add_argument("--procs", type=int, default=2, help="gateway latency: client processes")
     parser.add_argument("--skip", action="append", default=[], choices=["engine", "pipeline", "gateway"])
+    parser.add_argument(
+        "--steadiness", type=float, default=5.0, help="seconds of bench/steadiness.py before the benches"
+    )
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--out", type=Path, default=plot.OUT, help="directory for the PNGs")
     args = parser.parse_args(argv)
     py = sys.executable
     record: dict[str, Any] = {"kind": plot.KIND, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     record["machine"] = machine()
+    record["machine"]["steadiness"] = steadiness.summary(steadiness.probe(args.steadiness))
+    print(steadiness.describe_summary(record["machine"]["steadiness"]), flush=True)
 
     if "engine" not in args.skip:
         command = [py, "bench/engine.py", "--commands", str(args.commands), "--rounds", "1",

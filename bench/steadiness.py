@@ -159,9 +159,14 @@ def summary(reports: list[CoreReport]) -> dict[str, float]:
 
 
 def describe(reports: list[CoreReport]) -> str:
-    figures = summary(reports)
+    return describe_summary(summary(reports), len(reports))
+
+
+def describe_summary(figures: dict[str, float], cores: int | None = None) -> str:
+    """:func:`summary`'s figures in one sentence."""
+    probed = f" ({cores} cores probed)" if cores else ""
     return (
-        f"machine steadiness ({len(reports)} cores probed): slowed {figures['steadiness_slowed_share']:.1%} "
+        f"machine steadiness{probed}: slowed {figures['steadiness_slowed_share']:.1%} "
         f"of the time, {figures['steadiness_windows_per_s']:.2f} slow windows/s, longest "
         f"{figures['steadiness_longest_window_ms']:.0f} ms, x{figures['steadiness_median_slowdown']:.1f} "
         "slower in them (bench/steadiness.py)"

@@ -25,7 +25,13 @@ median of 1: {"messages_per_s":29994.0}
 def record() -> dict[str, object]:
     return {
         "kind": plot.KIND,
-        "machine": {"cpu": "Test CPU", "cores": 2, "python": "3.11.7", "load_average_at_end": [1.5, 1, 1]},
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "python": "3.11.7",
+            "load_average_at_end": [1.5, 1, 1],
+            "steadiness": {"steadiness_slowed_share": 0.071, "steadiness_longest_window_ms": 91.0},
+        },
         "engine": {
             "commands": 1000,
             "engines": [],
@@ -97,6 +103,7 @@ def test_draw_all_with_a_synthetic_record_writes_every_plot_as_png(tmp_path: Pat
     results = plot.load([path])
     assert results.pipeline_rates == [(200.0, 2.0, 6.0), (1000.0, 20.0, 60.0)]
     assert "Test CPU, 2 cores" in results.machine
+    assert "cores slowed 7% of the probe's time (longest window 91 ms)" in results.machine
     written = plot.draw_all(results, tmp_path / "png")
     assert sorted(p.name for p in written) == [
         "engine-latency.png", "gateway-fanout.png", "gateway-latency.png",
