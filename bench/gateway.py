@@ -88,6 +88,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,7 @@ import steadiness
 
 from tests.fixtures.exchange import Exchange, User
 from tradewire.bus.publish import load_op, publish_op
+from tradewire.gateway.frames import frame
 from tradewire.journal.submit import Submitter
 
 BENCH_LIMITS = {
@@ -292,6 +294,50 @@ def watch_process(port: int, clients: int, ready: Any, stop: Any, out: Any) -> N
     asyncio.run(watch(port, clients, ready, stop, out))
 
 
+class Watchers:
+    """The latency runs' clients: ``procs`` watcher processes (0: in this process) and what they saw."""
+
+    def __init__(self) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.stop, self.out = self.context.Event(), self.context.Queue()
+        self.workers: list[Any] = []
+        self.seen: Seen = []
+
+    @classmethod
+    async def start(cls, port: int, clients: int, procs: int) -> Watchers:
+        """Every client connected and subscribed to ``btcusdt@depth`` and ``btcusdt@trade``."""
+        watchers = cls()
+        readies = []
+        for index in range(procs):
+            ready = watchers.context.Event()
+            share = clients // procs + (1 if index < clients % procs else 0)
+            worker = watchers.context.Process(
+                target=watch_process, args=(port, share, ready, watchers.stop, watchers.out), daemon=True
+            )
+            worker.start()
+            watchers.workers.append(worker)
+            readies.append(ready)
+        for ready in readies:
+            await asyncio.to_thread(ready.wait, 60)
+        if not procs:
+            for _ in range(clients):
+                await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(watchers.seen))
+        return watchers
+
+    def pids(self) -> list[int]:
+        return [worker.pid for worker in self.workers if worker.pid is not None]
+
+    async def collect(self) -> Seen:
+        """Stop the watcher processes; everything every client saw."""
+        self.stop.set()
+        seen = self.seen
+        for _ in self.workers:
+            seen += await asyncio.to_thread(self.out.get, True, 60)
+        for worker in self.workers:
+            worker.join(10)
+        return seen
+
+
 HTTP_CONNECTIONS = 64
 """Keep-alive connections the latency bench sends its orders on (one request in flight on each)."""
 
@@ -350,11 +396,11 @@ class Order:
     """The same order as an ``order.place`` frame of the WebSocket API (request id = its index)."""
 
 
-def latency_schedule(rate: int, seconds: float, maker: User, taker: User, port: int) -> list[Order]:
-    """The run's orders, signed in advance (``recvWindow`` 60 s): a maker's sell at a new price, and
-    every other order a taker's IOC buy of the oldest resting sell posted ``TAKER_LAG`` orders ago."""
+def price_schedule(rate: int, seconds: float) -> list[tuple[bool, str]]:
+    """``(is_taker, price)`` of the run's orders: a maker's sell at a new price, and every other
+    order a taker's buy of the oldest resting sell posted ``TAKER_LAG`` orders ago."""
     resting: list[tuple[str, int]] = []
-    out: list[Order] = []
+    out: list[tuple[bool, str]] = []
     for i in range(int(rate * seconds)):
         is_taker = not (i % 2 == 0 or not resting or i - resting[0][1] < TAKER_LAG)
         if is_taker:
@@ -362,6 +408,15 @@ def latency_schedule(rate: int, seconds: float, maker: User, taker: User, port: 
         else:
             price = f"{30000 + i / 100:.2f}"
             resting.append((price, i))
+        out.append((is_taker, price))
+    return out
+
+
+def latency_schedule(rate: int, seconds: float, maker: User, taker: User, port: int) -> list[Order]:
+    """The run's orders (:func:`price_schedule`), signed in advance (``recvWindow`` 60 s); takers
+    buy with IOC."""
+    out: list[Order] = []
+    for i, (is_taker, price) in enumerate(price_schedule(rate, seconds)):
         user, side, tif = (taker, "BUY", "IOC") if is_taker else (maker, "SELL", "GTC")
         params = {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": tif,
                   "quantity": "0.001", "price": price, "newOrderRespType": "FULL" if is_taker else "ACK",
@@ -390,21 +445,7 @@ async def latency_run(
         sent_depth: dict[bytes, int] = {}
         sent_trade: dict[bytes, int] = {}
         port = ex.ports[0]
-        seen: Seen = []
-        context = multiprocessing.get_context("spawn")
-        stop, out = context.Event(), context.Queue()
-        workers = []
-        for index in range(procs):
-            ready = context.Event()
-            share = clients // procs + (1 if index < clients % procs else 0)
-            worker = context.Process(target=watch_process, args=(port, share, ready, stop, out), daemon=True)
-            worker.start()
-            workers.append((worker, ready))
-        for _, ready in workers:
-            await asyncio.to_thread(ready.wait, 60)
-        if not procs:
-            for _ in range(clients):
-                await open_client(port, "/stream?streams=btcusdt@depth/btcusdt@trade", watcher(seen))
+        watchers = await Watchers.start(port, clients, procs)
         load_before = os.getloadavg()[0]
         schedule = latency_schedule(rate, seconds, maker, taker, port)
         schedule_index = {id(entry): i for i, entry in enumerate(schedule)}
@@ -471,7 +512,7 @@ async def latency_run(
             "gateway": [ex.gateways[0].pid],
             "engine": [ex.engine.pid] if ex.engine is not None else [],
             "redis": [ex.redis.pid] if ex.redis.pid is not None else [],
-            "clients": [worker.pid for worker, _ in workers if worker.pid is not None],
+            "clients": watchers.pids(),
             "generator": [os.getpid()],
         }
         cpu_before = {name: cpu_of(pids) for name, pids in processes.items()}
@@ -500,11 +541,7 @@ async def latency_run(
             if client.transport is not None:
                 client.transport.close()
         await journal.close()
-        stop.set()
-        for _ in workers:
-            seen += await asyncio.to_thread(out.get, True, 60)
-        for worker, _ in workers:
-            worker.join(10)
+        seen = await watchers.collect()
         depth_ms = [(t - sent_depth[p]) / 1e6 for kind, p, t in seen if kind == b"d" and p in sent_depth]
         trade_ms = [(t - sent_trade[p]) / 1e6 for kind, p, t in seen if kind == b"t" and p in sent_trade]
         return {
@@ -528,6 +565,162 @@ async def latency_run(
         }
     finally:
         ex.stop()
+
+
+# -- (a') the same deliveries with nothing else on the machine: the baseline of (a) ----------------
+
+
+BARE_DEPTH = (
+    b'{"stream":"btcusdt@depth","data":{"e":"depthUpdate","E":%d,"s":"BTCUSDT","U":%d,"u":%d,"pu":%d,'
+    b'"b":[],"a":[["%s","%s"]],"cs":%d}}'
+)
+BARE_TRADE = (
+    b'{"stream":"btcusdt@trade","data":{"e":"trade","E":%d,"s":"BTCUSDT","t":%d,"p":"%s","q":"0.001",'
+    b'"T":%d,"m":false,"M":true}}'
+)
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class BareFanout(asyncio.Protocol):
+    """A connection to the bare fan-out server: a WebSocket client, which then gets every frame, or
+    the order line (``ORDERS``, then ``M <price>`` or ``T <price>`` per order), each of whose orders
+    is written at once, as the gateway's frames of it, to every client (a maker: the depth diff
+    showing its price; a taker: the trade and the diff that takes the level away)."""
+
+    def __init__(self, clients: list[asyncio.Transport], ids: list[int]) -> None:
+        self.clients, self.ids = clients, ids
+        self.buffer = b""
+        self.orders = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        if self.orders:
+            end = buffer.rfind(b"\n") + 1
+            self.buffer = buffer[end:]
+            for line in buffer[:end].splitlines():
+                self.publish(line[:1] == b"T", line[2:])
+            return
+        if buffer.startswith(b"ORDERS\n"):
+            self.orders = True
+            self.buffer = b""
+            return self.data_received(buffer[7:])
+        if b"\r\n\r\n" not in buffer:
+            self.buffer = buffer
+            return
+        key = re.search(rb"Sec-WebSocket-Key: *(\S+)", buffer, re.IGNORECASE)
+        accept = base64.b64encode(hashlib.sha1((key.group(1) if key else b"") + _WS_GUID).digest())
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        self.clients.append(self.transport)
+        self.buffer = b""
+
+    def publish(self, taker: bool, price: bytes) -> None:
+        ids = self.ids  # [update id, trade id]
+        now = time.time_ns() // 1_000_000
+        frames = []
+        if taker:
+            ids[1] += 1
+            frames.append(frame(BARE_TRADE % (now, ids[1], price, now)))
+        ids[0] += 1
+        qty = b"0.00000000" if taker else b"0.001"
+        depth = BARE_DEPTH % (now, ids[0], ids[0], ids[0] - 1, price, qty, zlib.crc32(price + qty))
+        frames.append(frame(depth))
+        for transport in self.clients:
+            for data in frames:  # one write each, as the gateway's hub makes them
+                transport.write(data)
+
+
+def bare_server_process(port_out: Any, stop: Any) -> None:
+    uvloop.install()
+
+    async def serve() -> None:
+        clients: list[asyncio.Transport] = []
+        ids = [0, 0]
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: BareFanout(clients, ids), "127.0.0.1", 0)
+        port_out.put(server.sockets[0].getsockname()[1])
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        server.close()
+
+    asyncio.run(serve())
+
+
+async def bare_run(rate: int, clients: int, seconds: float, procs: int, group: int) -> dict[str, Any]:
+    """(a) with the exchange replaced by one process that writes each order's frames to every client
+    the moment the order line reaches it: the same clients, watchers, order schedule and frame
+    shapes, and nothing else. What (a) cannot go below on this machine: the delivery alone.
+
+    The orders leave in groups of ``group``, timed from the group's send: the engine's batches
+    gather the orders of (a) too (about three per delivery at 1,000 orders/s), and each group costs
+    every client one write and one wake-up whatever its size."""
+    context = multiprocessing.get_context("spawn")
+    port_out, stop = context.Queue(), context.Event()
+    server = context.Process(target=bare_server_process, args=(port_out, stop), daemon=True)
+    server.start()
+    try:
+        port = await asyncio.to_thread(port_out.get, True, 30)
+        watchers = await Watchers.start(port, clients, procs)
+        _, orders = await asyncio.open_connection("127.0.0.1", port)
+        orders.write(b"ORDERS\n")
+        load_before = os.getloadavg()[0]
+        sent: dict[tuple[bytes, bytes], int] = {}
+        assert server.pid is not None
+        processes = {"gateway": [server.pid], "clients": watchers.pids(), "generator": [os.getpid()]}
+        cpu_before = {name: cpu_of(pids) for name, pids in processes.items()}
+        writes_before = writes_of(server.pid)
+        schedule = [(taker, canonical(price)) for taker, price in price_schedule(rate, seconds)]
+        start = time.perf_counter()
+        for i in range(0, len(schedule), group):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.perf_counter_ns()
+            lines = []
+            for taker, price in schedule[i : i + group]:
+                sent[b"t" if taker else b"d", price] = now
+                lines.append(b"%s %s\n" % (b"T" if taker else b"M", price))
+            orders.write(b"".join(lines))
+        elapsed = time.perf_counter() - start
+        cpu_ms_per_s = {
+            f"cpu_{name}_ms_per_s": round((cpu_of(pids) - cpu_before[name]) / elapsed * 1e3)
+            for name, pids in processes.items()
+        }
+        writes = (writes_of(server.pid) - writes_before) / elapsed
+        await asyncio.sleep(1.0)
+        orders.close()
+        seen = await watchers.collect()
+        depth_ms = [(t - sent[kind, p]) / 1e6 for kind, p, t in seen if kind == b"d" and (kind, p) in sent]
+        trade_ms = [(t - sent[kind, p]) / 1e6 for kind, p, t in seen if kind == b"t" and (kind, p) in sent]
+        return {
+            "watcher_processes": procs,
+            "load_average": round(max(load_before, os.getloadavg()[0]), 1),
+            "via": "bare",
+            "orders_per_delivery": group,
+            "offered_orders_per_s": rate,
+            "achieved_orders_per_s": round(len(schedule) / elapsed),
+            "depth_samples": len(depth_ms),
+            "depth_p50_ms": round(percentile(depth_ms, 50), 3),
+            "depth_p99_ms": round(percentile(depth_ms, 99), 3),
+            "trade_samples": len(trade_ms),
+            "trade_p50_ms": round(percentile(trade_ms, 50), 3),
+            "trade_p99_ms": round(percentile(trade_ms, 99), 3),
+            **cpu_ms_per_s,
+            "gateway_writes_per_s": round(writes),
+            "machine_busy_share": round(sum(cpu_ms_per_s.values()) / 1e3 / (os.cpu_count() or 1), 2),
+        }
+    finally:
+        stop.set()
+        server.join(10)
+        if server.is_alive():
+            server.kill()
 
 
 # -- (b) fan-out -----------------------------------------------------------------------------------------
@@ -949,12 +1142,17 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="latency: orders per second offered")
     parser.add_argument("--clients", type=int, default=100, help="latency: WebSocket clients")
     parser.add_argument(
-        "--via", choices=["rest", "journal", "ws"], default="rest",
-        help="latency: send orders through the gateway's REST API, or append them to the journal directly",
+        "--via", choices=["rest", "journal", "ws", "bare"], default="rest",
+        help="latency: send orders through the gateway's REST API, append them to the journal directly, "
+        "send them on the WebSocket API, or (bare) to a process that only writes their frames to the clients",
     )  # fmt: skip
     parser.add_argument(
         "--procs", type=int, default=4,
         help="latency: processes the clients are spread over (0: all in the load generator's process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--group", type=int, default=3,
+        help="latency --via bare: orders written to the clients together (as one engine batch)",
     )  # fmt: skip
     parser.add_argument("--slow", type=int, default=50, help="slow: stalled connections added")
     parser.add_argument("--payload", type=int, default=1024, help="slow: bytes per published message")
@@ -988,7 +1186,10 @@ def main() -> None:
             machine = steadiness.probe(args.steadiness) if probed else []
             with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
                 root = Path(tmp)
-                if args.scenario == "latency":
+                if args.scenario == "latency" and args.via == "bare":
+                    bare = bare_run(args.rate, args.clients, args.seconds, args.procs, args.group)
+                    result = asyncio.run(bare)
+                elif args.scenario == "latency":
                     result = asyncio.run(
                         latency_run(root, args.rate, args.clients, args.seconds, args.via, args.procs)
                     )
