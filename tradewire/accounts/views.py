@@ -35,7 +35,7 @@ from typing import Any, cast
 
 import msgspec
 
-from tradewire import keys
+from tradewire import keys, statebytes
 from tradewire.accounts.history import LOAD_OP, ORDER_HISTORY, closed_member, trim_op
 from tradewire.accounts.payloads import (
     account_position,
@@ -97,15 +97,11 @@ class _State(msgspec.Struct, array_like=True):
     balances: list[tuple[str, str, int, int]]
     dirty_balances: list[tuple[str, str, str, str]]
     stream: list[tuple[Any, ...]]
-    """Ops rendered but not flushed; msgpack keeps ``str`` and ``bytes`` apart."""
+    """Ops rendered but not flushed (``str`` and ``int`` only, so that JSON keeps them too)."""
     closed_kept: list[tuple[str, int]] = []
     """Closed orders each user has in Redis (``tw:closed:<user>``), as the flushes left them."""
     outbox: list[tuple[str, list[str]]] = []
     """User-data payloads rendered but not flushed, per user in order of first payload."""
-
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(_State)
 
 
 class Accounts:
@@ -330,11 +326,11 @@ class Accounts:
             closed_kept=sorted(self._closed_kept.items()),
             outbox=[(user, list(payloads)) for user, payloads in self._outbox.items()],
         )
-        return _encoder.encode(state)
+        return statebytes.encode(state)
 
     @classmethod
     def from_state(cls, config: ExchangeConfig, data: bytes) -> Accounts:
-        state = _decoder.decode(data)
+        state = statebytes.decode(data, _State)
         accounts = cls(config)
         by_id = {order.order_id: order for order in state.orders}
         accounts.open = {order.order_id: order for order in state.orders if order.is_open}

@@ -627,11 +627,11 @@ class EngineService:
         if native is not self._native:
             self._engine_changed(native, entries[-1].entry_id)
         self._since_snapshot += len(entries)
-        snapshot = self._snapshot_due()
-        if snapshot:
-            ops += core.snapshot_ops(entries[-1].entry_id)
-            self._since_snapshot = 0
-            self._snapshot_at = time.monotonic()
+        snapshot = False
+        if self._snapshot_due():
+            snapshot_ops = self._snapshot_ops(entries[-1].entry_id)
+            ops += snapshot_ops
+            snapshot = bool(snapshot_ops)
         counted = self._counted
         for key, count in stats.outcomes.items():
             child = counted.get(key)
@@ -776,6 +776,20 @@ class EngineService:
             time.monotonic() - self._snapshot_at >= self.settings.snapshot_seconds
         )
 
+    def _snapshot_ops(self, pos: bytes) -> list[Op]:
+        """The write of a snapshot covering ``pos``, or none when the state cannot be written: that
+        is a bug, logged with its traceback, and ``tradewire_snapshot_age_seconds`` keeps growing
+        (its alert fires); commands keep flowing, and recovery replays a longer tail. The next
+        attempt comes after the usual interval, not with every batch."""
+        assert self.core is not None
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        try:
+            return self.core.snapshot_ops(pos)
+        except Exception:
+            log.exception("snapshot not taken: the engine's state could not be written", pos=pos.decode())
+            return []
+
     def _snapshot_written(self) -> None:
         log.info("snapshot written", pos=self.applied.decode())
 
@@ -787,10 +801,8 @@ class EngineService:
         self._housekeeping_at = now
         core = self.core
         assert core is not None
-        if self._snapshot_due():
-            ops = core.snapshot_ops(self.applied)
-            self._since_snapshot = 0
-            self._snapshot_at = time.monotonic()
+        ops = self._snapshot_ops(self.applied) if self._snapshot_due() else []
+        if ops:
 
             async def write(conn: Connection) -> None:
                 await self._check_not_rewound()  # a snapshot ahead of Redis's journal could not be used

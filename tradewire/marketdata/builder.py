@@ -47,6 +47,7 @@ from typing import Any, Final, cast
 
 import msgspec
 
+from tradewire import statebytes
 from tradewire.engine.config import ExchangeConfig, Market
 from tradewire.engine.events import Accepted, Canceled, Event, Expired, Trade
 from tradewire.keys import MDPUB, RedisOp, md
@@ -617,7 +618,7 @@ class MarketData:
         state = BuilderState(
             STATE_VERSION, self._ts, self._next_second, [view.to_state() for view in self._markets]
         )
-        return msgspec.msgpack.encode(state)
+        return statebytes.encode(state)
 
     @classmethod
     def from_state(cls, config: ExchangeConfig, data: bytes) -> MarketData:
@@ -626,7 +627,7 @@ class MarketData:
         Markets of ``config`` that the state does not know start empty; markets the config no
         longer has are dropped.
         """
-        state = msgspec.msgpack.decode(data, type=BuilderState)
+        state = statebytes.decode(data, BuilderState)
         if state.version != STATE_VERSION:
             raise ValueError(f"market-data state version {state.version}, expected {STATE_VERSION}")
         builder = cls(config)

@@ -35,9 +35,12 @@ from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
 from tradewire.accounts.records import OrderState
 from tradewire.cli import app
+from tradewire.engine import ExchangeConfig
+from tradewire.engine.snapshot import dump
 from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, command_fields
 from tradewire.journal.recovery import Recovered, recover
+from tradewire.journal.service import EngineService, Settings
 from tradewire.journal.streams import xrange_sync
 from tradewire.journal.submit import Submitter
 from tradewire.journal.wire import Connection
@@ -672,3 +675,44 @@ def test_engine_applies_the_name_rules_to_a_new_exchange_only(
         running.send_signal(signal.SIGTERM)
         assert running.wait(30) == 0
     client.close()
+
+
+@pytest.mark.asyncio
+async def test_the_engine_snapshots_an_18_decimal_asset_past_64_bits_and_recovers_from_it(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """20 units of an 18-decimal token are past 2**64 units: the engine used to die at every
+    snapshot after such a deposit, and again a snapshot interval after each restart."""
+    raw = VECTORS_CONFIG | {"assets": VECTORS_CONFIG["assets"] | {"ETH": {"precision": 18}}}
+    wide = Settings(redis_server.url, ExchangeConfig.from_dict(raw), raw, batch=2, snapshot_every=3)
+    lines = [
+        orjson.dumps({"type": "deposit", "user": "alice", "asset": "ETH", "amount": "40"}),
+        orjson.dumps({"type": "deposit", "user": "bob", "asset": "USDT", "amount": "100000"}),
+        orjson.dumps({"type": "new_order", "user": "alice", "market": "ETH-USDT", "side": "sell",
+                      "kind": "limit", "qty": "25", "price": "2000"}),
+        orjson.dumps({"type": "new_order", "user": "bob", "market": "ETH-USDT", "side": "buy",
+                      "kind": "limit", "qty": "21", "price": "2000"}),
+    ]  # fmt: skip
+    service = EngineService(wide)
+    task = asyncio.create_task(service.run())
+    try:
+        ids = journal(redis_client, lines)
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        deadline = time.monotonic() + 10
+        while redis_client.hget(keys.SNAPSHOT, "pos") != ids[-1]:
+            assert not task.done(), f"the engine stopped: {task.exception()!r}"
+            assert time.monotonic() < deadline, "no snapshot covers the last command"
+            await asyncio.sleep(0.02)
+        assert service.core is not None
+        live = dump(service.core.engine.as_pure())
+    finally:
+        service.stopping.set()
+        await asyncio.wait_for(task, 30)
+    conn = await Connection.open(redis_server.url)
+    try:
+        recovered = await recover(conn, ExchangeConfig.from_dict(raw))
+    finally:
+        await conn.close()
+    assert recovered.replayed == 0
+    assert dump(recovered.core.engine.as_pure()) == live
+    assert recovered.core.engine.balance("bob", "ETH")[0] > 2**64

@@ -344,3 +344,40 @@ def test_core_batch_takes_orders_that_traded_for_the_first_time_off_the_unfilled
     rest = {"type": "new_order", "user": "alice", "market": "BTC-USDT", "side": "buy", "kind": "limit",
             "qty": "1", "price": "90"}  # fmt: skip
     assert _filled_calls(core.batch(_entries([orjson.dumps(rest)], first=6), EPOCH)) == []
+
+
+def test_core_snapshots_amounts_past_64_bits_and_continues_exactly() -> None:
+    """An 18-decimal asset: 20 ETH are 2 * 10**19 units, past MessagePack's integers. The views'
+    state must still be written (the engine died at every snapshot) and restore exactly."""
+    wide = ExchangeConfig.from_dict(
+        VECTORS_CONFIG | {"assets": VECTORS_CONFIG["assets"] | {"ETH": {"precision": 18}}}
+    )
+    order = {"type": "new_order", "market": "ETH-USDT", "kind": "limit", "price": "2000"}
+    commands = [
+        {"type": "deposit", "user": "alice", "asset": "ETH", "amount": "40"},
+        {"type": "deposit", "user": "bob", "asset": "USDT", "amount": "100000"},
+        order | {"user": "alice", "side": "sell", "qty": "18"},
+        order | {"user": "alice", "side": "sell", "qty": "17.5", "price": "2001"},
+        order | {"user": "bob", "side": "buy", "qty": "12"},
+        order | {"user": "bob", "side": "buy", "qty": "11", "price": "2001"},
+        order | {"user": "bob", "side": "buy", "qty": "9", "price": "2001"},
+        {"type": "withdraw", "user": "alice", "asset": "USDT", "amount": "1000"},
+    ]
+    entries = _entries([orjson.dumps(command) for command in commands])
+    straight, interrupted = Core(wide), Core(wide)
+    assert interrupted.batch(entries[:5], EPOCH) == straight.batch(entries[:5], EPOCH)
+    assert interrupted.engine.balance("alice", "ETH")[0] + 18 * 10**18 + 17_500 * 10**15 == 40 * 10**18
+    state = interrupted.to_state()
+    restored = Core.from_state(wide, state)
+    assert restored.to_state() == state
+    assert restored.batch(entries[5:], EPOCH) == straight.batch(entries[5:], EPOCH)
+    assert restored.to_state() == straight.to_state()
+    assert straight.engine.balance("bob", "ETH")[0] > 2**64, "the run never went past 64 bits"
+
+
+def test_core_state_of_ordinary_amounts_stays_messagepack() -> None:
+    """JSON only where MessagePack cannot go: the views' state of ordinary amounts keeps its bytes."""
+    core = Core(CONFIG)
+    core.batch(_entries(_lines(3, 400)), EPOCH)
+    assert core.accounts.to_state()[:1] != b"[" and core.marketdata.to_state()[:1] != b"["
+    assert msgspec.msgpack.decode(core.accounts.to_state())  # MessagePack, decoded untyped
