@@ -63,7 +63,8 @@ def sign(secret: str, payload: bytes) -> str:
 def check_signature(secret: str, payload: bytes, signature: str | None) -> None:
     if not signature:
         raise errors.mandatory("signature")
-    if not hmac.compare_digest(sign(secret, payload), signature.lower()):
+    # as bytes: compare_digest refuses a str with non-ASCII characters (a 500 instead of -1022)
+    if not hmac.compare_digest(sign(secret, payload).encode(), signature.lower().encode()):
         raise errors.error(errors.BAD_SIGNATURE)
 
 

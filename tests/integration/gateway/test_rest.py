@@ -133,6 +133,18 @@ def test_signed_request_with_wrong_signature_is_refused(trader: Trader) -> None:
     assert r.status_code == 400 and r.json()["code"] == -1022
 
 
+def test_signed_request_with_a_non_ascii_signature_is_a_json_bad_signature(trader: Trader) -> None:
+    body = trader.sign({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                        "quantity": "1", "price": "1"}).rsplit("signature=", 1)[0]  # fmt: skip
+    for signature, code in (("é".encode(), -1022), (b"\xff\xfe", -1100)):  # -1100: not even UTF-8
+        r = trader.http.post(
+            "/api/v3/order",
+            content=body.encode() + b"signature=" + signature,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 400 and r.json()["code"] == code
+
+
 def test_signed_request_with_old_timestamp_is_refused(trader: Trader) -> None:
     stale = int(time.time() * 1000) - 60_000
     r = trader.http.get(f"/api/v3/account?{trader.sign({}, timestamp=stale)}")

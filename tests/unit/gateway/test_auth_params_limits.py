@@ -48,6 +48,14 @@ def test_check_signature_with_wrong_or_missing_signature_raises_binance_codes() 
     assert missing.value.code == -1102
 
 
+@pytest.mark.parametrize("raw", [b"\xc3\xa9", b"\xff" * 64, b"%C3%A9"], ids=["utf-8", "not-utf-8", "escaped"])
+def test_check_signature_of_non_ascii_bytes_is_a_bad_signature(raw: bytes) -> None:
+    payload, signature = signed_payload(b"a=1&signature=" + raw, b"")
+    with pytest.raises(ApiError) as bad:
+        check_signature(SECRET, payload, signature)
+    assert bad.value.code == -1022
+
+
 def test_strip_signature_with_no_signature_returns_input() -> None:
     assert strip_signature(b"a=1&b=2") == (b"a=1&b=2", None)
 
