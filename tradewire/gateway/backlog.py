@@ -85,12 +85,17 @@ class Backlog:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, stream: str, kind: Kind, payload: bytes) -> bool:
+    def add(self, stream: str, kind: Kind, payload: bytes, key: str | None = None) -> bool:
+        """Queue ``payload`` of ``stream`` (the name it is wrapped with). Diffs and latest values
+        merge with the queued one of the same ``key`` (default: the name): the markets of an
+        all-market stream share its name, and each keeps its own latest value."""
         if kind == "plain":
             self._entries.append(_Entry(stream, payload, None))
             self.size += len(payload)
             return self.size <= self.limit
-        current = self._open.get(stream)
+        if key is None:
+            key = stream
+        current = self._open.get(key)
         if kind == "latest":
             if current is not None and current.payload is not None:
                 self.size += len(payload) - len(current.payload)
@@ -99,7 +104,7 @@ class Backlog:
             else:
                 entry = _Entry(stream, payload, None)
                 self._entries.append(entry)
-                self._open[stream] = entry
+                self._open[key] = entry
                 self.size += len(payload)
             return self.size <= self.limit
         decoded = orjson.loads(payload)
@@ -112,7 +117,7 @@ class Backlog:
             merged = MergedDiff(decoded)
             entry = _Entry(stream, None, merged)
             self._entries.append(entry)
-            self._open[stream] = entry
+            self._open[key] = entry
             self.size += merged.size
         return self.size <= self.limit
 

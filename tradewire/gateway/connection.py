@@ -280,8 +280,9 @@ class Connection(asyncio.Protocol):
             return payload
         return combined(stream.encode(), payload)
 
-    def push(self, stream: str, kind: Kind, payload: bytes, offset: int) -> None:
-        """A message that could not take the fast path: catching up, paused or batched."""
+    def push(self, stream: str, kind: Kind, payload: bytes, offset: int, key: str | None = None) -> None:
+        """A message that could not take the fast path: catching up, paused or batched. ``key``
+        (``Stream.key``; default ``stream``) is what a paused connection's queue merges it by."""
         if self.closing:
             return
         if not self.opened:  # before the 101: held until the handshake answer is written
@@ -293,7 +294,7 @@ class Connection(asyncio.Protocol):
             return
         if self.paused:
             before = self.backlog.conflated
-            if not self.backlog.add(stream, kind, payload):
+            if not self.backlog.add(stream, kind, payload, key):
                 _DROPPED.inc()
                 log.info("slow consumer closed", ip=self.ip, backlog=self.backlog.size)
                 self.close(CLOSE_SLOW, "slow consumer: fell too far behind; reconnect and resnapshot")
@@ -486,13 +487,13 @@ class Connection(asyncio.Protocol):
                     self.resnapshot(stream.name, "too old" if plan.too_old else "unknown update id")
                 kind: Kind = "diff" if stream.is_diff else "plain"
                 for payload in plan.messages:
-                    self.push(stream.name, kind, stream.shape(payload), 0)
+                    self.push(stream.name, kind, stream.shape(payload), 0, stream.key)
                 last_offset = plan.last_offset
             else:
                 buffered = self.catching.pop(stream.name, [])
             for offset, kind, payload in buffered:
                 if offset > last_offset:
-                    self.push(stream.name, kind, payload, offset)
+                    self.push(stream.name, kind, payload, offset, stream.key)
         finally:
             self.catching.pop(stream.name, None)
             self._update_fast()

@@ -54,7 +54,7 @@ class Follower(Protocol):
     batched: bool
     write: Callable[[bytes], None]
 
-    def push(self, stream: str, kind: Kind, payload: bytes, offset: int) -> None: ...
+    def push(self, stream: str, kind: Kind, payload: bytes, offset: int, key: str | None = None) -> None: ...
 
     def resnapshot(self, stream: str, reason: str) -> None: ...
 
@@ -88,7 +88,7 @@ class StreamFollowers:
         payload = self.stream.shape(publication.payload)
         raw: bytes | None = None
         wrapped: bytes | None = None
-        name = self.stream.name
+        name, key = self.stream.name, self.stream.key
         batched = False
         for conn in self.conns:
             if conn.batched:
@@ -103,7 +103,7 @@ class StreamFollowers:
                         raw = frame(payload)
                     conn.write(raw)
             else:
-                conn.push(name, self.kind, payload, publication.offset)
+                conn.push(name, self.kind, payload, publication.offset, key)
         if batched:
             self.pending.append((publication.offset, payload))
         return batched
@@ -114,7 +114,7 @@ class StreamFollowers:
             return
         raw: bytes | None = None
         wrapped: bytes | None = None
-        name = self.stream.name
+        name, key = self.stream.name, self.stream.key
         for conn in list(self.conns):
             if not conn.batched:
                 continue
@@ -129,7 +129,7 @@ class StreamFollowers:
                     conn.write(raw)
             else:
                 for offset, payload in pending:
-                    conn.push(name, self.kind, payload, offset)
+                    conn.push(name, self.kind, payload, offset, key)
 
 
 class Hub:

@@ -18,7 +18,7 @@ from tradewire.bus.subscribe import Publication
 from tradewire.gateway.connection import CLOSE_SLOW, Connection
 from tradewire.gateway.hub import Hub
 from tradewire.gateway.limits import Limits, MessageRate
-from tradewire.gateway.streams import parse_stream, symbol_table
+from tradewire.gateway.streams import parse_stream, parse_streams, symbol_table
 from tradewire.ops.metrics import WS_SUBSCRIPTIONS
 
 pytestmark = pytest.mark.asyncio
@@ -140,6 +140,30 @@ async def test_paused_connection_merges_diffs_and_writes_them_on_resume() -> Non
     assert merged["b"] == [["100", "0.00000000"], ["99", "2"]]
     assert trade == {"e": "trade", "t": 1}
     assert conn.fast
+
+
+async def test_paused_connection_on_an_all_market_stream_keeps_each_markets_latest_value() -> None:
+    """``!bookTicker`` is one name for every market's book ticker: a paused connection's queue merges
+    each market's values with that market's only (ETH's used to replace BTC's)."""
+    gateway = FakeGateway(Limits())
+    conn = Connection(None, ServerState(), {"gateway": gateway})
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.registered = conn.opened = True
+    conn.proto.state = State.OPEN
+    gateway.hub.register(conn, conn.ip)
+    for stream in parse_streams("!bookTicker", symbol_table(["BTC-USDT", "ETH-USDT"])):
+        conn.streams[stream.key] = stream
+        await gateway.hub.follow(conn, stream)
+    conn._update_fast()
+    conn.pause_writing()
+    for offset, (market, bid) in enumerate([("BTC", "1"), ("BTC", "2"), ("ETH", "3"), ("ETH", "4")], 1):
+        channel = keys.md(f"{market}-USDT", "bookTicker").encode()
+        conn.hub.deliver(
+            channel, Publication(offset, b"e", b'{"s":"%sUSDT","b":"%s"}' % (market.encode(), bid.encode()))
+        )
+    conn.resume_writing()
+    assert transport.messages() == [{"s": "BTCUSDT", "b": "2"}, {"s": "ETHUSDT", "b": "4"}]
 
 
 async def test_paused_connection_past_its_backlog_is_closed_with_4000() -> None:
