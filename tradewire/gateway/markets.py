@@ -21,6 +21,9 @@ ORDER_TYPES: Final = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 STP_MODES: Final = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
 MAX_PRICE: Final = "1000000000"
 MAX_QTY: Final = "1000000000"
+MAX_NOTIONAL: Final = "9000000000000"
+"""The filters' upper bounds, the same for every market; the gateway refuses orders past them
+(``params.past_maximum``): the engine's rules know no upper bound but its integers'."""
 
 RATE_LIMITS_PER_MINUTE: Final = 6000
 
@@ -33,7 +36,7 @@ def symbol_filters(market: Market) -> list[dict[str, Any]]:
         {"filterType": "LOT_SIZE", "minQty": market.lot_size, "maxQty": MAX_QTY, "stepSize": market.lot_size},
         {"filterType": "MARKET_LOT_SIZE", "minQty": "0", "maxQty": MAX_QTY, "stepSize": market.lot_size},
         {"filterType": "NOTIONAL", "minNotional": market.min_notional, "applyMinToMarket": False,
-         "maxNotional": "9000000000000", "applyMaxToMarket": False, "avgPriceMins": 0},
+         "maxNotional": MAX_NOTIONAL, "applyMaxToMarket": False, "avgPriceMins": 0},
     ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import itertools
 import re
 import secrets
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from msgspec import UNSET
@@ -23,6 +24,11 @@ from tradewire.engine.config import Market
 from tradewire.engine.decimals import positive_units
 from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
+from tradewire.gateway.markets import MAX_NOTIONAL, MAX_PRICE, MAX_QTY, ORDER_TYPES
+
+_MAX_PRICE: Final = Decimal(MAX_PRICE)
+_MAX_QTY: Final = Decimal(MAX_QTY)
+_MAX_NOTIONAL: Final = Decimal(MAX_NOTIONAL)
 
 _NUMBER: Final = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
 _DECIMAL_RANGE: Final = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
@@ -148,6 +154,8 @@ def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
     if stp is None:
         raise ApiError(-1100, "Illegal characters found in parameter 'selfTradePreventionMode'.")
     client_id = client_id_param(params, "newClientOrderId") or new_client_order_id()
+    if order_type not in ORDER_TYPES:  # before the parameters: a stop order's stopPrice is not the fault
+        raise ApiError(-1116, "Invalid orderType.")
     for unsupported in ("stopPrice", "icebergQty", "trailingDelta"):
         if params.get(unsupported):
             raise ApiError(-1106, f"Parameter '{unsupported}' sent when not required.")
@@ -190,6 +198,20 @@ def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
                         quote_qty=quote_qty if quote_qty is not None else UNSET,
                         client_id=client_id)  # fmt: skip
     raise ApiError(-1116, "Invalid orderType.")
+
+
+def past_maximum(order: NewOrder) -> ApiError | None:
+    """The filter failure of an order past the upper bounds ``exchangeInfo`` gives (``maxPrice``,
+    ``maxQty``, ``maxNotional`` for limit orders), as Binance answers it; ``None`` if within."""
+    price = Decimal(order.price) if isinstance(order.price, str) else None
+    qty = Decimal(order.qty) if isinstance(order.qty, str) else None
+    if price is not None and price > _MAX_PRICE:
+        return ApiError(-1013, "Filter failure: PRICE_FILTER")
+    if qty is not None and qty > _MAX_QTY:
+        return ApiError(-1013, "Filter failure: " + ("LOT_SIZE" if price is not None else "MARKET_LOT_SIZE"))
+    if price is not None and qty is not None and price * qty > _MAX_NOTIONAL:
+        return ApiError(-1013, "Filter failure: NOTIONAL")
+    return None
 
 
 def order_reference(params: Mapping[str, str]) -> tuple[int | None, str | None]:

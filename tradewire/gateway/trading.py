@@ -103,6 +103,9 @@ async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test
     market = market_of(gateway, params)
     command = p.new_order(params, key.user, market.name)
     kind = p.response_type(params, params.get("type", "").upper())
+    beyond = p.past_maximum(command)
+    if beyond is not None:
+        raise beyond
     if test:
         reason = p.filter_failure(command, market)
         if reason is not None:

@@ -110,6 +110,18 @@ def test_account_with_deposits_and_a_resting_buy_shows_free_and_locked(module_ex
     assert balances["USDT"] == {"asset": "USDT", "free": "800", "locked": "200"}
 
 
+def test_order_past_the_filters_maxima_is_refused_as_exchange_info_says(module_exchange: Exchange) -> None:
+    rich = new_trader(module_exchange, {"BTC": "10"})
+    info = rich.http.get("/api/v3/exchangeInfo", params={"symbol": "BTCUSDT"}).json()
+    price_filter = next(f for f in info["symbols"][0]["filters"] if f["filterType"] == "PRICE_FILTER")
+    too_high = str(int(price_filter["maxPrice"]) * 2)
+    for path in ("/api/v3/order", "/api/v3/order/test"):
+        r = rich.post(path, symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                      price=too_high)  # fmt: skip
+        assert r.status_code == 400 and r.json() == {"code": -1013, "msg": "Filter failure: PRICE_FILTER"}
+    assert rich.get("/api/v3/openOrders", symbol="BTCUSDT").json() == []
+
+
 def test_order_rejected_by_the_engine_answers_binance_error(module_exchange: Exchange) -> None:
     poor = new_trader(module_exchange, {"USDT": "10"})
     r = poor.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="20000")

@@ -12,7 +12,15 @@ from msgspec import UNSET
 from tradewire.gateway.auth import check_signature, check_time, parse_params, signed_payload, strip_signature
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.limits import MessageRate, WeightWindow
-from tradewire.gateway.params import cancel, int_param, limit_param, new_order, response_type, time_range
+from tradewire.gateway.params import (
+    cancel,
+    int_param,
+    limit_param,
+    new_order,
+    past_maximum,
+    response_type,
+    time_range,
+)
 from tradewire.gateway.secrets import SecretError, decrypt_secret, encrypt_secret, load_master_key
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -143,6 +151,7 @@ def test_new_order_with_market_quote_qty_and_stp_maps_to_engine_fields() -> None
         ({"side": "BUY", "type": "MARKET", "quantity": "1", "price": "1"}, -1106),
         ({"side": "SELL", "type": "MARKET", "quoteOrderQty": "1"}, -1013),
         ({"side": "BUY", "type": "STOP_LOSS_LIMIT", "quantity": "1"}, -1116),
+        ({"side": "BUY", "type": "STOP_LOSS_LIMIT", "quantity": "1", "price": "1", "stopPrice": "1"}, -1116),
         ({"side": "BUY", "type": "LIMIT_MAKER", "quantity": "1", "price": "1", "timeInForce": "GTC"}, -1106),
         ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
           "newClientOrderId": "x" * 40}, -1100),
@@ -154,6 +163,24 @@ def test_new_order_with_bad_parameters_raises_binance_code(params: dict[str, str
     with pytest.raises(ApiError) as refused:
         new_order(params, "u", "BTC-USDT")
     assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("params", "msg"),
+    [
+        ({"type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1000000000.01"}, "PRICE_FILTER"),
+        ({"type": "LIMIT", "timeInForce": "GTC", "quantity": "1000000001", "price": "1"}, "LOT_SIZE"),
+        ({"type": "MARKET", "quantity": "1000000001"}, "MARKET_LOT_SIZE"),
+        ({"type": "LIMIT", "timeInForce": "GTC", "quantity": "9001", "price": "1000000000"}, "NOTIONAL"),
+        ({"type": "LIMIT", "timeInForce": "GTC", "quantity": "9000", "price": "1000000000"}, None),
+        ({"type": "MARKET", "quoteOrderQty": "10000000000000"}, None),  # applyMaxToMarket is false
+    ],
+)  # fmt: skip
+def test_past_maximum_refuses_what_exchange_info_says_is_too_large(
+    params: dict[str, str], msg: str | None
+) -> None:
+    failure = past_maximum(new_order({"side": "BUY", **params}, "u", "BTC-USDT"))
+    assert (failure.code, failure.msg) == (-1013, f"Filter failure: {msg}") if msg else failure is None
 
 
 @pytest.mark.parametrize(
