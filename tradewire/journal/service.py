@@ -45,7 +45,7 @@ from tradewire.engine import ExchangeConfig
 from tradewire.engine.config import first_difference
 from tradewire.engine.native import runs_natively
 from tradewire.journal.core import BatchStats, Core, Op
-from tradewire.journal.entries import CommandEntry
+from tradewire.journal.entries import CommandEntry, parse_flat_entry
 from tradewire.journal.lease import DEFAULT_SECONDS, HOST, Lease, Renewal
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
 from tradewire.journal.wire import Connection, ReplyError, WireError
@@ -125,6 +125,8 @@ class EngineService:
         self.epoch = new_epoch()
         self.core: Core | None = None
         self.applied = b"0-0"
+        self._applied_rid: bytes | None = None
+        """The rid of the command at ``applied``, once this engine committed it (not after recovery)."""
         self.state = "starting"
         self.stopping = asyncio.Event()
         self._writer: Connection | None = None
@@ -269,7 +271,7 @@ class EngineService:
         if recovered.applied != b"0-0":
             # the publications it held back when it stopped were never made
             self.core.marketdata.refresh()
-        self.applied = recovered.applied
+        self.applied, self._applied_rid = recovered.applied, None
         self._trusted = self._generation
         self._since_snapshot = recovered.replayed
         self._snapshot_at = time.monotonic()
@@ -512,7 +514,13 @@ class EngineService:
                     if inflight is not None:
                         await inflight
                     inflight = task(
-                        self._commit(ops, position, verify=generation != self._generation, snapshot=snapshot)
+                        self._commit(
+                            ops,
+                            position,
+                            entries[-1].rid,
+                            verify=generation != self._generation,
+                            snapshot=snapshot,
+                        )
                     )
                 elif core.holds() and time.monotonic() >= self._tick_after:
                     # no command for SLOW_STREAMS_MS: the publications held back
@@ -659,14 +667,16 @@ class EngineService:
         self._native = native
         ENGINE_NATIVE.set(1 if native else 0)
 
-    async def _commit(self, ops: list[Op], last: bytes, *, verify: bool, snapshot: bool = False) -> None:
+    async def _commit(
+        self, ops: list[Op], last: bytes, rid: bytes, *, verify: bool, snapshot: bool = False
+    ) -> None:
         """Run the batch's transaction exactly once, however long Redis takes to take it.
 
         ``verify``: a connection was opened since the batch was read, so Redis may have restarted
         in between and lost the batch's commands (``appendfsync everysec``); check before sending.
         """
         started = time.perf_counter()
-        await self._commit_once(ops, last, verify=verify)
+        await self._commit_once(ops, last, rid, verify=verify)
         JOURNAL_APPEND_SECONDS.observe(time.perf_counter() - started)
         if snapshot:
             self._snapshot_written()
@@ -691,13 +701,13 @@ class EngineService:
             assert self.core is not None
             self.core.marketdata.refresh()
 
-    async def _commit_once(self, ops: list[Op], last: bytes, *, verify: bool) -> None:
+    async def _commit_once(self, ops: list[Op], last: bytes, rid: bytes, *, verify: bool) -> None:
         delay = 0.05
         while True:
             if verify or self._generation != self._trusted:
                 trusted = self._generation
                 try:
-                    committed = await self._committed(last)
+                    committed = await self._committed(last, rid)
                 except WireError as exc:
                     self._redis_error(exc, "checking the journal")
                     self._unless_stopping("checking the journal")
@@ -713,7 +723,7 @@ class EngineService:
                 continue
             try:
                 replies = await self._fenced(conn, ops)
-                self.applied = last
+                self.applied, self._applied_rid = last, rid
                 self._report_refused(ops, replies)
                 return
             except WireError as exc:
@@ -744,12 +754,14 @@ class EngineService:
         everything this engine committed, and it no longer does."""
         if self._generation != self._trusted:
             trusted = self._generation
-            await self._committed(self.applied)
+            await self._committed(self.applied, self._applied_rid)
             self._trusted = trusted
 
-    async def _committed(self, last: bytes) -> bool:
-        """Whether the batch ending at ``last`` is already committed; raises :class:`JournalRewound`
-        when Redis no longer holds what this engine committed or read."""
+    async def _committed(self, last: bytes, rid: bytes | None = None) -> bool:
+        """Whether the batch ending at ``last`` (the command of request id ``rid``, when known) is
+        already committed; raises :class:`JournalRewound` when Redis no longer holds what this
+        engine committed or read. After a failover that lost entries Redis may give a lost
+        command's id to a new one: the id alone would pass, so the entry's rid is compared too."""
         conn = await self._connection("writer")
         marker, found = await conn.pipeline([(b"GET", keys.APPLIED), (b"XRANGE", keys.COMMANDS, last, last)])
         for reply in (marker, found):
@@ -757,7 +769,7 @@ class EngineService:
                 raise reply
         marker = marker or b"0-0"
         if marker == last:
-            self.applied = last
+            self.applied, self._applied_rid = last, rid
             return True
         if marker != self.applied:
             raise JournalRewound(
@@ -765,6 +777,8 @@ class EngineService:
             )
         if not found:
             raise JournalRewound(f"the journal no longer holds command {last.decode()}, which was read")
+        if rid is not None and parse_flat_entry(found[0][0], found[0][1]).rid != rid:
+            raise JournalRewound(f"command {last.decode()} in the journal is not the one this engine read")
         return False
 
     # -- snapshots and housekeeping ---------------------------------------------------------------

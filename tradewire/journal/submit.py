@@ -254,6 +254,10 @@ class Submitter:
         self._rid_counter = itertools.count(1)
         self._commands: dict[str, str] = {}
         """rid -> command id, for the commands whose XADD returned and whose reply is awaited."""
+        self._rids: dict[str, str] = {}
+        """The same, command id -> rid: an events entry found by command id is this command's
+        outcome only if its rid is this command's (after a failover, Redis may give a lost
+        command's id to another)."""
         self._pubsub: Connection | None = None
         self._pinger: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -333,18 +337,22 @@ class Submitter:
             self._waiting.pop(rid, None)
         else:
             self._commands[rid] = cmd
-        future.add_done_callback(lambda _: (self._waiting.pop(rid, None), self._commands.pop(rid, None)))
+            self._rids[cmd] = rid
+        future.add_done_callback(
+            lambda _: (self._waiting.pop(rid, None), self._commands.pop(rid, None), self._rids.pop(cmd, None))
+        )
         return cmd, future, counts
 
     async def wait(self, cmd: str, future: asyncio.Future[Reply]) -> Reply:
         """The outcome of the journalled command ``cmd``; :class:`SubmitTimeout` after ``timeout``."""
+        rid = self._rids.get(cmd)  # now: it leaves when the future is done or cancelled
         try:
             async with asyncio.timeout(self.timeout):  # on expiry the future is cancelled: no waiter left
                 return await future
         except TimeoutError:
             pass
         reply = await self._lookup(cmd)
-        if reply is not None:
+        if reply is not None and reply.rid == rid:
             return reply
         raise SubmitTimeout(
             f"command {cmd} is journalled but the engine gave no outcome within {self.timeout:g}s "
@@ -491,8 +499,8 @@ def submit_sync(
                         if reply.rid == rid:
                             return reply
         found = xrange_sync(client, keys.EVENTS, cmd, cmd, 1)
-        if found:
-            return reply_from_events_entry(*found[0])
+        if found and (reply := reply_from_events_entry(*found[0])).rid == rid:  # not another's (failover)
+            return reply
         raise SubmitTimeout(
             f"command {cmd} is journalled but the engine gave no outcome within {timeout:g}s "
             "(is `tradewire engine` running?)",

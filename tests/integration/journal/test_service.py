@@ -29,6 +29,7 @@ from tests.integration.journal.support import (
     idle_core,
     journal,
     running_engine,
+    settings,
     wait_applied,
 )
 from tests.strategies import VECTORS_CONFIG, random_stream
@@ -38,9 +39,9 @@ from tradewire.cli import app
 from tradewire.engine import ExchangeConfig
 from tradewire.engine.snapshot import dump
 from tradewire.journal.core import Core
-from tradewire.journal.entries import CommandEntry, command_fields
+from tradewire.journal.entries import CommandEntry, command_fields, parse_command_entry
 from tradewire.journal.recovery import Recovered, recover
-from tradewire.journal.service import EngineService, Settings
+from tradewire.journal.service import EngineService, JournalRewound, Settings
 from tradewire.journal.streams import xrange_sync
 from tradewire.journal.submit import Submitter
 from tradewire.journal.wire import Connection
@@ -716,3 +717,21 @@ async def test_the_engine_snapshots_an_18_decimal_asset_past_64_bits_and_recover
     assert recovered.replayed == 0
     assert dump(recovered.core.engine.as_pure()) == live
     assert recovered.core.engine.balance("bob", "ETH")[0] > 2**64
+
+
+@pytest.mark.asyncio
+async def test_a_batch_whose_last_id_now_holds_another_command_is_a_rewound_journal(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """After a failover that lost entries, Redis may give a lost command's id to a new one: the
+    check of a batch that may have to be sent again compares the last command's rid, not its id."""
+    [last] = journal(redis_client, [orjson.dumps(ONE_TRADE[0])])
+    (entry_id, fields), *_ = redis_client.xrange(keys.COMMANDS)
+    read = parse_command_entry(entry_id, fields)
+    service = EngineService(settings(redis_server.url))
+    try:
+        assert await service._committed(last, read.rid) is False  # the very command: not committed yet
+        with pytest.raises(JournalRewound, match="not the one this engine read"):
+            await service._committed(last, b"f" * 32)
+    finally:
+        await service.close()

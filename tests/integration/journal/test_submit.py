@@ -209,3 +209,25 @@ async def test_two_submitters_racing_an_account_past_its_order_limit_journal_exa
     counts = redis_client.hgetall(counts_key("alice"))
     assert counts[b"c10"] == b"7" and counts[b"c1d"] == b"7"
     assert 0 < redis_client.pttl(counts_key("alice")) <= 90_000_000
+
+
+@pytest.mark.asyncio
+async def test_an_events_entry_under_the_commands_id_but_of_another_rid_is_not_its_outcome(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis, redis_client: redis.Redis
+) -> None:
+    """After a failover that lost entries, Redis may give a lost command's id to a new one: the
+    outcome found under that id (the lost command's) must not be taken for the new command's."""
+    async with Submitter(redis_server.url, "gw-1", timeout=0.5) as submitter:
+        cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
+        found = xread_entries(await aredis.xread({keys.COMMANDS: "0-0"}, count=1), keys.COMMANDS)
+        entry = parse_command_entry(*found[0])
+        other = CommandEntry(entry.entry_id, entry.command, entry.ts, b"f" * 32, entry.src)
+        await aredis.xadd(keys.EVENTS, events_fields(other, EVENTS), id=entry.entry_id)
+        with pytest.raises(SubmitTimeout):
+            await submitter.wait(cmd, future)
+        cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
+        found = xread_entries(await aredis.xread({keys.COMMANDS: entry.entry_id}, count=1), keys.COMMANDS)
+        entry = parse_command_entry(*found[0])
+        await aredis.xadd(keys.EVENTS, events_fields(entry, EVENTS), id=entry.entry_id)
+        reply = await submitter.wait(cmd, future)  # its own rid: its outcome
+        assert (reply.cmd, reply.rid) == (cmd, entry.rid.decode())
