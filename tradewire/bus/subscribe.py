@@ -394,6 +394,12 @@ class Subscriber:
             if epoch is not None and epoch != tracker.epoch:
                 tracker.advance(offset, epoch)
                 self._on_reset(channel, "epoch")
+            elif epoch is not None and offset < tracker.offset:
+                # Redis lost its last writes (everysec) and the engine publishing now could not
+                # tell: same epoch, offsets gone back. Taken for duplicates, every message up to
+                # the old offset would be dropped; the channel starts over from here instead.
+                tracker.advance(offset, epoch)
+                self._on_reset(channel, "rewound")
             elif offset > tracker.offset and not await self._fill(channel, tracker, offset):
                 tracker.advance(offset, tracker.epoch or b"")
                 self._on_reset(channel, "gap")

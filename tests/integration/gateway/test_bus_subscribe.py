@@ -348,3 +348,29 @@ async def test_following_on_a_connection_just_broken_waits_for_the_reconnect(
         assert await aredis.pubsub_numsub(OTHER) == [(OTHER, 1)]
     finally:
         await subscriber.stop()
+
+
+async def test_subscriber_whose_redis_lost_its_last_writes_under_the_same_epoch_resets_and_goes_on(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """``appendfsync everysec``: Redis restarts without its last second, and an engine started
+    after it cannot tell, so it goes on under the same epoch from a lower offset. Taken for
+    duplicates, its messages would be dropped until the offsets passed the old ones."""
+    recorder = Recorder()
+    subscriber = await started(aredis, recorder)
+    try:
+        for payload in (b"a", b"b", b"c"):
+            await publish(aredis, payload)
+        await until(lambda: recorder.messages == [b"a", b"b", b"c"])
+        history = keys.md_history(MARKET, "trade")
+        [(first_id, first)] = await aredis.xrange(history, count=1)
+        await aredis.delete(history)  # what the AOF kept: the first publication only
+        await aredis.xadd(history, first, id=first_id)
+        await aredis.hset(keys.md_meta(MARKET, "trade"), "offset", 1)
+        await aredis.client_kill_filter(_type="pubsub")  # the restart breaks the subscription
+        await until(lambda: recorder.resets == ["rewound"])
+        await publish(aredis, b"d")  # offset 2 again
+        await until(lambda: recorder.messages[-1:] == [b"d"])
+        assert recorder.messages == [b"a", b"b", b"c", b"d"]
+    finally:
+        await subscriber.stop()
