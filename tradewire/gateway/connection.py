@@ -158,7 +158,8 @@ class Connection(asyncio.Protocol):
         """The listen key whose messages go out unwrapped, also after its stream ended (queued ones)."""
         self._close_when_drained: str | None = None
         """A reason to close with once the messages queued for this client are written."""
-        self.awaiting_pong = False
+        self.unanswered_since: float | None = None
+        """When the oldest ping not answered yet went out."""
         self.last_seen = time.monotonic()
         self.rate = self.gateway.message_rate()
         self._control_lock = asyncio.Lock()
@@ -228,7 +229,6 @@ class Connection(asyncio.Protocol):
         self._update_fast()
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
         self.proto.receive_data(data)
         for event in self.proto.events_received():
             if isinstance(event, Request):
@@ -343,7 +343,8 @@ class Connection(asyncio.Protocol):
     def tick(self, now: float) -> None:
         if self.closing or not self.opened:
             return
-        if self.awaiting_pong:
+        unanswered = self.unanswered_since
+        if unanswered is not None and now - unanswered >= self.limits.pong_timeout:
             log.info("keepalive timeout", ip=self.ip)
             self.close(1011, "keepalive ping timeout")
             return
@@ -351,7 +352,8 @@ class Connection(asyncio.Protocol):
         if idle and now - self.last_seen > self.limits.idle_timeout:
             self.close(CLOSE_IDLE, "idle: no subscription")
             return
-        self.awaiting_pong = True
+        if unanswered is None:
+            self.unanswered_since = now
         self.proto.send_ping(b"tw")
         self._flush_protocol()
 
@@ -502,9 +504,10 @@ class Connection(asyncio.Protocol):
 
     def _on_frame(self, event: Frame) -> None:
         if event.opcode is Opcode.PONG:
-            self.awaiting_pong = False
+            self.unanswered_since = None
             return
         if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self.last_seen = time.monotonic()  # a message: pongs and pings do not end idleness
             if self.closing:  # the close frame is out: no more answers
                 return
             if event.opcode is not Opcode.CONT:

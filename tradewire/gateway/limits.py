@@ -40,6 +40,9 @@ class Limits:
     socket_send_buffer: int = 0
     """``SO_SNDBUF`` of WebSocket sockets in bytes; 0 leaves the kernel's (auto-tuned) default."""
     ping_interval: float = 20.0
+    pong_timeout: float = 60.0
+    """Seconds a connection may leave the gateway's pings unanswered before it is closed (1011):
+    Binance pings every 20 s and waits a minute, and clients are written for that."""
     idle_timeout: float = 60.0
     """Seconds a connection may stay with no stream, no user data and no message before it is closed."""
     orders_per_10s: int = ORDERS_PER_10S

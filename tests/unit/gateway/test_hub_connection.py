@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -547,3 +548,26 @@ async def test_a_user_subscription_whose_key_was_revoked_while_it_was_being_made
     subscriber.gate.set()
     assert await subscribing is None
     assert "alice" not in conn.hub.users
+
+
+async def test_a_connection_that_answers_no_ping_is_closed_after_a_minute_not_at_the_next_ping() -> None:
+    """Binance pings every 20 s and waits a minute for a pong: clients are written for that."""
+    conn, transport = await open_connection(Limits(), "btcusdt@trade")
+    conn.proto.parser = Protocol.parse(conn.proto)
+    next(conn.proto.parser)
+    for now in (1000.0, 1020.0, 1040.0):
+        conn.tick(now)
+        assert not conn.closing
+    conn.tick(1060.0)
+    assert conn.closing and ("close", 1011) in transport.messages()
+
+
+async def test_a_pong_restarts_the_minute_and_is_no_message_for_the_idle_check() -> None:
+    conn, transport = await opened(Limits(idle_timeout=60))
+    now = time.monotonic()
+    conn.last_seen = now - 100  # as if it opened 100 s ago and sent nothing since
+    conn.unanswered_since = now - 59
+    conn.data_received(client_frame(Opcode.PONG, b"tw"))
+    assert conn.unanswered_since is None
+    conn.tick(time.monotonic())  # the pings are answered: only idleness can close it
+    assert conn.closing and transport.messages()[-1] == ("close", 4001)
