@@ -65,9 +65,14 @@ def binance_order_response(
 ) -> dict[str, Any]:
     """``POST /api/v3/order``'s answer; raises ``OrderRejected`` when the order was refused."""
     accepted = next((e for e in events if e.get("type") == "accepted"), None)
+    status: str | None = None
     if accepted is None:
-        reason = next((str(e.get("reason")) for e in events if e.get("type") == "rejected"), "bad_command")
-        raise OrderRejected(reason)
+        refused = next((e for e in events if e.get("type") == "rejected"), {})
+        reason = str(refused.get("reason", "bad_command"))
+        if reason != "fok_unfillable" or "order_id" not in refused:
+            raise OrderRejected(reason)
+        # Binance answers an FOK it cannot fill as an order that expired, not as an error
+        accepted, status = refused, EXPIRED
     market = config.markets[command.market]
     bp, qp = market.base.precision, market.quote.precision
     order_id = int(accepted["order_id"])
@@ -85,7 +90,6 @@ def binance_order_response(
 
     executed = cum_quote = 0
     fills: list[dict[str, Any]] = []
-    status: str | None = None
     buys = command.side == "buy"
     fee_asset, fee_places = (market.base.name, bp) if buys else (market.quote.name, qp)
     previous: SpecEvent | None = None

@@ -68,7 +68,7 @@ from tradewire.accounts.records import (
 )
 from tradewire.engine.commands import Command, NewOrder
 from tradewire.engine.config import ExchangeConfig
-from tradewire.engine.decimals import Texts, to_text
+from tradewire.engine.decimals import Texts, positive_units, to_text
 from tradewire.engine.engine import FEES_USER
 from tradewire.engine.events import (
     Accepted,
@@ -76,6 +76,7 @@ from tradewire.engine.events import (
     Deposited,
     Event,
     Expired,
+    Rejected,
     Trade,
     Withdrawn,
 )
@@ -85,6 +86,7 @@ BalanceOf = Callable[[str, str], tuple[int, int]]
 """``(user, asset) -> (available, locked)`` read from the engine's ledger after the command."""
 
 MY_TRADES_MAXLEN = 10_000
+FOK_UNFILLABLE = "fok_unfillable"
 _ZERO = (0, 0)
 
 
@@ -199,6 +201,8 @@ class Accounts:
                 self._expired(event, ts, touched, events, index, balance_of)  # type: ignore[arg-type]
             elif kind is Deposited or kind is Withdrawn:
                 self._transfer(event, ts, touched)  # type: ignore[arg-type]
+            elif kind is Rejected and type(command) is NewOrder:
+                self._rejected(command, event, ts)  # type: ignore[arg-type]
         if touched:
             self._ledger = balance_of
             self._balances_changed(touched, ts, balance_of)
@@ -400,6 +404,8 @@ class Accounts:
                 order = open_.pop(event.order_id, None)
                 if order is not None:
                     self._closed_in_replay(order)
+            elif kind is Rejected and event.reason == FOK_UNFILLABLE and type(command) is NewOrder:
+                self._count_closed(command.user)  # recorded as an expired order (_rejected)
 
     def _closed_in_replay(self, order: OrderState) -> None:
         """An order the silent replay saw close: counted here, so not again by the flush of
@@ -528,6 +534,40 @@ class Accounts:
                 last_price = events[last_fill].price  # type: ignore[union-attr]
                 return last_fill if spent_to_the_lot(left, last_price, sym.lot, sym.base_scale) else -1
         return last_fill
+
+    def _rejected(self, command: NewOrder, e: Rejected, ts: int) -> None:
+        """An FOK that could not fill: the engine refuses it (the spec's ``fok_unfillable``, nothing
+        happens but its order id), Binance has it as an order that expired at once: ``NEW`` then
+        ``EXPIRED`` on the user-data stream, and a closed order in ``allOrders``. Other refused
+        orders leave no trace, as on Binance."""
+        if e.reason != FOK_UNFILLABLE or e.order_id is None:
+            return
+        market = self.config.markets[command.market]
+        order = OrderState(
+            e.order_id,
+            command.user,
+            command.market,
+            command.client_id if isinstance(command.client_id, str) else "",
+            SIDES[command.side],
+            order_type(command.kind, command.post_only),
+            command.tif,
+            STP_MODES[command.stp],
+            market.price_units(command.price) if isinstance(command.price, str) else 0,
+            market.qty_units(command.qty) if isinstance(command.qty, str) else 0,
+            positive_units(command.quote_qty, market.quote.precision)
+            if isinstance(command.quote_qty, str)
+            else 0,
+            ts,
+            ts,
+        )
+        self._dirty[order.order_id] = order
+        if order.client_id:
+            self._cids.append((order.user, order.client_id, order.order_id))
+        listening = self._listening
+        if listening is None or order.user in listening:
+            sym = self._symbols[order.market]
+            self._publish(order.user, execution_report(order, sym, self._frame_of(order, sym), "NEW", ts))
+        self._close(order, self._symbols[order.market], EXPIRED, ts)
 
     def _trade(self, e: Trade, ts: int, touched: list[tuple[str, str]], last_fill: bool) -> None:
         sym = self._symbols[e.market]

@@ -122,6 +122,26 @@ def test_order_past_the_filters_maxima_is_refused_as_exchange_info_says(module_e
     assert rich.get("/api/v3/openOrders", symbol="BTCUSDT").json() == []
 
 
+def test_fok_order_that_cannot_fill_answers_an_expired_order_as_binance(module_exchange: Exchange) -> None:
+    """Binance accepts an FOK it cannot fill and answers it EXPIRED (200), not as an error."""
+    t = new_trader(module_exchange, {"USDT": "1000"})
+    r = t.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="FOK", quantity="10", price="2",
+                newClientOrderId="fok-1")  # fmt: skip
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["executedQty"], body["fills"], body["clientOrderId"]) == (
+        "EXPIRED",
+        "0",
+        [],
+        "fok-1",
+    )
+    query = t.get("/api/v3/order", symbol="ETHUSDT", origClientOrderId="fok-1").json()
+    assert (query["orderId"], query["status"], query["timeInForce"]) == (body["orderId"], "EXPIRED", "FOK")
+    assert t.get("/api/v3/openOrders", symbol="ETHUSDT").json() == []
+    balances = {b["asset"]: b for b in t.get("/api/v3/account").json()["balances"]}
+    assert balances["USDT"] == {"asset": "USDT", "free": "1000", "locked": "0"}
+
+
 def test_order_rejected_by_the_engine_answers_binance_error(module_exchange: Exchange) -> None:
     poor = new_trader(module_exchange, {"USDT": "10"})
     r = poor.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="20000")

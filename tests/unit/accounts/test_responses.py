@@ -32,7 +32,9 @@ def spec_events(ex: Exchange) -> list[dict[str, object]]:
 
 
 def test_order_response_with_random_streams_matches_the_record_the_views_wrote() -> None:
-    compared = 0
+    """Every order the views record, a refused FOK included (Binance has it as an order that
+    expired), is answered as the views wrote it."""
+    compared = expired_fok = 0
     for seed in range(3):
         ex = Exchange()
         for line in random_stream(seed, 1200):
@@ -42,7 +44,7 @@ def test_order_response_with_random_streams_matches_the_record_the_views_wrote()
             if type(command) is not NewOrder:
                 continue
             events = spec_events(ex)
-            if rejection(events) is not None:
+            if rejection(events) is not None and events[0].get("reason") != "fok_unfillable":
                 with pytest.raises(OrderRejected):
                     binance_order_response(command, events, ex.ts, CONFIG)
                 continue
@@ -77,7 +79,9 @@ def test_order_response_with_random_streams_matches_the_record_the_views_wrote()
                 if not t["isMaker"]
             ]
             compared += 1
+            expired_fok += response["status"] == "EXPIRED" and rejection(events) is not None
     assert compared > 500
+    assert expired_fok > 5, "no FOK that could not fill: the case went untested"
 
 
 def test_order_response_with_ack_and_result_types_leaves_out_fields() -> None:

@@ -228,6 +228,29 @@ def test_orders_with_fok_and_post_only_record_their_types() -> None:
     assert (records(ops, "bob")[2]["status"], records(ops, "bob")[2]["timeInForce"]) == ("FILLED", "FOK")
 
 
+def test_fok_that_cannot_fill_is_an_order_that_expired_at_once_as_on_binance() -> None:
+    """The engine refuses it (``fok_unfillable``: nothing happens but its order id); Binance has it
+    as an order: ``NEW`` then ``EXPIRED`` on the user-data stream, closed in ``allOrders``."""
+    ex = Exchange()
+    ex.fund("alice", USDT="1000")
+    ex.fund("bob", BTC="1")
+    ex.limit("alice", "buy", "0.5", "100")
+    ops = ex.limit("bob", "sell", "0.6", "100", tif="FOK", client_id="all-or-none")
+    (record,) = records(ops, "bob").values()
+    assert (record["orderId"], record["status"], record["timeInForce"], record["clientOrderId"]) == (
+        2, "EXPIRED", "FOK", "all-or-none"
+    )  # fmt: skip
+    assert (record["origQty"], record["executedQty"], record["price"]) == ("0.6", "0", "100")
+    assert [(r["x"], r["X"], r["i"]) for r in reports(ops, "bob")] == [
+        ("NEW", "NEW", 2),
+        ("EXPIRED", "EXPIRED", 2),
+    ]
+    assert ops_on(ops, "HSET", "tw:cid:bob") == [("HSET", "tw:cid:bob", "all-or-none", 2)]
+    assert ops_on(ops, "ZADD", "tw:open:bob") == []
+    assert balances(ops, "bob") == {}, "nothing happened to its balances"
+    assert records(ops, "alice") == {}, "nor to the order it would have met"
+
+
 def test_stp_with_expire_maker_ends_own_resting_order_in_match_and_taker_rests() -> None:
     ex = Exchange()
     ex.fund("alice", USDT="1000", BTC="1")
