@@ -712,8 +712,34 @@ class Connection(asyncio.Protocol):
                 f"Too many streams: at most {self.limits.streams_per_connection} per connection",
                 request_id,
             )
-        resume = since if isinstance(since, dict) else {}
+        try:
+            resume = self._resume_points(since, streams, new)
+        except StreamError as exc:
+            return error_reply(2, f"Invalid request: {exc}", request_id)
         for stream in new:
-            value = resume.get(stream.name)
-            await self._follow(stream, value if type(value) is int else None)  # not True: 1
+            await self._follow(stream, resume.get(stream.key))
         return orjson.dumps({"result": None, "id": request_id})
+
+    def _resume_points(self, since: Any, streams: list[Stream], new: list[Stream]) -> dict[str, int]:
+        """``since`` of a SUBSCRIBE as ``Stream.key -> last id``, its names read as stream names
+        (``BTCUSDT@depth`` is ``btcusdt@depth``); :class:`StreamError` for anything it cannot be: a
+        resume point silently dropped would leave a gap that ``@trade`` has no ``pu`` to show."""
+        if since is None:
+            return {}
+        if not isinstance(since, dict):
+            raise StreamError("'since' must be an object: stream name -> the last update or trade id seen")
+        requested = {stream.key for stream in streams}
+        fresh = {stream.key for stream in new}
+        points: dict[str, int] = {}
+        for name, value in since.items():
+            if type(value) is not int or value < 0:  # not True: 1
+                raise StreamError(f"'since' of {name!r} must be a whole number >= 0, not {value!r}")
+            for stream in self._parse([name]):
+                if stream.channel not in ("depth", "trade"):
+                    raise StreamError(f"'since' names {name!r}: only @depth, @trade and @aggTrade resume")
+                if stream.key not in requested:
+                    raise StreamError(f"'since' names {name!r}, which this request does not subscribe to")
+                if stream.key not in fresh:
+                    raise StreamError(f"'since' names {name!r}, which this connection already follows")
+                points[stream.key] = value
+        return points

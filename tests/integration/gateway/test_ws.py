@@ -309,11 +309,12 @@ async def test_reconnect_with_since_on_another_gateway_gets_missed_diffs_once(
     assert [d["b"][0][0] for d in missed] == [str(16000 + i) for i in range(5)]
 
 
-async def test_subscribe_frame_with_since_gets_the_missed_diffs_and_a_boolean_since_is_no_resume(
+async def test_subscribe_frame_with_since_gets_the_missed_diffs_however_the_name_is_spelled(
     ws_exchange: Exchange, pair: tuple[Trader, Trader]
 ) -> None:
-    """``since`` in a SUBSCRIBE frame resumes from that update id; ``true`` is not the update id
-    1 (a JSON boolean is an integer to Python): it resumes nothing."""
+    """``since`` in a SUBSCRIBE frame resumes from that update id, its key read as a stream name
+    (``ETHUSDT@depth`` is ``ethusdt@depth``); ``true`` is not the update id 1 (a JSON boolean is an
+    integer to Python), and a resume point that cannot be used is an error, never dropped."""
     maker, _ = pair
 
     def rest(count: int, base: int) -> None:
@@ -329,23 +330,36 @@ async def test_subscribe_frame_with_since_gets_the_missed_diffs_and_a_boolean_si
         await asyncio.to_thread(rest, 2, 500)  # below every other test's prices
         last_seen = (await recv_until(ws, lambda m: "501" in bids([m])))["u"]
     await asyncio.to_thread(rest, 3, 510)  # published while nobody of ours was connected
-    for since, resumed in ((last_seen, ["510", "511", "512"]), (True, [])):
+    for name, key, live_price in (
+        ("ethusdt@depth", "ethusdt@depth", "520"),
+        ("ETHUSDT@depth", "EthUsdt@depth", "521"),
+    ):
         async with connect(f"{ws_exchange.ws_url}/ws") as ws:
-            frame = {
-                "method": "SUBSCRIBE",
-                "params": ["ethusdt@depth"],
-                "since": {"ethusdt@depth": since},
-                "id": 1,
-            }
+            frame = {"method": "SUBSCRIBE", "params": [name], "since": {key: last_seen}, "id": 1}
             await ws.send(orjson.dumps(frame))
             before_reply = []  # the catch-up comes before the answer
             while (message := await recv_json(ws)) != {"result": None, "id": 1}:
                 before_reply.append(message)
-            assert [p for p in bids(before_reply) if p in ("510", "511", "512")] == resumed, since
+            assert [p for p in bids(before_reply) if p in ("510", "511", "512")] == ["510", "511", "512"]
             assert all(d["U"] > last_seen for d in before_reply), "nothing older than asked for"
-            live_price = "520" if resumed else "521"
             await asyncio.to_thread(rest, 1, int(live_price))
             await recv_until(ws, lambda m, price=live_price: price in bids([m]))  # type: ignore[misc]
+    refused = (
+        {"ethusdt@depth": True},
+        {"ethusdt@depth": -1},
+        {"btcusdt@depth": last_seen},  # not subscribed to by this request
+        {"ethusdt@ticker": 1},  # not a stream that resumes
+        [last_seen],
+    )
+    async with connect(f"{ws_exchange.ws_url}/ws") as ws:
+        for request_id, since in enumerate(refused, 2):
+            frame = {"method": "SUBSCRIBE", "params": ["ethusdt@depth", "ethusdt@ticker"], "since": since,
+                     "id": request_id}  # fmt: skip
+            await ws.send(orjson.dumps(frame))
+            reply = await recv_json(ws)
+            assert reply["id"] == request_id and reply["error"]["code"] == 2, since
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 9}))
+        assert await recv_json(ws) == {"result": [], "id": 9}, "a refused request follows nothing"
 
 
 async def test_reconnect_with_unknown_update_id_is_told_to_resnapshot(ws_exchange: Exchange) -> None:
