@@ -404,6 +404,10 @@ class Connection(asyncio.Protocol):
         self.combined = segments[0] == "stream"
         if self.api:  # requests and answers only: stream and batch options do not apply
             params = {}
+        unit = params.get("timeUnit")
+        if unit is not None and unit.upper() != "MILLISECOND":  # python-binance's TIME_UNIT sends it
+            self._reject(400, f"timeUnit {unit!r} is not supported: event times are in milliseconds")
+            return
         self.batched = _truthy(params.get("batch", ""))
         path = [] if self.api else segments[1:]
         listed = [s for s in params.get("streams", "").split("/") if s]

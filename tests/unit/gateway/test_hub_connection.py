@@ -248,6 +248,14 @@ async def handshake(path: str) -> tuple[Connection, FakeTransport]:
     return conn, transport
 
 
+@pytest.mark.parametrize("unit", ["MICROSECOND", "microsecond", "s"])
+async def test_handshake_asking_for_a_time_unit_but_milliseconds_is_refused_with_400(unit: str) -> None:
+    conn, transport = await handshake(f"/ws/btcusdt@trade?timeUnit={unit}")
+    assert b"".join(transport.written).startswith(b"HTTP/1.1 400 ") and not conn.registered
+    conn, transport = await handshake("/stream?streams=btcusdt@trade&timeUnit=millisecond")
+    assert b"".join(transport.written).startswith(b"HTTP/1.1 101 ")
+
+
 @pytest.mark.parametrize(
     "path", ["/ws/btcusdt@depth%C2%B2", "/stream?streams=btcusdt@depth%C2%B2", "/ws/btcusdt@depth%D9%A5"]
 )
