@@ -236,7 +236,17 @@ async def _cached(gateway: Gateway, markets: list[Market], name: str) -> list[by
     return list(values)
 
 
+MINI_TICKER_FIELDS: Final = (
+    "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime",
+    "closeTime", "firstId", "lastId", "count",
+)  # fmt: skip
+"""``GET /api/v3/ticker/24hr?type=MINI``: Binance's fields, in its order."""
+
+
 async def ticker_24hr(gateway: Gateway, params: Params) -> bytes:
+    kind = params.get("type") or "FULL"
+    if kind not in ("FULL", "MINI"):
+        raise ApiError(-1139, "Invalid ticker type.")
     markets = markets_of(gateway, params)
     values = await _cached(gateway, markets, "ticker")
     now = now_ms()
@@ -244,6 +254,8 @@ async def ticker_24hr(gateway: Gateway, params: Params) -> bytes:
         v if v is not None else orjson.dumps(empty_ticker(m, now))
         for m, v in zip(markets, values, strict=True)
     ]
+    if kind == "MINI":
+        items = [orjson.dumps({k: full[k] for k in MINI_TICKER_FIELDS}) for full in map(orjson.loads, items)]
     return items[0] if params.get("symbol") else b"[" + b",".join(items) + b"]"
 
 

@@ -220,6 +220,14 @@ def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) ->
     base = module_exchange.http_url
     ticker = httpx.get(f"{base}/api/v3/ticker/24hr", params={"symbol": "ETHUSDT"}).json()
     assert ticker["lastPrice"] == "35000" and ticker["count"] >= 1
+    mini = httpx.get(f"{base}/api/v3/ticker/24hr", params={"symbol": "ETHUSDT", "type": "MINI"}).json()
+    assert list(mini) == ["symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume",
+                          "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count"]  # fmt: skip
+    assert mini["lastPrice"] == "35000" and mini["count"] == ticker["count"]
+    minis = httpx.get(f"{base}/api/v3/ticker/24hr", params={"type": "MINI"}).json()
+    assert {t["symbol"] for t in minis} == {"BTCUSDT", "ETHUSDT"} and all("bidPrice" not in t for t in minis)
+    bad_type = httpx.get(f"{base}/api/v3/ticker/24hr", params={"symbol": "ETHUSDT", "type": "TINY"})
+    assert bad_type.status_code == 400 and bad_type.json()["code"] == -1139
     price = httpx.get(f"{base}/api/v3/ticker/price", params={"symbol": "ETHUSDT"}).json()
     assert price == {"symbol": "ETHUSDT", "price": "35000"}
     bars = bars_settled(
