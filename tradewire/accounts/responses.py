@@ -146,14 +146,15 @@ def binance_order_response(
     return response
 
 
-def cancel_response(record: Mapping[str, Any], ts: int) -> dict[str, Any]:
-    """``DELETE /api/v3/order``'s answer from the order's record (read before or after the cancel)."""
+def cancel_response(record: Mapping[str, Any], ts: int, cancel_id: str) -> dict[str, Any]:
+    """``DELETE /api/v3/order``'s answer from the order's record after the cancel: the order's own
+    client id is ``origClientOrderId``, ``clientOrderId`` is the cancel's (``newClientOrderId``)."""
     return {
         "symbol": record["symbol"],
         "origClientOrderId": record["clientOrderId"],
         "orderId": record["orderId"],
         "orderListId": -1,
-        "clientOrderId": record["clientOrderId"],
+        "clientOrderId": cancel_id,
         "transactTime": ts,
         "price": record["price"],
         "origQty": record["origQty"],

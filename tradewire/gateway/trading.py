@@ -127,6 +127,7 @@ async def cancel_order(gateway: Gateway, params: Params, key: ApiKey, ip: str) -
     _require_trade(key)
     market = market_of(gateway, params)
     command = p.cancel(params, key.user, market.name)
+    cancel_id = p.client_id_param(params, "newClientOrderId") or p.new_client_order_id()
     order_id, client_id = p.order_reference(params)
     if order_id is not None and client_id is not None:
         record = await _record(gateway, key.user, order_id)
@@ -140,7 +141,7 @@ async def cancel_order(gateway: Gateway, params: Params, key: ApiKey, ip: str) -
     raw = await gateway.client.hget(keys.orders(key.user), str(order_id)) if order_id is not None else None
     if raw is None:
         raise errors.error(errors.CANCEL_REJECTED)
-    return orjson.dumps(cancel_response(orjson.loads(raw), reply.ts))
+    return orjson.dumps(cancel_response(orjson.loads(raw), reply.ts, cancel_id))
 
 
 CANCEL_REPLACE_MODES: Final = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
@@ -209,7 +210,9 @@ async def cancel_open_orders(gateway: Gateway, params: Params, key: ApiKey, ip: 
         command = p.cancel({"orderId": str(record["orderId"])}, key.user, market.name)
         reply = await _submit(gateway, command, key, ip)
         if rejection(reply.events) is None:
-            out.append(cancel_response(record, reply.ts))
+            # as it was canceled: it may have traded since it was read
+            after = await _record(gateway, key.user, record["orderId"]) or record
+            out.append(cancel_response(after, reply.ts, p.new_client_order_id()))
     return orjson.dumps(out)
 
 

@@ -92,9 +92,11 @@ def test_cancel_by_client_order_id_with_open_order_returns_canceled(trader: Trad
                      price="10000", newClientOrderId="mine-1")  # fmt: skip
     order_id = r.json()["orderId"]
     assert order_id in [o["orderId"] for o in trader.get("/api/v3/openOrders", symbol="BTCUSDT").json()]
-    r = trader.delete("/api/v3/order", symbol="BTCUSDT", origClientOrderId="mine-1")
+    r = trader.delete("/api/v3/order", symbol="BTCUSDT", origClientOrderId="mine-1", newClientOrderId="cx-1")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELED" and r.json()["orderId"] == order_id
+    # as on Binance: the order's own client id, and the cancel's
+    assert (r.json()["origClientOrderId"], r.json()["clientOrderId"]) == ("mine-1", "cx-1")
     assert order_id not in [o["orderId"] for o in trader.get("/api/v3/openOrders").json()]
     again = trader.delete("/api/v3/order", symbol="BTCUSDT", orderId=order_id)
     assert again.status_code == 400 and again.json()["code"] == -2011

@@ -131,12 +131,13 @@ def test_cancel_response_with_open_record_reports_canceled_and_original_client_i
     ex = Exchange()
     ex.fund("alice", USDT="1000")
     ops = ex.limit("alice", "buy", "1", "100", client_id="keep")
-    response = cancel_response(records(ops, "alice")[1], 123)
+    response = cancel_response(records(ops, "alice")[1], 123, "the-cancel")
     assert (response["status"], response["origClientOrderId"], response["transactTime"]) == (
         "CANCELED",
         "keep",
         123,
     )
+    assert response["clientOrderId"] == "the-cancel"
     assert (response["orderId"], response["origQty"], response["price"]) == (1, "1", "100")
 
 
