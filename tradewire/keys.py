@@ -102,6 +102,12 @@ def listen_key(key: str) -> str:
     return f"tw:listenkey:{key}"
 
 
+def listen_key_of(api_key_: str) -> str:
+    """String with the listen key's TTL: the live listen key this API key created, which ``POST
+    userDataStream`` hands out again (Binance: one active listen key per account)."""
+    return f"tw:listenkeyof:{api_key_}"
+
+
 LISTENERS_VERSION: Final = "tw:listeners:version"
 """Counter: bumped by a gateway whenever it starts or stops following a user's data channel, before
 it acknowledges the stream; the engine re-reads who listens only when it moved (``PUBSUB CHANNELS``

@@ -674,6 +674,10 @@ class Connection(asyncio.Protocol):
             return await self._subscribe(params, message.get("since"), request_id)
         if method == "UNSUBSCRIBE":
             for name in params:
+                if str(name) == self.listen_key and self.user is not None:
+                    self.hub.unfollow_user(self, self.user)
+                    self.user = self.listen_key = self.listen_key_creator = None
+                    continue
                 with contextlib.suppress(StreamError):  # not a stream: not followed either
                     for named in parse_streams(str(name), self.gateway.markets.symbols):
                         stream = self.streams.pop(named.key, None)
@@ -682,6 +686,8 @@ class Connection(asyncio.Protocol):
             return orjson.dumps({"result": None, "id": request_id})
         if method == "LIST_SUBSCRIPTIONS":
             names = list(dict.fromkeys(s.name for s in self.streams.values()))  # an all-market one once
+            if self.listen_key is not None:
+                names.append(self.listen_key)
             return orjson.dumps({"result": names, "id": request_id})
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             refused = _property_error(params, method == "SET_PROPERTY")
@@ -704,8 +710,12 @@ class Connection(asyncio.Protocol):
         return _each_once([stream for name in names for stream in parse_streams(name, symbols)])
 
     async def _subscribe(self, params: list[Any], since: Any, request_id: Any) -> bytes:
+        names = [str(name) for name in params]
+        listen_keys = list(dict.fromkeys(name for name in names if not is_stream_name(name)))
+        if len(listen_keys) > 1 or (listen_keys and self.listen_key not in (None, listen_keys[0])):
+            return error_reply(2, "Invalid request: one listen key per connection", request_id)
         try:
-            streams = self._parse([str(name) for name in params])
+            streams = self._parse([name for name in names if is_stream_name(name)])
         except StreamError as exc:
             return error_reply(2, f"Invalid request: {exc}", request_id)
         new = [s for s in streams if s.key not in self.streams]
@@ -720,9 +730,26 @@ class Connection(asyncio.Protocol):
             resume = self._resume_points(since, streams, new)
         except StreamError as exc:
             return error_reply(2, f"Invalid request: {exc}", request_id)
+        if listen_keys and self.listen_key is None and not await self._follow_listen_key(listen_keys[0]):
+            return error_reply(2, f"Invalid request: invalid listen key {listen_keys[0]!r}", request_id)
         for stream in new:
             await self._follow(stream, resume.get(stream.key))
         return orjson.dumps({"result": None, "id": request_id})
+
+    async def _follow_listen_key(self, listen_key: str) -> bool:
+        """A listen key subscribed to by frame, as Binance's connectors do (``SUBSCRIBE [<key>]``):
+        its events come as the connection's market streams do, wrapped on ``/stream``."""
+        owner = await self.gateway.listen_key_owner(listen_key)
+        if owner is None or self.closing or self.listen_key is not None:
+            return False
+        self.user, self.listen_key, self.listen_key_creator = owner.user, listen_key, owner.creator
+        await self.hub.follow_user(self, owner.user, listen_key)
+        # following, this connection gets every notice from now on; one may have come just before
+        if self.listen_key == listen_key and await self.gateway.listen_key_owner(listen_key) is None:
+            self.hub.unfollow_user(self, owner.user)
+            self.user = self.listen_key = self.listen_key_creator = None
+            return False
+        return self.listen_key == listen_key
 
     def _resume_points(self, since: Any, streams: list[Stream], new: list[Stream]) -> dict[str, int]:
         """``since`` of a SUBSCRIBE as ``Stream.key -> last id``, its names read as stream names

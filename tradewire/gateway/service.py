@@ -202,15 +202,38 @@ class Gateway:
         return state
 
     async def create_listen_key(self, user: str, api_key: str) -> str:
+        """The API key's live listen key, kept alive another 60 minutes, or a new one: as on Binance,
+        asking again does not open a second stream (python-binance reconnects whenever the key it
+        gets differs from the last one)."""
+        index = keys.listen_key_of(api_key)
+        current: Any = await self.client.get(index)
+        if current is not None:
+            listen_key: str = current.decode()
+            owner = await self.listen_key_owner(listen_key)
+            if owner is not None and owner.user == user:
+                await self._extend(listen_key, api_key)
+                return listen_key
         listen_key = secrets.token_hex(30)
-        await self.client.set(keys.listen_key(listen_key), listen_key_value(user, api_key), ex=LISTEN_KEY_TTL)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(keys.listen_key(listen_key), listen_key_value(user, api_key), ex=LISTEN_KEY_TTL)
+        pipe.set(index, listen_key, ex=LISTEN_KEY_TTL)
+        await pipe.execute()
         return listen_key
+
+    async def _extend(self, listen_key: str, api_key: str | None) -> bool:
+        """Another 60 minutes for a live listen key and the index that finds it from its API key."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL)
+        if api_key is not None:
+            pipe.set(keys.listen_key_of(api_key), listen_key, ex=LISTEN_KEY_TTL)
+        extended, *_ = await pipe.execute()
+        return bool(extended)
 
     async def keep_alive_listen_key(self, listen_key: str, user: str) -> bool:
         owner = await self.listen_key_owner(listen_key)
         if owner is None or owner.user != user:
             return False
-        return bool(await self.client.expire(keys.listen_key(listen_key), LISTEN_KEY_TTL))
+        return await self._extend(listen_key, owner.creator)
 
     async def close_listen_key(self, listen_key: str, user: str) -> bool:
         """Leave the closed listen key's tombstone and tell every gateway to end its streams now."""
@@ -219,6 +242,8 @@ class Gateway:
             return False
         pipe = self.client.pipeline(transaction=True)
         pipe.set(keys.listen_key(listen_key), CLOSED, ex=LISTEN_KEY_TTL)
+        if owner.creator is not None:  # the next POST opens a new one
+            pipe.delete(keys.listen_key_of(owner.creator))
         pipe.publish(keys.SESSIONS, closed_notice(listen_key))
         await pipe.execute()
         return True

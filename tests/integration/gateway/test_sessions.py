@@ -163,7 +163,10 @@ async def test_an_expired_listen_key_ends_its_stream_with_listen_key_expired(
     ex = checking_exchange
     owner = new_trader(ex)
     listen_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
-    kept = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    second = Trader(
+        ex.http_url, ex.create_user(owner.user.name, new=False)
+    )  # another key, another listen key
+    kept = second.http.post("/api/v3/userDataStream").json()["listenKey"]
     async with connect(f"{ex.ws_url}/ws/{listen_key}") as stream, connect(f"{ex.ws_url}/ws/{kept}") as other:
         client = ex.redis.client()
         try:
@@ -185,8 +188,8 @@ async def test_the_periodic_check_tells_the_three_ends_apart_without_notices(
     tombstone is a close, a creator gone is a revocation; neither is an expiry."""
     ex = checking_exchange
     owner = new_trader(ex)
-    closed_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
     spare = ex.create_user(owner.user.name, new=False)  # a second key of the same user
+    closed_key = Trader(ex.http_url, spare).http.post("/api/v3/userDataStream").json()["listenKey"]
     revoked_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
     async with (
         connect(f"{ex.ws_url}/ws/{closed_key}") as closing,
@@ -247,3 +250,52 @@ async def test_a_gateway_whose_redis_subscription_broke_tells_user_data_clients_
     async with connect(f"{ex.ws_url}/ws/{listen_key}") as reopened:  # the listen key is still good
         ex.deposit(owner.user.name, "USDT", "1")
         assert (await next_message(reopened))["e"] == "balanceUpdate"
+
+
+async def test_asking_for_a_listen_key_again_gives_the_live_one_until_it_is_closed(
+    notices_exchange: Exchange,
+) -> None:
+    """Binance: "If the account has an active listenKey, that listenKey will be returned and its
+    validity will be extended for 60 minutes" (python-binance reconnects whenever it changes)."""
+    ex = notices_exchange
+    owner = new_trader(ex)
+    first = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    assert owner.http.post("/api/v3/userDataStream").json()["listenKey"] == first
+    assert owner.http.put("/api/v3/userDataStream", params={"listenKey": first}).json() == {}
+    assert owner.http.post("/api/v3/userDataStream").json()["listenKey"] == first
+    other = new_trader(ex)  # another user's key is another key
+    assert other.http.post("/api/v3/userDataStream").json()["listenKey"] != first
+    assert owner.http.delete("/api/v3/userDataStream", params={"listenKey": first}).json() == {}
+    fresh = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    assert fresh != first
+    async with connect(f"{ex.ws_urls[0]}/ws/{fresh}") as ws:
+        ex.deposit(owner.user.name, "USDT", "1")
+        assert (await next_message(ws))["e"] == "balanceUpdate"
+
+
+async def test_a_listen_key_subscribed_by_frame_streams_until_unsubscribed(
+    notices_exchange: Exchange,
+) -> None:
+    """Binance's connectors subscribe a listen key with a frame (``SUBSCRIBE [<listenKey>]``); on
+    ``/stream`` its events come wrapped, as the market streams' do."""
+    ex = notices_exchange
+    owner = new_trader(ex)
+    listen_key = owner.http.post("/api/v3/userDataStream").json()["listenKey"]
+    async with connect(f"{ex.ws_urls[0]}/stream") as ws:
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["nokey" * 12], "id": 1}))
+        refused = await next_message(ws)
+        assert refused["id"] == 1 and refused["error"]["code"] == 2
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": [listen_key, "btcusdt@trade"], "id": 2}))
+        assert await next_message(ws) == {"result": None, "id": 2}
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 3}))
+        assert await next_message(ws) == {"result": ["btcusdt@trade", listen_key], "id": 3}
+        ex.deposit(owner.user.name, "USDT", "1")
+        event = await next_message(ws)
+        assert event["stream"] == listen_key and event["data"]["e"] == "balanceUpdate"
+        assert (await next_message(ws))["data"]["e"] == "outboundAccountPosition"
+        await ws.send(orjson.dumps({"method": "UNSUBSCRIBE", "params": [listen_key], "id": 4}))
+        assert await next_message(ws) == {"result": None, "id": 4}
+        ex.deposit(owner.user.name, "USDT", "1")
+        await asyncio.sleep(0.5)
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 5}))
+        assert await next_message(ws) == {"result": ["btcusdt@trade"], "id": 5}, "no event after UNSUBSCRIBE"

@@ -423,9 +423,9 @@ async def test_a_listen_key_among_combined_streams_comes_wrapped_like_the_market
 ) -> None:
     """Binance's ``/stream?streams=<listenKey>/btcusdt@trade``: the user's events arrive as
     ``{"stream": <listenKey>, "data": event}``, beside the market streams' messages."""
-    alice, _ = pair
+    alice, bob = pair
     listen_key = alice.http.post("/api/v3/userDataStream").json()["listenKey"]
-    other_key = alice.http.post("/api/v3/userDataStream").json()["listenKey"]
+    other_key = bob.http.post("/api/v3/userDataStream").json()["listenKey"]  # alice's again is the same
     async with connect(f"{ws_exchange.ws_url}/stream?streams={listen_key}/btcusdt@depth") as ws:
         placed = await asyncio.to_thread(
             alice.order, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
