@@ -225,9 +225,26 @@ def order_reference(params: Mapping[str, str]) -> tuple[int | None, str | None]:
     return order_id, client_id
 
 
+CANCEL_RESTRICTIONS: Final = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
+
+
+def cancel_restrictions(params: Mapping[str, str]) -> None:
+    """Binance's ``cancelRestrictions`` (cancel only a NEW, or only a PARTIALLY_FILLED order) is
+    refused, valid or not: the engine's cancel cannot be made conditional on the order's state at
+    the moment it applies, and a check before it could race a fill. Ignored, it would cancel the
+    very order a bot asked to keep."""
+    restriction = params.get("cancelRestrictions")
+    if restriction is None or restriction == "":
+        return
+    if restriction.upper() not in CANCEL_RESTRICTIONS:
+        raise ApiError(-1145, "cancelRestrictions has to be either ONLY_NEW or ONLY_PARTIALLY_FILLED.")
+    raise ApiError(-1145, "cancelRestrictions is not supported on this exchange; nothing was canceled.")
+
+
 def cancel(params: Mapping[str, str], user: str, market: str) -> Cancel:
     """The engine's ``cancel``, by ``orderId`` when given (the caller checks that an
     ``origClientOrderId`` sent with it names the same order)."""
+    cancel_restrictions(params)
     order_id, client_id = order_reference(params)
     if order_id is not None:
         return Cancel(user=user, market=market, order_id=order_id)

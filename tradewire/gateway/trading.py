@@ -159,6 +159,7 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
     mode = p.required(params, "cancelReplaceMode").upper()
     if mode not in CANCEL_REPLACE_MODES:
         raise errors.out_of_range("cancelReplaceMode", ", ".join(CANCEL_REPLACE_MODES))
+    p.cancel_restrictions(params)
     target = {"symbol": params["symbol"], "orderId": params.get("cancelOrderId", ""),
               "origClientOrderId": params.get("cancelOrigClientOrderId", "")}  # fmt: skip
     try:

@@ -92,6 +92,11 @@ def test_cancel_by_client_order_id_with_open_order_returns_canceled(trader: Trad
                      price="10000", newClientOrderId="mine-1")  # fmt: skip
     order_id = r.json()["orderId"]
     assert order_id in [o["orderId"] for o in trader.get("/api/v3/openOrders", symbol="BTCUSDT").json()]
+    restricted = trader.delete(
+        "/api/v3/order", symbol="BTCUSDT", orderId=order_id, cancelRestrictions="ONLY_NEW"
+    )
+    assert restricted.status_code == 400 and restricted.json()["code"] == -1145  # refused, never ignored
+    assert order_id in [o["orderId"] for o in trader.get("/api/v3/openOrders", symbol="BTCUSDT").json()]
     r = trader.delete("/api/v3/order", symbol="BTCUSDT", origClientOrderId="mine-1", newClientOrderId="cx-1")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELED" and r.json()["orderId"] == order_id

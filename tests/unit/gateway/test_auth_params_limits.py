@@ -14,6 +14,7 @@ from tradewire.gateway.errors import ApiError
 from tradewire.gateway.limits import MessageRate, WeightWindow
 from tradewire.gateway.params import (
     cancel,
+    cancel_restrictions,
     int_param,
     limit_param,
     new_order,
@@ -350,3 +351,22 @@ def test_check_time_with_a_fractional_recv_window_keeps_its_fraction() -> None:
     with pytest.raises(ApiError, match="recvWindow must be less than 60000") as refused:
         check_time({"timestamp": "1000", "recvWindow": "60000.001"}, now_ms=10_000)
     assert refused.value.code == -1131
+
+
+@pytest.mark.parametrize(
+    ("restriction", "msg"),
+    [
+        ("ONLY_NEW", "cancelRestrictions is not supported on this exchange; nothing was canceled."),
+        (
+            "only_partially_filled",
+            "cancelRestrictions is not supported on this exchange; nothing was canceled.",
+        ),
+        ("BOGUS", "cancelRestrictions has to be either ONLY_NEW or ONLY_PARTIALLY_FILLED."),
+    ],
+)
+def test_cancel_with_cancel_restrictions_is_refused_rather_than_ignored(restriction: str, msg: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        cancel({"orderId": "7", "cancelRestrictions": restriction}, "u", "BTC-USDT")
+    assert (refused.value.code, refused.value.msg) == (-1145, msg)
+    cancel_restrictions({"cancelRestrictions": ""})  # empty: as if absent
+    assert cancel({"orderId": "7"}, "u", "BTC-USDT").order_id == 7
