@@ -224,6 +224,16 @@ def canonical(price: str) -> bytes:
     return (price.rstrip("0").rstrip(".") if "." in price else price).encode()
 
 
+def latency_figures(depth_ms: list[float], trade_ms: list[float]) -> dict[str, float]:
+    """A latency run's samples and percentiles, depth diffs and trades."""
+    figures: dict[str, float] = {}
+    for name, samples in (("depth", depth_ms), ("trade", trade_ms)):
+        figures[f"{name}_samples"] = len(samples)
+        figures[f"{name}_p50_ms"] = round(percentile(samples, 50), 3)
+        figures[f"{name}_p99_ms"] = round(percentile(samples, 99), 3)
+    return figures
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -550,12 +560,7 @@ async def latency_run(
             "via": via,
             "offered_orders_per_s": rate,
             "achieved_orders_per_s": round(achieved),
-            "depth_samples": len(depth_ms),
-            "depth_p50_ms": round(percentile(depth_ms, 50), 3),
-            "depth_p99_ms": round(percentile(depth_ms, 99), 3),
-            "trade_samples": len(trade_ms),
-            "trade_p50_ms": round(percentile(trade_ms, 50), 3),
-            "trade_p99_ms": round(percentile(trade_ms, 99), 3),
+            **latency_figures(depth_ms, trade_ms),
             "failed_orders": len(failures),
             **cpu_ms_per_s,
             "messages_per_client_per_s": round(sent / elapsed / max(1, clients)),
@@ -706,12 +711,7 @@ async def bare_run(rate: int, clients: int, seconds: float, procs: int, group: i
             "orders_per_delivery": group,
             "offered_orders_per_s": rate,
             "achieved_orders_per_s": round(len(schedule) / elapsed),
-            "depth_samples": len(depth_ms),
-            "depth_p50_ms": round(percentile(depth_ms, 50), 3),
-            "depth_p99_ms": round(percentile(depth_ms, 99), 3),
-            "trade_samples": len(trade_ms),
-            "trade_p50_ms": round(percentile(trade_ms, 50), 3),
-            "trade_p99_ms": round(percentile(trade_ms, 99), 3),
+            **latency_figures(depth_ms, trade_ms),
             **cpu_ms_per_s,
             "gateway_writes_per_s": round(writes),
             "machine_busy_share": round(sum(cpu_ms_per_s.values()) / 1e3 / (os.cpu_count() or 1), 2),
