@@ -161,7 +161,8 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
         raise errors.out_of_range("cancelReplaceMode", ", ".join(CANCEL_REPLACE_MODES))
     p.cancel_restrictions(params)
     target = {"symbol": params["symbol"], "orderId": params.get("cancelOrderId", ""),
-              "origClientOrderId": params.get("cancelOrigClientOrderId", "")}  # fmt: skip
+              "origClientOrderId": params.get("cancelOrigClientOrderId", ""),
+              "newClientOrderId": params.get("cancelNewClientOrderId", "")}  # fmt: skip
     try:
         p.order_reference(target)
     except ApiError:
@@ -169,7 +170,10 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
             -1102,
             "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!",
         ) from None
-    p.new_order(params, key.user, market.name)
+    beyond = p.past_maximum(p.new_order(params, key.user, market.name))
+    if beyond is not None:  # refused before the cancel, as every other check of the new order
+        raise beyond
+    p.client_id_param(params, "cancelNewClientOrderId")
     p.response_type(params, params.get("type", "").upper())
     outcome: dict[str, Any] = {}
     try:

@@ -254,10 +254,14 @@ def test_cancel_replace_order_reports_each_outcome(module_exchange: Exchange) ->
         price="17012",
         cancelReplaceMode="STOP_ON_FAILURE",
         cancelOrigClientOrderId="pb-cr-1",
+        cancelNewClientOrderId="pb-cr-1-cancel",
         newClientOrderId="pb-cr-2",
     )
     assert (done["cancelResult"], done["newOrderResult"]) == ("SUCCESS", "SUCCESS")
     assert done["cancelResponse"]["orderId"] == old["orderId"]
+    assert (done["cancelResponse"]["origClientOrderId"], done["cancelResponse"]["clientOrderId"]) == (
+        "pb-cr-1", "pb-cr-1-cancel"
+    )  # fmt: skip
     assert done["cancelResponse"]["status"] == "CANCELED"
     assert done["newOrderResponse"]["clientOrderId"] == "pb-cr-2"
     assert done["newOrderResponse"]["price"] == "17012" and done["newOrderResponse"]["status"] == "NEW"
@@ -275,6 +279,12 @@ def test_cancel_replace_order_reports_each_outcome(module_exchange: Exchange) ->
         client.cancel_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
                                     quantity="0.01", price="17014", cancelOrderId=old["orderId"])  # fmt: skip
     assert missing.value.code == -1102  # cancelReplaceMode is mandatory
+    with pytest.raises(BinanceAPIException) as too_high:  # refused before the cancel: nothing moves
+        client.cancel_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                    quantity="0.01", price="9000000000", cancelReplaceMode="STOP_ON_FAILURE",
+                                    cancelOrigClientOrderId="pb-cr-3")  # fmt: skip
+    assert (too_high.value.code, too_high.value.message) == (-1013, "Filter failure: PRICE_FILTER")
+    assert {o["clientOrderId"] for o in client.get_open_orders(symbol="BTCUSDT")} == opened
 
 
 def test_get_klines_of_every_binance_interval(module_exchange: Exchange) -> None:
