@@ -13,20 +13,28 @@ from tests.conftest import RedisServer
 from tests.integration.journal.support import CONFIG, idle_core, journal, running_engine, wait_applied
 from tests.strategies import random_stream
 from tradewire import keys
+from tradewire.engine import Engine, NewOrder, decode
+from tradewire.engine.events import Accepted, Rejected
 from tradewire.journal.recovery import recover
 from tradewire.journal.wire import Connection
-from tradewire.replay import replay_lines
 
 
 def _orders_placed(lines: list[str]) -> dict[str, dict[int, tuple[str, str]]]:
-    """user -> order id -> (symbol, client id) of every order accepted, from ``tradewire replay``."""
+    """user -> order id -> (symbol, client id) of every order the accounts record: each accepted
+    one, and each FOK refused as unfillable (Binance's expired FOK), from the engine's events."""
     symbols = {name: market.base.name + market.quote.name for name, market in CONFIG.markets.items()}
     placed: dict[str, dict[int, tuple[str, str]]] = {}
-    for line in replay_lines(CONFIG, lines):
-        event = orjson.loads(line)
-        if event.get("type") == "accepted":
-            user_orders = placed.setdefault(event["user"], {})
-            user_orders[event["order_id"]] = (symbols[event["market"]], event.get("client_id", ""))
+    engine = Engine(CONFIG)
+    for line in lines:
+        command = decode(line)
+        for event in engine.apply(command):
+            if type(event) is Accepted:
+                user_orders = placed.setdefault(event.user, {})
+                user_orders[event.order_id] = (symbols[event.market], event.client_id or "")
+            elif type(event) is Rejected and event.reason == "fok_unfillable" and type(command) is NewOrder:
+                assert event.order_id is not None
+                client_id = command.client_id if isinstance(command.client_id, str) else ""
+                placed.setdefault(command.user, {})[event.order_id] = (symbols[command.market], client_id)
     return placed
 
 
