@@ -29,6 +29,8 @@ PARTIALLY_FILLED: Final = "PARTIALLY_FILLED"
 FILLED: Final = "FILLED"
 CANCELED: Final = "CANCELED"
 EXPIRED: Final = "EXPIRED"
+UNFILLABLE_FOK: Final = "fok_unfillable"
+"""The engine's reason for an FOK it refused: on Binance an order that expired at once."""
 EXPIRED_IN_MATCH: Final = "EXPIRED_IN_MATCH"
 
 OPEN_STATUSES: Final = frozenset({NEW, PARTIALLY_FILLED})

@@ -28,6 +28,7 @@ from tradewire.accounts.records import (
     PARTIALLY_FILLED,
     SIDES,
     STP_MODES,
+    UNFILLABLE_FOK,
     order_type,
     spent_to_the_lot,
 )
@@ -69,7 +70,7 @@ def binance_order_response(
     if accepted is None:
         refused = next((e for e in events if e.get("type") == "rejected"), {})
         reason = str(refused.get("reason", "bad_command"))
-        if reason != "fok_unfillable" or "order_id" not in refused:
+        if reason != UNFILLABLE_FOK or "order_id" not in refused:
             raise OrderRejected(reason)
         # Binance answers an FOK it cannot fill as an order that expired, not as an error
         accepted, status = refused, EXPIRED

@@ -59,6 +59,7 @@ from tradewire.accounts.records import (
     SIDES,
     STP_MODES,
     TEXTS,
+    UNFILLABLE_FOK,
     OrderState,
     Symbol,
     json_text,
@@ -86,7 +87,6 @@ BalanceOf = Callable[[str, str], tuple[int, int]]
 """``(user, asset) -> (available, locked)`` read from the engine's ledger after the command."""
 
 MY_TRADES_MAXLEN = 10_000
-FOK_UNFILLABLE = "fok_unfillable"
 _ZERO = (0, 0)
 
 
@@ -404,7 +404,7 @@ class Accounts:
                 order = open_.pop(event.order_id, None)
                 if order is not None:
                     self._closed_in_replay(order)
-            elif kind is Rejected and event.reason == FOK_UNFILLABLE and type(command) is NewOrder:
+            elif kind is Rejected and event.reason == UNFILLABLE_FOK and type(command) is NewOrder:
                 self._count_closed(command.user)  # recorded as an expired order (_rejected)
 
     def _closed_in_replay(self, order: OrderState) -> None:
@@ -540,7 +540,7 @@ class Accounts:
         happens but its order id), Binance has it as an order that expired at once: ``NEW`` then
         ``EXPIRED`` on the user-data stream, and a closed order in ``allOrders``. Other refused
         orders leave no trace, as on Binance."""
-        if e.reason != FOK_UNFILLABLE or e.order_id is None:
+        if e.reason != UNFILLABLE_FOK or e.order_id is None:
             return
         market = self.config.markets[command.market]
         order = OrderState(
@@ -563,11 +563,11 @@ class Accounts:
         self._dirty[order.order_id] = order
         if order.client_id:
             self._cids.append((order.user, order.client_id, order.order_id))
+        sym = self._symbols[order.market]
         listening = self._listening
         if listening is None or order.user in listening:
-            sym = self._symbols[order.market]
             self._publish(order.user, execution_report(order, sym, self._frame_of(order, sym), "NEW", ts))
-        self._close(order, self._symbols[order.market], EXPIRED, ts)
+        self._close(order, sym, EXPIRED, ts)
 
     def _trade(self, e: Trade, ts: int, touched: list[tuple[str, str]], last_fill: bool) -> None:
         sym = self._symbols[e.market]
