@@ -42,7 +42,7 @@ class JournalEntry:
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvents:
-    """One entry of ``tw:{0}:events``: what the engine said command ``cmd`` did."""
+    """What the engine said command ``cmd`` did, as recorded in ``tw:{0}:events``."""
 
     id: str
     cmd: str
@@ -106,8 +106,11 @@ def journal(client: redis.Redis, end: str = "+") -> Iterator[JournalEntry]:
 
 
 def recorded_events(client: redis.Redis) -> Iterator[RecordedEvents]:
-    """The events stream in Redis in order."""
-    for entry_id, f in iter_events(client):
+    """The outcomes in Redis's events stream, in order, of the commands after the archived mark
+    (an events entry that holds the last archived command holds later ones too, and stays)."""
+    mark = client.get(keys.ARCHIVED)
+    start = b"(" + cast(bytes, mark) if mark is not None else b"-"
+    for entry_id, f in iter_events(client, start):
         yield recorded_entry(entry_id, f)
 
 

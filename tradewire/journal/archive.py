@@ -18,7 +18,8 @@ A segment is a gzip file of JSON lines. The first line is a header: ``{"format":
 "tradewire-journal-segment", "version": 1, "first": ID, "last": ID, "entries": N, "previous": ID or
 null}`` (``previous``: the last entry of the segment before, so a missing file shows); then one line
 per command entry, ``{"id": ID, "c": {fields}, "e": {fields}}``, with the command entry's fields and
-those of the events entry with the same id. A field value is a JSON string when it is UTF-8, else
+the command's outcome as ``tradewire.journal.streams.iter_events`` gives it (``cmd``, ``ts``, ``rid``,
+``e``). A field value is a JSON string when it is UTF-8, else
 ``{"b64": "..."}``: the journal holds whatever bytes a writer sent, and the audit replays them as the
 engine read them.
 """
@@ -42,7 +43,7 @@ import redis.exceptions
 from tradewire import keys
 from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.journal.core import Core
-from tradewire.journal.streams import entries, id_order
+from tradewire.journal.streams import entries, id_order, iter_events
 
 FORMAT = "tradewire-journal-segment"
 VERSION = 1
@@ -385,7 +386,7 @@ def _entries_before(pipe: Any, marker: bytes | None, pos: bytes, limit: int) -> 
         )
         if not page:
             return out
-        events = dict(entries(pipe.xrange(keys.EVENTS, min=page[0][0], max=page[-1][0])))
+        events = dict(iter_events(pipe, page[0][0], page[-1][0]))
         for entry_id, fields in page:
             answer = events.get(entry_id)
             if answer is None:

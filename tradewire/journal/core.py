@@ -5,8 +5,9 @@ accounts). For a batch of journal entries, :meth:`Core.batch` applies each comma
 whole transaction the shell must run, in this order:
 
 1. ``SCRIPT LOAD`` of the bus script (so the ``EVALSHA`` calls below cannot miss it);
-2. per command, ``XADD tw:{0}:events <command id> cmd ts rid e`` (the events entry has the command's
-   id, so anyone finds a command's outcome with one ``XRANGE id id``);
+2. per ``EVENTS_PER_ENTRY`` commands, one ``XADD tw:{0}:events <last command id>`` whose fields are
+   the commands' ids, each with its reply message (``entries.events_ops``: anyone finds a command's
+   outcome with one ``XRANGE <id> + COUNT 1``);
 3. when orders traded for the first time, an ``HINCRBY`` per account that takes them off its
    unfilled-order counts (``tradewire/journal/quota.py``); the accounts views' ops, then the
    market-data cache writes, then one call of the bus script per market with all its publications
@@ -42,7 +43,7 @@ from tradewire.engine.native import AnyEngine, fastest_engine, fastest_from
 from tradewire.journal.entries import (
     CommandEntry,
     command_and_ts,
-    events_op,
+    events_ops,
     exchange_time,
     reply_payload,
     unclamped,
@@ -139,14 +140,15 @@ class Core:
         while exchange time stood still)."""
         ops: list[Op] = [load_op()]
         replies: dict[bytes, list[bytes]] = {}
+        outcomes: list[tuple[bytes, bytes]] = []
+        outcome = outcomes.append
         engine_apply = self.engine.apply
         md_apply = self.marketdata.apply
         accounts_apply = self.accounts.apply
         balance_of = self._balance_of
         render = self.render
-        outcomes = stats.outcomes if stats is not None else None
+        counts = stats.outcomes if stats is not None else None
         trades = stats.trades if stats is not None else None
-        append = ops.append
         ts = self.ts
         lo, hi = unclamped(entries[0].entry_id, entries[-1].entry_id) if entries else (1, 0)
         for entry in entries:
@@ -159,25 +161,26 @@ class Core:
                 ts = stamp
             md_apply(events, ts)
             accounts_apply(command, events, ts, balance_of)
-            if outcomes is not None and trades is not None:
+            if counts is not None and trades is not None:
                 first = events[0]
                 key = ("rejected", first.reason) if type(first) is Rejected else _ACCEPTED
-                outcomes[key] = outcomes.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + 1
                 if len(events) > 1:
                     for event in events:
                         if type(event) is Trade:
                             trades[event.market] = trades.get(event.market, 0) + 1
-            events_json = render(events)
-            append(events_op(entry, events_json))
+            payload = reply_payload(entry, render(events))
+            outcome((entry.entry_id, payload))
             src = entry.src
             if src:
                 payloads = replies.get(src)
                 if payloads is None:
                     payloads = replies[src] = []
-                payloads.append(reply_payload(entry, events_json))
+                payloads.append(payload)
         slow = slow or ts // SLOW_STREAMS_MS != self.ts // SLOW_STREAMS_MS
         self.ts = ts
         self.count += len(entries)
+        ops += events_ops(outcomes)
         ops += filled_ops(self.accounts.first_fills())
         ops += self.accounts.flush()
         ops += _publications(self.marketdata.flush(slow), epoch)

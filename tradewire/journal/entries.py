@@ -4,8 +4,12 @@ Everything that writes or reads ``tw:{0}:commands``, ``tw:{0}:events`` or a ``tw
 goes through this module, so that the field names of ``docs/internals.md`` are spelled once:
 
 * a command entry: ``c`` (command JSON), ``ts`` (exchange ms), ``rid``, ``src``, ``who``, ``ip``;
-* an events entry, whose id is the command entry's id: ``cmd``, ``ts``, ``rid``, ``e`` (JSON list);
-* a reply message: ``{"rid", "cmd", "ts", "events"}``, the events being the same JSON list as ``e``.
+* a reply message: ``{"rid", "cmd", "ts", "events"}`` (the events: the replay spec's JSON list);
+* an events entry: the outcomes of up to ``EVENTS_PER_ENTRY`` consecutive commands, under the id of
+  the last of them; its fields are the commands' ids, each with the command's reply message as value.
+  One entry per command (fields ``cmd``, ``ts``, ``rid``, ``e``; engines before the grouping wrote
+  those) is read too. Grouped, a command's outcome costs Redis a field instead of an ``XADD``: the
+  events ``XADD`` was a third of Redis's CPU per command (``bench/redis_cost.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from redis.typing import EncodableT, FieldT
 from tradewire import keys
 
 _EVENTS = keys.EVENTS.encode()
+
+EVENTS_PER_ENTRY: Final = 100
+"""Commands whose outcomes share one events entry: a submitter that looks one up reads them all."""
 
 Fields = Mapping[bytes, bytes]
 """A stream entry's fields as redis-py returns them (``decode_responses=False``)."""
@@ -197,26 +204,50 @@ def parse_flat_entry(entry_id: bytes, flat: list[bytes]) -> CommandEntry:
     return parse_command_entry(entry_id, _by_name(flat))
 
 
-def events_op(entry: CommandEntry, events_json: bytes) -> tuple[bytes, ...]:
-    """The ``XADD`` that records ``entry``'s events under the command's own id."""
-    return (
-        b"XADD",
-        _EVENTS,
-        entry.entry_id,
-        b"cmd",
-        entry.entry_id,
-        b"ts",
-        b"%d" % entry.ts,
-        b"rid",
-        entry.rid,
-        b"e",
-        events_json,
-    )
+def events_ops(outcomes: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, ...]]:
+    """The ``XADD``s that record a batch's ``(command id, reply message)`` pairs, in journal order:
+    an entry per ``EVENTS_PER_ENTRY`` commands, under the last one's id.
+
+    A command's outcome is then the first entry at or after its id (``XRANGE <id> + COUNT 1``):
+    entries cover consecutive commands, so no earlier entry can hold it, and a later one holds it
+    only if it was applied (:func:`outcome_in`)."""
+    ops: list[tuple[bytes, ...]] = []
+    for start in range(0, len(outcomes), EVENTS_PER_ENTRY):
+        chunk = outcomes[start : start + EVENTS_PER_ENTRY]
+        op: list[bytes] = [b"XADD", _EVENTS, chunk[-1][0]]
+        for pair in chunk:
+            op += pair
+        ops.append(tuple(op))
+    return ops
 
 
-def events_fields(entry: CommandEntry, events_json: bytes) -> StreamFields:
-    """The fields of the events entry that records ``entry``'s outcome."""
-    return {b"cmd": entry.entry_id, b"ts": str(entry.ts).encode(), b"rid": entry.rid, b"e": events_json}
+def command_outcomes(entry_id: bytes, fields: Fields) -> list[tuple[bytes, Fields]]:
+    """Each command an events entry records, as ``(command id, {cmd, ts, rid, e})`` in journal
+    order, whichever layout of the module's docstring the entry has: ``e`` is the events' JSON
+    exactly as the engine rendered it. Raises ``ValueError`` for a value that is no reply message."""
+    if b"cmd" in fields:  # one command per entry
+        return [(entry_id, fields)]
+    return [(cmd, _outcome_fields(cmd, payload)) for cmd, payload in fields.items()]
+
+
+def _outcome_fields(cmd: bytes, payload: bytes) -> Fields:
+    reply = parse_reply(payload)
+    # the events are the message's last member (reply_payload), and no string before them can hold
+    # this text (JSON escapes its quotes): slicing keeps their bytes as rendered
+    at = payload.find(b',"events":')
+    return {b"cmd": cmd, b"ts": b"%d" % reply.ts, b"rid": reply.rid.encode(), b"e": payload[at + 10 : -1]}
+
+
+def outcome_in(found: Sequence[tuple[bytes, Fields]], cmd: bytes) -> Reply | None:
+    """Command ``cmd``'s reply from the answer to ``XRANGE tw:{0}:events <cmd> + COUNT 1``
+    (``None``: not applied yet, or no such command in the journal)."""
+    if not found:
+        return None
+    entry_id, fields = found[0]
+    if b"cmd" in fields:
+        return reply_from_events_entry(entry_id, fields) if entry_id == cmd else None
+    payload = fields.get(cmd)
+    return parse_reply(payload) if payload is not None else None
 
 
 def reply_payload(entry: CommandEntry, events_json: bytes) -> bytes:

@@ -16,11 +16,14 @@ import redis.asyncio
 
 from tradewire import keys
 from tradewire.engine.commands import decode, encode
+from tradewire.journal.entries import command_outcomes
 
 Entry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
 
 PAGE = 10_000
 """Entries fetched per ``XRANGE`` when iterating a whole stream."""
+EVENTS_PAGE = 200
+"""Events entries fetched per ``XRANGE``: each holds up to ``entries.EVENTS_PER_ENTRY`` outcomes."""
 
 
 def _bytes(value: Any) -> bytes:
@@ -121,9 +124,21 @@ def iter_journal(client: redis.Redis, start: bytes = b"-", end: bytes = b"+") ->
 
 
 def iter_events(client: redis.Redis, start: bytes = b"-", end: bytes = b"+") -> Iterator[Entry]:
-    """The events stream ``tw:{0}:events`` in order: ``(entry_id, fields)`` with fields ``cmd``,
-    ``ts``, ``rid``, ``e``; the entry id equals the command's id."""
-    return iter_stream(client, keys.EVENTS, start, end)
+    """The outcomes recorded in ``tw:{0}:events``, a command at a time in journal order: ``(command
+    id, fields)`` with fields ``cmd`` (the id again), ``ts``, ``rid``, ``e`` (the events' JSON), for
+    the commands from ``start`` to ``end`` included (``(id``: after ``id``), whichever entries hold
+    them (``entries.command_outcomes``)."""
+    after_start = start.startswith(b"(")
+    low = None if start == b"-" else id_order(start.lstrip(b"("))
+    high = None if end == b"+" else id_order(end)
+    for entry_id, fields in iter_stream(client, keys.EVENTS, start, page=EVENTS_PAGE):
+        for cmd, outcome in command_outcomes(entry_id, fields):
+            order = id_order(cmd)
+            if low is not None and (order < low or (after_start and order == low)):
+                continue
+            if high is not None and order > high:
+                return
+            yield cmd, dict(outcome)
 
 
 def replay_line(command: bytes) -> bytes:

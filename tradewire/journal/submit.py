@@ -14,8 +14,8 @@ Two failure rules matter:
   connection failed after it went out; the caller decides (a client can look the order up by its
   ``clientOrderId``, or resend with it, which the engine refuses to duplicate while it is open).
 * A reply can be missed while the subscription is down. After every resubscription, and when a wait
-  times out, the submitter looks the outcome up in ``tw:{0}:events``, whose entry ids equal the
-  command ids, so a command that was applied is never reported as lost.
+  times out, the submitter looks the outcome up in ``tw:{0}:events`` (the first entry at or after
+  the command's id holds it once applied), so a command that was applied is never reported as lost.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from tradewire.journal.entries import (
     Reply,
     StreamFields,
     command_fields,
+    outcome_in,
     parse_replies,
-    reply_from_events_entry,
 )
 from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, append_op, appended
 from tradewire.journal.streams import xrange, xrange_sync
@@ -435,11 +435,11 @@ class Submitter:
 
     async def _lookup(self, cmd: str) -> Reply | None:
         try:
-            found = await xrange(self._client, keys.EVENTS, cmd, cmd, 1)
+            found = await xrange(self._client, keys.EVENTS, cmd, "+", 1)
         except (*REDIS_FAILURES, redis.exceptions.RedisError) as exc:
             REDIS_ERRORS.labels(self._role, _kind(exc)).inc()
             return None
-        return reply_from_events_entry(*found[0]) if found else None
+        return outcome_in(found, cmd.encode())
 
 
 def submit_sync(
@@ -498,9 +498,9 @@ def submit_sync(
                     for reply in parse_replies(message["data"]):
                         if reply.rid == rid:
                             return reply
-        found = xrange_sync(client, keys.EVENTS, cmd, cmd, 1)
-        if found and (reply := reply_from_events_entry(*found[0])).rid == rid:  # not another's (failover)
-            return reply
+        found = outcome_in(xrange_sync(client, keys.EVENTS, cmd, "+", 1), cmd.encode())
+        if found is not None and found.rid == rid:  # not another's (failover)
+            return found
         raise SubmitTimeout(
             f"command {cmd} is journalled but the engine gave no outcome within {timeout:g}s "
             "(is `tradewire engine` running?)",

@@ -42,7 +42,7 @@ from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, command_fields, parse_command_entry
 from tradewire.journal.recovery import Recovered, recover
 from tradewire.journal.service import EngineService, JournalRewound, Settings
-from tradewire.journal.streams import xrange_sync
+from tradewire.journal.streams import iter_events, xrange_sync
 from tradewire.journal.submit import Submitter
 from tradewire.journal.wire import Connection
 
@@ -89,7 +89,7 @@ async def test_engine_with_an_undecodable_entry_rejects_it_and_goes_on(
             redis_client, [b"\xff\xfe not json", '{"type": "deposit"}', _vector_lines(VECTORS[0])[0]]
         )
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-    events = [orjson.loads(fields[b"e"]) for _, fields in xrange_sync(redis_client, keys.EVENTS)]
+    events = [orjson.loads(fields[b"e"]) for _, fields in iter_events(redis_client)]
     assert events[:3] == [[{"type": "rejected", "reason": "bad_command"}]] * 3
     assert events[3][0]["type"] == "deposit"
 
@@ -534,7 +534,7 @@ def test_engine_process_serves_metrics_and_readiness(redis_server: RedisServer, 
         assert _metric_sum(metrics, "tradewire_commands_total") == len(ids)
         trades = sum(
             1
-            for _, fields in client.xrange(keys.EVENTS)
+            for _, fields in iter_events(client)
             for event in orjson.loads(fields[b"e"])
             if event["type"] == "trade"
         )

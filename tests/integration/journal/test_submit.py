@@ -16,7 +16,7 @@ from tests.conftest import RedisServer
 from tests.integration.journal.support import running_engine
 from tradewire import keys
 from tradewire.journal import submit
-from tradewire.journal.entries import CommandEntry, events_fields, parse_command_entry, reply_payload
+from tradewire.journal.entries import CommandEntry, events_ops, parse_command_entry, reply_payload
 from tradewire.journal.quota import OrderQuota, TooManyOrders, counts_key
 from tradewire.journal.streams import xrange, xrange_sync, xread_entries
 from tradewire.journal.submit import SubmitError, Submitter, SubmitTimeout, SubmitUnknown, submit_sync
@@ -25,11 +25,17 @@ DEPOSIT = {"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}
 EVENTS = orjson.dumps([{"type": "deposit", "user": "alice", "asset": "USDT", "amount": "100"}])
 
 
+async def _record(client: redis.asyncio.Redis, *entries: CommandEntry) -> None:
+    """Record commands' outcomes in the events stream as the engine does (one batch)."""
+    for op in events_ops([(entry.entry_id, reply_payload(entry, EVENTS)) for entry in entries]):
+        await client.execute_command(*op)
+
+
 async def _answer_next(client: redis.asyncio.Redis, last: bytes = b"0-0") -> CommandEntry:
     """Play the engine for one command: read it, record its events, publish its reply."""
     found = xread_entries(await client.xread({keys.COMMANDS: last}, count=1, block=5000), keys.COMMANDS)
     entry = parse_command_entry(*found[0])
-    await client.xadd(keys.EVENTS, events_fields(entry, EVENTS), id=entry.entry_id)
+    await _record(client, entry)
     await client.publish(keys.reply_channel(entry.src.decode()), reply_payload(entry, EVENTS))
     return entry
 
@@ -75,9 +81,37 @@ async def test_submitter_with_a_missed_reply_finds_the_outcome_in_the_events_str
         [(entry_id, fields)] = await xrange(aredis, keys.COMMANDS)
         entry = parse_command_entry(entry_id, fields)
         # The engine applied it but the reply was published to nobody (e.g. while resubscribing).
-        await aredis.xadd(keys.EVENTS, events_fields(entry, EVENTS), id=entry.entry_id)
+        await _record(aredis, entry)
         reply = await submitter.wait(cmd, future)
     assert reply.cmd == cmd and reply.events == orjson.loads(EVENTS)
+
+
+@pytest.mark.asyncio
+async def test_submitter_finds_a_missed_outcome_recorded_with_later_commands_under_the_last_id(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
+) -> None:
+    async with Submitter(redis_server.url, "gw-1", timeout=0.3) as submitter:
+        cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
+        later, _ = await submitter.submit_nowait(DEPOSIT, who="admin")
+        [first, second] = [parse_command_entry(*found) for found in await xrange(aredis, keys.COMMANDS)]
+        await _record(aredis, first, second)  # one entry, under the later command's id
+        assert [entry_id for entry_id, _ in await xrange(aredis, keys.EVENTS)] == [later.encode()]
+        reply = await submitter.wait(cmd, future)
+    assert (reply.cmd, reply.rid) == (cmd, first.rid.decode())
+
+
+@pytest.mark.asyncio
+async def test_submitter_finds_a_missed_outcome_in_an_entry_of_one_command_as_engines_wrote_before(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis
+) -> None:
+    """A Redis whose events stream an older engine wrote: one entry per command, under its id."""
+    async with Submitter(redis_server.url, "gw-1", timeout=0.3) as submitter:
+        cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
+        [(entry_id, fields)] = await xrange(aredis, keys.COMMANDS)
+        old = {"cmd": entry_id, "ts": fields[b"ts"], "rid": fields[b"rid"], "e": EVENTS}
+        await aredis.xadd(keys.EVENTS, old, id=entry_id)  # type: ignore[arg-type]
+        reply = await submitter.wait(cmd, future)
+    assert (reply.cmd, reply.rid, reply.events) == (cmd, fields[b"rid"].decode(), orjson.loads(EVENTS))
 
 
 @pytest.mark.asyncio
@@ -222,12 +256,12 @@ async def test_an_events_entry_under_the_commands_id_but_of_another_rid_is_not_i
         found = xread_entries(await aredis.xread({keys.COMMANDS: "0-0"}, count=1), keys.COMMANDS)
         entry = parse_command_entry(*found[0])
         other = CommandEntry(entry.entry_id, entry.command, entry.ts, b"f" * 32, entry.src)
-        await aredis.xadd(keys.EVENTS, events_fields(other, EVENTS), id=entry.entry_id)
+        await _record(aredis, other)
         with pytest.raises(SubmitTimeout):
             await submitter.wait(cmd, future)
         cmd, future = await submitter.submit_nowait(DEPOSIT, who="admin")
         found = xread_entries(await aredis.xread({keys.COMMANDS: entry.entry_id}, count=1), keys.COMMANDS)
         entry = parse_command_entry(*found[0])
-        await aredis.xadd(keys.EVENTS, events_fields(entry, EVENTS), id=entry.entry_id)
+        await _record(aredis, entry)
         reply = await submitter.wait(cmd, future)  # its own rid: its outcome
         assert (reply.cmd, reply.rid) == (cmd, entry.rid.decode())

@@ -13,7 +13,14 @@ from tradewire.bus import publish
 from tradewire.engine import ExchangeConfig
 from tradewire.journal import quota
 from tradewire.journal.core import Core, Op
-from tradewire.journal.entries import CLOCK_TOLERANCE_MS, CommandEntry, parse_replies
+from tradewire.journal.entries import (
+    CLOCK_TOLERANCE_MS,
+    EVENTS_PER_ENTRY,
+    CommandEntry,
+    Fields,
+    command_outcomes,
+    parse_replies,
+)
 from tradewire.marketdata.builder import SLOW_STREAMS_MS
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
@@ -33,21 +40,42 @@ def _lines(seed: int, count: int) -> list[bytes]:
     return [line.encode() for line in random_stream(seed, count // 2)] + load_stream(seed, count // 2)
 
 
+def _events_entries(ops: list[Op]) -> list[tuple[bytes, Fields]]:
+    """The events entries a transaction adds, as ``(entry id, fields)``."""
+    found = []
+    for op in ops:
+        if op[0] == b"XADD" and op[1] == keys.EVENTS.encode():
+            pairs = op[3:]
+            found.append((op[2], dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return found  # type: ignore[return-value]
+
+
+def _outcomes(ops: list[Op]) -> list[tuple[bytes, Fields]]:
+    """The outcomes a transaction records, a command at a time: ``(command id, fields)``."""
+    return [pair for entry in _events_entries(ops) for pair in command_outcomes(*entry)]
+
+
 def test_core_batch_with_commands_writes_events_views_replies_then_the_marker() -> None:
-    entries = _entries(_lines(1, 200))
+    entries = _entries(_lines(1, 250))
     ops = Core(CONFIG).batch(entries, EPOCH)
     assert ops[0][:2] == (b"SCRIPT", b"LOAD")
     assert ops[-1] == (b"SET", keys.APPLIED, entries[-1].entry_id)
-    xadds = [op for op in ops if op[0] == b"XADD"]
-    assert [op[2] for op in xadds] == [entry.entry_id for entry in entries]
+    recorded = _events_entries(ops)
+    ids = [entry.entry_id for entry in entries]
+    assert [entry_id for entry_id, _ in recorded] == ids[EVENTS_PER_ENTRY - 1 :: EVENTS_PER_ENTRY] + ids[-1:]
+    assert [list(fields) for _, fields in recorded] == [
+        ids[at : at + EVENTS_PER_ENTRY] for at in range(0, len(ids), EVENTS_PER_ENTRY)
+    ], "each entry holds the next commands in journal order, under the last one's id"
     replies = [op for op in ops if op[0] == b"PUBLISH" and op[1] == b"tw:reply:gw"]
     assert len(replies) == 1, "one reply message per source and batch"
     lines = replies[0][2].split(b"\n")  # type: ignore[union-attr]
     assert len(lines) == len(entries)
-    for line, entry, xadd in zip(lines, entries, xadds, strict=True):
+    for line, entry, (cmd, outcome) in zip(lines, entries, _outcomes(ops), strict=True):
         reply = orjson.loads(line)
         assert reply["cmd"] == entry.entry_id.decode() and reply["rid"] == entry.rid.decode()
-        assert reply["events"] == orjson.loads(xadd[-1])  # type: ignore[arg-type]
+        assert cmd == entry.entry_id and outcome[b"rid"] == entry.rid
+        assert outcome[b"ts"] == b"%d" % entry.ts
+        assert reply["events"] == orjson.loads(outcome[b"e"])
     assert any(op[0] == b"EVALSHA" for op in ops), "no market data was published"
     assert ops.index(replies[0]) > max(i for i, op in enumerate(ops) if op[0] == b"EVALSHA")
 
@@ -71,9 +99,8 @@ def test_core_batch_publishes_each_market_in_one_script_call_with_trades_in_orde
     ops = core.batch(entries, EPOCH)
     traded = [
         trade
-        for xadd in ops
-        if xadd[0] == b"XADD"
-        for trade in orjson.loads(xadd[-1])  # type: ignore[arg-type]
+        for _, outcome in _outcomes(ops)
+        for trade in orjson.loads(outcome[b"e"])
         if trade["type"] == "trade"
     ]
     assert traded, "the batch made no trade"
@@ -188,8 +215,8 @@ def test_core_holds_exchange_time_within_a_second_of_redis_whatever_a_gateway_st
     live = Core(CONFIG)
     ops = live.batch(skewed[:150], EPOCH)
     assert live.ts == entries[100].ts + CLOCK_TOLERANCE_MS
-    [recorded] = [op for op in ops if op[0] == b"XADD" and op[2] == entries[100].entry_id]
-    assert recorded[5:7] == (b"ts", b"%d" % (entries[100].ts + day))
+    [recorded] = [outcome for cmd, outcome in _outcomes(ops) if cmd == entries[100].entry_id]
+    assert recorded[b"ts"] == b"%d" % (entries[100].ts + day)
     live.batch(skewed[150:], EPOCH)
     assert live.ts == entries[-1].ts
     silent = Core(CONFIG)

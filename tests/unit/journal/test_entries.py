@@ -6,7 +6,22 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradewire.journal.entries import command_and_ts, entry_int, exchange_time, parse_flat_entry, unclamped
+from tradewire.journal.entries import (
+    EVENTS_PER_ENTRY,
+    CommandEntry,
+    Reply,
+    command_and_ts,
+    command_outcomes,
+    entry_int,
+    events_ops,
+    exchange_time,
+    outcome_in,
+    parse_flat_entry,
+    parse_reply,
+    reply_payload,
+    unclamped,
+)
+from tradewire.journal.streams import id_order
 
 _NAMES = st.sampled_from([b"c", b"ts", b"rid", b"src", b"who", b"ip", b"x"])
 _VALUES = st.one_of(
@@ -101,3 +116,56 @@ def test_stamps_between_a_batchs_unclamped_bounds_are_what_exchange_time_gives_e
     assert unclamped(b"junk", ids[-1]) == (1, 0)
     lo, hi = unclamped(b"5000", b"5000")  # an id without a sequence (none that Redis makes)
     assert all(exchange_time(b"5000", stamp) == stamp for stamp in (lo, hi, 4500))
+
+
+def _recorded(count: int, first: int = 1) -> list[tuple[bytes, bytes]]:
+    """``count`` consecutive commands' ``(id, reply message)``, as a batch records them."""
+    out = []
+    for seq in range(first, first + count):
+        entry = CommandEntry(b"1700000000000-%d" % seq, b"{}", 1_700_000_000_000 + seq, b"r%d" % seq, b"gw")
+        out.append((entry.entry_id, reply_payload(entry, b'[{"type":"rejected","reason":"bad_command"}]')))
+    return out
+
+
+def _as_stream(ops: list[tuple[bytes, ...]]) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The entries the ``XADD``s would leave in the stream, as ``XRANGE`` reads them."""
+    return [(op[2], dict(zip(op[3::2], op[4::2], strict=True))) for op in ops]
+
+
+def test_a_batchs_outcomes_are_recorded_in_entries_of_consecutive_commands_under_the_last_id() -> None:
+    outcomes = _recorded(2 * EVENTS_PER_ENTRY + 7)
+    stream = _as_stream(events_ops(outcomes))
+    assert [len(fields) for _, fields in stream] == [EVENTS_PER_ENTRY, EVENTS_PER_ENTRY, 7]
+    assert [entry_id for entry_id, _ in stream] == [list(fields)[-1] for _, fields in stream]
+    read = [pair for entry in stream for pair in command_outcomes(*entry)]
+    assert [cmd for cmd, _ in read] == [cmd for cmd, _ in outcomes]
+    for (cmd, fields), (_, payload) in zip(read, outcomes, strict=True):
+        reply = parse_reply(payload)
+        assert fields[b"cmd"] == cmd and fields[b"rid"] == reply.rid.encode()
+        assert fields[b"ts"] == b"%d" % reply.ts
+        assert fields[b"e"] == b'[{"type":"rejected","reason":"bad_command"}]', (
+            "the events' bytes as rendered"
+        )
+    assert events_ops([]) == []
+
+
+def test_a_commands_outcome_is_the_first_entry_at_or_after_its_id_when_it_holds_it() -> None:
+    outcomes = _recorded(250)
+    stream = _as_stream(events_ops(outcomes))
+
+    def lookup(cmd: bytes) -> Reply | None:  # XRANGE tw:{0}:events <cmd> + COUNT 1
+        return outcome_in([entry for entry in stream if id_order(entry[0]) >= id_order(cmd)][:1], cmd)
+
+    for cmd, payload in outcomes[::7] + outcomes[-1:]:
+        assert lookup(cmd) == parse_reply(payload)
+    assert lookup(b"1700000000000-0") is None, "a command the journal does not hold (lost in a failover)"
+    assert lookup(b"1700000000000-251") is None, "a command not applied yet"
+    assert outcome_in([], b"1700000000000-1") is None
+
+
+def test_an_entry_of_one_command_written_before_the_grouping_is_still_read() -> None:
+    fields = {b"cmd": b"5-0", b"ts": b"7", b"rid": b"abc", b"e": b'[{"type":"rejected","reason":"x"}]'}
+    assert command_outcomes(b"5-0", fields) == [(b"5-0", fields)]
+    reply = outcome_in([(b"5-0", fields)], b"5-0")
+    assert reply is not None and (reply.cmd, reply.ts, reply.rid) == ("5-0", 7, "abc")
+    assert outcome_in([(b"6-0", {**fields, b"cmd": b"6-0"})], b"5-0") is None
