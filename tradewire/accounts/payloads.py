@@ -25,7 +25,7 @@ from typing import cast
 import msgspec
 
 from tradewire.accounts.records import OPEN_STATUSES, OrderState, Symbol, json_text
-from tradewire.engine.decimals import to_units
+from tradewire.engine.decimals import to_text, to_units
 
 _EMPTY = '""'
 
@@ -41,10 +41,11 @@ def report_frame(order: OrderState, sym: Symbol) -> str:
     )
 
 
-def order_record(order: OrderState, sym: Symbol) -> str:
+def order_record_python(order: OrderState, sym: Symbol) -> str:
     """The ``GET /api/v3/order`` object. A market buy by quote shows what it bought as ``origQty``.
 
-    Rendered once per order and flush, with the final values of the batch.
+    Rendered once per order and flush, with the final values of the batch: :data:`order_record`,
+    in C when built (``_render.pyx``), this function being the reference.
     """
     base, quote = sym.base_text, sym.quote_text
     cid = json_text(order.client_id) if order.client_id else _EMPTY
@@ -181,12 +182,31 @@ def balance_update(ts: int, asset: str, delta: str) -> str:
 
 
 def balance_value(free: str, locked: str) -> str:
-    """A ``tw:bal:<user>`` hash value."""
+    """A ``tw:bal:<user>`` hash value, from the texts last published."""
     return f'{{"free":"{free}","locked":"{locked}"}}'
+
+
+def balance_record_python(free: int, locked: int, places: int) -> str:
+    """A ``tw:bal:<user>`` hash value, from units at ``places`` decimals: :data:`balance_record`, in
+    C when built (``_render.pyx``), this function being the reference."""
+    return balance_value(to_text(free, places), to_text(locked, places))
+
+
+order_record = order_record_python
+balance_record = balance_record_python
+try:
+    from tradewire.accounts import _render
+except ImportError:  # not built (no C compiler at install): the reference renders
+    RENDERER = "python"
+else:
+    order_record = _render.order_record
+    balance_record = _render.balance_record
+    RENDERER = "native"
 
 
 __all__ = [
     "account_position",
+    "balance_record",
     "balance_update",
     "balance_value",
     "execution_report",

@@ -39,6 +39,7 @@ from tradewire import keys, statebytes
 from tradewire.accounts.history import LOAD_OP, ORDER_HISTORY, closed_member, trim_op
 from tradewire.accounts.payloads import (
     account_position,
+    balance_record,
     balance_update,
     balance_value,
     execution_report,
@@ -284,10 +285,7 @@ class Accounts:
             fields.append(asset)
             if texts is None:
                 free, locked = known[key]
-                precision = places[asset]
-                fields.append(
-                    balance_value(to_text(free, precision), to_text(locked, precision) if locked else "0")
-                )
+                fields.append(balance_record(free, locked, places[asset]))
             else:
                 fields.append(balance_value(texts[1], texts[2]))
         for fields in by_user.values():

@@ -1,11 +1,12 @@
 """The events of one command as the replay spec's JSON list, straight to bytes.
 
 Every applied command's events are published in its reply (and the reply recorded in
-``tw:{0}:events``), byte for byte what ``tradewire replay`` prints: ``orjson.dumps([codec.render(e) ...])`` with
-:class:`tradewire.engine.EventCodec`. Building those dicts and encoding them costs about as much as
-matching the command, so the service renders the same bytes here without dicts: numbers with ``%d``,
-amounts from memo tables per precision, names from a memo of their JSON strings. The unit tests hold
-this renderer equal to the codec over long random streams.
+``tw:{0}:events``), byte for byte what ``tradewire replay`` prints:
+``orjson.dumps([codec.render(e) ...])`` with :class:`tradewire.engine.EventCodec`. Building those
+dicts and encoding them costs about as much as matching the command, so the service renders the
+same bytes here without dicts: numbers with ``%d``, amounts from memo tables per precision, names
+from a memo of their JSON strings. The unit tests hold this renderer equal to the codec over long
+random streams.
 """
 
 from __future__ import annotations
