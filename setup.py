@@ -1,10 +1,10 @@
 """Builds the matching engine's native core, the engine's RESP packer and the account views' C
-renderers; everything else about the package is in pyproject.toml.
+renderers and the engine's reply renderer; everything else about the package is in pyproject.toml.
 
 The extensions are optional: without a C compiler the install still succeeds, the pure engine runs
 everything (``tradewire.engine.native.built()`` tells which), the transaction is packed in Python
-(``tradewire.journal.wire.PACKER``) and order records are rendered in Python
-(``tradewire.accounts.payloads.RENDERER``).
+(``tradewire.journal.wire.PACKER``), and order records and replies are rendered in Python
+(``tradewire.accounts.payloads.RENDERER``, ``tradewire.journal.render.ReplyRenderer``).
 """
 
 from Cython.Build import cythonize
@@ -16,6 +16,7 @@ setup(
             Extension("tradewire.engine._native", ["tradewire/engine/_native.pyx"], optional=True),
             Extension("tradewire.journal._resp", ["tradewire/journal/_resp.pyx"], optional=True),
             Extension("tradewire.accounts._render", ["tradewire/accounts/_render.pyx"], optional=True),
+            Extension("tradewire.journal._reply", ["tradewire/journal/_reply.pyx"], optional=True),
         ],
         compiler_directives={"language_level": "3"},
     )

@@ -45,11 +45,10 @@ from tradewire.journal.entries import (
     command_and_ts,
     events_ops,
     exchange_time,
-    reply_payload,
     unclamped,
 )
 from tradewire.journal.quota import filled_ops
-from tradewire.journal.render import EventsRenderer
+from tradewire.journal.render import EventsRenderer, reply_renderer
 from tradewire.marketdata.builder import SLOW_STREAMS_MS, MarketData
 
 Op = tuple[bytes | str | int, ...]
@@ -99,6 +98,7 @@ class Core:
         self.marketdata = marketdata or MarketData(config)
         self.accounts = accounts or Accounts(config)
         self.render = EventsRenderer(config).render
+        self.reply = reply_renderer(config)
         self.ts = ts
         self.count = count
         self._balance_of = self.engine.balance
@@ -146,7 +146,7 @@ class Core:
         md_apply = self.marketdata.apply
         accounts_apply = self.accounts.apply
         balance_of = self._balance_of
-        render = self.render
+        reply = self.reply
         counts = stats.outcomes if stats is not None else None
         trades = stats.trades if stats is not None else None
         ts = self.ts
@@ -169,7 +169,7 @@ class Core:
                     for event in events:
                         if type(event) is Trade:
                             trades[event.market] = trades.get(event.market, 0) + 1
-            payload = reply_payload(entry, render(events))
+            payload = reply(entry, events)
             outcome((entry.entry_id, payload))
             src = entry.src
             if src:
