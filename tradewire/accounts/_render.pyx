@@ -13,6 +13,10 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.string cimport memcpy
 
+from tradewire._slots cimport offset, slot
+
+from tradewire.accounts.records import OrderState, Symbol
+
 cdef enum:
     BUFFER = 1536
     AMOUNT = 48  # 20 digits, a sign, a point and 18 places, with room to spare
@@ -107,6 +111,17 @@ cdef inline const char *_utf8(object text, Py_ssize_t *size):
         return NULL
 
 
+cdef Py_ssize_t ORDER_ID = offset(OrderState, "order_id"), CLIENT_ID = offset(OrderState, "client_id")
+cdef Py_ssize_t SIDE = offset(OrderState, "side"), TYPE = offset(OrderState, "type")
+cdef Py_ssize_t TIF = offset(OrderState, "tif"), STP = offset(OrderState, "stp")
+cdef Py_ssize_t PRICE = offset(OrderState, "price"), QTY = offset(OrderState, "qty")
+cdef Py_ssize_t QUOTE_QTY = offset(OrderState, "quote_qty"), TIME = offset(OrderState, "time")
+cdef Py_ssize_t UPDATE_TIME = offset(OrderState, "update_time"), EXECUTED = offset(OrderState, "executed")
+cdef Py_ssize_t CUM_QUOTE = offset(OrderState, "cum_quote"), STATUS = offset(OrderState, "status")
+cdef Py_ssize_t BASE_PLACES = offset(Symbol, "base_places"), QUOTE_PLACES = offset(Symbol, "quote_places")
+cdef Py_ssize_t SYMBOL_JSON = offset(Symbol, "symbol_json")
+
+
 def _python():
     from tradewire.accounts import payloads  # here: payloads imports this module
 
@@ -130,7 +145,7 @@ def order_record(order, sym):
     cdef char buffer[BUFFER]
     cdef char *at = buffer
     cdef long long qty, executed, cum_quote, update_time, order_id, price, time, quote_qty, orig
-    cdef int base = sym.base_places, quote = sym.quote_places
+    cdef int base, quote
     cdef Py_ssize_t status_size, symbol_size, cid_size, tif_size, type_size, side_size, stp_size
     cdef const char *status
     cdef const char *symbol
@@ -139,20 +154,26 @@ def order_record(order, sym):
     cdef const char *type_
     cdef const char *side
     cdef const char *stp
+    if type(order) is not OrderState or type(sym) is not Symbol:
+        return _python().order_record_python(order, sym)
+    base_places, quote_places = slot(sym, BASE_PLACES), slot(sym, QUOTE_PLACES)
     if not (
-        _fits(order.qty, &qty) and _fits(order.executed, &executed) and _fits(order.cum_quote, &cum_quote)
-        and _fits(order.update_time, &update_time) and _fits(order.order_id, &order_id)
-        and _fits(order.price, &price) and _fits(order.time, &time) and _fits(order.quote_qty, &quote_qty)
-        and 0 <= base <= 18 and 0 <= quote <= 18
+        _fits(slot(order, QTY), &qty) and _fits(slot(order, EXECUTED), &executed)
+        and _fits(slot(order, CUM_QUOTE), &cum_quote) and _fits(slot(order, UPDATE_TIME), &update_time)
+        and _fits(slot(order, ORDER_ID), &order_id) and _fits(slot(order, PRICE), &price)
+        and _fits(slot(order, TIME), &time) and _fits(slot(order, QUOTE_QTY), &quote_qty)
+        and type(base_places) is int and type(quote_places) is int
+        and 0 <= base_places <= 18 and 0 <= quote_places <= 18
     ):
         return _python().order_record_python(order, sym)
-    status = _utf8(order.status, &status_size)
-    symbol = _utf8(sym.symbol_json, &symbol_size)
-    cid = _utf8(order.client_id, &cid_size)
-    tif = _utf8(order.tif, &tif_size)
-    type_ = _utf8(order.type, &type_size)
-    side = _utf8(order.side, &side_size)
-    stp = _utf8(order.stp, &stp_size)
+    base, quote = base_places, quote_places
+    status = _utf8(slot(order, STATUS), &status_size)
+    symbol = _utf8(slot(sym, SYMBOL_JSON), &symbol_size)
+    cid = _utf8(slot(order, CLIENT_ID), &cid_size)
+    tif = _utf8(slot(order, TIF), &tif_size)
+    type_ = _utf8(slot(order, TYPE), &type_size)
+    side = _utf8(slot(order, SIDE), &side_size)
+    stp = _utf8(slot(order, STP), &stp_size)
     if (
         status == NULL or symbol == NULL or cid == NULL or tif == NULL or type_ == NULL or side == NULL
         or stp == NULL

@@ -16,7 +16,32 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.string cimport memcpy
 
+from tradewire._slots cimport offset, slot
+
 from tradewire.engine.events import Accepted, Canceled, Deposited, Expired, Rejected, Trade, Withdrawn
+from tradewire.journal.entries import CommandEntry
+
+cdef Py_ssize_t ENTRY_ID = offset(CommandEntry, "entry_id"), ENTRY_TS = offset(CommandEntry, "ts")
+cdef Py_ssize_t ENTRY_RID = offset(CommandEntry, "rid")
+cdef Py_ssize_t A_ORDER_ID = offset(Accepted, "order_id"), A_USER = offset(Accepted, "user")
+cdef Py_ssize_t A_MARKET = offset(Accepted, "market"), A_CLIENT_ID = offset(Accepted, "client_id")
+cdef Py_ssize_t T_MARKET = offset(Trade, "market"), T_TRADE_ID = offset(Trade, "trade_id")
+cdef Py_ssize_t T_PRICE = offset(Trade, "price"), T_QTY = offset(Trade, "qty")
+cdef Py_ssize_t T_MAKER_ORDER_ID = offset(Trade, "maker_order_id")
+cdef Py_ssize_t T_TAKER_ORDER_ID = offset(Trade, "taker_order_id")
+cdef Py_ssize_t T_MAKER_USER = offset(Trade, "maker_user"), T_TAKER_USER = offset(Trade, "taker_user")
+cdef Py_ssize_t T_TAKER_SIDE = offset(Trade, "taker_side"), T_MAKER_FEE = offset(Trade, "maker_fee")
+cdef Py_ssize_t T_TAKER_FEE = offset(Trade, "taker_fee")
+cdef Py_ssize_t C_ORDER_ID = offset(Canceled, "order_id"), C_REASON = offset(Canceled, "reason")
+cdef Py_ssize_t R_ORDER_ID = offset(Rejected, "order_id"), R_USER = offset(Rejected, "user")
+cdef Py_ssize_t R_REASON = offset(Rejected, "reason")
+cdef Py_ssize_t X_ORDER_ID = offset(Expired, "order_id"), X_MARKET = offset(Expired, "market")
+cdef Py_ssize_t X_REMAINING_QTY = offset(Expired, "remaining_qty")
+cdef Py_ssize_t X_REMAINING_QUOTE_QTY = offset(Expired, "remaining_quote_qty")
+cdef Py_ssize_t D_USER = offset(Deposited, "user"), D_ASSET = offset(Deposited, "asset")
+cdef Py_ssize_t D_AMOUNT = offset(Deposited, "amount")
+cdef Py_ssize_t W_USER = offset(Withdrawn, "user"), W_ASSET = offset(Withdrawn, "asset")
+cdef Py_ssize_t W_AMOUNT = offset(Withdrawn, "amount")
 
 cdef long long POW10[19]
 cdef int _i
@@ -182,13 +207,18 @@ cdef class ReplyRenderer:
             PyMem_Free(w.data)
 
     cdef int _reply(self, Writer *w, object entry, object events) except -1:
-        cdef bytes rid = entry.rid
-        cdef bytes entry_id = entry.entry_id
+        if type(entry) is not CommandEntry:
+            raise _Off()
+        rid_object, id_object = slot(entry, ENTRY_RID), slot(entry, ENTRY_ID)
+        if type(rid_object) is not bytes or type(id_object) is not bytes:
+            raise _Off()
+        cdef bytes rid = rid_object
+        cdef bytes entry_id = id_object
         cdef Py_ssize_t rid_size = PyBytes_GET_SIZE(rid), id_size = PyBytes_GET_SIZE(entry_id)
         cdef const char *rid_text = PyBytes_AS_STRING(rid)
         cdef Py_ssize_t i
         cdef unsigned char c
-        cdef long long ts = _int(entry.ts)
+        cdef long long ts = _int(slot(entry, ENTRY_TS))
         if rid_size == 0:
             raise _Off()
         for i in range(rid_size):  # bytes.isalnum(): ASCII letters and digits, not empty
@@ -228,27 +258,27 @@ cdef class ReplyRenderer:
         cdef type kind = type(e)
         cdef int base = 0, quote = 0, places
         cdef long long a, b, c, d, f, g
-        cdef bint taker_buys
+        cdef bint taker_buys, deposit
         _room(w, FIXED)
         if kind is Accepted:
-            a = _int(e.order_id)
+            a = _int(slot(e, A_ORDER_ID))
             _put(w, b'{"type":"accepted","order_id":', 30)
             _integer(w, a)
             _put(w, b',"user":', 8)
-            _string(w, e.user)
+            _string(w, slot(e, A_USER))
             _put(w, b',"market":', 10)
-            _string(w, e.market)
-            if e.client_id is not None:
+            _string(w, slot(e, A_MARKET))
+            if slot(e, A_CLIENT_ID) is not None:
                 _put(w, b',"client_id":', 13)
-                _string(w, e.client_id)
+                _string(w, slot(e, A_CLIENT_ID))
             _put(w, b'}', 1)
         elif kind is Trade:
-            self._places(e.market, &base, &quote)
-            a, b, c = _int(e.trade_id), _int(e.price), _int(e.qty)
-            d, f, g = _int(e.maker_order_id), _int(e.taker_order_id), _int(e.maker_fee)
-            taker_buys = e.taker_side == "buy"
+            self._places(slot(e, T_MARKET), &base, &quote)
+            a, b, c = _int(slot(e, T_TRADE_ID)), _int(slot(e, T_PRICE)), _int(slot(e, T_QTY))
+            d, f, g = _int(slot(e, T_MAKER_ORDER_ID)), _int(slot(e, T_TAKER_ORDER_ID)), _int(slot(e, T_MAKER_FEE))
+            taker_buys = slot(e, T_TAKER_SIDE) == "buy"
             _put(w, b'{"type":"trade","market":', 25)
-            _string(w, e.market)
+            _string(w, slot(e, T_MARKET))
             _put(w, b',"trade_id":', 12)
             _integer(w, a)
             _put(w, b',"price":', 9)
@@ -260,63 +290,66 @@ cdef class ReplyRenderer:
             _put(w, b',"taker_order_id":', 18)
             _integer(w, f)
             _put(w, b',"maker_user":', 14)
-            _string(w, e.maker_user)
+            _string(w, slot(e, T_MAKER_USER))
             _put(w, b',"taker_user":', 14)
-            _string(w, e.taker_user)
+            _string(w, slot(e, T_TAKER_USER))
             _put(w, b',"taker_side":', 14)
-            _string(w, e.taker_side)
+            _string(w, slot(e, T_TAKER_SIDE))
             _put(w, b',"maker_fee":', 13)
             _amount(w, g, quote if taker_buys else base)
-            g = _int(e.taker_fee)
+            g = _int(slot(e, T_TAKER_FEE))
             _put(w, b',"taker_fee":', 13)
             _amount(w, g, base if taker_buys else quote)
             _put(w, b'}', 1)
         elif kind is Canceled:
-            a = _int(e.order_id)
+            a = _int(slot(e, C_ORDER_ID))
             _put(w, b'{"type":"canceled","order_id":', 30)
             _integer(w, a)
             _put(w, b',"reason":', 10)
-            _string(w, e.reason)
+            _string(w, slot(e, C_REASON))
             _put(w, b'}', 1)
         elif kind is Rejected:
             _put(w, b'{"type":"rejected"', 18)
-            if e.order_id is not None:
-                a = _int(e.order_id)
+            if slot(e, R_ORDER_ID) is not None:
+                a = _int(slot(e, R_ORDER_ID))
                 _put(w, b',"order_id":', 12)
                 _integer(w, a)
-            if e.user is not None:
+            if slot(e, R_USER) is not None:
                 _put(w, b',"user":', 8)
-                _string(w, e.user)
+                _string(w, slot(e, R_USER))
             _put(w, b',"reason":', 10)
-            _string(w, e.reason)
+            _string(w, slot(e, R_REASON))
             _put(w, b'}', 1)
         elif kind is Expired:
-            self._places(e.market, &base, &quote)
-            a = _int(e.order_id)
+            self._places(slot(e, X_MARKET), &base, &quote)
+            a = _int(slot(e, X_ORDER_ID))
             _put(w, b'{"type":"expired","order_id":', 29)
             _integer(w, a)
-            if e.remaining_quote_qty is not None:
-                b = _int(e.remaining_quote_qty)
+            if slot(e, X_REMAINING_QUOTE_QTY) is not None:
+                b = _int(slot(e, X_REMAINING_QUOTE_QTY))
                 _put(w, b',"remaining_quote_qty":', 23)
                 _amount(w, b, quote)
             else:
-                b = _int(e.remaining_qty or 0)
+                b = _int(slot(e, X_REMAINING_QTY) or 0)
                 _put(w, b',"remaining_qty":', 17)
                 _amount(w, b, base)
             _put(w, b'}', 1)
         elif kind is Deposited or kind is Withdrawn:
-            found = self._assets.get(e.asset)
+            deposit = kind is Deposited
+            user = slot(e, D_USER if deposit else W_USER)
+            asset = slot(e, D_ASSET if deposit else W_ASSET)
+            found = self._assets.get(asset)
             if found is None or not 0 <= <int>found <= 18:
                 raise _Off()
             places = found
-            a = _int(e.amount)
-            if kind is Deposited:
+            a = _int(slot(e, D_AMOUNT if deposit else W_AMOUNT))
+            if deposit:
                 _put(w, b'{"type":"deposit","user":', 25)
             else:
                 _put(w, b'{"type":"withdraw","user":', 26)
-            _string(w, e.user)
+            _string(w, user)
             _put(w, b',"asset":', 9)
-            _string(w, e.asset)
+            _string(w, asset)
             _put(w, b',"amount":', 10)
             _amount(w, a, places)
             _put(w, b'}', 1)
