@@ -36,6 +36,11 @@ import msgspec
 from tradewire.marketdata.checksum import CHECKSUM_DEPTH, join_parts, level_parts
 from tradewire.marketdata.updates import DepthSnapshot, DepthUpdate, PriceLevel
 
+try:
+    from tradewire.marketdata._checksum import book_checksum as native_checksum
+except ImportError:  # not built (no C compiler at install): the checksum is taken in Python
+    native_checksum = None  # type: ignore[assignment]
+
 
 class InconsistentEvents(ValueError):
     """The events cannot come from the book this builder holds."""
@@ -242,12 +247,17 @@ class DepthBook:
     def checksum(self) -> int:
         """The checksum of the book now; ``top`` keeps the levels it was taken over.
 
-        ``book_checksum`` of the heads, with work only for a head that changed: a side's text
-        parts are rendered once per head, and the whole checksum is reused when neither changed.
+        ``book_checksum`` of the heads, reused when neither head changed; taken in C when built
+        (``_checksum.pyx``), else with work only for a head that changed: a side's text parts are
+        rendered once per head.
         """
         bids, asks = self.top = (self.bids.head(), self.asks.head())
         last_bids, last_asks, checksum = self._checksum
         if bids is last_bids and asks is last_asks:
+            return checksum
+        if native_checksum is not None:  # the whole string in C: faster than reusing a side's parts
+            checksum = native_checksum(bids, asks, self.base_precision, self.quote_precision)
+            self._checksum = (bids, asks, checksum)
             return checksum
         head, bid_parts = self._bid_parts
         if head is not bids:
