@@ -24,15 +24,16 @@ cdef extern from "structmember.h":
 
 
 cdef inline Py_ssize_t offset(object cls, str name) except -1:
-    """Where ``cls`` keeps field ``name``; ``TypeError`` unless it is an object slot."""
+    """Where ``cls`` keeps field ``name``; ``ImportError`` unless it is an object slot (a build older
+    than the class: the module that asks falls back to Python, as when it is not built)."""
     cdef object descriptor = cls.__dict__.get(name)
     cdef object kind = type(descriptor)
     cdef PyMemberDef *member
     if descriptor is None or <PyObject *>kind != PyDescr_TYPE_MemberDescr:
-        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+        raise ImportError(f"{cls.__name__}.{name} is not a slot: rebuild the extensions")
     member = (<PyMemberDescrObject *>descriptor).d_member
     if member.type != T_OBJECT_EX:
-        raise TypeError(f"{cls.__name__}.{name} is not an object slot")
+        raise ImportError(f"{cls.__name__}.{name} is not an object slot: rebuild the extensions")
     return member.offset
 
 

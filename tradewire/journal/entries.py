@@ -231,23 +231,36 @@ def command_outcomes(entry_id: bytes, fields: Fields) -> list[tuple[bytes, Field
 
 
 def _outcome_fields(cmd: bytes, payload: bytes) -> Fields:
-    reply = parse_reply(payload)
+    """One command's outcome, from its value in a grouped entry; a value that is no reply message is
+    kept whole (``ts`` and ``rid`` empty), so that the audit reports it where it lies."""
+    try:
+        data = orjson.loads(payload)
+        answered, ts, rid = data["cmd"], data["ts"], data["rid"]
+        if not (type(answered) is str and type(ts) is int and type(rid) is str):
+            raise TypeError("not a reply message")
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return {b"cmd": cmd, b"ts": b"", b"rid": b"", b"e": payload}
     # the events are the message's last member (reply_payload), and no string before them can hold
-    # this text (JSON escapes its quotes): slicing keeps their bytes as rendered
+    # this text (JSON escapes its quotes): slicing keeps their bytes as rendered. ``cmd`` is the
+    # one the message names, so that a message filed under another command's id reads as such.
     at = payload.find(b',"events":')
-    return {b"cmd": cmd, b"ts": b"%d" % reply.ts, b"rid": reply.rid.encode(), b"e": payload[at + 10 : -1]}
+    return {b"cmd": answered.encode(), b"ts": b"%d" % ts, b"rid": rid.encode(), b"e": payload[at + 10 : -1]}
 
 
 def outcome_in(found: Sequence[tuple[bytes, Fields]], cmd: bytes) -> Reply | None:
     """Command ``cmd``'s reply from the answer to ``XRANGE tw:{0}:events <cmd> + COUNT 1``
-    (``None``: not applied yet, or no such command in the journal)."""
+    (``None``: not applied yet, no such command in the journal, or a value that is no reply to it)."""
     if not found:
         return None
     entry_id, fields = found[0]
-    if b"cmd" in fields:
-        return reply_from_events_entry(entry_id, fields) if entry_id == cmd else None
-    payload = fields.get(cmd)
-    return parse_reply(payload) if payload is not None else None
+    try:
+        if b"cmd" in fields:
+            return reply_from_events_entry(entry_id, fields) if entry_id == cmd else None
+        payload = fields.get(cmd)
+        reply = parse_reply(payload) if payload is not None else None
+    except ValueError:  # damaged: no outcome to take (the audit reports it)
+        return None
+    return reply if reply is not None and reply.cmd == cmd.decode() else None
 
 
 def reply_payload(entry: CommandEntry, events_json: bytes) -> bytes:

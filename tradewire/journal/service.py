@@ -6,8 +6,8 @@ The loop, one batch at a time:
 2. apply them to the pure core (engine, market data, accounts), which returns the batch's whole
    transaction (``tradewire/journal/core.py``);
 3. run it as one MULTI/EXEC: events, views, publications, replies and ``SET tw:{0}:applied``,
-   plus the snapshot when one is due. The next batch is read just before it is sent, and applied
-   while Redis executes it.
+   plus the snapshot when one is due. The next batch is read just before it is sent (after a full
+   batch: before it is applied), and applied while Redis executes it.
 
 Crash safety comes from step 3 being one transaction: after a crash, ``applied`` says exactly which
 commands have had their effects, and recovery (``recovery.py``) rebuilds memory up to there.

@@ -126,8 +126,8 @@ def iter_journal(client: redis.Redis, start: bytes = b"-", end: bytes = b"+") ->
 def iter_events(client: redis.Redis, start: bytes = b"-", end: bytes = b"+") -> Iterator[Entry]:
     """The outcomes recorded in ``tw:{0}:events``, a command at a time in journal order: ``(command
     id, fields)`` with fields ``cmd`` (the id again), ``ts``, ``rid``, ``e`` (the events' JSON), for
-    the commands from ``start`` to ``end`` included (``(id``: after ``id``), whichever entries hold
-    them (``entries.command_outcomes``)."""
+    the commands from ``start`` to ``end`` included (whole ids, ``ms-seq``; ``(id``: after ``id``),
+    whichever entries hold them (``entries.command_outcomes``)."""
     after_start = start.startswith(b"(")
     low = None if start == b"-" else id_order(start.lstrip(b"("))
     high = None if end == b"+" else id_order(end)

@@ -18,6 +18,7 @@ from tests.unit.engine.test_rules import BASE_CONFIG
 from tradewire import keys
 from tradewire.engine import Engine, EventCodec, ExchangeConfig, decode
 from tradewire.engine.decimals import to_text
+from tradewire.journal.entries import CommandEntry, events_ops, reply_payload
 
 T0 = 1_700_000_000_000
 
@@ -141,3 +142,17 @@ def workload(seed: int, n: int) -> list[Command]:
                 }
             )
     return commands
+
+
+def group_events(
+    client: redis.Redis, change: Callable[[bytes, bytes], bytes] = lambda cmd, value: value
+) -> None:
+    """Rewrite the events stream in the engine's grouped layout (``entries.events_ops``: a hundred
+    commands' reply messages per entry), each value passed through ``change(command id, value)``."""
+    outcomes = []
+    for eid, fields in stream(client, keys.EVENTS):
+        entry = CommandEntry(eid.encode(), b"", int(fields[b"ts"]), fields[b"rid"], b"")
+        outcomes.append((entry.entry_id, change(entry.entry_id, reply_payload(entry, fields[b"e"]))))
+    client.delete(keys.EVENTS)
+    for op in events_ops(outcomes):
+        client.execute_command(*op)

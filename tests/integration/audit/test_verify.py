@@ -11,7 +11,16 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer
-from tests.integration.audit.recorder import CONFIG, entry_id, record, remove, rewrite, stream, workload
+from tests.integration.audit.recorder import (
+    CONFIG,
+    entry_id,
+    group_events,
+    record,
+    remove,
+    rewrite,
+    stream,
+    workload,
+)
 from tradewire import keys
 from tradewire.cli import app
 
@@ -159,3 +168,40 @@ def test_verify_with_unreachable_redis_exits_2() -> None:
     result = CliRunner().invoke(app, ["audit", "verify"], env={"REDIS_URL": "redis://127.0.0.1:1/0"})
     assert result.exit_code == 2
     assert "cannot reach Redis" in result.stderr
+
+
+def test_verify_of_the_grouped_layout_gives_the_digest_of_one_entry_per_command(
+    redis_server: RedisServer, recorded: redis.Redis
+) -> None:
+    """The engine's layout: a hundred outcomes per events entry, under the last command's id."""
+    faithful = _verify(redis_server)
+    group_events(recorded)
+    assert recorded.xlen(keys.EVENTS) == 4
+    assert faithful[0] == 0 and _verify(redis_server) == faithful
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("damaged", "the events entry's exchange time or request id differs"),
+        ("misfiled", "the events entry answers another command"),
+    ],
+)
+def test_verify_of_the_grouped_layout_names_a_damaged_or_misfiled_outcome(
+    redis_server: RedisServer, recorded: redis.Redis, how: str, said: str
+) -> None:
+    """A value that is no reply message, or the reply of the command before filed under a command's
+    id: a divergence at that command, never a crash."""
+    target = entry_id(150).encode()
+    before: list[bytes] = []
+
+    def tamper(cmd: bytes, value: bytes) -> bytes:
+        before.append(value)
+        if cmd != target:
+            return value
+        return value[:-7] if how == "damaged" else before[-2]
+
+    group_events(recorded, tamper)
+    status, out, _ = _verify(redis_server)
+    assert status == 1
+    assert f"divergence at {target.decode()}: {said}" in out

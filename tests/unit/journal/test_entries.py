@@ -169,3 +169,18 @@ def test_an_entry_of_one_command_written_before_the_grouping_is_still_read() -> 
     reply = outcome_in([(b"5-0", fields)], b"5-0")
     assert reply is not None and (reply.cmd, reply.ts, reply.rid) == ("5-0", 7, "abc")
     assert outcome_in([(b"6-0", {**fields, b"cmd": b"6-0"})], b"5-0") is None
+
+
+def test_a_damaged_value_of_a_grouped_entry_is_kept_whole_for_the_audit_and_is_no_outcome() -> None:
+    [(cmd, good)] = _recorded(1)
+    for damaged in (good[:-5], b'{"rid":5,"cmd":"x","ts":1,"events":[]}', b"[]", b'{"rid":"a"}'):
+        [(got, fields)] = command_outcomes(cmd, {cmd: damaged})
+        assert (got, fields) == (cmd, {b"cmd": cmd, b"ts": b"", b"rid": b"", b"e": damaged})
+        assert outcome_in([(cmd, {cmd: damaged})], cmd) is None
+
+
+def test_a_reply_filed_under_another_commands_id_reads_as_that_commands() -> None:
+    [(cmd, _), (other, payload)] = _recorded(2)
+    [(got, fields)] = command_outcomes(cmd, {cmd: payload})
+    assert got == cmd and fields[b"cmd"] == other, "the audit then says it answers another command"
+    assert outcome_in([(cmd, {cmd: payload})], cmd) is None
