@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tradewire.engine import decimals as text
 from tradewire.marketdata.binance import BinanceRenderer, market_of_symbol, symbol_of, symbol_table
@@ -135,3 +137,27 @@ def test_text_table_starts_over_when_full_and_still_answers_exactly(monkeypatch:
     assert [table[units] for units in (150, 7, -3, 100)] == ["1.5", "0.07", "-0.03", "1"]
     assert len(table) <= 2
     assert text.texts(2) is text.texts(2)
+
+
+@given(
+    st.integers(min_value=0, max_value=2**64 - 1),  # orjson's range, for the reference bytes
+    st.integers(min_value=-(2**64), max_value=2**70),
+    st.integers(min_value=0, max_value=2**70),
+    st.integers(min_value=0, max_value=2**64 - 1),
+    st.booleans(),
+    st.sampled_from(["BTC-USDT", "É-USDT"]),
+)
+def test_trades_spliced_as_text_are_orjsons_bytes_of_the_dicts(
+    trade_id: int, price: int, qty: int, ts: int, maker: bool, market: str
+) -> None:
+    render = BinanceRenderer(market, 8, 2)
+    trade = TradeUpdate(market, "trade", trade_id, price, qty, price * 3, ts, maker, 1, 2)
+    symbol = market.replace("-", "")
+    assert render.trade(trade) == orjson.dumps(
+        {"e": "trade", "E": ts, "s": symbol, "t": trade_id, "p": render.price(price), "q": render.qty(qty),
+         "T": ts, "m": maker, "M": True}
+    )  # fmt: skip
+    assert render.trade_rest(trade) == orjson.dumps(
+        {"id": trade_id, "price": render.price(price), "qty": render.qty(qty),
+         "quoteQty": render.price(price * 3), "time": ts, "isBuyerMaker": maker, "isBestMatch": True}
+    )  # fmt: skip
