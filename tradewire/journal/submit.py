@@ -47,7 +47,7 @@ from tradewire.journal.entries import (
     parse_replies,
 )
 from tradewire.journal.quota import OrderCounts, OrderQuota, TooManyOrders, append_op, appended
-from tradewire.journal.streams import xrange, xrange_sync
+from tradewire.journal.streams import id_order, xrange, xrange_sync
 from tradewire.journal.wire import PING_SECONDS, Connection, ReplyError, WireError, ping_every
 from tradewire.ops.metrics import REDIS_ERRORS
 from tradewire.redisconn import connect
@@ -427,11 +427,24 @@ class Submitter:
             future.set_result(reply)
 
     async def _sweep(self) -> None:
-        """Resolve every awaited command whose outcome is already in the events stream."""
-        for cmd in list(self._commands.values()):
-            reply = await self._lookup(cmd)
-            if reply is not None:
-                self._resolve(reply)
+        """Resolve every awaited command whose outcome is already in the events stream: one
+        ``XRANGE`` per events entry that holds some (it holds up to a hundred), not per command."""
+        waiting = sorted({cmd.encode() for cmd in self._commands.values()}, key=id_order)
+        at = 0
+        while at < len(waiting):
+            try:
+                found = await xrange(self._client, keys.EVENTS, waiting[at], "+", 1)
+            except (*REDIS_FAILURES, redis.exceptions.RedisError) as exc:
+                REDIS_ERRORS.labels(self._role, _kind(exc)).inc()
+                return
+            if not found:
+                return  # no entry at or after it: no later command is applied either
+            last = id_order(found[0][0])
+            while at < len(waiting) and id_order(waiting[at]) <= last:
+                reply = outcome_in(found, waiting[at])
+                if reply is not None:
+                    self._resolve(reply)
+                at += 1
 
     async def _lookup(self, cmd: str) -> Reply | None:
         try:

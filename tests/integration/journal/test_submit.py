@@ -101,6 +101,24 @@ async def test_submitter_finds_a_missed_outcome_recorded_with_later_commands_und
 
 
 @pytest.mark.asyncio
+async def test_submitter_resubscribing_finds_every_missed_outcome_of_an_entry_with_one_xrange(
+    redis_server: RedisServer, aredis: redis.asyncio.Redis, redis_client: redis.Redis
+) -> None:
+    """Replies published while a gateway's subscription was down: after resubscribing it reads the
+    events stream once per entry (a hundred outcomes each), not once per awaited command."""
+    async with Submitter(redis_server.url, "gw-1", timeout=20) as submitter:
+        sent = [await submitter.submit_nowait(DEPOSIT, who="admin") for _ in range(5)]
+        entries = [parse_command_entry(*found) for found in await xrange(aredis, keys.COMMANDS)]
+        await _record(aredis, *entries)  # applied, but the replies went to nobody
+        redis_client.config_resetstat()
+        redis_client.client_kill_filter(_type="pubsub")  # the subscription drops; it resubscribes
+        replies = [await submitter.wait(cmd, future) for cmd, future in sent]
+        xranges = redis_client.info("commandstats").get("cmdstat_xrange", {}).get("calls")
+    assert [reply.cmd for reply in replies] == [cmd for cmd, _ in sent]
+    assert xranges == 1
+
+
+@pytest.mark.asyncio
 async def test_submitter_finds_a_missed_outcome_in_an_entry_of_one_command_as_engines_wrote_before(
     redis_server: RedisServer, aredis: redis.asyncio.Redis
 ) -> None:
