@@ -14,6 +14,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.string cimport memcpy
 
 from tradewire._slots cimport offset, slot
+from tradewire._text cimport amount, integer
 
 from tradewire.accounts.records import OrderState, Symbol
 
@@ -22,74 +23,9 @@ cdef enum:
     AMOUNT = 48  # 20 digits, a sign, a point and 18 places, with room to spare
     TEXT = 256  # the longest string field taken as is (client ids are at most 36 on Binance)
 
-cdef long long POW10[19]
-cdef int _i
-POW10[0] = 1
-for _i in range(1, 19):
-    POW10[_i] = POW10[_i - 1] * 10
-
-
 cdef inline char *_put(char *at, const char *text, Py_ssize_t size) noexcept:
     memcpy(at, text, size)
     return at + size
-
-
-cdef inline char *_digits(char *at, unsigned long long n) noexcept:
-    """``n`` in decimal at ``at``; the end."""
-    cdef char reversed_[24]
-    cdef int count = 0
-    while True:
-        reversed_[count] = <char>(48 + n % 10)
-        count += 1
-        n = n // 10
-        if n == 0:
-            break
-    while count > 0:
-        count -= 1
-        at[0] = reversed_[count]
-        at += 1
-    return at
-
-
-cdef inline char *_integer(char *at, long long n) noexcept:
-    if n < 0:
-        at[0] = b'-'
-        return _digits(at + 1, <unsigned long long>(-(n + 1)) + 1)
-    return _digits(at, <unsigned long long>n)
-
-
-cdef char *_amount(char *at, long long units, int places) noexcept:
-    """``decimals.to_text(units, places)``: no exponent, no trailing zeros, no trailing point."""
-    cdef unsigned long long magnitude, scale, whole, frac
-    cdef int width
-    cdef char *start
-    if places == 0:
-        return _integer(at, units)
-    if units < 0:
-        at[0] = b'-'
-        at += 1
-        magnitude = <unsigned long long>(-(units + 1)) + 1
-    else:
-        magnitude = <unsigned long long>units
-    scale = <unsigned long long>POW10[places]
-    whole = magnitude // scale
-    frac = magnitude % scale
-    at = _digits(at, whole)
-    if frac == 0:
-        return at
-    at[0] = b'.'
-    at += 1
-    width = places
-    while frac % 10 == 0:  # frac > 0: the loop ends
-        frac = frac // 10
-        width -= 1
-    start = at
-    at += width
-    while at > start:
-        at -= 1
-        at[0] = <char>(48 + frac % 10)
-        frac = frac // 10
-    return start + width
 
 
 cdef inline bint _fits(object value, long long *out) except -1:
@@ -185,21 +121,21 @@ def order_record(order, sym):
     at = _put(at, b'{"status":"', 11)
     at = _put(at, status, status_size)
     at = _put(at, b'","origQty":"', 13)
-    at = _amount(at, orig, base)
+    at = amount(at, orig, base)
     at = _put(at, b'","executedQty":"', 17)
-    at = _amount(at, executed, base)
+    at = amount(at, executed, base)
     at = _put(at, b'","cummulativeQuoteQty":"', 25)
-    at = _amount(at, cum_quote, quote)
+    at = amount(at, cum_quote, quote)
     at = _put(at, b'","updateTime":', 15)
-    at = _integer(at, update_time)
+    at = integer(at, update_time)
     at = _put(at, b',"symbol":', 10)
     at = _put(at, symbol, symbol_size)
     at = _put(at, b',"orderId":', 11)
-    at = _integer(at, order_id)
+    at = integer(at, order_id)
     at = _put(at, b',"orderListId":-1,"clientOrderId":"', 35)
     at = _put(at, cid, cid_size)
     at = _put(at, b'","price":"', 11)
-    at = _amount(at, price, quote)
+    at = amount(at, price, quote)
     at = _put(at, b'","timeInForce":"', 17)
     at = _put(at, tif, tif_size)
     at = _put(at, b'","type":"', 10)
@@ -207,11 +143,11 @@ def order_record(order, sym):
     at = _put(at, b'","side":"', 10)
     at = _put(at, side, side_size)
     at = _put(at, b'","stopPrice":"0","icebergQty":"0","time":', 42)
-    at = _integer(at, time)
+    at = integer(at, time)
     at = _put(at, b',"isWorking":true,"workingTime":', 32)
-    at = _integer(at, time)
+    at = integer(at, time)
     at = _put(at, b',"origQuoteOrderQty":"', 22)
-    at = _amount(at, quote_qty, quote)
+    at = amount(at, quote_qty, quote)
     at = _put(at, b'","selfTradePreventionMode":"', 29)
     at = _put(at, stp, stp_size)
     at = _put(at, b'"}', 2)
@@ -226,8 +162,8 @@ def balance_record(free, locked, places):
     if not (_fits(free, &free_units) and _fits(locked, &locked_units) and type(places) is int and 0 <= places <= 18):
         return _python().balance_record_python(free, locked, places)
     at = _put(at, b'{"free":"', 9)
-    at = _amount(at, free_units, <int>places)
+    at = amount(at, free_units, <int>places)
     at = _put(at, b'","locked":"', 12)
-    at = _amount(at, locked_units, <int>places)
+    at = amount(at, locked_units, <int>places)
     at = _put(at, b'"}', 2)
     return PyUnicode_DecodeUTF8(buffer, at - buffer, NULL)

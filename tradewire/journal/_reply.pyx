@@ -17,6 +17,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.string cimport memcpy
 
 from tradewire._slots cimport offset, slot
+from tradewire._text cimport amount, integer
 
 from tradewire.engine.events import Accepted, Canceled, Deposited, Expired, Rejected, Trade, Withdrawn
 from tradewire.journal.entries import CommandEntry
@@ -42,13 +43,6 @@ cdef Py_ssize_t D_USER = offset(Deposited, "user"), D_ASSET = offset(Deposited, 
 cdef Py_ssize_t D_AMOUNT = offset(Deposited, "amount")
 cdef Py_ssize_t W_USER = offset(Withdrawn, "user"), W_ASSET = offset(Withdrawn, "asset")
 cdef Py_ssize_t W_AMOUNT = offset(Withdrawn, "amount")
-
-cdef long long POW10[19]
-cdef int _i
-POW10[0] = 1
-for _i in range(1, 19):
-    POW10[_i] = POW10[_i - 1] * 10
-
 
 cdef struct Writer:
     char *data
@@ -76,61 +70,17 @@ cdef inline void _put(Writer *w, const char *text, Py_ssize_t size) noexcept:
     w.size += size
 
 
-cdef inline void _digits(Writer *w, unsigned long long n) noexcept:
-    cdef char reversed_[24]
-    cdef int count = 0
-    while True:
-        reversed_[count] = <char>(48 + n % 10)
-        count += 1
-        n = n // 10
-        if n == 0:
-            break
-    while count > 0:
-        count -= 1
-        w.data[w.size] = reversed_[count]
-        w.size += 1
-
-
 cdef inline void _integer(Writer *w, long long n) noexcept:
-    if n < 0:
-        w.data[w.size] = b'-'
-        w.size += 1
-        _digits(w, <unsigned long long>(-(n + 1)) + 1)
-    else:
-        _digits(w, <unsigned long long>n)
+    w.size = integer(w.data + w.size, n) - w.data
 
 
-cdef void _amount(Writer *w, long long units, int places) noexcept:
+cdef inline void _amount(Writer *w, long long units, int places) noexcept:
     """``"<decimals.to_text(units, places)>"``, quotes included."""
-    cdef unsigned long long magnitude, scale, frac
-    cdef int width, i
+    cdef char *end
     w.data[w.size] = b'"'
-    w.size += 1
-    if units < 0:
-        w.data[w.size] = b'-'
-        w.size += 1
-        magnitude = <unsigned long long>(-(units + 1)) + 1
-    else:
-        magnitude = <unsigned long long>units
-    if places == 0:
-        _digits(w, magnitude)
-    else:
-        scale = <unsigned long long>POW10[places]
-        _digits(w, magnitude // scale)
-        frac = magnitude % scale
-        if frac:
-            w.data[w.size] = b'.'
-            w.size += 1
-            width = places
-            while frac % 10 == 0:
-                frac = frac // 10
-                width -= 1
-            for i in range(width - 1, -1, -1):
-                w.data[w.size + i] = <char>(48 + frac % 10)
-                frac = frac // 10
-            w.size += width
-    w.data[w.size] = b'"'
-    w.size += 1
+    end = amount(w.data + w.size + 1, units, places)
+    end[0] = b'"'
+    w.size = end + 1 - w.data
 
 
 cdef enum:

@@ -13,6 +13,8 @@ asset past 18 decimals.
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 
+from tradewire._text cimport amount
+
 from zlib import crc32
 
 from tradewire.marketdata import checksum as _reference
@@ -24,13 +26,6 @@ cdef enum:
 if _reference.CHECKSUM_DEPTH != DEPTH:
     raise ImportError("the C checksum covers another depth than tradewire.marketdata.checksum")
 
-cdef unsigned long long POW10[19]
-cdef int _i
-POW10[0] = 1
-for _i in range(1, 19):
-    POW10[_i] = POW10[_i - 1] * 10
-
-
 class _Off(Exception):
     """A level off the fast path: the reference answers."""
 
@@ -39,38 +34,12 @@ cdef char *_amount(char *at, object value, int places) except NULL:
     """``decimals.to_text(value, places)`` for a non-negative int within 64 bits."""
     cdef int overflow = 0
     cdef long long units
-    cdef unsigned long long whole, frac
-    cdef char reversed_[24]
-    cdef int count = 0, width
     if type(value) is not int:
         raise _Off()
     units = PyLong_AsLongLongAndOverflow(value, &overflow)
     if overflow or units < 0:
         raise _Off()
-    whole = <unsigned long long>units // POW10[places]
-    frac = <unsigned long long>units % POW10[places]
-    while True:
-        reversed_[count] = <char>(48 + whole % 10)
-        count += 1
-        whole = whole // 10
-        if whole == 0:
-            break
-    while count > 0:
-        count -= 1
-        at[0] = reversed_[count]
-        at += 1
-    if frac:
-        at[0] = b'.'
-        at += 1
-        width = places
-        while frac % 10 == 0:
-            frac = frac // 10
-            width -= 1
-        for count in range(width - 1, -1, -1):
-            at[count] = <char>(48 + frac % 10)
-            frac = frac // 10
-        at += width
-    return at
+    return amount(at, units, places)
 
 
 cdef char *_level(char *at, object level, int base, int quote) except NULL:
