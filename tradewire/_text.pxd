@@ -1,8 +1,11 @@
-"""Integers and canonical decimals written straight into C buffers, for the C renderers
-(``cimport``ed, no module of its own): the text of ``str(n)`` and of ``decimals.to_text(units,
-places)`` for values within 64 bits and places up to 18. Each function writes at ``at`` and returns
-the end; the caller has made room (20 digits and a sign for an integer; 40 characters for an amount).
+"""Integers, canonical decimals and JSON strings for the C renderers (``cimport``ed, no module of
+its own): the text of ``str(n)`` and of ``decimals.to_text(units, places)`` for values within 64
+bits and places up to 18, written straight into C buffers (each writer writes at ``at`` and returns
+the end; the caller has made room: 20 digits and a sign for an integer, 40 characters for an
+amount), and the two checks every renderer makes before taking its fast path.
 """
+
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 
 
 cdef extern from *:
@@ -64,3 +67,24 @@ cdef inline char *amount(char *at, long long units, int places) noexcept:
         at[i] = <char>(48 + frac % 10)
         frac = frac // 10
     return at + width
+
+
+cdef inline bint fits(object value, long long *out) except -1:
+    """Whether ``value`` is an ``int`` within 64 bits; if so, stored in ``out``."""
+    cdef int overflow = 0
+    if type(value) is not int:
+        return False
+    out[0] = PyLong_AsLongLongAndOverflow(value, &overflow)
+    return overflow == 0
+
+
+cdef inline bint json_plain(const char *text, Py_ssize_t size) noexcept:
+    """Whether JSON quotes this UTF-8 as it is: ``orjson.dumps`` escapes ``"``, ``\\`` and the
+    control characters, and leaves the rest of UTF-8 alone."""
+    cdef Py_ssize_t i
+    cdef unsigned char byte
+    for i in range(size):
+        byte = <unsigned char>text[i]
+        if byte < 0x20 or byte == 0x22 or byte == 0x5C:
+            return False
+    return True

@@ -9,12 +9,11 @@ equal) into a stack buffer. Anything outside the fast path (an amount past 64 bi
 JSON must escape, a record longer than the buffer) is rendered by the Python function instead.
 """
 
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.string cimport memcpy
 
 from tradewire._slots cimport offset, slot
-from tradewire._text cimport amount, integer
+from tradewire._text cimport amount, fits, integer, json_plain
 
 from tradewire.accounts.records import OrderState, Symbol
 
@@ -26,15 +25,6 @@ cdef enum:
 cdef inline char *_put(char *at, const char *text, Py_ssize_t size) noexcept:
     memcpy(at, text, size)
     return at + size
-
-
-cdef inline bint _fits(object value, long long *out) except -1:
-    """Whether ``value`` is an int that fits 64 bits; if so, stored in ``out``."""
-    cdef int overflow = 0
-    if type(value) is not int:
-        return False
-    out[0] = PyLong_AsLongLongAndOverflow(value, &overflow)
-    return overflow == 0
 
 
 cdef inline const char *_utf8(object text, Py_ssize_t *size):
@@ -64,18 +54,6 @@ def _python():
     return payloads
 
 
-cdef inline bint _plain(const char *text, Py_ssize_t size) noexcept:
-    """Whether JSON quotes ``text`` without escaping anything (orjson escapes ``"``, ``\\`` and the
-    control characters; the rest of UTF-8 stays as it is)."""
-    cdef Py_ssize_t i
-    cdef unsigned char byte
-    for i in range(size):
-        byte = <unsigned char>text[i]
-        if byte < 0x20 or byte == 0x22 or byte == 0x5C:
-            return False
-    return True
-
-
 def order_record(order, sym):
     """:func:`tradewire.accounts.payloads.order_record`, the same text."""
     cdef char buffer[BUFFER]
@@ -94,10 +72,10 @@ def order_record(order, sym):
         return _python().order_record_python(order, sym)
     base_places, quote_places = slot(sym, BASE_PLACES), slot(sym, QUOTE_PLACES)
     if not (
-        _fits(slot(order, QTY), &qty) and _fits(slot(order, EXECUTED), &executed)
-        and _fits(slot(order, CUM_QUOTE), &cum_quote) and _fits(slot(order, UPDATE_TIME), &update_time)
-        and _fits(slot(order, ORDER_ID), &order_id) and _fits(slot(order, PRICE), &price)
-        and _fits(slot(order, TIME), &time) and _fits(slot(order, QUOTE_QTY), &quote_qty)
+        fits(slot(order, QTY), &qty) and fits(slot(order, EXECUTED), &executed)
+        and fits(slot(order, CUM_QUOTE), &cum_quote) and fits(slot(order, UPDATE_TIME), &update_time)
+        and fits(slot(order, ORDER_ID), &order_id) and fits(slot(order, PRICE), &price)
+        and fits(slot(order, TIME), &time) and fits(slot(order, QUOTE_QTY), &quote_qty)
         and type(base_places) is int and type(quote_places) is int
         and 0 <= base_places <= 18 and 0 <= quote_places <= 18
     ):
@@ -114,7 +92,7 @@ def order_record(order, sym):
         status == NULL or symbol == NULL or cid == NULL or tif == NULL or type_ == NULL or side == NULL
         or stp == NULL
         or status_size + symbol_size + cid_size + tif_size + type_size + side_size + stp_size > TEXT
-        or not _plain(cid, cid_size)
+        or not json_plain(cid, cid_size)
     ):
         return _python().order_record_python(order, sym)
     orig = qty if qty else executed
@@ -159,7 +137,7 @@ def balance_record(free, locked, places):
     cdef char buffer[2 * AMOUNT + 32]
     cdef char *at = buffer
     cdef long long free_units, locked_units
-    if not (_fits(free, &free_units) and _fits(locked, &locked_units) and type(places) is int and 0 <= places <= 18):
+    if not (fits(free, &free_units) and fits(locked, &locked_units) and type(places) is int and 0 <= places <= 18):
         return _python().balance_record_python(free, locked, places)
     at = _put(at, b'{"free":"', 9)
     at = amount(at, free_units, <int>places)

@@ -11,13 +11,12 @@ asset past 18 decimals.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.string cimport memcpy
 
 from tradewire._slots cimport offset, slot
-from tradewire._text cimport amount, integer
+from tradewire._text cimport amount, fits, integer, json_plain
 
 from tradewire.engine.events import Accepted, Canceled, Deposited, Expired, Rejected, Trade, Withdrawn
 from tradewire.journal.entries import CommandEntry
@@ -93,31 +92,24 @@ class _Off(Exception):
 
 
 cdef inline long long _int(object value) except? -1:
-    cdef int overflow = 0
-    cdef long long out
-    if type(value) is not int:
-        raise _Off()
-    out = PyLong_AsLongLongAndOverflow(value, &overflow)
-    if overflow:
+    cdef long long out = 0
+    if not fits(value, &out):
         raise _Off()
     return out
 
 
 cdef int _string(Writer *w, object text) except -1:
     """``text`` as a JSON string, when JSON needs no escape in it (as ``orjson.dumps`` writes it)."""
-    cdef Py_ssize_t size, i
+    cdef Py_ssize_t size
     cdef const char *utf8
-    cdef unsigned char byte
     if type(text) is not str:
         raise _Off()
     try:
         utf8 = PyUnicode_AsUTF8AndSize(text, &size)
     except UnicodeError:
         raise _Off()
-    for i in range(size):
-        byte = <unsigned char>utf8[i]
-        if byte < 0x20 or byte == 0x22 or byte == 0x5C:
-            raise _Off()
+    if not json_plain(utf8, size):
+        raise _Off()
     _room(w, size + 2 + FIXED)
     w.data[w.size] = b'"'
     memcpy(w.data + w.size + 1, utf8, size)

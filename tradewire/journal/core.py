@@ -98,7 +98,7 @@ class Core:
         self.marketdata = marketdata or MarketData(config)
         self.accounts = accounts or Accounts(config)
         self.render = EventsRenderer(config).render
-        self.reply = reply_renderer(config)
+        self.reply = reply_renderer(config, self.render)
         self.ts = ts
         self.count = count
         self._balance_of = self.engine.balance

@@ -224,7 +224,7 @@ def events_ops(outcomes: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, ...
 def command_outcomes(entry_id: bytes, fields: Fields) -> list[tuple[bytes, Fields]]:
     """Each command an events entry records, as ``(command id, {cmd, ts, rid, e})`` in journal
     order, whichever layout of the module's docstring the entry has: ``e`` is the events' JSON
-    exactly as the engine rendered it. Raises ``ValueError`` for a value that is no reply message."""
+    exactly as the engine rendered it (a value that is no reply message is kept whole in it)."""
     if b"cmd" in fields:  # one command per entry
         return [(entry_id, fields)]
     return [(cmd, _outcome_fields(cmd, payload)) for cmd, payload in fields.items()]

@@ -164,11 +164,11 @@ class EventsRenderer:
         )
 
 
-def reply_renderer(config: ExchangeConfig) -> RenderReply:
-    """``render(entry, events)``: the command's reply message, ``reply_payload(entry, events JSON)``,
-    in C when built (``_reply.pyx``, about a fifth of the service's instructions per command in
-    Python), else in Python; the Python functions render whatever the C one does not take."""
-    render = EventsRenderer(config).render
+def reply_renderer(config: ExchangeConfig, render: Callable[[Sequence[Event]], bytes]) -> RenderReply:
+    """``reply(entry, events)``: the command's reply message, ``reply_payload(entry, render(events))``
+    with ``render`` an :meth:`EventsRenderer.render` of ``config``, in C when built (``_reply.pyx``,
+    about a fifth of the service's instructions per command in Python), else in Python; the Python
+    functions render whatever the C one does not take."""
 
     def in_python(entry: CommandEntry, events: Sequence[Event]) -> bytes:
         return reply_payload(entry, render(events))

@@ -11,9 +11,8 @@ asset past 18 decimals.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 
-from tradewire._text cimport amount
+from tradewire._text cimport amount, fits
 
 from zlib import crc32
 
@@ -32,12 +31,8 @@ class _Off(Exception):
 
 cdef char *_amount(char *at, object value, int places) except NULL:
     """``decimals.to_text(value, places)`` for a non-negative int within 64 bits."""
-    cdef int overflow = 0
-    cdef long long units
-    if type(value) is not int:
-        raise _Off()
-    units = PyLong_AsLongLongAndOverflow(value, &overflow)
-    if overflow or units < 0:
+    cdef long long units = 0
+    if not fits(value, &units) or units < 0:
         raise _Off()
     return amount(at, units, places)
 
