@@ -29,6 +29,7 @@ when gateways' clocks disagree. Replies and events entries keep the entry's own 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ from tradewire.journal.entries import (
 )
 from tradewire.journal.quota import filled_ops
 from tradewire.journal.render import EventsRenderer, reply_renderer
+from tradewire.journal.snapshots import pack_state, snapshot_ops, unpack_state
 from tradewire.marketdata.builder import SLOW_STREAMS_MS, MarketData
 
 Op = tuple[bytes | str | int, ...]
@@ -258,19 +260,24 @@ class Core:
             )
         )
 
+    def snapshot_state(self) -> bytes:
+        """:meth:`to_state` as a snapshot stores it, compressed (``snapshots.pack_state``)."""
+        return pack_state(self.to_state())
+
     def snapshot_ops(self, pos: bytes) -> list[Op]:
         """The ``HSET`` of ``tw:{0}:snapshot`` for the state now, covering the commands up to ``pos``."""
-        return [(b"HSET", keys.SNAPSHOT, b"pos", pos, b"at", self.ts, b"state", self.to_state())]
+        return snapshot_ops(pos, self.ts, self.snapshot_state())
 
     @classmethod
     def from_state(cls, config: ExchangeConfig, data: bytes) -> Core:
         """A core that continues as the one whose :meth:`to_state` gave ``data``.
 
         Raises ``ValueError`` (``SnapshotError``) for bytes of another format or another config.
+        Takes a snapshot's stored bytes too (:meth:`snapshot_state`).
         """
         try:
-            state = _state_decoder.decode(data)
-        except msgspec.DecodeError as exc:
+            state = _state_decoder.decode(unpack_state(data))
+        except (msgspec.DecodeError, zlib.error) as exc:
             raise engine_snapshot.SnapshotError(f"not a service snapshot: {exc}") from exc
         if state.format != STATE_FORMAT:
             raise engine_snapshot.SnapshotError(

@@ -6,8 +6,9 @@ The loop, one batch at a time:
 2. apply them to the pure core (engine, market data, accounts), which returns the batch's whole
    transaction (``tradewire/journal/core.py``);
 3. run it as one MULTI/EXEC: events, views, publications, replies and ``SET tw:{0}:applied``,
-   plus the snapshot when one is due. The next batch is read just before it is sent (after a full
-   batch: before it is applied), and applied while Redis executes it.
+   plus the snapshot when one is ready (serialised by a forked child: ``snapshots.py``). The next
+   batch is read just before it is sent (after a full batch: before it is applied), and applied
+   while Redis executes it.
 
 Crash safety comes from step 3 being one transaction: after a crash, ``applied`` says exactly which
 commands have had their effects, and recovery (``recovery.py``) rebuilds memory up to there.
@@ -48,6 +49,7 @@ from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry, parse_flat_entry
 from tradewire.journal.lease import DEFAULT_SECONDS, HOST, Lease, Renewal
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
+from tradewire.journal.snapshots import CAN_FORK, ForkedSnapshot, SnapshotFailed
 from tradewire.journal.wire import Connection, ReplyError, WireError
 from tradewire.marketdata.builder import SLOW_STREAMS_MS
 from tradewire.ops.metrics import (
@@ -61,6 +63,7 @@ from tradewire.ops.metrics import (
     JOURNAL_LAG,
     REDIS_ERRORS,
     SNAPSHOT_AGE,
+    SNAPSHOT_SECONDS,
     TRADES,
 )
 from tradewire.runtime import name_problems, tune_gc
@@ -115,6 +118,9 @@ class Settings:
     freeze_recovered: bool = False
     """Move the recovered state out of the garbage collector's walks (the engine's own process only:
     it lives as long as the process)."""
+    snapshot_in_child: bool = CAN_FORK
+    """Serialise snapshots in a forked child (``tradewire/journal/snapshots.py``), not between two
+    batches; where the process cannot fork, or a fork fails, the engine serialises them itself."""
 
 
 class EngineService:
@@ -135,6 +141,9 @@ class EngineService:
         self._native: bool | None = None
         """Whether the last batch ran in the native core (None before the first)."""
         self._snapshot_at = time.monotonic()
+        """When the last snapshot was begun: the next is due ``snapshot_seconds`` after."""
+        self._snapshot_written_at = self._snapshot_at
+        self._snapshotting: ForkedSnapshot | None = None
         self._housekeeping_at = 0.0
         self._generation = 0
         self._read_generation = 0
@@ -236,6 +245,7 @@ class EngineService:
     async def start(self) -> None:
         """Publish the config, recover from Redis, and get ready to go live."""
         self.state = "recovering"
+        self._drop_snapshot()  # its state is not the one about to be recovered
         config_json = orjson.dumps(self.settings.raw_config)
         await self._check_redis()
         running, applied = await self._retrying("reading the config", _config_and_applied)
@@ -274,7 +284,7 @@ class EngineService:
         self.applied, self._applied_rid = recovered.applied, None
         self._trusted = self._generation
         self._since_snapshot = recovered.replayed
-        self._snapshot_at = time.monotonic()
+        self._snapshot_at = self._snapshot_written_at = time.monotonic()
         if self.settings.freeze_recovered:
             tune_gc(freeze=True)
 
@@ -622,9 +632,11 @@ class EngineService:
             or time.monotonic() - at >= LISTENERS_REFRESH
         )
 
-    def _prepare(self, entries: list[CommandEntry], listeners: frozenset[str]) -> tuple[list[Op], bool]:
+    def _prepare(
+        self, entries: list[CommandEntry], listeners: frozenset[str]
+    ) -> tuple[list[Op], bytes | None]:
         """Apply one batch to the core, with user-data payloads for ``listeners`` only: its
-        transaction, and whether it carries a snapshot."""
+        transaction, and the position of the snapshot it carries, if it carries one."""
         core = self.core
         assert core is not None
         core.accounts.listening(listeners)
@@ -643,11 +655,8 @@ class EngineService:
         if native is not self._native:
             self._engine_changed(native, entries[-1].entry_id)
         self._since_snapshot += len(entries)
-        snapshot = False
-        if self._snapshot_due():
-            snapshot_ops = self._snapshot_ops(entries[-1].entry_id)
-            ops += snapshot_ops
-            snapshot = bool(snapshot_ops)
+        snapshot_ops, snapshot = self._snapshot_step(entries[-1].entry_id)
+        ops += snapshot_ops
         counted = self._counted
         for key, count in stats.outcomes.items():
             child = counted.get(key)
@@ -676,7 +685,7 @@ class EngineService:
         ENGINE_NATIVE.set(1 if native else 0)
 
     async def _commit(
-        self, ops: list[Op], last: bytes, rid: bytes, *, verify: bool, snapshot: bool = False
+        self, ops: list[Op], last: bytes, rid: bytes, *, verify: bool, snapshot: bytes | None = None
     ) -> None:
         """Run the batch's transaction exactly once, however long Redis takes to take it.
 
@@ -686,8 +695,8 @@ class EngineService:
         started = time.perf_counter()
         await self._commit_once(ops, last, rid, verify=verify)
         JOURNAL_APPEND_SECONDS.observe(time.perf_counter() - started)
-        if snapshot:
-            self._snapshot_written()
+        if snapshot is not None:
+            self._snapshot_written(snapshot)
 
     async def _commit_tick(self, ops: list[Op]) -> None:
         """Run a :meth:`Core.tick` transaction once. It holds publications only, no command and no
@@ -798,40 +807,78 @@ class EngineService:
             time.monotonic() - self._snapshot_at >= self.settings.snapshot_seconds
         )
 
-    def _snapshot_ops(self, pos: bytes) -> list[Op]:
-        """The write of a snapshot covering ``pos``, or none when the state cannot be written: that
-        is a bug, logged with its traceback, and ``tradewire_snapshot_age_seconds`` keeps growing
-        (its alert fires); commands keep flowing, and recovery replays a longer tail. The next
-        attempt comes after the usual interval, not with every batch."""
-        assert self.core is not None
-        self._since_snapshot = 0
-        self._snapshot_at = time.monotonic()
-        try:
-            return self.core.snapshot_ops(pos)
-        except Exception:
-            log.exception("snapshot not taken: the engine's state could not be written", pos=pos.decode())
-            return []
+    def _snapshot_step(self, pos: bytes) -> tuple[list[Op], bytes | None]:
+        """The write of a snapshot for the next transaction, and the position it covers, when one
+        is ready; and, when one is due, a new one begun at ``pos`` (the state as the last batch left
+        it): in a child, whose bytes a later call hands over, or here.
 
-    def _snapshot_written(self) -> None:
-        log.info("snapshot written", pos=self.applied.decode())
-
-    async def _housekeeping(self) -> None:
-        now = time.monotonic()
-        SNAPSHOT_AGE.set(now - self._snapshot_at)
-        if now - self._housekeeping_at < HEARTBEAT_SECONDS:
-            return
-        self._housekeeping_at = now
+        A state that cannot be written is a bug, logged with its traceback; commands keep flowing,
+        ``tradewire_snapshot_age_seconds`` keeps growing (its alert fires) and recovery replays a
+        longer tail. The next attempt comes after the usual interval, not with every batch."""
         core = self.core
         assert core is not None
-        ops = self._snapshot_ops(self.applied) if self._snapshot_due() else []
-        if ops:
+        child = self._snapshotting
+        if child is not None:
+            if not child.done():
+                return [], None
+            self._snapshotting = None
+            try:
+                ops = child.ops()
+            except SnapshotFailed as exc:
+                log.error("snapshot not taken: the engine's state could not be written",
+                          pos=child.pos.decode(), error=str(exc))  # fmt: skip
+            else:
+                SNAPSHOT_SECONDS.observe(child.seconds)
+                return ops, child.pos
+        if not self._snapshot_due():
+            return [], None
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        if self.settings.snapshot_in_child:
+            try:
+                self._snapshotting = ForkedSnapshot.fork(
+                    core.snapshot_state, pos, core.ts, asyncio.get_running_loop()
+                )
+                return [], None
+            except OSError as exc:  # out of memory or processes: take this one here
+                log.warning("could not fork to write a snapshot; writing it in the engine", error=str(exc))
+        started = time.perf_counter()
+        try:
+            ops = core.snapshot_ops(pos)
+        except Exception:
+            log.exception("snapshot not taken: the engine's state could not be written", pos=pos.decode())
+            return [], None
+        SNAPSHOT_SECONDS.observe(time.perf_counter() - started)
+        return ops, pos
+
+    def _drop_snapshot(self) -> None:
+        child, self._snapshotting = self._snapshotting, None
+        if child is not None:
+            child.cancel()
+
+    def _snapshot_written(self, pos: bytes) -> None:
+        self._snapshot_written_at = time.monotonic()
+        log.info("snapshot written", pos=pos.decode())
+
+    async def _housekeeping(self) -> None:
+        """Between batches (the last one committed): a snapshot that is ready or due, and once per
+        :data:`HEARTBEAT_SECONDS` the heartbeat."""
+        now = time.monotonic()
+        SNAPSHOT_AGE.set(now - self._snapshot_written_at)
+        ops, covered = self._snapshot_step(self.applied)
+        if covered is not None:
 
             async def write(conn: Connection) -> None:
                 await self._check_not_rewound()  # a snapshot ahead of Redis's journal could not be used
                 _raise_refused(await self._fenced(conn, ops))
 
             await self._retrying("writing a snapshot", write)
-            self._snapshot_written()
+            self._snapshot_written(covered)
+        if now - self._housekeeping_at < HEARTBEAT_SECONDS:
+            return
+        self._housekeeping_at = now
+        core = self.core
+        assert core is not None
         beat = orjson.dumps(
             {"pid": os.getpid(), "host": HOST, "applied": self.applied.decode(), "at": time.time()}
         )
@@ -853,6 +900,7 @@ class EngineService:
             self._redis_error(exc, "heartbeat")
 
     async def close(self) -> None:
+        self._drop_snapshot()
         for conn in (self._reader, self._writer, self._lease_conn):
             if conn is not None:
                 await conn.close()

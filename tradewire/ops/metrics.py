@@ -63,6 +63,11 @@ COMMANDS = Counter(
 TRADES = Counter("tradewire_trades_total", "Trades executed.", ["market"])
 JOURNAL_LAG = Gauge("tradewire_journal_lag_entries", "Journal entries appended but not yet applied.")
 SNAPSHOT_AGE = Gauge("tradewire_snapshot_age_seconds", "Seconds since the engine last wrote a snapshot.")
+SNAPSHOT_SECONDS = Histogram(
+    "tradewire_snapshot_seconds",
+    "Time to serialise one snapshot: in the forked child, from the fork to its last byte read.",
+    buckets=_SLOW,
+)
 ENGINE_NATIVE = Gauge(
     "tradewire_engine_native",
     "1 while the engine applies commands in its native core, 0 while the pure engine does (the core "

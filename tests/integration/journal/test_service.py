@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import time
@@ -42,6 +43,7 @@ from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, command_fields, parse_command_entry
 from tradewire.journal.recovery import Recovered, recover
 from tradewire.journal.service import EngineService, JournalRewound, Settings
+from tradewire.journal.snapshots import pack_state
 from tradewire.journal.streams import iter_events, xrange_sync
 from tradewire.journal.submit import Submitter
 from tradewire.journal.wire import Connection
@@ -470,6 +472,78 @@ async def test_engine_with_redis_out_of_memory_retries_until_it_has_room_and_app
     assert_redis_matches_replay(redis_client)
 
 
+def _in_the_child_only(monkeypatch: pytest.MonkeyPatch, then: Callable[[Core], bytes]) -> None:
+    """Make a snapshot's serialisation run ``then`` in a forked child; the test's process (the engine
+    runs in it) still serialises normally."""
+    original, parent = Core.snapshot_state, os.getpid()
+
+    def serialise(core: Core) -> bytes:
+        return then(core) if os.getpid() != parent else original(core)
+
+    monkeypatch.setattr(Core, "snapshot_state", serialise)
+
+
+@pytest.mark.asyncio
+async def test_the_engine_applies_batches_while_a_child_serialises_its_snapshot(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The snapshot's serialisation takes tens of milliseconds; taken between two batches it held
+    every command that came meanwhile. Here it takes seconds, and commands keep being applied; the
+    snapshot, once written, covers where the child was forked, and recovers the live state."""
+    release = tmp_path / "release-the-snapshot"
+
+    def slow(core: Core) -> bytes:
+        while not release.exists():
+            time.sleep(0.01)
+        return pack_state(core.to_state())
+
+    _in_the_child_only(monkeypatch, slow)
+    lines = random_stream(seed=21, length=600)
+    async with running_engine(redis_server.url, batch=50, snapshot_every=100) as service:
+        ids = journal(redis_client, lines[:150])
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        ids += journal(redis_client, lines[150:])
+        await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+        assert redis_client.hget(keys.SNAPSHOT, "pos") is None, "the engine waited for its snapshot"
+        release.touch()
+        await _wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") is not None)
+        live_state = (await idle_core(service)).to_state()
+    pos = redis_client.hget(keys.SNAPSHOT, "pos")
+    assert pos in ids[99:150], "forked at the end of the batch that made it due"
+    conn = await Connection.open(redis_server.url)
+    try:
+        recovered = await recover(conn, CONFIG)
+    finally:
+        await conn.close()
+    assert recovered.replayed == len(ids) - 1 - ids.index(pos)
+    assert recovered.core.to_state() == live_state
+    assert_redis_matches_replay(redis_client)
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_the_child_cannot_serialise_is_reported_and_the_engine_goes_on(
+    redis_server: RedisServer, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(core: Core) -> bytes:
+        raise RuntimeError("a value the state format cannot hold")
+
+    _in_the_child_only(monkeypatch, broken)
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(redis_server.url, batch=20, snapshot_every=50):
+            ids = journal(redis_client, random_stream(seed=22, length=300))
+            await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+            await _wait_for(lambda: any(e["event"].startswith("snapshot not taken") for e in logs))
+    failed = [e for e in logs if e["event"].startswith("snapshot not taken")]
+    assert failed and "RuntimeError: a value the state format cannot hold" in failed[0]["error"]
+    assert failed[0]["pos"].encode() in ids
+    assert not [e for e in logs if e["event"] == "snapshot written"]
+    assert redis_client.hget(keys.SNAPSHOT, "pos") is None
+    assert_redis_matches_replay(redis_client)
+
+
 @pytest.mark.asyncio
 async def test_engine_idle_on_a_redis_out_of_memory_reports_it_and_writes_its_snapshot_once_it_has_room(
     redis_server: RedisServer, redis_client: redis.Redis
@@ -679,13 +753,16 @@ def test_engine_applies_the_name_rules_to_a_new_exchange_only(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("in_child", [True, False], ids=["forked", "in-process"])
 async def test_the_engine_snapshots_an_18_decimal_asset_past_64_bits_and_recovers_from_it(
-    redis_server: RedisServer, redis_client: redis.Redis
+    redis_server: RedisServer, redis_client: redis.Redis, in_child: bool
 ) -> None:
     """20 units of an 18-decimal token are past 2**64 units: the engine used to die at every
-    snapshot after such a deposit, and again a snapshot interval after each restart."""
+    snapshot after such a deposit, and again a snapshot interval after each restart. Serialised in
+    a child or, where the engine cannot fork, by the engine itself."""
     raw = VECTORS_CONFIG | {"assets": VECTORS_CONFIG["assets"] | {"ETH": {"precision": 18}}}
-    wide = Settings(redis_server.url, ExchangeConfig.from_dict(raw), raw, batch=2, snapshot_every=3)
+    config = ExchangeConfig.from_dict(raw)
+    wide = Settings(redis_server.url, config, raw, batch=2, snapshot_every=3, snapshot_in_child=in_child)
     lines = [
         orjson.dumps({"type": "deposit", "user": "alice", "asset": "ETH", "amount": "40"}),
         orjson.dumps({"type": "deposit", "user": "bob", "asset": "USDT", "amount": "100000"}),
