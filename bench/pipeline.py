@@ -18,6 +18,8 @@ always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own proce
   ``--seconds``; the latency of a command is the time from just before its ``XADD`` is written to
   the arrival of its reply on ``tw:reply:<src>``. The reply is published in the same MULTI/EXEC as
   the command's market data, so this is journal-to-publish latency plus one ``XADD`` round trip.
+  The bench's own heap is frozen for the run (a full collection of it would delay the replies it
+  receives), and its longest collection meanwhile is printed with the run.
   Each run is preceded by ``--steadiness`` seconds of ``bench/steadiness.py`` (how much of the time
   the machine's cores ran slowed, and how long its slow windows were), printed with the run: on a
   shared machine those windows, not the engine, can set the p99.
@@ -50,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -251,6 +253,30 @@ def engine_alone(config: ExchangeConfig, setup: list[bytes], main: list[bytes]) 
     return len(main) / (time.perf_counter() - started)
 
 
+@contextmanager
+def own_collections() -> Iterator[list[float]]:
+    """The load generator's own garbage collections, timed: its heap (the workload, the latency
+    lists) is frozen first, else a full collection of it, 50-100 ms, lands in the middle of a run
+    and delays the replies it receives as if the engine had been slow."""
+    gc.collect()
+    gc.freeze()
+    pauses: list[float] = []
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(timed)
+        gc.unfreeze()
+
+
 async def latency(
     url: str, config_path: Path, setup: list[bytes], main: list[bytes], rate: float, seconds: float
 ) -> dict[str, float]:
@@ -273,36 +299,50 @@ async def latency(
                         rid = orjson.loads(line)["rid"]
                         received.append(at - sent_at[int(rid, 16)])
 
-            listener = asyncio.create_task(listen())
-            writer = conn
-            started = time.perf_counter()
-            position = 0
-            while position < count:
-                due = min(count, int((time.perf_counter() - started) * rate) + 1)
-                if due > position:
-                    parts = []
-                    now_ns = time.perf_counter_ns()
-                    ts = time.time_ns() // 1_000_000
-                    for i in range(position, due):
-                        sent_at[i] = now_ns
-                        parts.append(
-                            pack((b"XADD", keys.COMMANDS, b"*", b"c", main[i], b"ts", b"%d" % ts,
-                                  b"rid", b"%032x" % i, b"src", b"bench", b"who", b"bench", b"ip", b"-"))
-                        )  # fmt: skip
-                    await writer.raw(b"".join(parts), due - position)
-                    position = due
-                await asyncio.sleep(0.0005)
-            await asyncio.wait_for(listener, 60)
+            with own_collections() as pauses:
+                await _paced(conn, main, sent_at, count, rate, listen)
         received.sort()
         return {
             "p50_ms": received[len(received) // 2] / 1e6,
             "p99_ms": received[int(len(received) * 0.99)] / 1e6,
             "max_ms": received[-1] / 1e6,
             "commands": len(received),
+            "own_gc_max_ms": max(pauses, default=0.0) * 1000,
         }
     finally:
         await conn.close()
         await subscriber.close()
+
+
+async def _paced(
+    writer: Connection,
+    main: list[bytes],
+    sent_at: list[int],
+    count: int,
+    rate: float,
+    listen: Callable[[], Coroutine[Any, Any, None]],
+) -> None:
+    """Append ``count`` commands at ``rate`` per second, noting when each was sent, while ``listen``
+    collects their replies; return once all came."""
+    listener = asyncio.create_task(listen())
+    started = time.perf_counter()
+    position = 0
+    while position < count:
+        due = min(count, int((time.perf_counter() - started) * rate) + 1)
+        if due > position:
+            parts = []
+            now_ns = time.perf_counter_ns()
+            ts = time.time_ns() // 1_000_000
+            for i in range(position, due):
+                sent_at[i] = now_ns
+                parts.append(
+                    pack((b"XADD", keys.COMMANDS, b"*", b"c", main[i], b"ts", b"%d" % ts,
+                          b"rid", b"%032x" % i, b"src", b"bench", b"who", b"bench", b"ip", b"-"))
+                )  # fmt: skip
+            await writer.raw(b"".join(parts), due - position)
+            position = due
+        await asyncio.sleep(0.0005)
+    await asyncio.wait_for(listener, 60)
 
 
 async def recovery(
@@ -452,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(figures)
             print(
                 f"  latency run {run + 1} at {args.rate:,.0f}/s: p50 {figures['p50_ms']:.2f} ms, "
-                f"p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms",
+                f"p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms (this process's own "
+                f"longest collection meanwhile: {figures['own_gc_max_ms']:.1f} ms)",
                 flush=True,
             )
             if machine:
