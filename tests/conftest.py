@@ -42,7 +42,20 @@ import redis.exceptions
 import redis.retry
 from redis.backoff import NoBackoff
 
+from tradewire import compiled
+
 Fsync = Literal["always", "everysec", "no"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test a compiled module older than its source: the build, not the edit, would run."""
+    stale = compiled.stale()
+    if stale:
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(stale)}; rebuild them with "
+            "`.venv/bin/python setup.py build_ext --inplace` (or run ./scripts/test)",
+            returncode=4,
+        )
 
 
 def free_port() -> int:

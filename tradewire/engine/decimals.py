@@ -57,8 +57,10 @@ def positive_units(text: str, precision: int) -> int:
     return units
 
 
-def to_text(units: int, precision: int) -> str:
-    """Canonical form: no exponent, no trailing zeros after the point, no trailing point."""
+def to_text_python(units: int, precision: int) -> str:
+    """Canonical form: no exponent, no trailing zeros after the point, no trailing point.
+
+    :data:`to_text` is this function, in C when built (``_decimals.pyx``)."""
     if precision == 0:
         return str(units)
     sign = ""
@@ -69,6 +71,12 @@ def to_text(units: int, precision: int) -> str:
         return f"{sign}{whole}"
     digits = str(frac).rjust(precision, "0").rstrip("0")
     return f"{sign}{whole}.{digits}"
+
+
+try:
+    from tradewire.engine._decimals import to_text as to_text
+except ImportError:  # not built: the reference does it
+    to_text = to_text_python
 
 
 def decimals_of(text: str) -> int:

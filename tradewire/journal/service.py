@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 import structlog
 
-from tradewire import keys
+from tradewire import compiled, keys
 from tradewire.accounts.history import ORDER_HISTORY
 from tradewire.accounts.migrate import migrate_accounts
 from tradewire.bus.publish import new_epoch
@@ -959,6 +959,10 @@ def main(
     from tradewire.runtime import RuntimeSetupError, find_redis, load_config
 
     configure_logging("engine")
+    stale = compiled.stale()
+    if stale:
+        log.warning("compiled modules older than their source: the build runs, not the source; rebuild",
+                    modules=stale)  # fmt: skip
 
     try:
         url, _ = find_redis(data_dir)
