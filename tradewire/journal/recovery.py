@@ -201,7 +201,8 @@ async def _recover(
         except ValueError as exc:
             raise RecoveryError(
                 f"the snapshot in {keys.SNAPSHOT} cannot be used with this config: {exc}; run the engine "
-                "with the config the exchange was started with"
+                "with the config the exchange was started with (or, if it was written by a newer "
+                "tradewire, with that version)"
             ) from exc
     else:
         core, pos = Core(config), _START

@@ -75,6 +75,9 @@ BATCH = 2_000
 BLOCK_MS = 500
 """How long one ``XREAD`` waits for new commands; housekeeping runs at least this often."""
 HEARTBEAT_SECONDS = 1.0
+SNAPSHOT_CHILD_SECONDS = 120.0
+"""The longest a snapshot's child may serialise (or ``snapshot_seconds``, if longer) before the
+engine stops it: one stopped or stuck would otherwise hold back every later snapshot, unseen."""
 HEARTBEAT_TTL = 10
 MAX_BACKOFF = 2.0
 _USER_CHANNEL_PREFIX = keys.user_channel("").encode()
@@ -144,6 +147,8 @@ class EngineService:
         """When the last snapshot was begun: the next is due ``snapshot_seconds`` after."""
         self._snapshot_written_at = self._snapshot_at
         self._snapshotting: ForkedSnapshot | None = None
+        self._snapshot_covers = 0
+        """Commands applied between the last snapshot and the one being taken."""
         self._housekeeping_at = 0.0
         self._generation = 0
         self._read_generation = 0
@@ -814,25 +819,38 @@ class EngineService:
 
         A state that cannot be written is a bug, logged with its traceback; commands keep flowing,
         ``tradewire_snapshot_age_seconds`` keeps growing (its alert fires) and recovery replays a
-        longer tail. The next attempt comes after the usual interval, not with every batch."""
+        longer tail. After any snapshot not taken the next attempt comes after the usual interval,
+        not with every batch, and covers the commands the failed one would have."""
         core = self.core
         assert core is not None
         child = self._snapshotting
         if child is not None:
             if not child.done():
+                running = time.monotonic() - child.started
+                if running < max(SNAPSHOT_CHILD_SECONDS, self.settings.snapshot_seconds):
+                    return [], None
+                child.cancel()  # stopped or stuck
+                log.error("snapshot not taken: its child process ran too long and was stopped",
+                          pos=child.pos.decode(), seconds=round(running, 1))  # fmt: skip
+                self._snapshotting = None
+                self._since_snapshot += self._snapshot_covers
                 return [], None
             self._snapshotting = None
             try:
                 ops = child.ops()
             except SnapshotFailed as exc:
-                log.error("snapshot not taken: the engine's state could not be written",
-                          pos=child.pos.decode(), error=str(exc))  # fmt: skip
+                if exc.bug:
+                    log.error("snapshot not taken: the engine's state could not be written",
+                              pos=child.pos.decode(), error=str(exc))  # fmt: skip
+                else:
+                    log.warning("snapshot not taken", pos=child.pos.decode(), error=str(exc))
+                self._since_snapshot += self._snapshot_covers
             else:
                 SNAPSHOT_SECONDS.observe(child.seconds)
                 return ops, child.pos
         if not self._snapshot_due():
             return [], None
-        self._since_snapshot = 0
+        self._snapshot_covers, self._since_snapshot = self._since_snapshot, 0
         self._snapshot_at = time.monotonic()
         if self.settings.snapshot_in_child:
             try:
@@ -847,6 +865,7 @@ class EngineService:
             ops = core.snapshot_ops(pos)
         except Exception:
             log.exception("snapshot not taken: the engine's state could not be written", pos=pos.decode())
+            self._since_snapshot += self._snapshot_covers
             return [], None
         SNAPSHOT_SECONDS.observe(time.perf_counter() - started)
         return ops, pos

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tradewire import keys
+from tradewire.ops.children import die_with_parent
 
 if TYPE_CHECKING:
     from tradewire.journal.core import Op
@@ -53,7 +54,12 @@ def unpack_state(data: bytes) -> bytes:
 
 
 class SnapshotFailed(Exception):
-    """The child could not serialise the state: its traceback, or how it ended."""
+    """The child handed over no whole state: its traceback (``bug``: the state could not be
+    serialised), or how it ended (killed, stopped for taking too long)."""
+
+    def __init__(self, message: str, *, bug: bool = False) -> None:
+        super().__init__(message)
+        self.bug = bug
 
 
 def snapshot_ops(pos: bytes, at: int, state: bytes) -> list[Op]:
@@ -62,8 +68,15 @@ def snapshot_ops(pos: bytes, at: int, state: bytes) -> list[Op]:
     return [(b"HSET", keys.SNAPSHOT, b"pos", pos, b"at", at, b"state", state)]
 
 
+_UNKNOWN = -1000
+"""The exit status of a child that another part of the process reaped (or ``SIGCHLD`` ignored)."""
+
+
 class ForkedSnapshot:
-    """One snapshot being serialised by a child process; poll :meth:`done`, then :meth:`ops`."""
+    """One snapshot being serialised by a child process; poll :meth:`done`, then :meth:`ops`.
+
+    The child writes ``S``, the state's length (8 bytes) and the state, or ``E`` and its traceback:
+    a whole ``S`` frame is the proof, the exit status (when it can be read) a second one."""
 
     def __init__(self, pid: int, fd: int, pos: bytes, at: int, loop: asyncio.AbstractEventLoop) -> None:
         self.pos = pos
@@ -82,14 +95,26 @@ class ForkedSnapshot:
     def fork(
         cls, serialise: Callable[[], bytes], pos: bytes, at: int, loop: asyncio.AbstractEventLoop
     ) -> ForkedSnapshot:
-        """Fork a child that writes ``serialise()``; the parent returns at once."""
+        """Fork a child that writes ``serialise()``; the parent returns at once. Raises ``OSError``
+        when the process cannot fork (out of memory or processes), having left nothing open."""
+        arm = die_with_parent(signal.SIGKILL)
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:  # pragma: no cover - the child ends in os._exit, which coverage never sees
-            _child(serialise, read_end, write_end)
+            _child(serialise, write_end, arm)
         os.close(write_end)
-        os.set_blocking(read_end, False)
-        return cls(pid, read_end, pos, at, loop)
+        try:
+            os.set_blocking(read_end, False)
+            return cls(pid, read_end, pos, at, loop)
+        except BaseException:
+            os.close(read_end)
+            _stop(pid)
+            raise
 
     def done(self) -> bool:
         return self._status is not None
@@ -100,22 +125,29 @@ class ForkedSnapshot:
         assert self._status is not None, "the child is still serialising"
         data = b"".join(self._chunks)
         self._chunks = []
-        if self._status == 0 and data[:1] == b"S":
-            return snapshot_ops(self.pos, self.at, data[1:])
-        if data[:1] == b"E":
-            raise SnapshotFailed(data[1:].decode("utf-8", "replace"))
-        raise SnapshotFailed(f"the snapshot's child process ended with status {self._status}")
+        status = self._status
+        if data[:1] == b"S" and status in (0, _UNKNOWN) and len(data) >= 9:
+            length = int.from_bytes(data[1:9], "big")
+            if len(data) == 9 + length:
+                return snapshot_ops(self.pos, self.at, data[9:])
+        if data[:1] == b"E" and status == 1:
+            raise SnapshotFailed(data[1:].decode("utf-8", "replace"), bug=True)
+        how = f"killed by signal {-status}" if _UNKNOWN < status < 0 else f"ended with status {status}"
+        raise SnapshotFailed(f"the snapshot's child process {how} before handing over the state")
 
     def cancel(self) -> None:
         """Stop the child (its state is no longer wanted) and reap it."""
         if self._status is not None:
             return
-        self._loop.remove_reader(self._fd)
-        os.close(self._fd)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
-        self._status = _reap(self._pid)
+        self._close()
+        self._status = _stop(self._pid)
         self._chunks = []
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
 
     def _readable(self) -> None:
         try:
@@ -125,26 +157,48 @@ class ForkedSnapshot:
         if chunk:
             self._chunks.append(chunk)
             return
-        self._loop.remove_reader(self._fd)
-        os.close(self._fd)
         self.seconds = time.monotonic() - self.started
-        self._status = _reap(self._pid)  # the pipe closes as the child exits: no wait to speak of
+        try:
+            self._close()
+        finally:
+            self._status = _reap(self._pid)  # the pipe closes as the child exits: no wait to speak of
 
 
 def _reap(pid: int) -> int:
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # reaped elsewhere, or SIGCHLD ignored: the frame alone must prove it
+        return _UNKNOWN
     return os.waitstatus_to_exitcode(status)
 
 
-def _child(serialise: Callable[[], bytes], read_end: int, write_end: int) -> None:  # pragma: no cover
+def _stop(pid: int) -> int:
+    """Kill a child not yet reaped (its pid cannot have been reused) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return _reap(pid)
+
+
+def _child(
+    serialise: Callable[[], bytes], write_end: int, arm: Callable[[], None] | None
+) -> None:  # pragma: no cover
+    """The child: nothing of the parent's but the memory it reads and the pipe it writes."""
     status = 1
     try:
-        os.close(read_end)
+        os.closerange(0, write_end)  # the parent's sockets, listeners and loop: not the child's to hold
+        os.closerange(write_end + 1, os.sysconf("SC_OPEN_MAX"))
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)  # not the parent's handlers (its loop's wake-up pipe)
+            signal.signal(signum, signal.SIG_IGN)  # a group's stop is for the parent, which ends it
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(-1)
+        if arm is not None:
+            arm()  # and the parent's death ends the child (SIGKILL)
+        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")  # under memory pressure, the child goes first (as Redis's BGSAVE child)
         gc.disable()  # a collection would walk, and so copy, the whole heap the parent shares
         try:
-            frame = b"S" + serialise()
+            state = serialise()
+            frame = b"S" + len(state).to_bytes(8, "big") + state
         except BaseException:
             frame = b"E" + traceback.format_exc().encode()
         else:

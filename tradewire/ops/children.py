@@ -50,8 +50,9 @@ def die_with_parent(signum: signal.Signals = signal.SIGTERM) -> Callable[[], Non
     parent = os.getpid()
 
     def arm() -> None:
-        # the parent's handler, inherited until exec, would take the signal and let the child live on
-        signal.signal(signum, signal.SIG_DFL)
+        if signum != signal.SIGKILL:  # (which no handler can take)
+            # the parent's handler, inherited until exec, would take the signal and let the child live on
+            signal.signal(signum, signal.SIG_DFL)
         prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
         if os.getppid() != parent:  # the parent died between fork and prctl: too late for the kernel
             os._exit(1)

@@ -39,6 +39,7 @@ from tradewire.accounts.records import OrderState
 from tradewire.cli import app
 from tradewire.engine import ExchangeConfig
 from tradewire.engine.snapshot import dump
+from tradewire.journal import service as service_module
 from tradewire.journal.core import Core
 from tradewire.journal.entries import CommandEntry, command_fields, parse_command_entry
 from tradewire.journal.recovery import Recovered, recover
@@ -520,6 +521,36 @@ async def test_the_engine_applies_batches_while_a_child_serialises_its_snapshot(
         await conn.close()
     assert recovered.replayed == len(ids) - 1 - ids.index(pos)
     assert recovered.core.to_state() == live_state
+    assert_redis_matches_replay(redis_client)
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_child_that_runs_too_long_is_stopped_and_the_next_one_is_written(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A child stopped (SIGSTOP) or stuck would hold back every later snapshot, and say nothing."""
+    release = tmp_path / "release-the-snapshot"
+
+    def stuck(core: Core) -> bytes:
+        while not release.exists():
+            time.sleep(0.01)
+        return pack_state(core.to_state())
+
+    _in_the_child_only(monkeypatch, stuck)
+    monkeypatch.setattr(service_module, "SNAPSHOT_CHILD_SECONDS", 0.3)
+    with structlog.testing.capture_logs() as logs:
+        async with running_engine(redis_server.url, snapshot_seconds=0.3):
+            ids = journal(redis_client, random_stream(seed=23, length=100))
+            await asyncio.to_thread(wait_applied, redis_client, ids[-1])
+            await _wait_for(lambda: any("ran too long" in e["event"] for e in logs))
+            assert redis_client.hget(keys.SNAPSHOT, "pos") is None
+            release.touch()
+            await _wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") == ids[-1])
+    stopped = [e for e in logs if "ran too long" in e["event"]]
+    assert stopped[0]["pos"].encode() in ids and stopped[0]["seconds"] >= 0.3
     assert_redis_matches_replay(redis_client)
 
 

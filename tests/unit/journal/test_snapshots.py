@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -55,8 +57,9 @@ async def test_a_child_whose_serialisation_raises_hands_back_its_traceback() -> 
         raise RuntimeError("a value the state format cannot hold")
 
     child = await _finished(_fork(broken))
-    with pytest.raises(SnapshotFailed, match="RuntimeError: a value the state format cannot hold"):
+    with pytest.raises(SnapshotFailed, match="RuntimeError: a value the state format cannot hold") as failed:
         child.ops()
+    assert failed.value.bug
 
 
 @pytest.mark.asyncio
@@ -68,8 +71,9 @@ async def test_a_child_killed_half_way_hands_back_nothing() -> None:
         return b"never"
 
     child = await _finished(_fork(killed_half_way))
-    with pytest.raises(SnapshotFailed, match=f"status {-signal.SIGKILL}"):
+    with pytest.raises(SnapshotFailed, match=f"killed by signal {int(signal.SIGKILL)}") as failed:
         child.ops()
+    assert not failed.value.bug
 
 
 @pytest.mark.asyncio
@@ -84,8 +88,9 @@ async def test_a_cancelled_child_is_stopped_and_reaped() -> None:
     assert child.done()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
-    with pytest.raises(SnapshotFailed, match=f"status {-signal.SIGKILL}"):
+    with pytest.raises(SnapshotFailed, match=f"killed by signal {int(signal.SIGKILL)}") as failed:
         child.ops()
+    assert not failed.value.bug
 
 
 def test_snapshots_written_before_compression_still_load() -> None:
@@ -104,3 +109,55 @@ def test_damaged_compressed_snapshots_are_refused_as_snapshot_errors() -> None:
     stored = core.snapshot_state()
     with pytest.raises(ValueError, match="not a service snapshot"):
         Core.from_state(CONFIG, stored[: len(stored) // 2])
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.asyncio
+async def test_a_fork_that_fails_leaves_no_descriptor_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of memory or processes, every snapshot falls back to the engine: a pipe left open per
+    attempt would use up the process's descriptors in hours."""
+
+    def refuse() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    before = _open_fds()
+    monkeypatch.setattr(os, "fork", refuse)
+    for _ in range(5):
+        with pytest.raises(OSError):
+            _fork(lambda: b"never")
+    assert _open_fds() == before
+
+
+@pytest.mark.asyncio
+async def test_a_whole_state_counts_even_when_the_childs_status_cannot_be_read() -> None:
+    """With SIGCHLD ignored (inherited from whoever started the engine) the kernel reaps children
+    itself: the status is lost, and the frame alone must prove the state whole."""
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        child = await _finished(_fork(lambda: b"state", pos=b"9-0", at=9))
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert child.ops() == [(b"HSET", keys.SNAPSHOT, b"pos", b"9-0", b"at", 9, b"state", b"state")]
+
+
+@pytest.mark.asyncio
+async def test_the_child_holds_none_of_the_parents_descriptors(tmp_path: Path) -> None:
+    """A child still running when the engine dies must not keep its sockets (the metrics port would
+    stay taken for the engine's restart)."""
+    marker = tmp_path / "fds"
+
+    def report() -> bytes:
+        marker.write_text(" ".join(sorted(os.listdir("/proc/self/fd"))))
+        return b"x"
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        child = await _finished(_fork(report))
+        assert str(held.fileno()) in _open_fds()
+    child.ops()
+    # the pipe's write end, and what listing the directory opened: nothing else
+    assert len(marker.read_text().split()) <= 2
