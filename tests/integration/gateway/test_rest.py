@@ -818,11 +818,14 @@ def test_rolling_window_ticker_counts_a_day_of_trades_in_a_market_trading_every_
         time.sleep(0.2)
     else:
         raise AssertionError("the engine did not apply the history")
+    last_price = str(100 + (len(stamps) - 1) % 50)
     for size in ("1d", "23h", "20h", "2d"):
         window = {"symbol": "ETHUSDT", "windowSize": size}
         t = bars_settled(  # the rolling window is read from the bars: one slot behind at most
             lambda: httpx.get(f"{base}/api/v3/ticker", params=window).json(),  # noqa: B023 (read at once)
-            lambda t: t["lastId"] == len(stamps),
+            # lastId is the trades list's newest, always current: the last price is the bars' (each
+            # minute's price differs from the one before), so it tells when they hold the last trade
+            lambda t: t["lastId"] == len(stamps) and t["lastPrice"] == last_price,
         )
         inside = [i for i, ts in enumerate(stamps) if ts >= t["openTime"]]
         assert (t["count"], t["firstId"], t["lastId"]) == (len(inside), inside[0] + 1, len(stamps)), size
