@@ -9,26 +9,68 @@ build skips them and Python runs the source, with the same results.
 
 A compiled module shadows its source (Python prefers an extension module), so an edit to the
 source does nothing until the next build: :func:`stale` names the modules whose source is newer
-than their build, and the test suite and ``tradewire engine`` refuse or warn on them.
+than their build, and the test suite and ``tradewire engine`` refuse or warn on them. (Newer by
+more than :data:`INSTALL_SKEW` seconds: an installer writes a wheel's files one after another,
+the build before its source, in the same second. Switching commits with builds left in the tree
+makes the sources newer too; ``git clean -fX tradewire`` removes the builds.)
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 MODULES = (
+    "tradewire.accounts.history",
     "tradewire.accounts.payloads",
+    "tradewire.accounts.records",
     "tradewire.accounts.views",
+    "tradewire.bus.publish",
     "tradewire.engine.commands",
+    "tradewire.engine.config",
     "tradewire.engine.decimals",
     "tradewire.journal.core",
+    "tradewire.journal.entries",
+    "tradewire.journal.quota",
     "tradewire.marketdata.binance",
     "tradewire.marketdata.builder",
     "tradewire.marketdata.depth",
     "tradewire.marketdata.klines",
     "tradewire.marketdata.ticker",
 )
+
+
+INSTALL_SKEW = 2.0
+SWITCH = "TRADEWIRE_COMPILED"
+"""Set to ``0``, the process imports these modules from their source even where they are built
+(:func:`prefer_sources`, called by the package's ``__init__``): to debug them, and for the tests
+that hold the two equal."""
+
+
+class _Sources(importlib.abc.MetaPathFinder):
+    """Finds the modules of :data:`MODULES` as their ``.py`` source, before the usual finders
+    (which would take the build beside it)."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MODULES:
+            return None
+        for entry in path or ():
+            source = Path(entry) / (fullname.rpartition(".")[2] + ".py")
+            if source.is_file():
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+def prefer_sources() -> None:
+    """Import the modules of :data:`MODULES` from their source from now on."""
+    if not any(isinstance(finder, _Sources) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Sources())
 
 
 def _builds() -> list[tuple[str, Path]]:
@@ -47,7 +89,7 @@ def stale() -> list[str]:
     found = []
     for name, build in _builds():
         source = build.parent / (name.rpartition(".")[2] + ".py")
-        if source.exists() and source.stat().st_mtime > build.stat().st_mtime:
+        if source.exists() and source.stat().st_mtime > build.stat().st_mtime + INSTALL_SKEW:
             found.append(name)
     return found
 

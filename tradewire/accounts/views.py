@@ -153,8 +153,9 @@ class Accounts:
         self._dirty_balances: dict[tuple[str, str], tuple[str, str, str] | None] = {}
         """Balances to write at the flush (values in ``_balances``), with the ``(asset JSON, free, locked)``
         texts last published, or ``None`` when nothing published them."""
-        self._pending: dict[tuple[str, str], None] = {}
-        """Balances of users not listening that the batch may have changed: read at the flush."""
+        self._pending: list[tuple[str, str]] = []
+        """Balances of users not listening that the batch may have changed, repeats and all (one
+        ``extend`` per command; the flush reads each once)."""
         self._ledger: BalanceOf | None = None
         """The last ``balance_of`` given: the flush reads ``_pending`` through it."""
         self._stream: list[RedisOp] = []
@@ -494,32 +495,40 @@ class Accounts:
         touched: list[tuple[str, str]],
         events: Sequence[Event],
     ) -> int:
-        sym = self._symbols[e.market]
-        stp = STP_MODES[command.stp] if type(command) is NewOrder else "NONE"
-        order = OrderState(
+        order_id, user, market, client_id, side, quote_qty = (
             e.order_id,
             e.user,
             e.market,
-            e.client_id or "",
-            SIDES[e.side],
+            e.client_id,
+            e.side,
+            e.quote_qty,
+        )
+        sym = self._symbols[market]
+        stp = STP_MODES[command.stp] if type(command) is NewOrder else "NONE"
+        order = OrderState(
+            order_id,
+            user,
+            market,
+            client_id or "",
+            SIDES[side],
             order_type(e.kind, e.post_only),
             e.tif,
             stp,
             e.price,
             e.qty,
-            e.quote_qty,
+            quote_qty,
             ts,
             ts,
         )
-        self.open[e.order_id] = order
-        self._dirty[e.order_id] = order
-        if e.client_id is not None:
-            self._cids.append((e.user, e.client_id, e.order_id))
+        self.open[order_id] = order
+        self._dirty[order_id] = order
+        if client_id is not None:
+            self._cids.append((user, client_id, order_id))
         listening = self._listening
-        if listening is None or e.user in listening:
-            self._publish(e.user, execution_report(order, sym, self._frame_of(order, sym), "NEW", ts))
-        touched.append((e.user, sym.quote if e.side == "buy" else sym.base))
-        if not e.quote_qty:
+        if listening is None or user in listening:
+            self._publish(user, execution_report(order, sym, self._frame_of(order, sym), "NEW", ts))
+        touched.append((user, sym.quote if side == "buy" else sym.base))
+        if not quote_qty:
             return -1
         last_fill = -1
         for index, event in enumerate(events):
@@ -568,35 +577,43 @@ class Accounts:
         self._close(order, sym, EXPIRED, ts)
 
     def _trade(self, e: Trade, ts: int, touched: list[tuple[str, str]], last_fill: bool) -> None:
-        sym = self._symbols[e.market]
+        """Both sides of a fill. The notional and the fees are new amounts at nearly every fill, so
+        they are written by ``to_text`` itself, not through the memo of the repeated ones (a miss
+        costs more than the writing); the attributes both sides use are looked up once."""
+        market, trade_id, qty, price, notional = e.market, e.trade_id, e.qty, e.price, e.notional
+        sym = self._symbols[market]
         base_text, quote_text = sym.base_text, sym.quote_text
-        shared = trade_fields(quote_text[e.price], base_text[e.qty], quote_text[e.notional])
+        base_places, quote_places = sym.base_places, sym.quote_places
+        shared = trade_fields(quote_text[price], base_text[qty], to_text(notional, quote_places))
         base_json, quote_json = self._asset_json[sym.base], self._asset_json[sym.quote]
         taker_buys = e.taker_side == "buy"
+        taker_user = e.taker_user
         listening = self._listening
+        open_orders, dirty, first_fills = self.open, self._dirty, self._first_fills
+        trade_keys, stream = self._trade_keys, self._stream
         for order_id, user, is_maker, fee in (
-            (e.taker_order_id, e.taker_user, False, e.taker_fee),
+            (e.taker_order_id, taker_user, False, e.taker_fee),
             (e.maker_order_id, e.maker_user, True, e.maker_fee),
         ):
             is_buyer = taker_buys is not is_maker
             if is_buyer:
-                commission, asset = base_text[fee], base_json
+                commission, asset = to_text(fee, base_places), base_json
             else:
-                commission, asset = quote_text[fee], quote_json
-            order = self.open.get(order_id)
+                commission, asset = to_text(fee, quote_places), quote_json
+            order = open_orders.get(order_id)
             if order is not None:
                 if not order.executed:
-                    self._first_fills[user] = self._first_fills.get(user, 0) + 1
-                order.executed += e.qty
-                order.cum_quote += e.notional
+                    first_fills[user] = first_fills.get(user, 0) + 1
+                order.executed += qty
+                order.cum_quote += notional
                 order.update_time = ts
                 if order.qty:
                     order.status = FILLED if order.executed >= order.qty else PARTIALLY_FILLED
                 else:
                     order.status = FILLED if last_fill and not is_maker else PARTIALLY_FILLED
-                self._dirty[order_id] = order
+                dirty[order_id] = order
                 if order.status == FILLED:
-                    del self.open[order_id]
+                    del open_orders[order_id]
                 if listening is None or user in listening:
                     report = execution_report(
                         order,
@@ -604,23 +621,23 @@ class Accounts:
                         self._frame_of(order, sym),
                         "TRADE",
                         ts,
-                        e.qty,
-                        e.price,
+                        qty,
+                        price,
                         commission,
                         asset,
-                        e.trade_id,
+                        trade_id,
                         is_maker,
                     )
                     self._publish(user, report)
-            trade = my_trade(sym, e.trade_id, order_id, shared, commission, asset, is_buyer, is_maker, ts)
-            trades_key = self._trade_keys.get((user, e.market))
+            trade = my_trade(sym, trade_id, order_id, shared, commission, asset, is_buyer, is_maker, ts)
+            trades_key = trade_keys.get((user, market))
             if trades_key is None:
-                if len(self._trade_keys) >= 1 << 16:
-                    self._trade_keys.clear()
-                trades_key = self._trade_keys[user, e.market] = keys.user_trades(user, sym.symbol)
+                if len(trade_keys) >= 1 << 16:
+                    trade_keys.clear()
+                trades_key = trade_keys[user, market] = keys.user_trades(user, sym.symbol)
             # the maker's side of a self-trade is the second entry with this trade id in the stream
-            entry_id = f"{e.trade_id}-1" if is_maker and user == e.taker_user else f"{e.trade_id}-0"
-            self._stream.append(("XADD", trades_key, "MAXLEN", "~", MY_TRADES_MAXLEN, entry_id, "t", trade))
+            entry_id = f"{trade_id}-1" if is_maker and user == taker_user else f"{trade_id}-0"
+            stream.append(("XADD", trades_key, "MAXLEN", "~", MY_TRADES_MAXLEN, entry_id, "t", trade))
             touched.append((user, sym.base))
             touched.append((user, sym.quote))
         if e.maker_fee or e.taker_fee:
@@ -725,10 +742,10 @@ class Accounts:
         if listening is not None:
             heard = [key for key in touched if key[0] in listening] if listening else None
             if not heard:
-                self._pending.update(dict.fromkeys(touched))
+                self._pending += touched
                 return
             if len(heard) < len(touched):
-                self._pending.update(dict.fromkeys([key for key in touched if key[0] not in listening]))
+                self._pending += [key for key in touched if key[0] not in listening]
             touched = heard
         known = self._balances
         dirty = self._dirty_balances
@@ -762,12 +779,12 @@ class Accounts:
         assert ledger is not None, "balances touched without a balance_of"
         known = self._balances
         dirty = self._dirty_balances
-        for key in self._pending:
+        for key in dict.fromkeys(self._pending):
             value = ledger(*key)
             if known.get(key, _ZERO) != value:
                 known[key] = (value[0], value[1])
                 dirty[key] = None
-        self._pending = {}
+        self._pending = []
 
 
 __all__ = ["Accounts", "BalanceOf"]
