@@ -88,6 +88,9 @@ def _counted(tool: list[str], pattern: str, workload_file: str, count: int, tree
                 "PYTHONPATH": str(tree),
                 "TRADEWIRE_ENGINE": "native" if engine == "service" else engine,
                 "TRADEWIRE_COUNTED": "Engine" if engine == "pure" else "NativeEngine",
+                # str hashes are salted per process: dicts and sets lay out, and so probe,
+                # differently from run to run (1-2 % of the count); one seed makes it repeat
+                "PYTHONHASHSEED": "0",
             },
             capture_output=True,
             text=True,
