@@ -147,8 +147,6 @@ class EngineService:
         """When the last snapshot was begun: the next is due ``snapshot_seconds`` after."""
         self._snapshot_written_at = self._snapshot_at
         self._snapshotting: ForkedSnapshot | None = None
-        self._snapshot_covers = 0
-        """Commands applied between the last snapshot and the one being taken."""
         self._housekeeping_at = 0.0
         self._generation = 0
         self._read_generation = 0
@@ -819,8 +817,8 @@ class EngineService:
 
         A state that cannot be written is a bug, logged with its traceback; commands keep flowing,
         ``tradewire_snapshot_age_seconds`` keeps growing (its alert fires) and recovery replays a
-        longer tail. After any snapshot not taken the next attempt comes after the usual interval,
-        not with every batch, and covers the commands the failed one would have."""
+        longer tail. After any snapshot not taken the next attempt comes after the usual interval
+        (even if no command comes meanwhile), not with every batch."""
         core = self.core
         assert core is not None
         child = self._snapshotting
@@ -833,7 +831,7 @@ class EngineService:
                 log.error("snapshot not taken: its child process ran too long and was stopped",
                           pos=child.pos.decode(), seconds=round(running, 1))  # fmt: skip
                 self._snapshotting = None
-                self._since_snapshot += self._snapshot_covers
+                self._snapshot_missed()
                 return [], None
             self._snapshotting = None
             try:
@@ -844,13 +842,13 @@ class EngineService:
                               pos=child.pos.decode(), error=str(exc))  # fmt: skip
                 else:
                     log.warning("snapshot not taken", pos=child.pos.decode(), error=str(exc))
-                self._since_snapshot += self._snapshot_covers
+                self._snapshot_missed()
             else:
                 SNAPSHOT_SECONDS.observe(child.seconds)
                 return ops, child.pos
         if not self._snapshot_due():
             return [], None
-        self._snapshot_covers, self._since_snapshot = self._since_snapshot, 0
+        self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
         if self.settings.snapshot_in_child:
             try:
@@ -865,10 +863,15 @@ class EngineService:
             ops = core.snapshot_ops(pos)
         except Exception:
             log.exception("snapshot not taken: the engine's state could not be written", pos=pos.decode())
-            self._since_snapshot += self._snapshot_covers
+            self._snapshot_missed()
             return [], None
         SNAPSHOT_SECONDS.observe(time.perf_counter() - started)
         return ops, pos
+
+    def _snapshot_missed(self) -> None:
+        """Counted from the attempt, the next one falls due as usual; at least one command counts,
+        so that an idle engine tries again after ``snapshot_seconds`` too."""
+        self._since_snapshot = max(self._since_snapshot, 1)
 
     def _drop_snapshot(self) -> None:
         child, self._snapshotting = self._snapshotting, None

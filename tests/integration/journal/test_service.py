@@ -484,6 +484,17 @@ def _in_the_child_only(monkeypatch: pytest.MonkeyPatch, then: Callable[[Core], b
     monkeypatch.setattr(Core, "snapshot_state", serialise)
 
 
+def _held_until(release: Path) -> Callable[[Core], bytes]:
+    """A serialisation that waits for the file ``release`` to exist."""
+
+    def serialise(core: Core) -> bytes:
+        while not release.exists():
+            time.sleep(0.01)
+        return pack_state(core.to_state())
+
+    return serialise
+
+
 @pytest.mark.asyncio
 async def test_the_engine_applies_batches_while_a_child_serialises_its_snapshot(
     redis_server: RedisServer,
@@ -495,13 +506,7 @@ async def test_the_engine_applies_batches_while_a_child_serialises_its_snapshot(
     every command that came meanwhile. Here it takes seconds, and commands keep being applied; the
     snapshot, once written, covers where the child was forked, and recovers the live state."""
     release = tmp_path / "release-the-snapshot"
-
-    def slow(core: Core) -> bytes:
-        while not release.exists():
-            time.sleep(0.01)
-        return pack_state(core.to_state())
-
-    _in_the_child_only(monkeypatch, slow)
+    _in_the_child_only(monkeypatch, _held_until(release))
     lines = random_stream(seed=21, length=600)
     async with running_engine(redis_server.url, batch=50, snapshot_every=100) as service:
         ids = journal(redis_client, lines[:150])
@@ -533,13 +538,7 @@ async def test_a_snapshot_child_that_runs_too_long_is_stopped_and_the_next_one_i
 ) -> None:
     """A child stopped (SIGSTOP) or stuck would hold back every later snapshot, and say nothing."""
     release = tmp_path / "release-the-snapshot"
-
-    def stuck(core: Core) -> bytes:
-        while not release.exists():
-            time.sleep(0.01)
-        return pack_state(core.to_state())
-
-    _in_the_child_only(monkeypatch, stuck)
+    _in_the_child_only(monkeypatch, _held_until(release))
     monkeypatch.setattr(service_module, "SNAPSHOT_CHILD_SECONDS", 0.3)
     with structlog.testing.capture_logs() as logs:
         async with running_engine(redis_server.url, snapshot_seconds=0.3):
@@ -569,6 +568,7 @@ async def test_a_snapshot_the_child_cannot_serialise_is_reported_and_the_engine_
             await _wait_for(lambda: any(e["event"].startswith("snapshot not taken") for e in logs))
     failed = [e for e in logs if e["event"].startswith("snapshot not taken")]
     assert failed and "RuntimeError: a value the state format cannot hold" in failed[0]["error"]
+    assert len(failed) <= 300 // 50 + 1, "retried with every batch, not after the interval"
     assert failed[0]["pos"].encode() in ids
     assert not [e for e in logs if e["event"] == "snapshot written"]
     assert redis_client.hget(keys.SNAPSHOT, "pos") is None
