@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 import os as _os
 
-if _os.environ.get("TRADEWIRE_COMPILED") == "0":  # tradewire/compiled.py: the hot modules' sources
-    from tradewire.compiled import prefer_sources as _prefer_sources
+from tradewire import compiled as _compiled
 
-    _prefer_sources()
+if _os.environ.get(_compiled.SWITCH) == "0":  # the hot modules from their sources, built or not
+    _compiled.prefer_sources()

@@ -10,11 +10,12 @@ child's image had applied last, in its next transaction, so the write is fenced 
 other; a snapshot written a few batches after the position it covers is as good as one written with
 it, since recovery replays the journal from the snapshot's position.
 
-The child touches nothing it shares with the parent: no Redis connection, no event loop, no log. It
-writes ``S`` and the state, or ``E`` and its traceback, and ends with ``os._exit`` (no clean-up of
-the parent's objects, no flush of its buffers). Only a child that exited with status 0 after a
-complete ``S`` frame counts; a parent killed meanwhile takes its pipe with it, and the child's next
-write fails and ends it.
+The child keeps nothing of the parent's but the memory it reads and the pipe it writes: it closes
+every other descriptor (sockets, the event loop's), ignores the group's SIGTERM and SIGINT, is
+killed when the parent dies, and never logs. It writes ``S``, the state's length and the state, or
+``E`` and its traceback, and ends with ``os._exit`` (no clean-up of the parent's objects, no flush
+of its buffers). Only a whole ``S`` frame counts, from a child that exited with status 0 (or whose
+status another reaper took: ``SIGCHLD`` ignored).
 """
 
 from __future__ import annotations
