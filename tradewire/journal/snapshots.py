@@ -12,10 +12,11 @@ it, since recovery replays the journal from the snapshot's position.
 
 The child keeps nothing of the parent's but the memory it reads and the pipe it writes: it closes
 every other descriptor (sockets, the event loop's), ignores the group's SIGTERM and SIGINT, is
-killed when the parent dies, and never logs. It writes ``S``, the state's length and the state, or
-``E`` and its traceback, and ends with ``os._exit`` (no clean-up of the parent's objects, no flush
-of its buffers). Only a whole ``S`` frame counts, from a child that exited with status 0 (or whose
-status another reaper took: ``SIGCHLD`` ignored).
+killed when the parent dies, runs at the lowest priority (``nice`` 19: on a machine whose cores
+are busy, it takes what the engine and Redis leave) and never logs. It writes ``S``, the state's
+length and the state, or ``E`` and its traceback, and ends with ``os._exit`` (no clean-up of the
+parent's objects, no flush of its buffers). Only a whole ``S`` frame counts, from a child that
+exited with status 0 (or whose status another reaper took: ``SIGCHLD`` ignored).
 """
 
 from __future__ import annotations
@@ -196,6 +197,8 @@ def _child(
             arm()  # and the parent's death ends the child (SIGKILL)
         with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
             adj.write("1000")  # under memory pressure, the child goes first (as Redis's BGSAVE child)
+        with contextlib.suppress(OSError):
+            os.nice(19)  # the engine, Redis and the gateways come first on a busy machine's cores
         gc.disable()  # a collection would walk, and so copy, the whole heap the parent shares
         try:
             state = serialise()

@@ -52,6 +52,16 @@ async def test_a_core_serialised_in_a_child_restores_to_the_state_it_had_at_the_
 
 
 @pytest.mark.asyncio
+async def test_the_child_serialises_at_the_lowest_priority_and_the_engine_keeps_its_own() -> None:
+    """On a busy machine the child takes only what the engine and Redis leave of the cores."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    child = await _finished(_fork(lambda: b"%d" % os.getpriority(os.PRIO_PROCESS, 0)))
+    (op,) = child.ops()
+    assert op[7] == b"%d" % min(19, before + 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
+
+
+@pytest.mark.asyncio
 async def test_a_child_whose_serialisation_raises_hands_back_its_traceback() -> None:
     def broken() -> bytes:
         raise RuntimeError("a value the state format cannot hold")
