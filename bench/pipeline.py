@@ -20,6 +20,10 @@ always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own proce
   the command's market data, so this is journal-to-publish latency plus one ``XADD`` round trip.
   The bench's own heap is frozen for the run (a full collection of it would delay the replies it
   receives), and its longest collection meanwhile is printed with the run.
+  With ``--aof-rewrite [SIZE]`` Redis rewrites its AOF once it passed SIZE and doubled, as
+  tradewire's embedded Redis does from 1 GB (``--aof-rewrite 64mb``: Redis's default, a rewrite
+  every few seconds at this rate, since each command appends about 2.4 KB), and the run says how
+  often and how long its last fork took: run it for a minute or more to meet one at 1 GB.
   Each run is preceded by ``--steadiness`` seconds of ``bench/steadiness.py`` (how much of the time
   the machine's cores ran slowed, and how long its slow windows were), printed with the run: on a
   shared machine those windows, not the engine, can set the p99.
@@ -72,6 +76,7 @@ from tradewire import keys
 from tradewire.engine import Engine, ExchangeConfig, decode
 from tradewire.journal.recovery import recover
 from tradewire.journal.wire import Connection, pack
+from tradewire.redisconn import AOF_REWRITE_MIN_SIZE
 from tradewire.runtime import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,8 +94,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def redis_server(fsync: str) -> Iterator[str]:
-    """A private redis-server (AOF on) in a temporary directory; yields its URL."""
+def redis_server(fsync: str, aof_rewrite: str | None = None) -> Iterator[str]:
+    """A private redis-server (AOF on) in a temporary directory; yields its URL. It never rewrites
+    its AOF unless ``aof_rewrite`` is a size (then once the AOF passed it and doubled, as tradewire's
+    embedded Redis does from ``AOF_REWRITE_MIN_SIZE``), so that a run measures the pipeline, not
+    where a rewrite's fork happened to fall."""
     directory = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     port = _free_port()
     process = subprocess.Popen(
@@ -98,7 +106,8 @@ def redis_server(fsync: str) -> Iterator[str]:
             shutil.which("redis-server") or "redis-server",
             "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
             "--appendonly", "yes", "--appendfsync", fsync, "--save", "",
-            "--auto-aof-rewrite-percentage", "0",
+            *(("--auto-aof-rewrite-percentage", "0") if aof_rewrite is None
+              else ("--auto-aof-rewrite-percentage", "100", "--auto-aof-rewrite-min-size", aof_rewrite)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -147,7 +156,9 @@ def engine(url: str, config_path: Path, *args: str) -> Iterator[subprocess.Popen
 
 
 def command_lines(workload: Workload, ops: Sequence[Any]) -> list[bytes]:
-    return [orjson.dumps(command_dict(op, workload.markets)) for op in ops]
+    """Each op as its journal line, copied to its own size: ``orjson.dumps`` keeps a 4 KiB buffer
+    behind every result it returns (orjson 3.12+), which made a minute's lines 2.5 GB."""
+    return [bytes(memoryview(orjson.dumps(command_dict(op, workload.markets)))) for op in ops]
 
 
 async def fill(conn: Connection, lines: Sequence[bytes], src: bytes = b"") -> bytes:
@@ -187,6 +198,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def redis_info(conn: Connection, section: bytes, field: bytes) -> int:
+    info: bytes = await conn.call(b"INFO", section)
+    [line] = [line for line in info.splitlines() if line.startswith(field + b":")]
+    return int(line.split(b":")[1])
+
+
 async def redis_pid(conn: Connection) -> int:
     info: bytes = await conn.call(b"INFO", b"server")
     [line] = [line for line in info.splitlines() if line.startswith(b"process_id:")]
@@ -194,7 +211,7 @@ async def redis_pid(conn: Connection) -> int:
 
 
 async def throughput(
-    url: str, config_path: Path, workload: Workload, setup: list[bytes], main: list[bytes]
+    url: str, config_path: Path, setup: list[bytes], main: list[bytes]
 ) -> tuple[float, float, float]:
     """Commands/s, and the CPU microseconds per command the engine process and redis-server spent
     (steadier than the rate on a shared machine: what the work costs, not what the core was lent)."""
@@ -308,6 +325,8 @@ async def latency(
             "max_ms": received[-1] / 1e6,
             "commands": len(received),
             "own_gc_max_ms": max(pauses, default=0.0) * 1000,
+            "aof_rewrites": await redis_info(conn, b"persistence", b"aof_rewrites"),
+            "redis_fork_ms": await redis_info(conn, b"stats", b"latest_fork_usec") / 1000,
         }
     finally:
         await conn.close()
@@ -399,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail", type=int, default=1_000_000, help="commands after the snapshot")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fsync", choices=["always", "everysec"], default="always")
+    parser.add_argument(
+        "--aof-rewrite", nargs="?", const=AOF_REWRITE_MIN_SIZE, metavar="SIZE",
+        help=f"let redis-server rewrite its AOF once past SIZE and doubled ({AOF_REWRITE_MIN_SIZE}, as the "
+        "embedded Redis; Redis's default is 64mb); off by default: a rewrite's fork lands at random",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -411,13 +435,22 @@ def main(argv: list[str] | None = None) -> int:
     needed = max(args.commands, int(args.rate * args.seconds), args.tail if "recovery" in only else 0)
     print(f"generating the workload ({needed:,} main-phase commands) ...", flush=True)
     workload = generate(needed, args.seed)
-    config = ExchangeConfig.from_dict(workload.config())
+    exchange = workload.config()
+    config = ExchangeConfig.from_dict(exchange)
     setup = command_lines(workload, workload.setup)
     main_lines = command_lines(workload, workload.main)
+    # Only the lines are sent. A load generator of gigabytes beside the engine made the copies of
+    # the engine's pages after a snapshot's fork ~1.7x slower (on this virtual machine; the p99 of
+    # a run 9.9 ms against 4.3), so it keeps as little as it can.
+    del workload
+    gc.collect()
     work = Path(tempfile.mkdtemp(prefix="tw-bench-config-"))
     config_path = work / "config.json"
-    config_path.write_bytes(orjson.dumps(workload.config()))
-    results: dict[str, Any] = {"fsync": args.fsync, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
+    config_path.write_bytes(orjson.dumps(exchange))
+    results: dict[str, Any] = {
+        "fsync": args.fsync, "aof_rewrite": args.aof_rewrite,
+        "cpus": os.cpu_count(), "load": os.getloadavg()[0],
+    }  # fmt: skip
     print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
 
     total_runs = args.runs * len(only - {"recovery"}) + (1 if "recovery" in only else 0)
@@ -433,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(args.runs):
             with redis_server(args.fsync) as url:
                 rate, engine_cpu, redis_cpu = asyncio.run(
-                    throughput(url, config_path, workload, setup, main_lines[: args.commands])
+                    throughput(url, config_path, setup, main_lines[: args.commands])
                 )
             alone = engine_alone(config, setup, main_lines[: args.commands])
             rates.append(rate)
@@ -485,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for run in range(args.runs):
             machine = steadiness.probe(args.steadiness) if args.steadiness > 0 else []
-            with redis_server(args.fsync) as url:
+            with redis_server(args.fsync, args.aof_rewrite) as url:
                 figures = asyncio.run(latency(url, config_path, setup, main_lines, args.rate, args.seconds))
             if machine:
                 figures.update(steadiness.summary(machine))
@@ -493,7 +526,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  latency run {run + 1} at {args.rate:,.0f}/s: p50 {figures['p50_ms']:.2f} ms, "
                 f"p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms (this process's own "
-                f"longest collection meanwhile: {figures['own_gc_max_ms']:.1f} ms)",
+                f"longest collection meanwhile: {figures['own_gc_max_ms']:.1f} ms)"
+                + (
+                    f"; Redis rewrote its AOF {figures['aof_rewrites']} times (setup included), its "
+                    f"last fork took {figures['redis_fork_ms']:.1f} ms"
+                    if args.aof_rewrite is not None
+                    else ""
+                ),
                 flush=True,
             )
             if machine:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import structlog
@@ -297,9 +297,7 @@ class EngineService:
         """Say at start what this Redis's settings cost (an operator's own ``REDIS_URL``)."""
         conn = await self._connection("writer")
         try:
-            reply = await conn.pipeline(
-                [(b"CONFIG", b"GET", name) for name in (b"appendonly", b"maxmemory", b"maxmemory-policy")]
-            )
+            reply = await conn.pipeline([(b"CONFIG", b"GET", name) for name in _CHECKED_SETTINGS])
         except WireError as exc:
             self._redis_error(exc, "reading the Redis settings")
             return
@@ -951,6 +949,18 @@ class EngineService:
         self._reader = self._writer = self._lease_conn = self._watching = None
 
 
+_CHECKED_SETTINGS: Final = (
+    b"appendonly",
+    b"maxmemory",
+    b"maxmemory-policy",
+    b"auto-aof-rewrite-percentage",
+    b"auto-aof-rewrite-min-size",
+)
+FREQUENT_AOF_REWRITE: Final = 256 << 20
+"""An ``auto-aof-rewrite-min-size`` below this makes Redis rewrite its AOF every few seconds under
+load (Redis's default is 64 MB; the embedded Redis's, ``redisconn.AOF_REWRITE_MIN_SIZE``)."""
+
+
 def redis_setting_warnings(config: dict[str, str]) -> list[str]:
     """What is wrong with a Redis for the engine, from its ``CONFIG GET`` answers (name -> value)."""
     warnings = []
@@ -964,6 +974,20 @@ def redis_setting_warnings(config: dict[str, str]) -> list[str]:
         warnings.append(
             f"redis may evict keys (maxmemory-policy {policy}): an evicted journal, snapshot or "
             "market-data offset loses data or sends subscribers wrong offsets; set noeviction"
+        )
+    rewrite_from = config.get("auto-aof-rewrite-min-size", "")
+    if (
+        config.get("appendonly", "yes") == "yes"
+        and config.get("auto-aof-rewrite-percentage", "0") != "0"
+        and rewrite_from.isdigit()
+        and int(rewrite_from) < FREQUENT_AOF_REWRITE
+    ):
+        warnings.append(
+            f"redis rewrites its append-only file once it doubled and passed {int(rewrite_from) >> 20} MB "
+            "(auto-aof-rewrite-min-size): under load that is every few seconds (each command appends "
+            "about 2 KB), and each rewrite forks Redis and takes a core for a fraction of a second, "
+            "which the engine's latency shows; set auto-aof-rewrite-min-size 1gb (the embedded "
+            "Redis's) or more"
         )
     return warnings
 

@@ -27,3 +27,14 @@ def test_each_wrong_setting_is_named() -> None:
     )
     assert len(warnings) == 2
     assert "appendonly no" in warnings[0] and "maxmemory-policy volatile-lru" in warnings[1]
+
+
+def test_a_redis_that_rewrites_its_aof_every_few_seconds_under_load_is_named() -> None:
+    durable = {"appendonly": "yes", "maxmemory": "0", "maxmemory-policy": "noeviction"}
+    frequent = {"auto-aof-rewrite-percentage": "100", "auto-aof-rewrite-min-size": str(64 << 20)}
+    [warning] = redis_setting_warnings(durable | frequent)
+    assert "passed 64 MB" in warning and "auto-aof-rewrite-min-size 1gb" in warning
+    rare = {"auto-aof-rewrite-percentage": "100", "auto-aof-rewrite-min-size": str(1 << 30)}
+    never = {"auto-aof-rewrite-percentage": "0", "auto-aof-rewrite-min-size": str(64 << 20)}
+    for settings in (rare, never):
+        assert redis_setting_warnings(durable | settings) == []
