@@ -20,10 +20,11 @@ always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own proce
   the command's market data, so this is journal-to-publish latency plus one ``XADD`` round trip.
   The bench's own heap is frozen for the run (a full collection of it would delay the replies it
   receives), and its longest collection meanwhile is printed with the run.
-  With ``--aof-rewrite [SIZE]`` Redis rewrites its AOF once it passed SIZE and doubled, as
-  tradewire's embedded Redis does from 1 GB (``--aof-rewrite 64mb``: Redis's default, a rewrite
-  every few seconds at this rate, since each command appends about 2.4 KB), and the run says how
-  often and how long its last fork took: run it for a minute or more to meet one at 1 GB.
+  Redis rewrites its AOF as the embedded Redis does, once it passed 1 GB and doubled (``--aof-rewrite
+  SIZE``; ``64mb`` is Redis's own default, a rewrite every few seconds at this rate since each
+  command appends about 2.4 KB; ``off``: never), and the run says how often and how long its last
+  fork took. The engine snapshots as by default (every 60 s at this rate): a run of a minute, the
+  default, meets about one of each.
   Each run is preceded by ``--steadiness`` seconds of ``bench/steadiness.py`` (how much of the time
   the machine's cores ran slowed, and how long its slow windows were), printed with the run: on a
   shared machine those windows, not the engine, can set the p99.
@@ -95,10 +96,9 @@ def _free_port() -> int:
 
 @contextmanager
 def redis_server(fsync: str, aof_rewrite: str | None = None) -> Iterator[str]:
-    """A private redis-server (AOF on) in a temporary directory; yields its URL. It never rewrites
-    its AOF unless ``aof_rewrite`` is a size (then once the AOF passed it and doubled, as tradewire's
-    embedded Redis does from ``AOF_REWRITE_MIN_SIZE``), so that a run measures the pipeline, not
-    where a rewrite's fork happened to fall."""
+    """A private redis-server (AOF on) in a temporary directory; yields its URL. It rewrites its AOF
+    once it passed ``aof_rewrite`` and doubled (tradewire's embedded Redis: ``AOF_REWRITE_MIN_SIZE``),
+    never when that is None."""
     directory = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     port = _free_port()
     process = subprocess.Popen(
@@ -414,14 +414,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--producers", type=int, default=4, help="appending connections (concurrent)")
     parser.add_argument("--commands", type=int, default=200_000, help="main-phase commands for throughput")
     parser.add_argument("--rate", type=float, default=10_000, help="commands/s for the latency run")
-    parser.add_argument("--seconds", type=float, default=10, help="length of the latency run")
+    parser.add_argument(
+        "--seconds", type=float, default=60,
+        help="length of the latency run (a minute: the snapshot and AOF rewrite that come once in it)",
+    )  # fmt: skip
     parser.add_argument("--tail", type=int, default=1_000_000, help="commands after the snapshot")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fsync", choices=["always", "everysec"], default="always")
     parser.add_argument(
-        "--aof-rewrite", nargs="?", const=AOF_REWRITE_MIN_SIZE, metavar="SIZE",
-        help=f"let redis-server rewrite its AOF once past SIZE and doubled ({AOF_REWRITE_MIN_SIZE}, as the "
-        "embedded Redis; Redis's default is 64mb); off by default: a rewrite's fork lands at random",
+        "--aof-rewrite", default=AOF_REWRITE_MIN_SIZE, metavar="SIZE|off",
+        help=f"redis-server rewrites its AOF once past SIZE and doubled ({AOF_REWRITE_MIN_SIZE}, as the "
+        "embedded Redis; Redis's own default is 64mb); off: never",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -430,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds of bench/steadiness.py before each latency run (0: none)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    rewrite = None if args.aof_rewrite == "off" else args.aof_rewrite
     only = set(args.only or ["throughput", "concurrent", "latency", "recovery"])
 
     needed = max(args.commands, int(args.rate * args.seconds), args.tail if "recovery" in only else 0)
@@ -448,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     config_path = work / "config.json"
     config_path.write_bytes(orjson.dumps(exchange))
     results: dict[str, Any] = {
-        "fsync": args.fsync, "aof_rewrite": args.aof_rewrite,
+        "fsync": args.fsync, "aof_rewrite": rewrite or "off",
         "cpus": os.cpu_count(), "load": os.getloadavg()[0],
     }  # fmt: skip
     print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
@@ -464,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" in only:
         rates, pure, ratios, engine_us, redis_us = [], [], [], [], []
         for run in range(args.runs):
-            with redis_server(args.fsync) as url:
+            with redis_server(args.fsync, rewrite) as url:
                 rate, engine_cpu, redis_cpu = asyncio.run(
                     throughput(url, config_path, setup, main_lines[: args.commands])
                 )
@@ -496,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     if "concurrent" in only:
         rates = []
         for run in range(args.runs):
-            with redis_server(args.fsync) as url:
+            with redis_server(args.fsync, rewrite) as url:
                 rate = asyncio.run(
                     concurrent(url, config_path, setup, main_lines[: args.commands], args.producers)
                 )
@@ -518,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for run in range(args.runs):
             machine = steadiness.probe(args.steadiness) if args.steadiness > 0 else []
-            with redis_server(args.fsync, args.aof_rewrite) as url:
+            with redis_server(args.fsync, rewrite) as url:
                 figures = asyncio.run(latency(url, config_path, setup, main_lines, args.rate, args.seconds))
             if machine:
                 figures.update(steadiness.summary(machine))
@@ -530,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                 + (
                     f"; Redis rewrote its AOF {figures['aof_rewrites']} times (setup included), its "
                     f"last fork took {figures['redis_fork_ms']:.1f} ms"
-                    if args.aof_rewrite is not None
+                    if rewrite is not None
                     else ""
                 ),
                 flush=True,
@@ -549,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if "recovery" in only:
-        with redis_server(args.fsync) as url:
+        with redis_server(args.fsync, rewrite) as url:
             times, cpu = asyncio.run(
                 recovery(url, config_path, config, setup, main_lines[: args.tail], args.runs)
             )

@@ -15,6 +15,7 @@ from tradewire.engine import ConfigError, ExchangeConfig
 from tradewire.engine.config import loads as config_loads
 from tradewire.engine.config import unknown_fields
 from tradewire.journal.lease import DEFAULT_SECONDS as LEASE_SECONDS
+from tradewire.journal.snapshots import SNAPSHOT_EVERY, SNAPSHOT_EVERY_SECONDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="tradewire: a crypto-exchange core.")
 
@@ -88,8 +89,8 @@ ConfigFile = Annotated[
 def engine(
     config: ConfigFile = None,
     data_dir: DataDir = None,
-    snapshot_every: Annotated[int, typer.Option(help="Write a snapshot every N commands.")] = 100_000,
-    snapshot_seconds: Annotated[float, typer.Option(help="... or every T seconds.")] = 60.0,
+    snapshot_every: Annotated[int, typer.Option(help="Write a snapshot every N commands.")] = SNAPSHOT_EVERY,
+    snapshot_seconds: Annotated[float, typer.Option(help="... or every T seconds.")] = SNAPSHOT_EVERY_SECONDS,
     metrics_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port of /metrics, /healthz, /readyz (0: none).")
     ] = 0,

@@ -49,7 +49,13 @@ from tradewire.journal.core import BatchStats, Core, Op
 from tradewire.journal.entries import CommandEntry, parse_flat_entry
 from tradewire.journal.lease import DEFAULT_SECONDS, HOST, Lease, Renewal
 from tradewire.journal.recovery import RecoveryError, parse_page, recover
-from tradewire.journal.snapshots import CAN_FORK, ForkedSnapshot, SnapshotFailed
+from tradewire.journal.snapshots import (
+    CAN_FORK,
+    SNAPSHOT_EVERY,
+    SNAPSHOT_EVERY_SECONDS,
+    ForkedSnapshot,
+    SnapshotFailed,
+)
 from tradewire.journal.wire import Connection, ReplyError, WireError
 from tradewire.marketdata.builder import SLOW_STREAMS_MS
 from tradewire.ops.metrics import (
@@ -109,8 +115,8 @@ class Settings:
     url: str
     config: ExchangeConfig
     raw_config: dict[str, Any]
-    snapshot_every: int = 100_000
-    snapshot_seconds: float = 60.0
+    snapshot_every: int = SNAPSHOT_EVERY
+    snapshot_seconds: float = SNAPSHOT_EVERY_SECONDS
     batch: int = BATCH
     block_ms: int = BLOCK_MS
     order_history: int = ORDER_HISTORY
