@@ -205,9 +205,7 @@ async def redis_info(conn: Connection, section: bytes, field: bytes) -> int:
 
 
 async def redis_pid(conn: Connection) -> int:
-    info: bytes = await conn.call(b"INFO", b"server")
-    [line] = [line for line in info.splitlines() if line.startswith(b"process_id:")]
-    return int(line.split(b":")[1])
+    return await redis_info(conn, b"server", b"process_id")
 
 
 async def throughput(
@@ -272,7 +270,7 @@ def engine_alone(config: ExchangeConfig, setup: list[bytes], main: list[bytes]) 
 
 @contextmanager
 def own_collections() -> Iterator[list[float]]:
-    """The load generator's own garbage collections, timed: its heap (the workload, the latency
+    """The load generator's own garbage collections, timed: its heap (the journal lines, the latency
     lists) is frozen first, else a full collection of it, 50-100 ms, lands in the middle of a run
     and delays the replies it receives as if the engine had been slow."""
     gc.collect()

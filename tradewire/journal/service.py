@@ -72,6 +72,7 @@ from tradewire.ops.metrics import (
     SNAPSHOT_SECONDS,
     TRADES,
 )
+from tradewire.redisconn import AOF_REWRITE_MIN_SIZE
 from tradewire.runtime import name_problems, tune_gc
 
 log = structlog.get_logger(__name__)
@@ -95,6 +96,17 @@ LISTENERS_REFRESH = 1.0
 """Seconds after which the listeners are read again even if the version did not move (a gateway
 of an older version that does not bump it, a Redis restart that reset it to a value seen before)."""
 _NOBODY: frozenset[str] = frozenset()
+
+_CHECKED_SETTINGS: Final = (
+    b"appendonly",
+    b"maxmemory",
+    b"maxmemory-policy",
+    b"auto-aof-rewrite-percentage",
+    b"auto-aof-rewrite-min-size",
+)
+_FREQUENT_AOF_REWRITE: Final = 256 << 20
+"""An ``auto-aof-rewrite-min-size`` below this makes Redis rewrite its AOF every few seconds under
+load (Redis's default is 64 MB; the embedded Redis's is :data:`AOF_REWRITE_MIN_SIZE`)."""
 
 
 class JournalRewound(RuntimeError):
@@ -154,7 +166,8 @@ class EngineService:
         self._snapshot_written_at = self._snapshot_at
         self._snapshotting: ForkedSnapshot | None = None
         self._snapshot_ready: tuple[list[Op], bytes] | None = None
-        """A snapshot the engine serialised itself (it could not fork), for the next transaction."""
+        """A snapshot the engine serialised itself (it does not or could not fork), for the next
+        transaction; a stop before then drops it (recovery replays a longer tail)."""
         self._housekeeping_at = 0.0
         self._generation = 0
         self._read_generation = 0
@@ -310,7 +323,10 @@ class EngineService:
         found: dict[str, str] = {}
         for answer in reply:
             if isinstance(answer, ReplyError):  # CONFIG renamed or refused (managed Redis): cannot tell
-                log.info("cannot read the Redis settings; check appendonly and maxmemory-policy by hand")
+                log.info(
+                    "cannot read the Redis settings; check appendonly, maxmemory-policy and "
+                    "auto-aof-rewrite-min-size by hand"
+                )
                 return
             if len(answer) == 2:
                 found[answer[0].decode()] = answer[1].decode()
@@ -550,7 +566,7 @@ class EngineService:
                         )
                     )
                     if self._snapshot_wanted():
-                        await asyncio.sleep(0)  # the transaction goes out before the fork
+                        await asyncio.sleep(0)  # the transaction goes out (unless reconnecting) first
                         self._snapshot_begin(position)
                 elif core.holds() and time.monotonic() >= self._tick_after:
                     # no command for SLOW_STREAMS_MS: the publications held back
@@ -955,18 +971,6 @@ class EngineService:
         self._reader = self._writer = self._lease_conn = self._watching = None
 
 
-_CHECKED_SETTINGS: Final = (
-    b"appendonly",
-    b"maxmemory",
-    b"maxmemory-policy",
-    b"auto-aof-rewrite-percentage",
-    b"auto-aof-rewrite-min-size",
-)
-FREQUENT_AOF_REWRITE: Final = 256 << 20
-"""An ``auto-aof-rewrite-min-size`` below this makes Redis rewrite its AOF every few seconds under
-load (Redis's default is 64 MB; the embedded Redis's, ``redisconn.AOF_REWRITE_MIN_SIZE``)."""
-
-
 def redis_setting_warnings(config: dict[str, str]) -> list[str]:
     """What is wrong with a Redis for the engine, from its ``CONFIG GET`` answers (name -> value)."""
     warnings = []
@@ -982,18 +986,19 @@ def redis_setting_warnings(config: dict[str, str]) -> list[str]:
             "market-data offset loses data or sends subscribers wrong offsets; set noeviction"
         )
     rewrite_from = config.get("auto-aof-rewrite-min-size", "")
+    growth = config.get("auto-aof-rewrite-percentage", "0")
     if (
         config.get("appendonly", "yes") == "yes"
-        and config.get("auto-aof-rewrite-percentage", "0") != "0"
+        and growth != "0"
         and rewrite_from.isdigit()
-        and int(rewrite_from) < FREQUENT_AOF_REWRITE
+        and int(rewrite_from) < _FREQUENT_AOF_REWRITE
     ):
         warnings.append(
-            f"redis rewrites its append-only file once it doubled and passed {int(rewrite_from) >> 20} MB "
-            "(auto-aof-rewrite-min-size): under load that is every few seconds (each command appends "
-            "about 2 KB), and each rewrite forks Redis and takes a core for a fraction of a second, "
-            "which the engine's latency shows; set auto-aof-rewrite-min-size 1gb (the embedded "
-            "Redis's) or more"
+            f"redis rewrites its append-only file once it grew {growth} % and passed "
+            f"{int(rewrite_from) / 2**20:g} MB (auto-aof-rewrite-min-size): under load that is every "
+            "few seconds (each command appends about 2.4 KB), and each rewrite forks Redis and takes "
+            "a core for a fraction of a second, which the engine's latency shows; set "
+            f"auto-aof-rewrite-min-size {AOF_REWRITE_MIN_SIZE} (the embedded Redis's) or more"
         )
     return warnings
 

@@ -12,8 +12,9 @@ it, since recovery replays the journal from the snapshot's position.
 
 The child keeps nothing of the parent's but the memory it reads and the pipe it writes: it closes
 every other descriptor (sockets, the event loop's), ignores the group's SIGTERM and SIGINT, is
-killed when the parent dies, runs at the lowest priority (``nice`` 19: on a machine whose cores
-are busy, it takes what the engine and Redis leave) and never logs. It writes ``S``, the state's
+killed when the parent dies, runs at the lowest priority (``nice`` 19, in a session and scheduling
+group of its own: on a machine whose cores are busy, it takes what the engine, Redis and the
+gateways leave) and never logs. It writes ``S``, the state's
 length and the state, or ``E`` and its traceback, and ends with ``os._exit`` (no clean-up of the
 parent's objects, no flush of its buffers). Only a whole ``S`` frame counts, from a child that
 exited with status 0 (or whose status another reaper took: ``SIGCHLD`` ignored).
@@ -43,9 +44,11 @@ SNAPSHOT_EVERY = 1_000_000
 """Commands between two snapshots, unless :data:`SNAPSHOT_EVERY_SECONDS` pass first (at 10,000 commands/s
 they do). Each snapshot forks the engine, whose next batches then copy every page they touch (tens
 of milliseconds of extra work at ~100 MB of heap, a burst of commands over 5 ms); recovery replays
-at most this many commands after the newest snapshot (3.9 s for a million, the recovery floor's
-case). Every 100,000 commands, the default until 2026-11-29, put a fork in every 10 s at 10,000/s."""
+about this many commands after the newest snapshot (2.7 s for a million here, the recovery floor's
+case), more while the next one is being taken."""
 SNAPSHOT_EVERY_SECONDS = 60.0
+"""Seconds between two snapshots at most, when any command came: an idle or slow exchange still
+gets a recent one."""
 _READ_SIZE = 1 << 20
 _ZLIB = b"\x78"
 """The first byte of a zlib stream (deflate, 32 KiB window); a state's msgpack array never starts so."""
@@ -188,6 +191,20 @@ def _stop(pid: int) -> int:
     return _reap(pid)
 
 
+def _lowest_priority() -> None:  # pragma: no cover - runs in the child
+    """Nice 19, in a scheduling group of its own: with autogroups (most desktops and many servers)
+    nice ranks a process only against its own session, and ``tradewire up`` starts Redis and the
+    gateways in sessions of their own, so the child must leave the engine's session, and give the
+    new session's group the lowest weight, to come after them too. (A cgroup CPU controller, as
+    systemd and containers set, weighs groups by its own settings: none of this reaches past it.)"""
+    with contextlib.suppress(OSError):
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as group:
+            group.write("19")
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+
+
 def _child(
     serialise: Callable[[], bytes], write_end: int, arm: Callable[[], None] | None
 ) -> None:  # pragma: no cover
@@ -204,8 +221,7 @@ def _child(
             arm()  # and the parent's death ends the child (SIGKILL)
         with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
             adj.write("1000")  # under memory pressure, the child goes first (as Redis's BGSAVE child)
-        with contextlib.suppress(OSError):
-            os.nice(19)  # the engine, Redis and the gateways come first on a busy machine's cores
+        _lowest_priority()
         gc.disable()  # a collection would walk, and so copy, the whole heap the parent shares
         try:
             state = serialise()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,14 @@ def journal(
     for entry_id in pipe.execute():
         ids.append(entry_id)
     return ids
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``condition`` from inside the event loop until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 def wait_applied(client: redis.Redis, entry_id: bytes, timeout: float = 30.0) -> None:

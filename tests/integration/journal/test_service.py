@@ -32,6 +32,7 @@ from tests.integration.journal.support import (
     running_engine,
     settings,
     wait_applied,
+    wait_for,
 )
 from tests.strategies import VECTORS_CONFIG, random_stream
 from tradewire import keys
@@ -331,7 +332,7 @@ async def test_engine_holding_klines_when_redis_lost_its_last_writes_finds_out_b
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
         core = await idle_core(service)  # its tick computed; committed a moment later
         meta = keys.md_meta("BTC-USDT", "kline_1m")
-        await _wait_for(lambda: redis_client.hget(meta, "epoch") is not None, timeout=5)
+        await wait_for(lambda: redis_client.hget(meta, "epoch") is not None, timeout=5)
         old_epoch = redis_client.hget(meta, "epoch")
         aof = redis_server.directory / "appendonlydir"
         kept = redis_server.directory.parent / "aof-copy"
@@ -410,13 +411,6 @@ def _errors(kind: str) -> float:
     return value or 0.0
 
 
-async def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 @pytest.mark.asyncio
 async def test_engine_restarted_publishes_the_emptied_partial_book_its_predecessor_held_back(
     redis_server: RedisServer, redis_client: redis.Redis, aredis: redis.asyncio.Redis
@@ -466,7 +460,7 @@ async def test_engine_with_redis_out_of_memory_retries_until_it_has_room_and_app
             pipe.xadd(keys.COMMANDS, command_fields(line.encode(), ts=1, rid="r", src="t", who="t", ip="-"))
         pipe.config_set("maxmemory", "1")
         ids = pipe.execute()[:-1]
-        await _wait_for(lambda: _errors("OOM") >= before + 2)
+        await wait_for(lambda: _errors("OOM") >= before + 2)
         assert redis_client.get(keys.APPLIED) is None
         redis_client.config_set("maxmemory", "0")
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
@@ -515,7 +509,7 @@ async def test_the_engine_applies_batches_while_a_child_serialises_its_snapshot(
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
         assert redis_client.hget(keys.SNAPSHOT, "pos") is None, "the engine waited for its snapshot"
         release.touch()
-        await _wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") is not None)
+        await wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") is not None)
         live_state = (await idle_core(service)).to_state()
     pos = redis_client.hget(keys.SNAPSHOT, "pos")
     assert pos in ids[99:150], "forked at the end of the batch that made it due"
@@ -544,10 +538,10 @@ async def test_a_snapshot_child_that_runs_too_long_is_stopped_and_the_next_one_i
         async with running_engine(redis_server.url, snapshot_seconds=0.3):
             ids = journal(redis_client, random_stream(seed=23, length=100))
             await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-            await _wait_for(lambda: any("ran too long" in e["event"] for e in logs))
+            await wait_for(lambda: any("ran too long" in e["event"] for e in logs))
             assert redis_client.hget(keys.SNAPSHOT, "pos") is None
             release.touch()
-            await _wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") == ids[-1])
+            await wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") == ids[-1])
     stopped = [e for e in logs if "ran too long" in e["event"]]
     assert stopped[0]["pos"].encode() in ids and stopped[0]["seconds"] >= 0.3
     assert_redis_matches_replay(redis_client)
@@ -565,7 +559,7 @@ async def test_a_snapshot_the_child_cannot_serialise_is_reported_and_the_engine_
         async with running_engine(redis_server.url, batch=20, snapshot_every=50):
             ids = journal(redis_client, random_stream(seed=22, length=300))
             await asyncio.to_thread(wait_applied, redis_client, ids[-1])
-            await _wait_for(lambda: any(e["event"].startswith("snapshot not taken") for e in logs))
+            await wait_for(lambda: any(e["event"].startswith("snapshot not taken") for e in logs))
     failed = [e for e in logs if e["event"].startswith("snapshot not taken")]
     assert failed and "RuntimeError: a value the state format cannot hold" in failed[0]["error"]
     assert len(failed) <= 300 // 50 + 1, "retried with every batch, not after the interval"
@@ -588,11 +582,11 @@ async def test_engine_idle_on_a_redis_out_of_memory_reports_it_and_writes_its_sn
             before = _errors("OOM")
             redis_client.config_set("maxmemory", "1")
             assert redis_client.hget(keys.SNAPSHOT, "pos") != ids[-1], "snapshot before the test's OOM"
-            await _wait_for(lambda: any(e.get("doing") == "writing a snapshot" for e in logs))
+            await wait_for(lambda: any(e.get("doing") == "writing a snapshot" for e in logs))
             assert _errors("OOM") >= before + 2  # the heartbeat's and the snapshot's
             assert not [e for e in logs if e["event"] == "snapshot written"]
             redis_client.config_set("maxmemory", "0")
-            await _wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") == ids[-1])
+            await wait_for(lambda: redis_client.hget(keys.SNAPSHOT, "pos") == ids[-1])
     assert [e["pos"] for e in logs if e["event"] == "snapshot written"] == [ids[-1].decode()]
 
 
@@ -606,7 +600,7 @@ async def test_engine_with_redis_demanding_a_password_retries_until_it_may_conne
         before = _errors("NOAUTH")
         redis_client.config_set("requirepass", "s3cret")
         redis_client.client_kill_filter(_type="normal", skipme=True)
-        await _wait_for(lambda: _errors("NOAUTH") > before)
+        await wait_for(lambda: _errors("NOAUTH") > before)
         redis_client.config_set("requirepass", "")
         second = journal(redis_client, random_stream(seed=7, length=200))
         await asyncio.to_thread(wait_applied, redis_client, second[-1])
@@ -843,3 +837,14 @@ async def test_a_batch_whose_last_id_now_holds_another_command_is_a_rewound_jour
             await service._committed(last, b"f" * 32)
     finally:
         await service.close()
+
+
+@pytest.mark.asyncio
+async def test_engine_on_a_redis_that_rewrites_its_aof_from_64_mb_says_so_at_start(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """The warning's settings must be among those the engine asks Redis for, not only understood."""
+    redis_client.config_set("auto-aof-rewrite-percentage", "100")
+    redis_client.config_set("auto-aof-rewrite-min-size", "64mb")
+    warnings = await _start_warnings(redis_server, redis_client, "yes", "noeviction")
+    assert len(warnings) == 1 and "passed 64 MB" in warnings[0], warnings
