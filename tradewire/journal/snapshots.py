@@ -14,10 +14,10 @@ The child keeps nothing of the parent's but the memory it reads and the pipe it 
 every other descriptor (sockets, the event loop's), ignores the group's SIGTERM and SIGINT, is
 killed when the parent dies, runs at the lowest priority (``nice`` 19, in a session and scheduling
 group of its own: on a machine whose cores are busy, it takes what the engine, Redis and the
-gateways leave) and never logs. It writes ``S``, the state's
-length and the state, or ``E`` and its traceback, and ends with ``os._exit`` (no clean-up of the
-parent's objects, no flush of its buffers). Only a whole ``S`` frame counts, from a child that
-exited with status 0 (or whose status another reaper took: ``SIGCHLD`` ignored).
+gateways leave) and never logs. It writes ``S``, the state's length and the state, or ``E`` and its
+traceback, and ends with ``os._exit`` (no clean-up of the parent's objects, no flush of its
+buffers). Only a whole ``S`` frame counts, from a child that exited with status 0 (or whose status
+another reaper took: ``SIGCHLD`` ignored).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def _lowest_priority() -> None:  # pragma: no cover - runs in the child
     new session's group the lowest weight, to come after them too. (A cgroup CPU controller, as
     systemd and containers set, weighs groups by its own settings: none of this reaches past it.)"""
     with contextlib.suppress(OSError):
-        os.setsid()
+        os.setsid()  # first: until then the autogroup is the engine's too, and must keep its weight
         with open("/proc/self/autogroup", "w") as group:
             group.write("19")
     with contextlib.suppress(OSError):
