@@ -441,9 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     config = ExchangeConfig.from_dict(exchange)
     setup = command_lines(workload, workload.setup)
     main_lines = command_lines(workload, workload.main)
-    # Only the lines are sent. A load generator of gigabytes beside the engine made the copies of
-    # the engine's pages after a snapshot's fork ~1.7x slower (on this virtual machine; the p99 of
-    # a run 9.9 ms against 4.3), so it keeps as little as it can.
+    # Only the lines are sent, kept at their own size (command_lines): a load generator of
+    # gigabytes beside the engine made the copies of the engine's pages after a snapshot's fork
+    # ~1.7x slower on this virtual machine (a run's p99 9.9 ms against 4.3).
     del workload
     gc.collect()
     work = Path(tempfile.mkdtemp(prefix="tw-bench-config-"))
