@@ -21,8 +21,10 @@ from tradewire import keys
 from tradewire.engine import ExchangeConfig
 from tradewire.journal.core import Core
 from tradewire.journal.entries import command_fields
+from tradewire.journal.recovery import Recovered, recover
 from tradewire.journal.service import EngineService, Settings
 from tradewire.journal.streams import id_order, iter_events, iter_journal, replay_line
+from tradewire.journal.wire import Connection
 from tradewire.replay import replay_lines
 
 CONFIG = ExchangeConfig.from_dict(VECTORS_CONFIG)
@@ -88,6 +90,15 @@ def journal(
     for entry_id in pipe.execute():
         ids.append(entry_id)
     return ids
+
+
+async def recovered_from(url: str) -> Recovered:
+    """What an engine starting on this Redis would recover (snapshot, then the journal's tail)."""
+    conn = await Connection.open(url)
+    try:
+        return await recover(conn, CONFIG)
+    finally:
+        await conn.close()
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -29,6 +29,7 @@ from tests.integration.journal.support import (
     engine_process,
     idle_core,
     journal,
+    recovered_from,
     running_engine,
     settings,
     wait_applied,
@@ -124,11 +125,7 @@ async def test_recovery_reads_odd_journal_entries_as_the_live_engine_read_them(
         ids += journal(redis_client, lines[10:])
         await asyncio.to_thread(wait_applied, redis_client, ids[-1])
         live_state = (await idle_core(service)).to_state()
-    conn = await Connection.open(redis_server.url)
-    try:
-        recovered = await recover(conn, CONFIG)
-    finally:
-        await conn.close()
+    recovered = await recovered_from(redis_server.url)
     assert recovered.replayed == len(ids)
     assert recovered.core.to_state() == live_state
     # and the audit, which reads the fields by name, replays the same commands
@@ -513,11 +510,7 @@ async def test_the_engine_applies_batches_while_a_child_serialises_its_snapshot(
         live_state = (await idle_core(service)).to_state()
     pos = redis_client.hget(keys.SNAPSHOT, "pos")
     assert pos in ids[99:150], "forked at the end of the batch that made it due"
-    conn = await Connection.open(redis_server.url)
-    try:
-        recovered = await recover(conn, CONFIG)
-    finally:
-        await conn.close()
+    recovered = await recovered_from(redis_server.url)
     assert recovered.replayed == len(ids) - 1 - ids.index(pos)
     assert recovered.core.to_state() == live_state
     assert_redis_matches_replay(redis_client)

@@ -18,6 +18,7 @@ from tests.integration.journal.support import (
     assert_redis_matches_replay,
     idle_core,
     journal,
+    recovered_from,
     running_engine,
     wait_applied,
     wait_for,
@@ -25,10 +26,8 @@ from tests.integration.journal.support import (
 from tests.strategies import random_stream
 from tradewire import keys
 from tradewire.journal.core import Core, Op
-from tradewire.journal.recovery import recover
 from tradewire.journal.service import EngineService
 from tradewire.journal.snapshots import ForkedSnapshot
-from tradewire.journal.wire import Connection
 
 
 def _covers(ops: list[Op]) -> int:
@@ -77,11 +76,7 @@ async def test_each_snapshot_covers_a_committed_batch_end_and_holds_the_state_af
         assert count == ids.index(pos) + 1, f"the state at {pos!r} has applied {count} commands"
     written = redis_client.hget(keys.SNAPSHOT, "pos")
     assert isinstance(written, bytes)
-    conn = await Connection.open(redis_server.url)
-    try:
-        recovered = await recover(conn, CONFIG)
-    finally:
-        await conn.close()
+    recovered = await recovered_from(redis_server.url)
     assert recovered.replayed == len(ids) - 1 - ids.index(written)
     assert recovered.core.to_state() == live_state
 
@@ -128,11 +123,7 @@ async def test_a_snapshot_begun_on_a_batch_redis_then_lost_is_never_written(
             await asyncio.sleep(0.3)  # a child's bytes, were they handed over, would be written by now
     assert redis_client.xrange(keys.COMMANDS, lost[0], lost[-1]) == []
     assert redis_client.hget(keys.SNAPSHOT, "pos") is None, "a snapshot of a state Redis lost"
-    conn = await Connection.open(redis_server.url)
-    try:
-        recovered = await recover(conn, CONFIG)
-    finally:
-        await conn.close()
+    recovered = await recovered_from(redis_server.url)
     assert recovered.core.to_state() == live_state
     assert_redis_matches_replay(redis_client)
 
