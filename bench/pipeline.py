@@ -23,8 +23,10 @@ always`` unless ``--fsync everysec``) with ``tradewire engine`` as its own proce
   Redis rewrites its AOF as the embedded Redis does, once it passed 1 GB and doubled (``--aof-rewrite
   SIZE``; ``64mb`` is Redis's own default, a rewrite every few seconds at this rate since each
   command appends about 2.4 KB; ``off``: never), and the run says how often and how long its last
-  fork took. The engine snapshots as by default (every 60 s at this rate): a run of a minute, the
-  default, meets about one of each.
+  fork took. The files a rewrite replaced are shrunk slowly as beside the embedded Redis
+  (``--aof-history delete``: Redis deletes them at once, its default, a stall of its fsyncs). The
+  engine snapshots as by default (every 60 s at this rate): a run of a minute, the default, meets
+  about one of each.
   Each run is preceded by ``--steadiness`` seconds of ``bench/steadiness.py`` (how much of the time
   the machine's cores ran slowed, and how long its slow windows were), printed with the run: on a
   shared machine those windows, not the engine, can set the p99.
@@ -58,11 +60,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
+import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -77,6 +80,7 @@ from tradewire import keys
 from tradewire.engine import Engine, ExchangeConfig, decode
 from tradewire.journal.recovery import recover
 from tradewire.journal.wire import Connection, pack
+from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history
 from tradewire.redisconn import AOF_REWRITE_MIN_SIZE
 from tradewire.runtime import tune_gc
 
@@ -95,12 +99,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def redis_server(fsync: str, aof_rewrite: str | None = None) -> Iterator[str]:
+def redis_server(fsync: str, aof_rewrite: str | None = None, aof_history: str = "sweep") -> Iterator[str]:
     """A private redis-server (AOF on) in a temporary directory; yields its URL. It rewrites its AOF
     once it passed ``aof_rewrite`` and doubled (tradewire's embedded Redis: ``AOF_REWRITE_MIN_SIZE``),
-    never when that is None."""
+    never when that is None. The files a rewrite replaced are shrunk slowly by a sweeper in this
+    process as the embedded Redis's (``aof_history`` ``sweep``), or deleted by Redis at once
+    (``delete``, Redis's default)."""
     directory = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     port = _free_port()
+    sweep = aof_history == "sweep"
     process = subprocess.Popen(
         [
             shutil.which("redis-server") or "redis-server",
@@ -108,11 +115,13 @@ def redis_server(fsync: str, aof_rewrite: str | None = None) -> Iterator[str]:
             "--appendonly", "yes", "--appendfsync", fsync, "--save", "",
             *(("--auto-aof-rewrite-percentage", "0") if aof_rewrite is None
               else ("--auto-aof-rewrite-percentage", "100", "--auto-aof-rewrite-min-size", aof_rewrite)),
+            *((f"--{AUTO_GC}", "yes") if sweep else ()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
+    stack = ExitStack()
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -123,8 +132,15 @@ def redis_server(fsync: str, aof_rewrite: str | None = None) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
+        if sweep:
+            client = redis.Redis(port=port)
+            sweeper = AofHistorySweeper(directory / "appendonlydir", lambda: forget_history(client))
+            stack.callback(client.close)
+            sweeper.start()
+            stack.callback(sweeper.stop)
         yield url
     finally:
+        stack.close()
         process.terminate()
         process.wait(30)
         shutil.rmtree(directory, ignore_errors=True)
@@ -424,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"redis-server rewrites its AOF once past SIZE and doubled ({AOF_REWRITE_MIN_SIZE}, as the "
         "embedded Redis; Redis's own default is 64mb); off: never",
     )  # fmt: skip
+    parser.add_argument(
+        "--aof-history", choices=["sweep", "delete"], default="sweep",
+        help="the AOF files a rewrite replaced: shrunk slowly as the embedded Redis's (sweep), or "
+        "deleted by Redis at once (delete, Redis's default)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -450,10 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     config_path = work / "config.json"
     config_path.write_bytes(orjson.dumps(exchange))
     results: dict[str, Any] = {
-        "fsync": args.fsync, "aof_rewrite": rewrite or "off",
+        "fsync": args.fsync, "aof_rewrite": rewrite or "off", "aof_history": args.aof_history,
         "cpus": os.cpu_count(), "load": os.getloadavg()[0],
     }  # fmt: skip
-    print(f"setup {len(setup):,} commands; appendfsync {args.fsync}; load average {results['load']:.1f}")
+    print(
+        f"setup {len(setup):,} commands; appendfsync {args.fsync}; replaced AOF files: {args.aof_history}; "
+        f"load average {results['load']:.1f}"
+    )
 
     total_runs = args.runs * len(only - {"recovery"}) + (1 if "recovery" in only else 0)
     progress = Progress(
@@ -466,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" in only:
         rates, pure, ratios, engine_us, redis_us = [], [], [], [], []
         for run in range(args.runs):
-            with redis_server(args.fsync, rewrite) as url:
+            with redis_server(args.fsync, rewrite, args.aof_history) as url:
                 rate, engine_cpu, redis_cpu = asyncio.run(
                     throughput(url, config_path, setup, main_lines[: args.commands])
                 )
@@ -498,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     if "concurrent" in only:
         rates = []
         for run in range(args.runs):
-            with redis_server(args.fsync, rewrite) as url:
+            with redis_server(args.fsync, rewrite, args.aof_history) as url:
                 rate = asyncio.run(
                     concurrent(url, config_path, setup, main_lines[: args.commands], args.producers)
                 )
@@ -520,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for run in range(args.runs):
             machine = steadiness.probe(args.steadiness) if args.steadiness > 0 else []
-            with redis_server(args.fsync, rewrite) as url:
+            with redis_server(args.fsync, rewrite, args.aof_history) as url:
                 figures = asyncio.run(latency(url, config_path, setup, main_lines, args.rate, args.seconds))
             if machine:
                 figures.update(steadiness.summary(machine))
@@ -551,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if "recovery" in only:
-        with redis_server(args.fsync, rewrite) as url:
+        with redis_server(args.fsync, rewrite, args.aof_history) as url:
             times, cpu = asyncio.run(
                 recovery(url, config_path, config, setup, main_lines[: args.tail], args.runs)
             )

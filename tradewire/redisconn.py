@@ -38,6 +38,7 @@ import redis.exceptions
 import redis.retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
+from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history
 from tradewire.ops.children import die_with_parent
 
 __all__ = [
@@ -100,6 +101,8 @@ INSTALL_HINT: Final = (
 # Linux allows 107 bytes in a unix socket path, macOS 103; stay under both.
 _MAX_SOCKET_PATH: Final = 100
 _PATH_BINARIES: Final = ("redis-server", "valkey-server")
+#: Redis 7 keeps its AOF as several files named in a manifest (``appendonlydir/``).
+_MULTI_PART_AOF: Final = (7, 0, 0)
 
 
 AOF_REWRITE_MIN_SIZE: Final = "1gb"
@@ -434,6 +437,8 @@ class EmbeddedRedis:
         self._binary: Path | None = None
         self._version: tuple[int, int, int] | None = None
         self._urls: tuple[str, ...] = ()
+        self._sweeper: AofHistorySweeper | None = None
+        self._sweeper_client: redis.Redis | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: str | os.PathLike[str], **options: Any) -> EmbeddedRedis:
@@ -561,6 +566,9 @@ class EmbeddedRedis:
             self._spawn_until_ready()
             self._urls = tuple(url for url in (self.unix_url, self.tcp_url) if url is not None)
             _write_atomically(self._url_file, "\n".join(self._urls) + "\n")
+        if self._version is not None and self._version >= _MULTI_PART_AOF:
+            self._sweeper = AofHistorySweeper(self._dir / "appendonlydir", self._forget_history)
+            self._sweeper.start()
         log.info("embedded redis %s started: pid %s, %s", self._version, self.pid, ", ".join(self._urls))
         return self
 
@@ -573,6 +581,7 @@ class EmbeddedRedis:
         process, adopted = self._process, self._adopted_pid
         if process is None and adopted is None:
             return
+        self._stop_sweeper()
         with _dir_lock(self._dir / self.LOCK_FILE, timeout=self._stop_timeout + 5):
             if process is not None:
                 if process.poll() is None:
@@ -605,6 +614,19 @@ class EmbeddedRedis:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _forget_history(self) -> None:
+        if self._sweeper_client is None:
+            self._sweeper_client = connect_sync(self.url)
+        forget_history(self._sweeper_client)
+
+    def _stop_sweeper(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        if self._sweeper_client is not None:
+            self._sweeper_client.close()
+            self._sweeper_client = None
+
     def _pid_from_file(self) -> int | None:
         """The pid of a live server on this directory, per the pid file that Redis itself writes."""
         try:
@@ -624,7 +646,7 @@ class EmbeddedRedis:
 
     def _check_aof_layout(self, version: tuple[int, int, int]) -> None:
         """Refuse to open a 7.x multi-part AOF with a 6.x server, which would start empty instead."""
-        if version < (7, 0, 0) and (self._dir / "appendonlydir").is_dir():
+        if version < _MULTI_PART_AOF and (self._dir / "appendonlydir").is_dir():
             raise EmbeddedRedisError(
                 f"{self._dir} holds an AOF written by Redis 7 or newer (appendonlydir/), which "
                 f"redis-server {'.'.join(map(str, version))} cannot read and would silently start empty; "
@@ -655,6 +677,10 @@ class EmbeddedRedis:
             # A journal must fail loudly when memory runs out, never drop keys.
             ("maxmemory-policy", "noeviction"),
         ]
+        if self._version is not None and self._version >= _MULTI_PART_AOF:
+            # Replaced AOF files are kept and shrunk slowly by the sweeper (tradewire.ops.aofhistory):
+            # Redis deleting a gigabyte at once stalled its fsyncs for 50-200 ms.
+            options.append((AUTO_GC, "yes"))
         if self._unix:
             options += [("unixsocket", str(self.socket_path)), ("unixsocketperm", "700")]
         if self._maxmemory is not None:
