@@ -12,12 +12,14 @@ files, marked as history in its manifest) and an :class:`AofHistorySweeper` besi
 a few megabytes at a time, then lets Redis forget the emptied files. Measured on a 2-vCPU cloud VM
 (ext4, ``discard``): a 2.4 KB append's ``fdatasync`` waited up to 30 ms while a 1 GB file was
 deleted beside it, and up to 1.2 ms while the file was shrunk by 4 MB every 10 ms (about 3 s for
-1 GB); ``bench/aof_history.py`` measures it through Redis.
+1 GB); ``bench/aof_history.py`` measures it through Redis. The sweeper goes slower still (about
+10 s a round, see ``SPREAD_SECONDS``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shlex
 import threading
@@ -29,21 +31,28 @@ import redis
 
 __all__ = [
     "AUTO_GC",
-    "STEP_BYTES",
+    "SPREAD_SECONDS",
     "STEP_PAUSE",
     "SWEEP_EVERY",
     "AofHistorySweeper",
     "forget_history",
     "history_files",
     "shrink",
+    "step_for",
 ]
 
 log = logging.getLogger(__name__)
 
-#: How much of a file one truncation frees, and the pause after it: each step's freeing is a
-#: small commit of its own that a concurrent ``fdatasync`` barely notices.
-STEP_BYTES: Final = 4 << 20
+#: A round's files are freed over about this long, in truncations ``STEP_PAUSE`` apart of at least
+#: ``LEAST_STEP`` and at most ``MOST_STEP`` bytes: each step's freeing is a small commit of its own
+#: that a concurrent ``fdatasync`` barely notices. 4 MB every 10 ms (1.5 GB in 4 s) still slowed
+#: the engine's commands for those seconds at 10,000/s under ``always``; 1 MB every 10 ms did not.
+#: Ten seconds keeps the sweep ahead of the AOF's growth at full throughput (~135 MB/s: a rewrite
+#: every 7-8 s at the least): a larger history is swept in larger steps.
+SPREAD_SECONDS: Final = 10.0
 STEP_PAUSE: Final = 0.01
+LEAST_STEP: Final = 1 << 20
+MOST_STEP: Final = 64 << 20
 #: Redis 7's setting that keeps replaced AOF files (as history) instead of deleting them.
 AUTO_GC: Final = "aof-disable-auto-gc"
 #: How often the manifest is looked at: a rewrite comes every tens of seconds at the most.
@@ -68,9 +77,21 @@ def history_files(aof_dir: Path, appendfilename: str = "appendonly.aof") -> list
     return found
 
 
-def shrink(
-    path: Path, stopping: threading.Event, *, step: int = STEP_BYTES, pause: float = STEP_PAUSE
-) -> bool:
+def step_for(
+    total: int,
+    *,
+    spread: float = SPREAD_SECONDS,
+    pause: float = STEP_PAUSE,
+    least: int = LEAST_STEP,
+    most: int = MOST_STEP,
+) -> int:
+    """The truncation step that frees ``total`` bytes in about ``spread`` seconds."""
+    if spread <= 0:
+        return most
+    return min(most, max(least, math.ceil(total * pause / spread)))
+
+
+def shrink(path: Path, stopping: threading.Event, *, step: int, pause: float = STEP_PAUSE) -> bool:
     """Truncate ``path`` to nothing, ``step`` bytes at a time with ``pause`` seconds between; False
     when ``stopping`` was set first (the file is then left part-shrunk, still history)."""
     try:
@@ -112,15 +133,19 @@ class AofHistorySweeper:
         *,
         appendfilename: str = "appendonly.aof",
         every: float = SWEEP_EVERY,
-        step: int = STEP_BYTES,
+        spread: float = SPREAD_SECONDS,
         pause: float = STEP_PAUSE,
+        least: int = LEAST_STEP,
+        most: int = MOST_STEP,
     ) -> None:
         self._dir = aof_dir
         self._forget = forget
         self._name = appendfilename
         self._every = every
-        self._step = step
+        self._spread = spread
         self._pause = pause
+        self._least = least
+        self._most = most
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -139,8 +164,10 @@ class AofHistorySweeper:
         files = history_files(self._dir, self._name)
         if not files:
             return False
+        total = sum(path.stat().st_size for path in files if path.exists())
+        step = step_for(total, spread=self._spread, pause=self._pause, least=self._least, most=self._most)
         for path in files:
-            if not shrink(path, self._stopping, step=self._step, pause=self._pause):
+            if not shrink(path, self._stopping, step=step, pause=self._pause):
                 return False
         if history_files(self._dir, self._name) != files:
             return False  # a rewrite ended meanwhile: its files are swept next round

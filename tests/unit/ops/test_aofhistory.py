@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tradewire.ops import aofhistory
-from tradewire.ops.aofhistory import AofHistorySweeper, history_files, shrink
+from tradewire.ops.aofhistory import AofHistorySweeper, history_files, shrink, step_for
 
 MANIFEST = """\
 file appendonly.aof.3.base.rdb seq 3 type b
@@ -39,7 +39,7 @@ def test_shrink_empties_a_file_and_a_stop_leaves_it_part_shrunk(tmp_path: Path) 
     path.write_bytes(b"x" * 35)
     assert shrink(path, threading.Event(), step=10, pause=0)
     assert path.stat().st_size == 0
-    assert shrink(tmp_path / "gone", threading.Event())
+    assert shrink(tmp_path / "gone", threading.Event(), step=10)
 
     path.write_bytes(b"x" * 35)
     stopping = threading.Event()
@@ -53,7 +53,9 @@ def test_a_sweep_empties_the_history_then_has_redis_forget_it(tmp_path: Path) ->
     (tmp_path / "a.base").write_bytes(b"a" * 100)
     (tmp_path / "b.base").write_bytes(b"b" * 100)
     forgotten: list[list[Path]] = []
-    sweeper = AofHistorySweeper(tmp_path, lambda: forgotten.append(history_files(tmp_path)), step=30, pause=0)
+    sweeper = AofHistorySweeper(
+        tmp_path, lambda: forgotten.append(history_files(tmp_path)), least=30, most=30, pause=0
+    )
 
     assert sweeper.sweep()
     assert (tmp_path / "a.base").stat().st_size == 0
@@ -79,3 +81,11 @@ def test_history_that_a_rewrite_made_during_the_sweep_is_not_forgotten_unswept(
     assert not AofHistorySweeper(tmp_path, lambda: forgotten.append(True)).sweep()
     assert forgotten == []  # Redis would have deleted b.base, still full, at once
     assert (tmp_path / "b.base").stat().st_size == 100
+
+
+def test_a_round_is_spread_over_the_spread_in_steps_within_their_bounds() -> None:
+    mib = 1 << 20
+    assert step_for(1500 * mib, spread=10, pause=0.01, least=mib, most=64 * mib) == 1.5 * mib
+    assert step_for(10 * mib, spread=10, pause=0.01, least=mib, most=64 * mib) == mib
+    assert step_for(100_000 * mib, spread=10, pause=0.01, least=mib, most=64 * mib) == 64 * mib
+    assert step_for(5, spread=0, least=1, most=7) == 7
