@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import redis_server
 
+from tradewire.ops.aofhistory import SPREAD_SECONDS, SWEEP_EVERY
+
 MIB = 1 << 20
 ENTRY = b"x" * 2_400
 SLOW_MS = 5.0
@@ -89,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each, alternated")
     parser.add_argument("--aof-mb", type=int, default=1500, help="AOF megabytes before the rewrite")
-    parser.add_argument("--after", type=float, default=6.0, help="seconds timed after the rewrite's end")
+    parser.add_argument(
+        "--after", type=float, default=SPREAD_SECONDS + SWEEP_EVERY + 3,
+        help="seconds timed after the rewrite's end (by default the sweep's whole round and more)",
+    )  # fmt: skip
     parser.add_argument("--pause", type=float, default=0.0003, help="seconds between appends")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -111,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("max ms", "p99.9 ms", f"over {SLOW_MS:.0f} ms"):
         table.add_column(name, justify="right")
     medians: dict[str, dict[str, float]] = {}
-    figures = ("max_ms", "p999_ms", "over_5ms")
+    columns = ("max_ms", "p999_ms", "over_5ms")
     for history in ("delete", "sweep"):
         mine = [r for r in runs if r["history"] == history]
-        medians[history] = {k: statistics.median(r[k] for r in mine) for k in figures}
-        table.add_row(history, *(f"{medians[history][k]:.1f}" for k in figures))
+        medians[history] = {k: statistics.median(r[k] for r in mine) for k in columns}
+        table.add_row(history, *(f"{medians[history][k]:.1f}" for k in columns))
     Console().print(table)
     ratio = medians["delete"]["max_ms"] / medians["sweep"]["max_ms"]
     print(f"worst append, delete / sweep: {ratio:.1f}x")

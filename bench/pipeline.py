@@ -80,7 +80,7 @@ from tradewire import keys
 from tradewire.engine import Engine, ExchangeConfig, decode
 from tradewire.journal.recovery import recover
 from tradewire.journal.wire import Connection, pack
-from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history
+from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history, may_sweep
 from tradewire.redisconn import AOF_REWRITE_MIN_SIZE
 from tradewire.runtime import tune_gc
 
@@ -134,7 +134,9 @@ def redis_server(fsync: str, aof_rewrite: str | None = None, aof_history: str = 
                 time.sleep(0.02)
         if sweep:
             client = redis.Redis(port=port)
-            sweeper = AofHistorySweeper(directory / "appendonlydir", lambda: forget_history(client))
+            sweeper = AofHistorySweeper(
+                directory / "appendonlydir", lambda: forget_history(client), lambda: may_sweep(client)
+            )
             stack.callback(client.close)
             sweeper.start()
             stack.callback(sweeper.stop)

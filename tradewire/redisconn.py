@@ -38,7 +38,7 @@ import redis.exceptions
 import redis.retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
-from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history
+from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history, may_sweep
 from tradewire.ops.children import die_with_parent
 
 __all__ = [
@@ -103,6 +103,8 @@ _MAX_SOCKET_PATH: Final = 100
 _PATH_BINARIES: Final = ("redis-server", "valkey-server")
 #: Redis 7 keeps its AOF as several files named in a manifest (``appendonlydir/``).
 _MULTI_PART_AOF: Final = (7, 0, 0)
+#: Where a server keeps its AOF files, and whether it keeps those a rewrite replaced.
+_AOF_SETTINGS: Final = (AUTO_GC, "dir", "appenddirname", "appendfilename")
 
 
 AOF_REWRITE_MIN_SIZE: Final = "1gb"
@@ -274,6 +276,14 @@ def render_config(options: Sequence[tuple[str, str]]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Small process and file helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def _config_text(client: redis.Redis, name: str) -> str | None:
+    """One setting of a server as text; None when it has no such setting (an older version)."""
+    value = client.config_get(name).get(name)
+    if isinstance(value, bytes):
+        return value.decode()
+    return value if isinstance(value, str) else None
 
 
 def _free_loopback_port() -> int:
@@ -553,6 +563,7 @@ class EmbeddedRedis:
             if pid is not None:
                 if self._if_running == "reuse":
                     self._adopt(pid)
+                    self._start_sweeper()
                     return self
                 recorded = read_url_file(self._url_file)
                 raise RedisAlreadyRunningError(
@@ -566,9 +577,7 @@ class EmbeddedRedis:
             self._spawn_until_ready()
             self._urls = tuple(url for url in (self.unix_url, self.tcp_url) if url is not None)
             _write_atomically(self._url_file, "\n".join(self._urls) + "\n")
-        if self._version is not None and self._version >= _MULTI_PART_AOF:
-            self._sweeper = AofHistorySweeper(self._dir / "appendonlydir", self._forget_history)
-            self._sweeper.start()
+        self._start_sweeper()
         log.info("embedded redis %s started: pid %s, %s", self._version, self.pid, ", ".join(self._urls))
         return self
 
@@ -614,10 +623,28 @@ class EmbeddedRedis:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _forget_history(self) -> None:
-        if self._sweeper_client is None:
-            self._sweeper_client = connect_sync(self.url)
-        forget_history(self._sweeper_client)
+    def _start_sweeper(self) -> None:
+        """Sweep the AOF history of a server that keeps it (``aof-disable-auto-gc yes``: the
+        embedded Redis 7's, or an adopted one's), in the directory its config says. (The thread
+        takes no lock that a child's ``preexec_fn`` needs, :func:`die_with_parent`'s included.)"""
+        client = connect_sync(self.url, retries=0, socket_timeout=2.0)
+        try:
+            keeps, directory, subdir, name = (_config_text(client, setting) for setting in _AOF_SETTINGS)
+        except redis.RedisError as exc:
+            client.close()
+            log.warning("the AOF history of %s is not swept: %s", self._dir, exc)
+            return
+        if keeps != "yes" or directory is None or subdir is None or name is None:
+            client.close()
+            return
+        self._sweeper_client = client
+        self._sweeper = AofHistorySweeper(
+            Path(directory) / subdir,
+            lambda: forget_history(client),
+            lambda: may_sweep(client),
+            appendfilename=name,
+        )
+        self._sweeper.start()
 
     def _stop_sweeper(self) -> None:
         if self._sweeper is not None:

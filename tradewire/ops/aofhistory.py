@@ -9,11 +9,13 @@ rewrite, and so did every command in flight (the journal-to-publish latency's wo
 
 The embedded Redis therefore runs with ``aof-disable-auto-gc yes`` (Redis keeps the replaced
 files, marked as history in its manifest) and an :class:`AofHistorySweeper` beside it shrinks them
-a few megabytes at a time, then lets Redis forget the emptied files. Measured on a 2-vCPU cloud VM
-(ext4, ``discard``): a 2.4 KB append's ``fdatasync`` waited up to 30 ms while a 1 GB file was
-deleted beside it, and up to 1.2 ms while the file was shrunk by 4 MB every 10 ms (about 3 s for
-1 GB); ``bench/aof_history.py`` measures it through Redis. The sweeper goes slower still (about
-10 s a round, see ``SPREAD_SECONDS``).
+a little at a time, then lets Redis forget the emptied files. Freeing a file in small truncations
+costs a concurrent ``fdatasync`` about a millisecond where deleting it whole cost tens (the
+figures, and ``bench/aof_history.py`` which measures it through Redis, in docs/benchmarks.md).
+
+The sweeper never touches what Redis might still read: only ``type h`` entries, only while Redis
+says its AOF is on and its last rewrite succeeded, never a name the manifest also lists as live,
+and nothing at all of a manifest it cannot read plainly.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shlex
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -31,12 +33,19 @@ import redis
 
 __all__ = [
     "AUTO_GC",
+    "LEAST_STEP",
+    "MOST_STEP",
     "SPREAD_SECONDS",
     "STEP_PAUSE",
     "SWEEP_EVERY",
     "AofHistorySweeper",
+    "History",
+    "SweepRefused",
     "forget_history",
-    "history_files",
+    "history_of",
+    "may_sweep",
+    "parse_manifest",
+    "read_history",
     "shrink",
     "step_for",
 ]
@@ -44,11 +53,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: A round's files are freed over about this long, in truncations ``STEP_PAUSE`` apart of at least
-#: ``LEAST_STEP`` and at most ``MOST_STEP`` bytes: each step's freeing is a small commit of its own
-#: that a concurrent ``fdatasync`` barely notices. 4 MB every 10 ms (1.5 GB in 4 s) still slowed
-#: the engine's commands for those seconds at 10,000/s under ``always``; 1 MB every 10 ms did not.
-#: Ten seconds keeps the sweep ahead of the AOF's growth at full throughput (~135 MB/s: a rewrite
-#: every 7-8 s at the least): a larger history is swept in larger steps.
+#: ``LEAST_STEP`` and at most ``MOST_STEP`` bytes: each step's freeing is a small commit of its own.
+#: 4 MB every 10 ms (1.5 GB in 4 s) still slowed the engine's commands for those seconds at
+#: 10,000/s under ``always``; 1 MB every 10 ms far less. Steps grow with the history, so that a
+#: round takes about this long however much a rewrite replaced; at full throughput (~135 MB/s of
+#: AOF, a rewrite every 7-8 s at the most) rounds follow each other, the space freed as they go.
 SPREAD_SECONDS: Final = 10.0
 STEP_PAUSE: Final = 0.01
 LEAST_STEP: Final = 1 << 20
@@ -59,22 +68,56 @@ AUTO_GC: Final = "aof-disable-auto-gc"
 SWEEP_EVERY: Final = 1.0
 
 
-def history_files(aof_dir: Path, appendfilename: str = "appendonly.aof") -> list[Path]:
-    """The files that Redis's manifest in ``aof_dir`` marks as history (``type h``): replaced by a
-    rewrite, never read again. An absent manifest (Redis before 7, or no AOF yet) has none."""
+@dataclass(frozen=True)
+class History:
+    """What a manifest says of the files a rewrite replaced."""
+
+    files: tuple[Path, ...]
+    """The ``type h`` files that may be emptied: plain names in the AOF's directory that no base or
+    increment file of the same manifest also uses (Redis numbers a new increment from the live
+    entries only, so after a rewrite with ``appendonly`` off a history name can come back live)."""
+    forgettable: bool
+    """Whether Redis may be asked to delete every history file it names (it deletes by name): not
+    when one of them is also live or is no plain name of this directory."""
+
+
+def parse_manifest(text: str) -> list[tuple[str, str]] | None:
+    """``(file name, type)`` for each line of a Redis 7 AOF manifest (``file NAME seq N type T``);
+    None when a line is not in that plain form (a quoted or escaped name, say), which this sweeper
+    then leaves alone rather than guess at."""
+    entries = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) % 2 or any(mark in line for mark in "\"'\\"):
+            return None
+        entry = dict(zip(fields[::2], fields[1::2], strict=True))
+        name, kind = entry.get("file"), entry.get("type")
+        if name is None or kind is None:
+            return None
+        entries.append((name, kind))
+    return entries
+
+
+def history_of(entries: list[tuple[str, str]], aof_dir: Path) -> History:
+    """The history in ``entries`` (:func:`parse_manifest`) of the AOF in ``aof_dir``."""
+    live = {name for name, kind in entries if kind != "h"}
+    history = [name for name, kind in entries if kind == "h"]
+    plain = [name for name in history if os.path.basename(name) == name and name not in (".", "..")]
+    files = tuple(aof_dir / name for name in plain if name not in live)
+    return History(files, forgettable=len(files) == len(history))
+
+
+def read_history(aof_dir: Path, appendfilename: str = "appendonly.aof") -> History | None:
+    """The history of the AOF in ``aof_dir``; none without a manifest (Redis before 7, or no AOF
+    yet); None when the manifest is not in the plain form :func:`parse_manifest` reads."""
     try:
         text = (aof_dir / f"{appendfilename}.manifest").read_text()
     except FileNotFoundError:
-        return []
-    found = []
-    for line in text.splitlines():
-        fields = shlex.split(line)  # Redis quotes a name with spaces or quotes in it
-        entry = dict(zip(fields[::2], fields[1::2], strict=False))
-        name = entry.get("file")
-        # a name with a directory in it is no file of this AOF's: never touch what it points at
-        if entry.get("type") == "h" and name and os.path.basename(name) == name and name not in (".", ".."):
-            found.append(aof_dir / name)
-    return found
+        return History((), forgettable=True)
+    entries = parse_manifest(text)
+    return None if entries is None else history_of(entries, aof_dir)
 
 
 def step_for(
@@ -110,6 +153,17 @@ def shrink(path: Path, stopping: threading.Event, *, step: int, pause: float = S
     return True
 
 
+def may_sweep(client: redis.Redis) -> bool:
+    """Whether Redis's history may be touched now: its AOF on, no rewrite running, the last one a
+    success."""
+    info = client.info("persistence")
+    return bool(
+        info.get("aof_enabled") == 1
+        and info.get("aof_rewrite_in_progress") == 0
+        and info.get("aof_last_bgrewrite_status") == "ok"
+    )
+
+
 def forget_history(client: redis.Redis) -> None:
     """Have Redis delete the (emptied) history files and drop them from its manifest: turning its
     own deletion on does it at once, and the same transaction turns it off again."""
@@ -123,13 +177,16 @@ class AofHistorySweeper:
     """A daemon thread that empties the history files of the AOF in ``aof_dir`` and then calls
     ``forget`` (which has Redis drop them from its manifest, see :func:`forget_history`).
 
-    ``forget`` runs only when the manifest still names exactly the files just emptied: a rewrite
-    that ended meanwhile made new history, which Redis would delete in one go."""
+    Both happen only while ``may_sweep`` says so (Redis's AOF on, no rewrite running, the last one
+    succeeded: a rewrite that failed after renaming its manifest leaves history entries that Redis
+    still treats as live). ``forget`` runs only when the manifest still names exactly the files just
+    emptied (a rewrite that ended meanwhile made new history, which Redis would delete in one go)."""
 
     def __init__(
         self,
         aof_dir: Path,
         forget: Callable[[], None],
+        may_sweep: Callable[[], bool],
         *,
         appendfilename: str = "appendonly.aof",
         every: float = SWEEP_EVERY,
@@ -140,6 +197,7 @@ class AofHistorySweeper:
     ) -> None:
         self._dir = aof_dir
         self._forget = forget
+        self._may_sweep = may_sweep
         self._name = appendfilename
         self._every = every
         self._spread = spread
@@ -148,29 +206,43 @@ class AofHistorySweeper:
         self._most = most
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._said: str | None = None
 
     def start(self) -> None:
+        """Sweep every ``every`` seconds from now on, in a thread of its own."""
+        if self._thread is not None:
+            raise RuntimeError(f"the AOF history sweeper of {self._dir} is already running")
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="aof-history-sweeper", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop sweeping (a file being shrunk stays part-shrunk, still history), waiting at most
+        ``timeout`` seconds for a call to Redis in flight."""
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
             self._thread = None
 
     def sweep(self) -> bool:
-        """One round: empty every history file, then have Redis forget them; whether any were."""
-        files = history_files(self._dir, self._name)
-        if not files:
+        """One round: empty every history file, then have Redis forget them; whether it did."""
+        history = read_history(self._dir, self._name)
+        if history is None:
+            raise SweepRefused(f"{self._dir}: a manifest line is not in the plain form this sweeper reads")
+        if not history.files or not self._may_sweep():
             return False
-        total = sum(path.stat().st_size for path in files if path.exists())
+        total = sum(_size(path) for path in history.files)
         step = step_for(total, spread=self._spread, pause=self._pause, least=self._least, most=self._most)
-        for path in files:
+        for path in history.files:
             if not shrink(path, self._stopping, step=step, pause=self._pause):
                 return False
-        if history_files(self._dir, self._name) != files:
-            return False  # a rewrite ended meanwhile: its files are swept next round
+        if not history.forgettable:
+            raise SweepRefused(
+                f"{self._dir}: the manifest names a history file also as live (or outside the "
+                "directory); history emptied, not deleted"
+            )
+        if read_history(self._dir, self._name) != history or not self._may_sweep():
+            return False  # a rewrite ended or began meanwhile: its files are swept next round
         self._forget()
         return True
 
@@ -179,4 +251,26 @@ class AofHistorySweeper:
             try:
                 self.sweep()
             except Exception as exc:  # a sweep that fails is tried again, never fatal
-                log.warning("sweeping the AOF history in %s failed, tried again: %s", self._dir, exc)
+                self._say(f"sweeping the AOF history failed, tried again every {self._every:.0f} s: {exc}")
+            else:
+                self._say(None)
+
+    def _say(self, problem: str | None) -> None:
+        """Log a problem once, not every round, and its end."""
+        if problem != self._said:
+            if problem is not None:
+                log.warning(problem)
+            elif self._said is not None:
+                log.info("sweeping the AOF history in %s works again", self._dir)
+        self._said = problem
+
+
+class SweepRefused(RuntimeError):
+    """The manifest is not one this sweeper may act on without risking a file Redis needs."""
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
-from tradewire.ops.aofhistory import history_files
+from tradewire.ops.aofhistory import SWEEP_EVERY, History, parse_manifest, read_history
 from tradewire.redisconn import EmbeddedRedis
 
 GIB = 1 << 30
@@ -50,6 +51,18 @@ def test_the_embedded_redis_is_durable_never_evicts_and_rewrites_its_aof_past_a_
     }
 
 
+def history(aof_dir: Path) -> tuple[Path, ...]:
+    found = read_history(aof_dir)
+    assert found is not None
+    return found.files
+
+
+def rewrite(client: redis.Redis) -> None:
+    client.bgrewriteaof()
+    while client.info("persistence")["aof_rewrite_in_progress"]:
+        time.sleep(0.01)
+
+
 def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_restart(tmp_path: Path) -> None:
     server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
     aof_dir = server.directory / "appendonlydir"
@@ -57,14 +70,12 @@ def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_res
         client = server.client()
         for round_ in range(3):
             client.set(f"key{round_}", b"v" * 100_000)
-            client.bgrewriteaof()
-            while client.info("persistence")["aof_rewrite_in_progress"]:
-                time.sleep(0.01)
-        replaced = {path.name for path in history_files(aof_dir)} | {"appendonly.aof.1.base.rdb"}
+            rewrite(client)
+        replaced = {path.name for path in history(aof_dir)} | {"appendonly.aof.1.base.rdb"}
         deadline = time.monotonic() + 30
-        while history_files(aof_dir) and time.monotonic() < deadline:
+        while history(aof_dir) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert history_files(aof_dir) == []
+        assert read_history(aof_dir) == History((), forgettable=True)
         left = {path.name for path in aof_dir.iterdir()}
         assert not left & replaced
         assert client.config_get("aof-disable-auto-gc") == {"aof-disable-auto-gc": "yes"}
@@ -76,6 +87,41 @@ def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_res
     try:
         client = server.client()
         assert [client.get(f"key{round_}") for round_ in range(3)] == [b"v" * 100_000] * 3
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_a_live_file_that_the_manifest_also_names_as_history_is_left_alone(tmp_path: Path) -> None:
+    # A rewrite while the AOF is off makes every increment history; after a restart Redis numbers
+    # its new increment from the live entries only, and so reuses the old increment's name.
+    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
+    try:
+        client = server.client()
+        client.set("before", b"1")
+        rewrite(client)
+        client.config_set("appendonly", "no")
+        rewrite(client)
+        client.close()
+    finally:
+        server.stop()
+    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
+    aof_dir = server.directory / "appendonlydir"
+    try:
+        client = server.client()
+        entries = parse_manifest((aof_dir / "appendonly.aof.manifest").read_text())
+        assert entries is not None
+        live = {name for name, kind in entries if kind == "i"}
+        assert live & {name for name, kind in entries if kind == "h"}  # the case this test is about
+        client.set("after", b"2")
+        time.sleep(3 * SWEEP_EVERY + 0.5)  # rounds of the sweeper, each refusing the manifest
+        client.close()
+    finally:
+        server.stop()
+    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
+    try:
+        client = server.client()
+        assert (client.get("before"), client.get("after")) == (b"1", b"2")
         client.close()
     finally:
         server.stop()

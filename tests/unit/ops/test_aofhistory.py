@@ -1,37 +1,75 @@
-"""The AOF history sweeper's pieces without Redis: which files a manifest marks as history, and
-shrinking a file in steps that a stop interrupts."""
+"""The AOF history sweeper without Redis: which files a manifest lets it empty, shrinking a file in
+steps that a stop interrupts, and when it may ask Redis to forget them."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tradewire.ops import aofhistory
-from tradewire.ops.aofhistory import AofHistorySweeper, history_files, shrink, step_for
+from tradewire.ops.aofhistory import (
+    AofHistorySweeper,
+    History,
+    SweepRefused,
+    history_of,
+    parse_manifest,
+    read_history,
+    shrink,
+    step_for,
+)
 
 MANIFEST = """\
 file appendonly.aof.3.base.rdb seq 3 type b
 file appendonly.aof.2.incr.aof seq 2 type h
-file "appendonly aof.2.base.rdb" seq 2 type h
-file ../outside seq 1 type h
-file sub/dir seq 1 type h
+file appendonly.aof.2.base.rdb seq 2 type h
 file appendonly.aof.3.incr.aof seq 3 type i
 """
 
 
-def test_history_files_are_the_manifests_type_h_entries_inside_the_directory(tmp_path: Path) -> None:
-    (tmp_path / "appendonly.aof.manifest").write_text(MANIFEST)
-    assert history_files(tmp_path) == [
-        tmp_path / "appendonly.aof.2.incr.aof",
-        tmp_path / "appendonly aof.2.base.rdb",
+def test_a_manifest_is_read_as_names_and_types_and_anything_unusual_is_not_read_at_all() -> None:
+    assert parse_manifest(MANIFEST) == [
+        ("appendonly.aof.3.base.rdb", "b"),
+        ("appendonly.aof.2.incr.aof", "h"),
+        ("appendonly.aof.2.base.rdb", "h"),
+        ("appendonly.aof.3.incr.aof", "i"),
     ]
+    assert parse_manifest("") == []
+    for unusual in (
+        'file "appendonly aof.2.base.rdb" seq 2 type h',  # quoted by Redis: a space in the name
+        "file it's.aof seq 2 type h",  # written unquoted by Redis, not splittable by shlex
+        "file a\\x41.aof seq 2 type h",
+        "file a.aof seq 2 type",
+        "seq 2 type h",
+    ):
+        assert parse_manifest(MANIFEST + unusual + "\n") is None, unusual
 
 
-def test_no_manifest_means_no_history(tmp_path: Path) -> None:
-    assert history_files(tmp_path) == []
-    assert history_files(tmp_path / "absent") == []
+def test_history_is_the_type_h_files_that_are_plain_names_of_this_directory_and_not_also_live() -> None:
+    here = Path("/aof")
+    entries = [
+        ("a.base", "b"),
+        ("old.base", "h"),
+        ("old.incr", "h"),
+        ("a.incr", "i"),
+    ]
+    assert history_of(entries, here) == History((here / "old.base", here / "old.incr"), forgettable=True)
+    for odd in ("../outside", "sub/dir", ".", "..", "a.incr"):
+        history = history_of([*entries, (odd, "h")], here)
+        assert history == History((here / "old.base", here / "old.incr"), forgettable=False), odd
+
+
+def test_no_manifest_is_no_history_and_an_unusual_one_is_none(tmp_path: Path) -> None:
+    assert read_history(tmp_path) == History((), forgettable=True)
+    (tmp_path / "appendonly.aof.manifest").write_text(MANIFEST)
+    assert read_history(tmp_path) == History(
+        (tmp_path / "appendonly.aof.2.incr.aof", tmp_path / "appendonly.aof.2.base.rdb"), forgettable=True
+    )
+    (tmp_path / "appendonly.aof.manifest").write_text('file "a b" seq 1 type h\n')
+    assert read_history(tmp_path) is None
 
 
 def test_shrink_empties_a_file_and_a_stop_leaves_it_part_shrunk(tmp_path: Path) -> None:
@@ -48,44 +86,108 @@ def test_shrink_empties_a_file_and_a_stop_leaves_it_part_shrunk(tmp_path: Path) 
     assert path.stat().st_size == 25
 
 
-def test_a_sweep_empties_the_history_then_has_redis_forget_it(tmp_path: Path) -> None:
-    (tmp_path / "appendonly.aof.manifest").write_text("file a.base seq 1 type h\nfile b.base seq 2 type b\n")
-    (tmp_path / "a.base").write_bytes(b"a" * 100)
-    (tmp_path / "b.base").write_bytes(b"b" * 100)
-    forgotten: list[list[Path]] = []
-    sweeper = AofHistorySweeper(
-        tmp_path, lambda: forgotten.append(history_files(tmp_path)), least=30, most=30, pause=0
-    )
-
-    assert sweeper.sweep()
-    assert (tmp_path / "a.base").stat().st_size == 0
-    assert (tmp_path / "b.base").stat().st_size == 100  # the live base is never touched
-    assert forgotten == [[tmp_path / "a.base"]]
-
-
-def test_history_that_a_rewrite_made_during_the_sweep_is_not_forgotten_unswept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    manifest = tmp_path / "appendonly.aof.manifest"
-    manifest.write_text("file a.base seq 1 type h\nfile b.base seq 2 type b\n")
-    (tmp_path / "a.base").write_bytes(b"a" * 100)
-    (tmp_path / "b.base").write_bytes(b"b" * 100)
-
-    def shrink_while_a_rewrite_ends(path: Path, stopping: threading.Event, **_: object) -> bool:
-        done = shrink(path, stopping, step=30, pause=0)
-        manifest.write_text("file a.base seq 1 type h\nfile b.base seq 2 type h\nfile c.base seq 3 type b\n")
-        return done
-
-    monkeypatch.setattr(aofhistory, "shrink", shrink_while_a_rewrite_ends)
-    forgotten: list[bool] = []
-    assert not AofHistorySweeper(tmp_path, lambda: forgotten.append(True)).sweep()
-    assert forgotten == []  # Redis would have deleted b.base, still full, at once
-    assert (tmp_path / "b.base").stat().st_size == 100
-
-
 def test_a_round_is_spread_over_the_spread_in_steps_within_their_bounds() -> None:
     mib = 1 << 20
     assert step_for(1500 * mib, spread=10, pause=0.01, least=mib, most=64 * mib) == 1.5 * mib
     assert step_for(10 * mib, spread=10, pause=0.01, least=mib, most=64 * mib) == mib
     assert step_for(100_000 * mib, spread=10, pause=0.01, least=mib, most=64 * mib) == 64 * mib
     assert step_for(5, spread=0, least=1, most=7) == 7
+
+
+def aof(tmp_path: Path, manifest: str, **files: int) -> None:
+    (tmp_path / "appendonly.aof.manifest").write_text(manifest)
+    for name, size in files.items():
+        (tmp_path / name.replace("_", ".")).write_bytes(b"x" * size)
+
+
+def sweeper(tmp_path: Path, forgotten: list[bool], may: list[bool] | None = None) -> AofHistorySweeper:
+    """A sweeper of ``tmp_path`` in 30-byte steps that notes each forget and is allowed to sweep
+    as long as ``may`` holds ``True`` values (each call takes one)."""
+    allowed = may if may is not None else [True] * 10
+    return AofHistorySweeper(
+        tmp_path, lambda: forgotten.append(True), lambda: allowed.pop(0), least=30, most=30, pause=0
+    )
+
+
+def test_a_sweep_empties_the_history_then_has_redis_forget_it(tmp_path: Path) -> None:
+    aof(tmp_path, "file a.base seq 1 type h\nfile b.base seq 2 type b\n", a_base=100, b_base=100)
+    forgotten: list[bool] = []
+    assert sweeper(tmp_path, forgotten).sweep()
+    assert (tmp_path / "a.base").stat().st_size == 0
+    assert (tmp_path / "b.base").stat().st_size == 100  # the live base is never touched
+    assert forgotten == [True]
+
+
+def test_a_history_name_that_is_also_live_is_neither_emptied_nor_forgotten(tmp_path: Path) -> None:
+    # After a rewrite with appendonly off and a restart, Redis numbers its new increment from the
+    # live entries only: the old increment's name comes back, live, beside its history entry.
+    aof(
+        tmp_path,
+        "file a.base seq 2 type b\nfile a.incr seq 1 type h\n"
+        "file old.base seq 1 type h\nfile a.incr seq 1 type i\n",
+        a_base=100,
+        a_incr=100,
+        old_base=100,
+    )
+    forgotten: list[bool] = []
+    with pytest.raises(SweepRefused, match="also as live"):
+        sweeper(tmp_path, forgotten).sweep()
+    assert (tmp_path / "a.incr").stat().st_size == 100
+    assert (tmp_path / "old.base").stat().st_size == 0
+    assert forgotten == []  # Redis deletes by name: the live increment would go with it
+
+
+def test_nothing_is_touched_while_redis_says_not_now_nor_forgotten_if_it_says_so_before_the_forget(
+    tmp_path: Path,
+) -> None:
+    aof(tmp_path, "file a.base seq 1 type h\nfile b.base seq 2 type b\n", a_base=100, b_base=100)
+    forgotten: list[bool] = []
+    assert not sweeper(tmp_path, forgotten, may=[False]).sweep()
+    assert (tmp_path / "a.base").stat().st_size == 100
+
+    assert not sweeper(tmp_path, forgotten, may=[True, False]).sweep()
+    assert (tmp_path / "a.base").stat().st_size == 0
+    assert forgotten == []
+
+
+def test_history_that_a_rewrite_made_during_the_sweep_is_not_forgotten_unswept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aof(tmp_path, "file a.base seq 1 type h\nfile b.base seq 2 type b\n", a_base=100, b_base=100)
+
+    def shrink_while_a_rewrite_ends(path: Path, stopping: threading.Event, **_: object) -> bool:
+        done = shrink(path, stopping, step=30, pause=0)
+        (tmp_path / "appendonly.aof.manifest").write_text(
+            "file a.base seq 1 type h\nfile b.base seq 2 type h\nfile c.base seq 3 type b\n"
+        )
+        return done
+
+    monkeypatch.setattr(aofhistory, "shrink", shrink_while_a_rewrite_ends)
+    forgotten: list[bool] = []
+    assert not sweeper(tmp_path, forgotten).sweep()
+    assert forgotten == []  # Redis would have deleted b.base, still full, at once
+    assert (tmp_path / "b.base").stat().st_size == 100
+
+
+def test_the_thread_sweeps_until_stopped_says_a_failure_once_and_starts_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "appendonly.aof.manifest").write_text('file "a b" seq 1 type h\n')
+    forgotten: list[bool] = []
+    running = AofHistorySweeper(tmp_path, lambda: forgotten.append(True), lambda: True, every=0.01)
+    with caplog.at_level(logging.WARNING, logger=aofhistory.__name__):
+        running.start()
+        with pytest.raises(RuntimeError, match="already running"):
+            running.start()
+        time.sleep(0.2)  # about 20 rounds, every one failing the same way
+        running.stop()
+    assert len(caplog.records) == 1
+    assert "plain form" in caplog.records[0].getMessage()
+
+    aof(tmp_path, "file a.base seq 1 type h\n", a_base=100)
+    running.start()
+    deadline = time.monotonic() + 10
+    while not forgotten and time.monotonic() < deadline:
+        time.sleep(0.01)
+    running.stop()
+    assert forgotten and (tmp_path / "a.base").stat().st_size == 0
