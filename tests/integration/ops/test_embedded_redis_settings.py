@@ -5,6 +5,8 @@ rewrite replaced to be shrunk slowly rather than deleted at once."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,25 @@ from tradewire.redisconn import EmbeddedRedis
 GIB = 1 << 30
 
 
+@contextmanager
+def embedded(data_dir: Path, **options: str) -> Iterator[tuple[EmbeddedRedis, redis.Redis]]:
+    """The embedded Redis of ``data_dir`` started, and a client of it; both ended after."""
+    server = EmbeddedRedis.for_data_dir(data_dir, **options).start()
+    try:
+        client = server.client()
+        try:
+            yield server, client
+        finally:
+            client.close()
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("fsync", ["always", "everysec"])
 def test_the_embedded_redis_is_durable_never_evicts_and_rewrites_its_aof_past_a_gigabyte(
     tmp_path: Path, fsync: str
 ) -> None:
-    server = EmbeddedRedis.for_data_dir(tmp_path / "data", appendfsync=fsync).start()
-    try:
-        client = server.client()
+    with embedded(tmp_path / "data", appendfsync=fsync) as (_, client):
         settings = {
             name: client.config_get(name)[name]
             for name in (
@@ -36,9 +50,6 @@ def test_the_embedded_redis_is_durable_never_evicts_and_rewrites_its_aof_past_a_
                 "aof-disable-auto-gc",
             )
         }
-        client.close()
-    finally:
-        server.stop()
     assert settings == {
         "appendonly": "yes",
         "appendfsync": fsync,
@@ -64,10 +75,8 @@ def rewrite(client: redis.Redis) -> None:
 
 
 def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_restart(tmp_path: Path) -> None:
-    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
-    aof_dir = server.directory / "appendonlydir"
-    try:
-        client = server.client()
+    with embedded(tmp_path / "data") as (server, client):
+        aof_dir = server.directory / "appendonlydir"
         for round_ in range(3):
             client.set(f"key{round_}", b"v" * 100_000)
             rewrite(client)
@@ -76,52 +85,26 @@ def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_res
         while history(aof_dir) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert read_history(aof_dir) == History((), forgettable=True)
-        left = {path.name for path in aof_dir.iterdir()}
-        assert not left & replaced
+        assert not {path.name for path in aof_dir.iterdir()} & replaced
         assert client.config_get("aof-disable-auto-gc") == {"aof-disable-auto-gc": "yes"}
-        client.close()
-    finally:
-        server.stop()
-
-    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
-    try:
-        client = server.client()
+    with embedded(tmp_path / "data") as (_, client):
         assert [client.get(f"key{round_}") for round_ in range(3)] == [b"v" * 100_000] * 3
-        client.close()
-    finally:
-        server.stop()
 
 
 def test_a_live_file_that_the_manifest_also_names_as_history_is_left_alone(tmp_path: Path) -> None:
     # A rewrite while the AOF is off makes every increment history; after a restart Redis numbers
     # its new increment from the live entries only, and so reuses the old increment's name.
-    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
-    try:
-        client = server.client()
+    with embedded(tmp_path / "data") as (_, client):
         client.set("before", b"1")
         rewrite(client)
         client.config_set("appendonly", "no")
         rewrite(client)
-        client.close()
-    finally:
-        server.stop()
-    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
-    aof_dir = server.directory / "appendonlydir"
-    try:
-        client = server.client()
-        entries = parse_manifest((aof_dir / "appendonly.aof.manifest").read_text())
+    with embedded(tmp_path / "data") as (server, client):
+        entries = parse_manifest((server.directory / "appendonlydir" / "appendonly.aof.manifest").read_text())
         assert entries is not None
         live = {name for name, kind in entries if kind == "i"}
         assert live & {name for name, kind in entries if kind == "h"}  # the case this test is about
         client.set("after", b"2")
         time.sleep(3 * SWEEP_EVERY + 0.5)  # rounds of the sweeper, each refusing the manifest
-        client.close()
-    finally:
-        server.stop()
-    server = EmbeddedRedis.for_data_dir(tmp_path / "data").start()
-    try:
-        client = server.client()
+    with embedded(tmp_path / "data") as (_, client):
         assert (client.get("before"), client.get("after")) == (b"1", b"2")
-        client.close()
-    finally:
-        server.stop()
