@@ -38,7 +38,13 @@ import redis.exceptions
 import redis.retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
-from tradewire.ops.aofhistory import AUTO_GC, AofHistorySweeper, forget_history, may_sweep
+from tradewire.ops.aofhistory import (
+    AUTO_GC,
+    AofHistorySweeper,
+    clear_history_offline,
+    forget_history,
+    may_sweep,
+)
 from tradewire.ops.children import die_with_parent
 
 __all__ = [
@@ -447,6 +453,7 @@ class EmbeddedRedis:
         self._binary: Path | None = None
         self._version: tuple[int, int, int] | None = None
         self._urls: tuple[str, ...] = ()
+        self._keep_history = False
         self._sweeper: AofHistorySweeper | None = None
         self._sweeper_client: redis.Redis | None = None
 
@@ -574,6 +581,7 @@ class EmbeddedRedis:
             self._binary = find_redis_server(self._binary_arg)
             self._version = server_version(self._binary)
             self._check_version(self._binary, self._version)
+            self._keep_history = self._may_keep_history(self._version)
             self._spawn_until_ready()
             self._urls = tuple(url for url in (self.unix_url, self.tcp_url) if url is not None)
             _write_atomically(self._url_file, "\n".join(self._urls) + "\n")
@@ -630,21 +638,35 @@ class EmbeddedRedis:
         client = connect_sync(self.url, retries=0, socket_timeout=2.0)
         try:
             keeps, directory, subdir, name = (_config_text(client, setting) for setting in _AOF_SETTINGS)
-        except redis.RedisError as exc:
+            if keeps != "yes":
+                client.close()
+                return
+            if directory is None or subdir is None or name is None:
+                raise EmbeddedRedisError(f"it does not say where its AOF is ({', '.join(_AOF_SETTINGS)})")
+            self._sweeper = AofHistorySweeper(
+                Path(directory) / subdir,
+                lambda: forget_history(client),
+                lambda: may_sweep(client),
+                appendfilename=name,
+            )
+            self._sweeper.start()
+            self._sweeper_client = client
+        except Exception as exc:  # no sweeper: then Redis deletes its replaced files itself
+            log.warning("the AOF history of %s is not swept (Redis deletes it at once): %s", self._dir, exc)
+            with contextlib.suppress(redis.RedisError):
+                client.config_set(AUTO_GC, "no")
             client.close()
-            log.warning("the AOF history of %s is not swept: %s", self._dir, exc)
-            return
-        if keeps != "yes" or directory is None or subdir is None or name is None:
-            client.close()
-            return
-        self._sweeper_client = client
-        self._sweeper = AofHistorySweeper(
-            Path(directory) / subdir,
-            lambda: forget_history(client),
-            lambda: may_sweep(client),
-            appendfilename=name,
-        )
-        self._sweeper.start()
+            self._sweeper = None
+
+    def _may_keep_history(self, version: tuple[int, int, int]) -> bool:
+        """Whether the server to start may keep its replaced AOF files for the sweeper: Redis 7 or
+        newer, AOF file names it writes unquoted (else the sweeper could not read its manifest and
+        the files would pile up), and no history left from an earlier run (cleared now, while no
+        server runs: see :func:`~tradewire.ops.aofhistory.clear_history_offline`)."""
+        name = self._extra.get("appendfilename", "appendonly.aof")
+        if version < _MULTI_PART_AOF or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            return False
+        return clear_history_offline(self._dir / self._extra.get("appenddirname", "appendonlydir"), name)
 
     def _stop_sweeper(self) -> None:
         if self._sweeper is not None:
@@ -704,7 +726,7 @@ class EmbeddedRedis:
             # A journal must fail loudly when memory runs out, never drop keys.
             ("maxmemory-policy", "noeviction"),
         ]
-        if self._version is not None and self._version >= _MULTI_PART_AOF:
+        if self._keep_history:
             # Replaced AOF files are kept and shrunk slowly by the sweeper (tradewire.ops.aofhistory):
             # Redis deleting a gigabyte at once stalled its fsyncs for 50-200 ms.
             options.append((AUTO_GC, "yes"))

@@ -13,9 +13,10 @@ a little at a time, then lets Redis forget the emptied files. Freeing a file in 
 costs a concurrent ``fdatasync`` about a millisecond where deleting it whole cost tens (the
 figures, and ``bench/aof_history.py`` which measures it through Redis, in docs/benchmarks.md).
 
-The sweeper never touches what Redis might still read: only ``type h`` entries, only while Redis
-says its AOF is on and its last rewrite succeeded, never a name the manifest also lists as live,
-and nothing at all of a manifest it cannot read plainly.
+The sweeper never touches what Redis might still read or write: only ``type h`` entries, only
+while Redis says its AOF is on and its last rewrite succeeded, never a name Redis uses or may number
+again, and nothing at all of a manifest it cannot read plainly. History never outlives a run:
+:func:`clear_history_offline` deletes what is left before Redis starts again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +42,9 @@ __all__ = [
     "SWEEP_EVERY",
     "AofHistorySweeper",
     "History",
+    "ManifestEntry",
     "SweepRefused",
+    "clear_history_offline",
     "forget_history",
     "history_of",
     "may_sweep",
@@ -69,22 +73,30 @@ SWEEP_EVERY: Final = 1.0
 
 
 @dataclass(frozen=True)
+class ManifestEntry:
+    """One line of a Redis 7 AOF manifest: ``file NAME seq N type T`` (``b`` base, ``i``
+    increment, ``h`` history)."""
+
+    name: str
+    seq: int
+    kind: str
+
+
+@dataclass(frozen=True)
 class History:
     """What a manifest says of the files a rewrite replaced."""
 
     files: tuple[Path, ...]
-    """The ``type h`` files that may be emptied: plain names in the AOF's directory that no base or
-    increment file of the same manifest also uses (Redis numbers a new increment from the live
-    entries only, so after a rewrite with ``appendonly`` off a history name can come back live)."""
+    """The ``type h`` files that may be emptied: plain names in the AOF's directory that Redis
+    neither uses nor may use again (see :func:`history_of`)."""
     forgettable: bool
     """Whether Redis may be asked to delete every history file it names (it deletes by name): not
-    when one of them is also live or is no plain name of this directory."""
+    when one of them is, or may become, live, or is no plain name of this directory."""
 
 
-def parse_manifest(text: str) -> list[tuple[str, str]] | None:
-    """``(file name, type)`` for each line of a Redis 7 AOF manifest (``file NAME seq N type T``);
-    None when a line is not in that plain form (a quoted or escaped name, say), which this sweeper
-    then leaves alone rather than guess at."""
+def parse_manifest(text: str) -> list[ManifestEntry] | None:
+    """The entries of a Redis 7 AOF manifest; None when a line is not in the plain form (a quoted or
+    escaped name, say), which this sweeper then leaves alone rather than guess at."""
     entries = []
     for line in text.splitlines():
         if not line.strip():
@@ -92,21 +104,45 @@ def parse_manifest(text: str) -> list[tuple[str, str]] | None:
         fields = line.split()
         if len(fields) % 2 or any(mark in line for mark in "\"'\\"):
             return None
-        entry = dict(zip(fields[::2], fields[1::2], strict=True))
-        name, kind = entry.get("file"), entry.get("type")
-        if name is None or kind is None:
+        entry = _fields(line)
+        name, seq, kind = entry.get("file"), entry.get("seq"), entry.get("type")
+        if name is None or kind is None or seq is None or not seq.isdigit():
             return None
-        entries.append((name, kind))
+        entries.append(ManifestEntry(name, int(seq), kind))
     return entries
 
 
-def history_of(entries: list[tuple[str, str]], aof_dir: Path) -> History:
-    """The history in ``entries`` (:func:`parse_manifest`) of the AOF in ``aof_dir``."""
-    live = {name for name, kind in entries if kind != "h"}
-    history = [name for name, kind in entries if kind == "h"]
-    plain = [name for name in history if os.path.basename(name) == name and name not in (".", "..")]
-    files = tuple(aof_dir / name for name in plain if name not in live)
-    return History(files, forgettable=len(files) == len(history))
+def history_of(
+    entries: list[ManifestEntry], aof_dir: Path, appendfilename: str = "appendonly.aof"
+) -> History:
+    """The history in ``entries`` of the AOF in ``aof_dir``.
+
+    Redis numbers its next base and increment from the live entries only (``seq`` + 1). After a
+    rewrite with ``appendonly`` off every increment is history and the numbering starts again, so a
+    history name can be live too, or become live at the next rewrite: such a name is never emptied,
+    and Redis is not asked to delete history by name while one is listed."""
+    live = [entry for entry in entries if entry.kind != "h"]
+    live_names = {entry.name for entry in live}
+    newest = {
+        "incr": max((entry.seq for entry in live if entry.kind == "i"), default=0),
+        "base": max((entry.seq for entry in live if entry.kind == "b"), default=0),
+    }
+    numbered = re.compile(rf"{re.escape(appendfilename)}\.(\d+)\.(incr|base)\.(?:aof|rdb)")
+
+    def may_come_back(name: str) -> bool:
+        match = numbered.fullmatch(name)
+        return match is not None and int(match.group(1)) > newest[match.group(2)]
+
+    history = [entry.name for entry in entries if entry.kind == "h"]
+    safe = [
+        name
+        for name in history
+        if os.path.basename(name) == name
+        and name not in (".", "..")
+        and name not in live_names
+        and not may_come_back(name)
+    ]
+    return History(tuple(aof_dir / name for name in safe), forgettable=len(safe) == len(history))
 
 
 def read_history(aof_dir: Path, appendfilename: str = "appendonly.aof") -> History | None:
@@ -117,7 +153,53 @@ def read_history(aof_dir: Path, appendfilename: str = "appendonly.aof") -> Histo
     except FileNotFoundError:
         return History((), forgettable=True)
     entries = parse_manifest(text)
-    return None if entries is None else history_of(entries, aof_dir)
+    return None if entries is None else history_of(entries, aof_dir, appendfilename)
+
+
+def clear_history_offline(aof_dir: Path, appendfilename: str = "appendonly.aof") -> bool:
+    """Before Redis starts on ``aof_dir``: delete its history files and drop them from the manifest,
+    as Redis's own deletion would have. Kept across a restart, history confuses Redis: with no live
+    increment it appends to an old increment of the name it picks, whose stale commands a later
+    start replays. Whether the AOF is one the sweeper may then look after (no manifest, or one it
+    reads plainly); when not, nothing is touched."""
+    manifest = aof_dir / f"{appendfilename}.manifest"
+    try:
+        text = manifest.read_text()
+    except FileNotFoundError:
+        return True
+    entries = parse_manifest(text)
+    if entries is None:
+        return False
+    live_names = {entry.name for entry in entries if entry.kind != "h"}
+    history = [entry.name for entry in entries if entry.kind == "h"]
+    if not history:
+        return True
+    for name in history:
+        if os.path.basename(name) == name and name not in (".", "..") and name not in live_names:
+            (aof_dir / name).unlink(missing_ok=True)
+    kept = [line for line in text.splitlines() if line.strip() and _fields(line)["type"] != "h"]
+    _replace(manifest, "".join(f"{line}\n" for line in kept))
+    return True
+
+
+def _fields(line: str) -> dict[str, str]:
+    fields = line.split()
+    return dict(zip(fields[::2], fields[1::2], strict=True))
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all, durably (as Redis writes its manifest)."""
+    temporary = path.with_name(f"{path.name}.tradewire-tmp")
+    with temporary.open("w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def step_for(
@@ -210,7 +292,7 @@ class AofHistorySweeper:
 
     def start(self) -> None:
         """Sweep every ``every`` seconds from now on, in a thread of its own."""
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             raise RuntimeError(f"the AOF history sweeper of {self._dir} is already running")
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="aof-history-sweeper", daemon=True)
@@ -222,7 +304,8 @@ class AofHistorySweeper:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
-            self._thread = None
+            if not self._thread.is_alive():  # else kept, so that no second one starts beside it
+                self._thread = None
 
     def sweep(self) -> bool:
         """One round: empty every history file, then have Redis forget them; whether it did."""
@@ -238,8 +321,8 @@ class AofHistorySweeper:
                 return False
         if not history.forgettable:
             raise SweepRefused(
-                f"{self._dir}: the manifest names a history file also as live (or outside the "
-                "directory); history emptied, not deleted"
+                f"{self._dir}: the manifest names a history file that is or may become live (or "
+                "is outside the directory); the others emptied, none deleted"
             )
         if read_history(self._dir, self._name) != history or not self._may_sweep():
             return False  # a rewrite ended or began meanwhile: its files are swept next round
@@ -249,11 +332,12 @@ class AofHistorySweeper:
     def _run(self) -> None:
         while not self._stopping.wait(self._every):
             try:
-                self.sweep()
+                swept = self.sweep()
             except Exception as exc:  # a sweep that fails is tried again, never fatal
                 self._say(f"sweeping the AOF history failed, tried again every {self._every:.0f} s: {exc}")
             else:
-                self._say(None)
+                if swept:
+                    self._say(None)
 
     def _say(self, problem: str | None) -> None:
         """Log a problem once, not every round, and its end."""

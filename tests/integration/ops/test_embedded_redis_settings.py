@@ -4,6 +4,8 @@ rewrite replaced to be shrunk slowly rather than deleted at once."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tradewire.ops.aofhistory import SWEEP_EVERY, History, parse_manifest, read_history
+from tradewire.ops.aofhistory import History, may_sweep, read_history
 from tradewire.redisconn import EmbeddedRedis
 
 GIB = 1 << 30
@@ -74,6 +76,15 @@ def rewrite(client: redis.Redis) -> None:
         time.sleep(0.01)
 
 
+def settled(client: redis.Redis) -> None:
+    """Once the AOF is on and no rewrite runs."""
+    while True:
+        persistence = client.info("persistence")
+        if persistence["aof_enabled"] == 1 and not persistence["aof_rewrite_in_progress"]:
+            return
+        time.sleep(0.01)
+
+
 def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_restart(tmp_path: Path) -> None:
     with embedded(tmp_path / "data") as (server, client):
         aof_dir = server.directory / "appendonlydir"
@@ -91,20 +102,49 @@ def test_the_files_a_rewrite_replaced_are_swept_away_and_the_data_survives_a_res
         assert [client.get(f"key{round_}") for round_ in range(3)] == [b"v" * 100_000] * 3
 
 
-def test_a_live_file_that_the_manifest_also_names_as_history_is_left_alone(tmp_path: Path) -> None:
-    # A rewrite while the AOF is off makes every increment history; after a restart Redis numbers
-    # its new increment from the live entries only, and so reuses the old increment's name.
+def test_history_left_from_a_rewrite_with_the_aof_off_is_cleared_before_a_restart(tmp_path: Path) -> None:
+    # A rewrite while the AOF is off makes every increment history. Kept over a restart, Redis
+    # would append to the old increment of the name it picks, and a later start replay its stale
+    # commands (k would read "old").
     with embedded(tmp_path / "data") as (_, client):
-        client.set("before", b"1")
+        client.set("k", b"old")
         rewrite(client)
+        client.set("k", b"new")
         client.config_set("appendonly", "no")
         rewrite(client)
     with embedded(tmp_path / "data") as (server, client):
-        entries = parse_manifest((server.directory / "appendonlydir" / "appendonly.aof.manifest").read_text())
-        assert entries is not None
-        live = {name for name, kind in entries if kind == "i"}
-        assert live & {name for name, kind in entries if kind == "h"}  # the case this test is about
+        assert history(server.directory / "appendonlydir") == ()
         client.set("after", b"2")
-        time.sleep(3 * SWEEP_EVERY + 0.5)  # rounds of the sweeper, each refusing the manifest
     with embedded(tmp_path / "data") as (_, client):
-        assert (client.get("before"), client.get("after")) == (b"1", b"2")
+        assert (client.get("k"), client.get("after")) == (b"new", b"2")
+
+
+def test_the_history_is_touched_only_while_the_aof_is_on_and_no_rewrite_runs_or_failed(
+    tmp_path: Path,
+) -> None:
+    with embedded(tmp_path / "data") as (server, client):
+        assert may_sweep(client)
+        client.config_set("appendonly", "no")
+        assert not may_sweep(client)
+        client.config_set("appendonly", "yes")
+        settled(client)
+        assert may_sweep(client)
+
+        client.mset({f"key{n}": n for n in range(20)})
+        client.config_set("rdb-key-save-delay", "1000000")  # the rewrite's child: a second a key
+        client.bgrewriteaof()
+        assert not may_sweep(client)  # running
+        children = {
+            int(pid)
+            for task in Path(f"/proc/{server.pid}/task").iterdir()
+            for pid in (task / "children").read_text().split()
+        }
+        for child in children:
+            os.kill(child, signal.SIGKILL)
+        while client.info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.01)
+        assert client.info("persistence")["aof_last_bgrewrite_status"] == "err"
+        assert not may_sweep(client)  # failed: the manifest may say history of files still live
+        client.config_set("rdb-key-save-delay", "0")
+        rewrite(client)
+        assert may_sweep(client)

@@ -14,7 +14,9 @@ from tradewire.ops import aofhistory
 from tradewire.ops.aofhistory import (
     AofHistorySweeper,
     History,
+    ManifestEntry,
     SweepRefused,
+    clear_history_offline,
     history_of,
     parse_manifest,
     read_history,
@@ -30,12 +32,12 @@ file appendonly.aof.3.incr.aof seq 3 type i
 """
 
 
-def test_a_manifest_is_read_as_names_and_types_and_anything_unusual_is_not_read_at_all() -> None:
+def test_a_manifest_is_read_as_names_numbers_and_types_and_anything_unusual_is_not_read_at_all() -> None:
     assert parse_manifest(MANIFEST) == [
-        ("appendonly.aof.3.base.rdb", "b"),
-        ("appendonly.aof.2.incr.aof", "h"),
-        ("appendonly.aof.2.base.rdb", "h"),
-        ("appendonly.aof.3.incr.aof", "i"),
+        ManifestEntry("appendonly.aof.3.base.rdb", 3, "b"),
+        ManifestEntry("appendonly.aof.2.incr.aof", 2, "h"),
+        ManifestEntry("appendonly.aof.2.base.rdb", 2, "h"),
+        ManifestEntry("appendonly.aof.3.incr.aof", 3, "i"),
     ]
     assert parse_manifest("") == []
     for unusual in (
@@ -43,23 +45,40 @@ def test_a_manifest_is_read_as_names_and_types_and_anything_unusual_is_not_read_
         "file it's.aof seq 2 type h",  # written unquoted by Redis, not splittable by shlex
         "file a\\x41.aof seq 2 type h",
         "file a.aof seq 2 type",
+        "file a.aof seq two type h",
         "seq 2 type h",
     ):
         assert parse_manifest(MANIFEST + unusual + "\n") is None, unusual
 
 
+def entries(*lines: tuple[str, int, str]) -> list[ManifestEntry]:
+    return [ManifestEntry(*line) for line in lines]
+
+
 def test_history_is_the_type_h_files_that_are_plain_names_of_this_directory_and_not_also_live() -> None:
     here = Path("/aof")
-    entries = [
-        ("a.base", "b"),
-        ("old.base", "h"),
-        ("old.incr", "h"),
-        ("a.incr", "i"),
-    ]
-    assert history_of(entries, here) == History((here / "old.base", here / "old.incr"), forgettable=True)
+    normal = entries(("a.base", 3, "b"), ("old.base", 2, "h"), ("old.incr", 2, "h"), ("a.incr", 3, "i"))
+    assert history_of(normal, here) == History((here / "old.base", here / "old.incr"), forgettable=True)
     for odd in ("../outside", "sub/dir", ".", "..", "a.incr"):
-        history = history_of([*entries, (odd, "h")], here)
+        history = history_of([*normal, ManifestEntry(odd, 1, "h")], here)
         assert history == History((here / "old.base", here / "old.incr"), forgettable=False), odd
+
+
+def test_a_history_name_that_redis_numbers_again_is_never_touched() -> None:
+    # After a rewrite with appendonly off, a restart and a rewrite: Redis numbers increments from
+    # the live ones only, so its next increment is appendonly.aof.2.incr.aof again.
+    here = Path("/aof")
+    after = entries(
+        ("appendonly.aof.3.base.rdb", 3, "b"),
+        ("appendonly.aof.2.incr.aof", 2, "h"),
+        ("appendonly.aof.2.base.rdb", 2, "h"),
+        ("appendonly.aof.1.incr.aof", 1, "i"),
+    )
+    assert history_of(after, here) == History((here / "appendonly.aof.2.base.rdb",), forgettable=False)
+    a_base_ahead = entries(("appendonly.aof.2.base.rdb", 2, "b"), ("appendonly.aof.3.base.rdb", 3, "h"))
+    assert history_of(a_base_ahead, here) == History((), forgettable=False)
+    other_name = entries(("journal.aof.1.incr.aof", 1, "i"), ("appendonly.aof.5.incr.aof", 5, "h"))
+    assert history_of(other_name, here, "journal.aof").forgettable
 
 
 def test_no_manifest_is_no_history_and_an_unusual_one_is_none(tmp_path: Path) -> None:
@@ -130,7 +149,7 @@ def test_a_history_name_that_is_also_live_is_neither_emptied_nor_forgotten(tmp_p
         old_base=100,
     )
     forgotten: list[bool] = []
-    with pytest.raises(SweepRefused, match="also as live"):
+    with pytest.raises(SweepRefused, match="may become live"):
         sweeper(tmp_path, forgotten).sweep()
     assert (tmp_path / "a.incr").stat().st_size == 100
     assert (tmp_path / "old.base").stat().st_size == 0
@@ -191,3 +210,25 @@ def test_the_thread_sweeps_until_stopped_says_a_failure_once_and_starts_again(
         time.sleep(0.01)
     running.stop()
     assert forgotten and (tmp_path / "a.base").stat().st_size == 0
+
+
+def test_history_is_cleared_before_redis_starts_and_nothing_of_an_unusual_manifest(tmp_path: Path) -> None:
+    assert clear_history_offline(tmp_path)  # no AOF yet
+    aof(
+        tmp_path,
+        "file a.base seq 2 type b\nfile old.base seq 1 type h\nfile a.incr seq 1 type h\n"
+        "file a.incr seq 1 type i\n",
+        a_base=10,
+        old_base=10,
+        a_incr=10,
+    )
+    assert clear_history_offline(tmp_path)
+    assert (
+        tmp_path / "appendonly.aof.manifest"
+    ).read_text() == "file a.base seq 2 type b\nfile a.incr seq 1 type i\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.base", "a.incr", "appendonly.aof.manifest"]
+
+    unusual = 'file "a b" seq 1 type h\nfile a.base seq 2 type b\n'
+    aof(tmp_path, unusual, a_b=10)
+    assert not clear_history_offline(tmp_path)
+    assert (tmp_path / "appendonly.aof.manifest").read_text() == unusual
