@@ -1,11 +1,11 @@
 """Removing the AOF files Redis no longer needs, slowly enough that no write waits for it.
 
 After each AOF rewrite Redis 7 deletes the files the rewrite replaced, for tradewire's journal a
-gigabyte or more, all at once. The blocks of a deleted file are freed in a filesystem journal
-commit (ext4; with a ``discard`` mount, common on cloud disks, each freed range is also trimmed
-then), and every ``fdatasync`` issued meanwhile waits for that commit: with ``appendfsync always``
-Redis's main thread, which syncs before it answers anyone, stalled for 50-200 ms just after each
-rewrite, and so did every command in flight (the journal-to-publish latency's worst moment).
+gigabyte or more, all at once. An ``fdatasync`` issued while the filesystem frees that many blocks
+waits for it (measured on ext4 mounted with ``discard``, common on cloud disks, which also trims
+each freed range): with ``appendfsync always`` Redis's main thread, which syncs before it answers
+anyone, stalled for 50-200 ms just after each rewrite, and so did every command in flight (the
+journal-to-publish latency's worst moment).
 
 The embedded Redis therefore runs with ``aof-disable-auto-gc yes`` (Redis keeps the replaced
 files, marked as history in its manifest) and an :class:`AofHistorySweeper` beside it shrinks them
