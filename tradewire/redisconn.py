@@ -635,7 +635,11 @@ class EmbeddedRedis:
         """Sweep the AOF history of a server that keeps it (``aof-disable-auto-gc yes``: the
         embedded Redis 7's, or an adopted one's), in the directory its config says. (The thread
         takes no lock that a child's ``preexec_fn`` needs, :func:`die_with_parent`'s included.)"""
-        client = connect_sync(self.url, retries=0, socket_timeout=2.0)
+        try:
+            client = connect_sync(self.url, retries=0, socket_timeout=2.0)
+        except Exception as exc:  # the server is up and answered: so unlikely, but never fatal here
+            log.warning("the AOF history of %s is not swept: %s", self._dir, exc)
+            return
         try:
             keeps, directory, subdir, name = (_config_text(client, setting) for setting in _AOF_SETTINGS)
             if keeps != "yes":
