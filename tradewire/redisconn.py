@@ -46,6 +46,7 @@ from tradewire.ops.aofhistory import (
     may_sweep,
 )
 from tradewire.ops.children import die_with_parent
+from tradewire.ops.files import replace_file
 
 __all__ = [
     "DEFAULT_CLIENT_OPTIONS",
@@ -331,13 +332,6 @@ def _log_tail(path: Path, since: int = 0, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:]) if text else "(the log is empty)"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` so that readers never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 @contextlib.contextmanager
 def _dir_lock(lock_path: Path, timeout: float) -> Iterator[None]:
     """Serialise start/stop between processes sharing one data directory."""
@@ -584,7 +578,7 @@ class EmbeddedRedis:
             self._keep_history = self._may_keep_history(self._version)
             self._spawn_until_ready()
             self._urls = tuple(url for url in (self.unix_url, self.tcp_url) if url is not None)
-            _write_atomically(self._url_file, "\n".join(self._urls) + "\n")
+            replace_file(self._url_file, "\n".join(self._urls) + "\n")
         self._start_sweeper()
         log.info("embedded redis %s started: pid %s, %s", self._version, self.pid, ", ".join(self._urls))
         return self
@@ -747,7 +741,7 @@ class EmbeddedRedis:
         attempts = 3 if self._tcp else 1
         for attempt in range(1, attempts + 1):
             port = _free_loopback_port() if self._tcp else 0
-            _write_atomically(self.config_path, render_config(self._config(port)))
+            replace_file(self.config_path, render_config(self._config(port)))
             log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
             process: subprocess.Popen[bytes] | None = None
             try:

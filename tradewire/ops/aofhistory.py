@@ -33,6 +33,8 @@ from typing import Final
 
 import redis
 
+from tradewire.ops.files import replace_file
+
 __all__ = [
     "AUTO_GC",
     "LEAST_STEP",
@@ -134,14 +136,7 @@ def history_of(
         return match is not None and int(match.group(1)) > newest[match.group(2)]
 
     history = [entry.name for entry in entries if entry.kind == "h"]
-    safe = [
-        name
-        for name in history
-        if os.path.basename(name) == name
-        and name not in (".", "..")
-        and name not in live_names
-        and not may_come_back(name)
-    ]
+    safe = [name for name in history if _plain(name) and name not in live_names and not may_come_back(name)]
     return History(tuple(aof_dir / name for name in safe), forgettable=len(safe) == len(history))
 
 
@@ -175,31 +170,21 @@ def clear_history_offline(aof_dir: Path, appendfilename: str = "appendonly.aof")
     if not history:
         return True
     for name in history:
-        if os.path.basename(name) == name and name not in (".", "..") and name not in live_names:
+        if _plain(name) and name not in live_names:
             (aof_dir / name).unlink(missing_ok=True)
     kept = [line for line in text.splitlines() if line.strip() and _fields(line)["type"] != "h"]
-    _replace(manifest, "".join(f"{line}\n" for line in kept))
+    replace_file(manifest, "".join(f"{line}\n" for line in kept))
     return True
+
+
+def _plain(name: str) -> bool:
+    """Whether ``name`` is a file of the AOF's own directory (a manifest could name any path)."""
+    return os.path.basename(name) == name and name not in (".", "..")
 
 
 def _fields(line: str) -> dict[str, str]:
     fields = line.split()
     return dict(zip(fields[::2], fields[1::2], strict=True))
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all, durably (as Redis writes its manifest)."""
-    temporary = path.with_name(f"{path.name}.tradewire-tmp")
-    with temporary.open("w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def step_for(
