@@ -36,7 +36,7 @@ from tradewire.ops.metrics import (
 if TYPE_CHECKING:
     from tradewire.bus.subscribe import Subscriber
 
-LATEST: Final = frozenset({"depth20", "bookTicker", "ticker", "miniTicker"})
+LATEST: Final = frozenset({"depth20", "bookTicker", "ticker", "miniTicker", "avgPrice"})
 _SENT = WS_MESSAGES.labels("sent")
 
 

@@ -25,6 +25,7 @@ from tradewire.gateway.markets import rate_limits
 from tradewire.gateway.params import int_param, limit_param, required, time_range
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
+from tradewire.marketdata.binance import AVG_PRICE_MINUTES
 from tradewire.marketdata.ticker import divide_half_up, percent_change
 
 Params = Mapping[str, str]
@@ -168,9 +169,6 @@ async def klines(gateway: Gateway, params: Params) -> bytes:
     else:
         rows = list(reversed(await gateway.client.zrevrangebyscore(key, high, low, start=0, num=limit)))
     return b"[" + b",".join(rows) + b"]"
-
-
-AVG_PRICE_MINUTES: Final = 5
 
 
 def average_price(rows: list[bytes], market: Market, since: int) -> int | None:

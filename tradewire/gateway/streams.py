@@ -33,7 +33,13 @@ __all__ = [
 
 KLINE_INTERVALS: Final = tuple(INTERVALS)
 """Binance's intervals, case-sensitive as on Binance: ``1m`` is a minute, ``1M`` a month."""
-SIMPLE: Final = {"trade": "trade", "ticker": "ticker", "miniticker": "miniTicker", "bookticker": "bookTicker"}
+SIMPLE: Final = {
+    "trade": "trade",
+    "ticker": "ticker",
+    "miniticker": "miniTicker",
+    "bookticker": "bookTicker",
+    "avgprice": "avgPrice",
+}
 PARTIAL_LEVELS: Final = ("5", "10", "20")
 SPEEDS: Final = ("100ms", "1000ms")
 ALL_MARKETS: Final = {

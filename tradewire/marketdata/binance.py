@@ -17,7 +17,7 @@ A market ``BTC-USDT`` is the Binance symbol ``BTCUSDT`` (base + quote).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -35,6 +35,10 @@ from tradewire.marketdata.updates import (
 )
 
 _dumps = orjson.dumps
+
+
+AVG_PRICE_MINUTES: Final = 5
+"""The window of Binance's average price (REST ``avgPrice``, the ``@avgPrice`` stream), in minutes."""
 
 
 def symbol_of(market: str) -> str:
@@ -126,6 +130,13 @@ class BinanceRenderer:
             f'{{"id":{trade.trade_id},"price":"{price(trade.price)}","qty":"{self.qty(trade.qty)}",'
             f'"quoteQty":"{price(trade.quote_qty)}","time":{trade.ts},'
             f'"isBuyerMaker":{"true" if trade.buyer_is_maker else "false"},"isBestMatch":true}}'
+        ).encode()
+
+    def avg_price(self, price: int, last_trade_time: int, now: int) -> bytes:
+        """``<symbol>@avgPrice``: the average price of the last :data:`AVG_PRICE_MINUTES` minutes."""
+        return (
+            f'{{"e":"avgPrice","E":{now},"s":{self.symbol_json},"i":"{AVG_PRICE_MINUTES}m",'
+            f'"w":"{self.price(price)}","T":{last_trade_time}}}'
         ).encode()
 
     # -- klines ------------------------------------------------------------------------------------

@@ -23,11 +23,13 @@ ended are closed and ticker buckets that left the window dropped, in every marke
    ``kline_<interval>``;
 4. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
    window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
-   moved (the best bid/ask in a ``ticker`` payload are those of that moment).
+   moved (the best bid/ask in a ``ticker`` payload are those of that moment);
+5. the five-minute average price (``avgPrice``), published when it or the last trade's time moved:
+   the sums of the window's 1m bars, as REST ``avgPrice`` takes them from the cache.
 
-A flush without ``slow`` holds back ``depth20``, the bars (cache writes and publications) and the
-ticker's publications for a later flush with it, which writes and publishes each as it stands then
-(see :meth:`MarketData.flush`).
+A flush without ``slow`` holds back ``depth20``, the bars (cache writes and publications), the
+average price and the ticker's publications for a later flush with it, which writes and publishes
+each as it stands then (see :meth:`MarketData.flush`).
 
 A publication is ``("MDPUB", market, stream, payload)``; the shell runs it through the bus script.
 
@@ -51,7 +53,7 @@ from tradewire import statebytes
 from tradewire.engine.config import ExchangeConfig, Market
 from tradewire.engine.events import Accepted, Canceled, Event, Expired, Trade
 from tradewire.keys import MDPUB, RedisOp, md
-from tradewire.marketdata.binance import BinanceRenderer
+from tradewire.marketdata.binance import AVG_PRICE_MINUTES, BinanceRenderer
 from tradewire.marketdata.depth import BookSide, DepthBook, DepthState
 from tradewire.marketdata.klines import BARS_KEPT, INTERVALS, SECOND, KlineSeries, SeriesState
 from tradewire.marketdata.ticker import RollingTicker, TickerState
@@ -73,6 +75,7 @@ SLOW_STREAMS_MS = 100
 """Partial-book, kline and ticker publications go out when exchange time enters a new slot of this
 many ms (and when commands stop coming): see :meth:`MarketData.flush`."""
 STATE_VERSION = 1
+MINUTE: Final = 60_000
 
 Best = tuple[int, int, int, int]
 """``(bid price, bid qty, ask price, ask qty)``; 0s for an empty side."""
@@ -102,6 +105,10 @@ class MarketState(msgspec.Struct, array_like=True):
     held_ticker: bool = False
     holding: bool = False
     bars_moved: bool = False
+    minutes: list[list[int]] = []
+    """Empty in a state from before ``avgPrice``: its first window counts the trades after it."""
+    last_trade_time: int = 0
+    average: tuple[int, int] | None = None
 
 
 class BuilderState(msgspec.Struct, array_like=True):
@@ -118,7 +125,9 @@ class _MarketView:
     """The market-data state of one market."""
 
     __slots__ = (
+        "average",
         "bars_moved",
+        "base_scale",
         "best",
         "depth",
         "dirty",
@@ -127,6 +136,8 @@ class _MarketView:
         "held_ticker",
         "holding",
         "keys",
+        "last_trade_time",
+        "minutes",
         "name",
         "render",
         "rendered",
@@ -148,6 +159,14 @@ class _MarketView:
         """The current second's trades since the last fold, summed (see :meth:`count_trade`)."""
         self.second_last_qty = 0
         self.ticker = RollingTicker(market.base_scale)
+        self.base_scale = market.base_scale
+        self.minutes: list[list[int]] = []
+        """The traded minutes of the average price's window, oldest first, at most
+        :data:`AVG_PRICE_MINUTES`: ``[open time, volume, notional]``, the 1m bars' sums."""
+        self.last_trade_time = 0
+        """The exchange time of the market's last trade; 0 before its first."""
+        self.average: tuple[int, int] | None = None
+        """``(price, last trade time)`` as last published on ``avgPrice``."""
         self.trades: list[TradeUpdate] = []
         """Trades since the last flush, oldest first."""
         self.best: Best = (0, 0, 0, 0)
@@ -203,6 +222,7 @@ class _MarketView:
         )
         self.second.add(ts, price, qty, notional, taker_buys, trade_id)
         self.second_last_qty = qty
+        self.last_trade_time = ts
 
     def count_trade(self, trade: Trade, ts: int) -> None:
         """Count a trade into the second's sum without keeping it to publish (the silent replay).
@@ -213,6 +233,7 @@ class _MarketView:
         qty = trade.qty
         self.second.add(ts, trade.price, qty, trade.notional, trade.taker_side == "buy", trade.trade_id)
         self.second_last_qty = qty
+        self.last_trade_time = ts
 
     def fold_second(self) -> None:
         """Merge the second's summed trades into every interval's bar and the ticker."""
@@ -221,6 +242,16 @@ class _MarketView:
             for series in self.series:
                 series.merge(part)
             self.ticker.add_part(part, self.second_last_qty)
+            minute = part.open_time - part.open_time % MINUTE
+            minutes = self.minutes
+            if minutes and minutes[-1][0] == minute:
+                sums = minutes[-1]
+                sums[1] += part.volume
+                sums[2] += part.quote_volume
+            else:
+                minutes.append([minute, part.volume, part.quote_volume])
+                if len(minutes) > AVG_PRICE_MINUTES:
+                    del minutes[0]
             self.second.bar = None
             self.second.touched = False
             self.bars_moved = True
@@ -287,6 +318,10 @@ class _MarketView:
             self.fold_second()
         if slow:
             self._flush_bars(now, ops)
+            average = self.average_price(now)
+            if average != self.average and average is not None:
+                self.average = average
+                ops.append((MDPUB, name, "avgPrice", render.avg_price(average[0], average[1], now)))
         elif self.bars_moved or any(self.held_bars):
             waiting = True
         ticker = self.ticker
@@ -308,6 +343,22 @@ class _MarketView:
                 waiting = True
         self.holding = waiting
         self.dirty = False
+
+    def average_price(self, now: int) -> tuple[int, int] | None:
+        """``(price, last trade time)`` for ``avgPrice`` at exchange time ``now``: the volume-weighted
+        price of the trades since the minute ``AVG_PRICE_MINUTES - 1`` before ``now``'s (rounded
+        down, as REST ``avgPrice``), the last trade's price when none; ``None`` before the first
+        trade. The window moves only when a minute ends, when the 1m bar closes and a flush follows."""
+        if not self.last_trade_time:
+            return None
+        since = now - now % MINUTE - (AVG_PRICE_MINUTES - 1) * MINUTE
+        volume = notional = 0
+        for start, minute_volume, minute_notional in self.minutes:
+            if start >= since:
+                volume += minute_volume
+                notional += minute_notional
+        price = notional * self.base_scale // volume if volume else self.ticker.last_price
+        return price, self.last_trade_time
 
     def _flush_bars(self, now: int, ops: list[RedisOp]) -> None:
         """Write and publish every bar that changed since the last slow flush (the latest version of
@@ -350,9 +401,10 @@ class _MarketView:
                 rendered[side] = (head, self.render.levels(head[:PARTIAL_DEPTH]))
         return self.render.partial_depth_of(last_update_id, rendered[0][1], rendered[1][1])
 
-    def settle(self) -> None:
+    def settle(self, now: int) -> None:
         """What :meth:`flush` does to the state, without rendering anything (after a silent replay)."""
         self.fold_second()
+        self.average = self.average_price(now)
         depth = self.depth
         if depth.pending:
             depth.settle()
@@ -387,6 +439,9 @@ class _MarketView:
             self.held_ticker,
             self.holding,
             self.bars_moved,
+            [list(sums) for sums in self.minutes],
+            self.last_trade_time,
+            self.average,
         )
 
     @classmethod
@@ -418,6 +473,9 @@ class _MarketView:
             view.held_bars = [list(held.get(interval, [])) for interval in INTERVALS]
         view.held_ticker = state.held_ticker
         view.bars_moved = state.bars_moved
+        view.minutes = [list(sums) for sums in state.minutes]
+        view.last_trade_time = state.last_trade_time
+        view.average = state.average
         view.holding = state.holding or view.held_ticker or any(view.held_bars)
         return view
 
@@ -576,8 +634,8 @@ class MarketData:
         return any(view.holding for view in self._markets)
 
     def refresh(self) -> None:
-        """Publish every market's partial book, open bars, last closed bars and ticker (once it
-        traded) at the next flush with ``slow``, and write the bars again: for the engine service
+        """Publish every market's partial book, open bars, last closed bars, ticker and average price
+        (once it traded) at the next flush with ``slow``, and write the bars again: for the engine service
         after a recovery, since what a stopped engine held back was never made, and the state a
         silent replay rebuilds does not know which. (Only the open bars' writes can have been
         held: a bar closes when exchange time enters a new second, hence a new slot, and the flush
@@ -590,12 +648,13 @@ class MarketData:
                     bars.append(series.bar.freeze(closed=False))
                 view.held_bars[index] = bars
             view.held_ticker = view.ticker.last_price != 0  # not a ticker of zeros: it never traded
+            view.average = None
             depth = view.depth
             bids, asks = depth.top
             # a book that ever changed may have been published non-empty: publish it, empty or not
             book = bool(bids or asks or depth.published_id)
             view.top = UNKNOWN_TOP if book else ([], [])
-            view.holding = view.held_ticker or any(view.held_bars) or book
+            view.holding = view.held_ticker or any(view.held_bars) or book or view.last_trade_time != 0
 
     def settle(self, books: Mapping[str, tuple[list[PriceLevel], list[PriceLevel]]]) -> None:
         """End a silent replay (:meth:`replay`): reach the state :meth:`flush` leaves, rendering
@@ -608,7 +667,7 @@ class MarketData:
             if levels is not None:
                 view.depth.bids = BookSide(is_bid=True, levels=dict(levels[0]))
                 view.depth.asks = BookSide(is_bid=False, levels=dict(levels[1]))
-            view.settle()
+            view.settle(self._ts)
 
     def depth_snapshot(self, market: str, limit: int | None = None) -> DepthSnapshot:
         """The book as of the last applied command, best levels first, ``limit`` per side."""

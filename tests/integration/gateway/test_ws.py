@@ -101,6 +101,24 @@ async def test_kline_streams_of_every_binance_interval_deliver_the_trade(
         check_bar_bounds(interval, k["t"], k["T"])
 
 
+async def test_avg_price_stream_says_what_rest_avg_price_answers(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    """``<symbol>@avgPrice`` carries the five-minute average after a trade, in Binance's shape,
+    and its price is REST ``avgPrice``'s once the bars are written (both from the same sums)."""
+    maker, taker = pair
+    async with connect(f"{ws_exchange.ws_url}/ws/ethusdt@avgPrice") as ws:
+        await asyncio.sleep(0.2)
+        trade_id = await asyncio.to_thread(cross, maker, taker, "ETHUSDT", "1502", "0.1")
+        trade_time = httpx.get(f"{ws_exchange.http_url}/api/v3/trades", params={"symbol": "ETHUSDT"}).json()
+        [trade] = [t for t in trade_time if t["id"] == trade_id]
+        message = await recv_until(ws, lambda m: m["T"] == trade["time"])
+    assert (message["e"], message["s"], message["i"]) == ("avgPrice", "ETHUSDT", "5m")
+    assert message["E"] >= message["T"]
+    rest = httpx.get(f"{ws_exchange.http_url}/api/v3/avgPrice", params={"symbol": "ETHUSDT"}).json()
+    assert (rest["price"], rest["closeTime"]) == (message["w"], message["T"])
+
+
 async def test_all_market_streams_carry_every_markets_events_in_binances_shapes(
     ws_exchange: Exchange, pair: tuple[Trader, Trader]
 ) -> None:

@@ -68,6 +68,7 @@ def test_combined_and_batch_envelopes_are_valid_json() -> None:
         ("btcusdt@miniTicker", "miniTicker", 0),
         ("btcusdt@bookTicker", "bookTicker", 0),
         ("btcusdt@aggTrade", "trade", 0),
+        ("btcusdt@avgPrice", "avgPrice", 0),
     ],
 )
 def test_parse_stream_with_binance_name_maps_to_channel(name: str, channel: str, levels: int) -> None:

@@ -240,7 +240,8 @@ def test_flush_without_slow_holds_the_bars_but_writes_depth_trades_best_and_tick
     assert ex.md.holds()
     published = ex.flush()
     assert not ex.md.holds()
-    assert sorted(streams(published)) == sorted(["depth20", *KLINE_STREAMS, "ticker", "miniTicker"])
+    held = ["depth20", *KLINE_STREAMS, "ticker", "miniTicker", "avgPrice"]
+    assert sorted(streams(published)) == sorted(held)
     [bar] = ex.cache.klines("md:{BTC-USDT}:klines:1m")
     assert (bar[5], bar[8]) == ("0.5", 2), "the cache has both trades, in one write"
     assert sum(1 for op in published if op[0] == "ZADD" and op[1] == "md:{BTC-USDT}:klines:1m") == 1
@@ -625,7 +626,7 @@ def test_state_from_before_the_new_intervals_keeps_its_bars_and_starts_the_new_o
     restored = MarketData.from_state(CONFIG, msgspec.msgpack.encode(state))
     ex.md = restored
     ops = ex.flush()
-    held = ["depth20", *(f"kline_{interval}" for interval in old), "ticker", "miniTicker"]
+    held = ["depth20", *(f"kline_{interval}" for interval in old), "ticker", "miniTicker", "avgPrice"]
     assert sorted(streams(ops)) == sorted(held)
     ex.send(market_order("bob", "buy", "0.25"), DAY0 + 2_500)  # a new second: the 1s bar of 1.5 s closed
     ex.flush()
