@@ -401,15 +401,19 @@ async def order_rate_limits(gateway: Gateway, params: Params, key: ApiKey) -> by
 
 
 async def account(gateway: Gateway, params: Params, key: ApiKey) -> bytes:
+    """``GET /api/v3/account``. Every asset of the exchange is listed, those the user never held at
+    zero, as Binance lists them (python-binance's ``get_asset_balance`` and ccxt's ``fetch_balance``
+    look an asset up in the list), unless ``omitZeroBalances=true``."""
     raw: Any = await gateway.client.hgetall(keys.balances(key.user))
+    held = {asset.decode(): orjson.loads(value) for asset, value in raw.items()}
     omit_zero = params.get("omitZeroBalances", "").lower() == "true"
     balances = []
-    for asset in sorted(raw):
-        value = orjson.loads(raw[asset])
+    for asset in sorted(held.keys() | gateway.markets.config.assets.keys()):
+        value = held.get(asset, {})
         free, locked = value.get("free", "0"), value.get("locked", "0")
         if omit_zero and free == "0" and locked == "0":
             continue
-        balances.append({"asset": asset.decode(), "free": free, "locked": locked})
+        balances.append({"asset": asset, "free": free, "locked": locked})
     markets = gateway.markets.config.markets.values()
     maker = max((m.maker_fee for m in markets), key=_fraction, default=_NO_FEE)
     taker = max((m.taker_fee for m in markets), key=_fraction, default=_NO_FEE)

@@ -205,9 +205,22 @@ def _text(name: str, value: Any, floats: dict[str, Any] | None) -> str:
     return text
 
 
+TOO_DEEP: Final = ApiError(-1100, "Illegal request: the frame nests deeper than the server reads it again.")
+"""A frame that orjson parsed (1,024 levels) but the stdlib parser, which the checks below need, cannot
+(Python's recursion limit): refused, rather than let through unchecked."""
+
+
+def _reread(data: bytes | str, **hooks: Any) -> Any:
+    """The frame parsed again by the stdlib parser, whose hooks see what orjson does not show."""
+    try:
+        return json.loads(data, **hooks)
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
+
+
 def _float_texts(data: bytes | str) -> dict[str, Any] | None:
     """The frame's params with every number as its text (only asked when one is not an integer)."""
-    message = json.loads(data, parse_float=str, parse_int=str)
+    message = _reread(data, parse_float=str, parse_int=str)
     params = message.get("params") if isinstance(message, dict) else None
     return params if isinstance(params, dict) else None
 
@@ -247,10 +260,7 @@ def _may_repeat_a_name(data: bytes | str, message: dict[str, Any]) -> bool:
 def _repeats_a_param(data: bytes | str) -> bool:
     """Whether the frame's ``params`` object names a parameter twice (the stdlib parser hands every
     object's pairs over, duplicates included; orjson and msgspec do not)."""
-    try:
-        message = json.loads(data, object_pairs_hook=_pairs)
-    except RecursionError:  # nesting orjson took but the stdlib's recursion limit does not
-        return False
+    message = _reread(data, object_pairs_hook=_pairs)
     return isinstance(message, dict) and isinstance(message.get("params"), _Repeated)
 
 
@@ -276,11 +286,11 @@ def parse_request(data: bytes | str) -> Request:
         raw = {}
     if not isinstance(raw, dict):
         raise BadRequest(bad_param("params", "expected an object."), echo)
-    if _may_repeat_a_name(data, message) and _repeats_a_param(data):
-        raise BadRequest(errors.error(DUPLICATE_PARAMETER), echo)  # as REST answers a name sent twice
-    floats = _float_texts(data) if any(type(v) is float for v in raw.values()) else None
     params: dict[str, str] = {}
     try:
+        if _may_repeat_a_name(data, message) and _repeats_a_param(data):
+            raise BadRequest(errors.error(DUPLICATE_PARAMETER))  # as REST answers a name sent twice
+        floats = _float_texts(data) if any(type(v) is float for v in raw.values()) else None
         for name, value in raw.items():
             if not _NAME.match(name):
                 raise BadRequest(bad_param(name[:64], "parameter names are letters and digits."))
@@ -350,6 +360,8 @@ def internal_error(data: bytes | str) -> bytes:
         request_id = parse_request(data).id
     except BadRequest as exc:
         request_id = exc.request_id
+    except Exception:  # the answer of last resort must not fail as the request did
+        request_id = b"null"
     error = errors.error(errors.DISCONNECTED, 500)
     return envelope(request_id, Outcome(500, error.body(), 0), 0, rate_limits=False)
 

@@ -113,8 +113,15 @@ def test_account_with_deposits_and_a_resting_buy_shows_free_and_locked(module_ex
     t = new_trader(module_exchange, {"USDT": "1000"})
     r = t.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="20000")
     assert r.status_code == 200
-    balances = {b["asset"]: b for b in t.get("/api/v3/account").json()["balances"]}
+    listed = t.get("/api/v3/account").json()["balances"]
+    balances = {b["asset"]: b for b in listed}
     assert balances["USDT"] == {"asset": "USDT", "free": "800", "locked": "200"}
+    # every asset of the exchange, the ones never held at zero (python-binance's get_asset_balance
+    # and ccxt's fetch_balance look an asset up in the list), unless omitZeroBalances=true
+    assert [b["asset"] for b in listed] == sorted(module_exchange.config["assets"])
+    assert balances["BTC"] == {"asset": "BTC", "free": "0", "locked": "0"}
+    only = t.get("/api/v3/account", omitZeroBalances="true").json()["balances"]
+    assert only == [balances["USDT"]]
 
 
 def test_order_past_the_filters_maxima_is_refused_as_exchange_info_says(module_exchange: Exchange) -> None:

@@ -105,6 +105,27 @@ def test_a_parameter_named_twice_is_refused_as_rest_refuses_it(frame: bytes | st
     assert caught.value.request_id == b"5"
 
 
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [990, 1_010])
+def test_a_frame_nested_deeper_than_the_checks_read_is_refused_never_let_through(depth: int) -> None:
+    """orjson reads 1,024 levels; the stdlib parser that finds a repeated name or a number's text
+    stops at Python's recursion limit. A frame between the two is refused with its id echoed, not
+    left unanswered (a float to read again) or let through unchecked (a name sent twice)."""
+    frames = [
+        b'{"id":7,"method":"ping","params":{"a":1.5,"b":' + nested(depth) + b"}}",
+        b'{"id":7,"x":' + nested(depth) + b',"method":"order.place","params":{"side":"BUY","side":"SELL"}}',
+    ]
+    for frame in frames:
+        with pytest.raises(BadRequest) as caught:
+            parse_request(frame)
+        assert caught.value.request_id == b"7"
+        assert caught.value.error.code == -1100 and "nests deeper" in caught.value.error.msg
+        assert b'"id":7' in internal_error(frame)
+
+
 @pytest.mark.parametrize(
     ("frame", "params"),
     [
