@@ -33,6 +33,7 @@ from websockets.server import ServerProtocol
 from tradewire.gateway import wsapi
 from tradewire.gateway.backlog import Backlog, Kind
 from tradewire.gateway.frames import batch, combined, frame
+from tradewire.gateway.params import folded
 from tradewire.gateway.proxies import client_address, trusted_proxies
 from tradewire.gateway.resume import resume_plan
 from tradewire.gateway.sessions import stream_terminated
@@ -405,7 +406,7 @@ class Connection(asyncio.Protocol):
         if self.api:  # requests and answers only: stream and batch options do not apply
             params = {}
         unit = params.get("timeUnit")
-        if unit is not None and unit.upper() != "MILLISECOND":  # python-binance's TIME_UNIT sends it
+        if unit is not None and folded(unit) != "MILLISECOND":  # python-binance's TIME_UNIT sends it
             self._reject(400, f"timeUnit {unit!r} is not supported: event times are in milliseconds")
             return
         self.batched = _truthy(params.get("batch", ""))

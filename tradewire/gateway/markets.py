@@ -97,12 +97,16 @@ class Markets:
 
     config: ExchangeConfig
     symbols: dict[str, str] = field(init=False)
-    """Lower-case symbol -> market name."""
+    """Lower-case symbol -> market name (stream names, which Binance writes in lower case)."""
+    exact: dict[str, str] = field(init=False)
+    """Symbol as ``exchangeInfo`` lists it -> market name (``symbol`` parameters, which Binance
+    takes only so: ``btcusdt`` is ``-1100``)."""
     infos: dict[str, dict[str, Any]] = field(init=False)
     """Symbol -> its ``exchangeInfo`` entry."""
 
     def __post_init__(self) -> None:
         self.symbols = {symbol_of(name).lower(): name for name in self.config.markets}
+        self.exact = {symbol_of(name): name for name in self.config.markets}
         self.infos = {symbol_of(name): symbol_info(m) for name, m in self.config.markets.items()}
 
     @classmethod
@@ -110,7 +114,7 @@ class Markets:
         return cls(ExchangeConfig.from_dict(orjson.loads(raw)))
 
     def market(self, symbol: str) -> Market | None:
-        name = self.symbols.get(symbol.lower())
+        name = self.exact.get(symbol)
         return None if name is None else self.config.markets[name]
 
     def exchange_info(

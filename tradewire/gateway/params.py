@@ -139,17 +139,24 @@ def response_type(params: Mapping[str, str], order_type: str) -> ResponseType:
     )
 
 
+def folded(value: str) -> str:
+    """``value`` in upper case when it is ASCII, as it is otherwise: ``str.upper`` maps U+017F (long
+    s) to ``S`` and U+0131 (dotless i) to ``I``, so "\u017fell" would be a sell; left alone, it
+    matches none of the words it is checked against and is refused as Binance refuses it."""
+    return value.upper() if value.isascii() else value
+
+
 def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
     """The engine's ``new_order`` for Binance order parameters; raises :class:`ApiError`."""
-    side: Any = SIDES.get(required(params, "side").upper())
+    side: Any = SIDES.get(folded(required(params, "side")))
     if side is None:
         raise ApiError(-1100, "Illegal characters found in parameter 'side'; legal range is BUY, SELL.")
-    order_type = required(params, "type").upper()
+    order_type = folded(required(params, "type"))
     quantity = decimal_param(params, "quantity")
     quote_qty = decimal_param(params, "quoteOrderQty")
     price = decimal_param(params, "price")
-    tif_raw = params.get("timeInForce", "").upper()
-    stp_raw = params.get("selfTradePreventionMode", "EXPIRE_MAKER").upper()
+    tif_raw = folded(params.get("timeInForce", ""))
+    stp_raw = folded(params.get("selfTradePreventionMode", "EXPIRE_MAKER"))
     stp = STP.get(stp_raw)
     if stp is None:
         raise ApiError(-1100, "Illegal characters found in parameter 'selfTradePreventionMode'.")
@@ -236,7 +243,7 @@ def cancel_restrictions(params: Mapping[str, str]) -> None:
     restriction = params.get("cancelRestrictions")
     if restriction is None or restriction == "":
         return
-    if restriction.upper() not in CANCEL_RESTRICTIONS:
+    if folded(restriction) not in CANCEL_RESTRICTIONS:
         raise ApiError(-1145, "cancelRestrictions has to be either ONLY_NEW or ONLY_PARTIALLY_FILLED.")
     raise ApiError(-1145, "cancelRestrictions is not supported on this exchange; nothing was canceled.")
 

@@ -10,6 +10,7 @@ the levels is :func:`depth_body`, pure.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -46,12 +47,25 @@ def depth_weight(limit: int) -> int:
     return 250
 
 
-def market_of(gateway: Gateway, params: Params) -> Market:
-    symbol = required(params, "symbol")
+SYMBOL_RANGE: Final = "^[A-Z0-9-_.]{1,20}$"
+SYMBOLS_RANGE: Final = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
+"""Binance's legal ranges of ``symbol`` and ``symbols``, which its ``-1100`` answers quote."""
+_SYMBOL: Final = re.compile(r"[A-Z0-9_.-]{1,20}")
+
+
+def _market_named(gateway: Gateway, symbol: str, param: str) -> Market:
+    """The market whose symbol is exactly ``symbol``: ``-1100`` for what no Binance symbol can be
+    (lower case, other characters), ``-1121`` for a symbol the exchange does not list."""
     market = gateway.markets.market(symbol)
-    if market is None:
-        raise errors.error(errors.INVALID_SYMBOL)
-    return market
+    if market is not None:
+        return market
+    if not _SYMBOL.fullmatch(symbol):
+        raise errors.out_of_range(param, SYMBOL_RANGE if param == "symbol" else SYMBOLS_RANGE)
+    raise errors.error(errors.INVALID_SYMBOL)
+
+
+def market_of(gateway: Gateway, params: Params) -> Market:
+    return _market_named(gateway, required(params, "symbol"), "symbol")
 
 
 def markets_of(gateway: Gateway, params: Params) -> list[Market]:
@@ -69,10 +83,9 @@ def markets_of(gateway: Gateway, params: Params) -> list[Market]:
         raise errors.bad_param("symbols", 'expected a JSON array like ["BTCUSDT","ETHUSDT"].')
     out: list[Market] = []
     for name in names:
-        market = gateway.markets.market(str(name))
-        if market is None:
-            raise errors.error(errors.INVALID_SYMBOL)
-        out.append(market)
+        if not isinstance(name, str):
+            raise errors.out_of_range("symbols", SYMBOLS_RANGE)
+        out.append(_market_named(gateway, name, "symbols"))
     return out
 
 

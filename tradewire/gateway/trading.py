@@ -102,7 +102,7 @@ async def new_order(gateway: Gateway, params: Params, key: ApiKey, ip: str, test
     _require_trade(key)
     market = market_of(gateway, params)
     command = p.new_order(params, key.user, market.name)
-    kind = p.response_type(params, params.get("type", "").upper())
+    kind = p.response_type(params, p.folded(params.get("type", "")))
     beyond = p.past_maximum(command)
     if beyond is not None:
         raise beyond
@@ -156,7 +156,7 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
     both ``400`` with ``-2022``; ``data`` says which, as Binance's does."""
     _require_trade(key)
     market = market_of(gateway, params)
-    mode = p.required(params, "cancelReplaceMode").upper()
+    mode = p.folded(p.required(params, "cancelReplaceMode"))
     if mode not in CANCEL_REPLACE_MODES:
         raise errors.out_of_range("cancelReplaceMode", ", ".join(CANCEL_REPLACE_MODES))
     p.cancel_restrictions(params)
@@ -174,7 +174,7 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
     if beyond is not None:  # refused before the cancel, as every other check of the new order
         raise beyond
     p.client_id_param(params, "cancelNewClientOrderId")
-    p.response_type(params, params.get("type", "").upper())
+    p.response_type(params, p.folded(params.get("type", "")))
     outcome: dict[str, Any] = {}
     try:
         outcome["cancelResponse"] = orjson.loads(await cancel_order(gateway, target, key, ip))

@@ -167,6 +167,20 @@ def test_order_rejected_by_the_engine_answers_binance_error(module_exchange: Exc
     assert r.json()["code"] == -1013
     r = poor.order(symbol="NOPE", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="1")
     assert r.json()["code"] == -1121
+    # a symbol is taken as exchangeInfo lists it, as Binance takes it: lower case is -1100
+    for symbol in ("btcusdt", "\u212aBTCUSDT", "BTC/USDT"):
+        r = poor.order(symbol=symbol, side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="1")
+        assert r.json() == {
+            "code": -1100,
+            "msg": "Illegal characters found in parameter 'symbol'; legal range is '^[A-Z0-9-_.]{1,20}$'.",
+        }, symbol
+    r = poor.get("/api/v3/ticker/price", symbols='["BTCUSDT","ethusdt"]')
+    assert r.json()["code"] == -1100 and "parameter 'symbols'; legal range is '^\\[(" in r.json()["msg"]
+    # letters that str.upper() turns into ASCII ones (long s, dotless i) are no side or type
+    for field, value in (("side", "\u017fell"), ("type", "l\u0131m\u0131t"), ("timeInForce", "\u0131oc")):
+        fields = {"side": "SELL", "type": "LIMIT", "timeInForce": "GTC"} | {field: value}
+        r = poor.order(symbol="BTCUSDT", quantity="0.001", price="900000", **fields)
+        assert r.status_code == 400 and r.json()["code"] in (-1100, -1115, -1116), (field, r.text)
     r = poor.order(symbol="BTCUSDT", side="BUY", type="STOP_LOSS", quantity="1")
     assert r.json()["code"] == -1116
     r = poor.order(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="1", price="1")
@@ -780,7 +794,7 @@ def test_fee_rates_are_the_markets_on_account_commission_and_trade_fee_endpoints
             {"symbol": "BTCUSDT", "makerCommission": "0.001", "takerCommission": "0.001"},
             {"symbol": "ETHUSDT", "makerCommission": "0.00075", "takerCommission": "0.0025"},
         ]
-        assert t.get("/sapi/v1/asset/tradeFee", symbol="ethusdt").json() == fees[1:]
+        assert t.get("/sapi/v1/asset/tradeFee", symbol="ETHUSDT").json() == fees[1:]
         assert httpx.get(f"{ex.http_url}/sapi/v1/asset/tradeFee").json()["code"] == -2014  # unsigned
         assert httpx.get(f"{ex.http_url}/sapi/v1/system/status").json() == {"status": 0, "msg": "normal"}
 
