@@ -394,7 +394,12 @@ class Connection(asyncio.Protocol):
             self._reject(429, f"too many connections from {self.ip}")
             return
         raw_path, _, query = request.path.partition("?")
-        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        parsed = parse_qs(query, keep_blank_values=True)
+        repeated = next((name for name, values in parsed.items() if len(values) > 1), None)
+        if repeated is not None:  # which one counts? Followed silently, the other would be lost
+            self._reject(400, f"query parameter {repeated!r} given more than once")
+            return
+        params = {name: values[0] for name, values in parsed.items()}
         segments = [unquote(s) for s in raw_path.split("/") if s]
         self.api = segments == ["ws-api", "v3"]
         if not self.api and (not segments or segments[0] not in ("ws", "stream")):
@@ -428,6 +433,16 @@ class Connection(asyncio.Protocol):
         if _count(streams) > self.limits.streams_per_connection:
             self._reject(400, f"too many streams: at most {self.limits.streams_per_connection}")
             return
+        since = params.get("since")
+        if since is not None:  # dropped, the client would take live messages for a resumed stream
+            if not _is_number(since):
+                self._reject(
+                    400, f"since must be a whole number >= 0 (the last u or trade id seen), not {since!r}"
+                )
+                return
+            if not any(stream.channel in ("depth", "trade") for stream in streams):
+                self._reject(400, "since: only @depth, @trade and @aggTrade resume, and none is named")
+                return
         for candidate, bare in keys[:1]:
             owner = await self.gateway.listen_key_owner(candidate)
             if owner is None:
@@ -466,10 +481,9 @@ class Connection(asyncio.Protocol):
         self.opened = True
         for offset, kind, payload in self.catching.pop(self.listen_key or "", []):
             self.push(self.listen_key or "", kind, payload, offset)
-        since = params.get("since", "")
         for stream in streams:
-            resume = _is_number(since) and stream.channel in ("depth", "trade")
-            await self._catch_up(stream, int(since) if resume else None)
+            resume = since is not None and stream.channel in ("depth", "trade")
+            await self._catch_up(stream, int(since) if since is not None and resume else None)
 
     async def _follow(self, stream: Stream, since: int | None) -> None:
         """Follow one more stream on an open connection (``SUBSCRIBE``)."""

@@ -386,6 +386,30 @@ async def test_reconnect_with_unknown_update_id_is_told_to_resnapshot(ws_exchang
     assert message["stream"] == "btcusdt@depth" and message["data"]["e"] == "resnapshot"
 
 
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("streams=btcusdt@trade&since=abc", b"since must be a whole number"),
+        ("streams=btcusdt@trade&since=-1", b"since must be a whole number"),
+        ("streams=btcusdt@trade&since=1.5", b"since must be a whole number"),
+        ("streams=btcusdt@trade&since=%EF%BC%91", b"since must be a whole number"),  # a full-width 1
+        ("streams=btcusdt@kline_1m&since=5", b"only @depth, @trade and @aggTrade resume"),
+        ("streams=btcusdt@trade&streams=ethusdt@trade", b"'streams' given more than once"),
+        ("streams=btcusdt@trade&since=5&since=6", b"'since' given more than once"),
+    ],
+)
+async def test_a_handshake_whose_resume_point_or_streams_cannot_be_followed_is_refused(
+    ws_exchange: Exchange, query: str, reason: bytes
+) -> None:
+    """Dropped, a bad ``since`` would leave the client believing it resumed, and a parameter given
+    twice would follow one of the two silently: both are refused before the connection opens."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ws_exchange.ws_url}/stream?{query}"):
+            pass
+    assert refused.value.response.status_code == 400
+    assert reason in refused.value.response.body, refused.value.response.body
+
+
 async def test_batched_connection_gets_json_arrays_of_messages(
     ws_exchange: Exchange, pair: tuple[Trader, Trader]
 ) -> None:
