@@ -165,11 +165,15 @@ async def cancel_replace(gateway: Gateway, params: Params, key: ApiKey, ip: str)
               "newClientOrderId": params.get("cancelNewClientOrderId", "")}  # fmt: skip
     try:
         p.order_reference(target)
-    except ApiError:
-        raise ApiError(
-            -1102,
-            "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!",
-        ) from None
+    except ApiError as exc:
+        if exc.code == -1102:
+            raise ApiError(
+                -1102,
+                "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!",
+            ) from None
+        # a malformed id: the same answer, naming the parameter the client sent
+        named = exc.msg.replace("'orderId'", "'cancelOrderId'")
+        raise ApiError(exc.code, named.replace("'origClientOrderId'", "'cancelOrigClientOrderId'")) from None
     beyond = p.past_maximum(p.new_order(params, key.user, market.name))
     if beyond is not None:  # refused before the cancel, as every other check of the new order
         raise beyond

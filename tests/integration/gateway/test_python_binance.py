@@ -284,6 +284,12 @@ def test_cancel_replace_order_reports_each_outcome(module_exchange: Exchange) ->
                                     quantity="0.01", price="9000000000", cancelReplaceMode="STOP_ON_FAILURE",
                                     cancelOrigClientOrderId="pb-cr-3")  # fmt: skip
     assert (too_high.value.code, too_high.value.message) == (-1013, "Filter failure: PRICE_FILTER")
+    for name, value in (("cancelOrderId", "abc"), ("cancelOrigClientOrderId", "x" * 40)):
+        with pytest.raises(BinanceAPIException) as malformed:  # malformed, not missing: -1100, named
+            client.cancel_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                        quantity="0.01", price="17015", cancelReplaceMode="STOP_ON_FAILURE",
+                                        **{name: value})  # fmt: skip
+        assert malformed.value.code == -1100 and f"parameter '{name}'" in malformed.value.message
     assert {o["clientOrderId"] for o in client.get_open_orders(symbol="BTCUSDT")} == opened
 
 
