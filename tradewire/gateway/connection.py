@@ -685,6 +685,10 @@ class Connection(asyncio.Protocol):
         params = message.get("params", [])
         if not isinstance(params, list):
             return error_reply(1, "Invalid value type: params must be a list", request_id)
+        if not isinstance(method, str):
+            return error_reply(1, "Invalid value type: method must be a string", request_id)
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE") and not all(isinstance(name, str) for name in params):
+            return error_reply(1, "Invalid value type: params must be stream names (strings)", request_id)
         if method == "SUBSCRIBE":
             return await self._subscribe(params, message.get("since"), request_id)
         if method == "UNSUBSCRIBE":

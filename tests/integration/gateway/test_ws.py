@@ -376,6 +376,19 @@ async def test_subscribe_frame_with_since_gets_the_missed_diffs_however_the_name
             await ws.send(orjson.dumps(frame))
             reply = await recv_json(ws)
             assert reply["id"] == request_id and reply["error"]["code"] == 2, since
+        for request_id, frame in enumerate(
+            (
+                {"method": "SUBSCRIBE", "params": [1, 2]},
+                {"method": "UNSUBSCRIBE", "params": [None]},
+                {"method": ["SUBSCRIBE"], "params": ["ethusdt@depth"]},
+                {"method": None, "params": []},
+            ),
+            10,
+        ):
+            await ws.send(orjson.dumps(frame | {"id": request_id}))
+            reply = await recv_json(ws)
+            assert reply["id"] == request_id and reply["error"]["code"] == 1, frame  # not a listen key
+            assert reply["error"]["msg"].startswith("Invalid value type: "), reply
         await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 9}))
         assert await recv_json(ws) == {"result": [], "id": 9}, "a refused request follows nothing"
 
