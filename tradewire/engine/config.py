@@ -111,7 +111,10 @@ def loads(data: bytes) -> Any:
             seen[key] = value
         return seen
 
-    json.loads(data, object_pairs_hook=unique)
+    try:
+        json.loads(data, object_pairs_hook=unique)
+    except RecursionError:  # orjson reads 1,024 levels, the stdlib parser fewer
+        raise ConfigError("config: nested deeper than a config is read (about 1,000 levels)") from None
     return raw
 
 
@@ -192,6 +195,8 @@ def _parse(raw: Any) -> ExchangeConfig:
         precision = _object(spec, f"assets.{name}").get("precision")
         if isinstance(precision, str) and precision.isascii() and precision.isdigit():
             precision = int(precision)
+        if isinstance(precision, float) and abs(precision) >= 2**63:  # orjson reads such integers as floats
+            raise ConfigError(f"{where}: must be between 0 and {MAX_PRECISION}, got {precision:.0f}")
         if isinstance(precision, bool) or not isinstance(precision, int):
             raise ConfigError(f"{where}: must be an integer, got {precision!r}")
         if not 0 <= precision <= MAX_PRECISION:

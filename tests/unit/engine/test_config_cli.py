@@ -106,6 +106,25 @@ def test_replay_with_a_config_that_is_not_json_exits_2(tmp_path: Path) -> None:
     assert "not valid JSON" in result.stderr.decode()
 
 
+def test_replay_with_a_config_nested_past_what_is_read_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    """orjson reads 1,024 levels; the parser that finds repeated keys, fewer."""
+    config = tmp_path / "deep.json"
+    config.write_text(json.dumps(VECTORS_CONFIG)[:-1] + ', "x": ' + "[" * 1_000 + "]" * 1_000 + "}")
+    result = run_replay(config)
+    assert result.returncode == 2
+    assert "nested deeper than a config is read" in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_replay_with_a_precision_past_64_bits_says_its_range(tmp_path: Path) -> None:
+    config = tmp_path / "huge.json"
+    huge = '"precision": 1' + "0" * 30
+    config.write_text(json.dumps(VECTORS_CONFIG).replace('"precision": 8', huge, 1))
+    result = run_replay(config)
+    assert result.returncode == 2
+    assert "must be between 0 and 30, got 1000000000000000019884624838656" in result.stderr.decode()
+
+
 def test_replay_with_a_config_key_given_twice_exits_2_naming_it(tmp_path: Path) -> None:
     """JSON parsers keep the last of two equal keys: a market defined twice would silently be its
     second definition."""
