@@ -106,6 +106,28 @@ def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
     return min(value, maximum)
 
 
+_TIME_ZONE: Final = re.compile(r"([+-]?)([0-9]{1,2})(?::([0-9]{2}))?")
+
+
+def utc_only(params: Mapping[str, str]) -> None:
+    """Binance's ``timeZone`` of ``klines``: hours or ``hh:mm``, -12:00 to +14:00. The bars here are
+    UTC's, so an offset other than 0 is refused (``-1020``) rather than answered with UTC bars a
+    client would take for its time zone's."""
+    text = params.get("timeZone", "")
+    if not text:
+        return
+    match = _TIME_ZONE.fullmatch(text)
+    offset = -1
+    if match is not None and int(match[3] or 0) < 60:
+        offset = int(match[2]) * 60 + int(match[3] or 0)
+        if offset > (12 if match[1] == "-" else 14) * 60:
+            offset = -1
+    if offset < 0:
+        raise errors.out_of_range("timeZone", "-12:00 to +14:00, as hours or hh:mm")
+    if offset:
+        raise ApiError(-1020, f"This operation is not supported: klines in timeZone {text} (bars are UTC).")
+
+
 def time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
     """``startTime`` and ``endTime``, refused when the window is upside down."""
     start = int_param(params, "startTime")

@@ -23,7 +23,7 @@ from tradewire.engine.decimals import to_text, to_units
 from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.markets import rate_limits
-from tradewire.gateway.params import int_param, limit_param, required, time_range
+from tradewire.gateway.params import int_param, limit_param, required, time_range, utc_only
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
 from tradewire.marketdata.binance import AVG_PRICE_MINUTES
@@ -173,6 +173,7 @@ async def klines(gateway: Gateway, params: Params) -> bytes:
         raise errors.error(errors.INVALID_INTERVAL)
     limit = limit_param(params, 500, 1000)
     start, end = time_range(params)
+    utc_only(params)
     key = keys.md(market.name, f"klines:{interval}")
     low: Any = "-inf" if start is None else start
     high: Any = "+inf" if end is None else end
@@ -398,9 +399,20 @@ async def book_ticker(gateway: Gateway, params: Params) -> bytes:
     return items[0] if params.get("symbol") else b"[" + b",".join(items) + b"]"
 
 
+SYMBOL_STATUSES: Final = ("TRADING", "HALT", "BREAK")
+
+
 async def exchange_info(gateway: Gateway, params: Params) -> bytes:
-    only = [symbol_of(m.name) for m in markets_of(gateway, params)]
-    everything = not params.get("symbol") and not params.get("symbols")
+    """``GET /api/v3/exchangeInfo`` of every symbol, ``symbol``, ``symbols`` or those of
+    ``symbolStatus`` (every market here trades: ``HALT`` and ``BREAK`` list none)."""
+    status = params.get("symbolStatus")
+    if status:
+        if status not in SYMBOL_STATUSES:
+            raise errors.out_of_range("symbolStatus", ", ".join(SYMBOL_STATUSES))
+        if params.get("symbol") or params.get("symbols"):
+            raise ApiError(-1106, "Parameter 'symbolStatus' sent when not required.")
+    only = [symbol_of(m.name) for m in markets_of(gateway, params)] if status in (None, "", "TRADING") else []
+    everything = not params.get("symbol") and not params.get("symbols") and not status
     limits = gateway.limits
     rates = rate_limits(limits.weight_per_minute, limits.orders_per_10s, limits.orders_per_day)
     return gateway.markets.exchange_info(now_ms(), None if everything else only, rates)

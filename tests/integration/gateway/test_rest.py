@@ -27,6 +27,12 @@ def test_exchange_info_with_demo_markets_lists_symbols_with_filters(module_excha
     assert filters["PRICE_FILTER"]["tickSize"] == "0.01"
     assert filters["LOT_SIZE"]["stepSize"] == "0.00001"
     assert filters["NOTIONAL"]["minNotional"] == "5"
+    url = f"{module_exchange.http_url}/api/v3/exchangeInfo"
+    trading = httpx.get(url, params={"symbolStatus": "TRADING"}).json()["symbols"]
+    assert [s["symbol"] for s in trading] == [s["symbol"] for s in info["symbols"]]
+    assert httpx.get(url, params={"symbolStatus": "HALT"}).json()["symbols"] == []
+    assert httpx.get(url, params={"symbolStatus": "OPEN"}).json()["code"] == -1100
+    assert httpx.get(url, params={"symbolStatus": "TRADING", "symbol": "BTCUSDT"}).json()["code"] == -1106
 
 
 def test_ping_time_and_openapi_with_no_key_answer(module_exchange: Exchange) -> None:
@@ -267,6 +273,19 @@ def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) ->
     assert {t["symbol"] for t in everything} == {"BTCUSDT", "ETHUSDT"}
     bad = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "7m"})
     assert bad.status_code == 400 and bad.json()["code"] == -1120
+
+    # timeZone: UTC is the bars' own; another offset is refused rather than answered in UTC
+    def klines(zone: str) -> httpx.Response:
+        params = {"symbol": "ETHUSDT", "interval": "1m", "timeZone": zone}
+        return httpx.get(f"{base}/api/v3/klines", params=params)
+
+    for zone in ("0", "+0", "-00:00", "00:00"):
+        utc = klines(zone)
+        assert utc.status_code == 200 and utc.json()[0] == bars[0], zone
+    for zone, code in (("8", -1020), ("-5:30", -1020), ("+14:00", -1020), ("abc", -1100), ("15", -1100),
+                       ("-13", -1100), ("5:60", -1100), ("\uff18", -1100)):  # fmt: skip
+        refused = klines(zone)
+        assert refused.status_code == 400 and refused.json()["code"] == code, (zone, refused.text)
 
 
 BINANCE_INTERVALS = [
