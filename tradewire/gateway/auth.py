@@ -42,8 +42,10 @@ def strip_signature(raw: bytes) -> tuple[bytes, str | None]:
     kept: list[bytes] = []
     signature: str | None = None
     for part in parts:
-        if part.startswith(b"signature="):
-            signature = part[len(b"signature=") :].decode("ascii", "replace")
+        name, equals, value = part.partition(b"=")
+        # the name as the parameters are read (``%73ignature`` is ``signature`` there too)
+        if equals and (name == b"signature" or (b"%" in name and unquote_to_bytes(name) == b"signature")):
+            signature = value.decode("ascii", "replace")
         else:
             kept.append(part)
     return b"&".join(kept), signature

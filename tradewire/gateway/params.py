@@ -161,6 +161,13 @@ def response_type(params: Mapping[str, str], order_type: str) -> ResponseType:
     )
 
 
+UNSUPPORTED_ORDER_PARAMS: Final = (
+    "stopPrice", "icebergQty", "trailingDelta", "pegPriceType", "pegOffsetValue", "pegOffsetType",
+)  # fmt: skip
+"""Binance order parameters of what the engine does not do (stop, iceberg, trailing and pegged
+orders): refused with ``-1106``, where ignoring them would place a plain order the client did not ask for."""
+
+
 def folded(value: str) -> str:
     """``value`` in upper case when it is ASCII, as it is otherwise: ``str.upper`` maps U+017F (long
     s) to ``S`` and U+0131 (dotless i) to ``I``, so "\u017fell" would be a sell; left alone, it
@@ -185,7 +192,7 @@ def new_order(params: Mapping[str, str], user: str, market: str) -> NewOrder:
     client_id = client_id_param(params, "newClientOrderId") or new_client_order_id()
     if order_type not in ORDER_TYPES:  # before the parameters: a stop order's stopPrice is not the fault
         raise ApiError(-1116, "Invalid orderType.")
-    for unsupported in ("stopPrice", "icebergQty", "trailingDelta"):
+    for unsupported in UNSUPPORTED_ORDER_PARAMS:
         if params.get(unsupported):
             raise ApiError(-1106, f"Parameter '{unsupported}' sent when not required.")
     if order_type == "LIMIT":

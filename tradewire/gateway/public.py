@@ -300,11 +300,20 @@ def ticker_window_weight(params: dict[str, str]) -> int:
 
 
 def window_ticker(
-    market: Market, rows: list[bytes], last: bytes | None, open_time: int, close_time: int, full: bool
+    market: Market,
+    rows: list[bytes],
+    last: bytes | None,
+    open_time: int,
+    close_time: int,
+    full: bool,
+    counted: bytes | None = None,
 ) -> dict[str, Any]:
     """The rolling-window statistics of ``rows``, the kline arrays (oldest first) that together
-    hold every trade since ``open_time``; ``last`` is the market's newest cached trade. Trade ids
-    are consecutive per market, so the window's first id is the last one less its count."""
+    hold every trade since ``open_time``; ``last`` is the market's newest cached trade, ``counted``
+    the last trade the bars count (``md:{M}:klines:last``, written with them). Trade ids are
+    consecutive per market, so the window's first id is the last one less its count: the last one
+    the bars count, since the trades list is written with every batch and the open bars up to a
+    100-ms slot later (the newest trade then made ``firstId`` too high by the trades not counted)."""
     base, quote = market.base.precision, market.quote.precision
     volume = notional = count = 0
     open_price = high = low = close = 0
@@ -320,7 +329,12 @@ def window_ticker(
     last_trade = orjson.loads(last) if last is not None else None
     if not count:
         open_price = high = low = close = to_units(last_trade["price"], quote) or 0 if last_trade else 0
-    last_id = last_trade["id"] if count and last_trade is not None else -1
+    last_id = -1
+    if count:
+        if counted is not None and int(counted) >= 0:
+            last_id = int(counted)
+        elif last_trade is not None:  # a cache from before the bars said which
+            last_id = last_trade["id"]
 
     def price(units: int) -> str:
         return to_text(units, quote)
@@ -366,10 +380,11 @@ async def ticker_window(gateway: Gateway, params: Params) -> bytes:
             pipe.zrangebyscore(keys.md(market.name, "klines:1h"), hour, day - 1)
             pipe.zrangebyscore(keys.md(market.name, "klines:1d"), day, "+inf")
             pipe.lindex(keys.md(market.name, "trades"), 0)
+            pipe.get(keys.md(market.name, "klines:last"))
         replies = await pipe.execute()
     items = [
-        window_ticker(market, [*replies[4 * i], *replies[4 * i + 1], *replies[4 * i + 2]], replies[4 * i + 3],
-                      open_time, now, kind == "FULL")
+        window_ticker(market, [*replies[5 * i], *replies[5 * i + 1], *replies[5 * i + 2]], replies[5 * i + 3],
+                      open_time, now, kind == "FULL", replies[5 * i + 4])
         for i, market in enumerate(markets)
     ]  # fmt: skip
     return orjson.dumps(items[0] if params.get("symbol") else items)

@@ -109,6 +109,7 @@ class MarketState(msgspec.Struct, array_like=True):
     """Empty in a state from before ``avgPrice``: its first window counts the trades after it."""
     last_trade_time: int = 0
     average: tuple[int, int] | None = None
+    last_trade_id: int = -1
 
 
 class BuilderState(msgspec.Struct, array_like=True):
@@ -136,6 +137,7 @@ class _MarketView:
         "held_ticker",
         "holding",
         "keys",
+        "last_trade_id",
         "last_trade_time",
         "minutes",
         "name",
@@ -165,6 +167,9 @@ class _MarketView:
         :data:`AVG_PRICE_MINUTES`: ``[open time, volume, notional]``, the 1m bars' sums."""
         self.last_trade_time = 0
         """The exchange time of the market's last trade; 0 before its first."""
+        self.last_trade_id = -1
+        """The market's last trade; written with the bars (``md:{M}:klines:last``) as the last trade
+        they count, which REST's rolling-window ticker needs beside their trade count."""
         self.average: tuple[int, int] | None = None
         """``(price, last trade time)`` as last published on ``avgPrice``."""
         self.trades: list[TradeUpdate] = []
@@ -201,6 +206,7 @@ class _MarketView:
             "ticker": md(name, "ticker"),
             "bookTicker": md(name, "bookTicker"),
             **{iv: md(name, f"klines:{iv}") for iv in INTERVALS},
+            "klines:last": md(name, "klines:last"),
         }
 
     def add_trade(self, trade: Trade, ts: int) -> None:
@@ -223,6 +229,7 @@ class _MarketView:
         self.second.add(ts, price, qty, notional, taker_buys, trade_id)
         self.second_last_qty = qty
         self.last_trade_time = ts
+        self.last_trade_id = trade_id
 
     def count_trade(self, trade: Trade, ts: int) -> None:
         """Count a trade into the second's sum without keeping it to publish (the silent replay).
@@ -234,6 +241,7 @@ class _MarketView:
         self.second.add(ts, trade.price, qty, trade.notional, trade.taker_side == "buy", trade.trade_id)
         self.second_last_qty = qty
         self.last_trade_time = ts
+        self.last_trade_id = trade.trade_id
 
     def fold_second(self) -> None:
         """Merge the second's summed trades into every interval's bar and the ticker."""
@@ -365,6 +373,7 @@ class _MarketView:
         each), and those :meth:`MarketData.refresh` asked for."""
         name, keys, render = self.name, self.keys, self.render
         held_bars = self.held_bars
+        written = False
         for index, series in enumerate(self.series):
             grows = series.fresh
             bars = series.take_updates()
@@ -378,6 +387,7 @@ class _MarketView:
                 bars, held_bars[index] = held, []
             if not bars:
                 continue
+            written = True
             key = keys[series.interval]
             for bar in bars:
                 ops.append(("ZREMRANGEBYSCORE", key, bar.open_time, bar.open_time))
@@ -391,6 +401,8 @@ class _MarketView:
                     continue  # a flat bar inside a stretch without trades: the cache has it
                 update = KlineUpdate(name, stream, series.interval, now, bar)
                 ops.append((MDPUB, name, stream, render.kline(update)))
+        if written and self.last_trade_id >= 0:  # (unknown after a state from before it, until a trade)
+            ops.append(("SET", keys["klines:last"], self.last_trade_id))  # every trade so far is in the bars
         self.bars_moved = False
 
     def partial_depth(self, last_update_id: int, heads: tuple[list[PriceLevel], list[PriceLevel]]) -> bytes:
@@ -442,6 +454,7 @@ class _MarketView:
             [list(sums) for sums in self.minutes],
             self.last_trade_time,
             self.average,
+            self.last_trade_id,
         )
 
     @classmethod
@@ -476,6 +489,7 @@ class _MarketView:
         view.minutes = [list(sums) for sums in state.minutes]
         view.last_trade_time = state.last_trade_time
         view.average = state.average
+        view.last_trade_id = state.last_trade_id
         view.holding = state.holding or view.held_ticker or any(view.held_bars)
         return view
 

@@ -48,6 +48,13 @@ def test_signed_payload_with_query_and_body_concatenates_them_without_separator(
     assert payload == b"symbol=LTCBTC&side=BUYquantity=1&timestamp=1" and signature == "ab"
 
 
+def test_a_signature_whose_name_is_percent_encoded_is_the_signature_as_the_parameters_read_it() -> None:
+    """``parse_params`` decodes ``%73ignature`` to ``signature``: left in the payload, the request
+    had a signature parameter and was answered that it had none."""
+    assert strip_signature(b"a=1&%73ignature=ab") == (b"a=1", "ab")
+    assert strip_signature(b"a=1&%73ig=ab&signatures=cd") == (b"a=1&%73ig=ab&signatures=cd", None)
+
+
 def test_check_signature_with_wrong_or_missing_signature_raises_binance_codes() -> None:
     with pytest.raises(ApiError) as wrong:
         check_signature(SECRET, b"a=1", _sig(b"a=2"))
@@ -154,6 +161,13 @@ def test_new_order_with_market_quote_qty_and_stp_maps_to_engine_fields() -> None
         ({"side": "BUY", "type": "STOP_LOSS_LIMIT", "quantity": "1"}, -1116),
         ({"side": "BUY", "type": "STOP_LOSS_LIMIT", "quantity": "1", "price": "1", "stopPrice": "1"}, -1116),
         ({"side": "BUY", "type": "LIMIT_MAKER", "quantity": "1", "price": "1", "timeInForce": "GTC"}, -1106),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
+          "pegPriceType": "PRIMARY_PEG"}, -1106),  # a pegged order is not a plain one
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
+          "icebergQty": "0.1"}, -1106),
+        ({"side": "\u017fell", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1"}, -1100),
+        ({"side": "SELL", "type": "l\u0131m\u0131t", "timeInForce": "GTC", "quantity": "1", "price": "1"},
+         -1116),
         ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",
           "newClientOrderId": "x" * 40}, -1100),
         ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1",

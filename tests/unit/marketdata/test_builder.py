@@ -283,8 +283,9 @@ def test_refresh_publishes_the_partial_book_last_closed_and_open_bars_and_the_ti
     ex.md.refresh()
     ops = ex.flush()
     written = {op[1] for op in ops if op[0] != MDPUB}
-    assert written == {f"md:{{BTC-USDT}}:klines:{iv}" for iv in INTERVALS}, (
-        "the bars written again (a stopped engine may have held their writes), nothing else"
+    assert written == {f"md:{{BTC-USDT}}:klines:{iv}" for iv in [*INTERVALS, "last"]}, (
+        "the bars written again (a stopped engine may have held their writes) and the last trade "
+        "they count, nothing else"
     )
     minute = [orjson.loads(op[3])["k"] for op in ops if op[0] == MDPUB and op[2] == "kline_1m"]
     assert [(k["t"], k["x"]) for k in minute] == [(DAY0, True), (DAY0 + MINUTE, False)]
@@ -656,3 +657,25 @@ def test_the_builders_state_holds_one_closed_bar_per_interval_however_long_it_ra
     ex.md.refresh()
     minute = [orjson.loads(op[3])["k"] for op in ex.flush() if op[2] == "kline_1m"]
     assert [(k["t"], k["x"]) for k in minute] == [(DAY0 + 28 * MINUTE, True), (DAY0 + 29 * MINUTE, False)]
+
+
+def test_the_bars_are_written_with_the_last_trade_they_count() -> None:
+    """``md:{M}:klines:last`` goes with the bars (held with them between slots): the rolling-window
+    ticker counts its trades up to that id, not up to the trades list's newest."""
+    ex = Exchange()
+    ex.fund()
+    ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 20)
+    ex.flush()
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 1
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 30)
+    held = ex.flush(slow=False)
+    assert not [op for op in held if "klines" in str(op[1])], "bars and their last trade wait together"
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 1
+    ex.flush()
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 2
+    restored = MarketData.from_state(CONFIG, ex.md.to_state())
+    ex.md = restored
+    ex.send(market_order("bob", "buy", "0.25"), DAY0 + 40)
+    ex.flush()
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 3
