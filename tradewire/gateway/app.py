@@ -155,6 +155,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
              "Volume-weighted average price of the last 5 minutes."),
     Endpoint("GET", f"{API}/ticker", _public(public.ticker_window), public.ticker_window_weight, "none",
              "Rolling-window statistics (windowSize 1m..59m, 1h..23h, 1d..7d; type FULL or MINI)."),
+    Endpoint("GET", f"{API}/ticker/tradingDay", _public(public.ticker_trading_day),
+             public.ticker_window_weight, "none", "Statistics of the trading day (UTC)."),
     Endpoint("GET", f"{API}/ticker/24hr", _public(public.ticker_24hr), _all_or_one(2, 80), "none",
              "Rolling 24-hour statistics."),
     Endpoint("GET", f"{API}/ticker/price", _public(public.ticker_price), _all_or_one(2, 4), "none",

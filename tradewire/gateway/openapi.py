@@ -17,6 +17,7 @@ PARAMETERS: dict[str, list[str]] = {
     "/api/v3/uiKlines": ["symbol", "interval", "startTime", "endTime", "limit"],
     "/api/v3/avgPrice": ["symbol"],
     "/api/v3/ticker": ["symbol", "symbols", "windowSize", "type"],
+    "/api/v3/ticker/tradingDay": ["symbol", "symbols", "timeZone", "type"],
     "/api/v3/ticker/24hr": ["symbol", "symbols"],
     "/api/v3/ticker/price": ["symbol", "symbols"],
     "/api/v3/ticker/bookTicker": ["symbol", "symbols"],

@@ -354,39 +354,75 @@ def window_ticker(
     return out
 
 
-async def ticker_window(gateway: Gateway, params: Params) -> bytes:
-    """``GET /api/v3/ticker``: statistics of a rolling window of 1m..7d, from the 1m bars of its
-    first partial hour, the 1h bars up to its first midnight and the 1d bars after it (at most 59,
-    23 and 8 bars; the 1m cache keeps 7 days and an hour of bars for the first of them: see
-    ``MINUTE_BARS_KEPT``). The window opens on a minute, as on Binance, and ends now."""
+def _tickers_asked(gateway: Gateway, params: Params) -> tuple[list[Market], bool]:
+    """The markets of a ``symbol`` or ``symbols`` statistics request, and whether ``type`` is FULL."""
     if not params.get("symbol") and not params.get("symbols"):
         raise ApiError(-1102, "Param 'symbol' or 'symbols' must be sent, but both were empty/null!")
     kind = params.get("type") or "FULL"
     if kind not in ("FULL", "MINI"):
         raise ApiError(-1139, "Invalid ticker type.")
-    size = window_size(params)
     markets = markets_of(gateway, params)
     if len(markets) > WINDOW_SYMBOLS:  # at weight 200 whatever their number
         raise ApiError(
             -1101, f"Too many values sent for parameter 'symbols', maximum allowed up to {WINDOW_SYMBOLS}."
         )
+    return markets, kind == "FULL"
+
+
+async def _bar_statistics(
+    gateway: Gateway,
+    markets: list[Market],
+    spans: list[tuple[str, int, int | str]],
+    open_time: int,
+    close_time: int,
+    full: bool,
+) -> list[dict[str, Any]]:
+    """Each market's :func:`window_ticker` over the bars of ``spans`` (interval, first and last
+    open time), read in one transaction with the last trade they count."""
+    async with gateway.client.pipeline(transaction=True) as pipe:
+        for market in markets:
+            for interval, low, high in spans:
+                pipe.zrangebyscore(keys.md(market.name, f"klines:{interval}"), low, high)
+            pipe.lindex(keys.md(market.name, "trades"), 0)
+            pipe.get(keys.md(market.name, "klines:last"))
+        replies = await pipe.execute()
+    per = len(spans) + 2
+    items = []
+    for i, market in enumerate(markets):
+        part = replies[per * i : per * (i + 1)]
+        rows = [row for bars in part[: len(spans)] for row in bars]
+        items.append(window_ticker(market, rows, part[-2], open_time, close_time, full, part[-1]))
+    return items
+
+
+async def ticker_window(gateway: Gateway, params: Params) -> bytes:
+    """``GET /api/v3/ticker``: statistics of a rolling window of 1m..7d, from the 1m bars of its
+    first partial hour, the 1h bars up to its first midnight and the 1d bars after it (at most 59,
+    23 and 8 bars; the 1m cache keeps 7 days and an hour of bars for the first of them: see
+    ``MINUTE_BARS_KEPT``). The window opens on a minute, as on Binance, and ends now."""
+    size = window_size(params)
+    markets, full = _tickers_asked(gateway, params)
     now = now_ms()
     open_time = now - now % 60_000 - size
     hour = -(-open_time // HOUR) * HOUR
     day = -(-hour // DAY) * DAY
-    async with gateway.client.pipeline(transaction=True) as pipe:
-        for market in markets:
-            pipe.zrangebyscore(keys.md(market.name, "klines:1m"), open_time, hour - 1)
-            pipe.zrangebyscore(keys.md(market.name, "klines:1h"), hour, day - 1)
-            pipe.zrangebyscore(keys.md(market.name, "klines:1d"), day, "+inf")
-            pipe.lindex(keys.md(market.name, "trades"), 0)
-            pipe.get(keys.md(market.name, "klines:last"))
-        replies = await pipe.execute()
-    items = [
-        window_ticker(market, [*replies[5 * i], *replies[5 * i + 1], *replies[5 * i + 2]], replies[5 * i + 3],
-                      open_time, now, kind == "FULL", replies[5 * i + 4])
-        for i, market in enumerate(markets)
-    ]  # fmt: skip
+    spans: list[tuple[str, int, int | str]] = [
+        ("1m", open_time, hour - 1),
+        ("1h", hour, day - 1),
+        ("1d", day, "+inf"),
+    ]
+    items = await _bar_statistics(gateway, markets, spans, open_time, now, full)
+    return orjson.dumps(items[0] if params.get("symbol") else items)
+
+
+async def ticker_trading_day(gateway: Gateway, params: Params) -> bytes:
+    """``GET /api/v3/ticker/tradingDay``: statistics of the current trading day, from its 1d bar
+    (``timeZone`` 0 only: the bars are UTC's). ``closeTime`` is the day's end, as on Binance."""
+    markets, full = _tickers_asked(gateway, params)
+    utc_only(params)
+    now = now_ms()
+    day = now - now % DAY
+    items = await _bar_statistics(gateway, markets, [("1d", day, day)], day, day + DAY - 1, full)
     return orjson.dumps(items[0] if params.get("symbol") else items)
 
 

@@ -56,6 +56,7 @@ METHODS: Final[dict[str, tuple[str, str]]] = {
     "avgPrice": ("GET", "avgPrice"),
     "ticker": ("GET", "ticker"),
     "ticker.24hr": ("GET", "ticker/24hr"),
+    "ticker.tradingDay": ("GET", "ticker/tradingDay"),
     "ticker.price": ("GET", "ticker/price"),
     "ticker.book": ("GET", "ticker/bookTicker"),
     "order.place": ("POST", "order"),

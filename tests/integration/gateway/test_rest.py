@@ -288,6 +288,44 @@ def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) ->
         assert refused.status_code == 400 and refused.json()["code"] == code, (zone, refused.text)
 
 
+def test_trading_day_ticker_is_the_statistics_of_the_days_bar(module_exchange: Exchange) -> None:
+    """``GET /api/v3/ticker/tradingDay`` (python-binance's ``get_trading_day_ticker``): the UTC day's
+    1d bar as a ticker, its ids those the bar counts; MINI without the change fields."""
+    maker = new_trader(module_exchange)
+    taker = new_trader(module_exchange)
+    maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.5", price="35100")
+    taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.5")
+    base = module_exchange.http_url
+
+    def day_bar() -> list[Any]:
+        bars: list[Any] = httpx.get(
+            f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "1d", "limit": 1}
+        ).json()
+        return bars
+
+    [bar] = bars_settled(day_bar, lambda bars: bool(bars) and bars[-1][4] == "35100")
+    day = httpx.get(f"{base}/api/v3/ticker/tradingDay", params={"symbol": "ETHUSDT"}).json()
+    assert (day["openTime"], day["closeTime"]) == (bar[0], bar[0] + 86_399_999)
+    assert [day[f] for f in ("openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume")] == [
+        bar[1],
+        bar[2],
+        bar[3],
+        bar[4],
+        bar[5],
+        bar[7],
+    ]
+    assert day["count"] == bar[8] and day["lastId"] - day["firstId"] + 1 == bar[8]
+    assert {"priceChange", "priceChangePercent", "weightedAvgPrice"} <= day.keys()
+    both = httpx.get(
+        f"{base}/api/v3/ticker/tradingDay", params={"symbols": '["BTCUSDT","ETHUSDT"]', "type": "MINI"}
+    ).json()
+    assert [t["symbol"] for t in both] == ["BTCUSDT", "ETHUSDT"] and "priceChange" not in both[1]
+    for params, code in (({}, -1102), ({"symbol": "ETHUSDT", "timeZone": "8"}, -1020),
+                         ({"symbol": "ETHUSDT", "type": "HALF"}, -1139)):  # fmt: skip
+        bad = httpx.get(f"{base}/api/v3/ticker/tradingDay", params=params)
+        assert bad.status_code == 400 and bad.json()["code"] == code, params
+
+
 BINANCE_INTERVALS = [
     "1s",
     "1m",
