@@ -111,6 +111,18 @@ class Exchange:
         self.cache.run(ops)
         return ops
 
+    def recovered(self, saved: bytes, tail: list[tuple[list[Event], int]]) -> MarketData:
+        """What the engine service's recovery makes of ``saved`` (a builder's state) and the events
+        of the commands after it: restored, the tail replayed silently, settled with this engine's
+        books (the state after the tail), asked for what may have been held back."""
+        builder = MarketData.from_state(self.md.config, saved)
+        for events, ts in tail:
+            builder.replay(events, ts)
+        books = self.engine.books
+        builder.settle({name: (book.bids.depth(), book.asks.depth()) for name, book in books.items()})
+        builder.refresh()
+        return builder
+
 
 def limit(
     user: str, side: str, price: str, qty: str, market: str = "BTC-USDT", **extra: Any

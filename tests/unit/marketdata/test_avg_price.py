@@ -110,12 +110,7 @@ def test_recovery_publishes_the_average_again_and_continues_it() -> None:
     live = ex.cache.payloads("BTC-USDT", "avgPrice")[-1]
     assert (live["w"], live["T"]) == ("110", DAY0 + MINUTE)
 
-    recovered = MarketData.from_state(CONFIG, saved)
-    for events, ts in tail:
-        recovered.replay(events, ts)
-    books = ex.engine.books
-    recovered.settle({name: (book.bids.depth(), book.asks.depth()) for name, book in books.items()})
-    recovered.refresh()
+    recovered = ex.recovered(saved, tail)
     again = [orjson.loads(op[3]) for op in recovered.flush() if op[0] == MDPUB and op[2] == "avgPrice"]
     assert again == [live], "published once more, the same"
 

@@ -319,10 +319,7 @@ def test_refresh_publishes_an_emptied_partial_book_that_a_stopped_engine_held_ba
     assert streams(ex.flush(slow=False)) == ["depth", "bookTicker"]  # depth20 held
     assert ex.md.holds()
     # the engine stops here; it recovers from a snapshot taken after that batch
-    recovered = MarketData.from_state(CONFIG, ex.md.to_state())
-    books = ex.engine.books
-    recovered.settle({name: (book.bids.depth(), book.asks.depth()) for name, book in books.items()})
-    recovered.refresh()
+    recovered = ex.recovered(ex.md.to_state(), [])
     ops = recovered.flush()
     ex.cache.run(ops)
     assert ex.cache.payloads("BTC-USDT", "depth20")[-1] == {"lastUpdateId": 2, "bids": [], "asks": []}

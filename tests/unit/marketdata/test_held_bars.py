@@ -75,13 +75,7 @@ def test_bars_held_to_the_slot_end_in_the_cache_every_batch_would_have_written(
         if index + 1 == stop and saved is not None:
             # the engine stops here: recovery restores the snapshot, replays the tail silently,
             # settles with the engine's books and asks for what may have been held back
-            recovered = MarketData.from_state(CONFIG, saved)
-            for events, at in since_snapshot:
-                recovered.replay(events, at)
-            books = ex.engine.books
-            recovered.settle({name: (b.bids.depth(), b.asks.depth()) for name, b in books.items()})
-            recovered.refresh()
-            ex.md = recovered
+            ex.md = ex.recovered(saved, since_snapshot)
     ex.flush(slow=True)  # the tick when commands stop
     eager_ex.flush(slow=True)
     assert not ex.md.holds()
