@@ -179,7 +179,9 @@ async def test_recovery_takes_the_open_orders_from_their_records_as_following_th
         o for o in open_orders if o.order_id not in before or before[o.order_id].executed != o.executed
     ]
     untouched = [o for o in open_orders if o not in touched]
-    assert len(untouched) > 10 and any(order.executed for order in touched)
+    # how many the tail left alone depends on where the last snapshot fell (one not taken while
+    # the machine is busy is retried an interval later): some, not a number
+    assert untouched and any(order.executed for order in touched)
     if spoiled is not None:
         _spoil(redis_client, spoiled, touched, untouched)
     recovered, fell_back = await _recover_counting_fallbacks(redis_server.url)
