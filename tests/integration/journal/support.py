@@ -74,13 +74,17 @@ async def idle_core(service: EngineService, timeout: float = 10.0) -> Core:
 
 
 def journal(
-    client: redis.Redis, lines: Iterable[str | bytes], src: str = "test", step_ms: int = 0
+    client: redis.Redis,
+    lines: Iterable[str | bytes],
+    src: str = "test",
+    step_ms: int = 0,
+    start_ms: int | None = None,
 ) -> list[bytes]:
-    """XADD each line as a command entry (ts from the wall clock, ``step_ms`` later for each next
-    line); return the entry ids."""
+    """XADD each line as a command entry (ts from the wall clock, or ``start_ms``, and ``step_ms``
+    later for each next line); return the entry ids."""
     ids: list[bytes] = []
     pipe = client.pipeline(transaction=False)
-    now = time.time_ns() // 1_000_000
+    now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
     for index, line in enumerate(lines):
         raw = line.encode() if isinstance(line, str) else line
         ts = now + index * step_ms
