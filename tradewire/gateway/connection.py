@@ -399,7 +399,8 @@ class Connection(asyncio.Protocol):
         if repeated is not None:  # which one counts? Followed silently, the other would be lost
             self._reject(400, f"query parameter {repeated!r} given more than once")
             return
-        params = {name: values[0] for name, values in parsed.items()}
+        # an empty value is no value, as in REST's parameters (``?since=`` on a first connect)
+        params = {name: values[0] for name, values in parsed.items() if values[0]}
         segments = [unquote(s) for s in raw_path.split("/") if s]
         self.api = segments == ["ws-api", "v3"]
         if not self.api and (not segments or segments[0] not in ("ws", "stream")):

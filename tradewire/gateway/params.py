@@ -109,10 +109,13 @@ def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
 _TIME_ZONE: Final = re.compile(r"([+-]?)([0-9]{1,2})(?::([0-9]{2}))?")
 
 
-def utc_only(params: Mapping[str, str]) -> None:
-    """Binance's ``timeZone`` of ``klines``: hours or ``hh:mm``, -12:00 to +14:00. The bars here are
-    UTC's, so an offset other than 0 is refused (``-1020``) rather than answered with UTC bars a
-    client would take for its time zone's."""
+def check_time_zone(params: Mapping[str, str], length: int = 0) -> None:
+    """Binance's ``timeZone`` (``klines``, ``ticker/tradingDay``): hours or ``hh:mm``, -12:00 to
+    +14:00, bars aligned in that time zone. The bars here are UTC's: an offset that is a whole
+    number of the interval's ``length`` gives the same bars (``timeZone=8`` for 1h, ``5:30`` for
+    30m) and is served; one that would move them (any, for a day and longer; ``length`` 0: calendar
+    months or the trading day) is refused with ``-1020`` rather than answered with UTC bars a client
+    would take for its time zone's."""
     text = params.get("timeZone", "")
     if not text:
         return
@@ -124,8 +127,10 @@ def utc_only(params: Mapping[str, str]) -> None:
             offset = -1
     if offset < 0:
         raise errors.out_of_range("timeZone", "-12:00 to +14:00, as hours or hh:mm")
-    if offset:
-        raise ApiError(-1020, f"This operation is not supported: klines in timeZone {text} (bars are UTC).")
+    if offset and (not length or offset * 60_000 % length):
+        raise ApiError(
+            -1020, f"This operation is not supported: bars in timeZone {text} (they are UTC's here)."
+        )
 
 
 def time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:

@@ -23,10 +23,11 @@ from tradewire.engine.decimals import to_text, to_units
 from tradewire.gateway import errors
 from tradewire.gateway.errors import ApiError
 from tradewire.gateway.markets import rate_limits
-from tradewire.gateway.params import int_param, limit_param, required, time_range, utc_only
+from tradewire.gateway.params import check_time_zone, int_param, limit_param, required, time_range
 from tradewire.gateway.service import Gateway
 from tradewire.gateway.streams import KLINE_INTERVALS, symbol_of
 from tradewire.marketdata.binance import AVG_PRICE_MINUTES
+from tradewire.marketdata.klines import INTERVALS
 from tradewire.marketdata.ticker import divide_half_up, percent_change
 
 Params = Mapping[str, str]
@@ -173,7 +174,7 @@ async def klines(gateway: Gateway, params: Params) -> bytes:
         raise errors.error(errors.INVALID_INTERVAL)
     limit = limit_param(params, 500, 1000)
     start, end = time_range(params)
-    utc_only(params)
+    check_time_zone(params, INTERVALS[interval])
     key = keys.md(market.name, f"klines:{interval}")
     low: Any = "-inf" if start is None else start
     high: Any = "+inf" if end is None else end
@@ -199,16 +200,25 @@ def average_price(rows: list[bytes], market: Market, since: int) -> int | None:
     return notional * market.base_scale // volume if volume else None
 
 
+def counted_trade(value: bytes) -> tuple[int, int]:
+    """``md:{M}:klines:last``: the id and time of the last trade the bars count."""
+    trade_id, _, at = value.partition(b":")
+    return int(trade_id), int(at or 0)
+
+
 async def avg_price(gateway: Gateway, params: Params) -> bytes:
     """``GET /api/v3/avgPrice``: the average price of the last five minutes' trades (by volume),
-    from the 1m bars; the last trade's price when there was none in that time."""
+    from the 1m bars; the last trade's price when there was none in that time. ``closeTime`` is
+    the time of the last trade the bars count (the trades list runs up to a 100-ms slot ahead of
+    them), as the ``@avgPrice`` stream's ``T``."""
     market = market_of(gateway, params)
     now = now_ms()
     since = now - now % 60_000 - (AVG_PRICE_MINUTES - 1) * 60_000
-    pipe = gateway.client.pipeline(transaction=False)
-    pipe.zrangebyscore(keys.md(market.name, "klines:1m"), since, "+inf")
-    pipe.lindex(keys.md(market.name, "trades"), 0)
-    rows, last = await pipe.execute()
+    async with gateway.client.pipeline(transaction=True) as pipe:
+        pipe.zrangebyscore(keys.md(market.name, "klines:1m"), since, "+inf")
+        pipe.lindex(keys.md(market.name, "trades"), 0)
+        pipe.get(keys.md(market.name, "klines:last"))
+        rows, last, counted = await pipe.execute()
     units = average_price(list(rows), market, since)
     last_trade = orjson.loads(last) if last is not None else None
     if units is not None:
@@ -216,6 +226,8 @@ async def avg_price(gateway: Gateway, params: Params) -> bytes:
     else:
         price = last_trade["price"] if last_trade is not None else "0"
     close_time = last_trade["time"] if last_trade is not None else 0
+    if counted is not None and units is not None:
+        close_time = counted_trade(counted)[1] or close_time
     return orjson.dumps({"mins": AVG_PRICE_MINUTES, "price": price, "closeTime": close_time})
 
 
@@ -331,8 +343,8 @@ def window_ticker(
         open_price = high = low = close = to_units(last_trade["price"], quote) or 0 if last_trade else 0
     last_id = -1
     if count:
-        if counted is not None and int(counted) >= 0:
-            last_id = int(counted)
+        if counted is not None:
+            last_id = counted_trade(counted)[0]
         elif last_trade is not None:  # a cache from before the bars said which
             last_id = last_trade["id"]
 
@@ -419,7 +431,7 @@ async def ticker_trading_day(gateway: Gateway, params: Params) -> bytes:
     """``GET /api/v3/ticker/tradingDay``: statistics of the current trading day, from its 1d bar
     (``timeZone`` 0 only: the bars are UTC's). ``closeTime`` is the day's end, as on Binance."""
     markets, full = _tickers_asked(gateway, params)
-    utc_only(params)
+    check_time_zone(params)
     now = now_ms()
     day = now - now % DAY
     items = await _bar_statistics(gateway, markets, [("1d", day, day)], day, day + DAY - 1, full)
@@ -461,7 +473,7 @@ async def exchange_info(gateway: Gateway, params: Params) -> bytes:
         if status not in SYMBOL_STATUSES:
             raise errors.out_of_range("symbolStatus", ", ".join(SYMBOL_STATUSES))
         if params.get("symbol") or params.get("symbols"):
-            raise ApiError(-1106, "Parameter 'symbolStatus' sent when not required.")
+            raise ApiError(-1128, "Combination of optional parameters invalid.")
     only = [symbol_of(m.name) for m in markets_of(gateway, params)] if status in (None, "", "TRADING") else []
     everything = not params.get("symbol") and not params.get("symbols") and not status
     limits = gateway.limits

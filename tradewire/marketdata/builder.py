@@ -20,12 +20,12 @@ ended are closed and ticker buckets that left the window dropped, in every marke
 2. each trade: ``LPUSH``/``LTRIM`` of ``md:{M}:trades``, and one ``trade`` publication per trade;
 3. each bar that changed since the last flush with ``slow`` (closed bars first):
    ``ZREMRANGEBYSCORE`` + ``ZADD`` of the bar, the set trimmed to ``BARS_KEPT``, published on
-   ``kline_<interval>``;
-4. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
+   ``kline_<interval>``; with them ``SET md:{M}:klines:last``, the last trade they count;
+4. the five-minute average price (``avgPrice``), published when it or the last trade's time moved:
+   the sums of the window's 1m bars, as REST ``avgPrice`` takes them from the cache;
+5. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
    window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
-   moved (the best bid/ask in a ``ticker`` payload are those of that moment);
-5. the five-minute average price (``avgPrice``), published when it or the last trade's time moved:
-   the sums of the window's 1m bars, as REST ``avgPrice`` takes them from the cache.
+   moved (the best bid/ask in a ``ticker`` payload are those of that moment).
 
 A flush without ``slow`` holds back ``depth20``, the bars (cache writes and publications), the
 average price and the ticker's publications for a later flush with it, which writes and publishes
@@ -168,8 +168,9 @@ class _MarketView:
         self.last_trade_time = 0
         """The exchange time of the market's last trade; 0 before its first."""
         self.last_trade_id = -1
-        """The market's last trade; written with the bars (``md:{M}:klines:last``) as the last trade
-        they count, which REST's rolling-window ticker needs beside their trade count."""
+        """The market's last trade; written with the bars (``md:{M}:klines:last``, ``<id>:<time>``)
+        as the last trade they count, which REST's rolling-window ticker needs beside their trade
+        count and REST ``avgPrice`` as its ``closeTime``."""
         self.average: tuple[int, int] | None = None
         """``(price, last trade time)`` as last published on ``avgPrice``."""
         self.trades: list[TradeUpdate] = []
@@ -402,7 +403,8 @@ class _MarketView:
                 update = KlineUpdate(name, stream, series.interval, now, bar)
                 ops.append((MDPUB, name, stream, render.kline(update)))
         if written and self.last_trade_id >= 0:  # (unknown after a state from before it, until a trade)
-            ops.append(("SET", keys["klines:last"], self.last_trade_id))  # every trade so far is in the bars
+            # every trade so far is in the bars: the last one's id and time
+            ops.append(("SET", keys["klines:last"], f"{self.last_trade_id}:{self.last_trade_time}"))
         self.bars_moved = False
 
     def partial_depth(self, last_update_id: int, heads: tuple[list[PriceLevel], list[PriceLevel]]) -> bytes:
@@ -623,8 +625,8 @@ class MarketData:
     def flush(self, slow: bool = True) -> list[RedisOp]:
         """Every cache write and publication since the last flush, in order.
 
-        With ``slow`` false, the ``depth20``, kline and ticker publications and the bars' cache
-        writes (a partial book, sixteen bars and two tickers to render per market and flush, two
+        With ``slow`` false, the ``depth20``, kline, average-price and ticker publications and the
+        bars' cache writes (a partial book, sixteen bars and two tickers to render per market and flush, two
         Redis calls per bar and five per publication in the bus script) wait for a later flush,
         which writes and publishes each as it stands then: the engine service passes ``slow`` when
         exchange time enters a new slot of :data:`SLOW_STREAMS_MS`, and when commands stop coming
@@ -644,7 +646,8 @@ class MarketData:
         return ops
 
     def holds(self) -> bool:
-        """Whether partial-book, kline or ticker publications wait for a flush with ``slow``."""
+        """Whether partial-book, kline, average-price or ticker publications wait for a flush with
+        ``slow``."""
         return any(view.holding for view in self._markets)
 
     def refresh(self) -> None:

@@ -32,7 +32,7 @@ def test_exchange_info_with_demo_markets_lists_symbols_with_filters(module_excha
     assert [s["symbol"] for s in trading] == [s["symbol"] for s in info["symbols"]]
     assert httpx.get(url, params={"symbolStatus": "HALT"}).json()["symbols"] == []
     assert httpx.get(url, params={"symbolStatus": "OPEN"}).json()["code"] == -1100
-    assert httpx.get(url, params={"symbolStatus": "TRADING", "symbol": "BTCUSDT"}).json()["code"] == -1106
+    assert httpx.get(url, params={"symbolStatus": "TRADING", "symbol": "BTCUSDT"}).json()["code"] == -1128
 
 
 def test_ping_time_and_openapi_with_no_key_answer(module_exchange: Exchange) -> None:
@@ -274,18 +274,22 @@ def test_ticker_and_klines_after_a_trade_report_it(module_exchange: Exchange) ->
     bad = httpx.get(f"{base}/api/v3/klines", params={"symbol": "ETHUSDT", "interval": "7m"})
     assert bad.status_code == 400 and bad.json()["code"] == -1120
 
-    # timeZone: UTC is the bars' own; another offset is refused rather than answered in UTC
-    def klines(zone: str) -> httpx.Response:
-        params = {"symbol": "ETHUSDT", "interval": "1m", "timeZone": zone}
+    # timeZone: an offset that leaves the bars where UTC's are (a whole number of the interval) is
+    # served; one that would move them is refused rather than answered with UTC bars
+    def klines(zone: str, interval: str = "1m") -> httpx.Response:
+        params = {"symbol": "ETHUSDT", "interval": interval, "timeZone": zone}
         return httpx.get(f"{base}/api/v3/klines", params=params)
 
-    for zone in ("0", "+0", "-00:00", "00:00"):
-        utc = klines(zone)
-        assert utc.status_code == 200 and utc.json()[0] == bars[0], zone
-    for zone, code in (("8", -1020), ("-5:30", -1020), ("+14:00", -1020), ("abc", -1100), ("15", -1100),
-                       ("-13", -1100), ("5:60", -1100), ("\uff18", -1100)):  # fmt: skip
-        refused = klines(zone)
-        assert refused.status_code == 400 and refused.json()["code"] == code, (zone, refused.text)
+    for zone in ("0", "+0", "-00:00", "00:00", "8", "-5:30", "+14:00"):
+        same = klines(zone)
+        assert same.status_code == 200 and same.json()[0] == bars[0], zone
+    for zone, interval in (("8", "1h"), ("-5:30", "30m"), ("5:45", "15m")):
+        assert klines(zone, interval).status_code == 200, (zone, interval)
+    refusals = [("5:30", "1h", -1020), ("8", "1d", -1020), ("-1", "1w", -1020), ("1", "1M", -1020)]
+    refusals += [(zone, "1m", -1100) for zone in ("abc", "15", "-13", "5:60", "\uff18")]
+    for zone, interval, code in refusals:
+        refused = klines(zone, interval)
+        assert refused.status_code == 400 and refused.json()["code"] == code, (zone, interval, refused.text)
 
 
 def test_trading_day_ticker_is_the_statistics_of_the_days_bar(module_exchange: Exchange) -> None:

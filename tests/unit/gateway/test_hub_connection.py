@@ -257,6 +257,16 @@ async def test_handshake_asking_for_a_time_unit_but_milliseconds_is_refused_with
 
 
 @pytest.mark.parametrize(
+    "path",
+    ["/ws/btcusdt@trade?since=", "/stream?streams=btcusdt@trade&since=", "/ws/btcusdt@trade?timeUnit="],
+)
+async def test_handshake_with_an_empty_value_takes_it_as_absent(path: str) -> None:
+    """As REST does: a client that writes ``?since={last or ''}`` on its first connect opens."""
+    _, transport = await handshake(path)
+    assert b"".join(transport.written).startswith(b"HTTP/1.1 101 ")
+
+
+@pytest.mark.parametrize(
     "path", ["/ws/btcusdt@depth%C2%B2", "/stream?streams=btcusdt@depth%C2%B2", "/ws/btcusdt@depth%D9%A5"]
 )
 async def test_handshake_with_a_non_ascii_digit_in_a_stream_name_is_refused_with_400(path: str) -> None:

@@ -32,10 +32,10 @@ def test_the_rolling_window_counts_up_to_the_last_trade_its_bars_count() -> None
         orjson.dumps([120_000, "11", "13", "11", "13", "3", 179_999, "37", 3, "0", "0", "0"]),
     ]
     newest = orjson.dumps({"id": 7, "price": "14", "time": 170_000})
-    window = window_ticker(MARKET, rows, newest, 60_000, 180_000, True, counted=b"5")
+    window = window_ticker(MARKET, rows, newest, 60_000, 180_000, True, counted=b"5:150000")
     assert (window["firstId"], window["lastId"], window["count"]) == (1, 5, 5)
     assert (window["lastPrice"], window["volume"]) == ("13", "5")
     before = window_ticker(MARKET, rows, newest, 60_000, 180_000, True)  # a cache from before
     assert (before["firstId"], before["lastId"], before["count"]) == (3, 7, 5)
-    quiet = window_ticker(MARKET, [], newest, 60_000, 180_000, True, counted=b"5")
+    quiet = window_ticker(MARKET, [], newest, 60_000, 180_000, True, counted=b"5:150000")
     assert (quiet["firstId"], quiet["lastId"], quiet["count"]) == (-1, -1, 0)

@@ -658,21 +658,22 @@ def test_the_builders_state_holds_one_closed_bar_per_interval_however_long_it_ra
 
 def test_the_bars_are_written_with_the_last_trade_they_count() -> None:
     """``md:{M}:klines:last`` goes with the bars (held with them between slots): the rolling-window
-    ticker counts its trades up to that id, not up to the trades list's newest."""
+    ticker counts its trades up to that id, and REST ``avgPrice`` takes that time as its
+    ``closeTime``, not the trades list's newest."""
     ex = Exchange()
     ex.fund()
     ex.send(limit("alice", "sell", "100", "1"), DAY0 + 10)
     ex.send(market_order("bob", "buy", "0.25"), DAY0 + 20)
     ex.flush()
-    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 1
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == f"1:{DAY0 + 20}"
     ex.send(market_order("bob", "buy", "0.25"), DAY0 + 30)
     held = ex.flush(slow=False)
     assert not [op for op in held if "klines" in str(op[1])], "bars and their last trade wait together"
-    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 1
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == f"1:{DAY0 + 20}"
     ex.flush()
-    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 2
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == f"2:{DAY0 + 30}"
     restored = MarketData.from_state(CONFIG, ex.md.to_state())
     ex.md = restored
     ex.send(market_order("bob", "buy", "0.25"), DAY0 + 40)
     ex.flush()
-    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == 3
+    assert ex.cache.strings["md:{BTC-USDT}:klines:last"] == f"3:{DAY0 + 40}"
