@@ -60,12 +60,16 @@ def _cli(server: RedisServer, *args: str) -> tuple[int, str]:
 
 
 async def _apply(server: RedisServer, client: redis.Redis, lines: list[bytes]) -> bytes:
-    """Journal ``lines`` and run the engine (a snapshot every 50 commands) until it applied them."""
+    """Journal ``lines`` and run the engine (a snapshot every 50 commands) until it applied them
+    and wrote a snapshot of them: stopped earlier, it may leave its snapshots unwritten (each is
+    a forked child's; on a busy machine the stop came first and an archive then found nothing)."""
     last = journal(client, lines)[-1]
+    before = client.hget(keys.SNAPSHOT, "pos")
     async with running_engine(server.url, snapshot_every=50) as engine:
         deadline = time.monotonic() + 60
-        while engine.applied != last:  # the engine runs in this loop: wait without blocking it
-            assert time.monotonic() < deadline, f"engine stuck at {engine.applied!r}"
+        # the engine runs in this loop: wait without blocking it
+        while engine.applied != last or client.hget(keys.SNAPSHOT, "pos") == before:
+            assert time.monotonic() < deadline, f"engine stuck at {engine.applied!r}, or no snapshot written"
             await asyncio.sleep(0.02)
     return last
 
