@@ -36,7 +36,9 @@ from tradewire.ops.metrics import (
 if TYPE_CHECKING:
     from tradewire.bus.subscribe import Subscriber
 
-LATEST: Final = frozenset({"depth20", "bookTicker", "ticker", "miniTicker", "avgPrice"})
+LATEST: Final = frozenset(
+    {"depth20", "bookTicker", "ticker", "miniTicker", "avgPrice", "ticker_1h", "ticker_4h", "ticker_1d"}
+)
 _SENT = WS_MESSAGES.labels("sent")
 
 

@@ -39,6 +39,9 @@ SIMPLE: Final = {
     "miniticker": "miniTicker",
     "bookticker": "bookTicker",
     "avgprice": "avgPrice",
+    "ticker_1h": "ticker_1h",
+    "ticker_4h": "ticker_4h",
+    "ticker_1d": "ticker_1d",
 }
 PARTIAL_LEVELS: Final = ("5", "10", "20")
 SPEEDS: Final = ("100ms", "1000ms")
@@ -46,6 +49,7 @@ ALL_MARKETS: Final = {
     "!miniticker@arr": ("!miniTicker@arr", "miniTicker", True),
     "!ticker@arr": ("!ticker@arr", "ticker", True),
     "!bookticker": ("!bookTicker", "bookTicker", False),
+    **{f"!ticker_{w}@arr": (f"!ticker_{w}@arr", f"ticker_{w}", True) for w in ("1h", "4h", "1d")},
 }
 """All-market streams: lower-cased name -> (Binance's spelling, channel, whether events come in arrays)."""
 

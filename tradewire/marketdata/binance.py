@@ -222,6 +222,31 @@ class BinanceRenderer:
             }
         )
 
+    def window_ticker(self, t: TickerUpdate, window: str) -> bytes:
+        """``<symbol>@ticker_<window>``: the ``1hTicker``, ``4hTicker`` or ``1dTicker`` event."""
+        price, qty = self.price, self.qty
+        return _dumps(
+            {
+                "e": f"{window}Ticker",
+                "E": t.event_time,
+                "s": self.symbol,
+                "p": price(t.price_change),
+                "P": t.price_change_percent,
+                "o": price(t.open_price),
+                "h": price(t.high_price),
+                "l": price(t.low_price),
+                "c": price(t.last_price),
+                "w": price(t.weighted_avg_price),
+                "v": qty(t.volume),
+                "q": price(t.quote_volume),
+                "O": t.open_time,
+                "C": t.close_time,
+                "F": t.first_trade_id,
+                "L": t.last_trade_id,
+                "n": t.trades,
+            }
+        )
+
     def ticker_rest(self, t: TickerUpdate) -> bytes:
         """``GET /api/v3/ticker/24hr`` for one symbol."""
         price, qty = self.price, self.qty

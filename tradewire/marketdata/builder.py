@@ -25,7 +25,9 @@ ended are closed and ticker buckets that left the window dropped, in every marke
    the sums of the window's 1m bars, as REST ``avgPrice`` takes them from the cache;
 5. the 24-hour ticker: ``SET md:{M}:ticker`` when its statistics (a trade, a bucket leaving the
    window) or the best bid/ask moved; published on ``ticker`` and ``miniTicker`` when the statistics
-   moved (the best bid/ask in a ``ticker`` payload are those of that moment).
+   moved (the best bid/ask in a ``ticker`` payload are those of that moment);
+6. the rolling windows of 1 h, 4 h and 1 d (``ticker_1h``...), summed from the 24-hour ticker's
+   minute buckets at a flush with ``slow``, published when a window's trades or start moved.
 
 A flush without ``slow`` holds back ``depth20``, the bars (cache writes and publications), the
 average price and the ticker's publications for a later flush with it, which writes and publishes
@@ -56,13 +58,15 @@ from tradewire.keys import MDPUB, RedisOp, md
 from tradewire.marketdata.binance import AVG_PRICE_MINUTES, BinanceRenderer
 from tradewire.marketdata.depth import BookSide, DepthBook, DepthState
 from tradewire.marketdata.klines import BARS_KEPT, INTERVALS, SECOND, KlineSeries, SeriesState
-from tradewire.marketdata.ticker import RollingTicker, TickerState
+from tradewire.marketdata.ticker import ROLLING_WINDOWS, RollingTicker, TickerState, window_stats
+from tradewire.marketdata.ticker import WINDOW as TICKER_WINDOW
 from tradewire.marketdata.updates import (
     BookTickerUpdate,
     DepthSnapshot,
     Kline,
     KlineUpdate,
     PriceLevel,
+    TickerUpdate,
     TradeUpdate,
     mini_ticker,
 )
@@ -110,6 +114,7 @@ class MarketState(msgspec.Struct, array_like=True):
     last_trade_time: int = 0
     average: tuple[int, int] | None = None
     last_trade_id: int = -1
+    windows_published: list[list[int]] = []
 
 
 class BuilderState(msgspec.Struct, array_like=True):
@@ -149,6 +154,7 @@ class _MarketView:
         "ticker",
         "top",
         "trades",
+        "windows_published",
     )
 
     def __init__(self, market: Market) -> None:
@@ -173,6 +179,9 @@ class _MarketView:
         count and REST ``avgPrice`` as its ``closeTime``."""
         self.average: tuple[int, int] | None = None
         """``(price, last trade time)`` as last published on ``avgPrice``."""
+        self.windows_published: list[list[int]] = []
+        """Per rolling window (:data:`ROLLING_WINDOWS`), ``[open time, first id, last id]`` as last
+        published."""
         self.trades: list[TradeUpdate] = []
         """Trades since the last flush, oldest first."""
         self.best: Best = (0, 0, 0, 0)
@@ -350,8 +359,31 @@ class _MarketView:
                 self.held_ticker = False
             else:
                 waiting = True
+        if slow and self.last_trade_time:
+            self._flush_windows(now, ops, stats)
         self.holding = waiting
         self.dirty = False
+
+    def _flush_windows(self, now: int, ops: list[RedisOp], day: TickerUpdate | None) -> None:
+        """Publish each rolling window (``ticker_1h``, ``ticker_4h``, ``ticker_1d``) whose trades
+        or start moved since it was last published (a window's start moves each minute: at most a
+        publication a minute for a quiet market; Binance pushes every second). ``day``: the 24-hour
+        ticker's statistics of this flush, the 1d window's, when they were computed."""
+        name, render, ticker = self.name, self.render, self.ticker
+        published = self.windows_published
+        for index, (label, window) in enumerate(ROLLING_WINDOWS.items()):
+            if window == TICKER_WINDOW:
+                update = day if day is not None else ticker.stats(name, now, (0, 0), (0, 0))
+            else:
+                update = window_stats(ticker, name, now, window)
+            key = [update.open_time, update.first_trade_id, update.last_trade_id]
+            if index < len(published) and published[index] == key:
+                continue
+            if index < len(published):
+                published[index] = key
+            else:
+                published.append(key)
+            ops.append((MDPUB, name, f"ticker_{label}", render.window_ticker(update, label)))
 
     def average_price(self, now: int) -> tuple[int, int] | None:
         """``(price, last trade time)`` for ``avgPrice`` at exchange time ``now``: the volume-weighted
@@ -419,6 +451,8 @@ class _MarketView:
         """What :meth:`flush` does to the state, without rendering anything (after a silent replay)."""
         self.fold_second()
         self.average = self.average_price(now)
+        if self.last_trade_time:  # what a flush would have published last
+            self._flush_windows(now, [], None)
         depth = self.depth
         if depth.pending:
             depth.settle()
@@ -457,6 +491,7 @@ class _MarketView:
             self.last_trade_time,
             self.average,
             self.last_trade_id,
+            [list(key) for key in self.windows_published],
         )
 
     @classmethod
@@ -492,6 +527,7 @@ class _MarketView:
         view.last_trade_time = state.last_trade_time
         view.average = state.average
         view.last_trade_id = state.last_trade_id
+        view.windows_published = [list(key) for key in state.windows_published]
         view.holding = state.holding or view.held_ticker or any(view.held_bars)
         return view
 
@@ -666,6 +702,7 @@ class MarketData:
                 view.held_bars[index] = bars
             view.held_ticker = view.ticker.last_price != 0  # not a ticker of zeros: it never traded
             view.average = None
+            view.windows_published = []
             depth = view.depth
             bids, asks = depth.top
             # a book that ever changed may have been published non-empty: publish it, empty or not

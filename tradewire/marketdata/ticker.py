@@ -241,6 +241,43 @@ class RollingTicker:
         return ticker
 
 
+ROLLING_WINDOWS: dict[str, int] = {"1h": 3_600_000, "4h": 14_400_000, "1d": WINDOW}
+"""Binance's rolling-window ticker streams (``<symbol>@ticker_<window>``) -> their length in ms."""
+
+
+def window_stats(ticker: RollingTicker, market: str, now: int, window: int) -> TickerUpdate:
+    """The statistics of the last ``window`` ms (at most the 24 hours the ticker keeps), summed from
+    its minute buckets, with the edge of :meth:`RollingTicker.stats`: the window opens on the minute
+    ``window`` before ``now``'s. At most 1,441 buckets are read, at each publication, never per trade."""
+    start = now - now % MINUTE - window
+    volume = quote_volume = trades = 0
+    high = low = open_price = 0
+    first_id = last_id = -1
+    for bucket in reversed(ticker.buckets):
+        if bucket.start < start:
+            break
+        if not trades:
+            high, low, last_id = bucket.high, bucket.low, bucket.last_trade_id
+        elif bucket.high > high:
+            high = bucket.high
+        if bucket.low < low:
+            low = bucket.low
+        volume += bucket.volume
+        quote_volume += bucket.quote_volume
+        trades += bucket.trades
+        open_price, first_id = bucket.open, bucket.first_trade_id
+    last = ticker.last_price
+    if not trades:
+        open_price = high = low = last
+    average = divide_half_up(quote_volume * ticker.base_scale, volume) if volume else 0
+    change = last - open_price
+    return TickerUpdate(
+        market, "ticker", now, start, now, last, ticker.last_qty, open_price, high, low, 0, change,
+        percent_change(change, open_price), average, volume, quote_volume, trades, first_id, last_id,
+        0, 0, 0, 0,
+    )  # fmt: skip
+
+
 def divide_half_up(numerator: int, denominator: int) -> int:
     """``numerator / denominator`` rounded half up, for a non-negative numerator."""
     quotient, remainder = divmod(numerator, denominator)

@@ -119,6 +119,31 @@ async def test_avg_price_stream_says_what_rest_avg_price_answers(
     assert (rest["price"], rest["closeTime"]) == (message["w"], message["T"])
 
 
+async def test_rolling_window_ticker_streams_carry_the_trade(
+    ws_exchange: Exchange, pair: tuple[Trader, Trader]
+) -> None:
+    """``<symbol>@ticker_1h`` (ccxt.pro's ``watch_ticker`` with ``name: ticker_1h``) and
+    ``!ticker_4h@arr`` carry a window with the trade, in Binance's shapes."""
+    maker, taker = pair
+    url = f"{ws_exchange.ws_url}/stream?streams=ethusdt@ticker_1h/!ticker_4h@arr"
+    async with connect(url) as ws:
+        await asyncio.sleep(0.2)
+        trade_id = await asyncio.to_thread(cross, maker, taker, "ETHUSDT", "1503", "0.1")
+        seen: dict[str, Any] = {}
+
+        def record(message: Any) -> bool:
+            data = message["data"]
+            for event in data if isinstance(data, list) else [data]:
+                if event["s"] == "ETHUSDT" and event["L"] >= trade_id:
+                    seen[message["stream"]] = event
+            return len(seen) == 2
+
+        await recv_until(ws, record)
+    assert seen["ethusdt@ticker_1h"]["e"] == "1hTicker" and seen["!ticker_4h@arr"]["e"] == "4hTicker"
+    for event in seen.values():
+        assert event["c"] == "1503" and event["n"] >= 1 and event["L"] - event["F"] + 1 == event["n"]
+
+
 async def test_all_market_streams_carry_every_markets_events_in_binances_shapes(
     ws_exchange: Exchange, pair: tuple[Trader, Trader]
 ) -> None:

@@ -69,6 +69,9 @@ def test_combined_and_batch_envelopes_are_valid_json() -> None:
         ("btcusdt@bookTicker", "bookTicker", 0),
         ("btcusdt@aggTrade", "trade", 0),
         ("btcusdt@avgPrice", "avgPrice", 0),
+        ("btcusdt@ticker_1h", "ticker_1h", 0),
+        ("btcusdt@ticker_4h", "ticker_4h", 0),
+        ("btcusdt@ticker_1d", "ticker_1d", 0),
     ],
 )
 def test_parse_stream_with_binance_name_maps_to_channel(name: str, channel: str, levels: int) -> None:
@@ -126,6 +129,8 @@ def test_all_market_stream_names_stand_for_one_stream_per_market() -> None:
     assert [s.key for s in parse_streams("!MINITICKER@ARR", symbols)] == [s.key for s in mini]
     assert {s.group for s in parse_streams("!miniTicker@arr@1000ms", symbols)} == {"!miniTicker@arr@1000ms"}
     assert [s.array for s in parse_streams("!bookTicker", symbols)] == [False, False]
+    windows = parse_streams("!ticker_4h@arr", symbols)
+    assert [(s.channel, s.array, s.group) for s in windows] == [("ticker_4h", True, "!ticker_4h@arr")] * 2
     assert [s.channel for s in parse_streams("!ticker@arr", symbols)] == ["ticker", "ticker"]
     assert [s.key for s in parse_streams("btcusdt@trade", symbols)] == ["btcusdt@trade"]
     for bad in ("!trade@arr", "!bookTicker@1000ms", "!miniTicker@arr@5s", "!", "!miniTicker\u00b2@arr"):

@@ -178,6 +178,9 @@ KLINE_STREAMS = [
 ]
 """The kline channels of a market, shortest interval first (as a flush publishes them)."""
 
+WINDOW_STREAMS = ["ticker_1h", "ticker_4h", "ticker_1d"]
+"""The rolling-window ticker channels of a market (as a flush publishes them)."""
+
 
 def streams(ops: list[RedisOp]) -> list[str]:
     return [str(op[2]) for op in ops if op[0] == MDPUB]

@@ -14,6 +14,7 @@ from tests.unit.marketdata.harness import (
     DAY0,
     KLINE_STREAMS,
     MINUTE,
+    WINDOW_STREAMS,
     Exchange,
     cancel,
     limit,
@@ -240,7 +241,7 @@ def test_flush_without_slow_holds_the_bars_but_writes_depth_trades_best_and_tick
     assert ex.md.holds()
     published = ex.flush()
     assert not ex.md.holds()
-    held = ["depth20", *KLINE_STREAMS, "ticker", "miniTicker", "avgPrice"]
+    held = ["depth20", *KLINE_STREAMS, "ticker", "miniTicker", "avgPrice", *WINDOW_STREAMS]
     assert sorted(streams(published)) == sorted(held)
     [bar] = ex.cache.klines("md:{BTC-USDT}:klines:1m")
     assert (bar[5], bar[8]) == ("0.5", 2), "the cache has both trades, in one write"
@@ -468,7 +469,7 @@ def test_empty_command_advances_time_and_ticker_window() -> None:
     longer = ("kline_3d", "kline_1w", "kline_1M")  # their bars of DAY0 are still open a day later
     closed = [stream for stream in KLINE_STREAMS if stream not in longer]
     # each: the bar of DAY0 closed, the last flat bar between closed (1d has none), the flat bar now open
-    assert list(dict.fromkeys(streams(ops))) == [*closed, "ticker", "miniTicker"]
+    assert list(dict.fromkeys(streams(ops))) == [*closed, "ticker", "miniTicker", *WINDOW_STREAMS]
     published = [orjson.loads(p)["k"] for m, s, p in ex.cache.published if (m, s) == ("BTC-USDT", "kline_1h")]
     assert [(k["t"], k["x"], k["n"]) for k in published[-3:]] == [
         (DAY0, True, 1),
@@ -625,6 +626,7 @@ def test_state_from_before_the_new_intervals_keeps_its_bars_and_starts_the_new_o
     ex.md = restored
     ops = ex.flush()
     held = ["depth20", *(f"kline_{interval}" for interval in old), "ticker", "miniTicker", "avgPrice"]
+    held += WINDOW_STREAMS
     assert sorted(streams(ops)) == sorted(held)
     ex.send(market_order("bob", "buy", "0.25"), DAY0 + 2_500)  # a new second: the 1s bar of 1.5 s closed
     ex.flush()
