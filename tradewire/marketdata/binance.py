@@ -209,22 +209,13 @@ class BinanceRenderer:
                 "B": qty(t.bid_qty),
                 "a": price(t.ask_price),
                 "A": qty(t.ask_qty),
-                "o": price(t.open_price),
-                "h": price(t.high_price),
-                "l": price(t.low_price),
-                "v": qty(t.volume),
-                "q": price(t.quote_volume),
-                "O": t.open_time,
-                "C": t.close_time,
-                "F": t.first_trade_id,
-                "L": t.last_trade_id,
-                "n": t.trades,
+                **self._window(t),
             }
         )
 
     def window_ticker(self, t: TickerUpdate, window: str) -> bytes:
         """``<symbol>@ticker_<window>``: the ``1hTicker``, ``4hTicker`` or ``1dTicker`` event."""
-        price, qty = self.price, self.qty
+        price = self.price
         return _dumps(
             {
                 "e": f"{window}Ticker",
@@ -232,20 +223,27 @@ class BinanceRenderer:
                 "s": self.symbol,
                 "p": price(t.price_change),
                 "P": t.price_change_percent,
-                "o": price(t.open_price),
-                "h": price(t.high_price),
-                "l": price(t.low_price),
                 "c": price(t.last_price),
                 "w": price(t.weighted_avg_price),
-                "v": qty(t.volume),
-                "q": price(t.quote_volume),
-                "O": t.open_time,
-                "C": t.close_time,
-                "F": t.first_trade_id,
-                "L": t.last_trade_id,
-                "n": t.trades,
+                **self._window(t),
             }
         )
+
+    def _window(self, t: TickerUpdate) -> dict[str, str | int]:
+        """The fields every ticker event ends with: the window's prices, volumes, times and trades."""
+        price, qty = self.price, self.qty
+        return {
+            "o": price(t.open_price),
+            "h": price(t.high_price),
+            "l": price(t.low_price),
+            "v": qty(t.volume),
+            "q": price(t.quote_volume),
+            "O": t.open_time,
+            "C": t.close_time,
+            "F": t.first_trade_id,
+            "L": t.last_trade_id,
+            "n": t.trades,
+        }
 
     def ticker_rest(self, t: TickerUpdate) -> bytes:
         """``GET /api/v3/ticker/24hr`` for one symbol."""
