@@ -370,20 +370,17 @@ class _MarketView:
         publication a minute for a quiet market; Binance pushes every second). ``day``: the 24-hour
         ticker's statistics of this flush, the 1d window's, when they were computed."""
         name, render, ticker = self.name, self.render, self.ticker
-        published = self.windows_published
+        published, keys = self.windows_published, []
         for index, (label, window) in enumerate(ROLLING_WINDOWS.items()):
             if window == TICKER_WINDOW:
                 update = day if day is not None else ticker.stats(name, now, (0, 0), (0, 0))
             else:
                 update = window_stats(ticker, name, now, window)
             key = [update.open_time, update.first_trade_id, update.last_trade_id]
-            if index < len(published) and published[index] == key:
-                continue
-            if index < len(published):
-                published[index] = key
-            else:
-                published.append(key)
-            ops.append((MDPUB, name, f"ticker_{label}", render.window_ticker(update, label)))
+            keys.append(key)
+            if published[index : index + 1] != [key]:  # none yet after a refresh: published
+                ops.append((MDPUB, name, f"ticker_{label}", render.window_ticker(update, label)))
+        self.windows_published = keys
 
     def average_price(self, now: int) -> tuple[int, int] | None:
         """``(price, last trade time)`` for ``avgPrice`` at exchange time ``now``: the volume-weighted
